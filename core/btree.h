@@ -1,0 +1,90 @@
+/*  btree: the in-memory B+ tree that holds zkv's data.
+
+    Keys and values are binary-safe byte strings, ordered by memcmp on the
+    common prefix, then by length (so "a" < "a\0" < "b"). Order ZKV_BTREE_ORDER:
+    an inner node holds at most that many children, a leaf that many entries;
+    every node but the root is at least half full. Leaves are linked both ways
+    for ordered scans in either direction.
+
+    Not thread-safe: one owner (the storage actor) at a time. */
+#ifndef ZKV_BTREE_H
+#define ZKV_BTREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZKV_BTREE_ORDER 128
+#define ZKV_KEY_SIZE_MAX 4096
+#define ZKV_VALUE_SIZE_MAX (1024 * 1024)
+
+typedef struct zkv_btree_t zkv_btree_t;
+typedef struct zkv_btree_iter_t zkv_btree_iter_t;
+
+/*  A borrowed view of bytes inside the tree, valid until the tree is next modified. */
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+} zkv_bytes_t;
+
+/*  Called for each entry of a scan, in order; return false to stop early. */
+typedef bool (*zkv_btree_visit_fn)(zkv_bytes_t key, zkv_bytes_t value, void *arg);
+
+zkv_btree_t *zkv_btree_new(void);
+void zkv_btree_destroy(zkv_btree_t **self_p);
+
+/*  ZKV_OK with *value set, or ZKV_ENOTFOUND. */
+int zkv_btree_get(const zkv_btree_t *self, const void *key, size_t key_size, zkv_bytes_t *value);
+
+/*  Insert or replace. *replaced (if not NULL) says whether the key existed. If
+    old_value is not NULL and the key existed, *old_value receives a malloc'd copy
+    of the previous value (the caller frees it) and *old_size its size; otherwise
+    *old_value is NULL. ZKV_OK, ZKV_EKEYSIZE, ZKV_EVALSIZE or ZKV_ENOMEM; on error
+    the tree is unchanged. */
+int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const void *value,
+                  size_t value_size, bool *replaced, void **old_value, size_t *old_size);
+
+/*  Remove key, rebalancing by borrowing from or merging with a sibling. ZKV_OK or
+    ZKV_ENOTFOUND. old_value/old_size as for put. */
+int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void **old_value,
+                     size_t *old_size);
+
+/*  Number of keys. */
+size_t zkv_btree_count(const zkv_btree_t *self);
+
+/*  Bytes the tree has allocated: nodes, keys, values and their headers. */
+size_t zkv_btree_memory(const zkv_btree_t *self);
+
+/*  Visit keys in [start, end) in order (reverse: from the last key below end down
+    to start). start NULL: from the first key; end NULL: to the last. At most limit
+    entries (0: no limit). Returns how many were visited. */
+size_t zkv_btree_range(const zkv_btree_t *self, const void *start, size_t start_size,
+                       const void *end, size_t end_size, bool reverse, size_t limit,
+                       zkv_btree_visit_fn visit, void *arg);
+
+/*  Visit every key that begins with prefix, in order or reversed; limit as for range. */
+size_t zkv_btree_prefix(const zkv_btree_t *self, const void *prefix, size_t prefix_size,
+                        bool reverse, size_t limit, zkv_btree_visit_fn visit, void *arg);
+
+/*  Verify every structural invariant: keys sorted within and across nodes,
+    separators bound their subtrees, all leaves at one depth, every node but the
+    root at least half full, leaf links consistent, count and memory match. 0, or
+    ZKV_ECORRUPT with a description written to why. For tests. */
+int zkv_btree_check(const zkv_btree_t *self, char *why, size_t why_size);
+
+/*  Cursor over the tree; invalidated by any modification of the tree. */
+zkv_btree_iter_t *zkv_btree_iter_new(const zkv_btree_t *tree);
+void zkv_btree_iter_destroy(zkv_btree_iter_t **self_p);
+void zkv_btree_iter_first(zkv_btree_iter_t *self);
+void zkv_btree_iter_last(zkv_btree_iter_t *self);
+/*  Position at the first key >= key. */
+void zkv_btree_iter_seek(zkv_btree_iter_t *self, const void *key, size_t key_size);
+/*  Position at the last key < key. */
+void zkv_btree_iter_seek_before(zkv_btree_iter_t *self, const void *key, size_t key_size);
+bool zkv_btree_iter_valid(const zkv_btree_iter_t *self);
+void zkv_btree_iter_next(zkv_btree_iter_t *self);
+void zkv_btree_iter_prev(zkv_btree_iter_t *self);
+zkv_bytes_t zkv_btree_iter_key(const zkv_btree_iter_t *self);
+zkv_bytes_t zkv_btree_iter_value(const zkv_btree_iter_t *self);
+
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the Debian packages zkv builds and tests with; does nothing when all are present.
+set -euo pipefail
+
+packages=(
+  cmake pkg-config make gcc
+  libzmq3-dev libczmq-dev
+  libprotobuf-c-dev protobuf-c-compiler
+  libcmocka-dev
+  iproute2 iptables procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+sudo_cmd=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo_cmd="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo_cmd apt-get update -qq
+$sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

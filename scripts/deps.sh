@@ -6,7 +6,7 @@ packages=(
   cmake pkg-config make gcc
   libzmq3-dev libczmq-dev
   libprotobuf-c-dev protobuf-c-compiler
-  libcmocka-dev
+  libcmocka-dev libjansson-dev
   iproute2 iptables procps
 )
 

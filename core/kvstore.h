@@ -1,0 +1,95 @@
+/*  kvstore: the replicated state machine. Applies committed commands to the
+    B+ tree, once per (client id, sequence) however often a client retries, and
+    saves and restores its client sessions with snapshots.
+
+    Deterministic: every decision depends only on the commands and their log
+    indexes, so every node that applies the same log holds the same state.
+
+    Sessions follow the Raft thesis, section 6.3: a client numbers its writes,
+    may keep several in flight, and tells with each the lowest sequence it still
+    awaits (first_unacked); results below it are forgotten. */
+#ifndef ZKV_KVSTORE_H
+#define ZKV_KVSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "btree.h"
+
+/*  Clients remembered at once; the least recently active one is forgotten first. */
+#define ZKV_SESSIONS_MAX 65536
+/*  Writes one client may have in flight (results kept per session). */
+#define ZKV_SESSION_WINDOW 1024
+
+typedef enum {
+    ZKV_CMD_PUT = 1,
+    ZKV_CMD_DELETE = 2,
+    ZKV_CMD_CAS = 3,
+} zkv_cmd_type_t;
+
+/*  A decoded log command; byte fields are borrowed from the caller. */
+typedef struct {
+    zkv_cmd_type_t type;
+    uint64_t client_id;     /* 0: anonymous, applied without deduplication */
+    uint64_t sequence;      /* from 1, per client */
+    uint64_t first_unacked; /* lowest sequence the client still awaits */
+    zkv_bytes_t key;
+    zkv_bytes_t value;    /* put, cas */
+    zkv_bytes_t expected; /* cas, unless expect_absent */
+    bool expect_absent;   /* cas succeeds only when the key is absent */
+    bool return_previous; /* put: hand back the value it replaced */
+} zkv_command_t;
+
+typedef struct {
+    int status;           /* ZKV_OK, ZKV_ENOTFOUND (delete of an absent key),
+                             ZKV_EMISMATCH (cas), ZKV_EKEYSIZE, ZKV_EVALSIZE,
+                             ZKV_EINVAL (bad command, or a sequence already forgotten),
+                             ZKV_EBUSY (more than ZKV_SESSION_WINDOW in flight) */
+    bool found;           /* the key existed before the command */
+    bool duplicate;       /* a retry: the stored result of the first application */
+    uint64_t index;       /* log index at which the command took effect */
+    uint8_t *previous;    /* malloc'd previous value when asked for and found */
+    size_t previous_size;
+} zkv_result_t;
+
+typedef struct zkv_kvstore_t zkv_kvstore_t;
+
+zkv_kvstore_t *zkv_kvstore_new(void);
+void zkv_kvstore_destroy(zkv_kvstore_t **self_p);
+
+/*  Apply the command committed at index (indexes must increase). Fills result;
+    the caller frees result->previous. Returns result->status. A command that
+    fails changes nothing but its session. */
+int zkv_kvstore_apply(zkv_kvstore_t *self, uint64_t index, const zkv_command_t *cmd,
+                      zkv_result_t *result);
+
+/*  Record that index was applied without a command (no-op and config entries). */
+void zkv_kvstore_skip(zkv_kvstore_t *self, uint64_t index);
+
+/*  Last index applied. */
+uint64_t zkv_kvstore_applied(const zkv_kvstore_t *self);
+
+/*  The data, for reads and snapshots; owned by the store. */
+zkv_btree_t *zkv_kvstore_tree(zkv_kvstore_t *self);
+
+/*  Number of client sessions held. */
+size_t zkv_kvstore_sessions(const zkv_kvstore_t *self);
+
+/*  Encode the sessions and applied index for a snapshot: a malloc'd buffer the
+    caller frees, or NULL when out of memory. */
+uint8_t *zkv_kvstore_encode_sessions(const zkv_kvstore_t *self, size_t *size);
+
+/*  Replace the tree (ownership passes to the store; *tree_p is NULLed) and the
+    sessions with a snapshot's, after validating the session bytes. ZKV_OK or
+    ZKV_ECORRUPT (the store is unchanged and the tree stays the caller's). */
+int zkv_kvstore_restore(zkv_kvstore_t *self, zkv_btree_t **tree_p, const uint8_t *sessions,
+                        size_t size);
+
+/*  64-bit FNV-1a digest of every key and value in order, to compare replicas. */
+uint64_t zkv_kvstore_digest(const zkv_kvstore_t *self);
+
+/*  Release a result's memory. */
+void zkv_result_clear(zkv_result_t *result);
+
+#endif

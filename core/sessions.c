@@ -1,0 +1,383 @@
+/*  sessions: client id -> results of its writes still in flight. A chained
+    hash table of sessions; each session keeps its results sorted by sequence. */
+#include "sessions.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "btree.h"
+#include "le.h"
+#include "zkv_error.h"
+
+typedef struct session_s {
+    uint64_t client_id;
+    uint64_t last_index;    /* last log index that touched it: the eviction order */
+    uint64_t first_unacked; /* results below it are forgotten */
+    zkv_stored_result_t *results;
+    size_t count;
+    size_t capacity;
+    struct session_s *next; /* hash chain */
+} session_t;
+
+struct zkv_sessions_t {
+    session_t **buckets;
+    size_t bucket_count; /* a power of two */
+    size_t count;
+    size_t max_sessions;
+    size_t window;
+};
+
+static size_t s_bucket(const zkv_sessions_t *self, uint64_t client_id)
+{
+    uint64_t h = client_id * 0x9e3779b97f4a7c15ull;
+    return (size_t) (h >> 32) & (self->bucket_count - 1);
+}
+
+zkv_sessions_t *zkv_sessions_new(size_t max_sessions, size_t window)
+{
+    assert(max_sessions > 0 && window > 0);
+    zkv_sessions_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->bucket_count = 64;
+    self->buckets = calloc(self->bucket_count, sizeof *self->buckets);
+    if (!self->buckets) {
+        free(self);
+        return NULL;
+    }
+    self->max_sessions = max_sessions;
+    self->window = window;
+    return self;
+}
+
+static void s_results_forget(session_t *session, size_t n)
+{
+    assert(n <= session->count);
+    for (size_t i = 0; i < n; i++)
+        free(session->results[i].previous);
+    memmove(session->results, session->results + n,
+            (session->count - n) * sizeof *session->results);
+    session->count -= n;
+}
+
+static void s_session_free(session_t *session)
+{
+    s_results_forget(session, session->count);
+    free(session->results);
+    free(session);
+}
+
+void zkv_sessions_destroy(zkv_sessions_t **self_p)
+{
+    assert(self_p);
+    zkv_sessions_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t b = 0; b < self->bucket_count; b++) {
+        session_t *s = self->buckets[b];
+        while (s) {
+            session_t *next = s->next;
+            s_session_free(s);
+            s = next;
+        }
+    }
+    free(self->buckets);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t zkv_sessions_count(const zkv_sessions_t *self)
+{
+    return self->count;
+}
+
+static session_t *s_find(const zkv_sessions_t *self, uint64_t client_id)
+{
+    session_t *s = self->buckets[s_bucket(self, client_id)];
+    while (s && s->client_id != client_id)
+        s = s->next;
+    return s;
+}
+
+static int s_grow(zkv_sessions_t *self)
+{
+    size_t old_count = self->bucket_count;
+    session_t **old = self->buckets;
+    session_t **fresh = calloc(old_count * 2, sizeof *fresh);
+    if (!fresh)
+        return ZKV_ENOMEM;
+    self->buckets = fresh;
+    self->bucket_count = old_count * 2;
+    for (size_t b = 0; b < old_count; b++) {
+        session_t *s = old[b];
+        while (s) {
+            session_t *next = s->next;
+            size_t nb = s_bucket(self, s->client_id);
+            s->next = fresh[nb];
+            fresh[nb] = s;
+            s = next;
+        }
+    }
+    free(old);
+    return ZKV_OK;
+}
+
+static void s_unlink(zkv_sessions_t *self, session_t *victim)
+{
+    session_t **link = &self->buckets[s_bucket(self, victim->client_id)];
+    while (*link != victim)
+        link = &(*link)->next;
+    *link = victim->next;
+    self->count--;
+}
+
+/*  Forget the least recently active client; ties go to the lowest id so every
+    replica picks the same one. */
+static void s_evict_oldest(zkv_sessions_t *self)
+{
+    session_t *oldest = NULL;
+    for (size_t b = 0; b < self->bucket_count; b++)
+        for (session_t *s = self->buckets[b]; s; s = s->next)
+            if (!oldest || s->last_index < oldest->last_index ||
+                (s->last_index == oldest->last_index && s->client_id < oldest->client_id))
+                oldest = s;
+    assert(oldest);
+    s_unlink(self, oldest);
+    s_session_free(oldest);
+}
+
+static session_t *s_insert(zkv_sessions_t *self, uint64_t client_id)
+{
+    if (self->count >= self->max_sessions)
+        s_evict_oldest(self);
+    if (self->count + 1 > self->bucket_count && s_grow(self) != ZKV_OK)
+        return NULL;
+    session_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->client_id = client_id;
+    size_t b = s_bucket(self, client_id);
+    s->next = self->buckets[b];
+    self->buckets[b] = s;
+    self->count++;
+    return s;
+}
+
+/*  Index of the first result with sequence >= seq. */
+static size_t s_lower_bound(const session_t *s, uint64_t seq)
+{
+    size_t lo = 0, hi = s->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->results[mid].sequence < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+zkv_session_verdict_t zkv_sessions_check(zkv_sessions_t *self, uint64_t index, uint64_t client_id,
+                                         uint64_t sequence, uint64_t first_unacked,
+                                         const zkv_stored_result_t **stored)
+{
+    *stored = NULL;
+    session_t *s = s_find(self, client_id);
+    if (!s && !(s = s_insert(self, client_id)))
+        return ZKV_SESSION_NOMEM;
+    s->last_index = index;
+    if (first_unacked > s->first_unacked) {
+        s->first_unacked = first_unacked;
+        s_results_forget(s, s_lower_bound(s, first_unacked));
+    }
+    if (sequence < s->first_unacked)
+        return ZKV_SESSION_FORGOTTEN;
+    size_t at = s_lower_bound(s, sequence);
+    if (at < s->count && s->results[at].sequence == sequence) {
+        *stored = &s->results[at];
+        return ZKV_SESSION_DUPLICATE;
+    }
+    if (s->count >= self->window)
+        return ZKV_SESSION_FULL;
+    return ZKV_SESSION_NEW;
+}
+
+int zkv_sessions_store(zkv_sessions_t *self, uint64_t client_id, const zkv_stored_result_t *result)
+{
+    session_t *s = s_find(self, client_id);
+    assert(s && s->count < self->window);
+    if (s->count == s->capacity) {
+        size_t cap = s->capacity ? s->capacity * 2 : 4;
+        zkv_stored_result_t *grown = realloc(s->results, cap * sizeof *grown);
+        if (!grown)
+            return ZKV_ENOMEM;
+        s->results = grown;
+        s->capacity = cap;
+    }
+    zkv_stored_result_t copy = *result;
+    copy.previous = NULL;
+    if (result->previous) {
+        copy.previous = malloc(result->previous_size ? result->previous_size : 1);
+        if (!copy.previous)
+            return ZKV_ENOMEM;
+        memcpy(copy.previous, result->previous, result->previous_size);
+    }
+    size_t at = s_lower_bound(s, result->sequence);
+    assert(at == s->count || s->results[at].sequence != result->sequence);
+    memmove(s->results + at + 1, s->results + at, (s->count - at) * sizeof *s->results);
+    s->results[at] = copy;
+    s->count++;
+    return ZKV_OK;
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+#define SESSION_HEADER_SIZE (8 + 8 + 8 + 4)
+#define RESULT_HEADER_SIZE (8 + 4 + 1 + 8 + 1 + 4)
+
+static int s_compare_ids(const void *a, const void *b)
+{
+    uint64_t x = (*(session_t *const *) a)->client_id;
+    uint64_t y = (*(session_t *const *) b)->client_id;
+    return x < y ? -1 : x > y;
+}
+
+static uint8_t *s_encode_result(uint8_t *p, const zkv_stored_result_t *r)
+{
+    zkv_le64_put(p, r->sequence);
+    zkv_le32_put(p + 8, (uint32_t) r->status);
+    p[12] = r->found;
+    zkv_le64_put(p + 13, r->index);
+    p[21] = r->previous != NULL;
+    zkv_le32_put(p + 22, (uint32_t) r->previous_size);
+    p += RESULT_HEADER_SIZE;
+    if (r->previous_size)
+        memcpy(p, r->previous, r->previous_size);
+    return p + r->previous_size;
+}
+
+uint8_t *zkv_sessions_encode(const zkv_sessions_t *self, size_t *size)
+{
+    session_t **all = malloc((self->count ? self->count : 1) * sizeof *all);
+    if (!all)
+        return NULL;
+    size_t n = 0, total = 8;
+    for (size_t b = 0; b < self->bucket_count; b++)
+        for (session_t *s = self->buckets[b]; s; s = s->next) {
+            all[n++] = s;
+            total += SESSION_HEADER_SIZE;
+            for (size_t i = 0; i < s->count; i++)
+                total += RESULT_HEADER_SIZE + s->results[i].previous_size;
+        }
+    qsort(all, n, sizeof *all, s_compare_ids);
+    uint8_t *buf = malloc(total);
+    if (buf) {
+        uint8_t *p = buf;
+        zkv_le64_put(p, n);
+        p += 8;
+        for (size_t k = 0; k < n; k++) {
+            const session_t *s = all[k];
+            zkv_le64_put(p, s->client_id);
+            zkv_le64_put(p + 8, s->last_index);
+            zkv_le64_put(p + 16, s->first_unacked);
+            zkv_le32_put(p + 24, (uint32_t) s->count);
+            p += SESSION_HEADER_SIZE;
+            for (size_t i = 0; i < s->count; i++)
+                p = s_encode_result(p, &s->results[i]);
+        }
+        assert((size_t) (p - buf) == total);
+        *size = total;
+    }
+    free(all);
+    return buf;
+}
+
+typedef struct {
+    const uint8_t *p;
+    size_t left;
+} reader_t;
+
+static const uint8_t *s_take(reader_t *r, size_t n)
+{
+    if (r->left < n)
+        return NULL;
+    const uint8_t *at = r->p;
+    r->p += n;
+    r->left -= n;
+    return at;
+}
+
+/*  Decode one result; false when malformed. */
+static bool s_decode_result(reader_t *r, zkv_stored_result_t *out)
+{
+    const uint8_t *h = s_take(r, RESULT_HEADER_SIZE);
+    if (!h || h[12] > 1 || h[21] > 1)
+        return false;
+    out->sequence = zkv_le64_get(h);
+    out->status = (int32_t) zkv_le32_get(h + 8);
+    out->found = h[12];
+    out->index = zkv_le64_get(h + 13);
+    out->previous_size = zkv_le32_get(h + 22);
+    bool has_previous = h[21];
+    if (out->previous_size > ZKV_VALUE_SIZE_MAX || (!has_previous && out->previous_size))
+        return false;
+    const uint8_t *prev = s_take(r, out->previous_size);
+    if (!prev)
+        return false;
+    /* A borrowed pointer: zkv_sessions_store copies it. */
+    out->previous = has_previous ? (uint8_t *) prev : NULL;
+    return true;
+}
+
+static bool s_decode_session(zkv_sessions_t *self, reader_t *r, uint64_t *last_id)
+{
+    const uint8_t *h = s_take(r, SESSION_HEADER_SIZE);
+    if (!h)
+        return false;
+    uint64_t id = zkv_le64_get(h);
+    uint32_t count = zkv_le32_get(h + 24);
+    if ((self->count > 0 && id <= *last_id) || count > self->window)
+        return false;
+    *last_id = id;
+    session_t *s = s_insert(self, id);
+    if (!s)
+        return false;
+    s->last_index = zkv_le64_get(h + 8);
+    s->first_unacked = zkv_le64_get(h + 16);
+    uint64_t previous_seq = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        zkv_stored_result_t result;
+        if (!s_decode_result(r, &result) || result.sequence < s->first_unacked ||
+            (i > 0 && result.sequence <= previous_seq))
+            return false;
+        previous_seq = result.sequence;
+        if (zkv_sessions_store(self, id, &result) != ZKV_OK)
+            return false;
+    }
+    return true;
+}
+
+zkv_sessions_t *zkv_sessions_decode(const uint8_t *data, size_t size, size_t max_sessions,
+                                    size_t window)
+{
+    reader_t r = {data, size};
+    const uint8_t *h = s_take(&r, 8);
+    if (!h)
+        return NULL;
+    uint64_t n = zkv_le64_get(h);
+    if (n > max_sessions)
+        return NULL;
+    zkv_sessions_t *self = zkv_sessions_new(max_sessions, window);
+    if (!self)
+        return NULL;
+    uint64_t last_id = 0;
+    for (uint64_t k = 0; k < n; k++)
+        if (!s_decode_session(self, &r, &last_id)) {
+            zkv_sessions_destroy(&self);
+            return NULL;
+        }
+    if (r.left != 0)
+        zkv_sessions_destroy(&self);
+    return self;
+}

@@ -1,0 +1,285 @@
+/*  kvstore: commands applied once per (client, sequence), sessions that survive
+    a snapshot round trip, and a digest that tells replicas apart. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kvstore.h"
+#include "sessions.h"
+#include "zkv_error.h"
+
+static zkv_bytes_t s_str(const char *s)
+{
+    return (zkv_bytes_t){(const uint8_t *) s, strlen(s)};
+}
+
+static zkv_command_t s_put(uint64_t client, uint64_t seq, const char *key, const char *value)
+{
+    return (zkv_command_t){.type = ZKV_CMD_PUT, .client_id = client, .sequence = seq,
+                           .first_unacked = 1, .key = s_str(key), .value = s_str(value)};
+}
+
+static void s_assert_value(zkv_kvstore_t *kv, const char *key, const char *want)
+{
+    zkv_bytes_t got;
+    int rc = zkv_btree_get(zkv_kvstore_tree(kv), key, strlen(key), &got);
+    if (!want) {
+        assert_int_equal(rc, ZKV_ENOTFOUND);
+        return;
+    }
+    assert_int_equal(rc, ZKV_OK);
+    assert_int_equal(got.size, strlen(want));
+    assert_memory_equal(got.data, want, got.size);
+}
+
+static void test_put_get_delete(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_result_t r;
+    zkv_command_t put = s_put(7, 1, "100", "Alice");
+    assert_int_equal(zkv_kvstore_apply(kv, 1, &put, &r), ZKV_OK);
+    assert_false(r.found);
+    assert_int_equal(r.index, 1);
+    s_assert_value(kv, "100", "Alice");
+
+    zkv_command_t del = {.type = ZKV_CMD_DELETE, .client_id = 7, .sequence = 2,
+                         .first_unacked = 2, .key = s_str("100")};
+    assert_int_equal(zkv_kvstore_apply(kv, 2, &del, &r), ZKV_OK);
+    assert_true(r.found);
+    s_assert_value(kv, "100", NULL);
+    del.sequence = 3;
+    assert_int_equal(zkv_kvstore_apply(kv, 3, &del, &r), ZKV_ENOTFOUND);
+    assert_int_equal(zkv_kvstore_applied(kv), 3);
+    zkv_kvstore_destroy(&kv);
+    assert_null(kv);
+}
+
+static void test_retried_write_applies_once(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_result_t r;
+    zkv_command_t a = s_put(9, 1, "k", "first");
+    assert_int_equal(zkv_kvstore_apply(kv, 1, &a, &r), ZKV_OK);
+    zkv_command_t other = s_put(10, 1, "k", "second");
+    assert_int_equal(zkv_kvstore_apply(kv, 2, &other, &r), ZKV_OK);
+    /* The retry of client 9's write, committed again later, must not undo client 10's. */
+    assert_int_equal(zkv_kvstore_apply(kv, 3, &a, &r), ZKV_OK);
+    assert_true(r.duplicate);
+    assert_int_equal(r.index, 1);
+    s_assert_value(kv, "k", "second");
+    zkv_kvstore_destroy(&kv);
+}
+
+static void test_pipelined_sequences_out_of_order(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_result_t r;
+    /* Sequence 2 commits before 1: both apply, each once. */
+    zkv_command_t two = s_put(5, 2, "b", "2");
+    zkv_command_t one = s_put(5, 1, "a", "1");
+    assert_int_equal(zkv_kvstore_apply(kv, 1, &two, &r), ZKV_OK);
+    assert_false(r.duplicate);
+    assert_int_equal(zkv_kvstore_apply(kv, 2, &one, &r), ZKV_OK);
+    assert_false(r.duplicate);
+    assert_int_equal(zkv_kvstore_apply(kv, 3, &one, &r), ZKV_OK);
+    assert_true(r.duplicate);
+    /* Once the client says it has seen everything below 3, sequence 1 is forgotten. */
+    zkv_command_t three = s_put(5, 3, "c", "3");
+    three.first_unacked = 3;
+    assert_int_equal(zkv_kvstore_apply(kv, 4, &three, &r), ZKV_OK);
+    assert_int_equal(zkv_kvstore_apply(kv, 5, &one, &r), ZKV_EINVAL);
+    s_assert_value(kv, "a", "1");
+    zkv_kvstore_destroy(&kv);
+}
+
+static void test_cas(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_result_t r;
+    zkv_command_t cas = {.type = ZKV_CMD_CAS, .key = s_str("x"), .expect_absent = true,
+                         .value = s_str("v1")};
+    assert_int_equal(zkv_kvstore_apply(kv, 1, &cas, &r), ZKV_OK);
+    assert_int_equal(zkv_kvstore_apply(kv, 2, &cas, &r), ZKV_EMISMATCH);
+    s_assert_value(kv, "x", "v1");
+    cas.expect_absent = false;
+    cas.expected = s_str("v0");
+    cas.value = s_str("v2");
+    assert_int_equal(zkv_kvstore_apply(kv, 3, &cas, &r), ZKV_EMISMATCH);
+    assert_true(r.found);
+    cas.expected = s_str("v1");
+    assert_int_equal(zkv_kvstore_apply(kv, 4, &cas, &r), ZKV_OK);
+    s_assert_value(kv, "x", "v2");
+    /* cas on an absent key with an expected value fails. */
+    cas.key = s_str("y");
+    assert_int_equal(zkv_kvstore_apply(kv, 5, &cas, &r), ZKV_EMISMATCH);
+    assert_false(r.found);
+    s_assert_value(kv, "y", NULL);
+    zkv_kvstore_destroy(&kv);
+}
+
+static void test_return_previous_and_its_retry(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_result_t r;
+    zkv_command_t put = s_put(3, 1, "k", "old");
+    assert_int_equal(zkv_kvstore_apply(kv, 1, &put, &r), ZKV_OK);
+    assert_null(r.previous);
+    zkv_command_t again = s_put(3, 2, "k", "new");
+    again.return_previous = true;
+    assert_int_equal(zkv_kvstore_apply(kv, 2, &again, &r), ZKV_OK);
+    assert_true(r.found);
+    assert_int_equal(r.previous_size, 3);
+    assert_memory_equal(r.previous, "old", 3);
+    zkv_result_clear(&r);
+    assert_int_equal(zkv_kvstore_apply(kv, 3, &again, &r), ZKV_OK);
+    assert_true(r.duplicate);
+    assert_int_equal(r.previous_size, 3);
+    assert_memory_equal(r.previous, "old", 3);
+    zkv_result_clear(&r);
+    zkv_kvstore_destroy(&kv);
+}
+
+static void test_bad_commands_change_nothing(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_result_t r;
+    uint64_t before = zkv_kvstore_digest(kv);
+    char *big = calloc(ZKV_KEY_SIZE_MAX + 2, 1);
+    memset(big, 'k', ZKV_KEY_SIZE_MAX + 1);
+    zkv_command_t put = s_put(1, 1, big, "v");
+    assert_int_equal(zkv_kvstore_apply(kv, 1, &put, &r), ZKV_EKEYSIZE);
+    zkv_command_t bogus = s_put(1, 1, "k", "v");
+    bogus.type = (zkv_cmd_type_t) 99;
+    assert_int_equal(zkv_kvstore_apply(kv, 2, &bogus, &r), ZKV_EINVAL);
+    assert_int_equal(zkv_kvstore_digest(kv), before);
+    assert_int_equal(zkv_btree_count(zkv_kvstore_tree(kv)), 0);
+    free(big);
+    zkv_kvstore_destroy(&kv);
+}
+
+static void test_window_full_refuses(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_result_t r;
+    uint64_t index = 0;
+    for (uint64_t seq = 1; seq <= ZKV_SESSION_WINDOW; seq++) {
+        zkv_command_t put = s_put(4, seq, "k", "v");
+        assert_int_equal(zkv_kvstore_apply(kv, ++index, &put, &r), ZKV_OK);
+    }
+    zkv_command_t over = s_put(4, ZKV_SESSION_WINDOW + 1, "other", "v");
+    assert_int_equal(zkv_kvstore_apply(kv, ++index, &over, &r), ZKV_EBUSY);
+    s_assert_value(kv, "other", NULL);
+    over.first_unacked = ZKV_SESSION_WINDOW;
+    assert_int_equal(zkv_kvstore_apply(kv, ++index, &over, &r), ZKV_OK);
+    s_assert_value(kv, "other", "v");
+    zkv_kvstore_destroy(&kv);
+}
+
+static void test_sessions_survive_restore(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_result_t r;
+    for (uint64_t c = 1; c <= 50; c++) {
+        zkv_command_t put = s_put(c, 1, "k", "v");
+        put.return_previous = c % 2;
+        assert_int_equal(zkv_kvstore_apply(kv, c, &put, &r), ZKV_OK);
+        zkv_result_clear(&r);
+    }
+    size_t size;
+    uint8_t *blob = zkv_kvstore_encode_sessions(kv, &size);
+    assert_non_null(blob);
+
+    zkv_kvstore_t *copy = zkv_kvstore_new();
+    zkv_btree_t *tree = zkv_btree_new();
+    assert_int_equal(zkv_btree_put(tree, "k", 1, "v", 1, NULL, NULL, NULL), ZKV_OK);
+    assert_int_equal(zkv_kvstore_restore(copy, &tree, blob, size), ZKV_OK);
+    assert_null(tree);
+    assert_int_equal(zkv_kvstore_sessions(copy), 50);
+    /* A retry after the restore is still recognised. */
+    zkv_command_t retry = s_put(17, 1, "k", "changed");
+    assert_int_equal(zkv_kvstore_apply(copy, 60, &retry, &r), ZKV_OK);
+    assert_true(r.duplicate);
+    s_assert_value(copy, "k", "v");
+    assert_int_equal(zkv_kvstore_digest(copy), zkv_kvstore_digest(kv));
+
+    size_t size2;
+    uint8_t *blob2 = zkv_kvstore_encode_sessions(copy, &size2);
+    zkv_kvstore_destroy(&copy);
+
+    /* Every truncation and many corruptions are refused without a crash. */
+    for (size_t cut = 0; cut < size; cut++) {
+        zkv_sessions_t *s = zkv_sessions_decode(blob, cut, ZKV_SESSIONS_MAX, ZKV_SESSION_WINDOW);
+        assert_null(s);
+    }
+    zkv_sessions_t *too_many = zkv_sessions_decode(blob, size, 10, ZKV_SESSION_WINDOW);
+    assert_null(too_many);
+    free(blob);
+    free(blob2);
+    zkv_kvstore_destroy(&kv);
+}
+
+static void test_eviction_is_least_recent(void **state)
+{
+    (void) state;
+    zkv_sessions_t *s = zkv_sessions_new(3, 8);
+    const zkv_stored_result_t *stored;
+    zkv_stored_result_t result = {.sequence = 1, .status = ZKV_OK};
+    for (uint64_t c = 1; c <= 3; c++) {
+        assert_int_equal(zkv_sessions_check(s, c, c, 1, 1, &stored), ZKV_SESSION_NEW);
+        result.index = c;
+        assert_int_equal(zkv_sessions_store(s, c, &result), ZKV_OK);
+    }
+    /* Client 1 becomes the most recent; client 2 is then the one evicted by client 4. */
+    assert_int_equal(zkv_sessions_check(s, 4, 1, 1, 1, &stored), ZKV_SESSION_DUPLICATE);
+    assert_int_equal(zkv_sessions_check(s, 5, 4, 1, 1, &stored), ZKV_SESSION_NEW);
+    assert_int_equal(zkv_sessions_count(s), 3);
+    assert_int_equal(zkv_sessions_check(s, 6, 3, 1, 1, &stored), ZKV_SESSION_DUPLICATE);
+    assert_int_equal(zkv_sessions_check(s, 7, 1, 1, 1, &stored), ZKV_SESSION_DUPLICATE);
+    assert_int_equal(zkv_sessions_check(s, 8, 2, 1, 1, &stored), ZKV_SESSION_NEW);
+    zkv_sessions_destroy(&s);
+}
+
+static void test_digest_distinguishes(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *a = zkv_kvstore_new();
+    zkv_kvstore_t *b = zkv_kvstore_new();
+    zkv_result_t r;
+    zkv_command_t pa = s_put(0, 0, "ab", "c");
+    zkv_command_t pb = s_put(0, 0, "a", "bc");
+    assert_int_equal(zkv_kvstore_apply(a, 1, &pa, &r), ZKV_OK);
+    assert_int_equal(zkv_kvstore_apply(b, 1, &pb, &r), ZKV_OK);
+    assert_int_not_equal(zkv_kvstore_digest(a), zkv_kvstore_digest(b));
+    zkv_kvstore_destroy(&a);
+    zkv_kvstore_destroy(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_get_delete),
+        cmocka_unit_test(test_retried_write_applies_once),
+        cmocka_unit_test(test_pipelined_sequences_out_of_order),
+        cmocka_unit_test(test_cas),
+        cmocka_unit_test(test_return_previous_and_its_retry),
+        cmocka_unit_test(test_bad_commands_change_nothing),
+        cmocka_unit_test(test_window_full_refuses),
+        cmocka_unit_test(test_sessions_survive_restore),
+        cmocka_unit_test(test_eviction_is_least_recent),
+        cmocka_unit_test(test_digest_distinguishes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,315 @@
+/*  config: flags and ZKV_* environment variables -> zkv_config_t, validated
+    so that a misconfigured node stops at start with one clear line. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef enum { OPT_U32, OPT_U64, OPT_U16, OPT_STRING, OPT_MEMBERS } opt_type_t;
+
+typedef struct {
+    const char *flag; /* without the leading dashes */
+    const char *env;
+    opt_type_t type;
+    size_t offset;
+    size_t size; /* strings: buffer size */
+    const char *help;
+} option_t;
+
+#define FIELD(f) offsetof(zkv_config_t, f), sizeof(((zkv_config_t *) 0)->f)
+
+static const option_t s_options[] = {
+    {"id", "ZKV_ID", OPT_U32, FIELD(id), "this node's id, one of the ids in --peers (required)"},
+    {"peers", "ZKV_PEERS", OPT_MEMBERS, 0, 0,
+     "every member, ID=HOST:PUB_PORT:ROUTER_PORT:CLIENT_PORT,... (required)"},
+    {"listen", "ZKV_LISTEN", OPT_STRING, FIELD(listen),
+     "address to bind, e.g. 0.0.0.0 (default: this member's HOST)"},
+    {"data-dir", "ZKV_DATA_DIR", OPT_STRING, FIELD(data_dir),
+     "write-ahead log and snapshots (default: data/node<ID>)"},
+    {"trace-port", "ZKV_TRACE_PORT", OPT_U16, FIELD(trace_port),
+     "PUB port of trace events (default: 7400+ID)"},
+    {"snapshot-entries", "ZKV_SNAPSHOT_ENTRIES", OPT_U64, FIELD(snapshot_entries),
+     "snapshot after this many applied entries (default 100000)"},
+    {"snapshot-bytes", "ZKV_SNAPSHOT_BYTES", OPT_U64, FIELD(snapshot_bytes),
+     "... or after this many bytes of log (default 67108864)"},
+    {"tick-ms", "ZKV_TICK_MS", OPT_U32, FIELD(tick_ms), "length of one Raft tick (default 10)"},
+    {"election-ticks", "ZKV_ELECTION_TICKS", OPT_U32, FIELD(election_ticks),
+     "election timeout in ticks, randomised up to twice this (default 30)"},
+    {"heartbeat-ticks", "ZKV_HEARTBEAT_TICKS", OPT_U32, FIELD(heartbeat_ticks),
+     "heartbeat interval in ticks (default 5)"},
+};
+#define OPTION_COUNT (sizeof s_options / sizeof s_options[0])
+
+static int s_fail(char *err, size_t err_size, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(err, err_size, fmt, args);
+    va_end(args);
+    return -1;
+}
+
+void zkv_config_usage(FILE *out)
+{
+    fprintf(out, "usage: zkvd [flags]\n\n"
+                 "A zkv node. Every flag can also be given as the environment variable shown;\n"
+                 "a flag wins over its variable.\n\n");
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        fprintf(out, "  --%-18s %-22s %s\n", s_options[i].flag, s_options[i].env,
+                s_options[i].help);
+    fprintf(out, "  --%-18s %-22s %s\n", "help", "", "print this text");
+    fprintf(out, "\nexample: zkvd --id 1 --peers 1=127.0.0.1:7201:7301:7101,"
+                 "2=127.0.0.1:7202:7302:7102,3=127.0.0.1:7203:7303:7103\n");
+}
+
+static bool s_parse_u64(const char *text, uint64_t max, uint64_t *out)
+{
+    if (!text[0] || !isdigit((unsigned char) text[0]))
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || *end || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/*  HOST:PUB:ROUTER:CLIENT; the host may itself hold colons only if bracketed,
+    so split on the last three colons. */
+static bool s_parse_address(const char *text, zkv_member_t *m)
+{
+    const char *c3 = strrchr(text, ':');
+    if (!c3)
+        return false;
+    const char *c2 = c3 - 1;
+    while (c2 > text && *c2 != ':')
+        c2--;
+    const char *c1 = c2 - 1;
+    while (c1 > text && *c1 != ':')
+        c1--;
+    if (c1 <= text || *c1 != ':' || *c2 != ':')
+        return false;
+    size_t host_size = (size_t) (c1 - text);
+    if (host_size == 0 || host_size >= sizeof m->host)
+        return false;
+    memcpy(m->host, text, host_size);
+    m->host[host_size] = 0;
+    char ports[3][8];
+    const char *starts[3] = {c1 + 1, c2 + 1, c3 + 1};
+    const char *ends[3] = {c2, c3, text + strlen(text)};
+    uint16_t *dest[3] = {&m->pub_port, &m->router_port, &m->client_port};
+    for (int i = 0; i < 3; i++) {
+        size_t n = (size_t) (ends[i] - starts[i]);
+        uint64_t v;
+        if (n == 0 || n >= sizeof ports[i])
+            return false;
+        memcpy(ports[i], starts[i], n);
+        ports[i][n] = 0;
+        if (!s_parse_u64(ports[i], 65535, &v) || v == 0)
+            return false;
+        *dest[i] = (uint16_t) v;
+    }
+    return true;
+}
+
+static int s_parse_members(zkv_config_t *config, const char *text, char *err, size_t err_size)
+{
+    char *copy = strdup(text);
+    if (!copy)
+        return s_fail(err, err_size, "out of memory");
+    config->member_count = 0;
+    int rc = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        uint64_t id;
+        zkv_member_t m = {0};
+        if (config->member_count == ZKV_MEMBERS_MAX)
+            rc = s_fail(err, err_size, "--peers: more than %d members", ZKV_MEMBERS_MAX);
+        else if (!eq)
+            rc = s_fail(err, err_size, "--peers: '%s' is not ID=HOST:PUB:ROUTER:CLIENT", tok);
+        else {
+            *eq = 0;
+            if (!s_parse_u64(tok, UINT32_MAX, &id) || id == 0)
+                rc = s_fail(err, err_size, "--peers: bad member id '%s'", tok);
+            else if (!s_parse_address(eq + 1, &m))
+                rc = s_fail(err, err_size, "--peers: '%s' is not HOST:PUB:ROUTER:CLIENT", eq + 1);
+            else {
+                m.id = (uint32_t) id;
+                config->members[config->member_count++] = m;
+            }
+        }
+    }
+    free(copy);
+    if (rc == 0 && config->member_count == 0)
+        rc = s_fail(err, err_size, "--peers: empty");
+    return rc;
+}
+
+static int s_set(zkv_config_t *config, const option_t *opt, const char *value, char *err,
+                 size_t err_size)
+{
+    uint8_t *field = (uint8_t *) config + opt->offset;
+    uint64_t v;
+    switch (opt->type) {
+    case OPT_MEMBERS: return s_parse_members(config, value, err, err_size);
+    case OPT_STRING:
+        if (strlen(value) >= opt->size)
+            return s_fail(err, err_size, "--%s: too long", opt->flag);
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case OPT_U16:
+    case OPT_U32:
+    case OPT_U64: break;
+    }
+    uint64_t max = opt->type == OPT_U16 ? 65535 : opt->type == OPT_U32 ? UINT32_MAX : UINT64_MAX;
+    if (!s_parse_u64(value, max, &v))
+        return s_fail(err, err_size, "--%s: '%s' is not a number in range", opt->flag, value);
+    if (opt->type == OPT_U16)
+        *(uint16_t *) field = (uint16_t) v;
+    else if (opt->type == OPT_U32)
+        *(uint32_t *) field = (uint32_t) v;
+    else
+        *(uint64_t *) field = v;
+    return 0;
+}
+
+static const char *s_getenv(char **env, const char *name)
+{
+    size_t n = strlen(name);
+    for (; env && *env; env++)
+        if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+            return *env + n + 1;
+    return NULL;
+}
+
+static const option_t *s_find_flag(const char *arg, const char **inline_value)
+{
+    *inline_value = NULL;
+    if (strncmp(arg, "--", 2) != 0)
+        return NULL;
+    arg += 2;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t) (eq - arg) : strlen(arg);
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (strlen(s_options[i].flag) == n && strncmp(s_options[i].flag, arg, n) == 0) {
+            *inline_value = eq ? eq + 1 : NULL;
+            return &s_options[i];
+        }
+    return NULL;
+}
+
+static void s_defaults(zkv_config_t *config)
+{
+    memset(config, 0, sizeof *config);
+    config->snapshot_entries = 100000;
+    config->snapshot_bytes = 64ull << 20;
+    config->tick_ms = 10;
+    config->election_ticks = 30;
+    config->heartbeat_ticks = 5;
+}
+
+static int s_validate(zkv_config_t *config, char *err, size_t err_size)
+{
+    if (config->id == 0)
+        return s_fail(err, err_size, "--id is required (a nonzero member id)");
+    if (config->member_count == 0)
+        return s_fail(err, err_size, "--peers is required");
+    for (size_t i = 0; i < config->member_count; i++)
+        for (size_t j = i + 1; j < config->member_count; j++)
+            if (config->members[i].id == config->members[j].id)
+                return s_fail(err, err_size, "--peers: member id %u appears twice",
+                              config->members[i].id);
+    const zkv_member_t *self = zkv_config_member(config, config->id);
+    if (!self)
+        return s_fail(err, err_size, "--id %u is not one of the members in --peers", config->id);
+    if (config->tick_ms == 0 || config->heartbeat_ticks == 0 ||
+        config->election_ticks <= config->heartbeat_ticks)
+        return s_fail(err, err_size,
+                      "--tick-ms and --heartbeat-ticks must be > 0 and "
+                      "--election-ticks greater than --heartbeat-ticks");
+    if (config->snapshot_entries == 0)
+        return s_fail(err, err_size, "--snapshot-entries must be > 0");
+    if (!config->listen[0])
+        snprintf(config->listen, sizeof config->listen, "%s", self->host);
+    if (!config->trace_port)
+        config->trace_port = (uint16_t) (7400 + config->id % 600);
+    if (!config->data_dir[0])
+        snprintf(config->data_dir, sizeof config->data_dir, "data/node%u", config->id);
+    return 0;
+}
+
+/*  The data directory must exist (it is created, with its parent) and be writable. */
+static int s_check_data_dir(const char *dir, char *err, size_t err_size)
+{
+    char path[sizeof((zkv_config_t *) 0)->data_dir];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(path, 0755) != 0 && errno != EEXIST)
+                return s_fail(err, err_size, "--data-dir %s: cannot create %s: %s", dir, path,
+                              strerror(errno));
+            *p = '/';
+        }
+    struct stat st;
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return s_fail(err, err_size, "--data-dir %s: %s", dir, strerror(errno));
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return s_fail(err, err_size, "--data-dir %s: not a directory", dir);
+    /* access() says yes to root whatever the mode; a real file proves it. */
+    char probe[sizeof path + 16];
+    snprintf(probe, sizeof probe, "%s/.zkv-probe", path);
+    FILE *f = fopen(probe, "w");
+    if (!f)
+        return s_fail(err, err_size, "--data-dir %s: not writable: %s", dir, strerror(errno));
+    fclose(f);
+    unlink(probe);
+    return 0;
+}
+
+int zkv_config_parse(zkv_config_t *config, int argc, char **argv, char **env, FILE *out,
+                     char *err, size_t err_size)
+{
+    s_defaults(config);
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const char *v = s_getenv(env, s_options[i].env);
+        if (v && s_set(config, &s_options[i], v, err, err_size) != 0)
+            return -1;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            zkv_config_usage(out);
+            return 1;
+        }
+        const char *value;
+        const option_t *opt = s_find_flag(argv[i], &value);
+        if (!opt)
+            return s_fail(err, err_size, "unknown flag '%s' (see zkvd --help)", argv[i]);
+        if (!value) {
+            if (i + 1 >= argc)
+                return s_fail(err, err_size, "--%s needs a value", opt->flag);
+            value = argv[++i];
+        }
+        if (s_set(config, opt, value, err, err_size) != 0)
+            return -1;
+    }
+    if (s_validate(config, err, err_size) != 0)
+        return -1;
+    return s_check_data_dir(config->data_dir, err, err_size);
+}
+
+const zkv_member_t *zkv_config_member(const zkv_config_t *config, uint32_t id)
+{
+    for (size_t i = 0; i < config->member_count; i++)
+        if (config->members[i].id == id)
+            return &config->members[i];
+    return NULL;
+}

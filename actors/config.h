@@ -1,0 +1,50 @@
+/*  config: a node's configuration from flags and environment variables.
+
+    Every flag --some-name has the environment variable ZKV_SOME_NAME; a flag
+    wins over the variable. A member of the cluster is written
+    ID=HOST:PUB_PORT:ROUTER_PORT:CLIENT_PORT, members separated by commas. */
+#ifndef ZKV_CONFIG_H
+#define ZKV_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define ZKV_MEMBERS_MAX 9
+#define ZKV_HOST_SIZE_MAX 256
+
+typedef struct {
+    uint32_t id;
+    char host[ZKV_HOST_SIZE_MAX];
+    uint16_t pub_port;    /* the leader's broadcast appends and heartbeats */
+    uint16_t router_port; /* acks, votes, catch-up, snapshot chunks */
+    uint16_t client_port;
+} zkv_member_t;
+
+typedef struct {
+    uint32_t id;
+    zkv_member_t members[ZKV_MEMBERS_MAX];
+    size_t member_count;
+    char listen[ZKV_HOST_SIZE_MAX]; /* address to bind; default: this member's host */
+    char data_dir[1024];
+    uint16_t trace_port;
+    uint64_t snapshot_entries; /* take a snapshot after this many applied entries */
+    uint64_t snapshot_bytes;   /* ... or this many bytes of log */
+    uint32_t tick_ms;
+    uint32_t election_ticks;
+    uint32_t heartbeat_ticks;
+} zkv_config_t;
+
+/*  Fill config from argv and the environment (env may be NULL for none; it is
+    searched like environ). 0 on success; 1 when --help was asked (usage already
+    printed to out); -1 with one line in err on a bad configuration. */
+int zkv_config_parse(zkv_config_t *config, int argc, char **argv, char **env, FILE *out,
+                     char *err, size_t err_size);
+
+/*  The member entry for id, or NULL. */
+const zkv_member_t *zkv_config_member(const zkv_config_t *config, uint32_t id);
+
+/*  Print the usage text, every flag with its environment variable. */
+void zkv_config_usage(FILE *out);
+
+#endif

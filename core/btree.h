@@ -3,8 +3,13 @@
     Keys and values are binary-safe byte strings, ordered by memcmp on the
     common prefix, then by length (so "a" < "a\0" < "b"). Order ZKV_BTREE_ORDER:
     an inner node holds at most that many children, a leaf that many entries;
-    every node but the root is at least half full. Leaves are linked both ways
-    for ordered scans in either direction.
+    every node but the root is at least half full (ceil(ORDER / 2) = 64 entries
+    or children), and an inner root has at least 2 children. Leaves are linked
+    both ways for ordered scans in either direction.
+
+    The empty key is a valid key (the smallest one), and empty values are
+    allowed; both cost nothing special here, and refusing them is the caller's
+    policy to make.
 
     Not thread-safe: one owner (the storage actor) at a time. */
 #ifndef ZKV_BTREE_H
@@ -45,19 +50,24 @@ int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const voi
                   size_t value_size, bool *replaced, void **old_value, size_t *old_size);
 
 /*  Remove key, rebalancing by borrowing from or merging with a sibling. ZKV_OK or
-    ZKV_ENOTFOUND. old_value/old_size as for put. */
+    ZKV_ENOTFOUND. old_value/old_size as for put; asking for the old value is the
+    only way delete can fail with ZKV_ENOMEM, and then the tree is unchanged. */
 int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void **old_value,
                      size_t *old_size);
 
 /*  Number of keys. */
 size_t zkv_btree_count(const zkv_btree_t *self);
 
-/*  Bytes the tree has allocated: nodes, keys, values and their headers. */
+/*  Bytes the tree has allocated: nodes, keys, values and their headers. Exact sum of
+    the sizes requested from malloc; malloc's own per-block overhead (8-16 bytes a
+    block with glibc) and iterators are not included. */
 size_t zkv_btree_memory(const zkv_btree_t *self);
 
 /*  Visit keys in [start, end) in order (reverse: from the last key below end down
     to start). start NULL: from the first key; end NULL: to the last. At most limit
-    entries (0: no limit). Returns how many were visited. */
+    entries (0: no limit). Returns how many were visited, counting the one for which
+    visit returned false; visit may be NULL to only count. visit must not modify
+    the tree. */
 size_t zkv_btree_range(const zkv_btree_t *self, const void *start, size_t start_size,
                        const void *end, size_t end_size, bool reverse, size_t limit,
                        zkv_btree_visit_fn visit, void *arg);
@@ -66,13 +76,19 @@ size_t zkv_btree_range(const zkv_btree_t *self, const void *start, size_t start_
 size_t zkv_btree_prefix(const zkv_btree_t *self, const void *prefix, size_t prefix_size,
                         bool reverse, size_t limit, zkv_btree_visit_fn visit, void *arg);
 
+/*  Fault injection for tests: the tree may make `allocations` more allocations,
+    then every further one fails (so the operation returns ZKV_ENOMEM) until this is
+    called again. SIZE_MAX, the default, means no limit. */
+void zkv_btree_set_alloc_budget(zkv_btree_t *self, size_t allocations);
+
 /*  Verify every structural invariant: keys sorted within and across nodes,
     separators bound their subtrees, all leaves at one depth, every node but the
     root at least half full, leaf links consistent, count and memory match. 0, or
     ZKV_ECORRUPT with a description written to why. For tests. */
 int zkv_btree_check(const zkv_btree_t *self, char *why, size_t why_size);
 
-/*  Cursor over the tree; invalidated by any modification of the tree. */
+/*  Cursor over the tree; invalidated by any modification of the tree. A new cursor
+    is not valid until positioned. NULL if out of memory. */
 zkv_btree_iter_t *zkv_btree_iter_new(const zkv_btree_t *tree);
 void zkv_btree_iter_destroy(zkv_btree_iter_t **self_p);
 void zkv_btree_iter_first(zkv_btree_iter_t *self);

@@ -1,0 +1,653 @@
+/*  btree: the B+ tree of btree.h. Lookup, insert with splits, delete with
+    borrow and merge. Iteration and scans live in btree_iter.c, the invariant
+    check in btree_check.c, the node layout in btree_impl.h.
+
+    Because separators point at records instead of holding copies, no split,
+    borrow or merge allocates a key, and a delete never allocates (except the
+    old-value copy a caller asks for). The price: deleting or replacing a leaf's
+    first record must repoint the one separator that names it.
+
+    An insert allocates everything it may need (record, split nodes) before it
+    touches the tree, so ZKV_ENOMEM always leaves the tree as it was. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "btree.h"
+#include "btree_impl.h"
+#include "zkv_error.h"
+
+/*  Where a key is, or would go: the inner nodes above its leaf and the child
+    index taken in each. */
+typedef struct {
+    zkv_btree_inner_t *node[ZKV_BTREE_HEIGHT_MAX];
+    size_t idx[ZKV_BTREE_HEIGHT_MAX];
+    size_t depth; /* inner levels on the path */
+    zkv_btree_leaf_t *leaf;
+    size_t pos; /* first entry of leaf >= key */
+    bool found;
+} s_path_t;
+
+/*  Every allocation of the tree goes through here, for the budget; counted ones
+    are the tree's own and add to its memory. */
+static void *s_alloc(zkv_btree_t *self, size_t size, bool counted)
+{
+    if (self->alloc_budget == 0)
+        return NULL;
+    if (self->alloc_budget != SIZE_MAX)
+        self->alloc_budget--;
+    void *p = malloc(size);
+    if (p != NULL && counted)
+        self->memory += size;
+    return p;
+}
+
+static void s_free(zkv_btree_t *self, void *p, size_t size)
+{
+    assert(self->memory >= size);
+    self->memory -= size;
+    free(p);
+}
+
+static size_t s_rec_size(const zkv_btree_rec_t *rec)
+{
+    return sizeof(zkv_btree_rec_t) + rec->key_size + rec->value_size;
+}
+
+static zkv_btree_rec_t *s_rec_new(zkv_btree_t *self, const void *key, size_t key_size,
+                                  const void *value, size_t value_size)
+{
+    zkv_btree_rec_t *rec = s_alloc(self, sizeof(zkv_btree_rec_t) + key_size + value_size, true);
+    if (rec == NULL)
+        return NULL;
+    rec->key_size = (uint32_t) key_size;
+    rec->value_size = (uint32_t) value_size;
+    if (key_size > 0)
+        memcpy(rec->data, key, key_size);
+    if (value_size > 0)
+        memcpy(rec->data + key_size, value, value_size);
+    return rec;
+}
+
+/*  The caller's copy of a value: never NULL on success, even for 0 bytes. */
+static void *s_value_copy(zkv_btree_t *self, const zkv_btree_rec_t *rec)
+{
+    void *copy = s_alloc(self, rec->value_size > 0 ? rec->value_size : 1, false);
+    if (copy != NULL && rec->value_size > 0)
+        memcpy(copy, rec->data + rec->key_size, rec->value_size);
+    return copy;
+}
+
+static zkv_btree_leaf_t *s_leaf_new(zkv_btree_t *self)
+{
+    zkv_btree_leaf_t *leaf = s_alloc(self, sizeof(zkv_btree_leaf_t), true);
+    if (leaf != NULL) {
+        leaf->hdr.n = 0;
+        leaf->hdr.leaf = true;
+        leaf->prev = NULL;
+        leaf->next = NULL;
+    }
+    return leaf;
+}
+
+static zkv_btree_inner_t *s_inner_new(zkv_btree_t *self)
+{
+    zkv_btree_inner_t *inner = s_alloc(self, sizeof(zkv_btree_inner_t), true);
+    if (inner != NULL) {
+        inner->hdr.n = 0;
+        inner->hdr.leaf = false;
+    }
+    return inner;
+}
+
+static void s_node_free(zkv_btree_t *self, zkv_btree_node_t *node)
+{
+    s_free(self, node, node->leaf ? sizeof(zkv_btree_leaf_t) : sizeof(zkv_btree_inner_t));
+}
+
+zkv_btree_t *zkv_btree_new(void)
+{
+    zkv_btree_t *self = malloc(sizeof(zkv_btree_t));
+    if (self == NULL)
+        return NULL;
+    self->count = 0;
+    self->memory = sizeof(zkv_btree_t);
+    self->alloc_budget = SIZE_MAX;
+    self->height = 1;
+    zkv_btree_leaf_t *root = s_leaf_new(self);
+    if (root == NULL) {
+        free(self);
+        return NULL;
+    }
+    self->root = &root->hdr;
+    return self;
+}
+
+static void s_destroy_node(zkv_btree_t *self, zkv_btree_node_t *node)
+{
+    if (node->leaf) {
+        zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) node;
+        for (size_t i = 0; i < leaf->hdr.n; i++)
+            s_free(self, leaf->rec[i], s_rec_size(leaf->rec[i]));
+    } else {
+        zkv_btree_inner_t *inner = (zkv_btree_inner_t *) node;
+        for (size_t i = 0; i < inner->hdr.n; i++)
+            s_destroy_node(self, inner->child[i]);
+    }
+    s_node_free(self, node);
+}
+
+void zkv_btree_destroy(zkv_btree_t **self_p)
+{
+    assert(self_p != NULL);
+    zkv_btree_t *self = *self_p;
+    if (self == NULL)
+        return;
+    s_destroy_node(self, self->root);
+    assert(self->memory == sizeof(zkv_btree_t));
+    free(self);
+    *self_p = NULL;
+}
+
+size_t zkv_btree_count(const zkv_btree_t *self)
+{
+    return self->count;
+}
+
+size_t zkv_btree_memory(const zkv_btree_t *self)
+{
+    return self->memory;
+}
+
+void zkv_btree_set_alloc_budget(zkv_btree_t *self, size_t allocations)
+{
+    self->alloc_budget = allocations;
+}
+
+int zkv_btree_get(const zkv_btree_t *self, const void *key, size_t key_size, zkv_bytes_t *value)
+{
+    if (key_size > ZKV_KEY_SIZE_MAX)
+        return ZKV_ENOTFOUND;
+    uint64_t kp = s_prefix(key, key_size);
+    const zkv_btree_leaf_t *leaf = s_find_leaf(self, key, key_size, kp);
+    size_t pos = s_leaf_lower(leaf, key, key_size, kp);
+    if (pos == leaf->hdr.n || leaf->pfx[pos] != kp || s_rec_cmp(leaf->rec[pos], key, key_size))
+        return ZKV_ENOTFOUND;
+    if (value != NULL) {
+        const zkv_btree_rec_t *rec = leaf->rec[pos];
+        value->data = rec->data + rec->key_size;
+        value->size = rec->value_size;
+    }
+    return ZKV_OK;
+}
+
+static void s_descend(const zkv_btree_t *self, const void *key, size_t key_size, s_path_t *path)
+{
+    uint64_t kp = s_prefix(key, key_size);
+    zkv_btree_node_t *node = self->root;
+    path->depth = 0;
+    while (!node->leaf) {
+        zkv_btree_inner_t *inner = (zkv_btree_inner_t *) node;
+        size_t i = s_inner_child(inner, key, key_size, kp);
+        assert(path->depth < ZKV_BTREE_HEIGHT_MAX);
+        path->node[path->depth] = inner;
+        path->idx[path->depth] = i;
+        path->depth++;
+        node = inner->child[i];
+    }
+    assert(path->depth + 1 == self->height);
+    zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) node;
+    size_t pos = s_leaf_lower(leaf, key, key_size, kp);
+    path->leaf = leaf;
+    path->pos = pos;
+    path->found =
+        pos < leaf->hdr.n && leaf->pfx[pos] == kp && s_rec_cmp(leaf->rec[pos], key, key_size) == 0;
+}
+
+static void s_set_sep(zkv_btree_inner_t *inner, size_t i, zkv_btree_rec_t *rec)
+{
+    inner->sep[i] = rec;
+    inner->pfx[i] = s_rec_prefix(rec);
+}
+
+/*  The leaf's first record changed from old to rec: repoint the one separator
+    naming old. It sits where the path last turned right of a child 0; a path
+    that never did leads to the leftmost leaf, which no separator names. */
+static void s_repoint_sep(const s_path_t *path, const zkv_btree_rec_t *old, zkv_btree_rec_t *rec)
+{
+    for (size_t d = path->depth; d-- > 0;) {
+        if (path->idx[d] > 0) {
+            assert(path->node[d]->sep[path->idx[d] - 1] == old);
+            s_set_sep(path->node[d], path->idx[d] - 1, rec);
+            return;
+        }
+    }
+}
+
+static bool s_path_leftmost(const s_path_t *path)
+{
+    for (size_t d = 0; d < path->depth; d++)
+        if (path->idx[d] > 0)
+            return false;
+    return true;
+}
+
+static int s_replace(zkv_btree_t *self, const s_path_t *path, const void *value, size_t value_size,
+                     void **old_value, size_t *old_size)
+{
+    zkv_btree_rec_t *old = path->leaf->rec[path->pos];
+    void *copy = NULL;
+    if (old_value != NULL && (copy = s_value_copy(self, old)) == NULL)
+        return ZKV_ENOMEM;
+    size_t previous_size = old->value_size;
+    if (old->value_size == value_size) {
+        /* memmove: value may point into this very record */
+        if (value_size > 0)
+            memmove(old->data + old->key_size, value, value_size);
+    } else {
+        zkv_btree_rec_t *rec = s_rec_new(self, old->data, old->key_size, value, value_size);
+        if (rec == NULL) {
+            free(copy);
+            return ZKV_ENOMEM;
+        }
+        path->leaf->rec[path->pos] = rec;
+        if (path->pos == 0)
+            s_repoint_sep(path, old, rec);
+        s_free(self, old, s_rec_size(old));
+    }
+    if (old_value != NULL) {
+        *old_value = copy;
+        if (old_size != NULL)
+            *old_size = previous_size;
+    }
+    return ZKV_OK;
+}
+
+/*  Nodes an insert may need, allocated up front. */
+typedef struct {
+    zkv_btree_leaf_t *leaf;
+    zkv_btree_inner_t *inner[ZKV_BTREE_HEIGHT_MAX];
+    size_t inners;
+    size_t used;
+} s_spare_t;
+
+static void s_spare_release(zkv_btree_t *self, s_spare_t *spare)
+{
+    if (spare->leaf != NULL)
+        s_node_free(self, &spare->leaf->hdr);
+    for (size_t i = spare->used; i < spare->inners; i++)
+        s_node_free(self, &spare->inner[i]->hdr);
+}
+
+/*  A full leaf splits; so does each full inner node above it, and a full root
+    needs a new root above it. */
+static int s_spare_reserve(zkv_btree_t *self, const s_path_t *path, s_spare_t *spare)
+{
+    spare->leaf = NULL;
+    spare->inners = 0;
+    spare->used = 0;
+    if (path->leaf->hdr.n < ZKV_BTREE_ORDER)
+        return ZKV_OK;
+    size_t need = 0;
+    size_t d = path->depth;
+    while (d > 0 && path->node[d - 1]->hdr.n == ZKV_BTREE_ORDER) {
+        need++;
+        d--;
+    }
+    if (d == 0)
+        need++;
+    assert(need < ZKV_BTREE_HEIGHT_MAX);
+    spare->leaf = s_leaf_new(self);
+    if (spare->leaf == NULL)
+        return ZKV_ENOMEM;
+    for (; spare->inners < need; spare->inners++) {
+        spare->inner[spare->inners] = s_inner_new(self);
+        if (spare->inner[spare->inners] == NULL) {
+            s_spare_release(self, spare);
+            return ZKV_ENOMEM;
+        }
+    }
+    return ZKV_OK;
+}
+
+static void s_leaf_insert_at(zkv_btree_leaf_t *leaf, size_t pos, zkv_btree_rec_t *rec)
+{
+    size_t n = leaf->hdr.n;
+    assert(n < ZKV_BTREE_ORDER && pos <= n);
+    memmove(leaf->pfx + pos + 1, leaf->pfx + pos, (n - pos) * sizeof(leaf->pfx[0]));
+    memmove(leaf->rec + pos + 1, leaf->rec + pos, (n - pos) * sizeof(leaf->rec[0]));
+    leaf->pfx[pos] = s_rec_prefix(rec);
+    leaf->rec[pos] = rec;
+    leaf->hdr.n = (uint16_t) (n + 1);
+}
+
+/*  Split a full leaf around the new record: ORDER + 1 entries, the left one
+    keeps the larger half. right is linked in after left. */
+static void s_leaf_split(zkv_btree_leaf_t *left, size_t pos, zkv_btree_rec_t *rec,
+                         zkv_btree_leaf_t *right)
+{
+    enum { TOTAL = ZKV_BTREE_ORDER + 1, LEFT = (TOTAL + 1) / 2 };
+    uint64_t pfx[TOTAL];
+    zkv_btree_rec_t *recs[TOTAL];
+    assert(left->hdr.n == ZKV_BTREE_ORDER && pos <= ZKV_BTREE_ORDER);
+    memcpy(pfx, left->pfx, pos * sizeof(pfx[0]));
+    memcpy(recs, left->rec, pos * sizeof(recs[0]));
+    pfx[pos] = s_rec_prefix(rec);
+    recs[pos] = rec;
+    memcpy(pfx + pos + 1, left->pfx + pos, (ZKV_BTREE_ORDER - pos) * sizeof(pfx[0]));
+    memcpy(recs + pos + 1, left->rec + pos, (ZKV_BTREE_ORDER - pos) * sizeof(recs[0]));
+
+    memcpy(left->pfx, pfx, LEFT * sizeof(pfx[0]));
+    memcpy(left->rec, recs, LEFT * sizeof(recs[0]));
+    memcpy(right->pfx, pfx + LEFT, (TOTAL - LEFT) * sizeof(pfx[0]));
+    memcpy(right->rec, recs + LEFT, (TOTAL - LEFT) * sizeof(recs[0]));
+    left->hdr.n = LEFT;
+    right->hdr.n = TOTAL - LEFT;
+
+    right->next = left->next;
+    right->prev = left;
+    if (right->next != NULL)
+        right->next->prev = right;
+    left->next = right;
+}
+
+/*  Put child at index ci and its separator (the smallest record under it) at ci - 1. */
+static void s_inner_insert_at(zkv_btree_inner_t *inner, size_t ci, zkv_btree_rec_t *sep,
+                              zkv_btree_node_t *child)
+{
+    size_t n = inner->hdr.n;
+    assert(n < ZKV_BTREE_ORDER && ci >= 1 && ci <= n);
+    size_t si = ci - 1;
+    memmove(inner->pfx + si + 1, inner->pfx + si, (n - 1 - si) * sizeof(inner->pfx[0]));
+    memmove(inner->sep + si + 1, inner->sep + si, (n - 1 - si) * sizeof(inner->sep[0]));
+    memmove(inner->child + ci + 1, inner->child + ci, (n - ci) * sizeof(inner->child[0]));
+    s_set_sep(inner, si, sep);
+    inner->child[ci] = child;
+    inner->hdr.n = (uint16_t) (n + 1);
+}
+
+/*  Split a full inner node around the new child: ORDER + 1 children. Returns
+    the separator that moves up, which names the smallest record under right. */
+static zkv_btree_rec_t *s_inner_split(zkv_btree_inner_t *left, size_t ci, zkv_btree_rec_t *sep,
+                                      zkv_btree_node_t *child, zkv_btree_inner_t *right)
+{
+    enum { TOTAL = ZKV_BTREE_ORDER + 1, LEFT = (TOTAL + 1) / 2 };
+    zkv_btree_node_t *children[TOTAL];
+    zkv_btree_rec_t *seps[TOTAL - 1];
+    size_t si = ci - 1;
+    assert(left->hdr.n == ZKV_BTREE_ORDER && ci >= 1 && ci <= ZKV_BTREE_ORDER);
+    memcpy(children, left->child, ci * sizeof(children[0]));
+    children[ci] = child;
+    memcpy(children + ci + 1, left->child + ci, (ZKV_BTREE_ORDER - ci) * sizeof(children[0]));
+    memcpy(seps, left->sep, si * sizeof(seps[0]));
+    seps[si] = sep;
+    memcpy(seps + si + 1, left->sep + si, (ZKV_BTREE_ORDER - 1 - si) * sizeof(seps[0]));
+
+    memcpy(left->child, children, LEFT * sizeof(children[0]));
+    memcpy(right->child, children + LEFT, (TOTAL - LEFT) * sizeof(children[0]));
+    for (size_t i = 0; i < LEFT - 1; i++)
+        s_set_sep(left, i, seps[i]);
+    for (size_t i = LEFT; i < TOTAL - 1; i++)
+        s_set_sep(right, i - LEFT, seps[i]);
+    left->hdr.n = LEFT;
+    right->hdr.n = TOTAL - LEFT;
+    return seps[LEFT - 1];
+}
+
+/*  Insert a record that is not in the tree, with nodes reserved by s_spare_reserve. */
+static void s_insert(zkv_btree_t *self, const s_path_t *path, zkv_btree_rec_t *rec,
+                     s_spare_t *spare)
+{
+    zkv_btree_leaf_t *leaf = path->leaf;
+    /* A separator naming this leaf is its smallest key and <= the new key, so
+       a new first record happens only in the leftmost leaf, named by none. */
+    assert(path->pos > 0 || s_path_leftmost(path));
+    if (leaf->hdr.n < ZKV_BTREE_ORDER) {
+        s_leaf_insert_at(leaf, path->pos, rec);
+        return;
+    }
+    s_leaf_split(leaf, path->pos, rec, spare->leaf);
+    zkv_btree_rec_t *sep = spare->leaf->rec[0];
+    zkv_btree_node_t *child = &spare->leaf->hdr;
+    spare->leaf = NULL;
+    for (size_t d = path->depth; d-- > 0;) {
+        zkv_btree_inner_t *inner = path->node[d];
+        if (inner->hdr.n < ZKV_BTREE_ORDER) {
+            s_inner_insert_at(inner, path->idx[d] + 1, sep, child);
+            return;
+        }
+        zkv_btree_inner_t *right = spare->inner[spare->used++];
+        sep = s_inner_split(inner, path->idx[d] + 1, sep, child, right);
+        child = &right->hdr;
+    }
+    zkv_btree_inner_t *root = spare->inner[spare->used++];
+    root->child[0] = self->root;
+    root->child[1] = child;
+    s_set_sep(root, 0, sep);
+    root->hdr.n = 2;
+    self->root = &root->hdr;
+    self->height++;
+    assert(self->height <= ZKV_BTREE_HEIGHT_MAX);
+}
+
+int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const void *value,
+                  size_t value_size, bool *replaced, void **old_value, size_t *old_size)
+{
+    if (replaced != NULL)
+        *replaced = false;
+    if (old_value != NULL)
+        *old_value = NULL;
+    if (old_size != NULL)
+        *old_size = 0;
+    if (key_size > ZKV_KEY_SIZE_MAX)
+        return ZKV_EKEYSIZE;
+    if (value_size > ZKV_VALUE_SIZE_MAX)
+        return ZKV_EVALSIZE;
+    s_path_t path;
+    s_descend(self, key, key_size, &path);
+    if (path.found) {
+        int rc = s_replace(self, &path, value, value_size, old_value, old_size);
+        if (rc == ZKV_OK && replaced != NULL)
+            *replaced = true;
+        return rc;
+    }
+    zkv_btree_rec_t *rec = s_rec_new(self, key, key_size, value, value_size);
+    if (rec == NULL)
+        return ZKV_ENOMEM;
+    s_spare_t spare;
+    if (s_spare_reserve(self, &path, &spare) != ZKV_OK) {
+        s_free(self, rec, s_rec_size(rec));
+        return ZKV_ENOMEM;
+    }
+    s_insert(self, &path, rec, &spare);
+    assert(spare.leaf == NULL && spare.used == spare.inners);
+    self->count++;
+    return ZKV_OK;
+}
+
+static void s_leaf_remove_at(zkv_btree_leaf_t *leaf, size_t pos)
+{
+    size_t n = leaf->hdr.n;
+    assert(pos < n);
+    memmove(leaf->pfx + pos, leaf->pfx + pos + 1, (n - pos - 1) * sizeof(leaf->pfx[0]));
+    memmove(leaf->rec + pos, leaf->rec + pos + 1, (n - pos - 1) * sizeof(leaf->rec[0]));
+    leaf->hdr.n = (uint16_t) (n - 1);
+}
+
+/*  Drop child ci and the separator before it (ci >= 1). */
+static void s_inner_remove_at(zkv_btree_inner_t *inner, size_t ci)
+{
+    size_t n = inner->hdr.n;
+    assert(ci >= 1 && ci < n);
+    size_t si = ci - 1;
+    memmove(inner->pfx + si, inner->pfx + si + 1, (n - 2 - si) * sizeof(inner->pfx[0]));
+    memmove(inner->sep + si, inner->sep + si + 1, (n - 2 - si) * sizeof(inner->sep[0]));
+    memmove(inner->child + ci, inner->child + ci + 1, (n - 1 - ci) * sizeof(inner->child[0]));
+    inner->hdr.n = (uint16_t) (n - 1);
+}
+
+/*  Move the last entry of the left sibling to the front of child i. */
+static void s_leaf_borrow_left(zkv_btree_inner_t *parent, size_t i)
+{
+    zkv_btree_leaf_t *left = (zkv_btree_leaf_t *) parent->child[i - 1];
+    zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) parent->child[i];
+    zkv_btree_rec_t *rec = left->rec[left->hdr.n - 1];
+    s_leaf_remove_at(left, left->hdr.n - 1);
+    s_leaf_insert_at(leaf, 0, rec);
+    s_set_sep(parent, i - 1, rec);
+}
+
+/*  Move the first entry of the right sibling to the end of child i. */
+static void s_leaf_borrow_right(zkv_btree_inner_t *parent, size_t i)
+{
+    zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) parent->child[i];
+    zkv_btree_leaf_t *right = (zkv_btree_leaf_t *) parent->child[i + 1];
+    zkv_btree_rec_t *rec = right->rec[0];
+    s_leaf_remove_at(right, 0);
+    s_leaf_insert_at(leaf, leaf->hdr.n, rec);
+    s_set_sep(parent, i, right->rec[0]);
+}
+
+/*  Fold child i + 1 into child i and free it. */
+static void s_leaf_merge(zkv_btree_t *self, zkv_btree_inner_t *parent, size_t i)
+{
+    zkv_btree_leaf_t *left = (zkv_btree_leaf_t *) parent->child[i];
+    zkv_btree_leaf_t *right = (zkv_btree_leaf_t *) parent->child[i + 1];
+    size_t ln = left->hdr.n, rn = right->hdr.n;
+    assert(ln + rn <= ZKV_BTREE_ORDER);
+    memcpy(left->pfx + ln, right->pfx, rn * sizeof(left->pfx[0]));
+    memcpy(left->rec + ln, right->rec, rn * sizeof(left->rec[0]));
+    left->hdr.n = (uint16_t) (ln + rn);
+    left->next = right->next;
+    if (left->next != NULL)
+        left->next->prev = left;
+    s_inner_remove_at(parent, i + 1);
+    s_node_free(self, &right->hdr);
+}
+
+/*  Rotate the last child of the left sibling through the parent into child i. */
+static void s_inner_borrow_left(zkv_btree_inner_t *parent, size_t i)
+{
+    zkv_btree_inner_t *left = (zkv_btree_inner_t *) parent->child[i - 1];
+    zkv_btree_inner_t *node = (zkv_btree_inner_t *) parent->child[i];
+    size_t n = node->hdr.n, ln = left->hdr.n;
+    memmove(node->pfx + 1, node->pfx, (n - 1) * sizeof(node->pfx[0]));
+    memmove(node->sep + 1, node->sep, (n - 1) * sizeof(node->sep[0]));
+    memmove(node->child + 1, node->child, n * sizeof(node->child[0]));
+    node->child[0] = left->child[ln - 1];
+    s_set_sep(node, 0, parent->sep[i - 1]);
+    s_set_sep(parent, i - 1, left->sep[ln - 2]);
+    node->hdr.n = (uint16_t) (n + 1);
+    left->hdr.n = (uint16_t) (ln - 1);
+}
+
+/*  Rotate the first child of the right sibling through the parent into child i. */
+static void s_inner_borrow_right(zkv_btree_inner_t *parent, size_t i)
+{
+    zkv_btree_inner_t *node = (zkv_btree_inner_t *) parent->child[i];
+    zkv_btree_inner_t *right = (zkv_btree_inner_t *) parent->child[i + 1];
+    size_t n = node->hdr.n, rn = right->hdr.n;
+    node->child[n] = right->child[0];
+    s_set_sep(node, n - 1, parent->sep[i]);
+    s_set_sep(parent, i, right->sep[0]);
+    memmove(right->pfx, right->pfx + 1, (rn - 2) * sizeof(right->pfx[0]));
+    memmove(right->sep, right->sep + 1, (rn - 2) * sizeof(right->sep[0]));
+    memmove(right->child, right->child + 1, (rn - 1) * sizeof(right->child[0]));
+    node->hdr.n = (uint16_t) (n + 1);
+    right->hdr.n = (uint16_t) (rn - 1);
+}
+
+/*  Fold child i + 1 into child i, pulling their separator down, and free it. */
+static void s_inner_merge(zkv_btree_t *self, zkv_btree_inner_t *parent, size_t i)
+{
+    zkv_btree_inner_t *left = (zkv_btree_inner_t *) parent->child[i];
+    zkv_btree_inner_t *right = (zkv_btree_inner_t *) parent->child[i + 1];
+    size_t ln = left->hdr.n, rn = right->hdr.n;
+    assert(ln + rn <= ZKV_BTREE_ORDER);
+    s_set_sep(left, ln - 1, parent->sep[i]);
+    memcpy(left->pfx + ln, right->pfx, (rn - 1) * sizeof(left->pfx[0]));
+    memcpy(left->sep + ln, right->sep, (rn - 1) * sizeof(left->sep[0]));
+    memcpy(left->child + ln, right->child, rn * sizeof(left->child[0]));
+    left->hdr.n = (uint16_t) (ln + rn);
+    s_inner_remove_at(parent, i + 1);
+    s_node_free(self, &right->hdr);
+}
+
+/*  Child i of parent fell below the minimum: borrow from a sibling that can
+    spare an entry, else merge with one (the two then fit in one node). */
+static void s_fix_child(zkv_btree_t *self, zkv_btree_inner_t *parent, size_t i)
+{
+    size_t n = parent->hdr.n;
+    assert(n >= 2 && i < n);
+    bool leaf = parent->child[i]->leaf;
+    size_t left_n = i > 0 ? parent->child[i - 1]->n : 0;
+    size_t right_n = i + 1 < n ? parent->child[i + 1]->n : 0;
+    if (left_n > ZKV_BTREE_MIN) {
+        if (leaf)
+            s_leaf_borrow_left(parent, i);
+        else
+            s_inner_borrow_left(parent, i);
+    } else if (right_n > ZKV_BTREE_MIN) {
+        if (leaf)
+            s_leaf_borrow_right(parent, i);
+        else
+            s_inner_borrow_right(parent, i);
+    } else {
+        size_t at = i > 0 ? i - 1 : i;
+        if (leaf)
+            s_leaf_merge(self, parent, at);
+        else
+            s_inner_merge(self, parent, at);
+    }
+}
+
+/*  Walk up from the leaf fixing underfull nodes; a root left with one child
+    hands the root role to it. */
+static void s_rebalance(zkv_btree_t *self, const s_path_t *path)
+{
+    zkv_btree_node_t *node = &path->leaf->hdr;
+    for (size_t d = path->depth; d-- > 0;) {
+        if (node->n >= ZKV_BTREE_MIN)
+            return;
+        s_fix_child(self, path->node[d], path->idx[d]);
+        node = &path->node[d]->hdr;
+    }
+    assert(node == self->root);
+    if (!node->leaf && node->n == 1) {
+        self->root = ((zkv_btree_inner_t *) node)->child[0];
+        s_node_free(self, node);
+        self->height--;
+    }
+}
+
+int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void **old_value,
+                     size_t *old_size)
+{
+    if (old_value != NULL)
+        *old_value = NULL;
+    if (old_size != NULL)
+        *old_size = 0;
+    if (key_size > ZKV_KEY_SIZE_MAX)
+        return ZKV_ENOTFOUND;
+    s_path_t path;
+    s_descend(self, key, key_size, &path);
+    if (!path.found)
+        return ZKV_ENOTFOUND;
+    zkv_btree_leaf_t *leaf = path.leaf;
+    zkv_btree_rec_t *rec = leaf->rec[path.pos];
+    if (old_value != NULL) {
+        if ((*old_value = s_value_copy(self, rec)) == NULL)
+            return ZKV_ENOMEM;
+        if (old_size != NULL)
+            *old_size = rec->value_size;
+    }
+    s_leaf_remove_at(leaf, path.pos);
+    /* Only the root leaf can become empty; any other holds ZKV_BTREE_MIN - 1 now. */
+    assert(leaf->hdr.n > 0 || path.depth == 0);
+    if (path.pos == 0 && leaf->hdr.n > 0)
+        s_repoint_sep(&path, rec, leaf->rec[0]);
+    s_free(self, rec, s_rec_size(rec));
+    self->count--;
+    s_rebalance(self, &path);
+    return ZKV_OK;
+}

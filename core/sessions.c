@@ -54,6 +54,8 @@ zkv_sessions_t *zkv_sessions_new(size_t max_sessions, size_t window)
 static void s_results_forget(session_t *session, size_t n)
 {
     assert(n <= session->count);
+    if (n == 0)
+        return;
     for (size_t i = 0; i < n; i++)
         free(session->results[i].previous);
     memmove(session->results, session->results + n,

@@ -212,6 +212,8 @@ static void test_sessions_survive_restore(void **state)
     zkv_command_t retry = s_put(17, 1, "k", "changed");
     assert_int_equal(zkv_kvstore_apply(copy, 60, &retry, &r), ZKV_OK);
     assert_true(r.duplicate);
+    assert_int_equal(r.previous_size, 1); /* client 17 asked for the previous value */
+    zkv_result_clear(&r);
     s_assert_value(copy, "k", "v");
     assert_int_equal(zkv_kvstore_digest(copy), zkv_kvstore_digest(kv));
 

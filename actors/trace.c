@@ -1,0 +1,272 @@
+/*  trace: the trace actor (inproc PULL -> tcp PUB, socket monitors) and the
+    tracer handle other actors emit events through. */
+#include "trace.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "zkv.pb-c.h"
+
+#define TRACE_QUEUE_MAX 10000 /* events queued per tracer before they are dropped */
+#define TRACE_MONITORS_MAX 32
+#define TRACE_DETAIL_MAX 512
+#define MONITOR_COMMAND "$MONITOR"
+
+static atomic_uint s_monitor_counter;
+
+static void s_inproc_endpoint(char *buf, size_t size, uint32_t node_id)
+{
+    snprintf(buf, size, "inproc://zkv-trace-%u", node_id);
+}
+
+static uint64_t s_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- tracer */
+
+struct zkv_tracer_t {
+    zsock_t *push;
+    uint32_t node_id;
+};
+
+zkv_tracer_t *zkv_tracer_new(uint32_t node_id)
+{
+    zkv_tracer_t *self = zmalloc(sizeof *self);
+    char endpoint[64];
+    s_inproc_endpoint(endpoint, sizeof endpoint, node_id);
+    self->node_id = node_id;
+    self->push = zsock_new(ZMQ_PUSH);
+    assert(self->push);
+    zsock_set_sndhwm(self->push, TRACE_QUEUE_MAX);
+    zsock_set_linger(self->push, 0);
+    int rc = zsock_connect(self->push, "%s", endpoint);
+    assert(rc == 0);
+    return self;
+}
+
+void zkv_tracer_destroy(zkv_tracer_t **self_p)
+{
+    assert(self_p);
+    zkv_tracer_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy(&self->push);
+    free(self);
+    *self_p = NULL;
+}
+
+/*  Two frames, topic and event, sent without ever blocking. */
+static void s_publish(void *socket, uint32_t node_id, const Zkv__TraceEvent *event)
+{
+    char topic[64];
+    int n = snprintf(topic, sizeof topic, "%s %u", event->kind, node_id);
+    size_t size = zkv__trace_event__get_packed_size(event);
+    uint8_t stack[1024];
+    uint8_t *buf = size <= sizeof stack ? stack : malloc(size);
+    if (!buf)
+        return;
+    zkv__trace_event__pack(event, buf);
+    if (zmq_send(socket, topic, (size_t) n, ZMQ_SNDMORE | ZMQ_DONTWAIT) == n)
+        zmq_send(socket, buf, size, ZMQ_DONTWAIT);
+    if (buf != stack)
+        free(buf);
+}
+
+void zkv_tracer_emit(zkv_tracer_t *self, const char *kind, uint64_t term, uint64_t index,
+                     uint32_t peer, uint64_t latency_us, const char *fmt, ...)
+{
+    char detail[TRACE_DETAIL_MAX];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(detail, sizeof detail, fmt, args);
+    va_end(args);
+    Zkv__TraceEvent event = ZKV__TRACE_EVENT__INIT;
+    event.node = self->node_id;
+    event.time_ns = s_now_ns();
+    event.kind = (char *) kind;
+    event.detail = detail;
+    event.term = term;
+    event.index = index;
+    event.peer = peer;
+    event.latency_us = latency_us;
+    s_publish(zsock_resolve(self->push), self->node_id, &event);
+}
+
+int zkv_tracer_monitor(zkv_tracer_t *self, zsock_t *socket, const char *name)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://zkv-monitor-%u-%u", self->node_id,
+             atomic_fetch_add(&s_monitor_counter, 1));
+    int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPTED |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                 ZMQ_EVENT_CONNECT_RETRIED;
+    if (zmq_socket_monitor(zsock_resolve(socket), endpoint, events) != 0)
+        return -1;
+    /* The monitor endpoint exists now; the trace actor connects to it. */
+    return zstr_sendx(self->push, MONITOR_COMMAND, endpoint, name, NULL);
+}
+
+/* ---------------------------------------------------------------- actor */
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *pull;
+    zsock_t *pub;
+    zpoller_t *poller;
+    zsock_t *monitors[TRACE_MONITORS_MAX];
+    char *monitor_names[TRACE_MONITORS_MAX];
+    size_t monitor_count;
+    uint32_t node_id;
+    bool terminated;
+} trace_t;
+
+static const char *s_event_name(uint16_t event)
+{
+    switch (event) {
+    case ZMQ_EVENT_CONNECTED: return "connected";
+    case ZMQ_EVENT_DISCONNECTED: return "disconnected";
+    case ZMQ_EVENT_ACCEPTED: return "accepted";
+    case ZMQ_EVENT_CONNECT_RETRIED: return "connect-retried";
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: return "handshake-succeeded";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: return "handshake-failed";
+    default: return "other";
+    }
+}
+
+static void s_add_monitor(trace_t *self, zmsg_t *msg)
+{
+    char *endpoint = zmsg_popstr(msg);
+    char *name = zmsg_popstr(msg);
+    if (endpoint && name && self->monitor_count < TRACE_MONITORS_MAX) {
+        zsock_t *pair = zsock_new(ZMQ_PAIR);
+        if (pair && zsock_connect(pair, "%s", endpoint) == 0) {
+            self->monitors[self->monitor_count] = pair;
+            self->monitor_names[self->monitor_count++] = name;
+            zpoller_add(self->poller, pair);
+            name = NULL;
+        } else
+            zsock_destroy(&pair);
+    }
+    zstr_free(&endpoint);
+    zstr_free(&name);
+}
+
+static void s_monitor_event(trace_t *self, size_t which)
+{
+    zmsg_t *msg = zmsg_recv(self->monitors[which]);
+    if (!msg)
+        return;
+    zframe_t *head = zmsg_first(msg);
+    zframe_t *addr = zmsg_next(msg);
+    if (head && zframe_size(head) == 6) {
+        uint16_t event;
+        memcpy(&event, zframe_data(head), 2);
+        char *endpoint = addr ? zframe_strdup(addr) : strdup("");
+        char detail[TRACE_DETAIL_MAX];
+        snprintf(detail, sizeof detail, "socket=%s event=%s endpoint=%s",
+                 self->monitor_names[which], s_event_name(event), endpoint ? endpoint : "");
+        free(endpoint);
+        Zkv__TraceEvent ev = ZKV__TRACE_EVENT__INIT;
+        ev.node = self->node_id;
+        ev.time_ns = s_now_ns();
+        ev.kind = "socket";
+        ev.detail = detail;
+        s_publish(zsock_resolve(self->pub), self->node_id, &ev);
+    }
+    zmsg_destroy(&msg);
+}
+
+/*  Events arrive already framed; a "$MONITOR" message asks to watch a socket. */
+static void s_forward(trace_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->pull);
+    if (!msg)
+        return;
+    zframe_t *first = zmsg_first(msg);
+    if (first && zframe_streq(first, MONITOR_COMMAND)) {
+        zframe_t *command = zmsg_pop(msg);
+        zframe_destroy(&command);
+        s_add_monitor(self, msg);
+        zmsg_destroy(&msg);
+        return;
+    }
+    zsock_set_sndtimeo(self->pub, 0);
+    zmsg_send(&msg, self->pub);
+    zmsg_destroy(&msg);
+}
+
+static void s_trace_destroy(trace_t *self)
+{
+    for (size_t i = 0; i < self->monitor_count; i++) {
+        zsock_destroy(&self->monitors[i]);
+        zstr_free(&self->monitor_names[i]);
+    }
+    zpoller_destroy(&self->poller);
+    zsock_destroy(&self->pull);
+    zsock_destroy(&self->pub);
+}
+
+typedef struct {
+    uint32_t node_id;
+    char endpoint[256];
+} trace_args_t;
+
+static void s_trace_actor(zsock_t *pipe, void *arg)
+{
+    trace_args_t *args = arg;
+    trace_t self = {.pipe = pipe, .node_id = args->node_id};
+    char inproc[64];
+    s_inproc_endpoint(inproc, sizeof inproc, args->node_id);
+    self.pull = zsock_new(ZMQ_PULL);
+    self.pub = zsock_new(ZMQ_PUB);
+    if (!self.pull || !self.pub || zsock_bind(self.pull, "%s", inproc) != 0 ||
+        zsock_bind(self.pub, "%s", args->endpoint) < 0) {
+        s_trace_destroy(&self);
+        zsock_signal(pipe, 0); /* zactor_new's handshake */
+        zsock_signal(pipe, 1); /* then the outcome, for zkv_trace_actor_new */
+        return;
+    }
+    zsock_set_linger(self.pub, 0);
+    self.poller = zpoller_new(pipe, self.pull, NULL);
+    zsock_signal(pipe, 0);
+    zsock_signal(pipe, 0);
+    while (!self.terminated) {
+        void *which = zpoller_wait(self.poller, -1);
+        if (which == pipe) {
+            char *command = zstr_recv(pipe);
+            self.terminated = !command || streq(command, "$TERM");
+            if (command && streq(command, "ENDPOINT"))
+                zstr_send(pipe, zsock_endpoint(self.pub));
+            zstr_free(&command);
+        } else if (which == self.pull)
+            s_forward(&self);
+        else if (which)
+            for (size_t i = 0; i < self.monitor_count; i++)
+                if (which == self.monitors[i])
+                    s_monitor_event(&self, i);
+        if (zpoller_terminated(self.poller))
+            break;
+    }
+    s_trace_destroy(&self);
+}
+
+zactor_t *zkv_trace_actor_new(uint32_t node_id, const char *endpoint)
+{
+    trace_args_t args = {.node_id = node_id};
+    snprintf(args.endpoint, sizeof args.endpoint, "%s", endpoint);
+    zactor_t *actor = zactor_new(s_trace_actor, &args);
+    if (actor && zsock_wait(actor) != 0)
+        zactor_destroy(&actor);
+    return actor;
+}

@@ -1,0 +1,111 @@
+/*  trace actor: events emitted by a tracer reach a SUB on the trace endpoint
+    with their topic, and socket monitor events are published as "socket". */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <czmq.h>
+
+#include "trace.h"
+#include "zkv.pb-c.h"
+
+#define WAIT_MS 5000
+
+/*  Receive the next event whose kind is want, within WAIT_MS; NULL otherwise. */
+static Zkv__TraceEvent *s_expect(zsock_t *sub, const char *want, char **topic_out)
+{
+    int64_t deadline = zclock_mono() + WAIT_MS;
+    zpoller_t *poller = zpoller_new(sub, NULL);
+    Zkv__TraceEvent *found = NULL;
+    while (!found && zclock_mono() < deadline) {
+        if (!zpoller_wait(poller, 100))
+            continue;
+        zmsg_t *msg = zmsg_recv(sub);
+        assert_non_null(msg);
+        assert_int_equal(zmsg_size(msg), 2);
+        char *topic = zmsg_popstr(msg);
+        zframe_t *body = zmsg_pop(msg);
+        Zkv__TraceEvent *ev =
+            zkv__trace_event__unpack(NULL, zframe_size(body), zframe_data(body));
+        assert_non_null(ev);
+        if (streq(ev->kind, want)) {
+            found = ev;
+            *topic_out = topic;
+        } else {
+            zkv__trace_event__free_unpacked(ev, NULL);
+            zstr_free(&topic);
+        }
+        zframe_destroy(&body);
+        zmsg_destroy(&msg);
+    }
+    zpoller_destroy(&poller);
+    return found;
+}
+
+static void test_events_published_with_topic(void **state)
+{
+    (void) state;
+    zactor_t *trace = zkv_trace_actor_new(7, "tcp://127.0.0.1:*");
+    assert_non_null(trace);
+    zstr_send(trace, "ENDPOINT");
+    char *endpoint = zstr_recv(trace);
+    zsock_t *sub = zsock_new_sub(endpoint, "");
+    zkv_tracer_t *tracer = zkv_tracer_new(7);
+
+    /* A SUB joins late: emit until one arrives. */
+    Zkv__TraceEvent *ev = NULL;
+    char *topic = NULL;
+    for (int i = 0; i < 50 && !ev; i++) {
+        zkv_tracer_emit(tracer, "role", 3, 42, 2, 0, "role=%s", "leader");
+        ev = s_expect(sub, "role", &topic);
+    }
+    assert_non_null(ev);
+    assert_string_equal(topic, "role 7");
+    assert_int_equal(ev->node, 7);
+    assert_int_equal(ev->term, 3);
+    assert_int_equal(ev->index, 42);
+    assert_int_equal(ev->peer, 2);
+    assert_string_equal(ev->detail, "role=leader");
+    assert_true(ev->time_ns > 0);
+    zkv__trace_event__free_unpacked(ev, NULL);
+    zstr_free(&topic);
+
+    /* A monitored socket's connection shows up as a socket event. */
+    zsock_t *router = zsock_new_router("tcp://127.0.0.1:*");
+    zsock_t *dealer = zsock_new(ZMQ_DEALER);
+    assert_int_equal(zkv_tracer_monitor(tracer, dealer, "peer-2"), 0);
+    zclock_sleep(50); /* let the trace actor attach to the monitor first */
+    assert_int_equal(zsock_connect(dealer, "%s", zsock_endpoint(router)), 0);
+    ev = s_expect(sub, "socket", &topic);
+    assert_non_null(ev);
+    assert_string_equal(topic, "socket 7");
+    assert_non_null(strstr(ev->detail, "socket=peer-2"));
+    assert_non_null(strstr(ev->detail, "event=connected"));
+    zkv__trace_event__free_unpacked(ev, NULL);
+    zstr_free(&topic);
+
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+    zkv_tracer_destroy(&tracer);
+    zsock_destroy(&sub);
+    zstr_free(&endpoint);
+    zactor_destroy(&trace);
+}
+
+static void test_bind_failure_reported(void **state)
+{
+    (void) state;
+    zactor_t *trace = zkv_trace_actor_new(8, "tcp://256.0.0.1:1");
+    assert_null(trace);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_events_published_with_topic),
+        cmocka_unit_test(test_bind_failure_reported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -194,6 +194,7 @@ static void s_descend(const zkv_btree_t *self, const void *key, size_t key_size,
         path->idx[path->depth] = i;
         path->depth++;
         node = inner->child[i];
+        s_prefetch_node(node);
     }
     assert(path->depth + 1 == self->height);
     zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) node;

@@ -146,6 +146,15 @@ static inline size_t s_inner_child(const zkv_btree_inner_t *inner, const uint8_t
     return lo;
 }
 
+/*  Ask for every cache line of a node's prefix array at once: a binary search
+    then waits for about one memory round trip instead of one per probe. */
+static inline void s_prefetch_node(const zkv_btree_node_t *node)
+{
+    const char *p = (const char *) node;
+    for (size_t off = 0; off < offsetof(zkv_btree_leaf_t, rec); off += 64)
+        __builtin_prefetch(p + off);
+}
+
 static inline zkv_btree_leaf_t *s_find_leaf(const zkv_btree_t *tree, const uint8_t *key,
                                             size_t size, uint64_t kp)
 {
@@ -153,6 +162,7 @@ static inline zkv_btree_leaf_t *s_find_leaf(const zkv_btree_t *tree, const uint8
     while (!node->leaf) {
         const zkv_btree_inner_t *inner = (const zkv_btree_inner_t *) node;
         node = inner->child[s_inner_child(inner, key, size, kp)];
+        s_prefetch_node(node);
     }
     return (zkv_btree_leaf_t *) node;
 }

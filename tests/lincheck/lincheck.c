@@ -380,6 +380,35 @@ static bool s_op_valid(const zkv_lincheck_op_t *op)
     return op->ret_pos == 0 || op->ret_pos > op->call_pos;
 }
 
+/*  An INFO put or cas whose value no kept get reads and no kept cas expects
+    can be left out: wherever it took effect, nothing between it and the next
+    write looked at the register, so the order without it is just as legal.
+    Such writes (given up on, never applied) would otherwise sit at the front
+    of the list and be rescanned after every placement. */
+static int s_drop_unobserved(s_search_t *self)
+{
+    bool *observed = calloc((size_t) self->intern.count + 1, sizeof *observed);
+    if (!observed)
+        return ZKV_ENOMEM;
+    for (int32_t i = 0; i < self->count; i++) {
+        const s_op_t *op = &self->ops[i];
+        if (op->f == ZKV_LINCHECK_GET)
+            observed[op->value] = true;
+        else if (op->f == ZKV_LINCHECK_CAS)
+            observed[op->expected] = true;
+    }
+    int32_t kept = 0;
+    for (int32_t i = 0; i < self->count; i++) {
+        const s_op_t *op = &self->ops[i];
+        bool writes = op->f == ZKV_LINCHECK_PUT || op->f == ZKV_LINCHECK_CAS;
+        if (!(op->info && writes && !observed[op->value]))
+            self->ops[kept++] = *op;
+    }
+    self->count = kept;
+    free(observed);
+    return 0;
+}
+
 static int s_load_ops(s_search_t *self, const zkv_lincheck_op_t *ops, size_t count)
 {
     self->ops = calloc(count ? count : 1, sizeof *self->ops);
@@ -402,7 +431,7 @@ static int s_load_ops(s_search_t *self, const zkv_lincheck_op_t *ops, size_t cou
         if (!info)
             self->definite++;
     }
-    return 0;
+    return s_drop_unobserved(self);
 }
 
 /*  Builds the list: events sorted by position, each call linked to its return. */

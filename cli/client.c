@@ -1,0 +1,1027 @@
+/*  client: one zkv client session over DEALER sockets, one per node endpoint.
+
+    Request ids name an attempt: the low bits are the operation's slot, the high
+    bits a generation counted per attempt. A reply is matched to its slot in
+    O(1); a reply to an earlier attempt of the same operation still counts when
+    it is final (the node answered the same client id and sequence), and any
+    other reply is stale and ignored.
+
+    The per-request path allocates nothing in steady state: requests are packed
+    into one reused buffer, and replies are decoded into an arena that is reset
+    at the start of every dispatch. */
+#include "client.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "kvstore.h"
+#include "zkv_error.h"
+
+_Static_assert(ZKV_CLIENT_WINDOW <= ZKV_SESSION_WINDOW, "client write window exceeds the node's");
+
+#define S_SLOT_BITS 24
+#define S_SLOT_MASK ((UINT64_C(1) << S_SLOT_BITS) - 1)
+#define S_GEN_MAX (UINT64_C(1) << (64 - S_SLOT_BITS))
+#define S_NO_SLOT UINT32_MAX
+/*  Replies taken from one socket per dispatch, so one busy socket cannot starve others. */
+#define S_RECV_BATCH 256
+/*  First arena chunk, kept across resets; bigger replies get chunks of their own. */
+#define S_ARENA_CHUNK_SIZE (64 * 1024)
+#define S_ARENA_ALIGN 16
+#define S_ERROR_SIZE 512
+/*  Socket high-water marks: enough for every operation in flight to be queued
+    twice (a retry beside a stale first try). */
+#define S_HWM_MIN 1000
+
+_Static_assert(ZKV_CLIENT_INFLIGHT_MAX <= (1 << S_SLOT_BITS), "slot index must fit its bits");
+
+/* ---------------------------------------------------------------- arena */
+
+typedef struct s_chunk_t {
+    struct s_chunk_t *next;
+    size_t size;
+    size_t used;
+    unsigned char data[];
+} s_chunk_t;
+
+typedef struct {
+    ProtobufCAllocator allocator; /* handed to protobuf-c's unpack */
+    s_chunk_t *base;              /* kept across resets */
+    s_chunk_t *head;              /* chunk being filled; extra chunks chain to base */
+} s_arena_t;
+
+static s_chunk_t *s_chunk_new(size_t size)
+{
+    s_chunk_t *chunk = malloc(sizeof *chunk + size);
+    if (chunk) {
+        chunk->next = NULL;
+        chunk->size = size;
+        chunk->used = 0;
+    }
+    return chunk;
+}
+
+static void *s_chunk_take(s_chunk_t *chunk, size_t size)
+{
+    uintptr_t base = (uintptr_t) chunk->data;
+    uintptr_t at = (base + chunk->used + S_ARENA_ALIGN - 1) & ~(uintptr_t) (S_ARENA_ALIGN - 1);
+    if (at - base > chunk->size || size > chunk->size - (at - base))
+        return NULL;
+    chunk->used = at - base + size;
+    return (void *) at;
+}
+
+static void *s_arena_alloc(void *data, size_t size)
+{
+    s_arena_t *arena = data;
+    void *p = s_chunk_take(arena->head, size);
+    if (p)
+        return p;
+    size_t want = size + S_ARENA_ALIGN;
+    s_chunk_t *chunk = s_chunk_new(want > S_ARENA_CHUNK_SIZE ? want : S_ARENA_CHUNK_SIZE);
+    if (!chunk)
+        return NULL;
+    chunk->next = arena->head;
+    arena->head = chunk;
+    return s_chunk_take(chunk, size);
+}
+
+static void s_arena_free(void *data, void *pointer)
+{
+    /* Freed all at once by s_arena_reset. */
+    (void) data;
+    (void) pointer;
+}
+
+static void s_arena_reset(s_arena_t *arena)
+{
+    while (arena->head != arena->base) {
+        s_chunk_t *next = arena->head->next;
+        free(arena->head);
+        arena->head = next;
+    }
+    arena->base->used = 0;
+}
+
+static int s_arena_init(s_arena_t *arena)
+{
+    arena->base = arena->head = s_chunk_new(S_ARENA_CHUNK_SIZE);
+    arena->allocator.alloc = s_arena_alloc;
+    arena->allocator.free = s_arena_free;
+    arena->allocator.allocator_data = arena;
+    return arena->base ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- state */
+
+typedef struct {
+    char name[ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+    zsock_t *sock;
+    void *handle; /* the libzmq socket, for zmq_poll and zmq_msg_recv */
+} s_endpoint_t;
+
+typedef enum { S_FREE, S_SENT, S_WAITING } s_state_t;
+
+/*  Why the latest attempt of an operation failed, for the error text. */
+typedef enum {
+    S_PROBLEM_NONE,
+    S_PROBLEM_NO_REPLY,
+    S_PROBLEM_UNAVAILABLE,
+    S_PROBLEM_NODE_TIMEOUT,
+    S_PROBLEM_NO_LEADER,
+    S_PROBLEM_SEND,
+} s_problem_t;
+
+typedef struct {
+    s_state_t state;
+    zkv_op_t op;
+    bool pinned;           /* op.endpoint given: never leave it */
+    uint64_t sequence;     /* writes only */
+    uint64_t first_gen;    /* generation of the first attempt */
+    uint64_t gen;          /* generation of the current attempt */
+    int endpoint;          /* target of the current or next attempt */
+    int64_t start_ms;
+    int64_t deadline_ms;   /* overall */
+    int64_t timer_ms;      /* S_SENT: attempt timeout; S_WAITING: resend time */
+    uint32_t attempts;
+    uint32_t failures;     /* consecutive, for the backoff */
+    uint32_t hops;         /* redirects since the last backoff */
+    s_problem_t problem;
+    int problem_endpoint;
+    zkv_client_done_fn *done;
+    void *arg;
+    uint32_t next_free;
+} s_op_t;
+
+struct zkv_client_t {
+    uint64_t id;
+    int64_t timeout_ms;
+    int64_t attempt_ms;
+    s_endpoint_t endpoints[ZKV_CLIENT_ENDPOINTS_MAX];
+    size_t endpoint_count;
+    int leader;  /* endpoint believed to lead, or -1 */
+    int cursor;  /* where leader-bound operations go while the leader is unknown */
+    int home;    /* first choice for serializable reads */
+    int hwm;
+    s_op_t *ops;
+    uint32_t capacity;
+    uint32_t free_head;
+    size_t inflight;
+    uint64_t gen;
+    uint64_t next_sequence;
+    uint64_t first_unacked;
+    bool pending[ZKV_CLIENT_WINDOW]; /* write sequences awaiting a reply, by sequence % window */
+    int64_t next_timer_ms;           /* no timer fires before this; may be early, never late */
+    uint64_t completions;
+    uint8_t *pack;
+    size_t pack_size;
+    s_arena_t arena;
+    uint64_t rng;
+    zkv_client_stats_t stats;
+    char error[S_ERROR_SIZE];
+};
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t s_random(zkv_client_t *self)
+{
+    /* xorshift64*: jitter only, no need for more. */
+    self->rng ^= self->rng >> 12;
+    self->rng ^= self->rng << 25;
+    self->rng ^= self->rng >> 27;
+    return self->rng * UINT64_C(2685821657736338717);
+}
+
+static bool s_is_write(zkv_op_type_t type)
+{
+    return type == ZKV_OP_PUT || type == ZKV_OP_DELETE || type == ZKV_OP_CAS;
+}
+
+/* ---------------------------------------------------------------- endpoints */
+
+int zkv_client_endpoint_normalize(const char *text, size_t length, char *out, size_t out_size)
+{
+    while (length > 0 && (*text == ' ' || *text == '\t')) {
+        text++;
+        length--;
+    }
+    while (length > 0 && (text[length - 1] == ' ' || text[length - 1] == '\t'))
+        length--;
+    if (length == 0)
+        return -1;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char) text[i];
+        if (c <= ' ' || c == 0x7f)
+            return -1;
+    }
+    bool has_scheme = memmem(text, length, "://", 3) != NULL;
+    int n = snprintf(out, out_size, "%s%.*s", has_scheme ? "" : "tcp://", (int) length, text);
+    return n > 0 && (size_t) n < out_size ? 0 : -1;
+}
+
+int zkv_client_endpoints_parse(const char *list, char out[][ZKV_CLIENT_ENDPOINT_SIZE_MAX],
+                               size_t capacity, char *err, size_t err_size)
+{
+    size_t count = 0;
+    const char *p = list ? list : "";
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t length = comma ? (size_t) (comma - p) : strlen(p);
+        if (count == capacity) {
+            snprintf(err, err_size, "too many endpoints (at most %zu)", capacity);
+            return -1;
+        }
+        if (zkv_client_endpoint_normalize(p, length, out[count], ZKV_CLIENT_ENDPOINT_SIZE_MAX)) {
+            snprintf(err, err_size, "bad endpoint '%.*s' in '%.200s'", (int) (length > 200 ? 200 : length),
+                     p, list ? list : "");
+            return -1;
+        }
+        count++;
+        if (!comma)
+            return (int) count;
+        p = comma + 1;
+    }
+}
+
+static int s_endpoint_find(const zkv_client_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->endpoint_count; i++)
+        if (strcmp(self->endpoints[i].name, name) == 0)
+            return (int) i;
+    return -1;
+}
+
+/*  Add a normalised endpoint and connect to it; its index, or -1 when the table
+    is full or libzmq refuses the endpoint. */
+static int s_endpoint_add(zkv_client_t *self, const char *name)
+{
+    if (self->endpoint_count == ZKV_CLIENT_ENDPOINTS_MAX)
+        return -1;
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock)
+        return -1;
+    zsock_set_linger(sock, 0);
+    zsock_set_sndhwm(sock, self->hwm);
+    zsock_set_rcvhwm(sock, self->hwm);
+    zsock_set_maxmsgsize(sock, ZKV_CLIENT_REPLY_SIZE_MAX);
+    if (zsock_connect(sock, "%s", name) != 0) {
+        zsock_destroy(&sock);
+        return -1;
+    }
+    s_endpoint_t *e = &self->endpoints[self->endpoint_count];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->sock = sock;
+    e->handle = zsock_resolve(sock);
+    return (int) self->endpoint_count++;
+}
+
+/*  The index of an endpoint named by a node (leader hint) or a caller, adding it
+    if new; -1 when it is malformed or cannot be added. */
+static int s_endpoint_lookup(zkv_client_t *self, const char *text)
+{
+    char name[ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+    if (zkv_client_endpoint_normalize(text, strlen(text), name, sizeof name))
+        return -1;
+    int at = s_endpoint_find(self, name);
+    return at >= 0 ? at : s_endpoint_add(self, name);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static uint64_t s_random_id(void)
+{
+    uint64_t id = 0;
+    while (id == 0) {
+        if (getrandom(&id, sizeof id, 0) != (ssize_t) sizeof id) {
+            /* getrandom cannot fail for 8 bytes once the pool is ready; fall back anyway. */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            id = ((uint64_t) ts.tv_nsec << 32) ^ (uint64_t) ts.tv_sec ^ ((uint64_t) getpid() << 16);
+        }
+    }
+    return id;
+}
+
+static int s_config_check(const zkv_client_config_t *config, size_t count, char *err,
+                          size_t err_size)
+{
+    if (config->timeout_ms < 0 || config->attempt_timeout_ms < 0) {
+        snprintf(err, err_size, "timeouts must not be negative");
+        return -1;
+    }
+    if (config->inflight_max > ZKV_CLIENT_INFLIGHT_MAX) {
+        snprintf(err, err_size, "at most %d operations in flight per client",
+                 ZKV_CLIENT_INFLIGHT_MAX);
+        return -1;
+    }
+    if (config->home >= count) {
+        snprintf(err, err_size, "home endpoint %zu out of range (%zu endpoints)", config->home,
+                 count);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_init(zkv_client_t *self, const zkv_client_config_t *config, size_t capacity)
+{
+    self->id = config->client_id ? config->client_id : s_random_id();
+    self->rng = self->id;
+    self->timeout_ms = config->timeout_ms ? config->timeout_ms : ZKV_CLIENT_TIMEOUT_MS_DEFAULT;
+    self->attempt_ms =
+        config->attempt_timeout_ms ? config->attempt_timeout_ms : ZKV_CLIENT_ATTEMPT_MS_DEFAULT;
+    if (self->attempt_ms > self->timeout_ms)
+        self->attempt_ms = self->timeout_ms;
+    self->leader = -1;
+    self->home = self->cursor = (int) config->home;
+    self->capacity = (uint32_t) capacity;
+    self->hwm = capacity * 2 > S_HWM_MIN ? (int) capacity * 2 : S_HWM_MIN;
+    self->next_sequence = self->first_unacked = 1;
+    self->next_timer_ms = INT64_MAX;
+    self->ops = calloc(capacity, sizeof *self->ops);
+    if (!self->ops || s_arena_init(&self->arena))
+        return -1;
+    for (uint32_t i = 0; i < capacity; i++)
+        self->ops[i].next_free = i + 1 < capacity ? i + 1 : S_NO_SLOT;
+    self->free_head = 0;
+    return 0;
+}
+
+zkv_client_t *zkv_client_new(const zkv_client_config_t *config, char *err, size_t err_size)
+{
+    char (*names)[ZKV_CLIENT_ENDPOINT_SIZE_MAX] = malloc(sizeof(*names) * ZKV_CLIENT_ENDPOINTS_MAX);
+    zkv_client_t *self = calloc(1, sizeof *self);
+    int count = -1;
+    if (!names || !self) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
+    count = zkv_client_endpoints_parse(config->endpoints, names, ZKV_CLIENT_ENDPOINTS_MAX, err,
+                                       err_size);
+    if (count < 0 || s_config_check(config, (size_t) count, err, err_size))
+        goto fail;
+    size_t capacity = config->inflight_max ? config->inflight_max : ZKV_CLIENT_INFLIGHT_DEFAULT;
+    if (s_init(self, config, capacity)) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < count; i++) {
+        if (s_endpoint_find(self, names[i]) >= 0) {
+            snprintf(err, err_size, "endpoint %s listed twice", names[i]);
+            goto fail;
+        }
+        if (s_endpoint_add(self, names[i]) < 0) {
+            snprintf(err, err_size, "cannot connect to %s: %s", names[i], zmq_strerror(errno));
+            goto fail;
+        }
+    }
+    free(names);
+    return self;
+fail:
+    free(names);
+    zkv_client_destroy(&self);
+    return NULL;
+}
+
+void zkv_client_destroy(zkv_client_t **self_p)
+{
+    zkv_client_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->endpoint_count; i++)
+        zsock_destroy(&self->endpoints[i].sock);
+    if (self->arena.base) {
+        s_arena_reset(&self->arena);
+        free(self->arena.base);
+    }
+    free(self->ops);
+    free(self->pack);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static ProtobufCBinaryData s_bin(zkv_bytes_t bytes)
+{
+    ProtobufCBinaryData bin = {bytes.size, (uint8_t *) bytes.data};
+    return bin;
+}
+
+/*  Fill the request body; the sub-messages live in the caller's frame. */
+typedef struct {
+    Zkv__GetRequest get;
+    Zkv__PutRequest put;
+    Zkv__DeleteRequest del;
+    Zkv__ScanRequest scan;
+    Zkv__CasRequest cas;
+    Zkv__StatusRequest status;
+} s_bodies_t;
+
+static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
+{
+    Zkv__Consistency consistency =
+        op->serializable ? ZKV__CONSISTENCY__SERIALIZABLE : ZKV__CONSISTENCY__LINEARIZABLE;
+    switch (op->type) {
+    case ZKV_OP_GET:
+        zkv__get_request__init(&b->get);
+        b->get.key = s_bin(op->key);
+        b->get.consistency = consistency;
+        request->body_case = ZKV__REQUEST__BODY_GET;
+        request->get = &b->get;
+        break;
+    case ZKV_OP_PUT:
+        zkv__put_request__init(&b->put);
+        b->put.key = s_bin(op->key);
+        b->put.value = s_bin(op->value);
+        b->put.return_previous = op->return_previous;
+        request->body_case = ZKV__REQUEST__BODY_PUT;
+        request->put = &b->put;
+        break;
+    case ZKV_OP_DELETE:
+        zkv__delete_request__init(&b->del);
+        b->del.key = s_bin(op->key);
+        request->body_case = ZKV__REQUEST__BODY_DELETE;
+        request->delete_ = &b->del;
+        break;
+    case ZKV_OP_SCAN:
+        zkv__scan_request__init(&b->scan);
+        b->scan.prefix = s_bin(op->prefix);
+        b->scan.start = s_bin(op->start);
+        b->scan.end = s_bin(op->end);
+        b->scan.limit = op->limit;
+        b->scan.reverse = op->reverse;
+        b->scan.keys_only = op->keys_only;
+        b->scan.consistency = consistency;
+        request->body_case = ZKV__REQUEST__BODY_SCAN;
+        request->scan = &b->scan;
+        break;
+    case ZKV_OP_CAS:
+        zkv__cas_request__init(&b->cas);
+        b->cas.key = s_bin(op->key);
+        b->cas.expected = s_bin(op->expected);
+        b->cas.expect_absent = op->expect_absent;
+        b->cas.value = s_bin(op->value);
+        request->body_case = ZKV__REQUEST__BODY_CAS;
+        request->cas = &b->cas;
+        break;
+    case ZKV_OP_STATUS:
+        zkv__status_request__init(&b->status);
+        request->body_case = ZKV__REQUEST__BODY_STATUS;
+        request->status = &b->status;
+        break;
+    }
+}
+
+static int s_pack(zkv_client_t *self, const s_op_t *op, uint32_t slot, size_t *size)
+{
+    Zkv__Request request;
+    s_bodies_t bodies;
+    zkv__request__init(&request);
+    request.client_id = self->id;
+    request.sequence = op->sequence;
+    request.first_unacked = self->first_unacked;
+    request.request_id = op->gen << S_SLOT_BITS | slot;
+    s_body(&request, &bodies, &op->op);
+    *size = zkv__request__get_packed_size(&request);
+    if (*size > self->pack_size) {
+        uint8_t *grown = realloc(self->pack, *size);
+        if (!grown)
+            return -1;
+        self->pack = grown;
+        self->pack_size = *size;
+    }
+    zkv__request__pack(&request, self->pack);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void s_timer_note(zkv_client_t *self, int64_t at_ms)
+{
+    if (at_ms < self->next_timer_ms)
+        self->next_timer_ms = at_ms;
+}
+
+static int64_t s_backoff_ms(zkv_client_t *self, uint32_t failures)
+{
+    int64_t ms = ZKV_CLIENT_BACKOFF_MS_MIN;
+    for (uint32_t i = 1; i < failures && ms < ZKV_CLIENT_BACKOFF_MS_MAX; i++)
+        ms *= 2;
+    if (ms > ZKV_CLIENT_BACKOFF_MS_MAX)
+        ms = ZKV_CLIENT_BACKOFF_MS_MAX;
+    /* Between half and all of it, so clients that failed together do not retry together. */
+    return ms / 2 + (int64_t) (s_random(self) % (uint64_t) (ms / 2 + 1));
+}
+
+/* ---------------------------------------------------------------- completion */
+
+static void s_sequence_done(zkv_client_t *self, uint64_t sequence)
+{
+    self->pending[sequence % ZKV_CLIENT_WINDOW] = false;
+    while (self->first_unacked < self->next_sequence &&
+           !self->pending[self->first_unacked % ZKV_CLIENT_WINDOW])
+        self->first_unacked++;
+}
+
+static void s_complete(zkv_client_t *self, s_op_t *op, int rc, const Zkv__Response *reply)
+{
+    zkv_client_done_fn *done = op->done;
+    void *arg = op->arg;
+    if (op->sequence)
+        s_sequence_done(self, op->sequence);
+    uint32_t slot = (uint32_t) (op - self->ops);
+    op->state = S_FREE;
+    op->next_free = self->free_head;
+    self->free_head = slot;
+    self->inflight--;
+    self->completions++;
+    done(arg, rc, reply);
+}
+
+static void s_format_ms(char *out, size_t size, int64_t ms)
+{
+    if (ms % 1000 == 0)
+        snprintf(out, size, "%llds", (long long) (ms / 1000));
+    else
+        snprintf(out, size, "%lldms", (long long) ms);
+}
+
+static const char *s_problem_text(s_problem_t problem)
+{
+    switch (problem) {
+    case S_PROBLEM_NO_REPLY: return "did not reply";
+    case S_PROBLEM_UNAVAILABLE: return "answered UNAVAILABLE";
+    case S_PROBLEM_NODE_TIMEOUT: return "answered TIMEOUT";
+    case S_PROBLEM_NO_LEADER: return "answered NOT_LEADER without naming a leader";
+    case S_PROBLEM_SEND: return "could not be sent to (queue full)";
+    case S_PROBLEM_NONE: break;
+    }
+    return "gave no answer";
+}
+
+static void s_fail_deadline(zkv_client_t *self, s_op_t *op, int64_t now)
+{
+    char took[32];
+    s_format_ms(took, sizeof took, now - op->start_ms);
+    const char *where =
+        op->problem_endpoint >= 0 ? self->endpoints[op->problem_endpoint].name : "the cluster";
+    snprintf(self->error, sizeof self->error, "timed out after %s (%u attempt%s): %s %s%s", took,
+             op->attempts, op->attempts == 1 ? "" : "s", where, s_problem_text(op->problem),
+             op->sequence ? "; the write may or may not have been applied" : "");
+    s_complete(self, op, ZKV_CLIENT_ETIMEDOUT, NULL);
+}
+
+/* ---------------------------------------------------------------- attempts */
+
+/*  Where the next attempt of op goes: its own endpoint when pinned or a
+    serializable read, else the leader when known. */
+static int s_target(const zkv_client_t *self, const s_op_t *op)
+{
+    bool leader_bound = s_is_write(op->op.type) || op->op.type == ZKV_OP_STATUS ||
+                        !op->op.serializable;
+    if (op->pinned || !leader_bound || self->leader < 0)
+        return op->endpoint;
+    return self->leader;
+}
+
+static void s_attempt_failed(zkv_client_t *self, s_op_t *op, s_problem_t problem, bool rotate,
+                             bool backoff, int64_t now);
+
+static void s_send(zkv_client_t *self, s_op_t *op, int64_t now)
+{
+    uint32_t slot = (uint32_t) (op - self->ops);
+    op->endpoint = s_target(self, op);
+    op->gen = ++self->gen;
+    assert(self->gen < S_GEN_MAX);
+    if (op->attempts++ == 0)
+        op->first_gen = op->gen;
+    else
+        self->stats.retries++;
+    self->stats.attempts++;
+    size_t size;
+    s_endpoint_t *e = &self->endpoints[op->endpoint];
+    if (s_pack(self, op, slot, &size) || zmq_send(e->handle, self->pack, size, ZMQ_DONTWAIT) < 0) {
+        s_attempt_failed(self, op, S_PROBLEM_SEND, true, true, now);
+        return;
+    }
+    op->state = S_SENT;
+    op->timer_ms = now + self->attempt_ms < op->deadline_ms ? now + self->attempt_ms
+                                                             : op->deadline_ms;
+    s_timer_note(self, op->timer_ms);
+}
+
+static void s_attempt_failed(zkv_client_t *self, s_op_t *op, s_problem_t problem, bool rotate,
+                             bool backoff, int64_t now)
+{
+    op->problem = problem;
+    op->problem_endpoint = op->endpoint;
+    if (rotate && self->leader == op->endpoint)
+        self->leader = -1;
+    if (rotate && !op->pinned) {
+        int next = (op->endpoint + 1) % (int) self->endpoint_count;
+        if (self->cursor == op->endpoint)
+            self->cursor = next;
+        op->endpoint = next;
+    }
+    if (now >= op->deadline_ms) {
+        s_fail_deadline(self, op, now);
+        return;
+    }
+    if (!backoff) {
+        s_send(self, op, now);
+        return;
+    }
+    op->hops = 0;
+    int64_t at = now + s_backoff_ms(self, ++op->failures);
+    op->state = S_WAITING;
+    op->timer_ms = at < op->deadline_ms ? at : op->deadline_ms;
+    s_timer_note(self, op->timer_ms);
+}
+
+/*  NOT_LEADER: follow a named leader at once, a few hops at most; without a
+    name (an election is on), back off and try the next endpoint. */
+static void s_redirect(zkv_client_t *self, s_op_t *op, const Zkv__Response *reply, int64_t now)
+{
+    int to = -1;
+    if (reply->leader_endpoint && reply->leader_endpoint[0])
+        to = s_endpoint_lookup(self, reply->leader_endpoint);
+    if (to < 0 || to == op->endpoint) {
+        self->stats.refused++;
+        s_attempt_failed(self, op, S_PROBLEM_NO_LEADER, true, true, now);
+        return;
+    }
+    self->stats.redirects++;
+    self->leader = self->cursor = to;
+    op->endpoint = to;
+    bool hop = ++op->hops <= ZKV_CLIENT_HOPS_MAX;
+    op->problem = S_PROBLEM_NO_LEADER;
+    op->problem_endpoint = to;
+    if (hop)
+        s_send(self, op, now);
+    else
+        s_attempt_failed(self, op, S_PROBLEM_NO_LEADER, false, true, now);
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static bool s_status_final(int status)
+{
+    switch (status) {
+    case ZKV__STATUS__OK:
+    case ZKV__STATUS__NOT_FOUND:
+    case ZKV__STATUS__CAS_FAILED:
+    case ZKV__STATUS__BAD_REQUEST:
+    case ZKV__STATUS__KEY_TOO_LARGE:
+    case ZKV__STATUS__VALUE_TOO_LARGE:
+    case ZKV__STATUS__INTERNAL: return true;
+    default: return false;
+    }
+}
+
+/*  The operation a reply belongs to, or NULL when it is stale or not ours. */
+static s_op_t *s_match(zkv_client_t *self, const Zkv__Response *reply)
+{
+    uint64_t slot = reply->request_id & S_SLOT_MASK;
+    uint64_t gen = reply->request_id >> S_SLOT_BITS;
+    if (reply->client_id != 0 && reply->client_id != self->id) {
+        self->stats.malformed++;
+        return NULL;
+    }
+    if (slot >= self->capacity) {
+        self->stats.malformed++;
+        return NULL;
+    }
+    s_op_t *op = &self->ops[slot];
+    if (op->state == S_FREE || gen < op->first_gen || gen > op->gen ||
+        (reply->sequence != 0 && reply->sequence != op->sequence)) {
+        self->stats.stale++;
+        return NULL;
+    }
+    return op;
+}
+
+static void s_on_reply(zkv_client_t *self, int from, const Zkv__Response *reply, int64_t now)
+{
+    s_op_t *op = s_match(self, reply);
+    if (!op)
+        return;
+    bool current = (reply->request_id >> S_SLOT_BITS) == op->gen && op->state == S_SENT &&
+                   from == op->endpoint;
+    int status = (int) reply->status;
+    if (s_status_final(status) || (op->pinned && status == ZKV__STATUS__NOT_LEADER)) {
+        s_complete(self, op, 0, reply);
+        return;
+    }
+    if (!current) {
+        /* A retry is already out; this non-final answer to an older attempt says nothing new. */
+        self->stats.stale++;
+        return;
+    }
+    switch (status) {
+    case ZKV__STATUS__NOT_LEADER: s_redirect(self, op, reply, now); return;
+    case ZKV__STATUS__UNAVAILABLE:
+        self->stats.refused++;
+        s_attempt_failed(self, op, S_PROBLEM_UNAVAILABLE, true, true, now);
+        return;
+    case ZKV__STATUS__TIMEOUT:
+        self->stats.refused++;
+        s_attempt_failed(self, op, S_PROBLEM_NODE_TIMEOUT, false, true, now);
+        return;
+    default:
+        snprintf(self->error, sizeof self->error, "%s answered with unknown status %d",
+                 self->endpoints[from].name, status);
+        s_complete(self, op, ZKV_CLIENT_EPROTO, NULL);
+        return;
+    }
+}
+
+static void s_on_frame(zkv_client_t *self, int from, zmq_msg_t *msg, int64_t now)
+{
+    Zkv__Response *reply =
+        zkv__response__unpack(&self->arena.allocator, zmq_msg_size(msg), zmq_msg_data(msg));
+    if (!reply) {
+        self->stats.malformed++;
+        return;
+    }
+    s_on_reply(self, from, reply, now);
+}
+
+/*  Take what has arrived on one socket, without blocking. */
+static void s_drain(zkv_client_t *self, int from)
+{
+    void *handle = self->endpoints[from].handle;
+    for (int n = 0; n < S_RECV_BATCH; n++) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return;
+        }
+        if (zmq_msg_more(&msg)) {
+            /* One frame per reply; a multi-frame message is not ours to parse. */
+            self->stats.malformed++;
+            while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, handle, 0) >= 0) {
+            }
+        } else {
+            s_on_frame(self, from, &msg, s_now_ms());
+        }
+        zmq_msg_close(&msg);
+    }
+}
+
+static void s_timers(zkv_client_t *self, int64_t now)
+{
+    self->next_timer_ms = INT64_MAX;
+    for (uint32_t i = 0; i < self->capacity; i++) {
+        s_op_t *op = &self->ops[i];
+        if (op->state == S_FREE)
+            continue;
+        if (op->timer_ms > now) {
+            s_timer_note(self, op->timer_ms);
+            continue;
+        }
+        if (op->state == S_SENT) {
+            self->stats.no_reply++;
+            s_attempt_failed(self, op, S_PROBLEM_NO_REPLY, true, false, now);
+        } else if (now >= op->deadline_ms) {
+            s_fail_deadline(self, op, now);
+        } else {
+            s_send(self, op, now);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- public */
+
+static int s_check_sizes(zkv_client_t *self, const zkv_op_t *op)
+{
+    if (op->key.size > ZKV_KEY_SIZE_MAX) {
+        snprintf(self->error, sizeof self->error, "key of %zu bytes is over the limit of %d",
+                 op->key.size, ZKV_KEY_SIZE_MAX);
+        return ZKV_EKEYSIZE;
+    }
+    if (op->prefix.size > ZKV_KEY_SIZE_MAX || op->start.size > ZKV_KEY_SIZE_MAX ||
+        op->end.size > ZKV_KEY_SIZE_MAX) {
+        snprintf(self->error, sizeof self->error, "scan bound over the key limit of %d bytes",
+                 ZKV_KEY_SIZE_MAX);
+        return ZKV_EKEYSIZE;
+    }
+    size_t value = op->value.size > op->expected.size ? op->value.size : op->expected.size;
+    if (value > ZKV_VALUE_SIZE_MAX) {
+        snprintf(self->error, sizeof self->error, "value of %zu bytes is over the limit of %d",
+                 value, ZKV_VALUE_SIZE_MAX);
+        return ZKV_EVALSIZE;
+    }
+    return 0;
+}
+
+static int s_check(zkv_client_t *self, const zkv_op_t *op, int *endpoint)
+{
+    if (op->type < ZKV_OP_GET || op->type > ZKV_OP_STATUS) {
+        snprintf(self->error, sizeof self->error, "unknown operation %d", (int) op->type);
+        return ZKV_EINVAL;
+    }
+    int rc = s_check_sizes(self, op);
+    if (rc)
+        return rc;
+    if (self->free_head == S_NO_SLOT) {
+        snprintf(self->error, sizeof self->error, "%u operations already in flight",
+                 self->capacity);
+        return ZKV_EBUSY;
+    }
+    if (s_is_write(op->type) && self->next_sequence - self->first_unacked >= ZKV_CLIENT_WINDOW) {
+        snprintf(self->error, sizeof self->error, "%d writes already in flight",
+                 ZKV_CLIENT_WINDOW);
+        return ZKV_EBUSY;
+    }
+    *endpoint = -1;
+    if (op->endpoint && (*endpoint = s_endpoint_lookup(self, op->endpoint)) < 0) {
+        snprintf(self->error, sizeof self->error, "cannot use endpoint '%.200s'", op->endpoint);
+        return ZKV_EINVAL;
+    }
+    return 0;
+}
+
+static s_op_t *s_take_slot(zkv_client_t *self)
+{
+    s_op_t *op = &self->ops[self->free_head];
+    self->free_head = op->next_free;
+    self->inflight++;
+    memset(op, 0, sizeof *op);
+    return op;
+}
+
+int zkv_client_submit(zkv_client_t *self, const zkv_op_t *op, zkv_client_done_fn *done, void *arg)
+{
+    assert(self && op && done);
+    int pinned_at;
+    int rc = s_check(self, op, &pinned_at);
+    if (rc)
+        return rc;
+    int64_t now = s_now_ms();
+    s_op_t *o = s_take_slot(self);
+    o->op = *op;
+    o->pinned = pinned_at >= 0;
+    o->endpoint = o->pinned ? pinned_at : op->serializable ? self->home : self->cursor;
+    o->problem_endpoint = -1;
+    o->done = done;
+    o->arg = arg;
+    o->start_ms = now;
+    o->deadline_ms = now + self->timeout_ms;
+    if (s_is_write(op->type)) {
+        o->sequence = self->next_sequence++;
+        self->pending[o->sequence % ZKV_CLIENT_WINDOW] = true;
+    }
+    self->stats.operations++;
+    s_send(self, o, now);
+    return 0;
+}
+
+size_t zkv_client_pollitems(zkv_client_t *self, zmq_pollitem_t *items, size_t capacity)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->endpoint_count && n < capacity; i++, n++) {
+        items[n].socket = self->endpoints[i].handle;
+        items[n].fd = 0;
+        items[n].events = ZMQ_POLLIN;
+        items[n].revents = 0;
+    }
+    return n;
+}
+
+int64_t zkv_client_wait_ms(const zkv_client_t *self)
+{
+    if (self->inflight == 0)
+        return -1;
+    int64_t wait = self->next_timer_ms - s_now_ms();
+    return wait > 0 ? wait : 0;
+}
+
+int zkv_client_dispatch(zkv_client_t *self)
+{
+    uint64_t before = self->completions;
+    s_arena_reset(&self->arena);
+    for (size_t i = 0; i < self->endpoint_count; i++)
+        s_drain(self, (int) i);
+    int64_t now = s_now_ms();
+    if (now >= self->next_timer_ms)
+        s_timers(self, now);
+    return (int) (self->completions - before);
+}
+
+int zkv_client_poll(zkv_client_t *self, int64_t max_wait_ms)
+{
+    zmq_pollitem_t items[ZKV_CLIENT_ENDPOINTS_MAX];
+    size_t n = zkv_client_pollitems(self, items, ZKV_CLIENT_ENDPOINTS_MAX);
+    int64_t wait = zkv_client_wait_ms(self);
+    if (wait < 0 || wait > max_wait_ms)
+        wait = max_wait_ms;
+    zmq_poll(items, (int) n, (long) wait);
+    return zkv_client_dispatch(self);
+}
+
+void zkv_client_cancel(zkv_client_t *self)
+{
+    for (uint32_t i = 0; i < self->capacity; i++)
+        if (self->ops[i].state != S_FREE) {
+            snprintf(self->error, sizeof self->error, "canceled");
+            s_complete(self, &self->ops[i], ZKV_CLIENT_ECANCELED, NULL);
+        }
+}
+
+typedef struct {
+    bool done;
+    int rc;
+    const Zkv__Response *reply;
+} s_sync_t;
+
+static void s_sync_done(void *arg, int rc, const Zkv__Response *reply)
+{
+    s_sync_t *sync = arg;
+    sync->done = true;
+    sync->rc = rc;
+    sync->reply = reply;
+}
+
+int zkv_client_call(zkv_client_t *self, const zkv_op_t *op, const Zkv__Response **reply)
+{
+    s_sync_t sync = {false, 0, NULL};
+    *reply = NULL;
+    int rc = zkv_client_submit(self, op, s_sync_done, &sync);
+    if (rc)
+        return rc;
+    while (!sync.done) {
+        if (zsys_interrupted) {
+            zkv_client_cancel(self);
+            snprintf(self->error, sizeof self->error, "interrupted");
+            return ZKV_CLIENT_EINTR;
+        }
+        zkv_client_poll(self, ZKV_CLIENT_TIMEOUT_MS_DEFAULT);
+    }
+    *reply = sync.reply;
+    return sync.rc;
+}
+
+size_t zkv_client_inflight(const zkv_client_t *self)
+{
+    return self->inflight;
+}
+
+uint64_t zkv_client_id(const zkv_client_t *self)
+{
+    return self->id;
+}
+
+uint64_t zkv_client_next_sequence(const zkv_client_t *self)
+{
+    return self->next_sequence;
+}
+
+uint64_t zkv_client_first_unacked(const zkv_client_t *self)
+{
+    return self->first_unacked;
+}
+
+const char *zkv_client_leader(const zkv_client_t *self)
+{
+    return self->leader >= 0 ? self->endpoints[self->leader].name : NULL;
+}
+
+void zkv_client_stats(const zkv_client_t *self, zkv_client_stats_t *stats)
+{
+    *stats = self->stats;
+}
+
+const char *zkv_client_error(const zkv_client_t *self)
+{
+    return self->error[0] ? self->error : "no error";
+}
+
+const char *zkv_client_strerror(int rc)
+{
+    switch (rc) {
+    case ZKV_CLIENT_ETIMEDOUT: return "timed out";
+    case ZKV_CLIENT_EPROTO: return "unexpected reply";
+    case ZKV_CLIENT_EINTR: return "interrupted";
+    case ZKV_CLIENT_ECANCELED: return "canceled";
+    default: return zkv_strerror(rc);
+    }
+}
+
+const char *zkv_client_status_name(int status)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&zkv__status__descriptor,
+                                                                       status);
+    return v ? v->name : "UNKNOWN";
+}

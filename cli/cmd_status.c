@@ -1,0 +1,286 @@
+/*  cmd_status: ask every member for its status, in parallel, and print one row
+    per member. Members are the listed endpoints plus any member another one
+    names (Response.members) by its client endpoint, so one live endpoint is
+    enough to see the whole cluster. */
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+typedef struct s_status_t s_status_t;
+
+typedef struct {
+    s_status_t *owner;
+    char endpoint[ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+    bool done;
+    bool answered;
+    bool id_known;
+    uint32_t id;
+    char role[32];
+    uint64_t term;
+    uint64_t commit;
+    uint64_t applied;
+    uint32_t leader;
+    uint64_t keys;
+    char error[160];
+} s_row_t;
+
+struct s_status_t {
+    zkv_client_t *client;
+    s_row_t rows[ZKV_CLIENT_ENDPOINTS_MAX];
+    size_t count;
+};
+
+static void s_done(void *arg, int rc, const Zkv__Response *reply);
+
+static void s_copy_text(char *out, size_t size, const char *text)
+{
+    char *escaped = zkv_output_escape((const uint8_t *) (text ? text : ""),
+                                      text ? strlen(text) : 0, size / 4 - 4);
+    snprintf(out, size, "%s", escaped ? escaped : "");
+    free(escaped);
+}
+
+/*  Query a member by endpoint unless it is known already; its row, or NULL. */
+static s_row_t *s_query(s_status_t *s, const char *endpoint)
+{
+    char name[ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+    if (zkv_client_endpoint_normalize(endpoint, strlen(endpoint), name, sizeof name))
+        return NULL;
+    for (size_t i = 0; i < s->count; i++)
+        if (strcmp(s->rows[i].endpoint, name) == 0)
+            return &s->rows[i];
+    if (s->count == ZKV_CLIENT_ENDPOINTS_MAX)
+        return NULL;
+    s_row_t *row = &s->rows[s->count];
+    memset(row, 0, sizeof *row);
+    row->owner = s;
+    snprintf(row->endpoint, sizeof row->endpoint, "%s", name);
+    zkv_op_t op = {.type = ZKV_OP_STATUS, .endpoint = row->endpoint};
+    int rc = zkv_client_submit(s->client, &op, s_done, row);
+    if (rc) {
+        row->done = true;
+        snprintf(row->error, sizeof row->error, "%s", zkv_client_strerror(rc));
+    }
+    s->count++;
+    return row;
+}
+
+static void s_learn_members(s_status_t *s, const Zkv__Response *reply)
+{
+    for (size_t i = 0; i < reply->n_members; i++) {
+        const Zkv__MemberStatus *m = reply->members[i];
+        if (!m || !m->client_endpoint || !m->client_endpoint[0])
+            continue;
+        s_row_t *row = s_query(s, m->client_endpoint);
+        if (row && !row->id_known && m->id) {
+            row->id = m->id;
+            row->id_known = true;
+        }
+    }
+}
+
+static void s_fill(s_row_t *row, const Zkv__MemberStatus *m)
+{
+    row->answered = true;
+    row->id = m->id;
+    row->id_known = m->id != 0;
+    s_copy_text(row->role, sizeof row->role, m->role);
+    row->term = m->term;
+    row->commit = m->commit_index;
+    row->applied = m->applied_index;
+    row->leader = m->leader_id;
+    row->keys = m->keys;
+}
+
+static void s_done(void *arg, int rc, const Zkv__Response *reply)
+{
+    s_row_t *row = arg;
+    row->done = true;
+    if (rc) {
+        snprintf(row->error, sizeof row->error, "%s",
+                 rc == ZKV_CLIENT_ETIMEDOUT ? "unreachable" : zkv_client_strerror(rc));
+        return;
+    }
+    if (reply->status != ZKV__STATUS__OK || !reply->member) {
+        snprintf(row->error, sizeof row->error, "answered %s",
+                 zkv_client_status_name((int) reply->status));
+        return;
+    }
+    s_fill(row, reply->member);
+    s_learn_members(row->owner, reply);
+}
+
+/* ---------------------------------------------------------------- printing */
+
+static int s_compare(const void *a, const void *b)
+{
+    const s_row_t *x = a, *y = b;
+    if (x->id_known != y->id_known)
+        return x->id_known ? -1 : 1;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    if (x->answered != y->answered)
+        return x->answered ? -1 : 1;
+    return strcmp(x->endpoint, y->endpoint);
+}
+
+/*  Sort by id and drop a row for a member already shown under another endpoint
+    spelling (a row after an answered one with the same id). Returns the count. */
+static size_t s_sort_unique(s_row_t *rows, size_t count)
+{
+    qsort(rows, count, sizeof *rows, s_compare);
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (kept > 0 && rows[i].id_known && rows[kept - 1].id_known &&
+            rows[kept - 1].id == rows[i].id && rows[kept - 1].answered)
+            continue;
+        rows[kept++] = rows[i];
+    }
+    return kept;
+}
+
+static json_t *s_row_json(const s_row_t *r)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", r->id_known ? json_integer(r->id) : json_null());
+    json_object_set_new(o, "endpoint", json_string(r->endpoint));
+    json_object_set_new(o, "reachable", json_boolean(r->answered));
+    if (!r->answered) {
+        json_object_set_new(o, "error", json_string(r->error));
+        return o;
+    }
+    json_object_set_new(o, "role", json_string(r->role));
+    json_object_set_new(o, "term", zkv_output_json_u64(r->term));
+    json_object_set_new(o, "commit_index", zkv_output_json_u64(r->commit));
+    json_object_set_new(o, "applied_index", zkv_output_json_u64(r->applied));
+    json_object_set_new(o, "leader_id", r->leader ? json_integer(r->leader) : json_null());
+    json_object_set_new(o, "keys", zkv_output_json_u64(r->keys));
+    return o;
+}
+
+static int s_print_json(const s_row_t *rows, size_t count)
+{
+    json_t *doc = json_array();
+    for (size_t i = 0; doc && i < count; i++)
+        if (json_array_append_new(doc, s_row_json(&rows[i]))) {
+            json_decref(doc);
+            doc = NULL;
+        }
+    if (zkv_output_json(doc)) {
+        zkv_output_error("cannot print JSON (out of memory or stdout closed)");
+        return -1;
+    }
+    return 0;
+}
+
+static int s_add_row(zkv_table_t *table, const s_row_t *r)
+{
+    char id[16] = "?", term[24] = "-", commit[24] = "-", applied[24] = "-", leader[16] = "-",
+         keys[24] = "-";
+    if (r->id_known)
+        snprintf(id, sizeof id, "%u", r->id);
+    if (r->answered) {
+        snprintf(term, sizeof term, "%llu", (unsigned long long) r->term);
+        snprintf(commit, sizeof commit, "%llu", (unsigned long long) r->commit);
+        snprintf(applied, sizeof applied, "%llu", (unsigned long long) r->applied);
+        if (r->leader)
+            snprintf(leader, sizeof leader, "%u", r->leader);
+        snprintf(keys, sizeof keys, "%llu", (unsigned long long) r->keys);
+    }
+    const char *role = r->answered ? r->role : r->error;
+    const char *cells[] = {id, r->endpoint, role, term, commit, applied, leader, keys};
+    return zkv_table_add(table, cells);
+}
+
+static int s_print_table(const s_row_t *rows, size_t count, bool boxed)
+{
+    const char *headers[] = {"ID",      "ENDPOINT", "ROLE",   "TERM",
+                             "COMMIT",  "APPLIED",  "LEADER", "KEYS"};
+    zkv_table_t *table = zkv_table_new(8, headers);
+    for (size_t i = 0; table && i < count; i++)
+        if (s_add_row(table, &rows[i]))
+            zkv_table_destroy(&table);
+    if (!table) {
+        zkv_output_error("out of memory");
+        return -1;
+    }
+    zkv_table_print(table, stdout, boxed);
+    zkv_table_destroy(&table);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- command */
+
+static int s_collect(s_status_t *s, const zkv_globals_t *g)
+{
+    char names[ZKV_CLIENT_ENDPOINTS_MAX][ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+    char err[256];
+    int listed = zkv_client_endpoints_parse(g->endpoints, names, ZKV_CLIENT_ENDPOINTS_MAX, err,
+                                            sizeof err);
+    if (listed < 0) {
+        zkv_output_error("%s", err);
+        return ZKV_EXIT_USAGE;
+    }
+    for (int i = 0; i < listed; i++)
+        s_query(s, names[i]);
+    while (zkv_client_inflight(s->client) > 0) {
+        if (zsys_interrupted) {
+            zkv_client_cancel(s->client);
+            zkv_output_error("interrupted");
+            return ZKV_EXIT_INTERRUPTED;
+        }
+        zkv_client_poll(s->client, 100);
+    }
+    return ZKV_EXIT_OK;
+}
+
+static int s_status(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **argv)
+{
+    zkv_args_t args;
+    int code;
+    const zkv_flag_t flags[] = {{NULL}};
+    if (!zkv_command_parse(cmd, g, flags, argc, argv, 0, 0, &args, &code))
+        return code;
+    s_status_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        zkv_output_error("out of memory");
+        return ZKV_EXIT_ERROR;
+    }
+    s->client = zkv_command_client(g, 0, ZKV_CLIENT_ENDPOINTS_MAX);
+    code = s->client ? s_collect(s, g) : ZKV_EXIT_USAGE;
+    if (code == ZKV_EXIT_OK) {
+        size_t answered = 0;
+        for (size_t i = 0; i < s->count; i++)
+            answered += s->rows[i].answered;
+        size_t count = s_sort_unique(s->rows, s->count);
+        int rc = g->format == ZKV_FORMAT_JSON ? s_print_json(s->rows, count)
+                                              : s_print_table(s->rows, count,
+                                                              g->format == ZKV_FORMAT_TABLE);
+        code = rc ? ZKV_EXIT_ERROR : ZKV_EXIT_OK;
+        if (code == ZKV_EXIT_OK && answered == 0) {
+            zkv_output_error("no member answered within %lld ms", (long long) g->timeout_ms);
+            code = ZKV_EXIT_UNAVAILABLE;
+        }
+    }
+    zkv_client_destroy(&s->client);
+    free(s);
+    return code;
+}
+
+const zkv_command_t zkv_cmd_status = {
+    "status", "status", "Show every member: role, term, commit and applied index",
+    "Asks every listed endpoint for its status at once, and every member they\n"
+    "name that is not listed (by its client endpoint), so one live endpoint is\n"
+    "enough. Prints one row per member: id, client endpoint, role, term, commit\n"
+    "index, applied index, the leader it follows and its number of keys. A member\n"
+    "that does not answer before --timeout is shown as 'unreachable'. Exits 0 if\n"
+    "any member answered, 3 if none did. -w json prints an array of objects\n"
+    "(unreachable members have \"reachable\":false and an \"error\").\n\n"
+    "Examples:\n  zkv status\n  zkv status -w table --timeout 2s\n"
+    "  zkv status --endpoints 127.0.0.1:7102 -w json\n",
+    s_status,
+};

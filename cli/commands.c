@@ -1,0 +1,139 @@
+/*  commands: global options, help and error reporting shared by the commands. */
+#include "commands.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "zkv_error.h"
+
+void zkv_globals_flags(zkv_globals_t *g, zkv_flag_t table[8])
+{
+    const zkv_flag_t flags[] = {
+        {"endpoints", 0, ZKV_FLAG_STRING, &g->endpoints, "LIST",
+         "client endpoints, comma-separated (env ZKV_ENDPOINTS; default: local cluster)"},
+        {"timeout", 0, ZKV_FLAG_DURATION, &g->timeout_ms, "DURATION",
+         "give up on a request after this long, retries included (default 5s)"},
+        {"attempt-timeout", 0, ZKV_FLAG_DURATION, &g->attempt_timeout_ms, "DURATION",
+         "wait this long for one reply before trying the next endpoint (default 1s)"},
+        {"write-out", 'w', ZKV_FLAG_STRING, &g->write_out, "FORMAT",
+         "output format: simple, json or table (default simple)"},
+        {NULL},
+    };
+    memcpy(table, flags, sizeof flags);
+}
+
+int zkv_globals_finish(zkv_globals_t *g)
+{
+    if (!g->endpoints)
+        g->endpoints = getenv("ZKV_ENDPOINTS");
+    if (!g->endpoints || !*g->endpoints)
+        g->endpoints = ZKV_DEFAULT_ENDPOINTS;
+    if (!g->timeout_ms)
+        g->timeout_ms = ZKV_CLIENT_TIMEOUT_MS_DEFAULT;
+    if (!g->attempt_timeout_ms)
+        g->attempt_timeout_ms = ZKV_CLIENT_ATTEMPT_MS_DEFAULT;
+    if (g->write_out && zkv_format_parse(g->write_out, &g->format)) {
+        zkv_output_error("unknown output format '%.32s' (simple, json or table)", g->write_out);
+        return -1;
+    }
+    return 0;
+}
+
+void zkv_command_help(const zkv_command_t *cmd, const zkv_flag_t *flags, FILE *out)
+{
+    zkv_globals_t unused = {0};
+    zkv_flag_t globals[8];
+    zkv_globals_flags(&unused, globals);
+    fprintf(out, "Usage: zkv %s\n\n%s\n", cmd->usage, cmd->summary);
+    if (cmd->details)
+        fprintf(out, "\n%s", cmd->details);
+    if (flags && flags->name) {
+        fprintf(out, "\nFlags:\n");
+        zkv_flags_print(out, flags);
+    }
+    fprintf(out, "\nGlobal flags:\n");
+    zkv_flags_print(out, globals);
+}
+
+bool zkv_command_parse(const zkv_command_t *cmd, zkv_globals_t *g, const zkv_flag_t *flags,
+                       int argc, char **argv, int min, int max, zkv_args_t *args, int *code)
+{
+    zkv_flag_t globals[8];
+    zkv_globals_flags(g, globals);
+    const zkv_flag_t *tables[] = {flags, globals, NULL};
+    char err[256];
+    if (zkv_flags_parse(argc, argv, tables, false, args, err, sizeof err)) {
+        zkv_output_error("%s (see 'zkv %s --help')", err, cmd->name);
+        *code = ZKV_EXIT_USAGE;
+        return false;
+    }
+    if (args->help) {
+        zkv_command_help(cmd, flags, stdout);
+        *code = ZKV_EXIT_OK;
+        return false;
+    }
+    if (args->count < min || args->count > max) {
+        zkv_output_error("%s: %s arguments; usage: zkv %s", cmd->name,
+                         args->count < min ? "missing" : "too many", cmd->usage);
+        *code = ZKV_EXIT_USAGE;
+        return false;
+    }
+    if (zkv_globals_finish(g)) {
+        *code = ZKV_EXIT_USAGE;
+        return false;
+    }
+    return true;
+}
+
+zkv_client_t *zkv_command_client(const zkv_globals_t *g, size_t home, size_t inflight)
+{
+    zkv_client_config_t config = {
+        .endpoints = g->endpoints,
+        .timeout_ms = g->timeout_ms,
+        .attempt_timeout_ms = g->attempt_timeout_ms,
+        .home = home,
+        .inflight_max = inflight,
+    };
+    char err[256];
+    zkv_client_t *client = zkv_client_new(&config, err, sizeof err);
+    if (!client)
+        zkv_output_error("%s", err);
+    return client;
+}
+
+int zkv_command_failed(zkv_client_t *client, int rc)
+{
+    zkv_output_error("%s", zkv_client_error(client));
+    switch (rc) {
+    case ZKV_EKEYSIZE:
+    case ZKV_EVALSIZE:
+    case ZKV_EINVAL: return ZKV_EXIT_USAGE;
+    case ZKV_CLIENT_ETIMEDOUT: return ZKV_EXIT_UNAVAILABLE;
+    case ZKV_CLIENT_EINTR: return ZKV_EXIT_INTERRUPTED;
+    default: return ZKV_EXIT_ERROR;
+    }
+}
+
+int zkv_command_refused(const Zkv__Response *reply)
+{
+    const char *detail = reply->error && *reply->error ? reply->error : NULL;
+    const char *name = zkv_client_status_name((int) reply->status);
+    switch (reply->status) {
+    case ZKV__STATUS__BAD_REQUEST:
+    case ZKV__STATUS__KEY_TOO_LARGE:
+    case ZKV__STATUS__VALUE_TOO_LARGE:
+        zkv_output_error("refused by the node (%s)%s%.300s", name, detail ? ": " : "",
+                         detail ? detail : "");
+        return ZKV_EXIT_USAGE;
+    default:
+        zkv_output_error("node error (%s)%s%.300s", name, detail ? ": " : "",
+                         detail ? detail : "");
+        return ZKV_EXIT_ERROR;
+    }
+}
+
+zkv_bytes_t zkv_command_bytes(const char *text)
+{
+    zkv_bytes_t bytes = {(const uint8_t *) text, text ? strlen(text) : 0};
+    return bytes;
+}

@@ -1,0 +1,81 @@
+/*  commands: what the zkv commands share: global options, exit codes, help,
+    argument parsing, making a client, and turning failures into one line on
+    stderr and an exit code. Each cmd_*.c defines its zkv_command_t. */
+#ifndef ZKV_COMMANDS_H
+#define ZKV_COMMANDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "flags.h"
+#include "output.h"
+
+#define ZKV_DEFAULT_ENDPOINTS "tcp://127.0.0.1:7101,tcp://127.0.0.1:7102,tcp://127.0.0.1:7103"
+#define ZKV_DEFAULT_TRACE_ENDPOINTS "tcp://127.0.0.1:7401,tcp://127.0.0.1:7402,tcp://127.0.0.1:7403"
+
+typedef enum {
+    ZKV_EXIT_OK = 0,
+    ZKV_EXIT_NEGATIVE = 1,    /* a definite "no": key not found, compare failed */
+    ZKV_EXIT_USAGE = 2,       /* bad command line, or a request refused as invalid */
+    ZKV_EXIT_UNAVAILABLE = 3, /* no answer in time: cluster unreachable or without a leader */
+    ZKV_EXIT_ERROR = 4,       /* the node failed (INTERNAL), a bad reply, out of memory */
+    ZKV_EXIT_INTERRUPTED = 130,
+} zkv_exit_t;
+
+/*  Global flags, accepted before or after the command. */
+typedef struct {
+    const char *endpoints;      /* --endpoints, else $ZKV_ENDPOINTS, else the local cluster */
+    int64_t timeout_ms;         /* --timeout: overall deadline of one request */
+    int64_t attempt_timeout_ms; /* --attempt-timeout: wait for one reply */
+    const char *write_out;      /* -w */
+    zkv_format_t format;
+} zkv_globals_t;
+
+typedef struct zkv_command_t zkv_command_t;
+struct zkv_command_t {
+    const char *name;
+    const char *usage;   /* after "zkv " */
+    const char *summary; /* one line, for zkv --help */
+    const char *details; /* paragraphs and examples for zkv CMD --help */
+    int (*run)(const zkv_command_t *self, zkv_globals_t *globals, int argc, char **argv);
+};
+
+extern const zkv_command_t zkv_cmd_put;
+extern const zkv_command_t zkv_cmd_get;
+extern const zkv_command_t zkv_cmd_del;
+extern const zkv_command_t zkv_cmd_scan;
+extern const zkv_command_t zkv_cmd_cas;
+extern const zkv_command_t zkv_cmd_status;
+extern const zkv_command_t zkv_cmd_trace;
+extern const zkv_command_t zkv_cmd_bench;
+
+/*  The global flag table, its targets in globals; ends with a NULL name. */
+void zkv_globals_flags(zkv_globals_t *globals, zkv_flag_t table[8]);
+
+/*  Apply defaults and $ZKV_ENDPOINTS after parsing. 0, or -1 after printing an error. */
+int zkv_globals_finish(zkv_globals_t *globals);
+
+/*  Print a command's help: usage, details, its flags, the global flags. */
+void zkv_command_help(const zkv_command_t *cmd, const zkv_flag_t *flags, FILE *out);
+
+/*  Parse a command's arguments with its flags and the global ones; expects
+    between min and max positional arguments. true: go on. false: help was
+    printed or the command line is wrong; return *code. */
+bool zkv_command_parse(const zkv_command_t *cmd, zkv_globals_t *globals, const zkv_flag_t *flags,
+                       int argc, char **argv, int min, int max, zkv_args_t *args, int *code);
+
+/*  A client for the global endpoints and timeouts; NULL after printing an error. */
+zkv_client_t *zkv_command_client(const zkv_globals_t *globals, size_t home, size_t inflight);
+
+/*  Report a client error (rc < 0) on stderr; the exit code. */
+int zkv_command_failed(zkv_client_t *client, int rc);
+
+/*  Report a reply whose status the command does not print (BAD_REQUEST,
+    KEY_TOO_LARGE, INTERNAL, ...) on stderr; the exit code. */
+int zkv_command_refused(const Zkv__Response *reply);
+
+/*  Argument bytes, without the NUL. */
+zkv_bytes_t zkv_command_bytes(const char *text);
+
+#endif

@@ -1,0 +1,93 @@
+/*  zkv: the command-line client of the zkv key-value store. Parses the global
+    flags, finds the command and hands it the rest of the command line. */
+#include <czmq.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const zkv_command_t *const s_commands[] = {
+    &zkv_cmd_put,    &zkv_cmd_get,   &zkv_cmd_del,   &zkv_cmd_scan,
+    &zkv_cmd_cas,    &zkv_cmd_status, &zkv_cmd_trace, &zkv_cmd_bench,
+};
+#define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
+
+static void s_help(FILE *out)
+{
+    zkv_globals_t unused = {0};
+    zkv_flag_t globals[8];
+    zkv_globals_flags(&unused, globals);
+    fprintf(out, "zkv: command-line client of the zkv replicated key-value store\n\n"
+                 "Usage: zkv [global flags] COMMAND [arguments] [flags]\n\nCommands:\n");
+    for (size_t i = 0; i < S_COMMAND_COUNT; i++)
+        fprintf(out, "  %-8s %s\n", s_commands[i]->name, s_commands[i]->summary);
+    fprintf(out, "  %-8s %s\n", "help", "Show this text, or a command's ('zkv help put')");
+    fprintf(out, "\nGlobal flags (before or after the command):\n");
+    zkv_flags_print(out, globals);
+    fprintf(out, "\nExit status: 0 success; 1 key not found or compare failed; 2 bad usage or\n"
+                 "a request refused as invalid; 3 no answer in time (cluster unreachable or\n"
+                 "without a leader; a write's outcome is then unknown); 4 node error or bad\n"
+                 "reply; 130 interrupted. Errors are one line on stderr: \"zkv: <error>\".\n"
+                 "See docs/CLI.md for every command, output format and the retry rules.\n");
+}
+
+static const zkv_command_t *s_find(const char *name)
+{
+    for (size_t i = 0; i < S_COMMAND_COUNT; i++)
+        if (strcmp(s_commands[i]->name, name) == 0)
+            return s_commands[i];
+    return NULL;
+}
+
+/*  "zkv help" and "zkv help CMD". */
+static int s_run_help(int argc, char **argv)
+{
+    if (argc == 0) {
+        s_help(stdout);
+        return ZKV_EXIT_OK;
+    }
+    const zkv_command_t *cmd = s_find(argv[0]);
+    if (!cmd || argc > 1) {
+        zkv_output_error("help: unknown command '%.64s' (see 'zkv --help')", argv[0]);
+        return ZKV_EXIT_USAGE;
+    }
+    zkv_globals_t globals = {0};
+    char help[] = "--help";
+    char *args[] = {help};
+    return cmd->run(cmd, &globals, 1, args);
+}
+
+int main(int argc, char **argv)
+{
+    zkv_globals_t globals = {0};
+    zkv_flag_t flags[8];
+    zkv_globals_flags(&globals, flags);
+    const zkv_flag_t *tables[] = {flags, NULL};
+    zkv_args_t args;
+    char err[256];
+    if (zkv_flags_parse(argc - 1, argv + 1, tables, true, &args, err, sizeof err)) {
+        zkv_output_error("%s (see 'zkv --help')", err);
+        return ZKV_EXIT_USAGE;
+    }
+    int at = 1 + args.consumed;
+    if (args.help) {
+        s_help(stdout);
+        return ZKV_EXIT_OK;
+    }
+    if (at >= argc) {
+        zkv_output_error("no command given (see 'zkv --help')");
+        return ZKV_EXIT_USAGE;
+    }
+    if (strcmp(argv[at], "help") == 0)
+        return s_run_help(argc - at - 1, argv + at + 1);
+    const zkv_command_t *cmd = s_find(argv[at]);
+    if (!cmd) {
+        zkv_output_error("unknown command '%.64s' (see 'zkv --help')", argv[at]);
+        return ZKV_EXIT_USAGE;
+    }
+    /* czmq logs to stdout by default; stdout is for output only. */
+    zsys_set_logstream(stderr);
+    int code = cmd->run(cmd, &globals, argc - at - 1, argv + at + 1);
+    fflush(stdout);
+    return code;
+}

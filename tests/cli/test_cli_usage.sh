@@ -1,0 +1,122 @@
+#!/bin/sh
+# The zkv command's usage and failure behaviour, without a cluster: help texts,
+# exit codes, and the rule that a failure prints exactly one line on stderr,
+# "zkv: <error>". Requests go to a closed port (tcp://127.0.0.1:1) and must fail
+# cleanly within their --timeout.
+# Usage: test_cli_usage.sh path/to/zkv
+set -u
+zkv=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+dead=tcp://127.0.0.1:1
+failures=0
+
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+now_ms() {
+    echo $(($(date +%s%N) / 1000000))
+}
+
+# run NAME EXPECTED_RC STDERR_LINES [--out REGEX] [--err REGEX] [--max-ms N] -- ARGS...
+run() {
+    name=$1 want_rc=$2 want_lines=$3
+    shift 3
+    out_re= err_re= max_ms=
+    while [ "$1" != "--" ]; do
+        case $1 in
+        --out) out_re=$2 ;;
+        --err) err_re=$2 ;;
+        --max-ms) max_ms=$2 ;;
+        esac
+        shift 2
+    done
+    shift
+    start=$(now_ms)
+    "$zkv" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    rc=$?
+    took=$(($(now_ms) - start))
+    lines=$(wc -l <"$tmp/err")
+    [ "$rc" -eq "$want_rc" ] || fail "$name: exit $rc, want $want_rc ($(head -c 300 "$tmp/err"))"
+    [ "$lines" -eq "$want_lines" ] || fail "$name: $lines lines on stderr, want $want_lines: $(head -c 300 "$tmp/err")"
+    if [ "$want_lines" -eq 1 ]; then
+        grep -q '^zkv: ' "$tmp/err" || fail "$name: stderr does not start with 'zkv: '"
+    fi
+    if [ -n "$out_re" ]; then
+        grep -Eq -- "$out_re" "$tmp/out" || fail "$name: stdout lacks /$out_re/: $(head -c 300 "$tmp/out")"
+    fi
+    if [ -n "$err_re" ]; then
+        grep -Eq -- "$err_re" "$tmp/err" || fail "$name: stderr lacks /$err_re/"
+    fi
+    if [ -n "$max_ms" ] && [ "$took" -gt "$max_ms" ]; then
+        fail "$name: took $took ms, limit $max_ms"
+    fi
+}
+
+# Help.
+run help-flag 0 0 --out '^Commands:' --out 'bench' -- --help
+run help-command 0 0 --out 'Usage: zkv \[global flags\]' -- help
+run help-put 0 0 --out '^Usage: zkv put KEY VALUE' -- help put
+run put-help 0 0 --out '^Usage: zkv put KEY VALUE' --out '--prev' -- put --help
+for cmd in get del scan cas status trace bench; do
+    run "$cmd-help" 0 0 --out "^Usage: zkv $cmd" --out 'Global flags' -- "$cmd" -h
+done
+
+# Bad command lines: exit 2, one line.
+run no-command 2 1 --err 'no command' --
+run unknown-command 2 1 --err "unknown command 'frobnicate'" -- frobnicate
+run help-unknown 2 1 -- help frobnicate
+run unknown-flag 2 1 --err "unknown flag '--bogus'" -- get k --bogus
+run unknown-global-flag 2 1 --err "unknown flag '--bogus'" -- --bogus get k
+run unknown-flag-value 2 1 --err "unknown flag '--bogus'" -- get k --bogus=1
+run put-no-args 2 1 --err 'missing arguments' -- put
+run put-no-value 2 1 --err 'missing VALUE' -- put k
+run put-value-and-file 2 1 --err 'not both' -- put k v --file /dev/null
+run get-no-key 2 1 --err 'missing arguments' -- get
+run get-two-keys 2 1 --err 'too many arguments' -- get a b
+run del-no-key 2 1 -- del
+run cas-short 2 1 -- cas k
+run cas-absent-long 2 1 --err 'absent' -- cas --absent k a b
+run scan-extra-arg 2 1 -- scan x
+run scan-prefix-and-from 2 1 -- scan --prefix a --from b
+run scan-to-alone 2 1 -- scan --to b
+run flag-no-value 2 1 --err 'needs a value' -- get k --timeout
+run bad-duration 2 1 --err 'duration' -- get k --timeout 5parsecs
+run zero-duration 2 1 -- get k --timeout 0s
+run bad-format 2 1 --err 'output format' -- get k -w yaml
+run bad-consistency 2 1 --err 'consistency' -- get k --consistency x
+run bad-endpoints 2 1 --err 'bad endpoint' -- get k --endpoints 'tcp://127.0.0.1:1,,x'
+run bad-limit 2 1 -- scan --limit -3
+run bench-count-and-duration 2 1 -- bench --count 5 --duration 1s
+run bench-ratio 2 1 --err '0 to 1' -- bench --read-ratio 1.5
+run bench-key-size 2 1 --err 'too small' -- bench --key-size 2 --key-space 1000
+run bench-inflight 2 1 --err 'at least' -- bench --conns 4 --inflight 2
+run trace-kind 2 1 -- trace --kind 'role,,vote' --duration 100ms
+run trace-node 2 1 -- trace --node zero --duration 100ms
+
+# Oversized keys and values are refused before anything is sent: at once,
+# even with nobody listening.
+long_key=$(head -c 4097 /dev/zero | tr '\0' k)
+run key-too-large 2 1 --err 'over the limit of 4096' --max-ms 3000 -- put "$long_key" v --endpoints $dead
+run scan-prefix-too-large 2 1 --max-ms 3000 -- scan --prefix "$long_key" --endpoints $dead
+head -c 1048577 /dev/zero >"$tmp/big"
+run value-too-large 2 1 --err 'over the limit of 1048576' --max-ms 3000 -- put k --file "$tmp/big" --endpoints $dead
+run value-file-missing 2 1 --err 'cannot open' -- put k --file "$tmp/absent" --endpoints $dead
+
+# Nobody answering: one line, exit 3, within the deadline (plus start-up).
+run get-unreachable 3 1 --err 'timed out after 300ms' --max-ms 3000 -- get k --endpoints $dead --timeout 300ms
+run put-unreachable 3 1 --err 'may or may not have been applied' --max-ms 3000 -- --timeout 300ms --endpoints $dead put k v
+export ZKV_ENDPOINTS=$dead
+run env-endpoints 3 1 --err '127.0.0.1:1' --max-ms 3000 -- get k --timeout 200ms
+unset ZKV_ENDPOINTS
+run status-unreachable 3 1 --out 'unreachable' --err 'no member answered' --max-ms 3000 -- status --endpoints $dead --timeout 300ms
+run bench-unreachable 3 1 --err 'every request failed' --max-ms 4000 -- bench --endpoints $dead --timeout 200ms --count 3 --inflight 3 --conns 3
+run trace-silent 0 0 --max-ms 3000 -- trace --trace-endpoints 127.0.0.1:1 --duration 200ms
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures failure(s)"
+    exit 1
+fi
+echo "all passed"

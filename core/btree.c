@@ -8,7 +8,12 @@
     first record must repoint the one separator that names it.
 
     An insert allocates everything it may need (record, split nodes) before it
-    touches the tree, so ZKV_ENOMEM always leaves the tree as it was. */
+    touches the tree, so ZKV_ENOMEM always leaves the tree as it was.
+
+    A node's common bytes (btree_impl.h) shrink when an entry that does not
+    share them comes in, and grow only after a split, by at least
+    ZKV_BTREE_GROW_MIN bytes: either re-caches every entry of the node, which
+    reads every record, so it must stay rare. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +21,9 @@
 #include "btree.h"
 #include "btree_impl.h"
 #include "zkv_error.h"
+
+/*  Smallest growth of a node's common bytes worth re-caching its entries. */
+#define ZKV_BTREE_GROW_MIN 4
 
 /*  Where a key is, or would go: the inner nodes above its leaf and the child
     index taken in each. */
@@ -84,6 +92,7 @@ static zkv_btree_leaf_t *s_leaf_new(zkv_btree_t *self)
     if (leaf != NULL) {
         leaf->hdr.n = 0;
         leaf->hdr.leaf = true;
+        leaf->hdr.skip = 0;
         leaf->prev = NULL;
         leaf->next = NULL;
     }
@@ -96,6 +105,7 @@ static zkv_btree_inner_t *s_inner_new(zkv_btree_t *self)
     if (inner != NULL) {
         inner->hdr.n = 0;
         inner->hdr.leaf = false;
+        inner->hdr.skip = 0;
     }
     return inner;
 }
@@ -103,6 +113,90 @@ static zkv_btree_inner_t *s_inner_new(zkv_btree_t *self)
 static void s_node_free(zkv_btree_t *self, zkv_btree_node_t *node)
 {
     s_free(self, node, node->leaf ? sizeof(zkv_btree_leaf_t) : sizeof(zkv_btree_inner_t));
+}
+
+/*  A node's entries: leaf records or inner separators, with their cached bytes. */
+static size_t s_entries(zkv_btree_node_t *node, zkv_btree_rec_t ***recs, uint64_t **pfx)
+{
+    if (node->leaf) {
+        zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) node;
+        *recs = leaf->rec;
+        *pfx = leaf->pfx;
+        return node->n;
+    }
+    zkv_btree_inner_t *inner = (zkv_btree_inner_t *) node;
+    *recs = inner->sep;
+    *pfx = inner->pfx;
+    assert(node->n >= 1);
+    return (size_t) node->n - 1;
+}
+
+static size_t s_common_len(const uint8_t *a, size_t a_size, const uint8_t *b, size_t b_size)
+{
+    size_t m = a_size < b_size ? a_size : b_size;
+    m = m < ZKV_BTREE_COMMON_MAX ? m : ZKV_BTREE_COMMON_MAX;
+    size_t i = 0;
+    while (i < m && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/*  Give the node the common bytes common[0, skip), which every entry must
+    begin with, and re-cache every entry. */
+static void s_recache(zkv_btree_node_t *node, const uint8_t *common, size_t skip)
+{
+    assert(skip <= ZKV_BTREE_COMMON_MAX);
+    if (skip > 0 && common != node->common)
+        memmove(node->common, common, skip);
+    node->skip = (uint8_t) skip;
+    zkv_btree_rec_t **recs;
+    uint64_t *pfx;
+    size_t n = s_entries(node, &recs, &pfx);
+    for (size_t i = 0; i < n; i++)
+        pfx[i] = s_rec_prefix(recs[i], skip);
+}
+
+/*  Returns the cached bytes for rec as an entry of node, first cutting the
+    node's common bytes down to what rec shares. The node's current entries
+    must all be valid records. */
+static uint64_t s_admit(zkv_btree_node_t *node, const zkv_btree_rec_t *rec)
+{
+    size_t c = s_common_len(rec->data, rec->key_size, node->common, node->skip);
+    if (c < node->skip)
+        s_recache(node, node->common, c);
+    return s_rec_prefix(rec, node->skip);
+}
+
+/*  Entries [from, to) of node just came from src: cache them for node's
+    common bytes, cut down to what both nodes share. */
+static void s_adopt(zkv_btree_node_t *node, const zkv_btree_node_t *src, const uint64_t *src_pfx,
+                    size_t from, size_t to)
+{
+    zkv_btree_rec_t **recs;
+    uint64_t *pfx;
+    s_entries(node, &recs, &pfx);
+    size_t c = s_common_len(node->common, node->skip, src->common, src->skip);
+    if (c == node->skip && c == src->skip)
+        memcpy(pfx + from, src_pfx, (to - from) * sizeof(pfx[0]));
+    else if (c < node->skip)
+        s_recache(node, node->common, c);
+    else
+        for (size_t i = from; i < to; i++)
+            pfx[i] = s_rec_prefix(recs[i], node->skip);
+}
+
+/*  After a split the node's entries span less; adopt their longer common
+    bytes when that gains enough (a sorted run shares what its ends share). */
+static void s_maybe_grow(zkv_btree_node_t *node)
+{
+    zkv_btree_rec_t **recs;
+    uint64_t *pfx;
+    size_t n = s_entries(node, &recs, &pfx);
+    assert(n > 0);
+    const zkv_btree_rec_t *first = recs[0], *last = recs[n - 1];
+    size_t c = s_common_len(first->data, first->key_size, last->data, last->key_size);
+    if (c >= (size_t) node->skip + ZKV_BTREE_GROW_MIN)
+        s_recache(node, first->data, c);
 }
 
 zkv_btree_t *zkv_btree_new(void)
@@ -168,10 +262,10 @@ int zkv_btree_get(const zkv_btree_t *self, const void *key, size_t key_size, zkv
 {
     if (key_size > ZKV_KEY_SIZE_MAX)
         return ZKV_ENOTFOUND;
-    uint64_t kp = s_prefix(key, key_size);
-    const zkv_btree_leaf_t *leaf = s_find_leaf(self, key, key_size, kp);
-    size_t pos = s_leaf_lower(leaf, key, key_size, kp);
-    if (pos == leaf->hdr.n || leaf->pfx[pos] != kp || s_rec_cmp(leaf->rec[pos], key, key_size))
+    const zkv_btree_leaf_t *leaf = s_find_leaf(self, key, key_size);
+    bool maybe;
+    size_t pos = s_leaf_lower(leaf, key, key_size, &maybe);
+    if (!maybe || s_rec_cmp(leaf->rec[pos], key, key_size) != 0)
         return ZKV_ENOTFOUND;
     if (value != NULL) {
         const zkv_btree_rec_t *rec = leaf->rec[pos];
@@ -183,12 +277,11 @@ int zkv_btree_get(const zkv_btree_t *self, const void *key, size_t key_size, zkv
 
 static void s_descend(const zkv_btree_t *self, const void *key, size_t key_size, s_path_t *path)
 {
-    uint64_t kp = s_prefix(key, key_size);
     zkv_btree_node_t *node = self->root;
     path->depth = 0;
     while (!node->leaf) {
         zkv_btree_inner_t *inner = (zkv_btree_inner_t *) node;
-        size_t i = s_inner_child(inner, key, key_size, kp);
+        size_t i = s_inner_child(inner, key, key_size);
         assert(path->depth < ZKV_BTREE_HEIGHT_MAX);
         path->node[path->depth] = inner;
         path->idx[path->depth] = i;
@@ -198,17 +291,20 @@ static void s_descend(const zkv_btree_t *self, const void *key, size_t key_size,
     }
     assert(path->depth + 1 == self->height);
     zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) node;
-    size_t pos = s_leaf_lower(leaf, key, key_size, kp);
+    bool maybe;
+    size_t pos = s_leaf_lower(leaf, key, key_size, &maybe);
     path->leaf = leaf;
     path->pos = pos;
-    path->found =
-        pos < leaf->hdr.n && leaf->pfx[pos] == kp && s_rec_cmp(leaf->rec[pos], key, key_size) == 0;
+    path->found = maybe && s_rec_cmp(leaf->rec[pos], key, key_size) == 0;
 }
 
+/*  Slot i must be counted in the node's n; the rec is stored before it is
+    admitted so that a re-cache sees no stale pointer. */
 static void s_set_sep(zkv_btree_inner_t *inner, size_t i, zkv_btree_rec_t *rec)
 {
+    assert(i + 1 < inner->hdr.n);
     inner->sep[i] = rec;
-    inner->pfx[i] = s_rec_prefix(rec);
+    inner->pfx[i] = s_admit(&inner->hdr, rec);
 }
 
 /*  The leaf's first record changed from old to rec: repoint the one separator
@@ -315,11 +411,21 @@ static void s_leaf_insert_at(zkv_btree_leaf_t *leaf, size_t pos, zkv_btree_rec_t
 {
     size_t n = leaf->hdr.n;
     assert(n < ZKV_BTREE_ORDER && pos <= n);
+    uint64_t p = s_admit(&leaf->hdr, rec);
     memmove(leaf->pfx + pos + 1, leaf->pfx + pos, (n - pos) * sizeof(leaf->pfx[0]));
     memmove(leaf->rec + pos + 1, leaf->rec + pos, (n - pos) * sizeof(leaf->rec[0]));
-    leaf->pfx[pos] = s_rec_prefix(rec);
+    leaf->pfx[pos] = p;
     leaf->rec[pos] = rec;
     leaf->hdr.n = (uint16_t) (n + 1);
+}
+
+/*  The right half of a split starts with the common bytes of the whole. */
+static void s_split_common(zkv_btree_node_t *left, zkv_btree_node_t *right)
+{
+    right->skip = left->skip;
+    memcpy(right->common, left->common, left->skip);
+    s_maybe_grow(left);
+    s_maybe_grow(right);
 }
 
 /*  Split a full leaf around the new record: ORDER + 1 entries, the left one
@@ -331,9 +437,10 @@ static void s_leaf_split(zkv_btree_leaf_t *left, size_t pos, zkv_btree_rec_t *re
     uint64_t pfx[TOTAL];
     zkv_btree_rec_t *recs[TOTAL];
     assert(left->hdr.n == ZKV_BTREE_ORDER && pos <= ZKV_BTREE_ORDER);
+    uint64_t p = s_admit(&left->hdr, rec);
     memcpy(pfx, left->pfx, pos * sizeof(pfx[0]));
     memcpy(recs, left->rec, pos * sizeof(recs[0]));
-    pfx[pos] = s_rec_prefix(rec);
+    pfx[pos] = p;
     recs[pos] = rec;
     memcpy(pfx + pos + 1, left->pfx + pos, (ZKV_BTREE_ORDER - pos) * sizeof(pfx[0]));
     memcpy(recs + pos + 1, left->rec + pos, (ZKV_BTREE_ORDER - pos) * sizeof(recs[0]));
@@ -344,6 +451,7 @@ static void s_leaf_split(zkv_btree_leaf_t *left, size_t pos, zkv_btree_rec_t *re
     memcpy(right->rec, recs + LEFT, (TOTAL - LEFT) * sizeof(recs[0]));
     left->hdr.n = LEFT;
     right->hdr.n = TOTAL - LEFT;
+    s_split_common(&left->hdr, &right->hdr);
 
     right->next = left->next;
     right->prev = left;
@@ -362,9 +470,9 @@ static void s_inner_insert_at(zkv_btree_inner_t *inner, size_t ci, zkv_btree_rec
     memmove(inner->pfx + si + 1, inner->pfx + si, (n - 1 - si) * sizeof(inner->pfx[0]));
     memmove(inner->sep + si + 1, inner->sep + si, (n - 1 - si) * sizeof(inner->sep[0]));
     memmove(inner->child + ci + 1, inner->child + ci, (n - ci) * sizeof(inner->child[0]));
-    s_set_sep(inner, si, sep);
     inner->child[ci] = child;
     inner->hdr.n = (uint16_t) (n + 1);
+    s_set_sep(inner, si, sep);
 }
 
 /*  Split a full inner node around the new child: ORDER + 1 children. Returns
@@ -375,23 +483,29 @@ static zkv_btree_rec_t *s_inner_split(zkv_btree_inner_t *left, size_t ci, zkv_bt
     enum { TOTAL = ZKV_BTREE_ORDER + 1, LEFT = (TOTAL + 1) / 2 };
     zkv_btree_node_t *children[TOTAL];
     zkv_btree_rec_t *seps[TOTAL - 1];
-    size_t si = ci - 1;
+    uint64_t pfx[TOTAL - 1];
+    size_t si = ci - 1, after = ZKV_BTREE_ORDER - 1 - si;
     assert(left->hdr.n == ZKV_BTREE_ORDER && ci >= 1 && ci <= ZKV_BTREE_ORDER);
+    uint64_t p = s_admit(&left->hdr, sep);
     memcpy(children, left->child, ci * sizeof(children[0]));
     children[ci] = child;
     memcpy(children + ci + 1, left->child + ci, (ZKV_BTREE_ORDER - ci) * sizeof(children[0]));
     memcpy(seps, left->sep, si * sizeof(seps[0]));
+    memcpy(pfx, left->pfx, si * sizeof(pfx[0]));
     seps[si] = sep;
-    memcpy(seps + si + 1, left->sep + si, (ZKV_BTREE_ORDER - 1 - si) * sizeof(seps[0]));
+    pfx[si] = p;
+    memcpy(seps + si + 1, left->sep + si, after * sizeof(seps[0]));
+    memcpy(pfx + si + 1, left->pfx + si, after * sizeof(pfx[0]));
 
     memcpy(left->child, children, LEFT * sizeof(children[0]));
+    memcpy(left->sep, seps, (LEFT - 1) * sizeof(seps[0]));
+    memcpy(left->pfx, pfx, (LEFT - 1) * sizeof(pfx[0]));
     memcpy(right->child, children + LEFT, (TOTAL - LEFT) * sizeof(children[0]));
-    for (size_t i = 0; i < LEFT - 1; i++)
-        s_set_sep(left, i, seps[i]);
-    for (size_t i = LEFT; i < TOTAL - 1; i++)
-        s_set_sep(right, i - LEFT, seps[i]);
+    memcpy(right->sep, seps + LEFT, (TOTAL - 1 - LEFT) * sizeof(seps[0]));
+    memcpy(right->pfx, pfx + LEFT, (TOTAL - 1 - LEFT) * sizeof(pfx[0]));
     left->hdr.n = LEFT;
     right->hdr.n = TOTAL - LEFT;
+    s_split_common(&left->hdr, &right->hdr);
     return seps[LEFT - 1];
 }
 
@@ -424,8 +538,11 @@ static void s_insert(zkv_btree_t *self, const s_path_t *path, zkv_btree_rec_t *r
     zkv_btree_inner_t *root = spare->inner[spare->used++];
     root->child[0] = self->root;
     root->child[1] = child;
-    s_set_sep(root, 0, sep);
+    root->sep[0] = sep;
     root->hdr.n = 2;
+    /* all of its one separator; later ones cut it down */
+    s_recache(&root->hdr, sep->data,
+              sep->key_size < ZKV_BTREE_COMMON_MAX ? sep->key_size : ZKV_BTREE_COMMON_MAX);
     self->root = &root->hdr;
     self->height++;
     assert(self->height <= ZKV_BTREE_HEIGHT_MAX);
@@ -516,9 +633,9 @@ static void s_leaf_merge(zkv_btree_t *self, zkv_btree_inner_t *parent, size_t i)
     zkv_btree_leaf_t *right = (zkv_btree_leaf_t *) parent->child[i + 1];
     size_t ln = left->hdr.n, rn = right->hdr.n;
     assert(ln + rn <= ZKV_BTREE_ORDER);
-    memcpy(left->pfx + ln, right->pfx, rn * sizeof(left->pfx[0]));
     memcpy(left->rec + ln, right->rec, rn * sizeof(left->rec[0]));
     left->hdr.n = (uint16_t) (ln + rn);
+    s_adopt(&left->hdr, &right->hdr, right->pfx, ln, ln + rn);
     left->next = right->next;
     if (left->next != NULL)
         left->next->prev = left;
@@ -532,14 +649,15 @@ static void s_inner_borrow_left(zkv_btree_inner_t *parent, size_t i)
     zkv_btree_inner_t *left = (zkv_btree_inner_t *) parent->child[i - 1];
     zkv_btree_inner_t *node = (zkv_btree_inner_t *) parent->child[i];
     size_t n = node->hdr.n, ln = left->hdr.n;
+    zkv_btree_rec_t *up = left->sep[ln - 2];
     memmove(node->pfx + 1, node->pfx, (n - 1) * sizeof(node->pfx[0]));
     memmove(node->sep + 1, node->sep, (n - 1) * sizeof(node->sep[0]));
     memmove(node->child + 1, node->child, n * sizeof(node->child[0]));
     node->child[0] = left->child[ln - 1];
-    s_set_sep(node, 0, parent->sep[i - 1]);
-    s_set_sep(parent, i - 1, left->sep[ln - 2]);
     node->hdr.n = (uint16_t) (n + 1);
     left->hdr.n = (uint16_t) (ln - 1);
+    s_set_sep(node, 0, parent->sep[i - 1]);
+    s_set_sep(parent, i - 1, up);
 }
 
 /*  Rotate the first child of the right sibling through the parent into child i. */
@@ -548,14 +666,15 @@ static void s_inner_borrow_right(zkv_btree_inner_t *parent, size_t i)
     zkv_btree_inner_t *node = (zkv_btree_inner_t *) parent->child[i];
     zkv_btree_inner_t *right = (zkv_btree_inner_t *) parent->child[i + 1];
     size_t n = node->hdr.n, rn = right->hdr.n;
+    zkv_btree_rec_t *down = parent->sep[i], *up = right->sep[0];
     node->child[n] = right->child[0];
-    s_set_sep(node, n - 1, parent->sep[i]);
-    s_set_sep(parent, i, right->sep[0]);
+    node->hdr.n = (uint16_t) (n + 1);
     memmove(right->pfx, right->pfx + 1, (rn - 2) * sizeof(right->pfx[0]));
     memmove(right->sep, right->sep + 1, (rn - 2) * sizeof(right->sep[0]));
     memmove(right->child, right->child + 1, (rn - 1) * sizeof(right->child[0]));
-    node->hdr.n = (uint16_t) (n + 1);
     right->hdr.n = (uint16_t) (rn - 1);
+    s_set_sep(node, n - 1, down);
+    s_set_sep(parent, i, up);
 }
 
 /*  Fold child i + 1 into child i, pulling their separator down, and free it. */
@@ -565,11 +684,12 @@ static void s_inner_merge(zkv_btree_t *self, zkv_btree_inner_t *parent, size_t i
     zkv_btree_inner_t *right = (zkv_btree_inner_t *) parent->child[i + 1];
     size_t ln = left->hdr.n, rn = right->hdr.n;
     assert(ln + rn <= ZKV_BTREE_ORDER);
-    s_set_sep(left, ln - 1, parent->sep[i]);
-    memcpy(left->pfx + ln, right->pfx, (rn - 1) * sizeof(left->pfx[0]));
+    left->sep[ln - 1] = parent->sep[i];
     memcpy(left->sep + ln, right->sep, (rn - 1) * sizeof(left->sep[0]));
     memcpy(left->child + ln, right->child, rn * sizeof(left->child[0]));
     left->hdr.n = (uint16_t) (ln + rn);
+    s_adopt(&left->hdr, &right->hdr, right->pfx, ln, ln + rn - 1);
+    s_set_sep(left, ln - 1, parent->sep[i]);
     s_inner_remove_at(parent, i + 1);
     s_node_free(self, &right->hdr);
 }

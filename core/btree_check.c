@@ -2,6 +2,7 @@
     B+ tree relies on. Meant for tests; it costs a visit of every entry. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "btree.h"
 #include "btree_impl.h"
@@ -45,6 +46,15 @@ static bool s_in_bounds(const zkv_btree_rec_t *rec, s_bounds_t b)
            (b.hi == NULL || s_rec_order(rec, b.hi) < 0);
 }
 
+/*  The entry begins with the node's common bytes and has the right cached bytes. */
+static bool s_entry_ok(const zkv_btree_node_t *node, const zkv_btree_rec_t *rec, uint64_t pfx)
+{
+    size_t skip = node->skip;
+    return skip <= ZKV_BTREE_COMMON_MAX && rec->key_size >= skip &&
+           (skip == 0 || memcmp(rec->data, node->common, skip) == 0) &&
+           pfx == s_rec_prefix(rec, skip);
+}
+
 static int s_check_fill(s_check_t *c, const zkv_btree_node_t *node, size_t depth)
 {
     bool root = depth == 1;
@@ -71,8 +81,9 @@ static int s_check_leaf(s_check_t *c, const zkv_btree_leaf_t *leaf, s_bounds_t b
             return s_fail(c, "key %zu: null record", c->count);
         if (rec->key_size > ZKV_KEY_SIZE_MAX || rec->value_size > ZKV_VALUE_SIZE_MAX)
             return s_fail(c, "key %zu: key or value size over the limit", c->count);
-        if (leaf->pfx[i] != s_rec_prefix(rec))
-            return s_fail(c, "key %zu: cached prefix does not match the key", c->count);
+        if (!s_entry_ok(&leaf->hdr, rec, leaf->pfx[i]))
+            return s_fail(c, "key %zu: lacks the leaf's common bytes or its cached bytes are stale",
+                          c->count);
         if (c->prev_rec != NULL && s_rec_order(c->prev_rec, rec) >= 0)
             return s_fail(c, "key %zu: not greater than the key before it", c->count);
         if (!s_in_bounds(rec, b))
@@ -93,9 +104,11 @@ static int s_check_inner(s_check_t *c, const zkv_btree_inner_t *inner, size_t de
     size_t n = inner->hdr.n;
     for (size_t i = 0; i + 1 < n; i++) {
         const zkv_btree_rec_t *sep = inner->sep[i];
-        if (sep == NULL || inner->pfx[i] != s_rec_prefix(sep))
-            return s_fail(c, "inner node at depth %zu: separator %zu null or prefix stale", depth,
-                          i);
+        if (sep == NULL || !s_entry_ok(&inner->hdr, sep, inner->pfx[i]))
+            return s_fail(c,
+                          "inner node at depth %zu: separator %zu null, lacks the common bytes "
+                          "or its cached bytes are stale",
+                          depth, i);
         if (!s_in_bounds(sep, b) || (i > 0 && s_rec_order(inner->sep[i - 1], sep) >= 0))
             return s_fail(c, "inner node at depth %zu: separator %zu out of order", depth, i);
     }

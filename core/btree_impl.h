@@ -2,10 +2,16 @@
     btree_iter.c and btree_check.c. Private to the btree module.
 
     A key and its value live in one record allocation. Leaves hold record
-    pointers plus each key's first 8 bytes as a big-endian integer, so most
+    pointers plus 8 bytes of each key as a big-endian integer, so most
     comparisons in a binary search touch only the node, not the records.
     Separators are not copies: sep[i] of an inner node points at the record
-    that is the smallest key under child[i + 1]. */
+    that is the smallest key under child[i + 1].
+
+    Every node keeps the bytes its entries (leaf keys, inner separators) all
+    begin with, up to ZKV_BTREE_COMMON_MAX, and caches the 8 bytes after them.
+    Keys like "user/000123" then still differ within the cached bytes; a search
+    key that does not share a node's common bytes falls before or after all of
+    its entries without a look at any record. */
 #ifndef ZKV_BTREE_IMPL_H
 #define ZKV_BTREE_IMPL_H
 
@@ -21,6 +27,8 @@
 #define ZKV_BTREE_MIN ((ZKV_BTREE_ORDER + 1) / 2)
 /*  With 64-way fan-out at least, 16 levels would need more than 2^90 keys. */
 #define ZKV_BTREE_HEIGHT_MAX 16
+/*  Most common bytes a node remembers. */
+#define ZKV_BTREE_COMMON_MAX 24
 
 typedef struct {
     uint32_t key_size;
@@ -31,13 +39,15 @@ typedef struct {
 typedef struct {
     uint16_t n; /* leaf: entries; inner node: children */
     bool leaf;
+    uint8_t skip; /* every entry's key begins with common[0, skip) */
+    uint8_t common[ZKV_BTREE_COMMON_MAX];
 } zkv_btree_node_t;
 
 typedef struct zkv_btree_leaf_t {
     zkv_btree_node_t hdr;
     struct zkv_btree_leaf_t *prev;
     struct zkv_btree_leaf_t *next;
-    uint64_t pfx[ZKV_BTREE_ORDER]; /* first 8 key bytes of rec[i], big-endian, zero-padded */
+    uint64_t pfx[ZKV_BTREE_ORDER]; /* key bytes [skip, skip + 8) of rec[i], big-endian, 0-padded */
     zkv_btree_rec_t *rec[ZKV_BTREE_ORDER];
 } zkv_btree_leaf_t;
 
@@ -73,9 +83,11 @@ static inline uint64_t s_prefix(const uint8_t *key, size_t size)
     return p;
 }
 
-static inline uint64_t s_rec_prefix(const zkv_btree_rec_t *rec)
+/*  The cached bytes of an entry in a node with the given skip. */
+static inline uint64_t s_rec_prefix(const zkv_btree_rec_t *rec, size_t skip)
 {
-    return s_prefix(rec->data, rec->key_size);
+    assert(rec->key_size >= skip);
+    return s_prefix(rec->data + skip, rec->key_size - skip);
 }
 
 static inline int s_cmp(const uint8_t *a, size_t a_size, const uint8_t *b, size_t b_size)
@@ -108,15 +120,38 @@ static inline size_t s_pfx_bound(const uint64_t *a, size_t n, uint64_t x, bool u
     return (size_t) (base - a) + past;
 }
 
-/*  First entry of the leaf whose key is >= key; kp is the key's prefix. */
+/*  Where key falls against a node's common bytes: < 0 before all entries, > 0
+    after all, 0 sharing them, with *kp set to the key's cached bytes. */
+static inline int s_node_enter(const zkv_btree_node_t *node, const uint8_t *key, size_t size,
+                               uint64_t *kp)
+{
+    size_t skip = node->skip;
+    if (skip == 0) {
+        *kp = s_prefix(key, size);
+        return 0;
+    }
+    int c = memcmp(key, node->common, size < skip ? size : skip);
+    if (c != 0 || size < skip)
+        return c != 0 ? c : -1;
+    *kp = s_prefix(key + skip, size - skip);
+    return 0;
+}
+
+/*  First entry of the leaf whose key is >= key. *maybe says whether that
+    entry's cached bytes equal the key's, so that it may be the key itself. */
 static inline size_t s_leaf_lower(const zkv_btree_leaf_t *leaf, const uint8_t *key, size_t size,
-                                  uint64_t kp)
+                                  bool *maybe)
 {
     size_t n = leaf->hdr.n;
+    uint64_t kp = 0;
+    int side = s_node_enter(&leaf->hdr, key, size, &kp);
+    *maybe = false;
+    if (side != 0)
+        return side < 0 ? 0 : n;
     size_t lo = s_pfx_bound(leaf->pfx, n, kp, false);
     if (lo == n || leaf->pfx[lo] != kp)
         return lo;
-    size_t hi = lo + s_pfx_bound(leaf->pfx + lo, n - lo, kp, true);
+    size_t hi = lo + s_pfx_bound(leaf->pfx + lo, n - lo, kp, true), run_end = hi;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (s_rec_cmp(leaf->rec[mid], key, size) < 0)
@@ -124,14 +159,18 @@ static inline size_t s_leaf_lower(const zkv_btree_leaf_t *leaf, const uint8_t *k
         else
             hi = mid;
     }
+    *maybe = lo < run_end;
     return lo;
 }
 
 /*  The child whose range holds key: the number of separators <= key. */
-static inline size_t s_inner_child(const zkv_btree_inner_t *inner, const uint8_t *key, size_t size,
-                                   uint64_t kp)
+static inline size_t s_inner_child(const zkv_btree_inner_t *inner, const uint8_t *key, size_t size)
 {
     size_t m = (size_t) inner->hdr.n - 1;
+    uint64_t kp = 0;
+    int side = s_node_enter(&inner->hdr, key, size, &kp);
+    if (side != 0)
+        return side < 0 ? 0 : m;
     size_t lo = s_pfx_bound(inner->pfx, m, kp, false);
     if (lo == m || inner->pfx[lo] != kp)
         return lo;
@@ -156,12 +195,12 @@ static inline void s_prefetch_node(const zkv_btree_node_t *node)
 }
 
 static inline zkv_btree_leaf_t *s_find_leaf(const zkv_btree_t *tree, const uint8_t *key,
-                                            size_t size, uint64_t kp)
+                                            size_t size)
 {
     zkv_btree_node_t *node = tree->root;
     while (!node->leaf) {
         const zkv_btree_inner_t *inner = (const zkv_btree_inner_t *) node;
-        node = inner->child[s_inner_child(inner, key, size, kp)];
+        node = inner->child[s_inner_child(inner, key, size)];
         s_prefetch_node(node);
     }
     return (zkv_btree_leaf_t *) node;

@@ -63,10 +63,10 @@ static void s_prev(s_cursor_t *c)
 /*  First key >= key. */
 static void s_seek(const zkv_btree_t *tree, const void *key, size_t key_size, s_cursor_t *c)
 {
-    uint64_t kp = s_prefix(key, key_size);
-    const zkv_btree_leaf_t *leaf = s_find_leaf(tree, key, key_size, kp);
+    const zkv_btree_leaf_t *leaf = s_find_leaf(tree, key, key_size);
+    bool maybe;
     c->leaf = leaf;
-    c->pos = s_leaf_lower(leaf, key, key_size, kp);
+    c->pos = s_leaf_lower(leaf, key, key_size, &maybe);
     if (c->pos == leaf->hdr.n) {
         c->leaf = leaf->next;
         c->pos = 0;
@@ -76,9 +76,9 @@ static void s_seek(const zkv_btree_t *tree, const void *key, size_t key_size, s_
 /*  Last key < key. */
 static void s_seek_before(const zkv_btree_t *tree, const void *key, size_t key_size, s_cursor_t *c)
 {
-    uint64_t kp = s_prefix(key, key_size);
-    const zkv_btree_leaf_t *leaf = s_find_leaf(tree, key, key_size, kp);
-    size_t pos = s_leaf_lower(leaf, key, key_size, kp);
+    const zkv_btree_leaf_t *leaf = s_find_leaf(tree, key, key_size);
+    bool maybe;
+    size_t pos = s_leaf_lower(leaf, key, key_size, &maybe);
     if (pos > 0) {
         c->leaf = leaf;
         c->pos = pos - 1;

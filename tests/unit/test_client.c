@@ -1,0 +1,802 @@
+/*  test_client: the client library against fake nodes, and the histogram.
+
+    A fake node is a czmq actor with a ROUTER on tcp://127.0.0.1:<ephemeral>
+    that records every request it gets and answers as scripted: serve, redirect
+    (NOT_LEADER), refuse (UNAVAILABLE), stay silent, drop the first replies,
+    answer a batch in reverse order, or surround each answer with noise. The
+    records come back over the actor's pipe, so the tests can check what went
+    over the wire: client ids, sequences, first_unacked and request ids. */
+#include <czmq.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "histogram.h"
+#include "zkv_error.h"
+
+/* ---------------------------------------------------------------- fake node */
+
+typedef enum { FAKE_SERVE, FAKE_NOT_LEADER, FAKE_UNAVAILABLE, FAKE_SILENT, FAKE_REVERSE } fake_mode_t;
+
+typedef struct {
+    fake_mode_t mode;
+    char leader[ZKV_CLIENT_ENDPOINT_SIZE_MAX]; /* FAKE_NOT_LEADER: the hint, may be empty */
+    int drop_first;                            /* record but do not answer the first N */
+    int batch;                                 /* FAKE_REVERSE: answer once N are held */
+    bool noise;                                /* garbage and stray replies, then the answer twice */
+} fake_config_t;
+
+#define RECORDS_MAX 2048
+#define HELD_MAX 64
+
+typedef struct {
+    uint64_t client_id;
+    uint64_t sequence;
+    uint64_t first_unacked;
+    uint64_t request_id;
+    int body;
+    char key[64];
+} record_t;
+
+typedef struct {
+    zframe_t *identity;
+    Zkv__Request *request;
+} held_t;
+
+typedef struct {
+    fake_config_t config;
+    zsock_t *router;
+    record_t *records;
+    size_t count;
+    held_t held[HELD_MAX];
+    int nheld;
+} fake_t;
+
+static void s_send_reply(fake_t *f, zframe_t *identity, const Zkv__Response *reply)
+{
+    size_t size = zkv__response__get_packed_size(reply);
+    zframe_t *body = zframe_new(NULL, size);
+    zkv__response__pack(reply, zframe_data(body));
+    zframe_t *id = zframe_dup(identity);
+    zframe_send(&id, f->router, ZFRAME_MORE);
+    zframe_send(&body, f->router, 0);
+}
+
+static void s_answer(fake_t *f, zframe_t *identity, const Zkv__Request *req)
+{
+    Zkv__Response reply;
+    zkv__response__init(&reply);
+    reply.client_id = req->client_id;
+    reply.sequence = req->sequence;
+    reply.request_id = req->request_id;
+    reply.status = ZKV__STATUS__OK;
+    Zkv__MemberStatus member;
+    zkv__member_status__init(&member);
+    if (f->config.mode == FAKE_NOT_LEADER) {
+        reply.status = ZKV__STATUS__NOT_LEADER;
+        reply.leader_endpoint = f->config.leader;
+    } else if (f->config.mode == FAKE_UNAVAILABLE) {
+        reply.status = ZKV__STATUS__UNAVAILABLE;
+    } else if (req->body_case == ZKV__REQUEST__BODY_GET) {
+        reply.value = req->get->key; /* echo the key, so matching can be checked */
+        reply.found = true;
+    } else if (req->body_case == ZKV__REQUEST__BODY_STATUS) {
+        member.id = 7;
+        member.role = "leader";
+        reply.member = &member;
+    }
+    if (f->config.noise) {
+        zframe_t *junk = zframe_new("\xff\xfe garbage", 10);
+        zframe_t *id = zframe_dup(identity);
+        zframe_send(&id, f->router, ZFRAME_MORE);
+        zframe_send(&junk, f->router, 0);
+        Zkv__Response stray = reply;
+        stray.request_id = req->request_id ^ (UINT64_C(1) << 40);
+        s_send_reply(f, identity, &stray);
+        s_send_reply(f, identity, &reply);
+    }
+    s_send_reply(f, identity, &reply);
+}
+
+static void s_record(fake_t *f, const Zkv__Request *req)
+{
+    if (f->count == RECORDS_MAX)
+        return;
+    record_t *r = &f->records[f->count++];
+    memset(r, 0, sizeof *r);
+    r->client_id = req->client_id;
+    r->sequence = req->sequence;
+    r->first_unacked = req->first_unacked;
+    r->request_id = req->request_id;
+    r->body = req->body_case;
+    const ProtobufCBinaryData *key = req->body_case == ZKV__REQUEST__BODY_GET   ? &req->get->key
+                                     : req->body_case == ZKV__REQUEST__BODY_PUT ? &req->put->key
+                                                                                 : NULL;
+    if (key)
+        memcpy(r->key, key->data, key->len < sizeof r->key - 1 ? key->len : sizeof r->key - 1);
+}
+
+static void s_release_reversed(fake_t *f)
+{
+    while (f->nheld > 0) {
+        held_t *h = &f->held[--f->nheld];
+        s_answer(f, h->identity, h->request);
+        zframe_destroy(&h->identity);
+        zkv__request__free_unpacked(h->request, NULL);
+    }
+}
+
+static void s_on_request(fake_t *f)
+{
+    zmsg_t *msg = zmsg_recv(f->router);
+    zframe_t *identity = zmsg_pop(msg);
+    zframe_t *body = zmsg_pop(msg);
+    Zkv__Request *req =
+        body ? zkv__request__unpack(NULL, zframe_size(body), zframe_data(body)) : NULL;
+    if (req) {
+        s_record(f, req);
+        bool drop = f->config.drop_first > 0 || f->config.mode == FAKE_SILENT;
+        if (f->config.drop_first > 0)
+            f->config.drop_first--;
+        if (!drop && f->config.mode == FAKE_REVERSE && f->nheld < HELD_MAX) {
+            f->held[f->nheld].identity = identity;
+            f->held[f->nheld++].request = req;
+            identity = NULL;
+            req = NULL;
+            if (f->nheld == f->config.batch)
+                s_release_reversed(f);
+        } else if (!drop) {
+            s_answer(f, identity, req);
+        }
+    }
+    zkv__request__free_unpacked(req, NULL);
+    zframe_destroy(&identity);
+    zframe_destroy(&body);
+    zmsg_destroy(&msg);
+}
+
+/*  Pipe commands: $TERM; RECORDS (answer: one frame holding the records). */
+static bool s_on_pipe(fake_t *f, zsock_t *pipe)
+{
+    char *command = zstr_recv(pipe);
+    bool go_on = command && strcmp(command, "$TERM") != 0;
+    if (go_on && strcmp(command, "RECORDS") == 0) {
+        zframe_t *frame = zframe_new(f->records, f->count * sizeof(record_t));
+        zframe_send(&frame, pipe, 0);
+    }
+    zstr_free(&command);
+    return go_on;
+}
+
+static void s_fake_actor(zsock_t *pipe, void *args)
+{
+    fake_t f = {.config = *(fake_config_t *) args};
+    f.records = calloc(RECORDS_MAX, sizeof(record_t));
+    f.router = zsock_new(ZMQ_ROUTER);
+    int port = zsock_bind(f.router, "tcp://127.0.0.1:*");
+    zsock_signal(pipe, 0);
+    zstr_sendf(pipe, "tcp://127.0.0.1:%d", port);
+    zpoller_t *poller = zpoller_new(pipe, f.router, NULL);
+    for (;;) {
+        zsock_t *which = zpoller_wait(poller, -1);
+        if (which == f.router)
+            s_on_request(&f);
+        else if (which != pipe || !s_on_pipe(&f, pipe))
+            break;
+    }
+    while (f.nheld > 0) {
+        held_t *h = &f.held[--f.nheld];
+        zframe_destroy(&h->identity);
+        zkv__request__free_unpacked(h->request, NULL);
+    }
+    zpoller_destroy(&poller);
+    zsock_destroy(&f.router);
+    free(f.records);
+}
+
+typedef struct {
+    zactor_t *actor;
+    char endpoint[ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+} fake_node_t;
+
+static void fake_start(fake_node_t *node, fake_config_t config)
+{
+    node->actor = zactor_new(s_fake_actor, &config);
+    assert_non_null(node->actor);
+    char *endpoint = zstr_recv(node->actor);
+    assert_non_null(endpoint);
+    snprintf(node->endpoint, sizeof node->endpoint, "%s", endpoint);
+    zstr_free(&endpoint);
+}
+
+static void fake_stop(fake_node_t *node)
+{
+    zactor_destroy(&node->actor);
+}
+
+/*  The node's records so far; the caller frees them. */
+static record_t *fake_records(fake_node_t *node, size_t *count)
+{
+    zstr_send(node->actor, "RECORDS");
+    zframe_t *frame = zframe_recv(node->actor);
+    assert_non_null(frame);
+    *count = zframe_size(frame) / sizeof(record_t);
+    record_t *records = malloc(zframe_size(frame) + 1);
+    memcpy(records, zframe_data(frame), zframe_size(frame));
+    zframe_destroy(&frame);
+    return records;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static zkv_client_t *client_for(const char *endpoints, int64_t timeout_ms, int64_t attempt_ms)
+{
+    zkv_client_config_t config = {.endpoints = endpoints,
+                                  .timeout_ms = timeout_ms,
+                                  .attempt_timeout_ms = attempt_ms};
+    char err[256];
+    zkv_client_t *client = zkv_client_new(&config, err, sizeof err);
+    if (!client)
+        fail_msg("zkv_client_new: %s", err);
+    return client;
+}
+
+static zkv_op_t put_op(const char *key, const char *value)
+{
+    zkv_op_t op = {.type = ZKV_OP_PUT,
+                   .key = {(const uint8_t *) key, strlen(key)},
+                   .value = {(const uint8_t *) value, strlen(value)}};
+    return op;
+}
+
+static zkv_op_t get_op(const char *key)
+{
+    zkv_op_t op = {.type = ZKV_OP_GET, .key = {(const uint8_t *) key, strlen(key)}};
+    return op;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/*  NOT_LEADER names the leader; the write goes there, same client id and
+    sequence, and succeeds. The leader was not in the endpoint list. */
+static void test_not_leader_redirects_write(void **state)
+{
+    (void) state;
+    fake_node_t leader, follower;
+    fake_start(&leader, (fake_config_t){.mode = FAKE_SERVE});
+    fake_config_t config = {.mode = FAKE_NOT_LEADER};
+    snprintf(config.leader, sizeof config.leader, "%s", leader.endpoint);
+    fake_start(&follower, config);
+    zkv_client_t *client = client_for(follower.endpoint, 2000, 500);
+
+    zkv_op_t op = put_op("k", "v");
+    const Zkv__Response *reply;
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    assert_int_equal(reply->status, ZKV__STATUS__OK);
+    assert_string_equal(zkv_client_leader(client), leader.endpoint);
+    zkv_client_stats_t stats;
+    zkv_client_stats(client, &stats);
+    assert_int_equal(stats.redirects, 1);
+
+    size_t nf, nl;
+    record_t *rf = fake_records(&follower, &nf);
+    record_t *rl = fake_records(&leader, &nl);
+    assert_int_equal(nf, 1);
+    assert_int_equal(nl, 1);
+    assert_int_equal(rf[0].client_id, zkv_client_id(client));
+    assert_int_equal(rl[0].client_id, zkv_client_id(client));
+    assert_int_equal(rf[0].sequence, 1);
+    assert_int_equal(rl[0].sequence, 1);
+    assert_int_equal(rl[0].body, ZKV__REQUEST__BODY_PUT);
+    assert_int_not_equal(rf[0].request_id, rl[0].request_id);
+
+    /* The next write goes straight to the known leader. */
+    op = put_op("k2", "v");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    free(rl);
+    rl = fake_records(&leader, &nl);
+    free(rf);
+    rf = fake_records(&follower, &nf);
+    assert_int_equal(nf, 1);
+    assert_int_equal(nl, 2);
+    assert_int_equal(rl[1].sequence, 2);
+    free(rf);
+    free(rl);
+    zkv_client_destroy(&client);
+    fake_stop(&follower);
+    fake_stop(&leader);
+}
+
+/*  A reply lost: the retry carries the same client id and sequence; the next
+    write gets a new sequence, and first_unacked moves past the acknowledged one. */
+static void test_retry_keeps_sequence(void **state)
+{
+    (void) state;
+    fake_node_t node;
+    fake_start(&node, (fake_config_t){.mode = FAKE_SERVE, .drop_first = 1});
+    zkv_client_t *client = client_for(node.endpoint, 3000, 150);
+    assert_int_equal(zkv_client_first_unacked(client), 1);
+
+    zkv_op_t op = put_op("k", "v1");
+    const Zkv__Response *reply;
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    assert_int_equal(reply->status, ZKV__STATUS__OK);
+    assert_int_equal(zkv_client_first_unacked(client), 2);
+    op = put_op("k", "v2");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    op = get_op("k");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+
+    size_t n;
+    record_t *r = fake_records(&node, &n);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(r[i].client_id, zkv_client_id(client));
+    assert_int_equal(r[0].sequence, 1); /* dropped */
+    assert_int_equal(r[1].sequence, 1); /* the retry */
+    assert_int_not_equal(r[0].request_id, r[1].request_id);
+    assert_int_equal(r[0].first_unacked, 1);
+    assert_int_equal(r[1].first_unacked, 1);
+    assert_int_equal(r[2].sequence, 2);
+    assert_int_equal(r[2].first_unacked, 2);
+    assert_int_equal(r[3].sequence, 0); /* reads take no sequence */
+    assert_int_equal(r[3].first_unacked, 3);
+    zkv_client_stats_t stats;
+    zkv_client_stats(client, &stats);
+    assert_int_equal(stats.no_reply, 1);
+    assert_int_equal(stats.retries, 1);
+    free(r);
+    zkv_client_destroy(&client);
+    fake_stop(&node);
+}
+
+typedef struct {
+    zkv_client_t *client;
+    int done;
+    uint64_t first_unacked_seen[8];
+} batch_t;
+
+static void s_write_done(void *arg, int rc, const Zkv__Response *reply)
+{
+    batch_t *b = arg;
+    assert_int_equal(rc, 0);
+    assert_int_equal(reply->status, ZKV__STATUS__OK);
+    b->first_unacked_seen[b->done++] = zkv_client_first_unacked(b->client);
+}
+
+/*  Three writes in flight, answered newest first: first_unacked stays at the
+    oldest unanswered one, then jumps past all three. */
+static void test_first_unacked_with_writes_in_flight(void **state)
+{
+    (void) state;
+    fake_node_t node;
+    fake_start(&node, (fake_config_t){.mode = FAKE_REVERSE, .batch = 3});
+    zkv_client_t *client = client_for(node.endpoint, 3000, 1000);
+    batch_t b = {.client = client};
+    zkv_op_t ops[3] = {put_op("a", "1"), put_op("b", "2"), put_op("c", "3")};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(zkv_client_submit(client, &ops[i], s_write_done, &b), 0);
+    assert_int_equal(zkv_client_next_sequence(client), 4);
+    assert_int_equal(zkv_client_first_unacked(client), 1);
+    int64_t give_up = now_ms() + 3000;
+    while (b.done < 3 && now_ms() < give_up)
+        zkv_client_poll(client, 100);
+    assert_int_equal(b.done, 3);
+    assert_int_equal(b.first_unacked_seen[0], 1); /* sequence 3 answered */
+    assert_int_equal(b.first_unacked_seen[1], 1); /* sequence 2 */
+    assert_int_equal(b.first_unacked_seen[2], 4); /* sequence 1: all done */
+    assert_int_equal(zkv_client_inflight(client), 0);
+
+    size_t n;
+    record_t *r = fake_records(&node, &n);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(r[i].sequence, i + 1);
+        assert_int_equal(r[i].first_unacked, 1);
+    }
+    free(r);
+    zkv_client_destroy(&client);
+    fake_stop(&node);
+}
+
+/*  UNAVAILABLE from the first endpoint: the request moves to the next one. */
+static void test_unavailable_moves_to_next_endpoint(void **state)
+{
+    (void) state;
+    fake_node_t down, up;
+    fake_start(&down, (fake_config_t){.mode = FAKE_UNAVAILABLE});
+    fake_start(&up, (fake_config_t){.mode = FAKE_SERVE});
+    char endpoints[600];
+    snprintf(endpoints, sizeof endpoints, "%s,%s", down.endpoint, up.endpoint);
+    zkv_client_t *client = client_for(endpoints, 2000, 500);
+
+    zkv_op_t op = get_op("key");
+    const Zkv__Response *reply;
+    int64_t start = now_ms();
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    assert_int_equal(reply->status, ZKV__STATUS__OK);
+    assert_memory_equal(reply->value.data, "key", 3);
+    assert_true(now_ms() - start < 500); /* one short backoff, no attempt timeout */
+    zkv_client_stats_t stats;
+    zkv_client_stats(client, &stats);
+    assert_int_equal(stats.refused, 1);
+    size_t nd, nu;
+    free(fake_records(&down, &nd));
+    free(fake_records(&up, &nu));
+    assert_int_equal(nd, 1);
+    assert_int_equal(nu, 1);
+    zkv_client_destroy(&client);
+    fake_stop(&up);
+    fake_stop(&down);
+}
+
+/*  Nobody answers: a clean ETIMEDOUT at the deadline, after retries of the same
+    write (same client id and sequence) on every endpoint. */
+static void test_deadline_when_nobody_answers(void **state)
+{
+    (void) state;
+    fake_node_t a, b;
+    fake_start(&a, (fake_config_t){.mode = FAKE_SILENT});
+    fake_start(&b, (fake_config_t){.mode = FAKE_SILENT});
+    char endpoints[600];
+    snprintf(endpoints, sizeof endpoints, "%s,%s", a.endpoint, b.endpoint);
+    zkv_client_t *client = client_for(endpoints, 400, 100);
+
+    zkv_op_t op = put_op("k", "v");
+    const Zkv__Response *reply = (const Zkv__Response *) &op;
+    int64_t start = now_ms();
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_ETIMEDOUT);
+    int64_t took = now_ms() - start;
+    assert_null(reply);
+    assert_true(took >= 390 && took < 1000);
+    assert_non_null(strstr(zkv_client_error(client), "timed out after"));
+    assert_non_null(strstr(zkv_client_error(client), "may or may not have been applied"));
+    assert_int_equal(zkv_client_inflight(client), 0);
+    assert_int_equal(zkv_client_first_unacked(client), 2); /* abandoned, not awaited */
+
+    size_t na, nb;
+    record_t *ra = fake_records(&a, &na);
+    record_t *rb = fake_records(&b, &nb);
+    assert_true(na >= 2 && nb >= 1); /* a, b, a, b in turn */
+    for (size_t i = 0; i < na; i++)
+        assert_int_equal(ra[i].sequence, 1);
+    for (size_t i = 0; i < nb; i++) {
+        assert_int_equal(rb[i].sequence, 1);
+        assert_int_equal(rb[i].client_id, ra[0].client_id);
+    }
+    free(ra);
+    free(rb);
+    zkv_client_destroy(&client);
+    fake_stop(&a);
+    fake_stop(&b);
+}
+
+typedef struct {
+    char key[16];
+    int completions;
+} pending_read_t;
+
+static void s_match_done(void *arg, int rc, const Zkv__Response *reply)
+{
+    /* The fake echoes the key as the value: the reply must be this read's. */
+    pending_read_t *read = arg;
+    assert_int_equal(rc, 0);
+    assert_int_equal(reply->value.len, strlen(read->key));
+    assert_memory_equal(reply->value.data, read->key, strlen(read->key));
+    read->completions++;
+}
+
+/*  Sixteen reads in flight, answered in reverse: each reply reaches the
+    request it answers. */
+static void test_out_of_order_replies_match(void **state)
+{
+    (void) state;
+    fake_node_t node;
+    fake_start(&node, (fake_config_t){.mode = FAKE_REVERSE, .batch = 16});
+    zkv_client_t *client = client_for(node.endpoint, 3000, 1000);
+    pending_read_t reads[16];
+    memset(reads, 0, sizeof reads);
+    for (int i = 0; i < 16; i++) {
+        snprintf(reads[i].key, sizeof reads[i].key, "key-%02d", i);
+        zkv_op_t op = get_op(reads[i].key);
+        assert_int_equal(zkv_client_submit(client, &op, s_match_done, &reads[i]), 0);
+    }
+    int done = 0;
+    int64_t give_up = now_ms() + 3000;
+    while (done < 16 && now_ms() < give_up)
+        done += zkv_client_poll(client, 100);
+    assert_int_equal(done, 16);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(reads[i].completions, 1);
+    size_t n;
+    record_t *r = fake_records(&node, &n);
+    assert_int_equal(n, 16);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(r[i].sequence, 0);
+    free(r);
+    zkv_client_destroy(&client);
+    fake_stop(&node);
+}
+
+/*  Garbage frames, replies with foreign request ids and duplicate answers are
+    counted and ignored; the real answer still completes the request once. */
+static void test_noise_is_ignored(void **state)
+{
+    (void) state;
+    fake_node_t node;
+    fake_start(&node, (fake_config_t){.mode = FAKE_SERVE, .noise = true});
+    zkv_client_t *client = client_for(node.endpoint, 2000, 500);
+    for (int i = 0; i < 3; i++) {
+        zkv_op_t op = get_op("x");
+        const Zkv__Response *reply;
+        assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+        assert_int_equal(reply->status, ZKV__STATUS__OK);
+    }
+    /* Let the trailing duplicates of the last answer arrive. */
+    int64_t until = now_ms() + 200;
+    while (now_ms() < until)
+        zkv_client_poll(client, 50);
+    zkv_client_stats_t stats;
+    zkv_client_stats(client, &stats);
+    assert_int_equal(stats.malformed, 3);
+    assert_int_equal(stats.stale, 6);
+    assert_int_equal(stats.operations, 3);
+    zkv_client_destroy(&client);
+    fake_stop(&node);
+}
+
+/*  Oversized keys and values are refused before anything is sent. */
+static void test_oversized_refused_client_side(void **state)
+{
+    (void) state;
+    fake_node_t node;
+    fake_start(&node, (fake_config_t){.mode = FAKE_SERVE});
+    zkv_client_t *client = client_for(node.endpoint, 2000, 500);
+    static uint8_t big[ZKV_VALUE_SIZE_MAX + 1];
+    const Zkv__Response *reply;
+
+    zkv_op_t op = {.type = ZKV_OP_PUT, .key = {big, ZKV_KEY_SIZE_MAX + 1}, .value = {big, 1}};
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_EKEYSIZE);
+    assert_non_null(strstr(zkv_client_error(client), "4097"));
+    op.key.size = 1;
+    op.value.size = ZKV_VALUE_SIZE_MAX + 1;
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_EVALSIZE);
+    zkv_op_t cas = {.type = ZKV_OP_CAS, .key = {big, 1}, .expected = {big, sizeof big}};
+    assert_int_equal(zkv_client_call(client, &cas, &reply), ZKV_EVALSIZE);
+    zkv_op_t scan = {.type = ZKV_OP_SCAN, .prefix = {big, ZKV_KEY_SIZE_MAX + 1}};
+    assert_int_equal(zkv_client_call(client, &scan, &reply), ZKV_EKEYSIZE);
+    assert_int_equal(zkv_client_next_sequence(client), 1);
+
+    size_t n;
+    free(fake_records(&node, &n));
+    assert_int_equal(n, 0);
+    /* At the limits exactly, the request goes out. */
+    op.key.size = ZKV_KEY_SIZE_MAX;
+    op.value.size = ZKV_VALUE_SIZE_MAX;
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    free(fake_records(&node, &n));
+    assert_int_equal(n, 1);
+    zkv_client_destroy(&client);
+    fake_stop(&node);
+}
+
+static void s_count_canceled(void *arg, int rc, const Zkv__Response *reply)
+{
+    assert_int_equal(rc, ZKV_CLIENT_ECANCELED);
+    assert_null(reply);
+    (*(int *) arg)++;
+}
+
+/*  No more than ZKV_CLIENT_WINDOW writes in flight; reads are still taken;
+    cancel completes everything. */
+static void test_write_window_and_cancel(void **state)
+{
+    (void) state;
+    fake_node_t node;
+    fake_start(&node, (fake_config_t){.mode = FAKE_SILENT});
+    zkv_client_config_t config = {.endpoints = node.endpoint, .inflight_max = 2048};
+    char err[256];
+    zkv_client_t *client = zkv_client_new(&config, err, sizeof err);
+    assert_non_null(client);
+    int canceled = 0;
+    zkv_op_t op = put_op("k", "v");
+    for (int i = 0; i < ZKV_CLIENT_WINDOW; i++)
+        assert_int_equal(zkv_client_submit(client, &op, s_count_canceled, &canceled), 0);
+    assert_int_equal(zkv_client_submit(client, &op, s_count_canceled, &canceled), ZKV_EBUSY);
+    zkv_op_t read = get_op("k");
+    assert_int_equal(zkv_client_submit(client, &read, s_count_canceled, &canceled), 0);
+    assert_int_equal(zkv_client_inflight(client), ZKV_CLIENT_WINDOW + 1);
+    zkv_client_cancel(client);
+    assert_int_equal(canceled, ZKV_CLIENT_WINDOW + 1);
+    assert_int_equal(zkv_client_inflight(client), 0);
+    assert_int_equal(zkv_client_first_unacked(client), zkv_client_next_sequence(client));
+    assert_int_equal(zkv_client_submit(client, &op, s_count_canceled, &canceled), 0);
+    zkv_client_destroy(&client);
+    fake_stop(&node);
+}
+
+/*  An operation pinned to one endpoint is never redirected: status asks that
+    member, whatever it says. */
+static void test_pinned_status_not_redirected(void **state)
+{
+    (void) state;
+    fake_node_t leader, follower;
+    fake_start(&leader, (fake_config_t){.mode = FAKE_SERVE});
+    fake_config_t config = {.mode = FAKE_NOT_LEADER};
+    snprintf(config.leader, sizeof config.leader, "%s", leader.endpoint);
+    fake_start(&follower, config);
+    zkv_client_t *client = client_for(leader.endpoint, 2000, 500);
+
+    zkv_op_t op = {.type = ZKV_OP_STATUS, .endpoint = follower.endpoint};
+    const Zkv__Response *reply;
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    assert_int_equal(reply->status, ZKV__STATUS__NOT_LEADER);
+    op.endpoint = leader.endpoint;
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    assert_int_equal(reply->status, ZKV__STATUS__OK);
+    assert_non_null(reply->member);
+    assert_int_equal(reply->member->id, 7);
+    size_t n;
+    free(fake_records(&leader, &n));
+    assert_int_equal(n, 1);
+    zkv_client_destroy(&client);
+    fake_stop(&follower);
+    fake_stop(&leader);
+}
+
+/*  NOT_LEADER without a name (an election): back off, try the next endpoint. */
+static void test_not_leader_without_hint_rotates(void **state)
+{
+    (void) state;
+    fake_node_t lost, leader;
+    fake_start(&lost, (fake_config_t){.mode = FAKE_NOT_LEADER});
+    fake_start(&leader, (fake_config_t){.mode = FAKE_SERVE});
+    char endpoints[600];
+    snprintf(endpoints, sizeof endpoints, "%s,%s", lost.endpoint, leader.endpoint);
+    zkv_client_t *client = client_for(endpoints, 2000, 500);
+    zkv_op_t op = put_op("k", "v");
+    const Zkv__Response *reply;
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    assert_int_equal(reply->status, ZKV__STATUS__OK);
+    size_t n;
+    record_t *r = fake_records(&leader, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].sequence, 1);
+    free(r);
+    zkv_client_destroy(&client);
+    fake_stop(&leader);
+    fake_stop(&lost);
+}
+
+static void test_endpoint_lists(void **state)
+{
+    (void) state;
+    char out[ZKV_CLIENT_ENDPOINTS_MAX][ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+    char err[256];
+    assert_int_equal(zkv_client_endpoints_parse("127.0.0.1:7101, tcp://h:2 ,ipc:///tmp/x", out,
+                                                ZKV_CLIENT_ENDPOINTS_MAX, err, sizeof err),
+                     3);
+    assert_string_equal(out[0], "tcp://127.0.0.1:7101");
+    assert_string_equal(out[1], "tcp://h:2");
+    assert_string_equal(out[2], "ipc:///tmp/x");
+    assert_int_equal(zkv_client_endpoints_parse("a:1,,b:2", out, 4, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bad endpoint"));
+    assert_int_equal(zkv_client_endpoints_parse("", out, 4, err, sizeof err), -1);
+    assert_int_equal(zkv_client_endpoints_parse("a:1,b:1,c:1", out, 2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "too many"));
+    char one[16];
+    assert_int_equal(zkv_client_endpoint_normalize("h:1", 3, one, sizeof one), 0);
+    assert_int_equal(zkv_client_endpoint_normalize("a b:1", 5, one, sizeof one), -1);
+    assert_int_equal(zkv_client_endpoint_normalize("averyveryverylonghost:1", 23, one, sizeof one),
+                     -1);
+
+    zkv_client_config_t config = {.endpoints = "a:1,a:1"};
+    assert_null(zkv_client_new(&config, err, sizeof err));
+    assert_non_null(strstr(err, "twice"));
+    config.endpoints = "a:1";
+    config.home = 1;
+    assert_null(zkv_client_new(&config, err, sizeof err));
+}
+
+/* ---------------------------------------------------------------- histogram */
+
+static void assert_near(uint64_t got, uint64_t want)
+{
+    double error = got > want ? (double) (got - want) : (double) (want - got);
+    if (error > (double) want * 0.01)
+        fail_msg("%llu is not within 1%% of %llu", (unsigned long long) got,
+                 (unsigned long long) want);
+}
+
+static void test_histogram_uniform(void **state)
+{
+    (void) state;
+    zkv_histogram_t *h = zkv_histogram_new();
+    assert_int_equal(zkv_histogram_percentile(h, 50), 0);
+    for (uint64_t v = 1; v <= 100000; v++)
+        zkv_histogram_record(h, v);
+    assert_int_equal(zkv_histogram_count(h), 100000);
+    assert_int_equal(zkv_histogram_min(h), 1);
+    assert_int_equal(zkv_histogram_max(h), 100000);
+    assert_near(zkv_histogram_percentile(h, 50), 50000);
+    assert_near(zkv_histogram_percentile(h, 90), 90000);
+    assert_near(zkv_histogram_percentile(h, 99), 99000);
+    assert_near(zkv_histogram_percentile(h, 99.9), 99900);
+    assert_int_equal(zkv_histogram_percentile(h, 100), 100000);
+    assert_true(zkv_histogram_percentile(h, 50) >= 50000); /* never below the true value */
+    assert_true(zkv_histogram_mean(h) > 50000.4 && zkv_histogram_mean(h) < 50000.6);
+    zkv_histogram_destroy(&h);
+    assert_null(h);
+}
+
+static void test_histogram_exact_small_values(void **state)
+{
+    (void) state;
+    zkv_histogram_t *h = zkv_histogram_new();
+    for (uint64_t v = 0; v < 200; v++)
+        zkv_histogram_record(h, v);
+    assert_int_equal(zkv_histogram_percentile(h, 50), 99);
+    assert_int_equal(zkv_histogram_percentile(h, 0), 0);
+    assert_int_equal(zkv_histogram_percentile(h, 99), 197);
+    zkv_histogram_destroy(&h);
+}
+
+/*  A latency profile with a slow tail: 99% at ~1 ms, 1% at ~1 s (in ns). */
+static void test_histogram_tail_and_merge(void **state)
+{
+    (void) state;
+    zkv_histogram_t *fast = zkv_histogram_new();
+    zkv_histogram_t *slow = zkv_histogram_new();
+    for (int i = 0; i < 9900; i++)
+        zkv_histogram_record(fast, 1000000 + (uint64_t) i);
+    for (int i = 0; i < 100; i++)
+        zkv_histogram_record(slow, 1000000000 + (uint64_t) i * 1000);
+    zkv_histogram_merge(fast, slow);
+    assert_int_equal(zkv_histogram_count(fast), 10000);
+    assert_near(zkv_histogram_percentile(fast, 50), 1004950);
+    assert_near(zkv_histogram_percentile(fast, 99), 1009899);
+    assert_near(zkv_histogram_percentile(fast, 99.5), 1000050000);
+    assert_int_equal(zkv_histogram_max(fast), 1000099000);
+    zkv_histogram_record(fast, UINT64_MAX);
+    assert_int_equal(zkv_histogram_percentile(fast, 100), UINT64_MAX);
+    zkv_histogram_reset(fast);
+    assert_int_equal(zkv_histogram_count(fast), 0);
+    assert_int_equal(zkv_histogram_max(fast), 0);
+    zkv_histogram_destroy(&fast);
+    zkv_histogram_destroy(&slow);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_not_leader_redirects_write),
+        cmocka_unit_test(test_retry_keeps_sequence),
+        cmocka_unit_test(test_first_unacked_with_writes_in_flight),
+        cmocka_unit_test(test_unavailable_moves_to_next_endpoint),
+        cmocka_unit_test(test_deadline_when_nobody_answers),
+        cmocka_unit_test(test_out_of_order_replies_match),
+        cmocka_unit_test(test_noise_is_ignored),
+        cmocka_unit_test(test_oversized_refused_client_side),
+        cmocka_unit_test(test_write_window_and_cancel),
+        cmocka_unit_test(test_pinned_status_not_redirected),
+        cmocka_unit_test(test_not_leader_without_hint_rotates),
+        cmocka_unit_test(test_endpoint_lists),
+        cmocka_unit_test(test_histogram_uniform),
+        cmocka_unit_test(test_histogram_exact_small_values),
+        cmocka_unit_test(test_histogram_tail_and_merge),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    zsys_shutdown();
+    return failed;
+}

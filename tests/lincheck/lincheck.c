@@ -91,7 +91,6 @@ struct zkv_lincheck_result_t {
     size_t tail_count;
     const char *state;
     size_t *stuck;
-    bool *stuck_fits; /* fits the state after the prefix but leads to a dead end */
     size_t stuck_count;
 };
 
@@ -614,7 +613,9 @@ static zkv_lincheck_verdict_t s_search(s_search_t *self, const zkv_lincheck_limi
 /* ---- the violation report ----------------------------------------------------- */
 
 /*  Operations real time allows right after the best prefix: not placed, and
-    called before the first return of an OK operation not placed. */
+    called before the first return of an OK operation not placed. None fits
+    the state: one that fitted would have been placed, or its memo entry
+    shows an earlier visit one level deeper. */
 static int s_fill_stuck(const s_search_t *self, zkv_lincheck_result_t *result)
 {
     uint64_t first_ret = S_NEVER;
@@ -622,8 +623,7 @@ static int s_fill_stuck(const s_search_t *self, zkv_lincheck_result_t *result)
         if (!s_sets_has(&self->sets, self->best_set, i) && self->ops[i].ret < first_ret)
             first_ret = self->ops[i].ret;
     result->stuck = malloc((self->count ? self->count : 1) * sizeof *result->stuck);
-    result->stuck_fits = malloc((self->count ? self->count : 1) * sizeof *result->stuck_fits);
-    if (!result->stuck || !result->stuck_fits)
+    if (!result->stuck)
         return ZKV_ENOMEM;
     /* Node numbers follow event order, so this reports in call order. */
     for (size_t k = 1; k <= 2 * (size_t) self->count; k++) {
@@ -632,9 +632,10 @@ static int s_fill_stuck(const s_search_t *self, zkv_lincheck_result_t *result)
         if (node->match == S_NIL || s_sets_has(&self->sets, self->best_set, node->op) ||
             op->call > first_ret)
             continue;
+        /* Had one fitted, the search would have gone deeper than the best. */
         int32_t next;
-        result->stuck[result->stuck_count] = op->index;
-        result->stuck_fits[result->stuck_count++] = s_step(op, self->best_state, &next);
+        assert(!s_step(op, self->best_state, &next));
+        result->stuck[result->stuck_count++] = op->index;
     }
     return 0;
 }
@@ -683,7 +684,6 @@ void zkv_lincheck_result_destroy(zkv_lincheck_result_t **self_p)
     if (!self)
         return;
     free(self->stuck);
-    free(self->stuck_fits);
     free(self);
     *self_p = NULL;
 }
@@ -807,8 +807,8 @@ static void s_describe_violation(FILE *out, const zkv_lincheck_result_t *self,
     for (size_t k = 0; k < self->stuck_count; k++)
         assert(self->stuck[k] < count);
     fprintf(out,
-            "not linearizable: %zu of %zu operations linearized, then nothing that real time "
-            "allows next leads to a full linearization\n",
+            "not linearizable: %zu of %zu operations linearized, then none of those real time "
+            "allows next fits\n",
             self->prefix_length, self->total);
     if (self->tail_count)
         fputs("  the last linearized operations:\n", out);
@@ -818,12 +818,10 @@ static void s_describe_violation(FILE *out, const zkv_lincheck_result_t *self,
     }
     fputs("  the register then holds ", out);
     s_print_value(out, self->state);
-    fputs("\n  allowed next:\n", out);
+    fputs("\n  allowed next by real time, none fitting:\n", out);
     for (size_t k = 0; k < self->stuck_count; k++) {
         s_print_op(out, &ops[self->stuck[k]], self->stuck[k]);
-        fputs(self->stuck_fits[k] ? ": fits, but leads to a dead end\n"
-                                  : ": does not fit the register\n",
-              out);
+        fputc('\n', out);
     }
 }
 

@@ -93,8 +93,8 @@ size_t zkv_lincheck_result_prefix_tail(const zkv_lincheck_result_t *self, const 
 const char *zkv_lincheck_result_state(const zkv_lincheck_result_t *self);
 
 /*  For a violation: indices of the operations that real time allowed next
-    after that prefix, none of which leads to a full linearization, in order
-    of their calls. The one that returned first is among them. */
+    after that prefix, in order of their calls; none fits the register there.
+    The one that returned first is among them. */
 size_t zkv_lincheck_result_stuck(const zkv_lincheck_result_t *self, const size_t **ops_p);
 
 /*  A readable report of the result for the same ops; the caller frees it.

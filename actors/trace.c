@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "actor.h"
 #include "zkv.pb-c.h"
 
 #define TRACE_QUEUE_MAX 10000 /* events queued per tracer before they are dropped */
@@ -233,14 +234,12 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
     if (!self.pull || !self.pub || zsock_bind(self.pull, "%s", inproc) != 0 ||
         zsock_bind(self.pub, "%s", args->endpoint) < 0) {
         s_trace_destroy(&self);
-        zsock_signal(pipe, 0); /* zactor_new's handshake */
-        zsock_signal(pipe, 1); /* then the outcome, for zkv_trace_actor_new */
+        zkv_actor_ready(pipe, 1);
         return;
     }
     zsock_set_linger(self.pub, 0);
     self.poller = zpoller_new(pipe, self.pull, NULL);
-    zsock_signal(pipe, 0);
-    zsock_signal(pipe, 0);
+    zkv_actor_ready(pipe, 0);
     while (!self.terminated) {
         void *which = zpoller_wait(self.poller, -1);
         if (which == pipe) {
@@ -265,8 +264,5 @@ zactor_t *zkv_trace_actor_new(uint32_t node_id, const char *endpoint)
 {
     trace_args_t args = {.node_id = node_id};
     snprintf(args.endpoint, sizeof args.endpoint, "%s", endpoint);
-    zactor_t *actor = zactor_new(s_trace_actor, &args);
-    if (actor && zsock_wait(actor) != 0)
-        zactor_destroy(&actor);
-    return actor;
+    return zkv_actor_start(s_trace_actor, &args);
 }

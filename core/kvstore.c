@@ -182,8 +182,8 @@ uint8_t *zkv_kvstore_encode_sessions(const zkv_kvstore_t *self, size_t *size)
     return zkv_sessions_encode(self->sessions, size);
 }
 
-int zkv_kvstore_restore(zkv_kvstore_t *self, zkv_btree_t **tree_p, const uint8_t *sessions,
-                        size_t size)
+int zkv_kvstore_restore(zkv_kvstore_t *self, uint64_t index, zkv_btree_t **tree_p,
+                        const uint8_t *sessions, size_t size)
 {
     zkv_sessions_t *fresh =
         zkv_sessions_decode(sessions, size, ZKV_SESSIONS_MAX, ZKV_SESSION_WINDOW);
@@ -194,6 +194,7 @@ int zkv_kvstore_restore(zkv_kvstore_t *self, zkv_btree_t **tree_p, const uint8_t
     zkv_btree_destroy(&self->tree);
     self->tree = *tree_p;
     *tree_p = NULL;
+    self->applied = index;
     return ZKV_OK;
 }
 

@@ -81,10 +81,11 @@ size_t zkv_kvstore_sessions(const zkv_kvstore_t *self);
 uint8_t *zkv_kvstore_encode_sessions(const zkv_kvstore_t *self, size_t *size);
 
 /*  Replace the tree (ownership passes to the store; *tree_p is NULLed) and the
-    sessions with a snapshot's, after validating the session bytes. ZKV_OK or
-    ZKV_ECORRUPT (the store is unchanged and the tree stays the caller's). */
-int zkv_kvstore_restore(zkv_kvstore_t *self, zkv_btree_t **tree_p, const uint8_t *sessions,
-                        size_t size);
+    sessions with those of a snapshot taken at index, after validating the
+    session bytes. ZKV_OK or ZKV_ECORRUPT (the store is unchanged and the tree
+    stays the caller's). */
+int zkv_kvstore_restore(zkv_kvstore_t *self, uint64_t index, zkv_btree_t **tree_p,
+                        const uint8_t *sessions, size_t size);
 
 /*  64-bit FNV-1a digest of every key and value in order, to compare replicas. */
 uint64_t zkv_kvstore_digest(const zkv_kvstore_t *self);

@@ -205,8 +205,9 @@ static void test_sessions_survive_restore(void **state)
     zkv_kvstore_t *copy = zkv_kvstore_new();
     zkv_btree_t *tree = zkv_btree_new();
     assert_int_equal(zkv_btree_put(tree, "k", 1, "v", 1, NULL, NULL, NULL), ZKV_OK);
-    assert_int_equal(zkv_kvstore_restore(copy, &tree, blob, size), ZKV_OK);
+    assert_int_equal(zkv_kvstore_restore(copy, 50, &tree, blob, size), ZKV_OK);
     assert_null(tree);
+    assert_int_equal(zkv_kvstore_applied(copy), 50);
     assert_int_equal(zkv_kvstore_sessions(copy), 50);
     /* A retry after the restore is still recognised. */
     zkv_command_t retry = s_put(17, 1, "k", "changed");

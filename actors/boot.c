@@ -1,0 +1,190 @@
+/*  boot: snapshot + WAL -> kvstore, WAL and Raft core, ready for the actors. */
+#include "boot.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "snapshot.h"
+#include "zkv_error.h"
+
+typedef struct {
+    zkv_raft_entry_t *entries;
+    size_t count;
+    size_t capacity;
+    bool failed;
+} loaded_t;
+
+static int s_fail(zkv_boot_t *boot, char *err, size_t err_size, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(err, err_size, fmt, args);
+    va_end(args);
+    zkv_boot_clear(boot);
+    return -1;
+}
+
+static int s_load_snapshot(const zkv_config_t *config, zkv_boot_t *boot, char *err,
+                           size_t err_size)
+{
+    char dir[1100], name[ZKV_SNAPSHOT_NAME_SIZE + 1], why[512] = "";
+    snprintf(dir, sizeof dir, "%s/snap", config->data_dir);
+    zkv_btree_t *tree = NULL;
+    zkv_snapshot_meta_t meta = {0};
+    size_t refused = 0;
+    int rc = zkv_snapshot_load_latest(zkv_fs_posix(), dir, &tree, &meta, name, &refused, why,
+                                      sizeof why);
+    if (rc == ZKV_ENOTFOUND && refused == 0)
+        return 0;
+    if (rc != ZKV_OK)
+        return s_fail(boot, err, err_size, "snapshot in %s: %s: %s", dir, zkv_strerror(rc), why);
+    rc = zkv_kvstore_restore(boot->kv, meta.index, &tree, meta.app, meta.app_size);
+    zkv_btree_destroy(&tree);
+    boot->snapshot_index = meta.index;
+    boot->snapshot_term = meta.term;
+    snprintf(boot->snapshot_path, sizeof boot->snapshot_path, "%s/%s", dir, name);
+    zkv_snapshot_meta_clear(&meta);
+    if (rc != ZKV_OK)
+        return s_fail(boot, err, err_size, "snapshot %s: client sessions do not decode",
+                      boot->snapshot_path);
+    if (refused)
+        fprintf(stderr, "zkvd: %zu newer snapshot(s) in %s failed their checks (%s); using %s\n",
+                refused, dir, why, name);
+    return 0;
+}
+
+static bool s_collect(const zkv_wal_entry_t *e, void *arg)
+{
+    loaded_t *loaded = arg;
+    if (loaded->count == loaded->capacity) {
+        size_t cap = loaded->capacity ? loaded->capacity * 2 : 1024;
+        zkv_raft_entry_t *grown = realloc(loaded->entries, cap * sizeof *grown);
+        if (!grown) {
+            loaded->failed = true;
+            return false;
+        }
+        loaded->entries = grown;
+        loaded->capacity = cap;
+    }
+    uint8_t *data = NULL;
+    if (e->size && !(data = malloc(e->size))) {
+        loaded->failed = true;
+        return false;
+    }
+    if (e->size)
+        memcpy(data, e->data, e->size);
+    loaded->entries[loaded->count++] = (zkv_raft_entry_t){
+        .term = e->term, .index = e->index, .type = e->type, .size = (uint32_t) e->size,
+        .data = data};
+    return true;
+}
+
+static void s_loaded_free(loaded_t *loaded)
+{
+    for (size_t i = 0; i < loaded->count; i++)
+        free((void *) loaded->entries[i].data);
+    free(loaded->entries);
+}
+
+static int s_open_wal(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
+{
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/wal", config->data_dir);
+    zkv_wal_options_t options = {.first_index = boot->snapshot_index + 1};
+    boot->wal = zkv_wal_new(zkv_fs_posix(), dir, &options);
+    zkv_wal_recovery_t report;
+    int rc = boot->wal ? zkv_wal_open(boot->wal, &report) : ZKV_ENOMEM;
+    if (rc != ZKV_OK)
+        return s_fail(boot, err, err_size, "write-ahead log in %s: %s",
+                      dir, boot->wal ? zkv_wal_error(boot->wal) : zkv_strerror(rc));
+    if (report.torn)
+        fprintf(stderr,
+                "zkvd: cut a torn record off the log tail: %s at offset %" PRIu64 " (%" PRIu64
+                " bytes)\n",
+                report.torn_file, report.torn_offset, report.torn_bytes);
+    uint64_t first = zkv_wal_first_index(boot->wal), last = zkv_wal_last_index(boot->wal);
+    if (last >= first && first > boot->snapshot_index + 1)
+        return s_fail(boot, err, err_size,
+                      "write-ahead log in %s starts at %" PRIu64 " but the snapshot ends at %" PRIu64
+                      ": entries are missing",
+                      dir, first, boot->snapshot_index);
+    /* The snapshot is ahead of the log (a leader's snapshot was installed): the
+       log restarts after it. */
+    if (last < boot->snapshot_index) {
+        rc = zkv_wal_reset(boot->wal, boot->snapshot_index + 1);
+        if (rc == ZKV_OK)
+            rc = zkv_wal_sync(boot->wal);
+        if (rc != ZKV_OK)
+            return s_fail(boot, err, err_size, "write-ahead log in %s: %s", dir,
+                          zkv_wal_error(boot->wal));
+    }
+    return 0;
+}
+
+static void s_raft_config(const zkv_config_t *config, zkv_raft_config_t *rc)
+{
+    uint32_t voters[ZKV_MEMBERS_MAX];
+    for (size_t i = 0; i < config->member_count; i++)
+        voters[i] = config->members[i].id;
+    zkv_raft_config_default(rc, config->id, voters, (uint32_t) config->member_count);
+    rc->election_ticks = config->election_ticks;
+    rc->heartbeat_ticks = config->heartbeat_ticks;
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+        seed = (uint64_t) time(NULL);
+    rc->seed = seed ^ config->id;
+}
+
+static int s_start_raft(const zkv_config_t *config, zkv_boot_t *boot, char *err,
+                        size_t err_size)
+{
+    loaded_t loaded = {0};
+    uint64_t lo = boot->snapshot_index + 1, last = zkv_wal_last_index(boot->wal);
+    int rc = ZKV_OK;
+    if (lo <= last)
+        rc = zkv_wal_read(boot->wal, lo, last, 0, s_collect, &loaded, NULL);
+    if (rc == ZKV_OK && loaded.failed)
+        rc = ZKV_ENOMEM;
+    zkv_wal_hard_state_t hs;
+    zkv_wal_hard_state(boot->wal, &hs);
+    zkv_raft_boot_t rboot = {
+        .hard_state = {.term = hs.term, .vote = hs.vote, .commit = hs.commit},
+        .snapshot_index = boot->snapshot_index,
+        .snapshot_term = boot->snapshot_term,
+        .entries = loaded.entries,
+        .n_entries = loaded.count,
+    };
+    zkv_raft_config_t rconfig;
+    s_raft_config(config, &rconfig);
+    if (rc == ZKV_OK)
+        rc = zkv_raft_new(&rconfig, &rboot, &boot->raft);
+    s_loaded_free(&loaded);
+    if (rc != ZKV_OK)
+        return s_fail(boot, err, err_size, "cannot restart Raft from the log: %s",
+                      rc == ZKV_EINVAL ? "the log and hard state disagree" : zkv_strerror(rc));
+    return 0;
+}
+
+int zkv_boot(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
+{
+    memset(boot, 0, sizeof *boot);
+    boot->kv = zkv_kvstore_new();
+    if (!boot->kv)
+        return s_fail(boot, err, err_size, "out of memory");
+    if (s_load_snapshot(config, boot, err, err_size) != 0 ||
+        s_open_wal(config, boot, err, err_size) != 0)
+        return -1;
+    return s_start_raft(config, boot, err, err_size);
+}
+
+void zkv_boot_clear(zkv_boot_t *boot)
+{
+    zkv_kvstore_destroy(&boot->kv);
+    zkv_wal_destroy(&boot->wal);
+    zkv_raft_destroy(&boot->raft);
+}

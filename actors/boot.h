@@ -1,0 +1,30 @@
+/*  boot: a node's state recovered from its data directory. The newest valid
+    snapshot restores the state machine; the write-ahead log after it and the
+    last hard state restart the Raft core. A corrupt log or a gap between the
+    snapshot and the log stops the node with one clear line. */
+#ifndef ZKV_BOOT_H
+#define ZKV_BOOT_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "kvstore.h"
+#include "raft.h"
+#include "wal.h"
+
+typedef struct {
+    zkv_kvstore_t *kv;
+    zkv_wal_t *wal;
+    zkv_raft_t *raft;
+    uint64_t snapshot_index; /* 0: no snapshot */
+    uint64_t snapshot_term;
+    char snapshot_path[1200]; /* "" when there is none */
+} zkv_boot_t;
+
+/*  Recover into boot. 0, or -1 with one line in err (boot is then cleared). */
+int zkv_boot(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size);
+
+/*  Free what boot still holds. */
+void zkv_boot_clear(zkv_boot_t *boot);
+
+#endif

@@ -1,0 +1,540 @@
+/*  client actor: ROUTER <-> proposals, reads and their results. */
+#include "client.h"
+
+#include <inttypes.h>
+
+#include "actor.h"
+#include "btree.h"
+#include "inproc.h"
+#include "raft.h"
+#include "response.h"
+#include "trace.h"
+#include "zkv.pb-c.h"
+#include "zkv_error.h"
+
+#define CLIENT_REQUEST_TIMEOUT_MS 3000 /* then TIMEOUT: the outcome is unknown */
+#define CLIENT_PENDING_MAX 100000      /* requests in flight before UNAVAILABLE */
+#define CLIENT_DRAIN_MAX 1024          /* requests read per poll round (one proposal batch) */
+#define CLIENT_SWEEP_MS 100
+
+typedef struct {
+    zframe_t *routing;
+    uint64_t request_id;
+    int64_t started_ms;
+    uint64_t client_id;
+    uint64_t sequence;
+} pending_t;
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *router;
+    zsock_t *replication;
+    zsock_t *storage;
+    zkv_tracer_t *tracer;
+    zkv_config_t config;
+    zhashx_t *writes; /* "client:sequence" -> pending_t */
+    zhashx_t *reads;  /* "context" -> pending_t */
+    uint64_t next_context;
+    zmsg_t *batch; /* PROPOSE being gathered this round */
+    /* From the replication actor's STATE. */
+    uint64_t role, term, leader, commit, applied;
+    uint64_t keys;
+} client_t;
+
+static void s_pending_destroy(void **item)
+{
+    pending_t *p = *item;
+    zframe_destroy(&p->routing);
+    free(p);
+    *item = NULL;
+}
+
+static pending_t *s_pending_new(zframe_t *routing, const Zkv__Request *req)
+{
+    pending_t *p = zmalloc(sizeof *p);
+    p->routing = zframe_dup(routing);
+    p->request_id = req->request_id;
+    p->started_ms = zclock_mono();
+    p->client_id = req->client_id;
+    p->sequence = req->sequence;
+    return p;
+}
+
+static void s_write_key(char *buf, size_t size, uint64_t client_id, uint64_t sequence)
+{
+    snprintf(buf, size, "%" PRIx64 ":%" PRIx64, client_id, sequence);
+}
+
+static void s_send(client_t *self, zframe_t *routing, zframe_t *body)
+{
+    if (!body)
+        return;
+    zframe_t *to = zframe_dup(routing);
+    zframe_send(&to, self->router, ZFRAME_MORE);
+    zframe_send(&body, self->router, 0);
+}
+
+static void s_reply_status(client_t *self, zframe_t *routing, const Zkv__Request *req,
+                           Zkv__Status status, const char *error)
+{
+    Zkv__Response r = ZKV__RESPONSE__INIT;
+    r.status = status;
+    r.error = (char *) (error ? error : "");
+    if (req) {
+        r.client_id = req->client_id;
+        r.sequence = req->sequence;
+        r.request_id = req->request_id;
+    }
+    char endpoint[ZKV_HOST_SIZE_MAX + 32] = "";
+    const zkv_member_t *leader = zkv_config_member(&self->config, (uint32_t) self->leader);
+    if (status == ZKV__STATUS__NOT_LEADER && leader)
+        snprintf(endpoint, sizeof endpoint, "tcp://%s:%u", leader->host, leader->client_port);
+    r.leader_endpoint = endpoint;
+    s_send(self, routing, zkv_response_frame(&r));
+}
+
+static void s_not_leader(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    s_reply_status(self, routing, req, ZKV__STATUS__NOT_LEADER,
+                   self->leader ? "not the leader" : "no leader known; retry");
+}
+
+/* ---------------------------------------------------------------- validation */
+
+static bool s_check_key(client_t *self, zframe_t *routing, const Zkv__Request *req,
+                        ProtobufCBinaryData key)
+{
+    if (key.len <= ZKV_KEY_SIZE_MAX)
+        return true;
+    s_reply_status(self, routing, req, ZKV__STATUS__KEY_TOO_LARGE, "key larger than 4096 bytes");
+    return false;
+}
+
+static bool s_check_value(client_t *self, zframe_t *routing, const Zkv__Request *req,
+                          ProtobufCBinaryData value)
+{
+    if (value.len <= ZKV_VALUE_SIZE_MAX)
+        return true;
+    s_reply_status(self, routing, req, ZKV__STATUS__VALUE_TOO_LARGE,
+                   "value larger than 1048576 bytes");
+    return false;
+}
+
+/*  Sizes and shape of a request, before anything is done with it. */
+static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    switch (req->body_case) {
+    case ZKV__REQUEST__BODY_GET: return s_check_key(self, routing, req, req->get->key);
+    case ZKV__REQUEST__BODY_PUT:
+        return s_check_key(self, routing, req, req->put->key) &&
+               s_check_value(self, routing, req, req->put->value);
+    case ZKV__REQUEST__BODY_DELETE: return s_check_key(self, routing, req, req->delete_->key);
+    case ZKV__REQUEST__BODY_CAS:
+        return s_check_key(self, routing, req, req->cas->key) &&
+               s_check_value(self, routing, req, req->cas->value) &&
+               s_check_value(self, routing, req, req->cas->expected);
+    case ZKV__REQUEST__BODY_SCAN:
+        return s_check_key(self, routing, req, req->scan->prefix) &&
+               s_check_key(self, routing, req, req->scan->start) &&
+               s_check_key(self, routing, req, req->scan->end);
+    case ZKV__REQUEST__BODY_STATUS: return true;
+    default:
+        s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST, "unknown request type");
+        return false;
+    }
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static bool s_admit(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    if (zhashx_size(self->writes) + zhashx_size(self->reads) < CLIENT_PENDING_MAX)
+        return true;
+    s_reply_status(self, routing, req, ZKV__STATUS__UNAVAILABLE, "too many requests in flight");
+    return false;
+}
+
+static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    if (self->role != ZKV_RAFT_LEADER) {
+        s_not_leader(self, routing, req);
+        return;
+    }
+    if (req->client_id != 0 && req->sequence == 0) {
+        s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST,
+                       "a write with a client id needs a sequence from 1");
+        return;
+    }
+    if (!s_admit(self, routing, req))
+        return;
+    Zkv__Command cmd = ZKV__COMMAND__INIT;
+    cmd.client_id = req->client_id;
+    cmd.sequence = req->sequence;
+    cmd.first_unacked = req->first_unacked;
+    if (req->body_case == ZKV__REQUEST__BODY_PUT) {
+        cmd.op_case = ZKV__COMMAND__OP_PUT;
+        cmd.put = req->put;
+    } else if (req->body_case == ZKV__REQUEST__BODY_DELETE) {
+        cmd.op_case = ZKV__COMMAND__OP_DELETE;
+        cmd.delete_ = req->delete_;
+    } else {
+        cmd.op_case = ZKV__COMMAND__OP_CAS;
+        cmd.cas = req->cas;
+    }
+    zframe_t *frame = zframe_new(NULL, zkv__command__get_packed_size(&cmd));
+    zkv__command__pack(&cmd, zframe_data(frame));
+    if (!self->batch) {
+        self->batch = zmsg_new();
+        zmsg_addstr(self->batch, "PROPOSE");
+    }
+    zmsg_append(self->batch, &frame);
+    /* A retry replaces the earlier pending entry: answer where the client is now. */
+    char key[48];
+    s_write_key(key, sizeof key, req->client_id, req->sequence);
+    zhashx_update(self->writes, key, s_pending_new(routing, req));
+}
+
+static bool s_linearizable(const Zkv__Request *req)
+{
+    Zkv__Consistency c = req->body_case == ZKV__REQUEST__BODY_GET ? req->get->consistency
+                                                                   : req->scan->consistency;
+    return c != ZKV__CONSISTENCY__SERIALIZABLE;
+}
+
+static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv__Request *req)
+{
+    bool linearizable = s_linearizable(req);
+    if (linearizable && self->role != ZKV_RAFT_LEADER) {
+        s_not_leader(self, routing, req);
+        return;
+    }
+    if (!s_admit(self, routing, req))
+        return;
+    uint64_t context = ++self->next_context;
+    char key[24];
+    snprintf(key, sizeof key, "%" PRIx64, context);
+    zhashx_insert(self->reads, key, s_pending_new(routing, req));
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, linearizable ? "READ" : "SERVE");
+    zkv_msg_add_u64(msg, context);
+    if (!linearizable)
+        zkv_msg_add_u64(msg, 0);
+    zframe_t *copy = zframe_dup(body);
+    zmsg_append(msg, &copy);
+    zmsg_send(&msg, linearizable ? self->replication : self->storage);
+}
+
+static void s_status(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    static const char *roles[] = {"follower", "pre-candidate", "candidate", "leader"};
+    Zkv__Response r = ZKV__RESPONSE__INIT;
+    Zkv__MemberStatus me = ZKV__MEMBER_STATUS__INIT;
+    r.status = ZKV__STATUS__OK;
+    r.request_id = req->request_id;
+    const zkv_member_t *self_member = zkv_config_member(&self->config, self->config.id);
+    char endpoint[ZKV_HOST_SIZE_MAX + 32];
+    snprintf(endpoint, sizeof endpoint, "tcp://%s:%u", self_member->host,
+             self_member->client_port);
+    me.id = self->config.id;
+    me.client_endpoint = endpoint;
+    me.role = (char *) (self->role < 4 ? roles[self->role] : "unknown");
+    me.term = self->term;
+    me.commit_index = self->commit;
+    me.applied_index = self->applied;
+    me.leader_id = (uint32_t) self->leader;
+    me.keys = self->keys;
+    r.member = &me;
+    Zkv__MemberStatus others[ZKV_MEMBERS_MAX];
+    Zkv__MemberStatus *ptrs[ZKV_MEMBERS_MAX];
+    char endpoints[ZKV_MEMBERS_MAX][ZKV_HOST_SIZE_MAX + 32];
+    for (size_t i = 0; i < self->config.member_count; i++) {
+        const zkv_member_t *m = &self->config.members[i];
+        zkv__member_status__init(&others[i]);
+        snprintf(endpoints[i], sizeof endpoints[i], "tcp://%s:%u", m->host, m->client_port);
+        others[i].id = m->id;
+        others[i].client_endpoint = endpoints[i];
+        ptrs[i] = &others[i];
+    }
+    r.n_members = self->config.member_count;
+    r.members = ptrs;
+    s_send(self, routing, zkv_response_frame(&r));
+}
+
+static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
+{
+    Zkv__Request *req = zkv__request__unpack(NULL, zframe_size(body), zframe_data(body));
+    if (!req) {
+        s_reply_status(self, routing, NULL, ZKV__STATUS__BAD_REQUEST,
+                       "malformed request: not a zkv.Request");
+        return;
+    }
+    if (s_validate(self, routing, req)) {
+        switch (req->body_case) {
+        case ZKV__REQUEST__BODY_PUT:
+        case ZKV__REQUEST__BODY_DELETE:
+        case ZKV__REQUEST__BODY_CAS: s_write(self, routing, req); break;
+        case ZKV__REQUEST__BODY_GET:
+        case ZKV__REQUEST__BODY_SCAN: s_read(self, routing, body, req); break;
+        default: s_status(self, routing, req); break;
+        }
+    }
+    zkv__request__free_unpacked(req, NULL);
+}
+
+/*  Read what clients sent this round; writes leave as one proposal batch. */
+static void s_on_router(client_t *self)
+{
+    for (int n = 0; n < CLIENT_DRAIN_MAX; n++) {
+        if (n > 0 && !(zsock_events(self->router) & ZMQ_POLLIN))
+            break;
+        zmsg_t *msg = zmsg_recv(self->router);
+        if (!msg)
+            break;
+        zframe_t *routing = zmsg_pop(msg);
+        zframe_t *body = zmsg_pop(msg);
+        if (routing && body && zmsg_size(msg) == 0)
+            s_request(self, routing, body);
+        else if (routing)
+            s_reply_status(self, routing, NULL, ZKV__STATUS__BAD_REQUEST,
+                           "malformed request: expected exactly one frame");
+        zframe_destroy(&routing);
+        zframe_destroy(&body);
+        zmsg_destroy(&msg);
+    }
+    if (self->batch)
+        zmsg_send(&self->batch, self->replication);
+}
+
+/* ---------------------------------------------------------------- results */
+
+static void s_trace_done(client_t *self, const pending_t *p, const char *what, int status)
+{
+    int64_t ms = zclock_mono() - p->started_ms;
+    zkv_tracer_emit(self->tracer, "client", self->term, 0, 0, (uint64_t) ms * 1000,
+                    "op=%s client=%" PRIx64 " seq=%" PRIu64 " status=%s", what, p->client_id,
+                    p->sequence, zkv_strerror(status));
+}
+
+static void s_write_result(client_t *self, const zkv_write_result_t *res)
+{
+    char key[48];
+    s_write_key(key, sizeof key, res->client_id, res->sequence);
+    pending_t *p = zhashx_lookup(self->writes, key);
+    if (!p)
+        return;
+    Zkv__Response r = ZKV__RESPONSE__INIT;
+    r.client_id = res->client_id;
+    r.sequence = res->sequence;
+    r.request_id = p->request_id;
+    r.status = zkv_status_from_error(res->status);
+    r.error = (char *) (res->status == ZKV_OK ? "" : zkv_strerror(res->status));
+    r.found = res->found;
+    r.revision = res->index;
+    if (res->has_previous) {
+        r.value.data = (uint8_t *) res->previous;
+        r.value.len = res->previous_size;
+    }
+    s_send(self, p->routing, zkv_response_frame(&r));
+    s_trace_done(self, p, "write", res->status);
+    zhashx_delete(self->writes, key);
+}
+
+static void s_on_storage(client_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->storage);
+    if (!msg)
+        return;
+    char *command = zmsg_popstr(msg);
+    uint64_t a, b;
+    if (command && streq(command, "RESULTS") && zkv_msg_pop_u64(msg, &a) &&
+        zkv_msg_pop_u64(msg, &b)) {
+        self->applied = a > self->applied ? a : self->applied;
+        self->keys = b;
+        for (zframe_t *f = zmsg_first(msg); f; f = zmsg_next(msg)) {
+            zkv_write_result_t res;
+            if (zkv_result_unframe(f, &res))
+                s_write_result(self, &res);
+        }
+    } else if (command && streq(command, "REPLY") && zkv_msg_pop_u64(msg, &a)) {
+        char key[24];
+        snprintf(key, sizeof key, "%" PRIx64, a);
+        pending_t *p = zhashx_lookup(self->reads, key);
+        zframe_t *body = zmsg_pop(msg);
+        if (p && body) {
+            s_send(self, p->routing, body); /* takes the frame */
+            body = NULL;
+            s_trace_done(self, p, "read", ZKV_OK);
+            zhashx_delete(self->reads, key);
+        }
+        zframe_destroy(&body);
+    }
+    zstr_free(&command);
+    zmsg_destroy(&msg);
+}
+
+static void s_read_failed(client_t *self, uint64_t context, uint64_t status)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%" PRIx64, context);
+    pending_t *p = zhashx_lookup(self->reads, key);
+    if (!p)
+        return;
+    Zkv__Request req = ZKV__REQUEST__INIT;
+    req.request_id = p->request_id;
+    if ((int) status == ZKV_ENOTLEADER)
+        s_not_leader(self, p->routing, &req);
+    else
+        s_reply_status(self, p->routing, &req, zkv_status_from_error((int) status),
+                       zkv_strerror((int) status));
+    zhashx_delete(self->reads, key);
+}
+
+/*  Proposals the replication actor could not take: answer each now. */
+static void s_rejected(client_t *self, zmsg_t *msg, uint64_t status)
+{
+    for (zframe_t *f = zmsg_first(msg); f; f = zmsg_next(msg)) {
+        Zkv__Command *cmd = zkv__command__unpack(NULL, zframe_size(f), zframe_data(f));
+        if (!cmd)
+            continue;
+        char key[48];
+        s_write_key(key, sizeof key, cmd->client_id, cmd->sequence);
+        pending_t *p = zhashx_lookup(self->writes, key);
+        if (p) {
+            Zkv__Request req = ZKV__REQUEST__INIT;
+            req.request_id = p->request_id;
+            req.client_id = p->client_id;
+            req.sequence = p->sequence;
+            if ((int) status == ZKV_ENOTLEADER)
+                s_not_leader(self, p->routing, &req);
+            else
+                s_reply_status(self, p->routing, &req, ZKV__STATUS__UNAVAILABLE,
+                               zkv_strerror((int) status));
+            zhashx_delete(self->writes, key);
+        }
+        zkv__command__free_unpacked(cmd, NULL);
+    }
+}
+
+static void s_on_replication(client_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->replication);
+    if (!msg)
+        return;
+    char *command = zmsg_popstr(msg);
+    uint64_t a, b;
+    if (command && streq(command, "STATE")) {
+        uint64_t values[5];
+        bool ok = true;
+        for (int i = 0; i < 5 && ok; i++)
+            ok = zkv_msg_pop_u64(msg, &values[i]);
+        if (ok) {
+            self->role = values[0];
+            self->term = values[1];
+            self->leader = values[2];
+            self->commit = values[3];
+            self->applied = values[4] > self->applied ? values[4] : self->applied;
+        }
+    } else if (command && streq(command, "READFAIL") && zkv_msg_pop_u64(msg, &a) &&
+               zkv_msg_pop_u64(msg, &b))
+        s_read_failed(self, a, b);
+    else if (command && streq(command, "REJECTED") && zkv_msg_pop_u64(msg, &a))
+        s_rejected(self, msg, a);
+    zstr_free(&command);
+    zmsg_destroy(&msg);
+}
+
+/*  Requests that waited too long: the outcome is unknown, the client retries. */
+static void s_sweep(client_t *self, zhashx_t *table)
+{
+    int64_t now = zclock_mono();
+    zlistx_t *expired = zlistx_new();
+    for (pending_t *p = zhashx_first(table); p; p = zhashx_next(table))
+        if (now - p->started_ms > CLIENT_REQUEST_TIMEOUT_MS)
+            zlistx_add_end(expired, (void *) zhashx_cursor(table));
+    for (const char *key = zlistx_first(expired); key; key = zlistx_next(expired)) {
+        pending_t *p = zhashx_lookup(table, key);
+        Zkv__Request req = ZKV__REQUEST__INIT;
+        req.request_id = p->request_id;
+        req.client_id = p->client_id;
+        req.sequence = p->sequence;
+        s_reply_status(self, p->routing, &req, ZKV__STATUS__TIMEOUT,
+                       "no result in time; retry with the same client id and sequence");
+        zhashx_delete(table, key);
+    }
+    zlistx_destroy(&expired);
+}
+
+/* ---------------------------------------------------------------- actor */
+
+static void s_client_destroy(client_t *self)
+{
+    zmsg_destroy(&self->batch);
+    zhashx_destroy(&self->writes);
+    zhashx_destroy(&self->reads);
+    zkv_tracer_destroy(&self->tracer);
+    zsock_destroy(&self->router);
+    zsock_destroy(&self->replication);
+    zsock_destroy(&self->storage);
+}
+
+static int s_client_init(client_t *self, const zkv_config_t *config)
+{
+    self->config = *config;
+    const zkv_member_t *me = zkv_config_member(config, config->id);
+    self->router = zsock_new(ZMQ_ROUTER);
+    self->replication = zkv_actor_pair(config->id, "client-replication", false);
+    self->storage = zkv_actor_pair(config->id, "client-storage", false);
+    self->writes = zhashx_new();
+    self->reads = zhashx_new();
+    self->tracer = zkv_tracer_new(config->id);
+    if (!self->router || !self->replication || !self->storage || !me)
+        return -1;
+    zhashx_set_destructor(self->writes, s_pending_destroy);
+    zhashx_set_destructor(self->reads, s_pending_destroy);
+    zsock_set_router_mandatory(self->router, 0);
+    zsock_set_sndhwm(self->router, 100000);
+    zsock_set_rcvhwm(self->router, 100000);
+    zsock_set_linger(self->router, 0);
+    return zsock_bind(self->router, "tcp://%s:%u", config->listen, me->client_port) < 0 ? -1 : 0;
+}
+
+static void s_client_actor(zsock_t *pipe, void *arg)
+{
+    client_t self = {.pipe = pipe};
+    if (s_client_init(&self, arg) != 0) {
+        s_client_destroy(&self);
+        zkv_actor_ready(pipe, 1);
+        return;
+    }
+    zpoller_t *poller = zpoller_new(pipe, self.router, self.replication, self.storage, NULL);
+    zkv_actor_ready(pipe, 0);
+    int64_t next_sweep = zclock_mono() + CLIENT_SWEEP_MS;
+    bool terminated = false;
+    while (!terminated) {
+        void *which = zpoller_wait(poller, CLIENT_SWEEP_MS);
+        if (which == pipe) {
+            char *command = zstr_recv(pipe);
+            terminated = !command || streq(command, "$TERM");
+            zstr_free(&command);
+        } else if (which == self.router)
+            s_on_router(&self);
+        else if (which == self.replication)
+            s_on_replication(&self);
+        else if (which == self.storage)
+            s_on_storage(&self);
+        else if (zpoller_terminated(poller))
+            terminated = true;
+        if (zclock_mono() >= next_sweep) {
+            s_sweep(&self, self.writes);
+            s_sweep(&self, self.reads);
+            next_sweep = zclock_mono() + CLIENT_SWEEP_MS;
+        }
+    }
+    zpoller_destroy(&poller);
+    s_client_destroy(&self);
+}
+
+zactor_t *zkv_client_actor_new(const zkv_config_t *config)
+{
+    return zkv_actor_start(s_client_actor, (void *) config);
+}

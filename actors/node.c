@@ -1,0 +1,66 @@
+/*  node: boot, then actors up in dependency order and down in reverse. */
+#include "node.h"
+
+#include "boot.h"
+#include "client.h"
+#include "log.h"
+#include "replication.h"
+#include "storage.h"
+#include "trace.h"
+
+struct zkv_node_t {
+    zactor_t *trace;
+    zactor_t *log;
+    zactor_t *storage;
+    zactor_t *replication;
+    zactor_t *client;
+};
+
+zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
+{
+    zkv_boot_t boot;
+    if (zkv_boot(config, &boot, err, err_size) != 0)
+        return NULL;
+    zkv_node_t *self = zmalloc(sizeof *self);
+    char endpoint[ZKV_HOST_SIZE_MAX + 32];
+    snprintf(endpoint, sizeof endpoint, "tcp://%s:%u", config->listen, config->trace_port);
+    const zkv_member_t *me = zkv_config_member(config, config->id);
+    const char *failed = NULL;
+    if (!(self->trace = zkv_trace_actor_new(config->id, endpoint)))
+        failed = "cannot bind the trace endpoint";
+    else if (!(self->log = zkv_log_actor_new(config->id, &boot.wal)))
+        failed = "cannot start the log writer";
+    else if (!(self->storage = zkv_storage_actor_new(config, &boot.kv, boot.snapshot_term)))
+        failed = "cannot start the storage actor";
+    else if (!(self->replication =
+                   zkv_replication_actor_new(config, &boot.raft, boot.snapshot_path)))
+        failed = "cannot bind the peer endpoints";
+    else if (!(self->client = zkv_client_actor_new(config)))
+        failed = "cannot bind the client endpoint";
+    zkv_boot_clear(&boot);
+    if (failed) {
+        snprintf(err, err_size, "%s (listen %s, ports %u/%u/%u/%u)", failed, config->listen,
+                 me->client_port, me->pub_port, me->router_port, config->trace_port);
+        zkv_node_destroy(&self);
+    }
+    return self;
+}
+
+void zkv_node_destroy(zkv_node_t **self_p)
+{
+    zkv_node_t *self = *self_p;
+    if (!self)
+        return;
+    zactor_destroy(&self->client);
+    zactor_destroy(&self->replication);
+    zactor_destroy(&self->storage);
+    zactor_destroy(&self->log);
+    zactor_destroy(&self->trace);
+    free(self);
+    *self_p = NULL;
+}
+
+zactor_t *zkv_node_watch(zkv_node_t *self)
+{
+    return self->replication;
+}

@@ -1,0 +1,201 @@
+/*  peer_codec: zkv_raft_msg_t <-> zkv.PeerMessage. */
+#include "peer_codec.h"
+
+#include "zkv.pb-c.h"
+#include "zkv_error.h"
+
+#define STACK_ENTRIES 64
+
+/* ---------------------------------------------------------------- encode */
+
+typedef struct {
+    Zkv__SnapshotMeta meta;
+    Zkv__ClusterConfig config;
+    Zkv__Member members[2 * ZKV_RAFT_MEMBERS_MAX];
+    Zkv__Member *member_ptrs[2 * ZKV_RAFT_MEMBERS_MAX];
+} snapshot_pb_t;
+
+static void s_encode_snapshot(const zkv_raft_snapshot_meta_t *meta, snapshot_pb_t *pb)
+{
+    zkv__snapshot_meta__init(&pb->meta);
+    zkv__cluster_config__init(&pb->config);
+    pb->meta.index = meta->index;
+    pb->meta.term = meta->term;
+    pb->meta.size = meta->size;
+    size_t n = 0;
+    for (uint32_t i = 0; i < meta->members.n_voters && i < ZKV_RAFT_MEMBERS_MAX; i++) {
+        zkv__member__init(&pb->members[n]);
+        pb->members[n].id = meta->members.voters[i];
+        pb->member_ptrs[n] = &pb->members[n];
+        n++;
+    }
+    for (uint32_t i = 0; i < meta->members.n_learners && i < ZKV_RAFT_MEMBERS_MAX; i++) {
+        zkv__member__init(&pb->members[n]);
+        pb->members[n].id = meta->members.learners[i];
+        pb->members[n].learner = true;
+        pb->member_ptrs[n] = &pb->members[n];
+        n++;
+    }
+    pb->config.n_members = n;
+    pb->config.members = pb->member_ptrs;
+    pb->meta.config = &pb->config;
+}
+
+zframe_t *zkv_peer_encode(const zkv_raft_msg_t *msg)
+{
+    Zkv__PeerMessage pb = ZKV__PEER_MESSAGE__INIT;
+    pb.type = (Zkv__PeerMessageType) msg->type;
+    pb.from = msg->from;
+    pb.to = msg->to;
+    pb.term = msg->term;
+    pb.log_term = msg->log_term;
+    pb.index = msg->index;
+    pb.commit = msg->commit;
+    pb.reject = msg->reject;
+    pb.reject_hint = msg->reject_hint;
+    pb.hint_term = msg->hint_term;
+    pb.context = msg->context;
+    pb.force = msg->force;
+    pb.chunk_offset = msg->chunk_offset;
+    pb.chunk.data = (uint8_t *) msg->chunk;
+    pb.chunk.len = msg->chunk ? msg->chunk_size : 0;
+    pb.chunk_last = msg->chunk_last;
+
+    snapshot_pb_t snap;
+    if (msg->type == ZKV_RAFT_MSG_SNAPSHOT || msg->snapshot.index) {
+        s_encode_snapshot(&msg->snapshot, &snap);
+        pb.snapshot = &snap.meta;
+    }
+
+    Zkv__Entry stack_entries[STACK_ENTRIES];
+    Zkv__Entry *stack_ptrs[STACK_ENTRIES];
+    Zkv__Entry *entries = stack_entries;
+    Zkv__Entry **ptrs = stack_ptrs;
+    if (msg->n_entries > STACK_ENTRIES) {
+        entries = malloc(msg->n_entries * sizeof *entries);
+        ptrs = malloc(msg->n_entries * sizeof *ptrs);
+    }
+    zframe_t *frame = NULL;
+    if (entries && ptrs) {
+        for (size_t i = 0; i < msg->n_entries; i++) {
+            const zkv_raft_entry_t *e = &msg->entries[i];
+            zkv__entry__init(&entries[i]);
+            entries[i].term = e->term;
+            entries[i].index = e->index;
+            entries[i].type = (Zkv__EntryType) e->type;
+            entries[i].data.data = (uint8_t *) e->data;
+            entries[i].data.len = e->size;
+            ptrs[i] = &entries[i];
+        }
+        pb.n_entries = msg->n_entries;
+        pb.entries = ptrs;
+        frame = zframe_new(NULL, zkv__peer_message__get_packed_size(&pb));
+        if (frame)
+            zkv__peer_message__pack(&pb, zframe_data(frame));
+    }
+    if (entries != stack_entries)
+        free(entries);
+    if (ptrs != stack_ptrs)
+        free(ptrs);
+    return frame;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+struct zkv_peer_decoded_t {
+    Zkv__PeerMessage *pb;
+    zkv_raft_entry_t *entries;
+};
+
+void zkv_peer_decoded_destroy(zkv_peer_decoded_t **self_p)
+{
+    zkv_peer_decoded_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->pb)
+        zkv__peer_message__free_unpacked(self->pb, NULL);
+    free(self->entries);
+    free(self);
+    *self_p = NULL;
+}
+
+static bool s_decode_snapshot(const Zkv__SnapshotMeta *pb, zkv_raft_snapshot_meta_t *meta)
+{
+    meta->index = pb->index;
+    meta->term = pb->term;
+    meta->size = pb->size;
+    if (!pb->config)
+        return true;
+    for (size_t i = 0; i < pb->config->n_members; i++) {
+        const Zkv__Member *m = pb->config->members[i];
+        uint32_t *n = m->learner ? &meta->members.n_learners : &meta->members.n_voters;
+        uint32_t *ids = m->learner ? meta->members.learners : meta->members.voters;
+        if (m->id == 0 || *n >= ZKV_RAFT_MEMBERS_MAX)
+            return false;
+        ids[(*n)++] = m->id;
+    }
+    return true;
+}
+
+static bool s_decode_entries(zkv_peer_decoded_t *self, zkv_raft_msg_t *msg)
+{
+    const Zkv__PeerMessage *pb = self->pb;
+    if (pb->n_entries == 0)
+        return true;
+    if (pb->n_entries > ZKV_RAFT_MSG_ENTRIES_MAX)
+        return false;
+    self->entries = calloc(pb->n_entries, sizeof *self->entries);
+    if (!self->entries)
+        return false;
+    for (size_t i = 0; i < pb->n_entries; i++) {
+        const Zkv__Entry *e = pb->entries[i];
+        if (e->data.len > ZKV_RAFT_ENTRY_SIZE_MAX || (uint32_t) e->type > ZKV_RAFT_ENTRY_CONFIG)
+            return false;
+        self->entries[i] = (zkv_raft_entry_t){
+            .term = e->term,
+            .index = e->index,
+            .type = (uint32_t) e->type,
+            .size = (uint32_t) e->data.len,
+            .data = e->data.data,
+        };
+    }
+    msg->entries = self->entries;
+    msg->n_entries = pb->n_entries;
+    return true;
+}
+
+zkv_peer_decoded_t *zkv_peer_decode(const uint8_t *data, size_t size, zkv_raft_msg_t *msg)
+{
+    memset(msg, 0, sizeof *msg);
+    zkv_peer_decoded_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->pb = zkv__peer_message__unpack(NULL, size, data);
+    const Zkv__PeerMessage *pb = self->pb;
+    bool ok = pb && (int) pb->type >= (int) ZKV_RAFT_MSG_APPEND &&
+              (int) pb->type <= (int) ZKV_RAFT_MSG_TIMEOUT_NOW &&
+              pb->from != 0 && pb->chunk.len <= ZKV_RAFT_CHUNK_SIZE_MAX;
+    if (ok) {
+        msg->type = (zkv_raft_msg_type_t) pb->type;
+        msg->from = pb->from;
+        msg->to = pb->to;
+        msg->term = pb->term;
+        msg->log_term = pb->log_term;
+        msg->index = pb->index;
+        msg->commit = pb->commit;
+        msg->reject = pb->reject;
+        msg->reject_hint = pb->reject_hint;
+        msg->hint_term = pb->hint_term;
+        msg->context = pb->context;
+        msg->force = pb->force;
+        msg->chunk_offset = pb->chunk_offset;
+        msg->chunk = pb->chunk.len ? pb->chunk.data : NULL;
+        msg->chunk_size = pb->chunk.len;
+        msg->chunk_last = pb->chunk_last;
+        ok = (!pb->snapshot || s_decode_snapshot(pb->snapshot, &msg->snapshot)) &&
+             s_decode_entries(self, msg);
+    }
+    if (!ok)
+        zkv_peer_decoded_destroy(&self);
+    return self;
+}

@@ -1,0 +1,614 @@
+/*  replication actor: the Ready loop of the Raft core over ZeroMQ. */
+#include "replication.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <unistd.h>
+
+#include "actor.h"
+#include "inproc.h"
+#include "le.h"
+#include "peer_codec.h"
+#include "trace.h"
+#include "zkv_error.h"
+
+#define PEER_PUB_HWM 100000
+#define PEER_DEALER_HWM 10000
+#define PEER_RECONNECT_MS 100
+#define DRAIN_MAX 4096      /* messages taken from one socket before the others get a turn */
+#define PROPOSE_BATCH_MAX 4096
+#define TICK_CATCH_UP_MAX 10 /* after a stall, tick at most this often at once */
+
+typedef struct {
+    uint32_t id;
+    zsock_t *dealer;
+} peer_t;
+
+typedef struct {
+    zsock_t *pipe;
+    zkv_config_t config;
+    zkv_raft_t *raft;
+    zkv_tracer_t *tracer;
+    zsock_t *log;
+    zsock_t *storage;
+    zsock_t *client;
+    zsock_t *pub;
+    zsock_t *sub;
+    zsock_t *router;
+    peer_t peers[ZKV_MEMBERS_MAX];
+    size_t peer_count;
+    zpoller_t *poller;
+    zhashx_t *reads; /* context -> request frame awaiting ReadIndex */
+    int64_t next_tick;
+    /* The snapshot chunks are read from, for followers behind the log. */
+    char snapshot_path[1200];
+    int snapshot_fd;
+    uint8_t *chunk_buf;
+    size_t chunk_buf_size;
+    uint64_t incoming_snapshot_term; /* term of the snapshot a leader is sending us */
+    /* Last state told to the client actor. */
+    zkv_raft_status_t told;
+    bool fatal;
+} repl_t;
+
+/* ---------------------------------------------------------------- sending */
+
+static zsock_t *s_dealer_for(repl_t *self, uint32_t id)
+{
+    for (size_t i = 0; i < self->peer_count; i++)
+        if (self->peers[i].id == id)
+            return self->peers[i].dealer;
+    return NULL;
+}
+
+/*  A snapshot chunk leaves the core without its bytes: read them from the file. */
+static bool s_attach_chunk(repl_t *self, zkv_raft_msg_t *msg)
+{
+    if (self->snapshot_fd < 0 || msg->chunk_size > ZKV_RAFT_CHUNK_SIZE_MAX)
+        return false;
+    if (msg->chunk_size > self->chunk_buf_size) {
+        uint8_t *grown = realloc(self->chunk_buf, msg->chunk_size);
+        if (!grown)
+            return false;
+        self->chunk_buf = grown;
+        self->chunk_buf_size = msg->chunk_size;
+    }
+    ssize_t got = pread(self->snapshot_fd, self->chunk_buf, msg->chunk_size,
+                        (off_t) msg->chunk_offset);
+    if (got != (ssize_t) msg->chunk_size)
+        return false;
+    msg->chunk = self->chunk_buf;
+    return true;
+}
+
+static void s_trace_message(repl_t *self, const zkv_raft_msg_t *msg)
+{
+    if (msg->type == ZKV_RAFT_MSG_APPEND && msg->n_entries > 0)
+        zkv_tracer_emit(self->tracer, "append", msg->term, msg->index + msg->n_entries, msg->to,
+                        0, "to=%s entries=%zu prev=%" PRIu64 " commit=%" PRIu64,
+                        msg->to ? "peer" : "all", msg->n_entries, msg->index, msg->commit);
+    else if (msg->type == ZKV_RAFT_MSG_VOTE || msg->type == ZKV_RAFT_MSG_PRE_VOTE)
+        zkv_tracer_emit(self->tracer, "vote", msg->term, msg->index, msg->to, 0,
+                        "%s request last_term=%" PRIu64, zkv_raft_msg_type_name(msg->type),
+                        msg->log_term);
+    else if (msg->type == ZKV_RAFT_MSG_VOTE_RESPONSE ||
+             msg->type == ZKV_RAFT_MSG_PRE_VOTE_RESPONSE)
+        zkv_tracer_emit(self->tracer, "vote", msg->term, 0, msg->to, 0, "%s %s",
+                        zkv_raft_msg_type_name(msg->type), msg->reject ? "rejected" : "granted");
+    else if (msg->type == ZKV_RAFT_MSG_SNAPSHOT)
+        zkv_tracer_emit(self->tracer, "snapshot", msg->term, msg->snapshot.index, msg->to, 0,
+                        "chunk offset=%" PRIu64 " size=%zu last=%d", msg->chunk_offset,
+                        msg->chunk_size, msg->chunk_last);
+}
+
+static void s_send_peer(repl_t *self, const zkv_raft_msg_t *in)
+{
+    zkv_raft_msg_t msg = *in;
+    if (msg.type == ZKV_RAFT_MSG_SNAPSHOT && !msg.chunk && msg.chunk_size &&
+        !s_attach_chunk(self, &msg))
+        return; /* the core retries after its timeout */
+    zsock_t *to = msg.to == ZKV_RAFT_BROADCAST ? self->pub : s_dealer_for(self, msg.to);
+    zframe_t *frame = to ? zkv_peer_encode(&msg) : NULL;
+    if (!frame)
+        return;
+    s_trace_message(self, &msg);
+    /* Never block on a peer: a dropped message is a lost one, and Raft copes. */
+    zsock_set_sndtimeo(to, 0);
+    zframe_send(&frame, to, ZFRAME_DONTWAIT);
+    zframe_destroy(&frame);
+}
+
+static void s_persist(repl_t *self, const zkv_raft_ready_t *rd)
+{
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "PERSIST");
+    zkv_msg_add_u64(msg, rd->id);
+    uint8_t flags = (rd->hard_state_changed ? 1 : 0) | (rd->has_snapshot ? 2 : 0);
+    zmsg_addmem(msg, &flags, 1);
+    uint8_t hs[20];
+    zkv_le64_put(hs, rd->hard_state.term);
+    zkv_le32_put(hs + 8, rd->hard_state.vote);
+    zkv_le64_put(hs + 12, rd->hard_state.commit);
+    zmsg_addmem(msg, hs, rd->hard_state_changed ? sizeof hs : 0);
+    uint8_t snap[16];
+    zkv_le64_put(snap, rd->snapshot.index);
+    zkv_le64_put(snap + 8, rd->snapshot.term);
+    zmsg_addmem(msg, snap, rd->has_snapshot ? sizeof snap : 0);
+    for (size_t i = 0; i < rd->n_entries; i++) {
+        zframe_t *f = zkv_entry_frame(&rd->entries[i]);
+        zmsg_append(msg, &f);
+    }
+    zmsg_send(&msg, self->log);
+}
+
+static void s_apply(repl_t *self, const zkv_raft_ready_t *rd)
+{
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "APPLY");
+    for (size_t i = 0; i < rd->n_committed; i++) {
+        zframe_t *f = zkv_entry_frame(&rd->committed[i]);
+        zmsg_append(msg, &f);
+    }
+    zmsg_send(&msg, self->storage);
+}
+
+static void s_serve_reads(repl_t *self, const zkv_raft_ready_t *rd)
+{
+    for (size_t i = 0; i < rd->n_reads; i++) {
+        const zkv_raft_read_t *read = &rd->reads[i];
+        char key[24];
+        snprintf(key, sizeof key, "%" PRIx64, read->context);
+        zframe_t *request = zhashx_lookup(self->reads, key);
+        if (!request)
+            continue;
+        zmsg_t *msg = zmsg_new();
+        if (read->status == ZKV_OK) {
+            zmsg_addstr(msg, "SERVE");
+            zkv_msg_add_u64(msg, read->context);
+            zkv_msg_add_u64(msg, read->index);
+            zframe_t *copy = zframe_dup(request);
+            zmsg_append(msg, &copy);
+            zmsg_send(&msg, self->storage);
+        } else {
+            zmsg_addstr(msg, "READFAIL");
+            zkv_msg_add_u64(msg, read->context);
+            zkv_msg_add_u64(msg, (uint64_t) (int64_t) read->status);
+            zmsg_send(&msg, self->client);
+        }
+        zhashx_delete(self->reads, key);
+    }
+}
+
+static void s_tell_state(repl_t *self)
+{
+    zkv_raft_status_t st;
+    zkv_raft_status(self->raft, &st);
+    if (st.role != self->told.role || st.term != self->told.term ||
+        st.leader != self->told.leader)
+        zkv_tracer_emit(self->tracer, "role", st.term, st.last_index, st.leader, 0,
+                        "role=%s leader=%u vote=%u", zkv_raft_role_name(st.role), st.leader,
+                        st.vote);
+    if (st.commit != self->told.commit)
+        zkv_tracer_emit(self->tracer, "commit", st.term, st.commit, 0, 0,
+                        "commit=%" PRIu64 " durable=%" PRIu64, st.commit, st.durable_index);
+    if (st.role == self->told.role && st.term == self->told.term &&
+        st.leader == self->told.leader && st.commit == self->told.commit &&
+        st.applied == self->told.applied)
+        return;
+    self->told = st;
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "STATE");
+    zkv_msg_add_u64(msg, st.role);
+    zkv_msg_add_u64(msg, st.term);
+    zkv_msg_add_u64(msg, st.leader);
+    zkv_msg_add_u64(msg, st.commit);
+    zkv_msg_add_u64(msg, st.applied);
+    zmsg_send(&msg, self->client);
+}
+
+static void s_handle_storage(repl_t *self, zmsg_t *msg);
+
+/*  The snapshot file chunks are read from from now on (the path is the next frame). */
+static void s_adopt_snapshot(repl_t *self, zmsg_t *msg)
+{
+    char *path = zmsg_popstr(msg);
+    if (!path)
+        return;
+    if (self->snapshot_fd >= 0)
+        close(self->snapshot_fd);
+    snprintf(self->snapshot_path, sizeof self->snapshot_path, "%s", path);
+    self->snapshot_fd = open(self->snapshot_path, O_RDONLY | O_CLOEXEC);
+    zstr_free(&path);
+}
+
+/*  A follower's snapshot from the leader: storage installs it before anything
+    after it is persisted or applied. Other storage messages are handled while
+    waiting. */
+static void s_install(repl_t *self, const zkv_raft_ready_t *rd)
+{
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "INSTALL");
+    zkv_msg_add_u64(msg, rd->snapshot.index);
+    zkv_msg_add_u64(msg, rd->snapshot.term);
+    zkv_msg_add_u64(msg, rd->snapshot.size);
+    zmsg_send(&msg, self->storage);
+    while (!self->fatal) {
+        zmsg_t *reply = zmsg_recv(self->storage);
+        if (!reply)
+            return;
+        char *command = zmsg_popstr(reply);
+        bool done = command && streq(command, "INSTALLED");
+        uint64_t index = 0, status = 1;
+        if (done && (!zkv_msg_pop_u64(reply, &index) || !zkv_msg_pop_u64(reply, &status) ||
+                     status != 0)) {
+            zsys_error("zkvd: installing the leader's snapshot %" PRIu64 " failed", index);
+            self->fatal = true;
+        } else if (done)
+            s_adopt_snapshot(self, reply);
+        if (!done)
+            zmsg_pushstr(reply, command ? command : "");
+        zstr_free(&command);
+        if (done) {
+            zmsg_destroy(&reply);
+            return;
+        }
+        s_handle_storage(self, reply);
+        zmsg_destroy(&reply);
+    }
+}
+
+static void s_chunks(repl_t *self, const zkv_raft_ready_t *rd)
+{
+    for (size_t i = 0; i < rd->n_chunks; i++) {
+        zmsg_t *msg = zmsg_new();
+        zmsg_addstr(msg, "CHUNK");
+        zkv_msg_add_u64(msg, rd->chunks[i].snapshot_index);
+        zkv_msg_add_u64(msg, self->incoming_snapshot_term);
+        zkv_msg_add_u64(msg, rd->chunks[i].offset);
+        zmsg_addmem(msg, rd->chunks[i].data, rd->chunks[i].size);
+        zmsg_send(&msg, self->storage);
+    }
+}
+
+/*  The order the core's contract asks for: store, persist, send, apply, serve. */
+static void s_process_ready(repl_t *self)
+{
+    zkv_raft_ready_t rd;
+    while (!self->fatal && zkv_raft_has_ready(self->raft) &&
+           zkv_raft_ready(self->raft, &rd) == ZKV_OK) {
+        s_chunks(self, &rd);
+        if (rd.has_snapshot)
+            s_install(self, &rd);
+        if (rd.must_persist)
+            s_persist(self, &rd);
+        for (size_t i = 0; i < rd.n_messages; i++)
+            s_send_peer(self, &rd.messages[i]);
+        if (rd.n_committed)
+            s_apply(self, &rd);
+        if (rd.n_reads)
+            s_serve_reads(self, &rd);
+        zkv_raft_advance(self->raft, &rd);
+    }
+    s_tell_state(self);
+}
+
+/* ---------------------------------------------------------------- receiving */
+
+static void s_on_peer(repl_t *self, zframe_t *frame)
+{
+    zkv_raft_msg_t msg;
+    zkv_peer_decoded_t *decoded = zkv_peer_decode(zframe_data(frame), zframe_size(frame), &msg);
+    if (!decoded) {
+        zkv_tracer_emit(self->tracer, "peer", 0, 0, 0, 0, "malformed peer message dropped");
+        return;
+    }
+    /* The SUB hears every leader's broadcasts; only ours and everyone's matter. */
+    if ((msg.to == self->config.id || msg.to == ZKV_RAFT_BROADCAST) && msg.from != self->config.id) {
+        if (msg.type == ZKV_RAFT_MSG_SNAPSHOT)
+            self->incoming_snapshot_term = msg.snapshot.term;
+        if (msg.type == ZKV_RAFT_MSG_APPEND_RESPONSE && !msg.reject)
+            zkv_tracer_emit(self->tracer, "ack", msg.term, msg.index, msg.from, 0, "match=%" PRIu64,
+                            msg.index);
+        zkv_raft_step(self->raft, &msg);
+    }
+    zkv_peer_decoded_destroy(&decoded);
+}
+
+static void s_on_sub(repl_t *self)
+{
+    zframe_t *frame = zframe_recv(self->sub);
+    if (frame)
+        s_on_peer(self, frame);
+    zframe_destroy(&frame);
+}
+
+static void s_on_router(repl_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->router);
+    if (msg && zmsg_size(msg) == 2) {
+        zframe_t *identity = zmsg_pop(msg);
+        zframe_t *body = zmsg_pop(msg);
+        s_on_peer(self, body);
+        zframe_destroy(&identity);
+        zframe_destroy(&body);
+    }
+    zmsg_destroy(&msg);
+}
+
+static void s_propose(repl_t *self, zmsg_t *msg)
+{
+    size_t n = zmsg_size(msg);
+    zkv_raft_buf_t bufs[PROPOSE_BATCH_MAX];
+    int rc = n > PROPOSE_BATCH_MAX ? ZKV_EBUSY : ZKV_OK;
+    size_t i = 0;
+    for (zframe_t *f = zmsg_first(msg); f && rc == ZKV_OK; f = zmsg_next(msg), i++)
+        bufs[i] = (zkv_raft_buf_t){zframe_data(f), zframe_size(f)};
+    if (rc == ZKV_OK)
+        rc = zkv_raft_propose(self->raft, bufs, n, NULL, NULL);
+    if (rc == ZKV_OK)
+        return;
+    zmsg_pushstr(msg, "");
+    zframe_t *status = zmsg_first(msg);
+    uint8_t code[8];
+    zkv_le64_put(code, (uint64_t) (int64_t) rc);
+    zframe_reset(status, code, sizeof code);
+    zmsg_pushstr(msg, "REJECTED");
+    zmsg_t *copy = zmsg_dup(msg);
+    zmsg_send(&copy, self->client);
+}
+
+static void s_read_index(repl_t *self, zmsg_t *msg)
+{
+    uint64_t context;
+    zframe_t *request = NULL;
+    if (!zkv_msg_pop_u64(msg, &context) || !(request = zmsg_pop(msg)))
+        return;
+    int rc = zkv_raft_read_index(self->raft, context);
+    if (rc == ZKV_OK) {
+        char key[24];
+        snprintf(key, sizeof key, "%" PRIx64, context);
+        zhashx_update(self->reads, key, request);
+        return;
+    }
+    zframe_destroy(&request);
+    zmsg_t *fail = zmsg_new();
+    zmsg_addstr(fail, "READFAIL");
+    zkv_msg_add_u64(fail, context);
+    zkv_msg_add_u64(fail, (uint64_t) (int64_t) rc);
+    zmsg_send(&fail, self->client);
+}
+
+static void s_on_client(repl_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->client);
+    char *command = msg ? zmsg_popstr(msg) : NULL;
+    if (command && streq(command, "PROPOSE"))
+        s_propose(self, msg);
+    else if (command && streq(command, "READ"))
+        s_read_index(self, msg);
+    zstr_free(&command);
+    zmsg_destroy(&msg);
+}
+
+static void s_on_log(repl_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->log);
+    char *command = msg ? zmsg_popstr(msg) : NULL;
+    uint64_t id;
+    if (command && streq(command, "DURABLE") && zkv_msg_pop_u64(msg, &id))
+        zkv_raft_persisted(self->raft, id);
+    else if (command && streq(command, "FATAL")) {
+        char *what = zmsg_popstr(msg);
+        char *why = zmsg_popstr(msg);
+        char *detail = zmsg_popstr(msg);
+        zsys_error("zkvd: %s: %s: %s", what ? what : "?", why ? why : "?",
+                   detail ? detail : "");
+        zstr_free(&what);
+        zstr_free(&why);
+        zstr_free(&detail);
+        self->fatal = true;
+    }
+    zstr_free(&command);
+    zmsg_destroy(&msg);
+}
+
+static void s_new_snapshot(repl_t *self, zmsg_t *msg)
+{
+    uint64_t index, term, size;
+    if (!zkv_msg_pop_u64(msg, &index) || !zkv_msg_pop_u64(msg, &term) ||
+        !zkv_msg_pop_u64(msg, &size))
+        return;
+    s_adopt_snapshot(self, msg);
+    zkv_raft_compact(self->raft, index, size);
+    zmsg_t *drop = zmsg_new();
+    zmsg_addstr(drop, "DROP");
+    zkv_msg_add_u64(drop, index + 1);
+    zmsg_send(&drop, self->log);
+}
+
+static void s_handle_storage(repl_t *self, zmsg_t *msg)
+{
+    char *command = zmsg_popstr(msg);
+    uint64_t index;
+    if (command && streq(command, "APPLIED") && zkv_msg_pop_u64(msg, &index))
+        zkv_raft_applied(self->raft, index);
+    else if (command && streq(command, "SNAPSHOT"))
+        s_new_snapshot(self, msg);
+    zstr_free(&command);
+}
+
+static void s_on_storage(repl_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->storage);
+    if (msg)
+        s_handle_storage(self, msg);
+    zmsg_destroy(&msg);
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static void s_read_destroy(void **item)
+{
+    zframe_t *frame = *item;
+    zframe_destroy(&frame);
+    *item = NULL;
+}
+
+static int s_bind_peers(repl_t *self)
+{
+    const zkv_member_t *me = zkv_config_member(&self->config, self->config.id);
+    self->pub = zsock_new(ZMQ_PUB);
+    self->sub = zsock_new(ZMQ_SUB);
+    self->router = zsock_new(ZMQ_ROUTER);
+    if (!self->pub || !self->sub || !self->router)
+        return -1;
+    zsock_set_sndhwm(self->pub, PEER_PUB_HWM);
+    zsock_set_rcvhwm(self->sub, PEER_PUB_HWM);
+    zsock_set_rcvhwm(self->router, PEER_PUB_HWM);
+    zsock_set_subscribe(self->sub, "");
+    zsock_set_reconnect_ivl(self->sub, PEER_RECONNECT_MS);
+    zkv_tracer_monitor(self->tracer, self->sub, "peer-sub");
+    zkv_tracer_monitor(self->tracer, self->router, "peer-router");
+    if (zsock_bind(self->pub, "tcp://%s:%u", self->config.listen, me->pub_port) < 0 ||
+        zsock_bind(self->router, "tcp://%s:%u", self->config.listen, me->router_port) < 0)
+        return -1;
+    for (size_t i = 0; i < self->config.member_count; i++) {
+        const zkv_member_t *m = &self->config.members[i];
+        if (m->id == self->config.id)
+            continue;
+        zsock_connect(self->sub, "tcp://%s:%u", m->host, m->pub_port);
+        peer_t *p = &self->peers[self->peer_count++];
+        p->id = m->id;
+        p->dealer = zsock_new(ZMQ_DEALER);
+        if (!p->dealer)
+            return -1;
+        zsock_set_sndhwm(p->dealer, PEER_DEALER_HWM);
+        zsock_set_immediate(p->dealer, 1);
+        zsock_set_reconnect_ivl(p->dealer, PEER_RECONNECT_MS);
+        char name[32];
+        snprintf(name, sizeof name, "peer-%u", m->id);
+        zkv_tracer_monitor(self->tracer, p->dealer, name);
+        zsock_connect(p->dealer, "tcp://%s:%u", m->host, m->router_port);
+    }
+    return 0;
+}
+
+static void s_repl_destroy(repl_t *self)
+{
+    zpoller_destroy(&self->poller);
+    for (size_t i = 0; i < self->peer_count; i++)
+        zsock_destroy(&self->peers[i].dealer);
+    zsock_destroy(&self->pub);
+    zsock_destroy(&self->sub);
+    zsock_destroy(&self->router);
+    zsock_destroy(&self->log);
+    zsock_destroy(&self->storage);
+    zsock_destroy(&self->client);
+    zhashx_destroy(&self->reads);
+    zkv_tracer_destroy(&self->tracer);
+    zkv_raft_destroy(&self->raft);
+    if (self->snapshot_fd >= 0)
+        close(self->snapshot_fd);
+    free(self->chunk_buf);
+}
+
+typedef struct {
+    const zkv_config_t *config;
+    zkv_raft_t *raft;
+    const char *snapshot_path;
+} repl_args_t;
+
+static int s_repl_init(repl_t *self, repl_args_t *args)
+{
+    self->config = *args->config;
+    self->raft = args->raft;
+    self->snapshot_fd = -1;
+    self->told.role = (zkv_raft_role_t) -1;
+    snprintf(self->snapshot_path, sizeof self->snapshot_path, "%s", args->snapshot_path);
+    if (self->snapshot_path[0])
+        self->snapshot_fd = open(self->snapshot_path, O_RDONLY | O_CLOEXEC);
+    self->tracer = zkv_tracer_new(self->config.id);
+    self->reads = zhashx_new();
+    zhashx_set_destructor(self->reads, s_read_destroy);
+    self->log = zkv_actor_pair(self->config.id, "log", false);
+    self->storage = zkv_actor_pair(self->config.id, "storage", false);
+    self->client = zkv_actor_pair(self->config.id, "client-replication", true);
+    if (!self->log || !self->storage || !self->client || s_bind_peers(self) != 0)
+        return -1;
+    self->poller = zpoller_new(self->pipe, self->client, self->log, self->storage, self->sub,
+                               self->router, NULL);
+    return self->poller ? 0 : -1;
+}
+
+typedef void (*handler_fn)(repl_t *self);
+
+/*  Take everything waiting on every socket before the next Ready, so that one
+    round batches as much as it can. */
+static void s_drain(repl_t *self)
+{
+    zsock_t *socks[] = {self->client, self->log, self->storage, self->sub, self->router};
+    handler_fn handlers[] = {s_on_client, s_on_log, s_on_storage, s_on_sub, s_on_router};
+    bool any = true;
+    for (int round = 0; any && round < DRAIN_MAX; round++) {
+        any = false;
+        for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
+            if (zsock_events(socks[i]) & ZMQ_POLLIN) {
+                handlers[i](self);
+                any = true;
+            }
+    }
+}
+
+static void s_tick(repl_t *self)
+{
+    int64_t now = zclock_mono();
+    if (now - self->next_tick > (int64_t) self->config.tick_ms * TICK_CATCH_UP_MAX)
+        self->next_tick = now - (int64_t) self->config.tick_ms * TICK_CATCH_UP_MAX;
+    while (self->next_tick <= now) {
+        zkv_raft_tick(self->raft);
+        self->next_tick += self->config.tick_ms;
+    }
+}
+
+static void s_repl_actor(zsock_t *pipe, void *arg)
+{
+    repl_t self = {.pipe = pipe};
+    if (s_repl_init(&self, arg) != 0) {
+        s_repl_destroy(&self);
+        zkv_actor_ready(pipe, 1);
+        return;
+    }
+    zkv_actor_ready(pipe, 0);
+    self.next_tick = zclock_mono() + self.config.tick_ms;
+    bool terminated = false;
+    while (!terminated) {
+        int64_t wait = self.next_tick - zclock_mono();
+        void *which = zpoller_wait(self.poller, wait > 0 ? (int) wait : 0);
+        if (which == pipe) {
+            char *command = zstr_recv(pipe);
+            terminated = !command || streq(command, "$TERM");
+            zstr_free(&command);
+            continue;
+        }
+        if (zpoller_terminated(self.poller))
+            break;
+        s_drain(&self);
+        s_tick(&self);
+        s_process_ready(&self);
+        if (self.fatal) {
+            zstr_send(pipe, "FATAL");
+            break;
+        }
+    }
+    s_repl_destroy(&self);
+}
+
+zactor_t *zkv_replication_actor_new(const zkv_config_t *config, zkv_raft_t **raft_p,
+                                    const char *snapshot_path)
+{
+    repl_args_t args = {config, *raft_p, snapshot_path};
+    zactor_t *actor = zkv_actor_start(s_repl_actor, &args);
+    /* Started or not, the actor has taken the core (and destroyed it on failure). */
+    *raft_p = NULL;
+    return actor;
+}

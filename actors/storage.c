@@ -1,0 +1,373 @@
+/*  storage actor: APPLY -> kvstore -> RESULTS; SERVE -> reads -> REPLY;
+    snapshots taken and installed. */
+#include "storage.h"
+
+#include <inttypes.h>
+
+#include "actor.h"
+#include "inproc.h"
+#include "response.h"
+#include "snapshot.h"
+#include "storage_read.h"
+#include "trace.h"
+#include "zkv.pb-c.h"
+#include "zkv_error.h"
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *replication; /* PAIR, bound: "storage" */
+    zsock_t *client;      /* PAIR, bound: "client-storage" */
+    zkv_config_t config;
+    zkv_kvstore_t *kv;
+    zkv_tracer_t *tracer;
+    const zkv_fs_t *fs;
+    char snap_dir[1100];
+    uint64_t last_term;       /* term of the last applied entry */
+    uint64_t snapshot_index;  /* newest snapshot taken or installed */
+    uint64_t bytes_since;     /* entry bytes applied since it */
+    zkv_snapshot_recv_t *recv; /* a snapshot arriving from the leader */
+} storage_t;
+
+typedef struct {
+    const zkv_config_t *config;
+    zkv_kvstore_t *kv;
+    uint64_t last_term;
+} storage_args_t;
+
+/* ---------------------------------------------------------------- apply */
+
+static bool s_decode_command(const zkv_raft_entry_t *e, Zkv__Command **pb, zkv_command_t *cmd)
+{
+    *pb = zkv__command__unpack(NULL, e->size, e->data);
+    if (!*pb)
+        return false;
+    const Zkv__Command *c = *pb;
+    memset(cmd, 0, sizeof *cmd);
+    cmd->client_id = c->client_id;
+    cmd->sequence = c->sequence;
+    cmd->first_unacked = c->first_unacked;
+    switch (c->op_case) {
+    case ZKV__COMMAND__OP_PUT:
+        cmd->type = ZKV_CMD_PUT;
+        cmd->key = (zkv_bytes_t){c->put->key.data, c->put->key.len};
+        cmd->value = (zkv_bytes_t){c->put->value.data, c->put->value.len};
+        cmd->return_previous = c->put->return_previous;
+        return true;
+    case ZKV__COMMAND__OP_DELETE:
+        cmd->type = ZKV_CMD_DELETE;
+        cmd->key = (zkv_bytes_t){c->delete_->key.data, c->delete_->key.len};
+        return true;
+    case ZKV__COMMAND__OP_CAS:
+        cmd->type = ZKV_CMD_CAS;
+        cmd->key = (zkv_bytes_t){c->cas->key.data, c->cas->key.len};
+        cmd->expected = (zkv_bytes_t){c->cas->expected.data, c->cas->expected.len};
+        cmd->expect_absent = c->cas->expect_absent;
+        cmd->value = (zkv_bytes_t){c->cas->value.data, c->cas->value.len};
+        return true;
+    default: return false;
+    }
+}
+
+/*  Apply one entry; a write's result joins the RESULTS batch for the client actor. */
+static void s_apply_entry(storage_t *self, const zkv_raft_entry_t *e, zmsg_t *results)
+{
+    Zkv__Command *pb = NULL;
+    zkv_command_t cmd;
+    self->last_term = e->term;
+    self->bytes_since += e->size;
+    if (e->type != ZKV_RAFT_ENTRY_NORMAL || !s_decode_command(e, &pb, &cmd)) {
+        /* No-ops, configuration entries and (never proposed by us) undecodable
+           commands change nothing, identically on every node. */
+        zkv_kvstore_skip(self->kv, e->index);
+        if (pb)
+            zkv__command__free_unpacked(pb, NULL);
+        return;
+    }
+    zkv_result_t r;
+    zkv_kvstore_apply(self->kv, e->index, &cmd, &r);
+    zkv_write_result_t w = {
+        .client_id = cmd.client_id,
+        .sequence = cmd.sequence,
+        .status = r.status,
+        .found = r.found,
+        .has_previous = r.previous != NULL,
+        .index = r.index,
+        .previous = r.previous,
+        .previous_size = r.previous_size,
+    };
+    zframe_t *frame = zkv_result_frame(&w);
+    if (frame)
+        zmsg_append(results, &frame);
+    zkv_result_clear(&r);
+    zkv__command__free_unpacked(pb, NULL);
+}
+
+static void s_take_snapshot(storage_t *self);
+
+static void s_apply(storage_t *self, zmsg_t *msg)
+{
+    zmsg_t *results = zmsg_new();
+    uint64_t first = 0;
+    for (zframe_t *f = zmsg_first(msg); f; f = zmsg_next(msg)) {
+        zkv_raft_entry_t e;
+        bool ok = zkv_entry_unframe(f, &e);
+        assert(ok && e.index == zkv_kvstore_applied(self->kv) + 1); /* our own actor's */
+        if (!first)
+            first = e.index;
+        s_apply_entry(self, &e, results);
+    }
+    uint64_t applied = zkv_kvstore_applied(self->kv);
+    zkv_tracer_emit(self->tracer, "apply", self->last_term, applied, 0, 0,
+                    "applied=%" PRIu64 " entries=%" PRIu64, applied, applied - first + 1);
+    zmsg_t *out = zmsg_new();
+    zmsg_addstr(out, "RESULTS");
+    zkv_msg_add_u64(out, applied);
+    zkv_msg_add_u64(out, zkv_btree_count(zkv_kvstore_tree(self->kv)));
+    for (zframe_t *f = zmsg_pop(results); f; f = zmsg_pop(results))
+        zmsg_append(out, &f);
+    zmsg_destroy(&results);
+    zmsg_send(&out, self->client);
+
+    zmsg_t *done = zmsg_new();
+    zmsg_addstr(done, "APPLIED");
+    zkv_msg_add_u64(done, applied);
+    zmsg_send(&done, self->replication);
+
+    if (applied - self->snapshot_index >= self->config.snapshot_entries ||
+        self->bytes_since >= self->config.snapshot_bytes)
+        s_take_snapshot(self);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static void s_serve(storage_t *self, zmsg_t *msg)
+{
+    uint64_t context, read_index;
+    zframe_t *request = NULL;
+    if (!zkv_msg_pop_u64(msg, &context) || !zkv_msg_pop_u64(msg, &read_index) ||
+        !(request = zmsg_pop(msg)))
+        return;
+    assert(read_index <= zkv_kvstore_applied(self->kv)); /* ReadIndex's promise */
+    zframe_t *response = zkv_storage_read(self->kv, zframe_data(request), zframe_size(request));
+    zframe_destroy(&request);
+    if (!response)
+        return;
+    zmsg_t *reply = zmsg_new();
+    zmsg_addstr(reply, "REPLY");
+    zkv_msg_add_u64(reply, context);
+    zmsg_append(reply, &response);
+    zmsg_send(&reply, self->client);
+}
+
+/* ---------------------------------------------------------------- snapshots */
+
+/*  The membership as the snapshot's configuration blob. */
+static uint8_t *s_encode_config(const zkv_config_t *config, size_t *size)
+{
+    Zkv__ClusterConfig pb = ZKV__CLUSTER_CONFIG__INIT;
+    Zkv__Member members[ZKV_MEMBERS_MAX];
+    Zkv__Member *ptrs[ZKV_MEMBERS_MAX];
+    char endpoints[ZKV_MEMBERS_MAX][2][ZKV_HOST_SIZE_MAX + 32];
+    for (size_t i = 0; i < config->member_count; i++) {
+        const zkv_member_t *m = &config->members[i];
+        zkv__member__init(&members[i]);
+        members[i].id = m->id;
+        snprintf(endpoints[i][0], sizeof endpoints[i][0], "tcp://%s:%u", m->host, m->pub_port);
+        snprintf(endpoints[i][1], sizeof endpoints[i][1], "tcp://%s:%u", m->host, m->client_port);
+        members[i].peer_endpoint = endpoints[i][0];
+        members[i].client_endpoint = endpoints[i][1];
+        ptrs[i] = &members[i];
+    }
+    pb.n_members = config->member_count;
+    pb.members = ptrs;
+    *size = zkv__cluster_config__get_packed_size(&pb);
+    uint8_t *buf = malloc(*size ? *size : 1);
+    if (buf)
+        zkv__cluster_config__pack(&pb, buf);
+    return buf;
+}
+
+static void s_announce(storage_t *self, const char *command, uint64_t index, uint64_t status,
+                       const char *name)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", self->snap_dir, name);
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, command);
+    zkv_msg_add_u64(msg, index);
+    if (streq(command, "SNAPSHOT")) {
+        zkv_msg_add_u64(msg, self->last_term);
+        zkv_fs_t const *fs = self->fs;
+        int fd;
+        uint64_t size = 0;
+        if (zkv_fs_open(fs, path, ZKV_FS_READ, &fd) == ZKV_OK) {
+            fs->size(fs->ctx, fd, &size);
+            zkv_fs_close(fs, fd);
+        }
+        zkv_msg_add_u64(msg, size);
+    } else
+        zkv_msg_add_u64(msg, status);
+    zmsg_addstr(msg, path);
+    zmsg_send(&msg, self->replication);
+}
+
+static void s_take_snapshot(storage_t *self)
+{
+    uint64_t index = zkv_kvstore_applied(self->kv);
+    zkv_snapshot_meta_t meta = {.index = index, .term = self->last_term};
+    meta.config = s_encode_config(&self->config, &meta.config_size);
+    meta.app = zkv_kvstore_encode_sessions(self->kv, &meta.app_size);
+    char name[ZKV_SNAPSHOT_NAME_SIZE + 1], err[512] = "";
+    int64_t started = zclock_mono();
+    int rc = meta.config && meta.app
+                 ? zkv_snapshot_write(self->fs, self->snap_dir, zkv_kvstore_tree(self->kv), &meta,
+                                      name, err, sizeof err)
+                 : ZKV_ENOMEM;
+    free(meta.config);
+    free(meta.app);
+    if (rc != ZKV_OK) {
+        /* The log still holds everything: try again after the next batch. */
+        zkv_tracer_emit(self->tracer, "snapshot", self->last_term, index, 0, 0,
+                        "write failed: %s %s", zkv_strerror(rc), err);
+        return;
+    }
+    self->snapshot_index = index;
+    self->bytes_since = 0;
+    zkv_snapshot_prune(self->fs, self->snap_dir, name, NULL, NULL, 0);
+    zkv_tracer_emit(self->tracer, "snapshot", self->last_term, index, 0, 0,
+                    "taken file=%s keys=%zu ms=%" PRId64, name,
+                    zkv_btree_count(zkv_kvstore_tree(self->kv)), zclock_mono() - started);
+    s_announce(self, "SNAPSHOT", index, 0, name);
+}
+
+static void s_chunk(storage_t *self, zmsg_t *msg)
+{
+    uint64_t index, term, offset;
+    zframe_t *data = NULL;
+    if (!zkv_msg_pop_u64(msg, &index) || !zkv_msg_pop_u64(msg, &term) ||
+        !zkv_msg_pop_u64(msg, &offset) || !(data = zmsg_pop(msg)))
+        return;
+    if (offset == 0) {
+        zkv_snapshot_recv_destroy(&self->recv);
+        self->recv = zkv_snapshot_recv_new(self->fs, self->snap_dir, index, term);
+    }
+    if (self->recv &&
+        zkv_snapshot_recv_write(self->recv, offset, zframe_data(data), zframe_size(data)) != ZKV_OK)
+        zkv_tracer_emit(self->tracer, "snapshot", term, index, 0, 0, "chunk refused: %s",
+                        zkv_snapshot_recv_error(self->recv));
+    zframe_destroy(&data);
+}
+
+/*  The received snapshot replaces the state machine. */
+static int s_install(storage_t *self, uint64_t index, char *name)
+{
+    zkv_btree_t *tree = NULL;
+    zkv_snapshot_meta_t meta = {0};
+    int rc = self->recv ? zkv_snapshot_recv_finish(self->recv, &tree, &meta, name) : ZKV_EINVAL;
+    if (rc == ZKV_OK && meta.index != index)
+        rc = ZKV_ECORRUPT;
+    if (rc == ZKV_OK)
+        rc = zkv_kvstore_restore(self->kv, meta.index, &tree, meta.app, meta.app_size);
+    if (rc == ZKV_OK) {
+        self->last_term = meta.term;
+        self->snapshot_index = meta.index;
+        self->bytes_since = 0;
+        zkv_snapshot_prune(self->fs, self->snap_dir, name, NULL, NULL, 0);
+    }
+    zkv_tracer_emit(self->tracer, "snapshot", meta.term, index, 0, 0, "install %s: %s",
+                    rc == ZKV_OK ? "done" : "failed",
+                    rc == ZKV_OK ? name
+                                 : (self->recv ? zkv_snapshot_recv_error(self->recv) : "no data"));
+    zkv_btree_destroy(&tree);
+    zkv_snapshot_meta_clear(&meta);
+    zkv_snapshot_recv_destroy(&self->recv);
+    return rc;
+}
+
+static void s_on_install(storage_t *self, zmsg_t *msg)
+{
+    uint64_t index;
+    char name[ZKV_SNAPSHOT_NAME_SIZE + 1] = "";
+    int rc = zkv_msg_pop_u64(msg, &index) ? s_install(self, index, name) : ZKV_EINVAL;
+    s_announce(self, "INSTALLED", index, rc == ZKV_OK ? 0 : 1, name);
+}
+
+/* ---------------------------------------------------------------- actor */
+
+static void s_on_replication(storage_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->replication);
+    char *command = msg ? zmsg_popstr(msg) : NULL;
+    if (command && streq(command, "APPLY"))
+        s_apply(self, msg);
+    else if (command && streq(command, "SERVE"))
+        s_serve(self, msg);
+    else if (command && streq(command, "CHUNK"))
+        s_chunk(self, msg);
+    else if (command && streq(command, "INSTALL"))
+        s_on_install(self, msg);
+    zstr_free(&command);
+    zmsg_destroy(&msg);
+}
+
+static void s_on_client(storage_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->client);
+    char *command = msg ? zmsg_popstr(msg) : NULL;
+    if (command && streq(command, "SERVE"))
+        s_serve(self, msg);
+    zstr_free(&command);
+    zmsg_destroy(&msg);
+}
+
+static void s_storage_destroy(storage_t *self)
+{
+    zkv_snapshot_recv_destroy(&self->recv);
+    zkv_kvstore_destroy(&self->kv);
+    zkv_tracer_destroy(&self->tracer);
+    zsock_destroy(&self->replication);
+    zsock_destroy(&self->client);
+}
+
+static void s_storage_actor(zsock_t *pipe, void *arg)
+{
+    storage_args_t *args = arg;
+    storage_t self = {.pipe = pipe, .config = *args->config, .kv = args->kv,
+                      .last_term = args->last_term, .fs = zkv_fs_posix()};
+    snprintf(self.snap_dir, sizeof self.snap_dir, "%s/snap", self.config.data_dir);
+    self.snapshot_index = zkv_kvstore_applied(self.kv);
+    self.tracer = zkv_tracer_new(self.config.id);
+    self.replication = zkv_actor_pair(self.config.id, "storage", true);
+    self.client = zkv_actor_pair(self.config.id, "client-storage", true);
+    if (!self.replication || !self.client) {
+        s_storage_destroy(&self);
+        zkv_actor_ready(pipe, 1);
+        return;
+    }
+    zpoller_t *poller = zpoller_new(pipe, self.replication, self.client, NULL);
+    zkv_actor_ready(pipe, 0);
+    bool terminated = false;
+    while (!terminated) {
+        void *which = zpoller_wait(poller, -1);
+        if (which == pipe) {
+            char *command = zstr_recv(pipe);
+            terminated = !command || streq(command, "$TERM");
+            zstr_free(&command);
+        } else if (which == self.replication)
+            s_on_replication(&self);
+        else if (which == self.client)
+            s_on_client(&self);
+        else if (zpoller_terminated(poller))
+            terminated = true;
+    }
+    zpoller_destroy(&poller);
+    s_storage_destroy(&self);
+}
+
+zactor_t *zkv_storage_actor_new(const zkv_config_t *config, zkv_kvstore_t **kv_p,
+                                uint64_t last_term)
+{
+    storage_args_t args = {config, *kv_p, last_term};
+    *kv_p = NULL;
+    return zkv_actor_start(s_storage_actor, &args);
+}

@@ -1,0 +1,85 @@
+/*  zkvd: one zkv node. Runs until SIGINT or SIGTERM, then stops cleanly. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <czmq.h>
+
+#include "config.h"
+#include "node.h"
+
+extern char **environ;
+
+/*  Signals arrive on a file descriptor polled beside the node, in this thread
+    only: every actor thread inherits the blocked mask. */
+static int s_signal_fd(void)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+        return -1;
+    return signalfd(-1, &mask, SFD_CLOEXEC);
+}
+
+static int s_run(zkv_node_t *node, int sfd)
+{
+    zmq_pollitem_t items[] = {
+        {zsock_resolve(zkv_node_watch(node)), 0, ZMQ_POLLIN, 0},
+        {NULL, sfd, ZMQ_POLLIN, 0},
+    };
+    while (true) {
+        if (zmq_poll(items, 2, -1) < 0)
+            continue;
+        if (items[1].revents & ZMQ_POLLIN) {
+            struct signalfd_siginfo info;
+            if (read(sfd, &info, sizeof info) == sizeof info)
+                fprintf(stderr, "zkvd: %s, stopping\n", strsignal((int) info.ssi_signo));
+            return 0;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            char *what = zstr_recv(zkv_node_watch(node));
+            bool fatal = what && streq(what, "FATAL");
+            zstr_free(&what);
+            if (fatal) {
+                fprintf(stderr, "zkvd: stopping after a fatal error\n");
+                return 1;
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    zkv_config_t config;
+    char err[512];
+    int rc = zkv_config_parse(&config, argc, argv, environ, stdout, err, sizeof err);
+    if (rc == 1)
+        return 0;
+    if (rc != 0) {
+        fprintf(stderr, "zkvd: %s\n", err);
+        return 2;
+    }
+    int sfd = s_signal_fd();
+    if (sfd < 0) {
+        fprintf(stderr, "zkvd: cannot watch signals: %s\n", strerror(errno));
+        return 1;
+    }
+    /* Signals are ours to handle: czmq must not install its own. */
+    zsys_handler_set(NULL);
+    zkv_node_t *node = zkv_node_new(&config, err, sizeof err);
+    if (!node) {
+        fprintf(stderr, "zkvd: %s\n", err);
+        close(sfd);
+        zsys_shutdown();
+        return 1;
+    }
+    rc = s_run(node, sfd);
+    zkv_node_destroy(&node);
+    close(sfd);
+    zsys_shutdown();
+    return rc;
+}

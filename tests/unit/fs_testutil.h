@@ -112,7 +112,8 @@ static inline void t_dirsnap_take(const char *dir, t_dirsnap_t *s)
         f->data = t_read_file(path, &f->size);
     }
     closedir(d);
-    qsort(s->files, s->count, sizeof *s->files, t_by_name);
+    if (s->count > 1)
+        qsort(s->files, s->count, sizeof *s->files, t_by_name);
 }
 
 static inline void t_dirsnap_free(t_dirsnap_t *s)

@@ -58,7 +58,7 @@ typedef struct {
     FILE *out;
     int processes;
     int keys;
-    int info_percent; /* of completions and of unapplied operations */
+    int info_percent; /* half given up before applying, half after */
     int reg[ZKV_LINCHECK_SIM_KEYS_MAX];
     int next_value;
     long long time_ns;

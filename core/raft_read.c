@@ -1,0 +1,149 @@
+/*  raft_read: linearizable reads by ReadIndex (§6.4 of the Raft thesis).
+
+    A read admitted at the leader takes the commit index as its read index
+    (once the leader has committed an entry of its own term, so that index
+    covers everything committed before). Reads are batched into rounds: one
+    heartbeat round, with the round number as context, confirms every read
+    admitted before it once a quorum of voters answered it in this term. A
+    confirmed read is released in a Ready when the applied index reaches its
+    read index. A round starts when the host collects a Ready, so every read
+    admitted while it handled one batch of events shares it; one round is in
+    flight at a time, reads that arrive meanwhile wait for the next.
+    Heartbeats repeat the round number, so a lost round is retried. */
+#include <string.h>
+
+#include "raft_int.h"
+
+static bool s_committed_in_term(const zkv_raft_t *raft)
+{
+    return raft_log_term_or0(&raft->log, raft->log.commit) == raft->term;
+}
+
+uint64_t raft_read_context(const zkv_raft_t *raft)
+{
+    return raft->read_round > raft->read_confirmed ? raft->read_round : 0;
+}
+
+static void s_confirm(zkv_raft_t *raft, uint64_t round)
+{
+    raft->read_confirmed = round;
+}
+
+int zkv_raft_read_index(zkv_raft_t *raft, uint64_t context)
+{
+    assert(!raft->in_ready);
+    if (raft->role != ZKV_RAFT_LEADER)
+        return ZKV_ENOTLEADER;
+    if (raft->reads.n >= raft->cfg.max_reads)
+        return ZKV_EBUSY;
+    raft_read_t r = {.context = context, .index = s_committed_in_term(raft) ? raft->log.commit : 0};
+    if (!RAFT_VEC_PUSH(raft->reads, r))
+        return ZKV_ENOMEM;
+    raft->reads_waiting++;
+    return ZKV_OK;
+}
+
+bool raft_read_startable(const zkv_raft_t *raft)
+{
+    return raft->reads_waiting > 0 && raft->role == ZKV_RAFT_LEADER &&
+           raft->read_round <= raft->read_confirmed && s_committed_in_term(raft);
+}
+
+/*  Start a round for the reads not yet in one, unless one is in flight. */
+void raft_read_kick(zkv_raft_t *raft)
+{
+    if (!raft_read_startable(raft))
+        return;
+    raft->reads_waiting = 0;
+    bool any = false;
+    for (size_t i = 0; i < raft->reads.n; i++) {
+        raft_read_t *r = &raft->reads.v[i];
+        if (r->round != 0)
+            continue;
+        r->round = raft->read_round + 1;
+        if (r->index == 0)
+            r->index = raft->log.commit;
+        any = true;
+    }
+    if (!any)
+        return;
+    raft->read_round++;
+#if ZKV_RAFT_PLANTED_BUG == 6
+    s_confirm(raft, raft->read_round); /* test-only bug: serve reads without a quorum round */
+    return;
+#endif
+    if (raft_quorum(raft) == 1) {
+        s_confirm(raft, raft->read_round);
+        return;
+    }
+    raft_send_heartbeats(raft, raft->read_round);
+}
+
+void raft_read_ack(zkv_raft_t *raft, raft_peer_t *pr, uint64_t round)
+{
+    if (!pr->voter || round > raft->read_round)
+        return;
+    if (round > pr->read_ack)
+        pr->read_ack = round;
+    uint64_t want = raft->read_round;
+    if (want <= raft->read_confirmed)
+        return;
+    uint32_t acks = 0;
+    for (uint32_t i = 0; i < raft->n_peers; i++) {
+        const raft_peer_t *p = &raft->peers[i];
+        acks += p->voter && (p->self || p->read_ack >= want);
+    }
+    if (acks >= raft_quorum(raft))
+        s_confirm(raft, want);
+}
+
+static void s_out(zkv_raft_t *raft, const raft_read_t *r, int status)
+{
+    zkv_raft_read_t o = {.context = r->context, .index = r->index, .status = status};
+    (void) RAFT_VEC_PUSH(raft->read_out, o);
+}
+
+/*  Leadership lost: reads not yet confirmed fail; confirmed ones stay valid
+    and are still released once applied. */
+void raft_read_fail_unconfirmed(zkv_raft_t *raft)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < raft->reads.n; i++) {
+        raft_read_t *r = &raft->reads.v[i];
+        if (r->round != 0 && r->round <= raft->read_confirmed)
+            raft->reads.v[keep++] = *r;
+        else
+            s_out(raft, r, ZKV_ENOTLEADER);
+    }
+    raft->reads.n = keep;
+    raft->reads_waiting = 0;
+    raft->read_confirmed = raft->read_round;
+}
+
+bool raft_read_releasable(const zkv_raft_t *raft)
+{
+    if (raft->reads.n == 0)
+        return false;
+    const raft_read_t *r = &raft->reads.v[0];
+    return r->round != 0 && r->round <= raft->read_confirmed && r->index <= raft->log.applied;
+}
+
+void raft_read_collect(zkv_raft_t *raft)
+{
+    size_t k = 0;
+    for (; k < raft->reads.n; k++) {
+        const raft_read_t *r = &raft->reads.v[k];
+        if (r->round == 0 || r->round > raft->read_confirmed || r->index > raft->log.applied)
+            break;
+        s_out(raft, r, ZKV_OK);
+    }
+    if (k == 0)
+        return;
+    memmove(raft->reads.v, raft->reads.v + k, (raft->reads.n - k) * sizeof *raft->reads.v);
+    raft->reads.n -= k;
+}
+
+void raft_read_advance(zkv_raft_t *raft)
+{
+    raft->read_out.n = 0;
+}

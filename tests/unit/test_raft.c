@@ -1,0 +1,621 @@
+/*  core/raft: the host contract (durability before messages, Ready), the
+    PUB/SUB shape of replication (broadcast vs catch-up), pipelining,
+    ReadIndex, leadership transfer, learners, restart and input validation.
+    The paper's own cases are in test_raft_paper.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "raft_fixture.h"
+
+static zkv_raft_t *s_raft(fx_t *fx, uint32_t id)
+{
+    return fx->nodes[id].raft;
+}
+
+/*  A settled cluster of n voters with node 1 leading. */
+static void s_cluster(fx_t *fx, uint32_t n)
+{
+    fx_init(fx, n, n);
+    fx_start_all(fx);
+    fx_elect(fx, 1);
+    assert_int_equal(fx_status(fx, 1).role, ZKV_RAFT_LEADER);
+}
+
+static size_t s_acks_from(const fx_t *fx, uint32_t from, uint64_t min_index)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->nq; i++) {
+        const zkv_raft_msg_t *m = &fx->q[i].m;
+        n += m->type == ZKV_RAFT_MSG_APPEND_RESPONSE && m->from == from && !m->reject &&
+             m->index >= min_index;
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------- durability */
+
+/*  A follower acknowledges entries only after the host reported them
+    durable, never when they are merely handed out for writing. */
+static void test_follower_acks_only_durable_entries(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    fx.nodes[2].manual_persist = true;
+    assert_int_equal(fx_propose(&fx, 1, 7), ZKV_OK);
+    uint64_t index = fx_status(&fx, 1).last_index;
+    fx.drop[1][3] = true;
+    fx_deliver_one(&fx); /* the append reaches node 2 */
+    fx_deliver_one(&fx);
+    assert_int_equal(fx_status(&fx, 2).last_index, index);
+    assert_int_equal(s_acks_from(&fx, 2, index), 0);
+    assert_true(fx_status(&fx, 1).commit < index);
+
+    assert_int_equal(zkv_raft_persisted(s_raft(&fx, 2), fx.nodes[2].last_ready), ZKV_OK);
+    fx_ready(&fx, 2);
+    assert_int_equal(s_acks_from(&fx, 2, index), 1);
+    fx_deliver_all(&fx);
+    assert_int_equal(fx_status(&fx, 1).commit, index);
+    fx_free(&fx);
+}
+
+/*  A vote grant leaves only once the vote is durable. */
+static void test_vote_grant_held_until_durable(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx.cfg.pre_vote = false;
+    fx_start_all(&fx);
+    fx.nodes[2].manual_persist = true;
+    zkv_raft_msg_t v = {.type = ZKV_RAFT_MSG_VOTE, .from = 1, .to = 2, .term = 1};
+    assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &v), ZKV_OK);
+    zkv_raft_ready_t rd;
+    assert_int_equal(zkv_raft_ready(s_raft(&fx, 2), &rd), ZKV_OK);
+    assert_true(rd.must_persist);
+    assert_true(rd.hard_state_changed);
+    assert_int_equal(rd.hard_state.vote, 1);
+    assert_int_equal(rd.n_messages, 0);
+    zkv_raft_advance(s_raft(&fx, 2), &rd);
+    assert_false(zkv_raft_has_ready(s_raft(&fx, 2)));
+    assert_int_equal(zkv_raft_persisted(s_raft(&fx, 2), rd.id), ZKV_OK);
+    assert_int_equal(zkv_raft_ready(s_raft(&fx, 2), &rd), ZKV_OK);
+    assert_int_equal(rd.n_messages, 1);
+    assert_int_equal(rd.messages[0].type, ZKV_RAFT_MSG_VOTE_RESPONSE);
+    assert_false(rd.messages[0].reject);
+    assert_false(rd.must_persist);
+    zkv_raft_advance(s_raft(&fx, 2), &rd);
+    assert_int_equal(zkv_raft_persisted(s_raft(&fx, 2), rd.id + 5), ZKV_EINVAL);
+    fx_free(&fx);
+}
+
+/*  A candidate's own vote counts once durable: a single voter becomes
+    leader only after its term and vote were persisted. */
+static void test_single_voter_leads_after_durable_vote(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 1, 1);
+    fx_start_all(&fx);
+    fx.nodes[1].manual_persist = true;
+    assert_int_equal(zkv_raft_campaign(s_raft(&fx, 1)), ZKV_OK);
+    assert_int_equal(fx_status(&fx, 1).role, ZKV_RAFT_CANDIDATE);
+    fx_ready(&fx, 1);
+    assert_int_equal(fx_status(&fx, 1).role, ZKV_RAFT_CANDIDATE);
+    zkv_raft_persisted(s_raft(&fx, 1), fx.nodes[1].last_ready);
+    assert_int_equal(fx_status(&fx, 1).role, ZKV_RAFT_LEADER);
+    fx_free(&fx);
+}
+
+/*  The leader counts itself toward a commit only up to its durable index. */
+static void test_leader_counts_only_its_durable_entries(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    fx_stop(&fx, 3);
+    fx.nodes[1].manual_persist = true;
+    assert_int_equal(fx_propose(&fx, 1, 5), ZKV_OK);
+    uint64_t index = fx_status(&fx, 1).last_index;
+    fx_deliver_all(&fx); /* node 2 acks; the leader's own write is pending */
+    assert_true(fx_status(&fx, 1).commit < index);
+    zkv_raft_persisted(s_raft(&fx, 1), fx.nodes[1].last_ready);
+    assert_int_equal(fx_status(&fx, 1).commit, index);
+    fx_free(&fx);
+}
+
+/* ---------------------------------------------------------------- replication */
+
+/*  New entries reach every in-sync follower as one broadcast append. */
+static void test_in_sync_followers_get_one_broadcast(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 5);
+    size_t b = fx.bcast_sent[ZKV_RAFT_MSG_APPEND], p = fx.p2p_sent[ZKV_RAFT_MSG_APPEND];
+    assert_int_equal(fx_propose(&fx, 1, 1), ZKV_OK);
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_APPEND], b + 1);
+    assert_int_equal(fx.p2p_sent[ZKV_RAFT_MSG_APPEND], p);
+    fx_deliver_all(&fx);
+    assert_int_equal(fx_status(&fx, 1).commit, 2);
+    fx_free(&fx);
+}
+
+/*  A follower that missed a broadcast rejects the next one (a gap), drops
+    to probing and is caught up point to point while the others stay on
+    broadcasts. */
+static void test_follower_behind_caught_up_point_to_point(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    fx.drop[1][3] = true;
+    assert_int_equal(fx_propose(&fx, 1, 10), ZKV_OK);
+    fx_deliver_all(&fx);
+    fx.drop[1][3] = false;
+    size_t p = fx.p2p_sent[ZKV_RAFT_MSG_APPEND];
+    assert_int_equal(fx_propose(&fx, 1, 11), ZKV_OK);
+    fx_deliver_all(&fx);
+    zkv_raft_progress_t pr;
+    assert_int_equal(zkv_raft_progress(s_raft(&fx, 1), 3, &pr), ZKV_OK);
+    assert_int_equal(pr.state, ZKV_RAFT_REPLICATE);
+    assert_int_equal(pr.match, 3);
+    assert_true(fx.p2p_sent[ZKV_RAFT_MSG_APPEND] > p);
+    assert_true(fx.rejects >= 1);
+    assert_int_equal(fx_status(&fx, 3).last_index, 3);
+    size_t b = fx.bcast_sent[ZKV_RAFT_MSG_APPEND];
+    assert_int_equal(fx_propose(&fx, 1, 12), ZKV_OK);
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_APPEND], b + 1); /* back in sync */
+    fx_free(&fx);
+}
+
+/*  Without broadcast every follower gets its own append. */
+static void test_broadcast_off_sends_per_follower(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx.cfg.broadcast = false;
+    fx_start_all(&fx);
+    fx_elect(&fx, 1);
+    size_t p = fx.p2p_sent[ZKV_RAFT_MSG_APPEND];
+    assert_int_equal(fx_propose(&fx, 1, 1), ZKV_OK);
+    assert_int_equal(fx.p2p_sent[ZKV_RAFT_MSG_APPEND], p + 2);
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_APPEND], 0);
+    fx_run(&fx, 1);
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_HEARTBEAT], 0);
+    assert_int_equal(fx_status(&fx, 3).commit, 2);
+    fx_free(&fx);
+}
+
+/*  A replicating follower gets up to max_inflight appends before any ack. */
+static void test_pipelined_appends_up_to_window(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx.cfg.max_inflight = 4;
+    fx.cfg.max_msg_entries = 1;
+    fx_start_all(&fx);
+    fx_elect(&fx, 1);
+    size_t b = fx.bcast_sent[ZKV_RAFT_MSG_APPEND];
+    for (uint64_t v = 1; v <= 10; v++)
+        assert_int_equal(fx_propose(&fx, 1, v), ZKV_OK);
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_APPEND], b + 4);
+    zkv_raft_progress_t pr;
+    assert_int_equal(zkv_raft_progress(s_raft(&fx, 1), 2, &pr), ZKV_OK);
+    assert_int_equal(pr.inflight, 4);
+    assert_int_equal(pr.next, 6);
+    fx_deliver_all(&fx);
+    assert_int_equal(fx_status(&fx, 1).commit, 11);
+    assert_int_equal(fx_status(&fx, 2).last_index, 11);
+    fx_free(&fx);
+}
+
+/*  Many proposals in one call become consecutive entries in few messages. */
+static void test_batch_proposal_many_entries_per_message(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    uint64_t vals[100];
+    zkv_raft_buf_t bufs[100];
+    for (int i = 0; i < 100; i++) {
+        vals[i] = (uint64_t) i + 1;
+        bufs[i] = (zkv_raft_buf_t){&vals[i], sizeof vals[i]};
+    }
+    uint64_t first = 0, term = 0;
+    size_t b = fx.bcast_sent[ZKV_RAFT_MSG_APPEND];
+    assert_int_equal(zkv_raft_propose(s_raft(&fx, 1), bufs, 100, &first, &term), ZKV_OK);
+    assert_int_equal(first, 2);
+    assert_int_equal(term, fx_status(&fx, 1).term);
+    fx_ready(&fx, 1);
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_APPEND], b + 1);
+    fx_deliver_all(&fx);
+    assert_int_equal(fx.nodes[1].applied, 101);
+    fx_run(&fx, 1); /* the commit index reaches followers with the next heartbeat */
+    assert_int_equal(fx.nodes[3].applied, 101);
+    assert_int_equal(fx.nodes[3].sum, 5050);
+    fx_free(&fx);
+}
+
+/*  A broadcast heartbeat carries one commit index; a follower commits only
+    what it verified against this leader in this term. */
+static void test_heartbeat_commit_capped_by_verified(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    const uint64_t terms[] = {1, 1, 1};
+    fx_start_log(&fx, 2, terms, 3, 1);
+    zkv_raft_msg_t hb = {.type = ZKV_RAFT_MSG_HEARTBEAT, .from = 1, .to = ZKV_RAFT_BROADCAST,
+                         .term = 2, .commit = 3};
+    assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &hb), ZKV_OK);
+    fx_ready(&fx, 2);
+    assert_int_equal(fx_status(&fx, 2).commit, 0);
+    const zkv_raft_msg_t *r = fx_find(&fx, ZKV_RAFT_MSG_HEARTBEAT_RESPONSE, 1);
+    assert_non_null(r);
+    assert_int_equal(r->commit, 0);
+    zkv_raft_msg_t ap = {.type = ZKV_RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2, .index = 2,
+                         .log_term = 1, .commit = 3};
+    assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &ap), ZKV_OK);
+    assert_int_equal(fx_status(&fx, 2).commit, 2); /* verified up to 2 only */
+    assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &hb), ZKV_OK);
+    assert_int_equal(fx_status(&fx, 2).commit, 2);
+    ap.index = 3;
+    assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &ap), ZKV_OK);
+    assert_int_equal(fx_status(&fx, 2).commit, 3);
+    fx_free(&fx);
+}
+
+/*  A follower that restarted with the whole log but a lagging commit index
+    learns the commit from an append the leader sends on its heartbeat answer. */
+static void test_restarted_follower_catches_up_commit(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    for (uint64_t v = 1; v <= 3; v++)
+        fx_propose(&fx, 1, v);
+    fx_deliver_all(&fx);
+    fx.nodes[2].hs.commit = 1; /* as if the commit were persisted lazily */
+    fx_restart(&fx, 2);
+    assert_int_equal(fx_status(&fx, 2).commit, 1);
+    fx_run(&fx, 2);
+    assert_int_equal(fx_status(&fx, 2).commit, 4);
+    assert_int_equal(fx.nodes[2].sum, 6);
+    fx_free(&fx);
+}
+
+/*  A stale leader learns the new term from a follower's answer and steps down. */
+static void test_stale_leader_steps_down_on_answer(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx.cfg.check_quorum = false; /* node 1 would step down by itself */
+    fx_start_all(&fx);
+    fx_elect(&fx, 1);
+    fx_isolate(&fx, 1, true);
+    fx_elect(&fx, 2);
+    assert_int_equal(fx_status(&fx, 2).role, ZKV_RAFT_LEADER);
+    assert_int_equal(fx_status(&fx, 1).role, ZKV_RAFT_LEADER);
+    fx_isolate(&fx, 1, false);
+    fx_tick(&fx, 1, 1);
+    fx_deliver_all(&fx);
+    assert_int_equal(fx_status(&fx, 1).role, ZKV_RAFT_FOLLOWER);
+    assert_int_equal(fx_status(&fx, 1).term, fx_status(&fx, 2).term);
+    fx_free(&fx);
+}
+
+/* ---------------------------------------------------------------- ReadIndex */
+
+/*  §6.4: reads that arrive together are confirmed by one heartbeat round
+    and released with the commit index as their read index. */
+static void test_read_index_one_round_serves_batch(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    uint64_t commit = fx_status(&fx, 1).commit;
+    size_t hb = fx.bcast_sent[ZKV_RAFT_MSG_HEARTBEAT];
+    for (uint64_t ctx = 1; ctx <= 3; ctx++)
+        assert_int_equal(zkv_raft_read_index(s_raft(&fx, 1), ctx), ZKV_OK);
+    fx_ready(&fx, 1);
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_HEARTBEAT], hb + 1);
+    const zkv_raft_msg_t *h = fx_find(&fx, ZKV_RAFT_MSG_HEARTBEAT, 2);
+    assert_non_null(h);
+    assert_int_not_equal(h->context, 0);
+    assert_int_equal(fx.nodes[1].n_reads, 0);
+    fx_deliver_all(&fx);
+    assert_int_equal(fx.nodes[1].n_reads, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(fx.nodes[1].reads[i].context, i + 1);
+        assert_int_equal(fx.nodes[1].reads[i].index, commit);
+        assert_int_equal(fx.nodes[1].reads[i].status, ZKV_OK);
+    }
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_HEARTBEAT], hb + 1);
+    assert_int_equal(zkv_raft_read_index(s_raft(&fx, 2), 9), ZKV_ENOTLEADER);
+    fx_free(&fx);
+}
+
+/*  A confirmed read waits until the state machine applied its read index. */
+static void test_read_released_only_after_apply(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    fx.nodes[1].manual_apply = true;
+    fx_propose(&fx, 1, 3);
+    fx_deliver_all(&fx);
+    uint64_t commit = fx_status(&fx, 1).commit;
+    assert_true(fx_status(&fx, 1).applied < commit);
+    assert_int_equal(zkv_raft_read_index(s_raft(&fx, 1), 77), ZKV_OK);
+    fx_deliver_all(&fx);
+    assert_int_equal(fx.nodes[1].n_reads, 0);
+    assert_int_equal(zkv_raft_applied(s_raft(&fx, 1), commit), ZKV_OK);
+    fx_ready(&fx, 1);
+    assert_int_equal(fx.nodes[1].n_reads, 1);
+    assert_int_equal(fx.nodes[1].reads[0].index, commit);
+    fx_free(&fx);
+}
+
+/*  A new leader confirms no read before it committed its term's no-op. */
+static void test_read_waits_for_noop_commit(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx_start_all(&fx);
+    zkv_raft_campaign(s_raft(&fx, 1));
+    fx_ready(&fx, 1);
+    /* deliver until leader, then hold back the acks of the no-op */
+    while (fx_status(&fx, 1).role != ZKV_RAFT_LEADER && fx_deliver_one(&fx))
+        ;
+    assert_int_equal(fx_status(&fx, 1).role, ZKV_RAFT_LEADER);
+    fx.drop[2][1] = fx.drop[3][1] = true;
+    fx_deliver_all(&fx);
+    assert_int_equal(zkv_raft_read_index(s_raft(&fx, 1), 5), ZKV_OK);
+    size_t hb = fx.bcast_sent[ZKV_RAFT_MSG_HEARTBEAT];
+    fx_ready(&fx, 1);
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_HEARTBEAT], hb);
+    fx.drop[2][1] = fx.drop[3][1] = false;
+    fx_run(&fx, 2);
+    assert_int_equal(fx.nodes[1].n_reads, 1);
+    assert_int_equal(fx.nodes[1].reads[0].index, fx_status(&fx, 1).commit);
+    assert_int_equal(fx.nodes[1].reads[0].status, ZKV_OK);
+    fx_free(&fx);
+}
+
+/*  A leader that loses its quorum fails the reads it could not confirm. */
+static void test_unconfirmed_reads_fail_on_step_down(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    fx_isolate(&fx, 1, true);
+    assert_int_equal(zkv_raft_read_index(s_raft(&fx, 1), 8), ZKV_OK);
+    fx_tick(&fx, 1, (int) fx.cfg.election_ticks * 2);
+    assert_int_equal(fx_status(&fx, 1).role, ZKV_RAFT_FOLLOWER);
+    assert_int_equal(fx.nodes[1].n_reads, 1);
+    assert_int_equal(fx.nodes[1].reads[0].context, 8);
+    assert_int_equal(fx.nodes[1].reads[0].status, ZKV_ENOTLEADER);
+    fx_free(&fx);
+}
+
+/* ---------------------------------------------------------------- transfer */
+
+/*  §3.10: the target, once up to date, is told to campaign and wins; the
+    old leader takes no proposals meanwhile. */
+static void test_leadership_transfer(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    uint64_t term = fx_status(&fx, 1).term;
+    fx.drop[1][3] = true;
+    fx_propose(&fx, 1, 4);
+    fx_deliver_all(&fx);
+    fx.drop[1][3] = false;
+    assert_int_equal(zkv_raft_transfer_leadership(s_raft(&fx, 1), 3), ZKV_OK);
+    assert_int_equal(fx_status(&fx, 1).transferee, 3);
+    assert_int_equal(fx_propose(&fx, 1, 5), ZKV_EBUSY);
+    fx_run(&fx, 3);
+    assert_int_equal(fx_status(&fx, 3).role, ZKV_RAFT_LEADER);
+    assert_int_equal(fx_status(&fx, 3).term, term + 1);
+    assert_int_equal(fx_status(&fx, 1).leader, 3);
+    assert_int_equal(fx.by_type[ZKV_RAFT_MSG_TIMEOUT_NOW], 1);
+    assert_int_equal(fx.by_type[ZKV_RAFT_MSG_PRE_VOTE], 2); /* only the first election */
+    fx_free(&fx);
+}
+
+/*  A transfer to a node that never answers is abandoned after an election
+    timeout; proposals are taken again. */
+static void test_leadership_transfer_aborts(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    fx_stop(&fx, 3);
+    assert_int_equal(zkv_raft_transfer_leadership(s_raft(&fx, 1), 3), ZKV_OK);
+    assert_int_equal(zkv_raft_transfer_leadership(s_raft(&fx, 2), 3), ZKV_ENOTLEADER);
+    fx_run(&fx, (int) fx.cfg.election_ticks);
+    assert_int_equal(fx_status(&fx, 1).role, ZKV_RAFT_LEADER);
+    assert_int_equal(fx_status(&fx, 1).transferee, ZKV_RAFT_NONE);
+    assert_int_equal(fx_propose(&fx, 1, 5), ZKV_OK);
+    fx_free(&fx);
+}
+
+/* ---------------------------------------------------------------- learners */
+
+/*  A learner receives the log but never campaigns, votes or counts. */
+static void test_learner_receives_log_never_votes_or_counts(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 2);
+    fx_start_all(&fx);
+    assert_int_equal(zkv_raft_campaign(s_raft(&fx, 3)), ZKV_EINVAL);
+    fx_tick(&fx, 3, 100);
+    assert_int_equal(fx_status(&fx, 3).term, 0);
+    assert_true(fx_status(&fx, 3).learner);
+    fx_elect(&fx, 1);
+    assert_int_equal(fx.by_type[ZKV_RAFT_MSG_PRE_VOTE], 1); /* not asked */
+    fx_propose(&fx, 1, 9);
+    fx_deliver_all(&fx);
+    fx_run(&fx, 1);
+    assert_int_equal(fx.nodes[3].applied, 2);
+    assert_int_equal(fx.nodes[3].sum, 9);
+    /* With voter 2 gone, leader + learner are no quorum. */
+    fx_stop(&fx, 2);
+    fx_propose(&fx, 1, 10);
+    fx_deliver_all(&fx);
+    assert_int_equal(fx_status(&fx, 3).last_index, 3);
+    assert_int_equal(fx_status(&fx, 1).commit, 2);
+    zkv_raft_msg_t v = {.type = ZKV_RAFT_MSG_VOTE, .from = 1, .to = 3, .term = 9, .index = 9,
+                        .log_term = 9, .force = true};
+    fx_clear_queue(&fx);
+    assert_int_equal(zkv_raft_step(s_raft(&fx, 3), &v), ZKV_OK);
+    fx_ready(&fx, 3);
+    const zkv_raft_msg_t *r = fx_find(&fx, ZKV_RAFT_MSG_VOTE_RESPONSE, 1);
+    assert_non_null(r);
+    assert_true(r->reject);
+    fx_free(&fx);
+}
+
+/* ---------------------------------------------------------------- restart, limits */
+
+/*  Restart from durable state hands out the committed entries again. */
+static void test_restart_replays_committed_entries(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    for (uint64_t v = 1; v <= 5; v++)
+        fx_propose(&fx, 1, v);
+    fx_deliver_all(&fx);
+    fx_run(&fx, 1);
+    assert_int_equal(fx.nodes[3].sum, 15);
+    fx_restart(&fx, 3);
+    assert_int_equal(fx.nodes[3].sum, 0);
+    fx_ready(&fx, 3);
+    assert_int_equal(fx.nodes[3].sum, 15);
+    assert_int_equal(fx.nodes[3].applied, 6);
+    assert_int_equal(fx_status(&fx, 3).term, fx_status(&fx, 1).term);
+    fx_free(&fx);
+}
+
+static void test_step_rejects_malformed_messages(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx_start_all(&fx);
+    zkv_raft_t *r = s_raft(&fx, 2);
+    zkv_raft_msg_t ok = {.type = ZKV_RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1};
+    assert_int_equal(zkv_raft_step(r, &ok), ZKV_OK);
+    zkv_raft_msg_t m = ok;
+    m.from = 9;
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL);
+    m = ok;
+    m.from = 2;
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL);
+    m = ok;
+    m.to = 3;
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL);
+    m = ok;
+    m.term = 0;
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL);
+    m = ok;
+    m.type = (zkv_raft_msg_type_t) 40;
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL);
+    m = ok;
+    m.type = ZKV_RAFT_MSG_VOTE;
+    m.to = ZKV_RAFT_BROADCAST;
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL);
+    uint64_t val = 1;
+    zkv_raft_entry_t e = {1, 5, ZKV_RAFT_ENTRY_NORMAL, 8, (const uint8_t *) &val};
+    m = (zkv_raft_msg_t){.type = ZKV_RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 1, .index = 0,
+                         .entries = &e, .n_entries = 1};
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL); /* index not prev + 1 */
+    e.index = 1;
+    e.term = 2;
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL); /* entry term past the message's */
+    e.term = 1;
+    e.data = NULL;
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL);
+    m = (zkv_raft_msg_t){.type = ZKV_RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = 1,
+                         .snapshot = {.index = 3, .term = 1, .size = 4}, .chunk_offset = 2,
+                         .chunk_size = 4, .chunk = (const uint8_t *) "abcd"};
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL); /* past the snapshot's end */
+    fx_free(&fx);
+}
+
+static void test_config_and_limits(void **state)
+{
+    (void) state;
+    uint32_t voters[] = {1, 2, 3};
+    zkv_raft_config_t c;
+    zkv_raft_t *r = NULL;
+    zkv_raft_config_default(&c, 4, voters, 3);
+    assert_int_equal(zkv_raft_new(&c, NULL, &r), ZKV_EINVAL); /* not a member */
+    zkv_raft_config_default(&c, 1, voters, 3);
+    c.election_ticks = 1;
+    assert_int_equal(zkv_raft_new(&c, NULL, &r), ZKV_EINVAL);
+    zkv_raft_config_default(&c, 1, voters, 3);
+    c.members.learners[c.members.n_learners++] = 2;
+    assert_int_equal(zkv_raft_new(&c, NULL, &r), ZKV_EINVAL); /* voter and learner */
+    assert_null(r);
+
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx.cfg.max_uncommitted = 3;
+    fx_start_all(&fx);
+    fx_elect(&fx, 1);
+    fx_stop(&fx, 2);
+    fx_stop(&fx, 3);
+    assert_int_equal(fx_propose(&fx, 1, 1), ZKV_OK);
+    assert_int_equal(fx_propose(&fx, 1, 2), ZKV_OK);
+    assert_int_equal(fx_propose(&fx, 1, 3), ZKV_OK);
+    assert_int_equal(fx_propose(&fx, 1, 4), ZKV_EBUSY);
+    zkv_raft_buf_t big = {"x", ZKV_RAFT_ENTRY_SIZE_MAX + 1};
+    assert_int_equal(zkv_raft_propose(s_raft(&fx, 1), &big, 1, NULL, NULL), ZKV_EINVAL);
+    uint64_t applied = fx_status(&fx, 1).applied;
+    assert_int_equal(zkv_raft_compact(s_raft(&fx, 1), applied + 1, 10), ZKV_EINVAL);
+    assert_int_equal(zkv_raft_applied(s_raft(&fx, 1), 100), ZKV_EINVAL);
+    fx_free(&fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_follower_acks_only_durable_entries),
+        cmocka_unit_test(test_vote_grant_held_until_durable),
+        cmocka_unit_test(test_single_voter_leads_after_durable_vote),
+        cmocka_unit_test(test_leader_counts_only_its_durable_entries),
+        cmocka_unit_test(test_in_sync_followers_get_one_broadcast),
+        cmocka_unit_test(test_follower_behind_caught_up_point_to_point),
+        cmocka_unit_test(test_broadcast_off_sends_per_follower),
+        cmocka_unit_test(test_pipelined_appends_up_to_window),
+        cmocka_unit_test(test_batch_proposal_many_entries_per_message),
+        cmocka_unit_test(test_heartbeat_commit_capped_by_verified),
+        cmocka_unit_test(test_restarted_follower_catches_up_commit),
+        cmocka_unit_test(test_stale_leader_steps_down_on_answer),
+        cmocka_unit_test(test_read_index_one_round_serves_batch),
+        cmocka_unit_test(test_read_released_only_after_apply),
+        cmocka_unit_test(test_read_waits_for_noop_commit),
+        cmocka_unit_test(test_unconfirmed_reads_fail_on_step_down),
+        cmocka_unit_test(test_leadership_transfer),
+        cmocka_unit_test(test_leadership_transfer_aborts),
+        cmocka_unit_test(test_learner_receives_log_never_votes_or_counts),
+        cmocka_unit_test(test_restart_replays_committed_entries),
+        cmocka_unit_test(test_step_rejects_malformed_messages),
+        cmocka_unit_test(test_config_and_limits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

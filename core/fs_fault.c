@@ -18,6 +18,7 @@ struct zkv_fs_fault_t {
     zkv_fs_t fs; /* ctx points back at this struct */
     s_op_state_t ops[ZKV_FS_OP_COUNT];
     unsigned long failures;
+    bool skip_syncs;
 };
 
 /*  Counts the call and says whether it must fail. */
@@ -80,13 +81,17 @@ static int s_pwrite(void *ctx, int fd, const void *buf, size_t size, uint64_t of
 static int s_datasync(void *ctx, int fd)
 {
     S_SELF;
-    return s_fails(self, ZKV_FS_OP_DATASYNC) ? ZKV_EIO : zkv_fs_datasync(self->inner, fd);
+    if (s_fails(self, ZKV_FS_OP_DATASYNC))
+        return ZKV_EIO;
+    return self->skip_syncs ? ZKV_OK : zkv_fs_datasync(self->inner, fd);
 }
 
 static int s_sync(void *ctx, int fd)
 {
     S_SELF;
-    return s_fails(self, ZKV_FS_OP_SYNC) ? ZKV_EIO : zkv_fs_sync(self->inner, fd);
+    if (s_fails(self, ZKV_FS_OP_SYNC))
+        return ZKV_EIO;
+    return self->skip_syncs ? ZKV_OK : zkv_fs_sync(self->inner, fd);
 }
 
 static int s_truncate(void *ctx, int fd, uint64_t size)
@@ -128,7 +133,9 @@ static int s_list(void *ctx, const char *dir, zkv_fs_list_fn fn, void *arg)
 static int s_sync_dir(void *ctx, const char *dir)
 {
     S_SELF;
-    return s_fails(self, ZKV_FS_OP_SYNC_DIR) ? ZKV_EIO : zkv_fs_sync_dir(self->inner, dir);
+    if (s_fails(self, ZKV_FS_OP_SYNC_DIR))
+        return ZKV_EIO;
+    return self->skip_syncs ? ZKV_OK : zkv_fs_sync_dir(self->inner, dir);
 }
 
 zkv_fs_fault_t *zkv_fs_fault_new(const zkv_fs_t *inner)
@@ -176,6 +183,11 @@ void zkv_fs_fault_arm(zkv_fs_fault_t *self, zkv_fs_op_t op, unsigned long skip, 
     s->sticky = sticky;
     s->tripped = false;
     s->skip = skip;
+}
+
+void zkv_fs_fault_skip_syncs(zkv_fs_fault_t *self, bool skip)
+{
+    self->skip_syncs = skip;
 }
 
 void zkv_fs_fault_disarm(zkv_fs_fault_t *self)

@@ -41,6 +41,12 @@ const zkv_fs_t *zkv_fs_fault_fs(zkv_fs_fault_t *self);
     sticky, fail every one after it as well. Replaces an earlier arm of op. */
 void zkv_fs_fault_arm(zkv_fs_fault_t *self, zkv_fs_op_t op, unsigned long skip, bool sticky);
 
+/*  With skip, fsync, fdatasync and directory syncs succeed without reaching
+    the disk (calls are still counted and armed failures still fire): for
+    tests about logic rather than durability, which would otherwise wait on
+    thousands of syncs. */
+void zkv_fs_fault_skip_syncs(zkv_fs_fault_t *self, bool skip);
+
 /*  Stop failing anything. */
 void zkv_fs_fault_disarm(zkv_fs_fault_t *self);
 

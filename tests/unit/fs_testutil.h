@@ -16,16 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/*  A fresh directory under /tmp; the caller frees the name after t_rmtree. */
-static inline char *t_tmpdir(const char *tag)
-{
-    char templ[256];
-    snprintf(templ, sizeof templ, "/tmp/zkv-test-%s-XXXXXX", tag);
-    assert_non_null(mkdtemp(templ));
-    char *dir = strdup(templ);
-    assert_non_null(dir);
-    return dir;
-}
+/*  Directories made by t_tmpdir and not yet removed; t_teardown removes
+    them when a test fails half-way. */
+#define T_DIRS_MAX 16
+static char *t_dirs[T_DIRS_MAX];
 
 static inline int t_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -35,9 +29,44 @@ static inline int t_rm_one(const char *path, const struct stat *st, int flag, st
     return remove(path);
 }
 
+/*  A fresh directory under /tmp; the caller frees the name after t_rmtree. */
+static inline char *t_tmpdir(const char *tag)
+{
+    char templ[256];
+    snprintf(templ, sizeof templ, "/tmp/zkv-test-%s-XXXXXX", tag);
+    assert_non_null(mkdtemp(templ));
+    int slot = 0;
+    while (slot < T_DIRS_MAX && t_dirs[slot])
+        slot++;
+    assert_true(slot < T_DIRS_MAX);
+    t_dirs[slot] = strdup(templ);
+    char *dir = strdup(templ);
+    assert_non_null(dir);
+    assert_non_null(t_dirs[slot]);
+    return dir;
+}
+
 static inline void t_rmtree(const char *dir)
 {
     assert_int_equal(nftw(dir, t_rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+    for (int i = 0; i < T_DIRS_MAX; i++)
+        if (t_dirs[i] && strcmp(t_dirs[i], dir) == 0) {
+            free(t_dirs[i]);
+            t_dirs[i] = NULL;
+        }
+}
+
+/*  cmocka teardown: removes what a failed test left. */
+static inline int t_teardown(void **state)
+{
+    (void) state;
+    for (int i = 0; i < T_DIRS_MAX; i++)
+        if (t_dirs[i]) {
+            nftw(t_dirs[i], t_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+            free(t_dirs[i]);
+            t_dirs[i] = NULL;
+        }
+    return 0;
 }
 
 static inline void t_path(char *out, size_t size, const char *dir, const char *name)

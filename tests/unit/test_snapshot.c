@@ -752,10 +752,14 @@ static void test_io_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_100k),  cmocka_unit_test(test_empty_tree),
-        cmocka_unit_test(test_corrupt_refused),  cmocka_unit_test(test_invalid_content_refused),
-        cmocka_unit_test(test_latest_and_prune), cmocka_unit_test(test_tmp_from_crash),
-        cmocka_unit_test(test_stream_chunks),    cmocka_unit_test(test_io_errors),
+        cmocka_unit_test_teardown(test_round_trip_100k, t_teardown),
+        cmocka_unit_test_teardown(test_empty_tree, t_teardown),
+        cmocka_unit_test_teardown(test_corrupt_refused, t_teardown),
+        cmocka_unit_test_teardown(test_invalid_content_refused, t_teardown),
+        cmocka_unit_test_teardown(test_latest_and_prune, t_teardown),
+        cmocka_unit_test_teardown(test_tmp_from_crash, t_teardown),
+        cmocka_unit_test_teardown(test_stream_chunks, t_teardown),
+        cmocka_unit_test_teardown(test_io_errors, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,9 +141,32 @@ static zkv_wal_t *s_open_with(const zkv_fs_t *fs, const char *dir, uint64_t segm
     return w;
 }
 
+/*  The file system of most tests: the real one, but syncs return at once.
+    These tests are about the logic; test_append_sync_read makes real syncs,
+    the I/O error tests failing ones. */
+static zkv_fs_fault_t *s_quick;
+static const zkv_fs_t *s_fs;
+
+static int s_setup(void **state)
+{
+    (void) state;
+    s_quick = zkv_fs_fault_new(zkv_fs_posix());
+    assert_non_null(s_quick);
+    zkv_fs_fault_skip_syncs(s_quick, true);
+    s_fs = zkv_fs_fault_fs(s_quick);
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    (void) state;
+    zkv_fs_fault_destroy(&s_quick);
+    return 0;
+}
+
 static zkv_wal_t *s_open(const char *dir, uint64_t segment_size, zkv_wal_recovery_t *report)
 {
-    return s_open_with(zkv_fs_posix(), dir, segment_size, report);
+    return s_open_with(s_fs, dir, segment_size, report);
 }
 
 static void s_set_hs(zkv_wal_t *w, s_model_t *m, uint64_t term, uint32_t vote, uint64_t commit)
@@ -174,7 +197,7 @@ static void test_append_sync_read(void **state)
     char *dir = t_tmpdir("wal");
     s_model_t m = {.first = 1, .last = 0};
     zkv_wal_recovery_t rep;
-    zkv_wal_t *w = s_open(dir, 0, &rep);
+    zkv_wal_t *w = s_open_with(zkv_fs_posix(), dir, 0, &rep);
     assert_false(rep.torn);
     assert_int_equal(zkv_wal_first_index(w), 1);
     assert_int_equal(zkv_wal_last_index(w), 0);
@@ -209,7 +232,7 @@ static void test_append_sync_read(void **state)
     zkv_wal_destroy(&w);
     assert_null(w);
 
-    w = s_open(dir, 0, &rep);
+    w = s_open_with(zkv_fs_posix(), dir, 0, &rep);
     assert_false(rep.torn);
     assert_int_equal(rep.segments, 1);
     s_verify(w, &m);
@@ -514,7 +537,7 @@ static void test_reset(void **state)
     char sub[4096];
     t_path(sub, sizeof sub, dir, "other");
     zkv_wal_options_t opts = {.first_index = 77};
-    w = zkv_wal_new(zkv_fs_posix(), sub, &opts);
+    w = zkv_wal_new(s_fs, sub, &opts);
     assert_int_equal(zkv_wal_open(w, NULL), ZKV_OK);
     assert_int_equal(zkv_wal_first_index(w), 77);
     assert_int_equal(zkv_wal_last_index(w), 76);
@@ -596,7 +619,7 @@ static void test_directory_checks(void **state)
     /*  A stray name that looks like ours. */
     t_path(path, sizeof path, dir, "junk.wal");
     t_write_file(path, "x", 1);
-    w = zkv_wal_new(zkv_fs_posix(), dir, NULL);
+    w = zkv_wal_new(s_fs, dir, NULL);
     assert_int_equal(zkv_wal_open(w, NULL), ZKV_ECORRUPT);
     assert_non_null(strstr(zkv_wal_error(w), "junk.wal"));
     zkv_wal_destroy(&w);
@@ -612,7 +635,7 @@ static void test_directory_checks(void **state)
     assert_int_equal(unlink(path), 0);
     t_dirsnap_t missing;
     t_dirsnap_take(dir, &missing);
-    w = zkv_wal_new(zkv_fs_posix(), dir, NULL);
+    w = zkv_wal_new(s_fs, dir, NULL);
     assert_int_equal(zkv_wal_open(w, NULL), ZKV_ECORRUPT);
     assert_non_null(strstr(zkv_wal_error(w), "missing"));
     zkv_wal_destroy(&w);
@@ -625,7 +648,7 @@ static void test_directory_checks(void **state)
     t_path(path, sizeof path, dir, snap.files[0].name);
     t_path(renamed, sizeof renamed, dir, "0000000000000001-0000000000000002.wal");
     assert_int_equal(rename(path, renamed), 0);
-    w = zkv_wal_new(zkv_fs_posix(), dir, NULL);
+    w = zkv_wal_new(s_fs, dir, NULL);
     assert_int_equal(zkv_wal_open(w, NULL), ZKV_ECORRUPT);
     assert_non_null(strstr(zkv_wal_error(w), "does not match the file name"));
     zkv_wal_destroy(&w);
@@ -813,15 +836,18 @@ static void test_bit_flip_every_byte(void **state)
         for (size_t r = 0; r < nrec; r++) {
             bool last = fi + 1 == pristine.count && r + 1 == nrec;
             for (uint64_t pos = spans[r].off; pos < spans[r].off + spans[r].len; pos++) {
-                for (int bit = 0; bit < 8; bit++) {
+                /*  Every bit of the framing (length, CRC, type), one bit of
+                    each payload byte. */
+                bool framing = pos - spans[r].off < 12;
+                for (int bit = framing ? 0 : (int) (pos % 8);
+                     bit < (framing ? 8 : (int) (pos % 8) + 1); bit++) {
                     memcpy(bytes, f->data, f->size);
                     bytes[pos] ^= (uint8_t) (1u << bit);
                     t_write_file(path, bytes, f->size);
                     t_dirsnap_t flipped;
                     t_dirsnap_take(dir, &flipped);
                     zkv_wal_recovery_t rep;
-                    w = zkv_wal_new(zkv_fs_posix(), dir,
-                                    &(zkv_wal_options_t){.segment_size = 1536});
+                    w = zkv_wal_new(s_fs, dir, &(zkv_wal_options_t){.segment_size = 1536});
                     int rc = zkv_wal_open(w, &rep);
                     if (last) {
                         /*  Only the last record may go, and it is reported. */
@@ -879,7 +905,7 @@ static void test_length_flip_mid_last_segment(void **state)
     t_write_file(path, bytes, snap.files[0].size);
     t_dirsnap_t flipped;
     t_dirsnap_take(dir, &flipped);
-    w = zkv_wal_new(zkv_fs_posix(), dir, NULL);
+    w = zkv_wal_new(s_fs, dir, NULL);
     assert_int_equal(zkv_wal_open(w, NULL), ZKV_ECORRUPT);
     assert_non_null(strstr(zkv_wal_error(w), "a valid record follows"));
     assert_true(t_dirsnap_matches(dir, &flipped));
@@ -1017,6 +1043,7 @@ static void test_io_errors(void **state)
                                ZKV_FS_OP_UNLINK, ZKV_FS_OP_LIST,     ZKV_FS_OP_SIZE};
     zkv_fs_fault_t *fault = zkv_fs_fault_new(zkv_fs_posix());
     assert_non_null(fault);
+    zkv_fs_fault_skip_syncs(fault, true);
     size_t runs = 0, failed = 0;
     for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
         for (unsigned long skip = 0;; skip++) {
@@ -1078,6 +1105,7 @@ static void test_read_errors(void **state)
     t_dirsnap_take(dir, &snap);
 
     zkv_fs_fault_t *fault = zkv_fs_fault_new(zkv_fs_posix());
+    zkv_fs_fault_skip_syncs(fault, true);
     const zkv_fs_op_t ops[] = {ZKV_FS_OP_PREAD, ZKV_FS_OP_TRUNCATE, ZKV_FS_OP_SYNC,
                                ZKV_FS_OP_OPEN,  ZKV_FS_OP_LIST,     ZKV_FS_OP_MKDIR};
     for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
@@ -1114,25 +1142,25 @@ static void test_read_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_sync_read),
-        cmocka_unit_test(test_read_limits),
-        cmocka_unit_test(test_invalid_appends),
-        cmocka_unit_test(test_largest_entry),
-        cmocka_unit_test(test_rotation),
-        cmocka_unit_test(test_truncate_across_segments),
-        cmocka_unit_test(test_drop_before),
-        cmocka_unit_test(test_drop_after_truncate),
-        cmocka_unit_test(test_reset),
-        cmocka_unit_test(test_hard_state),
-        cmocka_unit_test(test_unsynced_lost_synced_kept),
-        cmocka_unit_test(test_directory_checks),
-        cmocka_unit_test(test_torn_entry_every_byte),
-        cmocka_unit_test(test_torn_hard_state_every_byte),
-        cmocka_unit_test(test_zero_tail),
-        cmocka_unit_test(test_bit_flip_every_byte),
-        cmocka_unit_test(test_length_flip_mid_last_segment),
-        cmocka_unit_test(test_io_errors),
-        cmocka_unit_test(test_read_errors),
+        cmocka_unit_test_teardown(test_append_sync_read, t_teardown),
+        cmocka_unit_test_teardown(test_read_limits, t_teardown),
+        cmocka_unit_test_teardown(test_invalid_appends, t_teardown),
+        cmocka_unit_test_teardown(test_largest_entry, t_teardown),
+        cmocka_unit_test_teardown(test_rotation, t_teardown),
+        cmocka_unit_test_teardown(test_truncate_across_segments, t_teardown),
+        cmocka_unit_test_teardown(test_drop_before, t_teardown),
+        cmocka_unit_test_teardown(test_drop_after_truncate, t_teardown),
+        cmocka_unit_test_teardown(test_reset, t_teardown),
+        cmocka_unit_test_teardown(test_hard_state, t_teardown),
+        cmocka_unit_test_teardown(test_unsynced_lost_synced_kept, t_teardown),
+        cmocka_unit_test_teardown(test_directory_checks, t_teardown),
+        cmocka_unit_test_teardown(test_torn_entry_every_byte, t_teardown),
+        cmocka_unit_test_teardown(test_torn_hard_state_every_byte, t_teardown),
+        cmocka_unit_test_teardown(test_zero_tail, t_teardown),
+        cmocka_unit_test_teardown(test_bit_flip_every_byte, t_teardown),
+        cmocka_unit_test_teardown(test_length_flip_mid_last_segment, t_teardown),
+        cmocka_unit_test_teardown(test_io_errors, t_teardown),
+        cmocka_unit_test_teardown(test_read_errors, t_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -418,7 +418,8 @@ static bool s_scan_next(s_scan_t *s, zkv_op_t *op, zkv_bytes_t last)
     }
     size_t size = last.size + 1;
     if (last.size < ZKV_KEY_SIZE_MAX) {
-        memcpy(s->next_start, last.data, last.size);
+        if (last.size) /* an empty key's data may be NULL */
+            memcpy(s->next_start, last.data, last.size);
         s->next_start[last.size] = 0;
     } else if (!s_successor(last.data, last.size, s->next_start, &size)) {
         return false;

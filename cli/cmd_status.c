@@ -17,7 +17,7 @@ typedef struct {
     bool answered;
     bool id_known;
     uint32_t id;
-    char role[32];
+    char role[64];
     uint64_t term;
     uint64_t commit;
     uint64_t applied;
@@ -37,7 +37,7 @@ static void s_done(void *arg, int rc, const Zkv__Response *reply);
 static void s_copy_text(char *out, size_t size, const char *text)
 {
     char *escaped = zkv_output_escape((const uint8_t *) (text ? text : ""),
-                                      text ? strlen(text) : 0, size / 4 - 4);
+                                      text ? strlen(text) : 0, (size - 4) / 4);
     snprintf(out, size, "%s", escaped ? escaped : "");
     free(escaped);
 }

@@ -137,7 +137,8 @@ static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *re
         return s_check_key(self, routing, req, req->scan->prefix) &&
                s_check_key(self, routing, req, req->scan->start) &&
                s_check_key(self, routing, req, req->scan->end);
-    case ZKV__REQUEST__BODY_STATUS: return true;
+    case ZKV__REQUEST__BODY_STATUS:
+    case ZKV__REQUEST__BODY_DIGEST: return true;
     default:
         s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST, "unknown request type");
         return false;
@@ -196,6 +197,8 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
 
 static bool s_linearizable(const Zkv__Request *req)
 {
+    if (req->body_case == ZKV__REQUEST__BODY_DIGEST)
+        return false; /* a digest describes this node's own state */
     Zkv__Consistency c = req->body_case == ZKV__REQUEST__BODY_GET ? req->get->consistency
                                                                    : req->scan->consistency;
     return c != ZKV__CONSISTENCY__SERIALIZABLE;
@@ -274,7 +277,8 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
         case ZKV__REQUEST__BODY_DELETE:
         case ZKV__REQUEST__BODY_CAS: s_write(self, routing, req); break;
         case ZKV__REQUEST__BODY_GET:
-        case ZKV__REQUEST__BODY_SCAN: s_read(self, routing, body, req); break;
+        case ZKV__REQUEST__BODY_SCAN:
+        case ZKV__REQUEST__BODY_DIGEST: s_read(self, routing, body, req); break;
         default: s_status(self, routing, req); break;
         }
     }

@@ -77,6 +77,10 @@ zframe_t *zkv_storage_read(zkv_kvstore_t *kv, const uint8_t *request, size_t siz
         }
     } else if (req->body_case == ZKV__REQUEST__BODY_SCAN)
         s_scan(kv, req->scan, &r, &scan);
+    else if (req->body_case == ZKV__REQUEST__BODY_DIGEST) {
+        r.digest = zkv_kvstore_digest(kv);
+        r.status = ZKV__STATUS__OK;
+    }
     else {
         r.status = ZKV__STATUS__BAD_REQUEST;
         r.error = "not a read";

@@ -9,7 +9,7 @@
 /*  Most keys one scan returns; a larger or zero limit is cut to it (more = true). */
 #define ZKV_SCAN_LIMIT_MAX 10000
 
-/*  The encoded zkv.Response to a get or scan request (its encoded zkv.Request),
+/*  The encoded zkv.Response to a get, scan or digest request (its encoded zkv.Request),
     revision = the applied index it was served at. NULL when out of memory. */
 zframe_t *zkv_storage_read(zkv_kvstore_t *kv, const uint8_t *request, size_t size);
 

@@ -1,0 +1,141 @@
+/*  cluster: a zkv cluster of real zkvd processes on 127.0.0.1, for the
+    integration tests and the fault driver.
+
+    A cluster owns a temporary directory (one data directory and one stdout
+    and stderr file per node) and a block of free ports. Nodes are started
+    with fork/exec and controlled by pid only: stop (SIGTERM, wait), kill
+    (SIGKILL), pause (SIGSTOP), resume (SIGCONT), restart on the same data
+    directory. Every node still running when the process exits is killed and
+    the directory removed, from an atexit handler (and, for the node
+    processes, by PR_SET_PDEATHSIG should the test process die on a signal).
+
+    Not thread-safe: one thread owns a cluster. Node ids are 1..nodes. */
+#ifndef ZKV_CLUSTER_H
+#define ZKV_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define ZKV_CLUSTER_NODES_MAX 9
+/*  How long one status request may take before the node counts as silent. */
+#define ZKV_CLUSTER_STATUS_MS 500
+
+typedef struct zkv_cluster_t zkv_cluster_t;
+
+typedef struct {
+    const char *name;          /* part of the temporary directory's name */
+    size_t nodes;              /* 1..ZKV_CLUSTER_NODES_MAX; 0: 3 */
+    uint64_t snapshot_entries; /* 0: zkvd's default, for this and the fields below */
+    uint32_t tick_ms;
+    uint32_t election_ticks;
+    uint32_t heartbeat_ticks;
+    const char *const *args; /* more zkvd flags for every node, NULL-terminated, or NULL */
+    const char *const *env;  /* NAME=VALUE for every node, NULL-terminated, or NULL */
+    const char *zkvd;        /* the program; NULL: $ZKV_ZKVD, else the one built with the tests */
+} zkv_cluster_config_t;
+
+typedef enum {
+    ZKV_NODE_DOWN = 0, /* never started, stopped, killed or exited on its own */
+    ZKV_NODE_RUNNING,
+    ZKV_NODE_PAUSED, /* SIGSTOP */
+} zkv_node_state_t;
+
+typedef struct {
+    uint16_t pub;
+    uint16_t router;
+    uint16_t client;
+    uint16_t trace;
+} zkv_node_ports_t;
+
+/*  One node's answer to a status request. */
+typedef struct {
+    uint32_t id;
+    char role[16]; /* leader, follower, candidate, pre-candidate */
+    uint64_t term;
+    uint32_t leader; /* 0: unknown */
+    uint64_t commit;
+    uint64_t applied;
+    uint64_t keys;
+} zkv_node_status_t;
+
+/*  Make the directory and pick the ports; no node runs yet. NULL with a
+    message in err. */
+zkv_cluster_t *zkv_cluster_new(const zkv_cluster_config_t *config, char *err, size_t err_size);
+
+/*  Kill (SIGKILL) every node still running, reap it, remove the directory
+    (kept when the environment has ZKV_KEEP_TEST_DIRS=1). */
+void zkv_cluster_destroy(zkv_cluster_t **self_p);
+
+/*  Start a node that is down. 0, or -1 (already running, fork failed). The
+    process runs once this returns; whether it serves is for the waits below. */
+int zkv_cluster_start(zkv_cluster_t *self, uint32_t id);
+int zkv_cluster_start_all(zkv_cluster_t *self);
+
+/*  SIGTERM (and SIGCONT, for a paused node), then wait up to timeout_ms for it
+    to exit. 0 and its wait status in *wstatus (may be NULL), or -1 when it did
+    not exit in time: it is then killed, and *wstatus says so. */
+int zkv_cluster_stop(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *wstatus);
+
+/*  SIGKILL and reap. 0, or -1 when the node was not running. */
+int zkv_cluster_kill(zkv_cluster_t *self, uint32_t id);
+
+/*  SIGSTOP / SIGCONT. 0, or -1 when the node is not running / not paused. */
+int zkv_cluster_pause(zkv_cluster_t *self, uint32_t id);
+int zkv_cluster_resume(zkv_cluster_t *self, uint32_t id);
+
+/*  Stop (as zkv_cluster_stop; nothing when down) and start again on the same
+    data directory. 0, or -1 when it did not stop in time or cannot start. */
+int zkv_cluster_restart(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *wstatus);
+
+/*  The node's state; a node found to have exited on its own is reaped and
+    reported down, its wait status kept for zkv_cluster_wstatus. */
+zkv_node_state_t zkv_cluster_state(zkv_cluster_t *self, uint32_t id);
+
+/*  The wait status of the node's last exit, or -1 when it has not exited. */
+int zkv_cluster_wstatus(const zkv_cluster_t *self, uint32_t id);
+
+/*  The id of a node that exited without being told to, or 0. */
+uint32_t zkv_cluster_find_exited(zkv_cluster_t *self);
+
+/*  Wait status as text: "exit 0", "signal 9 (Killed)", ... Borrowed until the next call. */
+const char *zkv_cluster_wstatus_text(int wstatus);
+
+pid_t zkv_cluster_pid(const zkv_cluster_t *self, uint32_t id); /* 0 when down */
+size_t zkv_cluster_size(const zkv_cluster_t *self);
+const char *zkv_cluster_dir(const zkv_cluster_t *self);
+const char *zkv_cluster_data_dir(const zkv_cluster_t *self, uint32_t id);
+const char *zkv_cluster_stderr_path(const zkv_cluster_t *self, uint32_t id);
+const char *zkv_cluster_stdout_path(const zkv_cluster_t *self, uint32_t id);
+zkv_node_ports_t zkv_cluster_ports(const zkv_cluster_t *self, uint32_t id);
+/*  The --peers value every node is started with. */
+const char *zkv_cluster_peers(const zkv_cluster_t *self);
+/*  "tcp://127.0.0.1:PORT" of one node's client port, of its trace PUB. */
+const char *zkv_cluster_client_endpoint(const zkv_cluster_t *self, uint32_t id);
+const char *zkv_cluster_trace_endpoint(const zkv_cluster_t *self, uint32_t id);
+/*  Every node's client endpoint, comma-separated, node 1 first. */
+const char *zkv_cluster_endpoints(const zkv_cluster_t *self);
+
+/*  Ask one node for its status (at most ZKV_CLUSTER_STATUS_MS). 0, or -1 when
+    it did not answer. */
+int zkv_cluster_status(zkv_cluster_t *self, uint32_t id, zkv_node_status_t *status);
+
+/*  Wait for a leader that a majority of the members running answer to,
+    asking every running node that is not paused. Its id, or 0 after
+    timeout_ms. */
+uint32_t zkv_cluster_wait_leader(zkv_cluster_t *self, int64_t timeout_ms);
+
+/*  Wait until the node has applied index. 0, or -1 after timeout_ms. */
+int zkv_cluster_wait_applied(zkv_cluster_t *self, uint32_t id, uint64_t index, int64_t timeout_ms);
+
+/*  Scan the node's stderr file for sanitizer reports ("ERROR: AddressSanitizer",
+    "LeakSanitizer", "runtime error"). 0 when there is none, 1 with the first
+    such line in line, -1 when the file cannot be read. */
+int zkv_cluster_stderr_check(const zkv_cluster_t *self, uint32_t id, char *line, size_t size);
+
+/*  Print every node's state and the tail of its stderr, for a failed test. */
+void zkv_cluster_dump(zkv_cluster_t *self, FILE *out);
+
+#endif

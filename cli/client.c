@@ -141,17 +141,17 @@ typedef enum {
 typedef struct {
     s_state_t state;
     zkv_op_t op;
-    bool pinned;           /* op.endpoint given: never leave it */
-    uint64_t sequence;     /* writes only */
-    uint64_t first_gen;    /* generation of the first attempt */
-    uint64_t gen;          /* generation of the current attempt */
-    int endpoint;          /* target of the current or next attempt */
+    bool pinned;        /* op.endpoint given: never leave it */
+    uint64_t sequence;  /* writes only */
+    uint64_t first_gen; /* generation of the first attempt */
+    uint64_t gen;       /* generation of the current attempt */
+    int endpoint;       /* target of the current or next attempt */
     int64_t start_ms;
-    int64_t deadline_ms;   /* overall */
-    int64_t timer_ms;      /* S_SENT: attempt timeout; S_WAITING: resend time */
+    int64_t deadline_ms; /* overall */
+    int64_t timer_ms;    /* S_SENT: attempt timeout; S_WAITING: resend time */
     uint32_t attempts;
-    uint32_t failures;     /* consecutive, for the backoff */
-    uint32_t hops;         /* redirects since the last backoff */
+    uint32_t failures; /* consecutive, for the backoff */
+    uint32_t hops;     /* redirects since the last backoff */
     s_problem_t problem;
     int problem_endpoint;
     zkv_client_done_fn *done;
@@ -165,9 +165,9 @@ struct zkv_client_t {
     int64_t attempt_ms;
     s_endpoint_t endpoints[ZKV_CLIENT_ENDPOINTS_MAX];
     size_t endpoint_count;
-    int leader;  /* endpoint believed to lead, or -1 */
-    int cursor;  /* where leader-bound operations go while the leader is unknown */
-    int home;    /* first choice for serializable reads */
+    int leader; /* endpoint believed to lead, or -1 */
+    int cursor; /* where leader-bound operations go while the leader is unknown */
+    int home;   /* first choice for serializable reads */
     int hwm;
     s_op_t *ops;
     uint32_t capacity;
@@ -243,8 +243,8 @@ int zkv_client_endpoints_parse(const char *list, char out[][ZKV_CLIENT_ENDPOINT_
             return -1;
         }
         if (zkv_client_endpoint_normalize(p, length, out[count], ZKV_CLIENT_ENDPOINT_SIZE_MAX)) {
-            snprintf(err, err_size, "bad endpoint '%.*s' in '%.200s'", (int) (length > 200 ? 200 : length),
-                     p, list ? list : "");
+            snprintf(err, err_size, "bad endpoint '%.*s' in '%.200s'",
+                     (int) (length > 200 ? 200 : length), p, list ? list : "");
             return -1;
         }
         count++;
@@ -359,7 +359,7 @@ static int s_init(zkv_client_t *self, const zkv_client_config_t *config, size_t 
 
 zkv_client_t *zkv_client_new(const zkv_client_config_t *config, char *err, size_t err_size)
 {
-    char (*names)[ZKV_CLIENT_ENDPOINT_SIZE_MAX] = malloc(sizeof(*names) * ZKV_CLIENT_ENDPOINTS_MAX);
+    char(*names)[ZKV_CLIENT_ENDPOINT_SIZE_MAX] = malloc(sizeof(*names) * ZKV_CLIENT_ENDPOINTS_MAX);
     zkv_client_t *self = calloc(1, sizeof *self);
     int count = -1;
     if (!names || !self) {
@@ -588,8 +588,8 @@ static void s_fail_deadline(zkv_client_t *self, s_op_t *op, int64_t now)
     serializable read, else the leader when known. */
 static int s_target(const zkv_client_t *self, const s_op_t *op)
 {
-    bool leader_bound = s_is_write(op->op.type) || op->op.type == ZKV_OP_STATUS ||
-                        !op->op.serializable;
+    bool leader_bound =
+        s_is_write(op->op.type) || op->op.type == ZKV_OP_STATUS || !op->op.serializable;
     if (op->pinned || !leader_bound || self->leader < 0)
         return op->endpoint;
     return self->leader;
@@ -616,8 +616,8 @@ static void s_send(zkv_client_t *self, s_op_t *op, int64_t now)
         return;
     }
     op->state = S_SENT;
-    op->timer_ms = now + self->attempt_ms < op->deadline_ms ? now + self->attempt_ms
-                                                             : op->deadline_ms;
+    op->timer_ms =
+        now + self->attempt_ms < op->deadline_ms ? now + self->attempt_ms : op->deadline_ms;
     s_timer_note(self, op->timer_ms);
 }
 
@@ -841,8 +841,7 @@ static int s_check(zkv_client_t *self, const zkv_op_t *op, int *endpoint)
         return ZKV_EBUSY;
     }
     if (s_is_write(op->type) && self->next_sequence - self->first_unacked >= ZKV_CLIENT_WINDOW) {
-        snprintf(self->error, sizeof self->error, "%d writes already in flight",
-                 ZKV_CLIENT_WINDOW);
+        snprintf(self->error, sizeof self->error, "%d writes already in flight", ZKV_CLIENT_WINDOW);
         return ZKV_EBUSY;
     }
     *endpoint = -1;
@@ -1021,7 +1020,7 @@ const char *zkv_client_strerror(int rc)
 
 const char *zkv_client_status_name(int status)
 {
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&zkv__status__descriptor,
-                                                                       status);
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&zkv__status__descriptor, status);
     return v ? v->name : "UNKNOWN";
 }

@@ -54,12 +54,15 @@
 #define ZKV_CLIENT_HOPS_MAX 8
 
 /*  Client errors, beside the ZKV_E* codes of zkv_error.h (ZKV_EKEYSIZE,
-    ZKV_EVALSIZE, ZKV_EINVAL, ZKV_EBUSY, ZKV_ENOMEM). */
-#define ZKV_CLIENT_ETIMEDOUT (-101) /* no final answer before the deadline; a write's
-                                       outcome is unknown */
-#define ZKV_CLIENT_EPROTO (-102)    /* a reply with a status the client does not know */
-#define ZKV_CLIENT_EINTR (-103)     /* interrupted (SIGINT/SIGTERM) */
-#define ZKV_CLIENT_ECANCELED (-104) /* zkv_client_cancel */
+    ZKV_EVALSIZE, ZKV_EINVAL, ZKV_EBUSY, ZKV_ENOMEM):
+    ETIMEDOUT  no final answer before the deadline; a write's outcome is unknown
+    EPROTO     a reply with a status the client does not know
+    EINTR      interrupted (SIGINT/SIGTERM)
+    ECANCELED  zkv_client_cancel */
+#define ZKV_CLIENT_ETIMEDOUT (-101)
+#define ZKV_CLIENT_EPROTO (-102)
+#define ZKV_CLIENT_EINTR (-103)
+#define ZKV_CLIENT_ECANCELED (-104)
 
 typedef struct zkv_client_t zkv_client_t;
 
@@ -85,19 +88,19 @@ typedef enum {
     operation completes. Fields an operation does not use are ignored. */
 typedef struct {
     zkv_op_type_t type;
-    zkv_bytes_t key;       /* get, put, delete, cas */
-    zkv_bytes_t value;     /* put; cas: the new value */
-    zkv_bytes_t expected;  /* cas, unless expect_absent */
-    bool expect_absent;    /* cas: succeed only when the key is absent */
-    bool return_previous;  /* put: the reply carries the replaced value */
-    bool serializable;     /* get, scan: any node may serve it from its own state */
-    zkv_bytes_t prefix;    /* scan: either a prefix, */
-    zkv_bytes_t start;     /* or the range [start, end); empty end: no bound */
+    zkv_bytes_t key;      /* get, put, delete, cas */
+    zkv_bytes_t value;    /* put; cas: the new value */
+    zkv_bytes_t expected; /* cas, unless expect_absent */
+    bool expect_absent;   /* cas: succeed only when the key is absent */
+    bool return_previous; /* put: the reply carries the replaced value */
+    bool serializable;    /* get, scan: any node may serve it from its own state */
+    zkv_bytes_t prefix;   /* scan: either a prefix, */
+    zkv_bytes_t start;    /* or the range [start, end); empty end: no bound */
     zkv_bytes_t end;
-    uint32_t limit;        /* scan: 0 means the node's maximum */
-    bool reverse;          /* scan */
-    bool keys_only;        /* scan */
-    const char *endpoint;  /* send only here, never redirected (status of one member) */
+    uint32_t limit;       /* scan: 0 means the node's maximum */
+    bool reverse;         /* scan */
+    bool keys_only;       /* scan */
+    const char *endpoint; /* send only here, never redirected (status of one member) */
 } zkv_op_t;
 
 /*  Called once per submitted operation, from zkv_client_dispatch, zkv_client_poll,

@@ -38,8 +38,8 @@ typedef struct {
     bool sequential;
     double read_ratio;
     bool serializable;
-    uint64_t count;       /* requests to complete; 0 in duration mode */
-    int64_t duration_ms;  /* 0 in count mode */
+    uint64_t count;      /* requests to complete; 0 in duration mode */
+    int64_t duration_ms; /* 0 in count mode */
 } s_params_t;
 
 struct s_bench_t {
@@ -222,9 +222,9 @@ static void s_progress(const s_bench_t *b, int64_t now, bool done)
     int filled = (int) (fraction * S_PROGRESS_WIDTH);
     double seconds = (double) (now - b->start_ns) / 1e9;
     fprintf(stderr, "\r[%.*s%*s] %3d%% %llu ok %llu errors %.0f ops/s", filled,
-            "##############################", S_PROGRESS_WIDTH - filled, "",
-            (int) (fraction * 100), (unsigned long long) b->succeeded,
-            (unsigned long long) b->failed, seconds > 0 ? (double) b->succeeded / seconds : 0.0);
+            "##############################", S_PROGRESS_WIDTH - filled, "", (int) (fraction * 100),
+            (unsigned long long) b->succeeded, (unsigned long long) b->failed,
+            seconds > 0 ? (double) b->succeeded / seconds : 0.0);
 }
 
 static int s_loop(s_bench_t *b)
@@ -288,8 +288,9 @@ static json_t *s_json(const s_bench_t *b, double seconds)
     s_totals(b, &stats);
     json_t *latency = json_object();
     for (int i = 0; latency && i < S_PERCENTILES; i++)
-        json_object_set_new(latency, s_percentile_names[i],
-                            json_real(s_ms(zkv_histogram_percentile(b->latency, s_percentiles[i]))));
+        json_object_set_new(
+            latency, s_percentile_names[i],
+            json_real(s_ms(zkv_histogram_percentile(b->latency, s_percentiles[i]))));
     if (latency) {
         json_object_set_new(latency, "max", json_real(s_ms(zkv_histogram_max(b->latency))));
         json_object_set_new(latency, "mean", json_real(zkv_histogram_mean(b->latency) / 1e6));
@@ -301,11 +302,10 @@ static json_t *s_json(const s_bench_t *b, double seconds)
                      seconds, "throughput_ops", seconds > 0 ? (double) b->succeeded / seconds : 0.0,
                      "latency_ms", latency, "retries", (json_int_t) stats.retries, "redirects",
                      (json_int_t) stats.redirects, "config", "conns", (json_int_t) b->p.conns,
-                     "inflight", (json_int_t) b->p.inflight, "key_size",
-                     (json_int_t) b->p.key_size, "value_size", (json_int_t) b->p.value_size,
-                     "key_space", (json_int_t) b->p.key_space, "read_ratio", b->p.read_ratio,
-                     "consistency", b->p.serializable ? "s" : "l", "sequential_keys",
-                     b->p.sequential);
+                     "inflight", (json_int_t) b->p.inflight, "key_size", (json_int_t) b->p.key_size,
+                     "value_size", (json_int_t) b->p.value_size, "key_space",
+                     (json_int_t) b->p.key_space, "read_ratio", b->p.read_ratio, "consistency",
+                     b->p.serializable ? "s" : "l", "sequential_keys", b->p.sequential);
 }
 
 static int s_report_text(const s_bench_t *b, double seconds)
@@ -327,7 +327,8 @@ static int s_report_text(const s_bench_t *b, double seconds)
         uint64_t ns = i < S_PERCENTILES ? zkv_histogram_percentile(b->latency, s_percentiles[i])
                                         : zkv_histogram_max(b->latency);
         char name[32];
-        snprintf(name, sizeof name, "latency %s", i < S_PERCENTILES ? s_percentile_names[i] : "max");
+        snprintf(name, sizeof name, "latency %s",
+                 i < S_PERCENTILES ? s_percentile_names[i] : "max");
         snprintf(v[4], 64, "%.3f ms", s_ms(ns));
         const char *row[] = {name, v[4]};
         if (zkv_table_add(table, row))
@@ -467,20 +468,22 @@ static int s_bench(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **
     const char *consistency = NULL;
     bool count_seen = false, duration_seen = false;
     s_bench_t b = {.g = g,
-                   .p = {.conns = 1, .inflight = 1, .key_size = 16, .value_size = 256,
-                         .key_space = 100000, .count = 10000}};
+                   .p = {.conns = 1,
+                         .inflight = 1,
+                         .key_size = 16,
+                         .value_size = 256,
+                         .key_space = 100000,
+                         .count = 10000}};
     const zkv_flag_t flags[] = {
         {"conns", 0, ZKV_FLAG_U64, &b.p.conns, "N", "client connections (default 1)", 1,
          S_CONNS_MAX},
         {"inflight", 0, ZKV_FLAG_U64, &b.p.inflight, "N",
-         "requests in flight in total, spread over the connections (default 1)", 1,
-         S_INFLIGHT_MAX},
+         "requests in flight in total, spread over the connections (default 1)", 1, S_INFLIGHT_MAX},
         {"key-size", 0, ZKV_FLAG_U64, &b.p.key_size, "B", "bytes per key (default 16)", 1,
          ZKV_KEY_SIZE_MAX},
         {"value-size", 0, ZKV_FLAG_U64, &b.p.value_size, "B", "bytes per value (default 256)", 0,
          ZKV_VALUE_SIZE_MAX},
-        {"key-space", 0, ZKV_FLAG_U64, &b.p.key_space, "N",
-         "distinct keys (default 100000)", 1, 0},
+        {"key-space", 0, ZKV_FLAG_U64, &b.p.key_space, "N", "distinct keys (default 100000)", 1, 0},
         {"sequential-keys", 0, ZKV_FLAG_BOOL, &b.p.sequential, NULL,
          "keys 0, 1, 2, ... instead of random ones"},
         {"read-ratio", 0, ZKV_FLAG_RATIO, &b.p.read_ratio, "R",
@@ -511,7 +514,8 @@ static int s_bench(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **
 }
 
 const zkv_command_t zkv_cmd_bench = {
-    "bench", "bench [--conns N] [--inflight N] [--count N | --duration D] [flags]",
+    "bench",
+    "bench [--conns N] [--inflight N] [--count N | --duration D] [flags]",
     "Measure throughput and latency",
     "Runs puts (and gets, with --read-ratio) from one process over --conns client\n"
     "connections, each with its own client id, keeping --inflight requests in\n"

@@ -119,8 +119,8 @@ static int s_put_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
         json_t *doc = s_json_key(op->key, reply->revision);
         if (doc && op->return_previous) {
             json_object_set_new(doc, "prev_found", json_boolean(prev));
-            if (prev && zkv_output_json_bytes(doc, "prev_value", reply->value.data,
-                                              reply->value.len)) {
+            if (prev &&
+                zkv_output_json_bytes(doc, "prev_value", reply->value.data, reply->value.len)) {
                 json_decref(doc);
                 doc = NULL;
             }
@@ -154,8 +154,8 @@ static int s_put(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
                          file ? "not both" : "missing VALUE", cmd->usage);
         return ZKV_EXIT_USAGE;
     }
-    zkv_op_t op = {.type = ZKV_OP_PUT, .key = zkv_command_bytes(args.positional[0]),
-                   .return_previous = prev};
+    zkv_op_t op = {
+        .type = ZKV_OP_PUT, .key = zkv_command_bytes(args.positional[0]), .return_previous = prev};
     uint8_t *data = NULL;
     if (file) {
         if (s_read_value(file, &data, &op.value.size))
@@ -170,7 +170,9 @@ static int s_put(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
 }
 
 const zkv_command_t zkv_cmd_put = {
-    "put", "put KEY VALUE [--prev] | put KEY --file PATH [--prev]", "Write a value",
+    "put",
+    "put KEY VALUE [--prev] | put KEY --file PATH [--prev]",
+    "Write a value",
     "Prints OK once a majority of the cluster has the write. With --prev it also\n"
     "prints the key and the value it replaced (nothing more if the key was new).\n"
     "A retry after a lost reply reuses the request's sequence number, so the\n"
@@ -190,8 +192,8 @@ static int s_get_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
     int code = ZKV_EXIT_OK;
     if (g->format == ZKV_FORMAT_JSON) {
         json_t *doc = s_json_key(op->key, reply->revision);
-        if (doc && found && zkv_output_json_bytes(doc, "value", reply->value.data,
-                                                  reply->value.len)) {
+        if (doc && found &&
+            zkv_output_json_bytes(doc, "value", reply->value.data, reply->value.len)) {
             json_decref(doc);
             doc = NULL;
         }
@@ -239,7 +241,9 @@ static int s_get(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
 }
 
 const zkv_command_t zkv_cmd_get = {
-    "get", "get KEY [--consistency l|s]", "Read a value",
+    "get",
+    "get KEY [--consistency l|s]",
+    "Read a value",
     "Prints the value as stored, byte for byte, and a newline. An absent key\n"
     "prints nothing on stdout, 'zkv: key not found: KEY' on stderr and exits 1\n"
     "(-w json still prints {\"found\":false,...}). A linearizable read (the\n"
@@ -279,7 +283,9 @@ static int s_del(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
 }
 
 const zkv_command_t zkv_cmd_del = {
-    "del", "del KEY", "Delete a key",
+    "del",
+    "del KEY",
+    "Delete a key",
     "Prints the number of keys deleted, 1 or 0 (the key was absent), like\n"
     "etcdctl. Deleting an absent key is not an error.\n\n"
     "Example:\n  zkv del greeting\n",
@@ -291,8 +297,7 @@ const zkv_command_t zkv_cmd_del = {
 static int s_cas_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Response *reply)
 {
     bool ok = reply->status == ZKV__STATUS__OK;
-    if (!ok && reply->status != ZKV__STATUS__CAS_FAILED &&
-        reply->status != ZKV__STATUS__NOT_FOUND)
+    if (!ok && reply->status != ZKV__STATUS__CAS_FAILED && reply->status != ZKV__STATUS__NOT_FOUND)
         return zkv_command_refused(reply);
     int code = ZKV_EXIT_OK;
     if (g->format == ZKV_FORMAT_JSON) {
@@ -304,11 +309,10 @@ static int s_cas_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
         printf("OK\n");
     }
     if (code == ZKV_EXIT_OK && !ok) {
-        zkv_output_error("compare failed: %s",
-                         op->expect_absent ? "the key exists"
-                         : reply->status == ZKV__STATUS__NOT_FOUND
-                             ? "the key is absent"
-                             : "the current value differs from EXPECTED");
+        zkv_output_error("compare failed: %s", op->expect_absent ? "the key exists"
+                                               : reply->status == ZKV__STATUS__NOT_FOUND
+                                                   ? "the key is absent"
+                                                   : "the current value differs from EXPECTED");
         code = ZKV_EXIT_NEGATIVE;
     }
     return code;
@@ -331,7 +335,8 @@ static int s_cas(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
                          absent ? "--absent takes KEY NEW" : "wants KEY EXPECTED NEW", cmd->usage);
         return ZKV_EXIT_USAGE;
     }
-    zkv_op_t op = {.type = ZKV_OP_CAS, .key = zkv_command_bytes(args.positional[0]),
+    zkv_op_t op = {.type = ZKV_OP_CAS,
+                   .key = zkv_command_bytes(args.positional[0]),
                    .expect_absent = absent,
                    .value = zkv_command_bytes(args.positional[args.count - 1])};
     if (!absent)
@@ -340,7 +345,9 @@ static int s_cas(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
 }
 
 const zkv_command_t zkv_cmd_cas = {
-    "cas", "cas KEY EXPECTED NEW | cas --absent KEY NEW", "Compare and swap a value",
+    "cas",
+    "cas KEY EXPECTED NEW | cas --absent KEY NEW",
+    "Compare and swap a value",
     "Sets KEY to NEW if its current value is EXPECTED (or, with --absent, if it\n"
     "does not exist), atomically. Prints OK; otherwise prints\n"
     "'zkv: compare failed: ...' on stderr and exits 1.\n\n"
@@ -527,9 +534,12 @@ static int s_scan(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **a
         zkv_output_error("scan: use --prefix P, or --from A [--to B]");
         return ZKV_EXIT_USAGE;
     }
-    zkv_op_t op = {.type = ZKV_OP_SCAN, .prefix = zkv_command_bytes(prefix),
-                   .start = zkv_command_bytes(from), .end = zkv_command_bytes(to),
-                   .reverse = reverse, .keys_only = keys_only};
+    zkv_op_t op = {.type = ZKV_OP_SCAN,
+                   .prefix = zkv_command_bytes(prefix),
+                   .start = zkv_command_bytes(from),
+                   .end = zkv_command_bytes(to),
+                   .reverse = reverse,
+                   .keys_only = keys_only};
     if (!s_consistency(consistency, &op.serializable))
         return ZKV_EXIT_USAGE;
     s_scan_t s = {.g = g, .keys_only = keys_only};
@@ -543,7 +553,8 @@ static int s_scan(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **a
 }
 
 const zkv_command_t zkv_cmd_scan = {
-    "scan", "scan [--prefix P | --from A [--to B]] [--limit N] [--reverse] [--keys-only]",
+    "scan",
+    "scan [--prefix P | --from A [--to B]] [--limit N] [--reverse] [--keys-only]",
     "List keys in order",
     "Prints each key and its value on lines of their own (keys only with\n"
     "--keys-only), in key order: bytes compared as unsigned, a shorter key before\n"

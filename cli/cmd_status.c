@@ -36,8 +36,8 @@ static void s_done(void *arg, int rc, const Zkv__Response *reply);
 
 static void s_copy_text(char *out, size_t size, const char *text)
 {
-    char *escaped = zkv_output_escape((const uint8_t *) (text ? text : ""),
-                                      text ? strlen(text) : 0, (size - 4) / 4);
+    char *escaped = zkv_output_escape((const uint8_t *) (text ? text : ""), text ? strlen(text) : 0,
+                                      (size - 4) / 4);
     snprintf(out, size, "%s", escaped ? escaped : "");
     free(escaped);
 }
@@ -198,8 +198,8 @@ static int s_add_row(zkv_table_t *table, const s_row_t *r)
 
 static int s_print_table(const s_row_t *rows, size_t count, bool boxed)
 {
-    const char *headers[] = {"ID",      "ENDPOINT", "ROLE",   "TERM",
-                             "COMMIT",  "APPLIED",  "LEADER", "KEYS"};
+    const char *headers[] = {"ID",     "ENDPOINT", "ROLE",   "TERM",
+                             "COMMIT", "APPLIED",  "LEADER", "KEYS"};
     zkv_table_t *table = zkv_table_new(8, headers);
     for (size_t i = 0; table && i < count; i++)
         if (s_add_row(table, &rows[i]))
@@ -219,8 +219,8 @@ static int s_collect(s_status_t *s, const zkv_globals_t *g)
 {
     char names[ZKV_CLIENT_ENDPOINTS_MAX][ZKV_CLIENT_ENDPOINT_SIZE_MAX];
     char err[256];
-    int listed = zkv_client_endpoints_parse(g->endpoints, names, ZKV_CLIENT_ENDPOINTS_MAX, err,
-                                            sizeof err);
+    int listed =
+        zkv_client_endpoints_parse(g->endpoints, names, ZKV_CLIENT_ENDPOINTS_MAX, err, sizeof err);
     if (listed < 0) {
         zkv_output_error("%s", err);
         return ZKV_EXIT_USAGE;
@@ -257,9 +257,9 @@ static int s_status(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char *
         for (size_t i = 0; i < s->count; i++)
             answered += s->rows[i].answered;
         size_t count = s_sort_unique(s->rows, s->count);
-        int rc = g->format == ZKV_FORMAT_JSON ? s_print_json(s->rows, count)
-                                              : s_print_table(s->rows, count,
-                                                              g->format == ZKV_FORMAT_TABLE);
+        int rc = g->format == ZKV_FORMAT_JSON
+                     ? s_print_json(s->rows, count)
+                     : s_print_table(s->rows, count, g->format == ZKV_FORMAT_TABLE);
         code = rc ? ZKV_EXIT_ERROR : ZKV_EXIT_OK;
         if (code == ZKV_EXIT_OK && answered == 0) {
             zkv_output_error("no member answered within %lld ms", (long long) g->timeout_ms);
@@ -272,7 +272,9 @@ static int s_status(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char *
 }
 
 const zkv_command_t zkv_cmd_status = {
-    "status", "status", "Show every member: role, term, commit and applied index",
+    "status",
+    "status",
+    "Show every member: role, term, commit and applied index",
     "Asks every listed endpoint for its status at once, and every member they\n"
     "name that is not listed (by its client endpoint), so one live endpoint is\n"
     "enough. Prints one row per member: id, client endpoint, role, term, commit\n"

@@ -225,7 +225,8 @@ static int s_trace(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **
 }
 
 const zkv_command_t zkv_cmd_trace = {
-    "trace", "trace [--trace-endpoints LIST] [--kind K1,K2] [--node N] [--count N]",
+    "trace",
+    "trace [--trace-endpoints LIST] [--kind K1,K2] [--node N] [--count N]",
     "Follow the nodes' trace events",
     "Subscribes to the trace PUB socket of every listed node and prints one line\n"
     "per event: local time to the millisecond, node, kind, term, index, the peer\n"

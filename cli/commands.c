@@ -126,8 +126,7 @@ int zkv_command_refused(const Zkv__Response *reply)
                          detail ? detail : "");
         return ZKV_EXIT_USAGE;
     default:
-        zkv_output_error("node error (%s)%s%.300s", name, detail ? ": " : "",
-                         detail ? detail : "");
+        zkv_output_error("node error (%s)%s%.300s", name, detail ? ": " : "", detail ? detail : "");
         return ZKV_EXIT_ERROR;
     }
 }

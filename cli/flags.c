@@ -63,8 +63,8 @@ static int s_set(const zkv_flag_t *f, const char *value, char *err, size_t err_s
     case ZKV_FLAG_BOOL: *(bool *) f->target = true; break;
     case ZKV_FLAG_STRING: *(const char **) f->target = value; break;
     case ZKV_FLAG_U64:
-        if (zkv_u64_parse(value, (uint64_t *) f->target) ||
-            *(uint64_t *) f->target < f->min || *(uint64_t *) f->target > max) {
+        if (zkv_u64_parse(value, (uint64_t *) f->target) || *(uint64_t *) f->target < f->min ||
+            *(uint64_t *) f->target > max) {
             snprintf(err, err_size, "--%s wants a whole number from %llu to %llu, not '%.64s'",
                      f->name, (unsigned long long) f->min, (unsigned long long) max, value);
             return -1;
@@ -81,8 +81,7 @@ static int s_set(const zkv_flag_t *f, const char *value, char *err, size_t err_s
         char *end;
         double v = strtod(value, &end);
         if (end == value || *end || !(v >= 0 && v <= 1)) {
-            snprintf(err, err_size, "--%s wants a number from 0 to 1, not '%.64s'", f->name,
-                     value);
+            snprintf(err, err_size, "--%s wants a number from 0 to 1, not '%.64s'", f->name, value);
             return -1;
         }
         *(double *) f->target = v;
@@ -141,8 +140,8 @@ static int s_positional(zkv_args_t *args, char *arg, char *err, size_t err_size)
     return 0;
 }
 
-int zkv_flags_parse(int argc, char **argv, const zkv_flag_t *const *tables,
-                    bool stop_at_positional, zkv_args_t *args, char *err, size_t err_size)
+int zkv_flags_parse(int argc, char **argv, const zkv_flag_t *const *tables, bool stop_at_positional,
+                    zkv_args_t *args, char *err, size_t err_size)
 {
     memset(args, 0, sizeof *args);
     bool flags_done = false;

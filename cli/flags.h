@@ -25,15 +25,15 @@ typedef enum {
 } zkv_flag_type_t;
 
 typedef struct {
-    const char *name;       /* long name without "--"; NULL ends a table */
-    char short_name;        /* one letter used as "-x", or 0 */
+    const char *name; /* long name without "--"; NULL ends a table */
+    char short_name;  /* one letter used as "-x", or 0 */
     zkv_flag_type_t type;
     void *target;
     const char *value_name; /* in help: "LIST", "N", "DURATION" */
     const char *help;
-    uint64_t min;           /* ZKV_FLAG_U64 bounds; max 0 means UINT64_MAX */
+    uint64_t min; /* ZKV_FLAG_U64 bounds; max 0 means UINT64_MAX */
     uint64_t max;
-    bool *seen;             /* set when the flag was given, if not NULL */
+    bool *seen; /* set when the flag was given, if not NULL */
 } zkv_flag_t;
 
 typedef struct {
@@ -46,8 +46,8 @@ typedef struct {
 /*  Parse argv[0..argc) against tables (a NULL-terminated array of flag tables).
     With stop_at_positional, stop at the first positional argument (it is not
     consumed). 0, or -1 with a one-line message in err. */
-int zkv_flags_parse(int argc, char **argv, const zkv_flag_t *const *tables,
-                    bool stop_at_positional, zkv_args_t *args, char *err, size_t err_size);
+int zkv_flags_parse(int argc, char **argv, const zkv_flag_t *const *tables, bool stop_at_positional,
+                    zkv_args_t *args, char *err, size_t err_size);
 
 /*  Print the flags of a table, one per line, for help text. */
 void zkv_flags_print(FILE *out, const zkv_flag_t *table);

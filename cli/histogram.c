@@ -27,7 +27,7 @@ static size_t s_index(uint64_t value)
     if (value < S_EXACT)
         return (size_t) value;
     int msb = 63 - __builtin_clzll(value);
-    int shift = msb - S_SUB_BITS; /* >= 1 */
+    int shift = msb - S_SUB_BITS;  /* >= 1 */
     uint64_t sub = value >> shift; /* in [S_SUB, 2 * S_SUB) */
     return S_EXACT + (size_t) (shift - 1) * S_SUB + (size_t) (sub - S_SUB);
 }

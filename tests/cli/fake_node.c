@@ -70,8 +70,8 @@ static size_t s_lower(const node_t *n, const uint8_t *key, size_t size)
 static entry_t *s_find(node_t *n, ProtobufCBinaryData key)
 {
     size_t at = s_lower(n, key.data, key.len);
-    if (at < n->count && s_compare(n->entries[at].key, n->entries[at].key_size, key.data,
-                                   key.len) == 0)
+    if (at < n->count &&
+        s_compare(n->entries[at].key, n->entries[at].key_size, key.data, key.len) == 0)
         return &n->entries[at];
     return NULL;
 }
@@ -141,10 +141,9 @@ static void s_put(node_t *n, const Zkv__PutRequest *put, Zkv__Response *r)
 static void s_cas(node_t *n, const Zkv__CasRequest *cas, Zkv__Response *r)
 {
     entry_t *e = s_find(n, cas->key);
-    bool ok = cas->expect_absent
-                  ? e == NULL
-                  : e && s_compare(e->value, e->value_size, cas->expected.data,
-                                   cas->expected.len) == 0;
+    bool ok = cas->expect_absent ? e == NULL
+                                 : e && s_compare(e->value, e->value_size, cas->expected.data,
+                                                  cas->expected.len) == 0;
     r->status = ok ? ZKV__STATUS__OK : ZKV__STATUS__CAS_FAILED;
     if (ok)
         s_set(n, cas->key, cas->value);
@@ -248,9 +247,7 @@ static void s_handle(node_t *n, const Zkv__Request *q, Zkv__Response *r)
         break;
     case ZKV__REQUEST__BODY_CAS: s_cas(n, q->cas, r); break;
     case ZKV__REQUEST__BODY_SCAN: s_scan(n, q->scan, r); break;
-    default:
-        r->status = ZKV__STATUS__BAD_REQUEST;
-        r->error = "unknown request";
+    default: r->status = ZKV__STATUS__BAD_REQUEST; r->error = "unknown request";
     }
 }
 

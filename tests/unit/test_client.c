@@ -20,14 +20,20 @@
 
 /* ---------------------------------------------------------------- fake node */
 
-typedef enum { FAKE_SERVE, FAKE_NOT_LEADER, FAKE_UNAVAILABLE, FAKE_SILENT, FAKE_REVERSE } fake_mode_t;
+typedef enum {
+    FAKE_SERVE,
+    FAKE_NOT_LEADER,
+    FAKE_UNAVAILABLE,
+    FAKE_SILENT,
+    FAKE_REVERSE
+} fake_mode_t;
 
 typedef struct {
     fake_mode_t mode;
     char leader[ZKV_CLIENT_ENDPOINT_SIZE_MAX]; /* FAKE_NOT_LEADER: the hint, may be empty */
     int drop_first;                            /* record but do not answer the first N */
     int batch;                                 /* FAKE_REVERSE: answer once N are held */
-    bool noise;                                /* garbage and stray replies, then the answer twice */
+    bool noise; /* garbage and stray replies, then the answer twice */
 } fake_config_t;
 
 #define RECORDS_MAX 2048
@@ -115,7 +121,7 @@ static void s_record(fake_t *f, const Zkv__Request *req)
     r->body = req->body_case;
     const ProtobufCBinaryData *key = req->body_case == ZKV__REQUEST__BODY_GET   ? &req->get->key
                                      : req->body_case == ZKV__REQUEST__BODY_PUT ? &req->put->key
-                                                                                 : NULL;
+                                                                                : NULL;
     if (key)
         memcpy(r->key, key->data, key->len < sizeof r->key - 1 ? key->len : sizeof r->key - 1);
 }
@@ -235,9 +241,8 @@ static record_t *fake_records(fake_node_t *node, size_t *count)
 
 static zkv_client_t *client_for(const char *endpoints, int64_t timeout_ms, int64_t attempt_ms)
 {
-    zkv_client_config_t config = {.endpoints = endpoints,
-                                  .timeout_ms = timeout_ms,
-                                  .attempt_timeout_ms = attempt_ms};
+    zkv_client_config_t config = {
+        .endpoints = endpoints, .timeout_ms = timeout_ms, .attempt_timeout_ms = attempt_ms};
     char err[256];
     zkv_client_t *client = zkv_client_new(&config, err, sizeof err);
     if (!client)

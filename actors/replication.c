@@ -454,6 +454,18 @@ static void s_read_destroy(void **item)
     *item = NULL;
 }
 
+/*  Connect from our own listen address when it is a specific one, so that a
+    link between two nodes is identified by its two addresses (a test cuts one
+    link with a firewall rule on exactly that pair). */
+static int s_connect_peer(repl_t *self, zsock_t *sock, const char *host, uint16_t port)
+{
+    const char *src = self->config.listen;
+    bool any = streq(src, "0.0.0.0") || streq(src, "*") || streq(src, "::");
+    if (any)
+        return zsock_connect(sock, "tcp://%s:%u", host, port);
+    return zsock_connect(sock, "tcp://%s:0;%s:%u", src, host, port);
+}
+
 static int s_bind_peers(repl_t *self)
 {
     const zkv_member_t *me = zkv_config_member(&self->config, self->config.id);
@@ -476,7 +488,7 @@ static int s_bind_peers(repl_t *self)
         const zkv_member_t *m = &self->config.members[i];
         if (m->id == self->config.id)
             continue;
-        zsock_connect(self->sub, "tcp://%s:%u", m->host, m->pub_port);
+        s_connect_peer(self, self->sub, m->host, m->pub_port);
         peer_t *p = &self->peers[self->peer_count++];
         p->id = m->id;
         p->dealer = zsock_new(ZMQ_DEALER);
@@ -488,7 +500,7 @@ static int s_bind_peers(repl_t *self)
         char name[32];
         snprintf(name, sizeof name, "peer-%u", m->id);
         zkv_tracer_monitor(self->tracer, p->dealer, name);
-        zsock_connect(p->dealer, "tcp://%s:%u", m->host, m->router_port);
+        s_connect_peer(self, p->dealer, m->host, m->router_port);
     }
     return 0;
 }

@@ -208,6 +208,14 @@ static bool s_is_write(zkv_op_type_t type)
     return type == ZKV_OP_PUT || type == ZKV_OP_DELETE || type == ZKV_OP_CAS;
 }
 
+/*  Writes and linearizable reads must reach the leader; serializable reads,
+    status and digest are served by whichever node they reach. */
+static bool s_leader_bound(const zkv_op_t *op)
+{
+    bool read = op->type == ZKV_OP_GET || op->type == ZKV_OP_SCAN;
+    return s_is_write(op->type) || (read && !op->serializable);
+}
+
 /* ---------------------------------------------------------------- endpoints */
 
 int zkv_client_endpoint_normalize(const char *text, size_t length, char *out, size_t out_size)
@@ -426,6 +434,7 @@ typedef struct {
     Zkv__ScanRequest scan;
     Zkv__CasRequest cas;
     Zkv__StatusRequest status;
+    Zkv__DigestRequest digest;
 } s_bodies_t;
 
 static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
@@ -479,6 +488,11 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
         zkv__status_request__init(&b->status);
         request->body_case = ZKV__REQUEST__BODY_STATUS;
         request->status = &b->status;
+        break;
+    case ZKV_OP_DIGEST:
+        zkv__digest_request__init(&b->digest);
+        request->body_case = ZKV__REQUEST__BODY_DIGEST;
+        request->digest = &b->digest;
         break;
     }
 }
@@ -588,9 +602,7 @@ static void s_fail_deadline(zkv_client_t *self, s_op_t *op, int64_t now)
     serializable read, else the leader when known. */
 static int s_target(const zkv_client_t *self, const s_op_t *op)
 {
-    bool leader_bound =
-        s_is_write(op->op.type) || op->op.type == ZKV_OP_STATUS || !op->op.serializable;
-    if (op->pinned || !leader_bound || self->leader < 0)
+    if (op->pinned || !s_leader_bound(&op->op) || self->leader < 0)
         return op->endpoint;
     return self->leader;
 }
@@ -828,7 +840,7 @@ static int s_check_sizes(zkv_client_t *self, const zkv_op_t *op)
 
 static int s_check(zkv_client_t *self, const zkv_op_t *op, int *endpoint)
 {
-    if (op->type < ZKV_OP_GET || op->type > ZKV_OP_STATUS) {
+    if (op->type < ZKV_OP_GET || op->type > ZKV_OP_DIGEST) {
         snprintf(self->error, sizeof self->error, "unknown operation %d", (int) op->type);
         return ZKV_EINVAL;
     }
@@ -872,7 +884,7 @@ int zkv_client_submit(zkv_client_t *self, const zkv_op_t *op, zkv_client_done_fn
     s_op_t *o = s_take_slot(self);
     o->op = *op;
     o->pinned = pinned_at >= 0;
-    o->endpoint = o->pinned ? pinned_at : op->serializable ? self->home : self->cursor;
+    o->endpoint = o->pinned ? pinned_at : s_leader_bound(op) ? self->cursor : self->home;
     o->problem_endpoint = -1;
     o->done = done;
     o->arg = arg;

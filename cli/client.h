@@ -82,6 +82,7 @@ typedef enum {
     ZKV_OP_SCAN,
     ZKV_OP_CAS,
     ZKV_OP_STATUS,
+    ZKV_OP_DIGEST, /* the node's state machine digest; pin it to compare replicas */
 } zkv_op_type_t;
 
 /*  One operation. Byte fields are borrowed: they must stay valid until the
@@ -100,7 +101,8 @@ typedef struct {
     uint32_t limit;       /* scan: 0 means the node's maximum */
     bool reverse;         /* scan */
     bool keys_only;       /* scan */
-    const char *endpoint; /* send only here, never redirected (status of one member) */
+    const char *endpoint; /* send only here, never redirected (status or digest of one
+                             member) */
 } zkv_op_t;
 
 /*  Called once per submitted operation, from zkv_client_dispatch, zkv_client_poll,

@@ -90,6 +90,8 @@ static void s_answer(fake_t *f, zframe_t *identity, const Zkv__Request *req)
     } else if (req->body_case == ZKV__REQUEST__BODY_GET) {
         reply.value = req->get->key; /* echo the key, so matching can be checked */
         reply.found = true;
+    } else if (req->body_case == ZKV__REQUEST__BODY_DIGEST) {
+        reply.digest = UINT64_C(0xfeedface12345678);
     } else if (req->body_case == ZKV__REQUEST__BODY_STATUS) {
         member.id = 7;
         member.role = "leader";
@@ -631,8 +633,8 @@ static void test_write_window_and_cancel(void **state)
     fake_stop(&node);
 }
 
-/*  An operation pinned to one endpoint is never redirected: status asks that
-    member, whatever it says. */
+/*  An operation pinned to one endpoint is never redirected: status and
+    digest ask that member, whatever it says. */
 static void test_pinned_status_not_redirected(void **state)
 {
     (void) state;
@@ -652,9 +654,17 @@ static void test_pinned_status_not_redirected(void **state)
     assert_int_equal(reply->status, ZKV__STATUS__OK);
     assert_non_null(reply->member);
     assert_int_equal(reply->member->id, 7);
+    /* A digest goes to the member it is pinned to, too. */
+    zkv_op_t digest = {.type = ZKV_OP_DIGEST, .endpoint = leader.endpoint};
+    assert_int_equal(zkv_client_call(client, &digest, &reply), 0);
+    assert_int_equal(reply->status, ZKV__STATUS__OK);
+    assert_true(reply->digest == UINT64_C(0xfeedface12345678));
     size_t n;
-    free(fake_records(&leader, &n));
-    assert_int_equal(n, 1);
+    record_t *r = fake_records(&leader, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(r[1].body, ZKV__REQUEST__BODY_DIGEST);
+    assert_int_equal(r[1].sequence, 0);
+    free(r);
     zkv_client_destroy(&client);
     fake_stop(&follower);
     fake_stop(&leader);

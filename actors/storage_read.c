@@ -9,7 +9,9 @@ typedef struct {
     Zkv__KeyValue **ptrs;
     size_t count;
     size_t limit;
+    size_t bytes;
     bool keys_only;
+    bool cut; /* stopped by ZKV_SCAN_BYTES_MAX */
 } scan_t;
 
 static bool s_collect(zkv_bytes_t key, zkv_bytes_t value, void *arg)
@@ -17,6 +19,12 @@ static bool s_collect(zkv_bytes_t key, zkv_bytes_t value, void *arg)
     scan_t *scan = arg;
     if (scan->count == scan->limit)
         return false;
+    size_t size = key.size + (scan->keys_only ? 0 : value.size);
+    if (scan->count > 0 && scan->bytes + size > ZKV_SCAN_BYTES_MAX) {
+        scan->cut = true;
+        return false;
+    }
+    scan->bytes += size;
     Zkv__KeyValue *kv = &scan->kvs[scan->count];
     zkv__key_value__init(kv);
     kv->key.data = (uint8_t *) key.data;
@@ -50,8 +58,8 @@ static void s_scan(zkv_kvstore_t *kv, const Zkv__ScanRequest *req, Zkv__Response
         zkv_btree_range(tree, req->start.len ? req->start.data : NULL, req->start.len,
                         req->end.len ? req->end.data : NULL, req->end.len, req->reverse,
                         limit + 1, s_collect, scan);
-    r->more = scan->count > limit;
-    r->n_kvs = r->more ? limit : scan->count;
+    r->more = scan->cut || scan->count > limit;
+    r->n_kvs = scan->count > limit ? limit : scan->count;
     r->kvs = scan->ptrs;
     r->status = ZKV__STATUS__OK;
 }

@@ -44,6 +44,8 @@ void h_note(const char *fmt, ...)
 _Noreturn void h_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 {
     fflush(stdout);
+    /* The clients left open at exit are not worth a line each. */
+    zsys_set_logstream(NULL);
     fprintf(stderr, "\nFAILED at %s:%d [%7.3fs]: %s\n    ", file, line, s_elapsed(), cond);
     va_list args;
     va_start(args, fmt);
@@ -321,7 +323,7 @@ struct h_trace_t {
     zsock_t *sub;
 };
 
-h_trace_t *h_trace_open(zkv_cluster_t *cluster, uint32_t id)
+h_trace_t *h_trace_open(zkv_cluster_t *cluster, uint32_t id, const char *topic)
 {
     h_trace_t *self = calloc(1, sizeof *self);
     CHECK(self, "out of memory");
@@ -329,10 +331,15 @@ h_trace_t *h_trace_open(zkv_cluster_t *cluster, uint32_t id)
     CHECK(self->sub, "trace socket");
     zsock_set_rcvhwm(self->sub, 0);
     zsock_set_reconnect_ivl(self->sub, 10);
-    zsock_set_subscribe(self->sub, "");
+    zsock_set_subscribe(self->sub, topic);
+    h_trace_add(self, cluster, id);
+    return self;
+}
+
+void h_trace_add(h_trace_t *self, zkv_cluster_t *cluster, uint32_t id)
+{
     CHECK(zsock_connect(self->sub, "%s", zkv_cluster_trace_endpoint(cluster, id)) == 0,
           "connect to node %u's trace", id);
-    return self;
 }
 
 void h_trace_close(h_trace_t **self_p)
@@ -348,8 +355,8 @@ void h_trace_close(h_trace_t **self_p)
 static bool s_event_matches(const Zkv__TraceEvent *e, const char *kind, const char *text,
                             uint32_t peer)
 {
-    return e->kind && streq(e->kind, kind) && (!text || (e->detail && strstr(e->detail, text))) &&
-           (!peer || e->peer == peer);
+    return e->kind && (!kind || streq(e->kind, kind)) &&
+           (!text || (e->detail && strstr(e->detail, text))) && (!peer || e->peer == peer);
 }
 
 bool h_trace_wait(h_trace_t *self, const char *kind, const char *text, uint32_t peer,
@@ -368,6 +375,7 @@ bool h_trace_wait(h_trace_t *self, const char *kind, const char *text, uint32_t 
         if (e && s_event_matches(e, kind, text, peer)) {
             found = true;
             if (event) {
+                event->node = e->node;
                 snprintf(event->kind, sizeof event->kind, "%s", e->kind);
                 snprintf(event->detail, sizeof event->detail, "%s", e->detail ? e->detail : "");
                 event->term = e->term;

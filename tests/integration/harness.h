@@ -92,6 +92,7 @@ void h_expect_many(zkv_client_t *client, const char *prefix, size_t first, size_
 typedef struct h_trace_t h_trace_t;
 
 typedef struct {
+    uint32_t node;
     char kind[32];
     char detail[512];
     uint64_t term;
@@ -99,12 +100,15 @@ typedef struct {
     uint32_t peer;
 } h_event_t;
 
-/*  Subscribe to every event of the node. The subscription is only known to
-    work once an event has come through (h_trace_wait). */
-h_trace_t *h_trace_open(zkv_cluster_t *cluster, uint32_t id);
+/*  Subscribe to the node's events whose topic ("<kind> <node>") starts with
+    topic ("" for all). The subscription is only known to work once an event
+    has come through (h_trace_wait). */
+h_trace_t *h_trace_open(zkv_cluster_t *cluster, uint32_t id, const char *topic);
+/*  Follow one more node's events on the same subscription. */
+void h_trace_add(h_trace_t *self, zkv_cluster_t *cluster, uint32_t id);
 void h_trace_close(h_trace_t **self_p);
 
-/*  Wait for an event of kind whose detail contains text (NULL: any) and, when
+/*  Wait for an event of kind (NULL: any) whose detail contains text (NULL: any) and, when
     peer is not 0, whose peer is that. true with it in event (may be NULL),
     false after timeout_ms. */
 bool h_trace_wait(h_trace_t *self, const char *kind, const char *text, uint32_t peer,

@@ -162,9 +162,9 @@ typedef struct {
 
 typedef struct {
     read_slot_t slots[READ_WINDOW];
-    size_t verified;  /* acknowledged and read back with their value */
-    size_t lost;      /* acknowledged and missing or wrong */
-    size_t corrupt;   /* unacknowledged and present with a wrong value */
+    size_t verified; /* acknowledged and read back with their value */
+    size_t lost;     /* acknowledged and missing or wrong */
+    size_t corrupt;  /* unacknowledged and present with a wrong value */
     char first_lost[H_KEY_SIZE + 64];
 } reader_t;
 
@@ -226,8 +226,7 @@ static void s_verify(zkv_cluster_t *cluster, const char *when)
     CHECK(s_reader.lost == 0, "%s: %zu of %zu acknowledged writes lost; first: %s", when,
           s_reader.lost, acked, s_reader.first_lost);
     CHECK(s_reader.verified == acked, "%s: verified %zu of %zu", when, s_reader.verified, acked);
-    CHECK(s_reader.corrupt == 0, "%s: %zu keys hold a value never written", when,
-          s_reader.corrupt);
+    CHECK(s_reader.corrupt == 0, "%s: %zu keys hold a value never written", when, s_reader.corrupt);
     h_note("%s: all %zu acknowledged writes read back linearizably (%lld ms)", when, acked,
            (long long) (h_now_ms() - started));
 }
@@ -244,12 +243,12 @@ static uint32_t s_wait_new_leader(zkv_cluster_t *cluster, uint32_t old)
         h_check_alive(cluster);
     }
     int64_t took = h_now_ms() - s_load.kill_ms;
-    CHECK(leader && leader != old, "no new leader %lld ms after killing node %u",
-          (long long) took, old);
-    CHECK(took <= NEW_LEADER_MS, "new leader %u took %lld ms (bound %d)", leader,
-          (long long) took, NEW_LEADER_MS);
-    h_note("new leader: node %u, agreed %lld ms after kill -9 of node %u", leader,
-           (long long) took, old);
+    CHECK(leader && leader != old, "no new leader %lld ms after killing node %u", (long long) took,
+          old);
+    CHECK(took <= NEW_LEADER_MS, "new leader %u took %lld ms (bound %d)", leader, (long long) took,
+          NEW_LEADER_MS);
+    h_note("new leader: node %u, agreed %lld ms after kill -9 of node %u", leader, (long long) took,
+           old);
     return leader;
 }
 
@@ -263,11 +262,11 @@ static void s_drain(void)
     for (size_t k = 0; k < WRITERS; k++) {
         unknown += s_load.writers[k].unknown;
         refused += s_load.writers[k].refused;
-        CHECK(s_load.writers[k].refused == 0, "writer %zu: %zu writes refused, the last with %d",
-              k, s_load.writers[k].refused, s_load.writers[k].refused_status);
+        CHECK(s_load.writers[k].refused == 0, "writer %zu: %zu writes refused, the last with %d", k,
+              s_load.writers[k].refused, s_load.writers[k].refused_status);
     }
-    h_note("writes: %zu acknowledged, %zu with unknown outcome (timed out), %zu refused",
-           s_acked(), unknown, refused);
+    h_note("writes: %zu acknowledged, %zu with unknown outcome (timed out), %zu refused", s_acked(),
+           unknown, refused);
 }
 
 int main(void)

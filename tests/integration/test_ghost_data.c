@@ -63,7 +63,8 @@ int main(void)
     CHECK(rc == ZKV__STATUS__OK && streq(got, "GhostData"),
           "linearizable get through node %u just restarted: %d '%s'", ghost, rc, got);
     int64_t ms = s_wait_serializable(cluster, client, ghost, "999", "GhostData", back);
-    h_note("node %u, restarted, serves 999=GhostData itself %lld ms after its start", ghost, (long long) ms);
+    h_note("node %u, restarted, serves 999=GhostData itself %lld ms after its start", ghost,
+           (long long) ms);
     s_linearizable_everywhere(cluster, "999", "GhostData");
 
     /* Frozen with SIGSTOP: it misses a write and then a few hundred more. */
@@ -77,7 +78,8 @@ int main(void)
     CHECK(rc == ZKV__STATUS__OK && streq(got, "GhostData2"),
           "linearizable get through node %u just resumed: %d '%s'", ghost, rc, got);
     ms = s_wait_serializable(cluster, client, ghost, "998", "GhostData2", back);
-    h_note("node %u, resumed, serves 998=GhostData2 itself %lld ms after SIGCONT", ghost, (long long) ms);
+    h_note("node %u, resumed, serves 998=GhostData2 itself %lld ms after SIGCONT", ghost,
+           (long long) ms);
     h_expect_many(client, "ghost-", 0, 500, zkv_cluster_client_endpoint(cluster, ghost),
                   H_CATCH_UP_MS);
     h_note("node %u serves the 500 writes it missed", ghost);

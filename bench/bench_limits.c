@@ -1,0 +1,288 @@
+/*  bench_limits: what this machine allows a replicated write, measured with
+    nothing of zkv in the way, so that zkv's own figures can be read as a
+    fraction of it (bench/compare prints both).
+
+    - disk: 4 KiB appends to a fresh file in --dir, each followed by one
+      fdatasync, for --seconds: syncs per second, p50 and p99 of one
+      append + sync. A log write can be no faster than this, and a
+      replicated write needs one on the leader and one on a follower.
+    - network: a ZeroMQ DEALER and ROUTER over tcp on 127.0.0.1, in two
+      contexts as two processes would be, 64-byte messages echoed by the
+      ROUTER: p50 and p99 of one round trip with 1 message in flight, then
+      round trips per second with 64 in flight. A write needs at least one
+      such round trip from leader to follower and back.
+
+    Prints a small table, or one JSON object with --json. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define APPEND_SIZE 4096
+#define FILE_SIZE_MAX (512L * 1024 * 1024) /* start over past this, to bound the disk used */
+#define MESSAGE_SIZE 64
+#define WINDOW 64              /* messages in flight in the throughput test */
+#define SAMPLES_MAX (4u << 20) /* latency samples kept per test */
+#define WARMUP_ROUND_TRIPS 2000
+
+typedef struct {
+    double ops_per_s;
+    double p50_us;
+    double p99_us;
+} s_figures_t;
+
+typedef struct {
+    const char *dir;
+    double seconds;
+    bool json;
+} s_options_t;
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static int s_by_value(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+/*  Sorts the samples; fills the percentiles in microseconds. */
+static void s_percentiles(double *samples, size_t n, s_figures_t *out)
+{
+    if (n == 0)
+        return;
+    qsort(samples, n, sizeof *samples, s_by_value);
+    out->p50_us = samples[n / 2] * 1e6;
+    out->p99_us = samples[(size_t) ((double) (n - 1) * 0.99)] * 1e6;
+}
+
+static void s_die(const char *what)
+{
+    fprintf(stderr, "bench_limits: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+/* ------------------------------------------------------------------ disk */
+
+static int s_open_scratch(const char *dir, char *path, size_t size)
+{
+    snprintf(path, size, "%s/bench_limits.XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        s_die(dir);
+    return fd;
+}
+
+static s_figures_t s_disk(const s_options_t *options, double *samples)
+{
+    char path[4096];
+    int fd = s_open_scratch(options->dir, path, sizeof path);
+    char block[APPEND_SIZE];
+    memset(block, 'z', sizeof block);
+    size_t n = 0;
+    off_t size = 0;
+    double start = s_now(), end = start + options->seconds, now = start;
+    while (now < end && n < SAMPLES_MAX) {
+        if (size >= FILE_SIZE_MAX) {
+            if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+                s_die(path);
+            size = 0;
+        }
+        double t0 = now;
+        if (write(fd, block, sizeof block) != (ssize_t) sizeof block)
+            s_die(path);
+        if (fdatasync(fd) != 0)
+            s_die(path);
+        size += APPEND_SIZE;
+        now = s_now();
+        samples[n++] = now - t0;
+    }
+    close(fd);
+    unlink(path);
+    s_figures_t out = {.ops_per_s = (double) n / (now - start)};
+    s_percentiles(samples, n, &out);
+    return out;
+}
+
+/* --------------------------------------------------------------- network */
+
+/*  The ROUTER side: echoes every message to its sender until it gets an
+    empty one. */
+static void *s_echo(void *arg)
+{
+    void *router = arg;
+    for (;;) {
+        zmq_msg_t id, body;
+        zmq_msg_init(&id);
+        zmq_msg_init(&body);
+        if (zmq_msg_recv(&id, router, 0) < 0 || zmq_msg_recv(&body, router, 0) < 0)
+            s_die("router receive");
+        bool stop = zmq_msg_size(&body) == 0;
+        if (zmq_msg_send(&id, router, ZMQ_SNDMORE) < 0 || zmq_msg_send(&body, router, 0) < 0)
+            s_die("router send");
+        if (stop)
+            return NULL;
+    }
+}
+
+static void s_send(void *dealer, const char *payload, size_t size)
+{
+    if (zmq_send(dealer, payload, size, 0) != (int) size)
+        s_die("dealer send");
+}
+
+static void s_recv(void *dealer)
+{
+    char buffer[MESSAGE_SIZE];
+    if (zmq_recv(dealer, buffer, sizeof buffer, 0) < 0)
+        s_die("dealer receive");
+}
+
+/*  One message in flight: every round trip timed. */
+static s_figures_t s_one_in_flight(void *dealer, double seconds, double *samples)
+{
+    char payload[MESSAGE_SIZE];
+    memset(payload, 'z', sizeof payload);
+    for (int i = 0; i < WARMUP_ROUND_TRIPS; i++) {
+        s_send(dealer, payload, sizeof payload);
+        s_recv(dealer);
+    }
+    size_t n = 0;
+    double start = s_now(), end = start + seconds, now = start;
+    while (now < end && n < SAMPLES_MAX) {
+        double t0 = now;
+        s_send(dealer, payload, sizeof payload);
+        s_recv(dealer);
+        now = s_now();
+        samples[n++] = now - t0;
+    }
+    s_figures_t out = {.ops_per_s = (double) n / (now - start)};
+    s_percentiles(samples, n, &out);
+    return out;
+}
+
+/*  WINDOW messages in flight: a new one leaves as each answer comes back. */
+static double s_window(void *dealer, double seconds)
+{
+    char payload[MESSAGE_SIZE];
+    memset(payload, 'z', sizeof payload);
+    for (int i = 0; i < WINDOW; i++)
+        s_send(dealer, payload, sizeof payload);
+    uint64_t n = 0;
+    double start = s_now(), end = start + seconds, now = start;
+    while (now < end) {
+        s_recv(dealer);
+        s_send(dealer, payload, sizeof payload);
+        if (++n % 256 == 0)
+            now = s_now();
+    }
+    now = s_now();
+    for (int i = 0; i < WINDOW; i++)
+        s_recv(dealer);
+    return (double) n / (now - start);
+}
+
+static void s_network(const s_options_t *options, double *samples, s_figures_t *one,
+                      double *window_per_s)
+{
+    /* Two contexts, each with its own I/O thread, as two processes have. */
+    void *server_ctx = zmq_ctx_new(), *client_ctx = zmq_ctx_new();
+    void *router = zmq_socket(server_ctx, ZMQ_ROUTER);
+    void *dealer = zmq_socket(client_ctx, ZMQ_DEALER);
+    if (!router || !dealer || zmq_bind(router, "tcp://127.0.0.1:*") != 0)
+        s_die("zmq socket");
+    char endpoint[256];
+    size_t size = sizeof endpoint;
+    if (zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &size) != 0 ||
+        zmq_connect(dealer, endpoint) != 0)
+        s_die("zmq connect");
+    pthread_t echo;
+    if (pthread_create(&echo, NULL, s_echo, router) != 0)
+        s_die("pthread_create");
+
+    *one = s_one_in_flight(dealer, options->seconds, samples);
+    *window_per_s = s_window(dealer, options->seconds);
+
+    s_send(dealer, "", 0);
+    s_recv(dealer);
+    pthread_join(echo, NULL);
+    int linger = 0;
+    zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(dealer);
+    zmq_close(router);
+    zmq_ctx_term(client_ctx);
+    zmq_ctx_term(server_ctx);
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "usage: bench_limits [--dir DIR] [--seconds S] [--json]\n"
+                 "  --dir DIR     where the 4 KiB appends go (default .): the data disk\n"
+                 "  --seconds S   length of each of the three tests (default 3)\n"
+                 "  --json        print one JSON object instead of a table\n");
+}
+
+static s_options_t s_parse(int argc, char **argv)
+{
+    s_options_t options = {.dir = ".", .seconds = 3.0};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            options.dir = argv[++i];
+        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+            options.seconds = atof(argv[++i]);
+        else if (strcmp(argv[i], "--json") == 0)
+            options.json = true;
+        else {
+            s_usage(strcmp(argv[i], "--help") == 0 ? stdout : stderr);
+            exit(strcmp(argv[i], "--help") == 0 ? 0 : 2);
+        }
+    }
+    if (options.seconds <= 0) {
+        s_usage(stderr);
+        exit(2);
+    }
+    return options;
+}
+
+int main(int argc, char **argv)
+{
+    s_options_t options = s_parse(argc, argv);
+    double *samples = malloc(SAMPLES_MAX * sizeof *samples);
+    if (!samples)
+        s_die("malloc");
+    s_figures_t disk = s_disk(&options, samples);
+    s_figures_t one = {0};
+    double window_per_s = 0;
+    s_network(&options, samples, &one, &window_per_s);
+    free(samples);
+
+    if (options.json) {
+        printf("{\"fdatasync_per_s\":%.0f,\"fdatasync_p50_us\":%.1f,\"fdatasync_p99_us\":%.1f,"
+               "\"zmq_rtt_p50_us\":%.1f,\"zmq_rtt_p99_us\":%.1f,\"zmq_window\":%d,"
+               "\"zmq_window_round_trips_per_s\":%.0f}\n",
+               disk.ops_per_s, disk.p50_us, disk.p99_us, one.p50_us, one.p99_us, WINDOW,
+               window_per_s);
+        return 0;
+    }
+    printf("disk (%s): 4 KiB append + fdatasync  %8.0f /s   p50 %7.1f us   p99 %7.1f us\n",
+           options.dir, disk.ops_per_s, disk.p50_us, disk.p99_us);
+    printf("ZeroMQ DEALER/ROUTER, tcp 127.0.0.1, %d B, 1 in flight   p50 %7.1f us   p99 %7.1f us\n",
+           MESSAGE_SIZE, one.p50_us, one.p99_us);
+    printf("ZeroMQ DEALER/ROUTER, tcp 127.0.0.1, %d B, %d in flight  %8.0f round trips/s\n",
+           MESSAGE_SIZE, WINDOW, window_per_s);
+    return 0;
+}

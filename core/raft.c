@@ -114,15 +114,18 @@ void raft_send(zkv_raft_t *raft, zkv_raft_msg_t *msg, const zkv_raft_entry_t *en
     (void) RAFT_VEC_PUSH(raft->held, h);
 }
 
+/*  Release what became safe to send. A message of a term we have left since
+    is dropped: its term or vote may never have reached the disk (both
+    changed before one Ready), and nobody needs it any more. */
 static void s_release_held(zkv_raft_t *raft)
 {
     size_t keep = 0;
     for (size_t i = 0; i < raft->held.n; i++) {
         raft_held_t *h = &raft->held.v[i];
-        if (h->tag <= raft->persisted_id)
-            s_out_push(raft, &h->msg, NULL, 0);
-        else
+        if (h->tag > raft->persisted_id)
             raft->held.v[keep++] = *h;
+        else if (h->msg.term >= raft->term)
+            s_out_push(raft, &h->msg, NULL, 0);
     }
     raft->held.n = keep;
 }
@@ -213,7 +216,8 @@ static int s_boot(zkv_raft_t *raft, const zkv_raft_boot_t *boot)
     for (size_t i = 0; i < boot->n_entries; i++) {
         const zkv_raft_entry_t *e = &boot->entries[i];
         if (e->index != raft_log_last(&raft->log) + 1 || e->term < raft_log_last_term(&raft->log) ||
-            e->term > boot->hard_state.term || (e->size > 0 && !e->data))
+            e->term > boot->hard_state.term || e->type > ZKV_RAFT_ENTRY_CONFIG ||
+            e->size > ZKV_RAFT_ENTRY_SIZE_MAX || (e->size > 0 && !e->data))
             return ZKV_EINVAL;
         int rc = raft_log_append(&raft->log, e);
         if (rc != ZKV_OK)
@@ -230,8 +234,6 @@ static int s_boot(zkv_raft_t *raft, const zkv_raft_boot_t *boot)
         log->commit = commit;
     raft->term = boot->hard_state.term;
     raft->vote = boot->hard_state.vote;
-    if (boot->snapshot_term > raft->term)
-        return ZKV_EINVAL;
     return ZKV_OK;
 }
 
@@ -263,6 +265,11 @@ int zkv_raft_new(const zkv_raft_config_t *config, const zkv_raft_boot_t *boot,
     raft_become_follower(raft, raft->term, ZKV_RAFT_NONE);
     raft->hs_dirty = false; /* what we booted from is durable */
     raft->hs_ready_id = 0;
+    /* A snapshot may hold entries of a term whose hard state write was lost
+       (applied, then snapshotted, before it was durable): move to that term
+       without a vote, which is what we could have durably done there. */
+    if (boot && boot->snapshot_term > raft->term)
+        raft_set_term(raft, boot->snapshot_term);
     raft->rd_role = ZKV_RAFT_FOLLOWER;
     raft->rd_term = raft->term;
     *raft_p = raft;

@@ -162,6 +162,9 @@ static void s_install(zkv_raft_t *raft, const zkv_raft_msg_t *m)
     raft_log_t *log = &raft->log;
     assert(meta->index > log->commit);
     raft_log_reset(log, meta->index, meta->term);
+    /* The snapshot's write drops every stored entry, those of earlier
+       Readies too: their persistence no longer makes anything durable. */
+    raft->records.n = 0;
     log->commit = meta->index;
     log->applying = meta->index;
     log->applied = meta->index;

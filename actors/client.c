@@ -16,6 +16,11 @@
 #define CLIENT_PENDING_MAX 100000      /* requests in flight before UNAVAILABLE */
 #define CLIENT_DRAIN_MAX 1024          /* requests read per poll round (one proposal batch) */
 #define CLIENT_SWEEP_MS 100
+/*  Largest request frame read from the network: well above the largest valid
+    request (a CAS with a 4 KiB key and two 1 MiB values), so a request just
+    over a limit still gets its error reply; past it libzmq drops the
+    connection instead of allocating whatever a frame header claims. */
+#define CLIENT_REQUEST_SIZE_MAX (8 * 1024 * 1024)
 
 typedef struct {
     zframe_t *routing;
@@ -157,13 +162,14 @@ static bool s_admit(client_t *self, zframe_t *routing, const Zkv__Request *req)
 
 static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
 {
-    if (self->role != ZKV_RAFT_LEADER) {
-        s_not_leader(self, routing, req);
-        return;
-    }
+    /* Malformed on any node: not worth a redirect to the leader. */
     if (req->client_id != 0 && req->sequence == 0) {
         s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST,
                        "a write with a client id needs a sequence from 1");
+        return;
+    }
+    if (self->role != ZKV_RAFT_LEADER) {
+        s_not_leader(self, routing, req);
         return;
     }
     if (!s_admit(self, routing, req))
@@ -499,6 +505,7 @@ static int s_client_init(client_t *self, const zkv_config_t *config)
     zsock_set_sndhwm(self->router, 100000);
     zsock_set_rcvhwm(self->router, 100000);
     zsock_set_linger(self->router, 0);
+    zsock_set_maxmsgsize(self->router, CLIENT_REQUEST_SIZE_MAX);
     return zsock_bind(self->router, "tcp://%s:%u", config->listen, me->client_port) < 0 ? -1 : 0;
 }
 

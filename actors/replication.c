@@ -18,6 +18,11 @@
 #define DRAIN_MAX 4096      /* messages taken from one socket before the others get a turn */
 #define PROPOSE_BATCH_MAX 4096
 #define TICK_CATCH_UP_MAX 10 /* after a stall, tick at most this often at once */
+/*  Largest peer frame read from the network: a snapshot chunk at its limit,
+    or an append (max_msg_bytes plus one entry at its limit), with room for
+    the framing. libzmq drops a connection whose frame header claims more,
+    instead of allocating it. */
+#define PEER_MSG_SIZE_MAX (ZKV_RAFT_CHUNK_SIZE_MAX + 1024 * 1024)
 
 typedef struct {
     uint32_t id;
@@ -477,6 +482,9 @@ static int s_bind_peers(repl_t *self)
     zsock_set_sndhwm(self->pub, PEER_PUB_HWM);
     zsock_set_rcvhwm(self->sub, PEER_PUB_HWM);
     zsock_set_rcvhwm(self->router, PEER_PUB_HWM);
+    zsock_set_maxmsgsize(self->pub, PEER_MSG_SIZE_MAX);
+    zsock_set_maxmsgsize(self->sub, PEER_MSG_SIZE_MAX);
+    zsock_set_maxmsgsize(self->router, PEER_MSG_SIZE_MAX);
     zsock_set_subscribe(self->sub, "");
     zsock_set_reconnect_ivl(self->sub, PEER_RECONNECT_MS);
     zkv_tracer_monitor(self->tracer, self->sub, "peer-sub");
@@ -495,6 +503,7 @@ static int s_bind_peers(repl_t *self)
         if (!p->dealer)
             return -1;
         zsock_set_sndhwm(p->dealer, PEER_DEALER_HWM);
+        zsock_set_maxmsgsize(p->dealer, PEER_MSG_SIZE_MAX);
         zsock_set_immediate(p->dealer, 1);
         zsock_set_reconnect_ivl(p->dealer, PEER_RECONNECT_MS);
         char name[32];

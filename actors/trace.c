@@ -16,6 +16,9 @@
 #define TRACE_MONITORS_MAX 32
 #define TRACE_DETAIL_MAX 512
 #define MONITOR_COMMAND "$MONITOR"
+/*  A subscriber only sends subscriptions (topic prefixes); libzmq drops a
+    connection whose frame header claims more, instead of allocating it. */
+#define TRACE_INPUT_SIZE_MAX 4096
 
 static atomic_uint s_monitor_counter;
 
@@ -231,6 +234,8 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
     s_inproc_endpoint(inproc, sizeof inproc, args->node_id);
     self.pull = zsock_new(ZMQ_PULL);
     self.pub = zsock_new(ZMQ_PUB);
+    if (self.pub)
+        zsock_set_maxmsgsize(self.pub, TRACE_INPUT_SIZE_MAX);
     if (!self.pull || !self.pub || zsock_bind(self.pull, "%s", inproc) != 0 ||
         zsock_bind(self.pub, "%s", args->endpoint) < 0) {
         s_trace_destroy(&self);

@@ -85,7 +85,7 @@ static void s_child_remove(pid_t pid)
             s_children[i] = 0;
 }
 
-static void s_at_exit(void)
+void zkv_cluster_cleanup(void)
 {
     for (size_t i = 0; i < CLUSTERS_MAX; i++)
         if (s_clusters[i])
@@ -111,7 +111,7 @@ static void s_install_cleanup(void)
     /* czmq must not take SIGINT/SIGTERM for itself; its atexit runs after ours. */
     zsys_handler_set(NULL);
     zsys_init();
-    atexit(s_at_exit);
+    atexit(zkv_cluster_cleanup);
     int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGABRT, SIGQUIT};
     for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
         struct sigaction sa = {.sa_handler = s_on_signal};

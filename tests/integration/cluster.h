@@ -69,6 +69,10 @@ zkv_cluster_t *zkv_cluster_new(const zkv_cluster_config_t *config, char *err, si
     (kept when the environment has ZKV_KEEP_TEST_DIRS=1). */
 void zkv_cluster_destroy(zkv_cluster_t **self_p);
 
+/*  Destroy every cluster still alive, as at exit: for a test that stops with
+    _exit, past the atexit handlers. */
+void zkv_cluster_cleanup(void);
+
 /*  Start a node that is down. 0, or -1 (already running, fork failed). The
     process runs once this returns; whether it serves is for the waits below. */
 int zkv_cluster_start(zkv_cluster_t *self, uint32_t id);

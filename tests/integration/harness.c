@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "zkv.pb-c.h"
 #include "zkv_error.h"
@@ -44,8 +45,6 @@ void h_note(const char *fmt, ...)
 _Noreturn void h_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 {
     fflush(stdout);
-    /* The clients left open at exit are not worth a line each. */
-    zsys_set_logstream(NULL);
     fprintf(stderr, "\nFAILED at %s:%d [%7.3fs]: %s\n    ", file, line, s_elapsed(), cond);
     va_list args;
     va_start(args, fmt);
@@ -55,12 +54,15 @@ _Noreturn void h_fail(const char *file, int line, const char *cond, const char *
     for (size_t i = 0; i < CLUSTERS_MAX; i++)
         if (s_clusters[i])
             zkv_cluster_dump(s_clusters[i], stderr);
-    exit(1);
+    /* Kill the nodes, remove the directories; then leave without the exit
+       handlers that would report the clients and buffers left open here. */
+    zkv_cluster_cleanup();
+    _exit(1);
 }
 
 /* ---------------------------------------------------------------- cluster */
 
-zkv_cluster_t *h_cluster_start(const zkv_cluster_config_t *config, uint32_t *leader)
+zkv_cluster_t *h_cluster_new(const zkv_cluster_config_t *config)
 {
     s_elapsed();
     char err[512];
@@ -72,6 +74,12 @@ zkv_cluster_t *h_cluster_start(const zkv_cluster_config_t *config, uint32_t *lea
             break;
         }
     h_note("cluster in %s, peers %s", zkv_cluster_dir(cluster), zkv_cluster_peers(cluster));
+    return cluster;
+}
+
+zkv_cluster_t *h_cluster_start(const zkv_cluster_config_t *config, uint32_t *leader)
+{
+    zkv_cluster_t *cluster = h_cluster_new(config);
     CHECK(zkv_cluster_start_all(cluster) == 0, "cannot start the nodes");
     uint32_t id = h_leader(cluster);
     if (leader)

@@ -1,9 +1,8 @@
 /*  harness: what the integration tests share beside the cluster fixture.
 
     CHECK stops a test at the first thing that is wrong, printing where, what
-    and every node's stderr; the cluster's atexit handler then kills the nodes
-    and removes the directory. Also: clients on a cluster, many writes and
-    reads at once, and a node's trace stream. Every wait has a deadline. */
+    and every node's stderr, then kills the nodes and removes the directory. Also: clients on a
+   cluster, many writes and reads at once, and a node's trace stream. Every wait has a deadline. */
 #ifndef ZKV_HARNESS_H
 #define ZKV_HARNESS_H
 
@@ -35,8 +34,10 @@ void h_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int64_t h_now_ms(void);
 
-/*  A new cluster (its nodes' stderr is printed when a CHECK fails), every
-    node started, a leader elected. */
+/*  A new cluster, no node started; its nodes' stderr is printed when a CHECK fails. */
+zkv_cluster_t *h_cluster_new(const zkv_cluster_config_t *config);
+
+/*  h_cluster_new, every node started, a leader elected. */
 zkv_cluster_t *h_cluster_start(const zkv_cluster_config_t *config, uint32_t *leader);
 
 /*  Forget a cluster destroyed by the test. */

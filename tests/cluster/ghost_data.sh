@@ -7,8 +7,9 @@
 # Runs its own compose project (zkv-test) on its own host ports and network, so a cluster a
 # developer runs (local or compose) is never touched; removes its containers and volumes at
 # the end, also on failure. Exit 77 (ctest: skipped) when no Docker engine is reachable.
-# Settings: ZKV_TEST_PORT_BASE (default 27100: client ports +1..3, trace ports +301..303),
-# ZKV_TEST_NET_PREFIX (default 172.28.72), ZKV_TEST_IMAGE (default zkv:test).
+# Host ports: ZKV_TEST_PORT_BASE + 1..3 (client) and + 301..303 (trace); the default 61100
+# is above Linux's ephemeral range and the integration tests' ports (10000-32000).
+# Also ZKV_TEST_NET_PREFIX (default 172.28.72) and ZKV_TEST_IMAGE (default zkv:test).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -17,7 +18,7 @@ if ! docker info >/dev/null 2>&1; then
   exit 77
 fi
 
-base=${ZKV_TEST_PORT_BASE:-27100}
+base=${ZKV_TEST_PORT_BASE:-61100}
 export ZKV_IMAGE=${ZKV_TEST_IMAGE:-zkv:test}
 export ZKV_NET_PREFIX=${ZKV_TEST_NET_PREFIX:-172.28.72}
 for n in 1 2 3; do

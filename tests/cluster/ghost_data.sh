@@ -87,18 +87,23 @@ trap 'exit 130' INT TERM
 t0=$(now_ms)
 bash "$root/scripts/docker-image.sh" "$ZKV_IMAGE" >/dev/null
 log "image $ZKV_IMAGE built in $(($(now_ms) - t0)) ms"
-compose up -d >/dev/null 2>&1 || { compose up -d; exit 1; }
+if ! out=$(compose up -d 2>&1); then
+  echo "$out" >&2
+  exit 1
+fi
 
 wait_healthy
 leader=$(wait_leader 1 2 3)
 log "cluster up and healthy, leader is node $leader"
 "$zkv" --endpoints "$endpoints" put 100 Alice >/dev/null
 
+# Its id now: compose v2's `ps` leaves stopped containers out.
+zkv2_id=$(compose ps -q zkv2)
 t0=$(now_ms)
 compose stop -t 10 zkv2 >/dev/null 2>&1
 log "docker stop node 2 took $(($(now_ms) - t0)) ms (exit code" \
-  "$(docker inspect -f '{{.State.ExitCode}}' "$(compose ps -q zkv2)"))"
-[ "$(docker inspect -f '{{.State.Running}}' "$(compose ps -q zkv2)")" = false ]
+  "$(docker inspect -f '{{.State.ExitCode}}' "$zkv2_id"))"
+[ "$(docker inspect -f '{{.State.Running}}' "$zkv2_id")" = false ]
 
 leader=$(wait_leader 1 3)
 "$zkv" --endpoints "$endpoints" --timeout 10s put 999 GhostData >/dev/null

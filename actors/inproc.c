@@ -81,3 +81,10 @@ bool zkv_result_unframe(zframe_t *frame, zkv_write_result_t *result)
     result->previous_size = zframe_size(frame) - RESULT_HEADER;
     return true;
 }
+
+int zkv_msg_send_or_drop(zmsg_t **msg_p, zsock_t *sock)
+{
+    int rc = zmsg_send(msg_p, sock);
+    zmsg_destroy(msg_p); /* what a failed send leaves */
+    return rc;
+}

@@ -45,6 +45,11 @@ void zkv_msg_add_u64(zmsg_t *msg, uint64_t value);
 /*  Pop an 8-byte number frame; false if the next frame is missing or not 8 bytes. */
 bool zkv_msg_pop_u64(zmsg_t *msg, uint64_t *value);
 
+/*  Send to an actor that may be gone (stopped first at shutdown, or after a
+    fatal error), on a socket whose send timeout is 0: a PAIR without its peer
+    would block forever. A message that cannot go is dropped; 0 when sent. */
+int zkv_msg_send_or_drop(zmsg_t **msg_p, zsock_t *sock);
+
 
 
 /*  A write's outcome, storage -> client: client id, sequence, status, found,

@@ -151,7 +151,7 @@ static void s_on_pair(log_t *self)
     zmsg_t *reply = zmsg_new();
     zmsg_addstr(reply, "DURABLE");
     zkv_msg_add_u64(reply, self->durable_id);
-    zmsg_send(&reply, self->pair);
+    zkv_msg_send_or_drop(&reply, self->pair);
 }
 
 static void s_log_actor(zsock_t *pipe, void *arg)
@@ -159,6 +159,8 @@ static void s_log_actor(zsock_t *pipe, void *arg)
     log_args_t *args = arg;
     log_t self = {.pipe = pipe, .wal = args->wal};
     self.pair = zkv_actor_pair(args->node_id, "log", true);
+    if (self.pair) /* the replication actor stops first: never block on it */
+        zsock_set_sndtimeo(self.pair, 0);
     if (!self.pair) {
         zkv_wal_destroy(&self.wal);
         zkv_actor_ready(pipe, 1);

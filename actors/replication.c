@@ -51,8 +51,9 @@ typedef struct {
     uint8_t *chunk_buf;
     size_t chunk_buf_size;
     uint64_t incoming_snapshot_term; /* term of the snapshot a leader is sending us */
-    /* Last state told to the client actor. */
+    /* Last state told to the client actor; unsent while it was not there. */
     zkv_raft_status_t told;
+    bool state_unsent;
     bool fatal;
 } repl_t;
 
@@ -178,7 +179,7 @@ static void s_serve_reads(repl_t *self, const zkv_raft_ready_t *rd)
             zmsg_addstr(msg, "READFAIL");
             zkv_msg_add_u64(msg, read->context);
             zkv_msg_add_u64(msg, (uint64_t) (int64_t) read->status);
-            zmsg_send(&msg, self->client);
+            zkv_msg_send_or_drop(&msg, self->client);
         }
         zhashx_delete(self->reads, key);
     }
@@ -196,7 +197,7 @@ static void s_tell_state(repl_t *self)
     if (st.commit != self->told.commit)
         zkv_tracer_emit(self->tracer, "commit", st.term, st.commit, 0, 0,
                         "commit=%" PRIu64 " durable=%" PRIu64, st.commit, st.durable_index);
-    if (st.role == self->told.role && st.term == self->told.term &&
+    if (!self->state_unsent && st.role == self->told.role && st.term == self->told.term &&
         st.leader == self->told.leader && st.commit == self->told.commit &&
         st.applied == self->told.applied)
         return;
@@ -208,7 +209,8 @@ static void s_tell_state(repl_t *self)
     zkv_msg_add_u64(msg, st.leader);
     zkv_msg_add_u64(msg, st.commit);
     zkv_msg_add_u64(msg, st.applied);
-    zmsg_send(&msg, self->client);
+    /* At start the client actor may not be connected yet: again next round. */
+    self->state_unsent = zkv_msg_send_or_drop(&msg, self->client) != 0;
 }
 
 static void s_handle_storage(repl_t *self, zmsg_t *msg);
@@ -359,7 +361,7 @@ static void s_propose(repl_t *self, zmsg_t *msg)
     zframe_reset(status, code, sizeof code);
     zmsg_pushstr(msg, "REJECTED");
     zmsg_t *copy = zmsg_dup(msg);
-    zmsg_send(&copy, self->client);
+    zkv_msg_send_or_drop(&copy, self->client);
 }
 
 static void s_read_index(repl_t *self, zmsg_t *msg)
@@ -380,7 +382,7 @@ static void s_read_index(repl_t *self, zmsg_t *msg)
     zmsg_addstr(fail, "READFAIL");
     zkv_msg_add_u64(fail, context);
     zkv_msg_add_u64(fail, (uint64_t) (int64_t) rc);
-    zmsg_send(&fail, self->client);
+    zkv_msg_send_or_drop(&fail, self->client);
 }
 
 static void s_on_client(repl_t *self)
@@ -556,6 +558,7 @@ static int s_repl_init(repl_t *self, repl_args_t *args)
     self->client = zkv_actor_pair(self->config.id, "client-replication", true);
     if (!self->log || !self->storage || !self->client || s_bind_peers(self) != 0)
         return -1;
+    zsock_set_sndtimeo(self->client, 0); /* the client actor stops first */
     self->poller = zpoller_new(self->pipe, self->client, self->log, self->storage, self->sub,
                                self->router, NULL);
     return self->poller ? 0 : -1;

@@ -126,12 +126,12 @@ static void s_apply(storage_t *self, zmsg_t *msg)
     for (zframe_t *f = zmsg_pop(results); f; f = zmsg_pop(results))
         zmsg_append(out, &f);
     zmsg_destroy(&results);
-    zmsg_send(&out, self->client);
+    zkv_msg_send_or_drop(&out, self->client);
 
     zmsg_t *done = zmsg_new();
     zmsg_addstr(done, "APPLIED");
     zkv_msg_add_u64(done, applied);
-    zmsg_send(&done, self->replication);
+    zkv_msg_send_or_drop(&done, self->replication);
 
     if (applied - self->snapshot_index >= self->config.snapshot_entries ||
         self->bytes_since >= self->config.snapshot_bytes)
@@ -156,7 +156,7 @@ static void s_serve(storage_t *self, zmsg_t *msg)
     zmsg_addstr(reply, "REPLY");
     zkv_msg_add_u64(reply, context);
     zmsg_append(reply, &response);
-    zmsg_send(&reply, self->client);
+    zkv_msg_send_or_drop(&reply, self->client);
 }
 
 /* ---------------------------------------------------------------- snapshots */
@@ -208,7 +208,7 @@ static void s_announce(storage_t *self, const char *command, uint64_t index, uin
     } else
         zkv_msg_add_u64(msg, status);
     zmsg_addstr(msg, path);
-    zmsg_send(&msg, self->replication);
+    zkv_msg_send_or_drop(&msg, self->replication);
 }
 
 static void s_take_snapshot(storage_t *self)
@@ -339,6 +339,11 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
     self.tracer = zkv_tracer_new(self.config.id);
     self.replication = zkv_actor_pair(self.config.id, "storage", true);
     self.client = zkv_actor_pair(self.config.id, "client-storage", true);
+    /* The client and replication actors stop first: never block on them. */
+    if (self.replication && self.client) {
+        zsock_set_sndtimeo(self.replication, 0);
+        zsock_set_sndtimeo(self.client, 0);
+    }
     if (!self.replication || !self.client) {
         s_storage_destroy(&self);
         zkv_actor_ready(pipe, 1);

@@ -495,6 +495,30 @@ int zkv_cluster_stop(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *
     return exited ? 0 : -1;
 }
 
+int zkv_cluster_signal(zkv_cluster_t *self, uint32_t id, int sig)
+{
+    node_t *node = s_node(self, id);
+    if (zkv_cluster_state(self, id) == ZKV_NODE_DOWN || kill(node->pid, sig) != 0)
+        return -1;
+    /* A node told to stop is expected to go; one paused by hand is paused. */
+    if (sig == SIGTERM || sig == SIGINT || sig == SIGKILL)
+        node->expected = true;
+    else if (sig == SIGSTOP)
+        node->state = ZKV_NODE_PAUSED;
+    else if (sig == SIGCONT)
+        node->state = ZKV_NODE_RUNNING;
+    return 0;
+}
+
+int zkv_cluster_wait_exit(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *wstatus)
+{
+    node_t *node = s_node(self, id);
+    bool exited = node->state == ZKV_NODE_DOWN || s_wait_exit(node, s_now_ms() + timeout_ms);
+    if (wstatus)
+        *wstatus = node->wstatus;
+    return exited ? 0 : -1;
+}
+
 int zkv_cluster_kill(zkv_cluster_t *self, uint32_t id)
 {
     node_t *node = s_node(self, id);

@@ -83,6 +83,13 @@ int zkv_cluster_start_all(zkv_cluster_t *self);
     not exit in time: it is then killed, and *wstatus says so. */
 int zkv_cluster_stop(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *wstatus);
 
+/*  Send any signal to a node that is up. 0, or -1 when it is down. */
+int zkv_cluster_signal(zkv_cluster_t *self, uint32_t id, int sig);
+
+/*  Wait up to timeout_ms for a node to exit (after a signal, or on its own).
+    0 and its wait status in *wstatus (may be NULL), or -1 when it is still up. */
+int zkv_cluster_wait_exit(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *wstatus);
+
 /*  SIGKILL and reap. 0, or -1 when the node was not running. */
 int zkv_cluster_kill(zkv_cluster_t *self, uint32_t id);
 

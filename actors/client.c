@@ -518,6 +518,7 @@ static void s_client_actor(zsock_t *pipe, void *arg)
         return;
     }
     zpoller_t *poller = zpoller_new(pipe, self.router, self.replication, self.storage, NULL);
+    zstr_send(self.storage, "COUNT");
     zkv_actor_ready(pipe, 0);
     int64_t next_sweep = zclock_mono() + CLIENT_SWEEP_MS;
     bool terminated = false;

@@ -20,6 +20,7 @@
                             READFAIL context, status
                             REJECTED status, command...  (proposals refused)
     client -> storage       SERVE    context, 0, request         (serializable reads)
+                            COUNT    (at start: answered by RESULTS without results)
     storage -> client       RESULTS  applied, keys, result...
                             REPLY    context, response
 */

@@ -310,12 +310,25 @@ static void s_on_replication(storage_t *self)
     zmsg_destroy(&msg);
 }
 
+/*  The client actor's status says how far we are and how many keys there
+    are; after a restart it knows before anything new is applied. */
+static void s_count(storage_t *self)
+{
+    zmsg_t *out = zmsg_new();
+    zmsg_addstr(out, "RESULTS");
+    zkv_msg_add_u64(out, zkv_kvstore_applied(self->kv));
+    zkv_msg_add_u64(out, zkv_btree_count(zkv_kvstore_tree(self->kv)));
+    zkv_msg_send_or_drop(&out, self->client);
+}
+
 static void s_on_client(storage_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->client);
     char *command = msg ? zmsg_popstr(msg) : NULL;
     if (command && streq(command, "SERVE"))
         s_serve(self, msg);
+    else if (command && streq(command, "COUNT"))
+        s_count(self);
     zstr_free(&command);
     zmsg_destroy(&msg);
 }

@@ -48,6 +48,12 @@ static int s_load_snapshot(const zkv_config_t *config, zkv_boot_t *boot, char *e
     boot->snapshot_index = meta.index;
     boot->snapshot_term = meta.term;
     snprintf(boot->snapshot_path, sizeof boot->snapshot_path, "%s/%s", dir, name);
+    const zkv_fs_t *fs = zkv_fs_posix();
+    int fd;
+    if (zkv_fs_open(fs, boot->snapshot_path, ZKV_FS_READ, &fd) == ZKV_OK) {
+        fs->size(fs->ctx, fd, &boot->snapshot_size);
+        zkv_fs_close(fs, fd);
+    }
     zkv_snapshot_meta_clear(&meta);
     if (rc != ZKV_OK)
         return s_fail(boot, err, err_size, "snapshot %s: client sessions do not decode",
@@ -156,6 +162,7 @@ static int s_start_raft(const zkv_config_t *config, zkv_boot_t *boot, char *err,
         .hard_state = {.term = hs.term, .vote = hs.vote, .commit = hs.commit},
         .snapshot_index = boot->snapshot_index,
         .snapshot_term = boot->snapshot_term,
+        .snapshot_size = boot->snapshot_size,
         .entries = loaded.entries,
         .n_entries = loaded.count,
     };

@@ -274,6 +274,9 @@ static int s_install(storage_t *self, uint64_t index, char *name)
         self->bytes_since = 0;
         zkv_snapshot_prune(self->fs, self->snap_dir, name, NULL, NULL, 0);
     }
+    if (rc != ZKV_OK)
+        zsys_error("zkvd: snapshot %" PRIu64 " from the leader: %s: %s", index, zkv_strerror(rc),
+                   self->recv ? zkv_snapshot_recv_error(self->recv) : "no chunks received");
     zkv_tracer_emit(self->tracer, "snapshot", meta.term, index, 0, 0, "install %s: %s",
                     rc == ZKV_OK ? "done" : "failed",
                     rc == ZKV_OK ? name

@@ -783,6 +783,8 @@ void zkv_cluster_dump(zkv_cluster_t *self, FILE *out)
         fprintf(out, "== node %u: %s, pid %d, last exit: %s; stderr %s:\n", id, states[state],
                 (int) node->pid, zkv_cluster_wstatus_text(node->wstatus), node->err_path);
         s_dump_tail(node->err_path, out);
+        fprintf(out, "== node %u stdout %s:\n", id, node->out_path);
+        s_dump_tail(node->out_path, out);
     }
     fflush(out);
 }

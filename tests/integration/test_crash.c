@@ -2,7 +2,8 @@
     flight; the leader is killed with SIGKILL; a new leader must be agreed
     within a bound, and every write that was acknowledged (before or after
     the crash) must read back linearizably. Then all three nodes are killed
-    at once and restarted: every acknowledged write is still there. */
+    at once and restarted: every acknowledged write is still there. Then,
+    still under load, each node in turn is killed and restarted. */
 #include <string.h>
 
 #include "harness.h"
@@ -15,6 +16,9 @@
 #define NEW_LEADER_MS 10000 /* the bound asserted on the election after the crash */
 #define DRAIN_MS 30000
 #define READ_WINDOW 256
+#define ROUNDS 3 /* rolling kill -9 and restart, one node at a time */
+#define ROUND_MS 700
+#define SNAPSHOT_ENTRIES 5000 /* so that restarts boot from snapshots and catch up by them */
 
 typedef enum { KEY_UNSENT = 0, KEY_INFLIGHT, KEY_ACKED, KEY_UNKNOWN } key_state_t;
 
@@ -269,10 +273,35 @@ static void s_drain(void)
            unknown, refused);
 }
 
+/*  Each node in turn: killed under load, started again under load. */
+static void s_rolling(zkv_cluster_t *cluster)
+{
+    size_t before = s_acked();
+    for (uint32_t round = 0; round < ROUNDS; round++) {
+        uint32_t id = round % 3 + 1;
+        s_drive(ROUND_MS, true);
+        CHECK(zkv_cluster_kill(cluster, id) == 0, "kill node %u", id);
+        s_drive(ROUND_MS, true);
+        h_check_alive(cluster);
+        CHECK(zkv_cluster_start(cluster, id) == 0, "start node %u", id);
+    }
+    s_drive(ROUND_MS, true);
+    s_drain();
+    CHECK(s_acked() > before, "no write acknowledged during the rolling restarts");
+    uint32_t leader = h_leader(cluster);
+    zkv_node_status_t st;
+    CHECK(zkv_cluster_status(cluster, leader, &st) == 0, "status of leader %u", leader);
+    for (uint32_t id = 1; id <= 3; id++)
+        CHECK(zkv_cluster_wait_applied(cluster, id, st.commit, H_CATCH_UP_MS) == 0,
+              "node %u did not apply up to %llu", id, (unsigned long long) st.commit);
+    h_note("rolling kill -9: every node restarted and applied up to %llu",
+           (unsigned long long) st.commit);
+}
+
 int main(void)
 {
     uint32_t leader;
-    zkv_cluster_config_t config = {.name = "crash"};
+    zkv_cluster_config_t config = {.name = "crash", .snapshot_entries = SNAPSHOT_ENTRIES};
     zkv_cluster_t *cluster = h_cluster_start(&config, &leader);
     s_writers_start(cluster);
     s_drive(LOAD_MS, true);
@@ -299,6 +328,8 @@ int main(void)
     CHECK(zkv_cluster_start_all(cluster) == 0, "restart the nodes");
     h_leader(cluster);
     s_verify(cluster, "after kill -9 of every node and a restart");
+    s_rolling(cluster);
+    s_verify(cluster, "after rolling kill -9 and restarts under load");
 
     for (size_t k = 0; k < WRITERS; k++) {
         zkv_client_destroy(&s_load.writers[k].client);

@@ -5,7 +5,8 @@
     chunks it sent it, its data directory holds the snapshot it received
     (newer than anything it applied itself) and its serializable reads return
     every key. Then a follower frozen with SIGSTOP while the others compact
-    catches up too. */
+    catches up too; and a follower killed while the others compact and then
+    restart from their snapshots gets the snapshot a leader booted from. */
 #include <dirent.h>
 #include <inttypes.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #define SNAPSHOT_ENTRIES 200
 #define KEYS_A 3000
 #define KEYS_B 2000
+#define KEYS_C 1500
 #define TRACE_MS 10000
 #define BIG_KEYS 30
 #define BIG_VALUE_SIZE (100 * 1024)
@@ -107,8 +109,13 @@ static int64_t s_expect_install(zkv_cluster_t *cluster, h_trace_t *trace, uint32
                                 uint64_t applied_before, int64_t since_ms)
 {
     h_event_t event;
-    CHECK(h_trace_wait(trace, "snapshot", "install done", 0, H_CATCH_UP_MS, &event),
-          "node %u reported no snapshot install within %d ms", id, H_CATCH_UP_MS);
+    int64_t deadline = h_now_ms() + H_CATCH_UP_MS;
+    bool done = false;
+    while (!done && h_now_ms() < deadline) {
+        done = h_trace_wait(trace, "snapshot", "install done", 0, 200, &event);
+        h_check_alive(cluster);
+    }
+    CHECK(done, "node %u reported no snapshot install within %d ms", id, H_CATCH_UP_MS);
     int64_t took = h_now_ms() - since_ms;
     const char *name = strstr(event.detail, ": ");
     CHECK(name && strlen(name + 2) == 38, "install event without a file name: '%s'", event.detail);
@@ -157,44 +164,53 @@ static void s_trace_ready(h_trace_t *trace, uint32_t id)
           "no trace event from node %u within %d ms of its start", id, TRACE_MS);
 }
 
-/*  The others' snapshot events, known to come through once each took one. */
-static h_trace_t *s_others_trace(zkv_cluster_t *cluster, zkv_client_t *client, uint32_t f,
-                                 const char *prefix, size_t count)
+/*  Every event of the nodes but skip, known to come through once each has
+    sent one (writes make every node trace something). */
+static h_trace_t *s_watch_others(zkv_cluster_t *cluster, zkv_client_t *client, uint32_t skip)
 {
     h_trace_t *trace = NULL;
+    bool seen[4] = {false};
+    seen[skip] = true;
     for (uint32_t id = 1; id <= 3; id++)
-        if (id != f && !trace)
-            trace = h_trace_open(cluster, id, "snapshot ");
-        else if (id != f)
+        if (id != skip && !trace)
+            trace = h_trace_open(cluster, id, "");
+        else if (id != skip)
             h_trace_add(trace, cluster, id);
-    h_put_many(client, prefix, 0, count, 128);
-    for (uint32_t id = 1; id <= 3; id++)
-        if (id != f) {
-            h_event_t event;
-            int64_t deadline = h_now_ms() + TRACE_MS;
-            bool seen = false;
-            while (!seen && h_now_ms() < deadline)
-                seen = h_trace_wait(trace, "snapshot", "taken", 0, deadline - h_now_ms(), &event) &&
-                       event.node == id;
-            CHECK(seen, "no snapshot taken on node %u's trace", id);
-        }
+    int64_t deadline = h_now_ms() + TRACE_MS;
+    while (!(seen[1] && seen[2] && seen[3]) && h_now_ms() < deadline) {
+        CHECK(h_put(client, "ping", "1") == ZKV__STATUS__OK, "put ping");
+        h_event_t event;
+        while (h_trace_wait(trace, NULL, NULL, 0, 20, &event))
+            if (event.node >= 1 && event.node <= 3)
+                seen[event.node] = true;
+    }
+    CHECK(seen[1] && seen[2] && seen[3], "no trace events from the nodes but %u", skip);
     return trace;
 }
 
-/*  Killed, the others take snapshots and drop their logs, started again. The
-    others are frozen while it starts, so that its trace is watched before
-    any snapshot can reach it. */
-static int64_t s_killed_follower(zkv_cluster_t *cluster, zkv_client_t *client, uint32_t f)
+/*  Killed; the others take snapshots and drop their logs (and, when asked,
+    restart from those snapshots); started again. The others are frozen while
+    it starts, so that its trace is watched before any snapshot can reach it. */
+static int64_t s_killed_follower(zkv_cluster_t *cluster, zkv_client_t *client, uint32_t f,
+                                 const char *prefix, size_t count, bool restart_others)
 {
     uint64_t applied = s_applied(cluster, f);
     char before[64];
     uint64_t had = s_newest_snapshot(cluster, f, before, sizeof before);
     CHECK(zkv_cluster_kill(cluster, f) == 0, "kill node %u", f);
     s_put_big(client);
-    h_trace_t *others = s_others_trace(cluster, client, f, "snap-a-", KEYS_A);
+    h_put_many(client, prefix, 0, count, 128);
     s_expect_compacted(cluster, f, applied);
-    h_note("%d keys written while node %u was down (at index %" PRIu64 ", snapshot '%s')", KEYS_A,
+    h_note("%zu keys written while node %u was down (at index %" PRIu64 ", snapshot '%s')", count,
            f, applied, before);
+    for (uint32_t id = 1; id <= 3; id++)
+        if (id != f && restart_others) {
+            h_stop_clean(cluster, id);
+            CHECK(zkv_cluster_start(cluster, id) == 0, "start node %u", id);
+        }
+    if (restart_others)
+        h_note("the others restarted from their snapshots, leader %u", h_leader(cluster));
+    h_trace_t *others = s_watch_others(cluster, client, f);
 
     for (uint32_t id = 1; id <= 3; id++)
         if (id != f)
@@ -211,11 +227,11 @@ static int64_t s_killed_follower(zkv_cluster_t *cluster, zkv_client_t *client, u
     CHECK(s_newest_snapshot(cluster, f, NULL, 0) > had, "node %u has no newer snapshot", f);
     h_trace_close(&ftrace);
     h_trace_close(&others);
-    h_expect_many(client, "snap-a-", 0, KEYS_A, zkv_cluster_client_endpoint(cluster, f),
-                  H_CATCH_UP_MS);
+    h_expect_many(client, prefix, 0, count, zkv_cluster_client_endpoint(cluster, f), H_CATCH_UP_MS);
     s_check_big(client, zkv_cluster_client_endpoint(cluster, f));
-    h_note("node %u, restarted, serves all %d keys and %d values of %d KiB from its own state", f,
-           KEYS_A, BIG_KEYS, BIG_VALUE_SIZE / 1024);
+    h_check_alive(cluster);
+    h_note("node %u, restarted, serves all %zu keys and %d values of %d KiB from its own state", f,
+           count, BIG_KEYS, BIG_VALUE_SIZE / 1024);
     return took;
 }
 
@@ -260,14 +276,21 @@ int main(void)
     CHECK(zkv_cluster_wait_applied(cluster, f, 2 * SNAPSHOT_ENTRIES, H_CATCH_UP_MS) == 0,
           "node %u does not catch up", f);
 
-    int64_t install_ms = s_killed_follower(cluster, client, f);
+    int64_t install_ms = s_killed_follower(cluster, client, f, "snap-a-", KEYS_A, false);
     leader = h_leader(cluster);
     f = h_follower(cluster, leader);
     s_paused_follower(cluster, client, leader, f);
     h_expect_many(client, "warm-", 0, 2 * SNAPSHOT_ENTRIES, zkv_cluster_client_endpoint(cluster, f),
                   H_CATCH_UP_MS);
-    h_note("snapshot install: %lld ms from the others' SIGCONT to install done",
-           (long long) install_ms);
+    /* A leader that booted from its snapshot sends that one. */
+    leader = h_leader(cluster);
+    f = h_follower(cluster, leader);
+    int64_t again_ms = s_killed_follower(cluster, client, f, "snap-c-", KEYS_C, true);
+    h_expect_many(client, "snap-a-", 0, KEYS_A, zkv_cluster_client_endpoint(cluster, f),
+                  H_CATCH_UP_MS);
+    h_note("snapshot install: %lld ms from the others' SIGCONT to install done (%lld ms from "
+           "leaders that booted from their snapshot)",
+           (long long) install_ms, (long long) again_ms);
     zkv_client_destroy(&client);
 
     h_check_alive(cluster);

@@ -44,10 +44,12 @@ typedef struct {
     size_t peer_count;
     zpoller_t *poller;
     zhashx_t *reads; /* context -> request frame awaiting ReadIndex */
+    zlist_t *deferred; /* storage messages that came during an install */
     int64_t next_tick;
     /* The snapshot chunks are read from, for followers behind the log. */
     char snapshot_path[1200];
     int snapshot_fd;
+    uint64_t snapshot_index; /* of the file at snapshot_fd */
     uint8_t *chunk_buf;
     size_t chunk_buf_size;
     uint64_t incoming_snapshot_term; /* term of the snapshot a leader is sending us */
@@ -70,7 +72,8 @@ static zsock_t *s_dealer_for(repl_t *self, uint32_t id)
 /*  A snapshot chunk leaves the core without its bytes: read them from the file. */
 static bool s_attach_chunk(repl_t *self, zkv_raft_msg_t *msg)
 {
-    if (self->snapshot_fd < 0 || msg->chunk_size > ZKV_RAFT_CHUNK_SIZE_MAX)
+    if (self->snapshot_fd < 0 || msg->snapshot.index != self->snapshot_index ||
+        msg->chunk_size > ZKV_RAFT_CHUNK_SIZE_MAX)
         return false;
     if (msg->chunk_size > self->chunk_buf_size) {
         uint8_t *grown = realloc(self->chunk_buf, msg->chunk_size);
@@ -216,21 +219,22 @@ static void s_tell_state(repl_t *self)
 static void s_handle_storage(repl_t *self, zmsg_t *msg);
 
 /*  The snapshot file chunks are read from from now on (the path is the next frame). */
-static void s_adopt_snapshot(repl_t *self, zmsg_t *msg)
+static void s_adopt_snapshot(repl_t *self, zmsg_t *msg, uint64_t index)
 {
     char *path = zmsg_popstr(msg);
     if (!path)
         return;
     if (self->snapshot_fd >= 0)
         close(self->snapshot_fd);
+    self->snapshot_index = index;
     snprintf(self->snapshot_path, sizeof self->snapshot_path, "%s", path);
     self->snapshot_fd = open(self->snapshot_path, O_RDONLY | O_CLOEXEC);
     zstr_free(&path);
 }
 
 /*  A follower's snapshot from the leader: storage installs it before anything
-    after it is persisted or applied. Other storage messages are handled while
-    waiting. */
+    after it is persisted or applied. Other storage messages that come while
+    waiting are handled after this Ready. */
 static void s_install(repl_t *self, const zkv_raft_ready_t *rd)
 {
     zmsg_t *msg = zmsg_new();
@@ -251,7 +255,7 @@ static void s_install(repl_t *self, const zkv_raft_ready_t *rd)
             zsys_error("zkvd: installing the leader's snapshot %" PRIu64 " failed", index);
             self->fatal = true;
         } else if (done)
-            s_adopt_snapshot(self, reply);
+            s_adopt_snapshot(self, reply, index);
         if (!done)
             zmsg_pushstr(reply, command ? command : "");
         zstr_free(&command);
@@ -259,8 +263,8 @@ static void s_install(repl_t *self, const zkv_raft_ready_t *rd)
             zmsg_destroy(&reply);
             return;
         }
-        s_handle_storage(self, reply);
-        zmsg_destroy(&reply);
+        /* The core takes no calls inside a Ready: after it. */
+        zlist_append(self->deferred, reply);
     }
 }
 
@@ -295,6 +299,10 @@ static void s_process_ready(repl_t *self)
         if (rd.n_reads)
             s_serve_reads(self, &rd);
         zkv_raft_advance(self->raft, &rd);
+        for (zmsg_t *m = zlist_pop(self->deferred); m; m = zlist_pop(self->deferred)) {
+            s_handle_storage(self, m);
+            zmsg_destroy(&m);
+        }
     }
     s_tell_state(self);
 }
@@ -422,10 +430,11 @@ static void s_on_log(repl_t *self)
 static void s_new_snapshot(repl_t *self, zmsg_t *msg)
 {
     uint64_t index, term, size;
+    /* Not newer than ours: taken while a newer one from the leader was installed. */
     if (!zkv_msg_pop_u64(msg, &index) || !zkv_msg_pop_u64(msg, &term) ||
-        !zkv_msg_pop_u64(msg, &size))
+        !zkv_msg_pop_u64(msg, &size) || index <= self->snapshot_index)
         return;
-    s_adopt_snapshot(self, msg);
+    s_adopt_snapshot(self, msg, index);
     zkv_raft_compact(self->raft, index, size);
     zmsg_t *drop = zmsg_new();
     zmsg_addstr(drop, "DROP");
@@ -533,6 +542,10 @@ static void s_repl_destroy(repl_t *self)
     if (self->snapshot_fd >= 0)
         close(self->snapshot_fd);
     free(self->chunk_buf);
+    for (zmsg_t *m = self->deferred ? zlist_pop(self->deferred) : NULL; m;
+         m = zlist_pop(self->deferred))
+        zmsg_destroy(&m);
+    zlist_destroy(&self->deferred);
 }
 
 typedef struct {
@@ -550,6 +563,10 @@ static int s_repl_init(repl_t *self, repl_args_t *args)
     snprintf(self->snapshot_path, sizeof self->snapshot_path, "%s", args->snapshot_path);
     if (self->snapshot_path[0])
         self->snapshot_fd = open(self->snapshot_path, O_RDONLY | O_CLOEXEC);
+    zkv_raft_status_t st;
+    zkv_raft_status(self->raft, &st);
+    self->snapshot_index = st.snapshot_index;
+    self->deferred = zlist_new();
     self->tracer = zkv_tracer_new(self->config.id);
     self->reads = zhashx_new();
     zhashx_set_destructor(self->reads, s_read_destroy);

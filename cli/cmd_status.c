@@ -127,14 +127,22 @@ static int s_compare(const void *a, const void *b)
 }
 
 /*  Sort by id and drop a row for a member already shown under another endpoint
-    spelling (a row after an answered one with the same id). Returns the count. */
+    spelling (a row after an answered one with the same id). Once some member
+    answered, its member list names everyone: a listed endpoint that neither
+    answered nor was named (a silent member seen through another address, as
+    a host port of a container) is not shown twice. Returns the count. */
 static size_t s_sort_unique(s_row_t *rows, size_t count)
 {
     qsort(rows, count, sizeof *rows, s_compare);
+    bool any_answered = false;
+    for (size_t i = 0; i < count; i++)
+        any_answered = any_answered || rows[i].answered;
     size_t kept = 0;
     for (size_t i = 0; i < count; i++) {
         if (kept > 0 && rows[i].id_known && rows[kept - 1].id_known &&
             rows[kept - 1].id == rows[i].id && rows[kept - 1].answered)
+            continue;
+        if (any_answered && !rows[i].answered && !rows[i].id_known)
             continue;
         rows[kept++] = rows[i];
     }

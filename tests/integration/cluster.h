@@ -135,7 +135,7 @@ int zkv_cluster_status(zkv_cluster_t *self, uint32_t id, zkv_node_status_t *stat
 
 /*  Wait for a leader that a majority of the members running answer to,
     asking every running node that is not paused. Its id, or 0 after
-    timeout_ms. */
+    timeout_ms (0: one round of questions). */
 uint32_t zkv_cluster_wait_leader(zkv_cluster_t *self, int64_t timeout_ms);
 
 /*  Wait until the node has applied index. 0, or -1 after timeout_ms. */

@@ -42,6 +42,7 @@ typedef struct {
     zkv_node_state_t state;
     int wstatus;   /* of the last exit; -1 when none */
     bool expected; /* the last exit was asked for (stop, kill) */
+    char host[16];
     char data_dir[1024];
     char out_path[1024];
     char err_path[1024];
@@ -214,22 +215,26 @@ static int s_pick_ports(zkv_cluster_t *self)
 
 /* ---------------------------------------------------------------- setup */
 
-static void s_describe_nodes(zkv_cluster_t *self)
+static void s_describe_nodes(zkv_cluster_t *self, uint8_t host_base)
 {
     size_t used = 0, eused = 0;
     for (size_t k = 0; k < self->n; k++) {
         node_t *node = &self->nodes[k];
         node->id = (uint32_t) (k + 1);
         node->wstatus = -1;
+        if (host_base)
+            snprintf(node->host, sizeof node->host, "127.0.0.%u", host_base + node->id);
+        else
+            snprintf(node->host, sizeof node->host, "127.0.0.1");
         snprintf(node->data_dir, sizeof node->data_dir, "%s/node%u", self->dir, node->id);
         snprintf(node->out_path, sizeof node->out_path, "%s/node%u.out", self->dir, node->id);
         snprintf(node->err_path, sizeof node->err_path, "%s/node%u.err", self->dir, node->id);
-        snprintf(node->client_endpoint, sizeof node->client_endpoint, "tcp://127.0.0.1:%u",
+        snprintf(node->client_endpoint, sizeof node->client_endpoint, "tcp://%s:%u", node->host,
                  node->ports.client);
-        snprintf(node->trace_endpoint, sizeof node->trace_endpoint, "tcp://127.0.0.1:%u",
+        snprintf(node->trace_endpoint, sizeof node->trace_endpoint, "tcp://%s:%u", node->host,
                  node->ports.trace);
         used += (size_t) snprintf(self->peers + used, sizeof self->peers - used,
-                                  "%s%u=127.0.0.1:%u:%u:%u", k ? "," : "", node->id,
+                                  "%s%u=%s:%u:%u:%u", k ? "," : "", node->id, node->host,
                                   node->ports.pub, node->ports.router, node->ports.client);
         eused += (size_t) snprintf(self->endpoints + eused, sizeof self->endpoints - eused, "%s%s",
                                    k ? "," : "", node->client_endpoint);
@@ -303,6 +308,10 @@ zkv_cluster_t *zkv_cluster_new(const zkv_cluster_config_t *config, char *err, si
         s_fail(err, err_size, "at most %d nodes", ZKV_CLUSTER_NODES_MAX);
         return NULL;
     }
+    if (config->host_base && config->host_base + n > 254) {
+        s_fail(err, err_size, "host_base %u leaves no address for %zu nodes", config->host_base, n);
+        return NULL;
+    }
     zkv_cluster_t *self = calloc(1, sizeof *self);
     if (!self) {
         s_fail(err, err_size, "out of memory");
@@ -323,7 +332,7 @@ zkv_cluster_t *zkv_cluster_new(const zkv_cluster_config_t *config, char *err, si
         s_fail(err, err_size, "no block of %zu free ports in %d..%d", n * PORTS_PER_NODE, PORT_LOW,
                PORT_HIGH);
     else {
-        s_describe_nodes(self);
+        s_describe_nodes(self, config->host_base);
         zkv_client_config_t cc = {.endpoints = self->endpoints,
                                   .timeout_ms = ZKV_CLUSTER_STATUS_MS,
                                   .attempt_timeout_ms = ZKV_CLUSTER_STATUS_MS};
@@ -641,6 +650,11 @@ zkv_node_ports_t zkv_cluster_ports(const zkv_cluster_t *self, uint32_t id)
 const char *zkv_cluster_peers(const zkv_cluster_t *self)
 {
     return self->peers;
+}
+
+const char *zkv_cluster_host(const zkv_cluster_t *self, uint32_t id)
+{
+    return s_cnode(self, id)->host;
 }
 
 const char *zkv_cluster_client_endpoint(const zkv_cluster_t *self, uint32_t id)

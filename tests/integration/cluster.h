@@ -35,6 +35,11 @@ typedef struct {
     const char *const *args; /* more zkvd flags for every node, NULL-terminated, or NULL */
     const char *const *env;  /* NAME=VALUE for every node, NULL-terminated, or NULL */
     const char *zkvd;        /* the program; NULL: $ZKV_ZKVD, else the one built with the tests */
+    /*  0: every node on 127.0.0.1. Else node i binds and is named by its own
+        loopback address 127.0.0.<host_base + i>, so a test can cut the link
+        between two nodes with a firewall rule on their two addresses;
+        clients still reach them from 127.0.0.1. */
+    uint8_t host_base;
 } zkv_cluster_config_t;
 
 typedef enum {
@@ -123,7 +128,9 @@ const char *zkv_cluster_stdout_path(const zkv_cluster_t *self, uint32_t id);
 zkv_node_ports_t zkv_cluster_ports(const zkv_cluster_t *self, uint32_t id);
 /*  The --peers value every node is started with. */
 const char *zkv_cluster_peers(const zkv_cluster_t *self);
-/*  "tcp://127.0.0.1:PORT" of one node's client port, of its trace PUB. */
+/*  The address a node binds and is named by: "127.0.0.1", or its own with host_base. */
+const char *zkv_cluster_host(const zkv_cluster_t *self, uint32_t id);
+/*  "tcp://HOST:PORT" of one node's client port, of its trace PUB. */
 const char *zkv_cluster_client_endpoint(const zkv_cluster_t *self, uint32_t id);
 const char *zkv_cluster_trace_endpoint(const zkv_cluster_t *self, uint32_t id);
 /*  Every node's client endpoint, comma-separated, node 1 first. */

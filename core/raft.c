@@ -535,6 +535,11 @@ int zkv_raft_compact(zkv_raft_t *raft, uint64_t index, uint64_t size)
         return ZKV_EINVAL;
     if (index <= log->snap_index)
         return ZKV_OK;
+    /* Stored entries past a snapshot must belong to this log; past the
+       durable index they may be stale (a truncation or install on its way
+       to disk), so a snapshot there could meet them after a crash. */
+    if (index > log->durable)
+        return ZKV_EBUSY;
     raft_log_compact(log, index);
     raft->snap_size = size;
     if (raft->role == ZKV_RAFT_LEADER)

@@ -384,8 +384,13 @@ int zkv_raft_persisted(zkv_raft_t *raft, uint64_t ready_id);
 int zkv_raft_applied(zkv_raft_t *raft, uint64_t index);
 
 /*  The host took a durable snapshot of size bytes of its state machine at
-    applied index: the log up to index is dropped from memory. ZKV_EINVAL if
-    index is past applied; ZKV_OK (nothing to do) if not past the last one. */
+    applied index: the log up to index is dropped from memory. The host may
+    take a snapshot only at an index <= both applied and the durable index
+    (zkv_raft_status): entries it stores past the durable index may be stale
+    (a truncation on its way to disk) and must not follow a snapshot. If
+    snapshots are written asynchronously, the one with the highest index
+    wins. ZKV_EINVAL (past applied), ZKV_EBUSY (past durable: retry later),
+    ZKV_OK (also when not past the last snapshot: nothing to do). */
 int zkv_raft_compact(zkv_raft_t *raft, uint64_t index, uint64_t size);
 
 void zkv_raft_status(const zkv_raft_t *raft, zkv_raft_status_t *status);

@@ -161,7 +161,11 @@ static void s_install(zkv_raft_t *raft, const zkv_raft_msg_t *m)
     const zkv_raft_snapshot_meta_t *meta = &raft->recv_meta;
     raft_log_t *log = &raft->log;
     assert(meta->index > log->commit);
+    /* Our entries up to the snapshot may differ from what it holds; only
+       the committed ones are known equal until the snapshot is durable. */
+    uint64_t durable = log->durable < log->commit ? log->durable : log->commit;
     raft_log_reset(log, meta->index, meta->term);
+    log->durable = durable;
     /* The snapshot's write drops every stored entry, those of earlier
        Readies too: their persistence no longer makes anything durable. */
     raft->records.n = 0;

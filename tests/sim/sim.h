@@ -144,13 +144,17 @@ enum {
     SIM_TR_TRANSFER,
     SIM_TR_NET,
     SIM_TR_LIVENESS,
+    SIM_TR_WRITE,
+    SIM_TR_DURABLE,
 };
 
 /*  What the checker knows about one log index once it is committed. */
 typedef struct {
-    uint64_t term; /* 0: not known committed yet */
-    uint64_t data; /* hash of the entry */
+    uint64_t term;  /* of the entry, once applied somewhere (0: not yet) */
+    uint64_t data;  /* hash of the entry */
     uint64_t state; /* state machine hash after applying it */
+    uint64_t cterm; /* lowest term in which a node saw it committed (0: none) */
+    uint64_t eterm; /* term of the entry it saw committed */
 } sim_committed_t;
 
 /*  (index, term) -> what the entry is and what precedes it. */
@@ -200,6 +204,10 @@ typedef struct {
     uint32_t disk_sync_percent;
     uint32_t disk_max_delay;
     uint64_t snap_every; /* applied entries between local snapshots */
+    uint32_t storm;      /* fault rate multiplier: 1, or more for a storm seed */
+    uint32_t hunt_permille; /* chance a new leader is cut off or crashed at once */
+    uint32_t elected;       /* the last new leader, for the hunt */
+    uint32_t elected_step;
     bool calm;           /* liveness phase: no faults */
 
     /* clients */
@@ -214,7 +222,8 @@ typedef struct {
     size_t cap_votes;
     sim_committed_t *committed; /* by index */
     size_t cap_committed;
-    uint64_t max_committed; /* highest index known committed (applied somewhere) */
+    uint64_t max_committed; /* highest index applied somewhere */
+    uint64_t max_declared;  /* highest index some node holds committed */
     uint64_t max_commit_seen; /* highest commit index any node reported */
     sim_reg_t *reg;
     size_t cap_reg;
@@ -249,6 +258,7 @@ void sim_net_deliver(sim_t *sim, sim_ev_t *ev);
 void sim_net_free(sim_t *sim);
 void sim_faults(sim_t *sim);
 void sim_heal(sim_t *sim);
+void sim_hunt_commit(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *rd);
 
 /* sim_node.c */
 void sim_node_boot(sim_t *sim, sim_node_t *nd);

@@ -4,9 +4,16 @@
     log-matching          an (index, term) names one entry and one predecessor
                           term, on every node (so equal entries mean equal
                           prefixes, by induction)
-    leader-completeness   a leader holds every entry committed before it
+    leader-completeness   a leader holds every entry committed in an earlier
+                          term (the term in which a node first saw its
+                          commit index pass the entry: the committing
+                          leader's or later, never earlier)
     state-machine-safety  every node applies the same entry at an index and
                           reaches the same state; snapshots hold that state
+    durable-quorum        when an entry is first applied anywhere, a quorum
+                          of voters holds it on disk (committed entries are
+                          durably replicated; the core's own commit index is
+                          not trusted for this)
     durable-*             a message leaves only once what it vouches for is
                           on the sender's disk: its term, its vote, the
                           entries it acknowledges, an installed snapshot
@@ -126,14 +133,59 @@ static bool s_holds(sim_node_t *nd, uint64_t index, uint64_t term)
 
 static void s_check_complete(sim_t *sim, sim_node_t *nd, uint64_t term)
 {
-    for (uint64_t i = 1; i <= sim->max_committed && !sim->failed; i++) {
+    for (uint64_t i = 1; i <= sim->max_declared && !sim->failed; i++) {
         const sim_committed_t *c = &sim->committed[i];
-        if (c->term != 0 && c->term < term && !s_holds(nd, i, c->term))
+        if (c->cterm != 0 && c->cterm < term && !s_holds(nd, i, c->eterm))
             sim_fail(sim, "leader-completeness",
-                     "node %u leads term %llu without committed entry %llu of term %llu", nd->id,
-                     (unsigned long long) term, (unsigned long long) i,
-                     (unsigned long long) c->term);
+                     "node %u leads term %llu without entry %llu of term %llu, committed in term "
+                     "%llu", nd->id, (unsigned long long) term, (unsigned long long) i,
+                     (unsigned long long) c->eterm, (unsigned long long) c->cterm);
     }
+}
+
+/*  Entry (index, eterm) is committed as of term cterm: every leader of a
+    later term must already hold it. */
+static void s_check_leaders_hold(sim_t *sim, uint64_t index, uint64_t eterm, uint64_t cterm)
+{
+    for (uint32_t id = 1; id <= sim->n_nodes && !sim->failed; id++) {
+        sim_node_t *ld = &sim->nodes[id];
+        zkv_raft_status_t s;
+        if (!ld->up)
+            continue;
+        zkv_raft_status(ld->raft, &s);
+        if (s.role == ZKV_RAFT_LEADER && s.term > cterm && !s_holds(ld, index, eterm))
+            sim_fail(sim, "leader-completeness",
+                     "entry %llu of term %llu committed in term %llu, but leader %u of term %llu "
+                     "lacks it", (unsigned long long) index, (unsigned long long) eterm,
+                     (unsigned long long) cterm, id, (unsigned long long) s.term);
+    }
+}
+
+static void *s_grow_zero(void *v, size_t *cap, size_t need, size_t size);
+
+/*  Node nd's commit index passed index while it was in term cterm. */
+static void s_declare(sim_t *sim, sim_node_t *nd, uint64_t index, uint64_t cterm)
+{
+    uint64_t eterm = 0;
+    if (zkv_raft_term_at(nd->raft, index, &eterm) != 0)
+        return; /* inside a snapshot: committed before, by someone else */
+    sim->committed = s_grow_zero(sim->committed, &sim->cap_committed, index + 1,
+                                 sizeof *sim->committed);
+    sim_committed_t *c = &sim->committed[index];
+    if (c->eterm != 0 && c->eterm != eterm) {
+        sim_fail(sim, "state-machine-safety",
+                 "node %u holds entry %llu of term %llu committed; another held term %llu", nd->id,
+                 (unsigned long long) index, (unsigned long long) eterm,
+                 (unsigned long long) c->eterm);
+        return;
+    }
+    if (c->cterm != 0 && c->cterm <= cterm)
+        return;
+    c->cterm = cterm;
+    c->eterm = eterm;
+    if (index > sim->max_declared)
+        sim->max_declared = index;
+    s_check_leaders_hold(sim, index, eterm, cterm);
 }
 
 static void s_note_leader(sim_t *sim, sim_node_t *nd, uint64_t term)
@@ -149,6 +201,8 @@ static void s_note_leader(sim_t *sim, sim_node_t *nd, uint64_t term)
         return;
     }
     sim->leader_of[term] = nd->id;
+    sim->elected = nd->id;
+    sim->elected_step = sim->step;
     sim->stats.elections++;
     sim_trace(sim, SIM_TR_ROLE, nd->id, 0, ZKV_RAFT_LEADER, term, 0, 0);
     s_check_complete(sim, nd, term);
@@ -162,6 +216,8 @@ void sim_check_ready(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *rd)
     if (rd->commit < nd->last_commit)
         sim_fail(sim, "commit-monotonic", "node %u commit went from %llu to %llu", nd->id,
                  (unsigned long long) nd->last_commit, (unsigned long long) rd->commit);
+    for (uint64_t i = nd->last_commit + 1; i <= rd->commit && !sim->failed; i++)
+        s_declare(sim, nd, i, rd->term);
     nd->last_term = rd->term;
     nd->last_commit = rd->commit;
     if (rd->commit > sim->max_commit_seen)
@@ -225,10 +281,18 @@ void sim_check_message(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m)
             s_check_vote(sim, m->term, nd->id, m->to);
         break;
     case ZKV_RAFT_MSG_APPEND_RESPONSE:
-        if (!m->reject && !s_durable(nd, m->index))
-            sim_fail(sim, "durable-ack", "node %u acknowledges index %llu; its disk ends at %llu",
-                     nd->id, (unsigned long long) m->index,
-                     (unsigned long long) (nd->disk.snap_index + nd->disk.n));
+        if (!m->reject && !s_durable(nd, m->index)) {
+            const sim_disk_t *d = &nd->disk;
+            uint64_t t = 0, dt = 0;
+            zkv_raft_term_at(nd->raft, m->index, &t);
+            if (m->index > d->snap_index && m->index <= d->snap_index + d->n)
+                dt = d->ents[m->index - d->snap_index - 1].term;
+            sim_fail(sim, "durable-ack",
+                     "node %u acknowledges index %llu of term %llu; its disk holds %llu..%llu, "
+                     "term %llu there", nd->id, (unsigned long long) m->index,
+                     (unsigned long long) t, (unsigned long long) d->snap_index,
+                     (unsigned long long) (d->snap_index + d->n), (unsigned long long) dt);
+        }
         break;
     case ZKV_RAFT_MSG_SNAPSHOT_RESPONSE:
         if (m->chunk_last && !m->reject && nd->disk.snap_index < m->index)
@@ -268,22 +332,22 @@ static void s_history_add(sim_t *sim, uint64_t index, const zkv_raft_entry_t *e)
     sim->history[k][sim->n_history[k]++] = (sim_write_rec_t){index, c.value};
 }
 
-/*  A newly committed entry must already be in the log of every leader of a
-    later term. */
-static void s_check_leaders_hold(sim_t *sim, const zkv_raft_entry_t *e)
+/*  A quorum of voters holds entry (index, term) on disk. */
+static void s_check_durable_quorum(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e)
 {
-    for (uint32_t id = 1; id <= sim->n_nodes && !sim->failed; id++) {
-        sim_node_t *ld = &sim->nodes[id];
-        zkv_raft_status_t s;
-        if (!ld->up)
-            continue;
-        zkv_raft_status(ld->raft, &s);
-        if (s.role == ZKV_RAFT_LEADER && s.term > e->term && !s_holds(ld, e->index, e->term))
-            sim_fail(sim, "leader-completeness",
-                     "entry %llu of term %llu committed, but leader %u of term %llu lacks it",
-                     (unsigned long long) e->index, (unsigned long long) e->term, id,
-                     (unsigned long long) s.term);
+    uint32_t holders = 0;
+    for (uint32_t id = 1; id <= sim->n_voters; id++) {
+        const sim_disk_t *d = &sim->nodes[id].disk;
+        if (e->index <= d->snap_index)
+            holders++;
+        else if (e->index <= d->snap_index + d->n)
+            holders += d->ents[e->index - d->snap_index - 1].term == e->term;
     }
+    if (holders < sim->n_voters / 2 + 1)
+        sim_fail(sim, "durable-quorum",
+                 "node %u applies entry %llu of term %llu, held on disk by %u of %u voters",
+                 nd->id, (unsigned long long) e->index, (unsigned long long) e->term, holders,
+                 sim->n_voters);
 }
 
 void sim_check_apply(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e)
@@ -293,11 +357,11 @@ void sim_check_apply(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e)
     sim_committed_t *c = &sim->committed[e->index];
     uint64_t data = sim_entry_hash(e);
     if (c->term == 0) {
+        s_check_durable_quorum(sim, nd, e);
         *c = (sim_committed_t){e->term, data, nd->sm.hash};
         sim->max_committed = e->index;
         sim->stats.commits++;
         s_history_add(sim, e->index, e);
-        s_check_leaders_hold(sim, e);
         return;
     }
     if (c->term != e->term || c->data != data)
@@ -378,10 +442,9 @@ void sim_check_step(sim_t *sim)
             continue;
         zkv_raft_status_t s;
         zkv_raft_status(nd->raft, &s);
-        if (s.commit > s.last_index || s.applied > s.commit)
-            sim_fail(sim, "index-order", "node %u: applied %llu, commit %llu, last %llu", id,
-                     (unsigned long long) s.applied, (unsigned long long) s.commit,
-                     (unsigned long long) s.last_index);
+        if (s.commit > s.last_index)
+            sim_fail(sim, "commit-within-log", "node %u: commit %llu, last %llu", id,
+                     (unsigned long long) s.commit, (unsigned long long) s.last_index);
         else if (s.role == ZKV_RAFT_LEADER && sim->cap_leader_of > s.term &&
                  sim->leader_of[s.term] != id)
             sim_fail(sim, "election-safety", "node %u leads term %llu, which %u led", id,

@@ -143,9 +143,11 @@ void sim_net_deliver(sim_t *sim, sim_ev_t *ev)
     zkv_raft_msg_t *m = ev->ptr;
     sim_node_t *nd = &sim->nodes[ev->node];
     if (nd->up) {
+        bool snap = m->type == ZKV_RAFT_MSG_SNAPSHOT || m->type == ZKV_RAFT_MSG_SNAPSHOT_RESPONSE;
         if (m->type != ZKV_RAFT_MSG_HEARTBEAT && m->type != ZKV_RAFT_MSG_HEARTBEAT_RESPONSE)
-            sim_trace(sim, SIM_TR_MSG, ev->node, m->from, m->type, m->term, m->index,
-                      m->n_entries | (uint64_t) m->reject << 32);
+            sim_trace(sim, SIM_TR_MSG, ev->node, m->from, m->type, m->term,
+                      m->type == ZKV_RAFT_MSG_SNAPSHOT ? m->snapshot.index : m->index,
+                      (snap ? m->chunk_offset : m->n_entries) | (uint64_t) m->reject << 32);
         int rc = zkv_raft_step(nd->raft, m);
         if (rc != 0)
             sim_fail(sim, "well-formed-input", "node %u refused a %s from %u: %d", nd->id,
@@ -245,7 +247,7 @@ static void s_crash(sim_t *sim)
     if (!nd->up)
         return;
     sim_node_crash(sim, nd);
-    nd->restart_at = sim->step + 2 + sim_below(sim, 60);
+    nd->restart_at = sim->step + 2 + sim_below(sim, 60 / sim->storm);
     sim->stats.crashes++;
 }
 
@@ -262,6 +264,39 @@ static void s_transfer(sim_t *sim)
     }
 }
 
+/*  A leader elected a moment ago that just advanced its commit index is
+    cut off before this Ready's messages leave: its followers hold some of
+    its log but not the rest, the stuff of Figure 8. */
+void sim_hunt_commit(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *rd)
+{
+    if (rd->role != ZKV_RAFT_LEADER || rd->commit <= nd->last_commit || sim->calm ||
+        sim->step > sim->elected_step + 4 || !sim_chance(sim, sim->hunt_permille / 2))
+        return;
+    s_isolate(sim, nd->id, true, true);
+    sim->stats.cuts++;
+    sim_trace(sim, SIM_TR_CUT, nd->id, 0, 9, rd->commit, 0, 0);
+}
+
+/*  A leader elected a moment ago is crashed or cut off, a few ticks in. */
+static void s_hunt(sim_t *sim)
+{
+    uint32_t id = sim->elected;
+    if (!id || sim->step < sim->elected_step + sim_below(sim, 4))
+        return;
+    sim->elected = 0;
+    if (!sim_chance(sim, sim->hunt_permille) || !sim->nodes[id].up)
+        return;
+    if (sim_chance(sim, 500)) {
+        s_isolate(sim, id, true, true);
+        sim->stats.cuts++;
+        sim_trace(sim, SIM_TR_CUT, id, 0, 1, 0, 0, 0);
+    } else {
+        sim_node_crash(sim, &sim->nodes[id]);
+        sim->nodes[id].restart_at = sim->step + 1 + sim_below(sim, 10);
+        sim->stats.crashes++;
+    }
+}
+
 /*  Once per step: maybe change the network, cut or heal links, crash or
     restart nodes, start a leadership transfer. */
 void sim_faults(sim_t *sim)
@@ -273,14 +308,16 @@ void sim_faults(sim_t *sim)
     }
     if (sim->calm)
         return;
-    if (sim_chance(sim, 5))
+    s_hunt(sim);
+    uint32_t k = sim->storm;
+    if (sim_chance(sim, 5 * k))
         s_net_params(sim);
-    if (sim_chance(sim, 7))
+    if (sim_chance(sim, 7 * k))
         s_partition(sim);
-    if (sim_chance(sim, 8))
+    if (sim_chance(sim, 8 * k))
         sim_heal(sim);
-    if (sim_chance(sim, 4))
+    if (sim_chance(sim, 4 * k))
         s_crash(sim);
-    if (sim_chance(sim, 3))
+    if (sim_chance(sim, 3 * k))
         s_transfer(sim);
 }

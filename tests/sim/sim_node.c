@@ -107,6 +107,7 @@ static void s_disk_progress(sim_t *sim, sim_node_t *nd)
         return;
     memmove(nd->writes, nd->writes + k, (nd->n_writes - k) * sizeof *nd->writes);
     nd->n_writes -= k;
+    sim_trace(sim, SIM_TR_DURABLE, nd->id, 0, 0, id, 0, 0);
     if (zkv_raft_persisted(nd->raft, id) != 0)
         sim_fail(sim, "api", "node %u: persisted(%llu) refused", nd->id, (unsigned long long) id);
 }
@@ -150,6 +151,9 @@ static void s_write_enqueue(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *
     if (nd->n_writes > 1 && nd->writes[nd->n_writes - 2].done_at > at)
         at = nd->writes[nd->n_writes - 2].done_at; /* writes complete in order */
     w->done_at = at;
+    sim_trace(sim, SIM_TR_WRITE, nd->id, 0, w->has_snap, w->id,
+              w->n ? w->ents[0].index << 32 | w->ents[w->n - 1].index : 0,
+              w->n ? w->ents[w->n - 1].term : 0);
     if (at > sim->now) {
         sim_ev_t ev = {.time = at, .kind = SIM_EV_DISK, .node = (uint8_t) nd->id, .gen = nd->gen};
         sim_heap_push(sim, ev);
@@ -261,6 +265,10 @@ static void s_maybe_snapshot(sim_t *sim, sim_node_t *nd)
 {
     if (nd->sm.applied < nd->disk.snap_index + sim->snap_every)
         return;
+    zkv_raft_status_t st;
+    zkv_raft_status(nd->raft, &st);
+    if (nd->sm.applied > st.durable_index)
+        return; /* the contract: only what the log holds durably */
     uint64_t term = 0;
     if (zkv_raft_term_at(nd->raft, nd->sm.applied, &term) != 0) {
         sim_fail(sim, "api", "node %u: no term at applied index %llu", nd->id,
@@ -281,6 +289,7 @@ static void s_maybe_snapshot(sim_t *sim, sim_node_t *nd)
 
 static void s_ready_once(sim_t *sim, sim_node_t *nd, zkv_raft_ready_t *rd)
 {
+    sim_hunt_commit(sim, nd, rd);
     sim_check_ready(sim, nd, rd);
     s_store_chunks(nd, rd);
     if (rd->must_persist)

@@ -327,6 +327,11 @@ void raft_handle_heartbeat_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     raft_peer_t *pr = raft_peer(raft, m->from);
     pr->active = true;
+    if (m->context)
+        raft_read_ack(raft, pr, m->context);
+#if ZKV_RAFT_PLANTED_BUG == 7
+    return; /* test-only bug: a lost append or probe is never sent again */
+#endif
     pr->probe_sent = false;
     if (pr->state == ZKV_RAFT_REPLICATE && s_infl_full(raft, pr))
         s_infl_free_first(raft, pr);
@@ -336,8 +341,6 @@ void raft_handle_heartbeat_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
     if (pr->match < raft_log_last(&raft->log) || pr->state == ZKV_RAFT_PROBE ||
         m->commit < raft->log.commit)
         raft_send_append(raft, pr, true);
-    if (m->context)
-        raft_read_ack(raft, pr, m->context);
 }
 
 /* ---------------------------------------------------------------- follower */

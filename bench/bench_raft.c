@@ -198,7 +198,8 @@ static void s_bench(size_t batch, uint64_t entries, size_t size)
                     (unsigned long long) b.applied[id], (unsigned long long) (rounds * batch + 1));
             exit(1);
         }
-    printf("batch %4zu: %9llu entries of %zu bytes in %6.3f s = %10.0f entries/s (%8.0f rounds/s)\n",
+    printf("batch %4zu: %9llu entries of %zu bytes in %6.3f s = %10.0f entries/s "
+           "(%8.0f rounds/s)\n",
            batch, (unsigned long long) b.committed_total, size, secs,
            (double) b.committed_total / secs, (double) rounds / secs);
     free(payload);

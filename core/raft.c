@@ -33,6 +33,14 @@ uint64_t raft_random(zkv_raft_t *raft)
     return z ^ (z >> 31);
 }
 
+const raft_peer_t *raft_peer_const(const zkv_raft_t *raft, uint32_t id)
+{
+    for (uint32_t i = 0; i < raft->n_peers; i++)
+        if (raft->peers[i].id == id)
+            return &raft->peers[i];
+    return NULL;
+}
+
 raft_peer_t *raft_peer(zkv_raft_t *raft, uint32_t id)
 {
     for (uint32_t i = 0; i < raft->n_peers; i++)
@@ -588,7 +596,7 @@ int zkv_raft_progress(const zkv_raft_t *raft, uint32_t peer, zkv_raft_progress_t
 {
     if (raft->role != ZKV_RAFT_LEADER)
         return ZKV_ENOTLEADER;
-    const raft_peer_t *pr = raft_peer((zkv_raft_t *) raft, peer);
+    const raft_peer_t *pr = raft_peer_const(raft, peer);
     if (!pr)
         return ZKV_ENOTFOUND;
     p->state = pr->state;

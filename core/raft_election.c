@@ -19,7 +19,8 @@ static void s_reset_timeout(zkv_raft_t *raft)
 {
     raft->election_elapsed = 0;
     raft->heartbeat_elapsed = 0;
-    raft->timeout = raft->cfg.election_ticks + (uint32_t) (raft_random(raft) % raft->cfg.election_ticks);
+    uint32_t jitter = (uint32_t) (raft_random(raft) % raft->cfg.election_ticks);
+    raft->timeout = raft->cfg.election_ticks + jitter;
 }
 
 static void s_reset_votes(zkv_raft_t *raft)

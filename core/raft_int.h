@@ -177,6 +177,7 @@ bool raft_grow(void **v, size_t *cap, size_t need, size_t size);
          ? ((vec).v[(vec).n++] = (item), true)                                                     \
          : false)
 raft_peer_t *raft_peer(zkv_raft_t *raft, uint32_t id);
+const raft_peer_t *raft_peer_const(const zkv_raft_t *raft, uint32_t id);
 uint32_t raft_quorum(const zkv_raft_t *raft);
 bool raft_hs_durable(const zkv_raft_t *raft);
 void raft_set_term(zkv_raft_t *raft, uint64_t term);

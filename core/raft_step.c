@@ -5,7 +5,8 @@
 
 static bool s_entries_valid(const zkv_raft_msg_t *m)
 {
-    if (m->n_entries > ZKV_RAFT_MSG_ENTRIES_MAX || (m->n_entries > 0 && !m->entries))
+    if (m->n_entries > ZKV_RAFT_MSG_ENTRIES_MAX || (m->n_entries > 0 && !m->entries) ||
+        m->index > UINT64_MAX - m->n_entries)
         return false;
     uint64_t prev_term = m->log_term;
     for (size_t i = 0; i < m->n_entries; i++) {
@@ -22,7 +23,8 @@ static bool s_entries_valid(const zkv_raft_msg_t *m)
 static bool s_chunk_valid(const zkv_raft_msg_t *m)
 {
     return m->chunk_size <= ZKV_RAFT_CHUNK_SIZE_MAX && (m->chunk_size == 0 || m->chunk) &&
-           m->chunk_offset <= m->snapshot.size && m->chunk_size <= m->snapshot.size - m->chunk_offset &&
+           m->chunk_offset <= m->snapshot.size &&
+           m->chunk_size <= m->snapshot.size - m->chunk_offset &&
            m->chunk_last == (m->chunk_offset + m->chunk_size == m->snapshot.size) &&
            m->snapshot.index > 0 && m->snapshot.term > 0 && m->snapshot.term <= m->term;
 }
@@ -31,7 +33,7 @@ int raft_step_validate(const zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     if (m->type < ZKV_RAFT_MSG_APPEND || m->type > ZKV_RAFT_MSG_TIMEOUT_NOW || m->term == 0)
         return ZKV_EINVAL;
-    if (m->from == raft->id || !raft_peer((zkv_raft_t *) raft, m->from))
+    if (m->from == raft->id || !raft_peer_const(raft, m->from))
         return ZKV_EINVAL;
     bool may_broadcast = m->type == ZKV_RAFT_MSG_APPEND || m->type == ZKV_RAFT_MSG_HEARTBEAT;
     if (m->to != raft->id && !(m->to == ZKV_RAFT_BROADCAST && may_broadcast))

@@ -339,6 +339,58 @@ static uint64_t s_backlog(sim_t *sim)
     two ticks per entry of backlog at the time of healing (a configuration
     with one entry per message and one message in flight moves about one
     entry per round trip). */
+static const sim_committed_t *s_committed_at(const sim_t *sim, uint64_t index)
+{
+    return index && index < sim->cap_committed ? &sim->committed[index] : NULL;
+}
+
+/*  A leader that everybody follows commits a new proposal (re-proposed if a
+    leadership change loses it). Returns its index, or 0 after a failure. */
+static uint64_t s_live_commit(sim_t *sim, uint64_t bound)
+{
+    uint64_t index = 0, term = 0;
+    for (uint64_t t = 0; t < bound && !sim->failed; t++) {
+        s_step(sim);
+        const sim_committed_t *c = s_committed_at(sim, index);
+        if (c && c->term == term)
+            return index;
+        uint32_t leader = s_stable_leader(sim);
+        if (!leader)
+            continue;
+        sim_node_t *ld = &sim->nodes[leader];
+        zkv_raft_status_t s;
+        zkv_raft_status(ld->raft, &s);
+        if (s.term != term || (c && c->term))
+            index = 0;
+        if (!index && s_propose(sim, ld, 1)) {
+            index = ld->props[ld->n_props - 1].index;
+            term = ld->props[ld->n_props - 1].term;
+        }
+    }
+    if (!sim->failed)
+        sim_fail(sim, "liveness",
+                 "no stable leader committed a new proposal within %llu ticks of healing",
+                 (unsigned long long) bound);
+    return 0;
+}
+
+/*  Every node applies index and every acknowledged proposal. */
+static void s_live_catch_up(sim_t *sim, uint64_t bound, uint64_t index)
+{
+    for (uint64_t t = 0; t < bound && !sim->failed; t++) {
+        if (s_all_applied(sim, index) && s_all_applied(sim, sim->max_acked_index)) {
+            sim_trace(sim, SIM_TR_LIVENESS, 0, 0, 0, index, t, 0);
+            return;
+        }
+        s_step(sim);
+    }
+    if (!sim->failed)
+        sim_fail(sim, "no-lost-ack",
+                 "index %llu (acknowledged up to %llu) not applied everywhere %llu ticks after "
+                 "it committed", (unsigned long long) index,
+                 (unsigned long long) sim->max_acked_index, (unsigned long long) bound);
+}
+
 static void s_liveness(sim_t *sim)
 {
     sim->calm = true;
@@ -346,52 +398,11 @@ static void s_liveness(sim_t *sim)
     sim->drop_permille = sim->dup_permille = sim->long_delay_permille = 0;
     sim->max_delay = SIM_TICK;
     sim->disk_max_delay = SIM_TICK;
-    uint64_t index = 0, term = 0, lag = 0;
-    uint32_t start = sim->step, committed_at = 0;
-    for (;;) {
-        uint32_t elapsed = sim->step - start;
-        uint64_t bound = SIM_LIVENESS_TICKS + 2 * lag;
-        if (!committed_at && elapsed >= bound) {
-            sim_fail(sim, "liveness", "no stable leader committed a new proposal within %llu "
-                     "ticks of healing (backlog %llu)", (unsigned long long) bound,
-                     (unsigned long long) lag);
-            return;
-        }
-        if (committed_at && elapsed - committed_at >= bound) {
-            sim_fail(sim, "no-lost-ack", "index %llu (acknowledged up to %llu) not applied on "
-                     "every node %llu ticks after it committed", (unsigned long long) index,
-                     (unsigned long long) sim->max_acked_index,
-                     (unsigned long long) (elapsed - committed_at));
-            return;
-        }
-        s_step(sim);
-        if (sim->failed)
-            return;
-        if (elapsed == 0) /* crashed nodes are back now */
-            lag = s_backlog(sim);
-        const sim_committed_t *c = index && index < sim->cap_committed ? &sim->committed[index] : NULL;
-        if (committed_at) {
-            if (s_all_applied(sim, index) && s_all_applied(sim, sim->max_acked_index)) {
-                sim_trace(sim, SIM_TR_LIVENESS, 0, 0, 0, index, committed_at, elapsed);
-                return;
-            }
-            continue;
-        }
-        if (c && c->term == term) {
-            committed_at = sim->step - start;
-            continue;
-        }
-        uint32_t leader = s_stable_leader(sim);
-        zkv_raft_status_t ls;
-        if (leader)
-            zkv_raft_status(sim->nodes[leader].raft, &ls);
-        if ((c && c->term && c->term != term) || (leader && ls.term != term))
-            index = 0; /* lost with a leadership change: propose again */
-        if (leader && !index && s_propose(sim, &sim->nodes[leader], 1)) {
-            index = sim->nodes[leader].props[sim->nodes[leader].n_props - 1].index;
-            term = sim->nodes[leader].props[sim->nodes[leader].n_props - 1].term;
-        }
-    }
+    s_step(sim); /* crashed nodes come back */
+    uint64_t bound = SIM_LIVENESS_TICKS + 2 * s_backlog(sim);
+    uint64_t index = sim->failed ? 0 : s_live_commit(sim, bound);
+    if (index)
+        s_live_catch_up(sim, bound, index);
 }
 
 static void s_report(const sim_t *sim)

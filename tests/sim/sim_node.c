@@ -15,7 +15,8 @@ static uint64_t s_mix(uint64_t z)
 
 uint64_t sim_sm_hash_put(uint64_t hash, uint64_t key, uint64_t old, uint64_t value)
 {
-    return hash ^ s_mix(key * 0x9e3779b97f4a7c15ull + old) ^ s_mix(key * 0x9e3779b97f4a7c15ull + value);
+    uint64_t k = key * 0x9e3779b97f4a7c15ull;
+    return hash ^ s_mix(k + old) ^ s_mix(k + value);
 }
 
 uint64_t sim_entry_hash(const zkv_raft_entry_t *e)

@@ -6,6 +6,8 @@
       fdatasync, for --seconds: syncs per second, p50 and p99 of one
       append + sync. A log write can be no faster than this, and a
       replicated write needs one on the leader and one on a follower.
+      Then the same with 3 files appended and synced at once by 3 threads,
+      as 3 nodes on one disk do: their syncs wait for each other.
     - network: a ZeroMQ DEALER and ROUTER over tcp on 127.0.0.1, in two
       contexts as two processes would be, 64-byte messages echoed by the
       ROUTER: p50 and p99 of one round trip with 1 message in flight, then
@@ -31,6 +33,7 @@
 #define WINDOW 64              /* messages in flight in the throughput test */
 #define SAMPLES_MAX (4u << 20) /* latency samples kept per test */
 #define WARMUP_ROUND_TRIPS 2000
+#define WRITERS 3 /* the nodes of a cluster on one disk */
 
 typedef struct {
     double ops_per_s;
@@ -84,16 +87,17 @@ static int s_open_scratch(const char *dir, char *path, size_t size)
     return fd;
 }
 
-static s_figures_t s_disk(const s_options_t *options, double *samples)
+/*  Appends and syncs until `end`; returns the number of samples taken. */
+static size_t s_append_until(const char *dir, double end, double *samples, size_t samples_max)
 {
     char path[4096];
-    int fd = s_open_scratch(options->dir, path, sizeof path);
+    int fd = s_open_scratch(dir, path, sizeof path);
     char block[APPEND_SIZE];
     memset(block, 'z', sizeof block);
     size_t n = 0;
     off_t size = 0;
-    double start = s_now(), end = start + options->seconds, now = start;
-    while (now < end && n < SAMPLES_MAX) {
+    double now = s_now();
+    while (now < end && n < samples_max) {
         if (size >= FILE_SIZE_MAX) {
             if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
                 s_die(path);
@@ -110,7 +114,52 @@ static s_figures_t s_disk(const s_options_t *options, double *samples)
     }
     close(fd);
     unlink(path);
-    s_figures_t out = {.ops_per_s = (double) n / (now - start)};
+    return n;
+}
+
+static s_figures_t s_disk(const s_options_t *options, double *samples)
+{
+    double start = s_now();
+    size_t n = s_append_until(options->dir, start + options->seconds, samples, SAMPLES_MAX);
+    s_figures_t out = {.ops_per_s = (double) n / (s_now() - start)};
+    s_percentiles(samples, n, &out);
+    return out;
+}
+
+typedef struct {
+    const char *dir;
+    double end;
+    double *samples;
+    size_t n;
+} s_writer_t;
+
+static void *s_writer(void *arg)
+{
+    s_writer_t *w = arg;
+    w->n = s_append_until(w->dir, w->end, w->samples, SAMPLES_MAX / WRITERS);
+    return NULL;
+}
+
+/*  WRITERS threads at once, each on its own file; the samples of all of
+    them together. */
+static s_figures_t s_disk_parallel(const s_options_t *options, double *samples)
+{
+    s_writer_t writers[WRITERS];
+    pthread_t threads[WRITERS];
+    double start = s_now();
+    for (int i = 0; i < WRITERS; i++) {
+        writers[i] = (s_writer_t){options->dir, start + options->seconds,
+                                  samples + (size_t) i * (SAMPLES_MAX / WRITERS), 0};
+        if (pthread_create(&threads[i], NULL, s_writer, &writers[i]) != 0)
+            s_die("pthread_create");
+    }
+    size_t n = 0;
+    for (int i = 0; i < WRITERS; i++) {
+        pthread_join(threads[i], NULL);
+        memmove(samples + n, writers[i].samples, writers[i].n * sizeof *samples);
+        n += writers[i].n;
+    }
+    s_figures_t out = {.ops_per_s = (double) n / (s_now() - start)};
     s_percentiles(samples, n, &out);
     return out;
 }
@@ -232,7 +281,7 @@ static void s_usage(FILE *out)
 {
     fprintf(out, "usage: bench_limits [--dir DIR] [--seconds S] [--json]\n"
                  "  --dir DIR     where the 4 KiB appends go (default .): the data disk\n"
-                 "  --seconds S   length of each of the three tests (default 3)\n"
+                 "  --seconds S   length of each of the four tests (default 3)\n"
                  "  --json        print one JSON object instead of a table\n");
 }
 
@@ -265,21 +314,29 @@ int main(int argc, char **argv)
     if (!samples)
         s_die("malloc");
     s_figures_t disk = s_disk(&options, samples);
+    s_figures_t disk_parallel = s_disk_parallel(&options, samples);
     s_figures_t one = {0};
     double window_per_s = 0;
     s_network(&options, samples, &one, &window_per_s);
     free(samples);
 
     if (options.json) {
-        printf("{\"fdatasync_per_s\":%.0f,\"fdatasync_p50_us\":%.1f,\"fdatasync_p99_us\":%.1f,"
-               "\"zmq_rtt_p50_us\":%.1f,\"zmq_rtt_p99_us\":%.1f,\"zmq_window\":%d,"
-               "\"zmq_window_round_trips_per_s\":%.0f}\n",
-               disk.ops_per_s, disk.p50_us, disk.p99_us, one.p50_us, one.p99_us, WINDOW,
-               window_per_s);
+        printf(
+            "{\"fdatasync_per_s\":%.0f,\"fdatasync_p50_us\":%.1f,\"fdatasync_p99_us\":%.1f,"
+            "\"writers\":%d,\"parallel_fdatasync_per_s\":%.0f,\"parallel_fdatasync_p50_us\":%.1f,"
+            "\"parallel_fdatasync_p99_us\":%.1f,\"zmq_rtt_p50_us\":%.1f,\"zmq_rtt_p99_us\":%.1f,"
+            "\"zmq_window\":%d,"
+            "\"zmq_window_round_trips_per_s\":%.0f}\n",
+            disk.ops_per_s, disk.p50_us, disk.p99_us, WRITERS, disk_parallel.ops_per_s,
+            disk_parallel.p50_us, disk_parallel.p99_us, one.p50_us, one.p99_us, WINDOW,
+            window_per_s);
         return 0;
     }
     printf("disk (%s): 4 KiB append + fdatasync  %8.0f /s   p50 %7.1f us   p99 %7.1f us\n",
            options.dir, disk.ops_per_s, disk.p50_us, disk.p99_us);
+    printf("disk (%s): same, %d files at once   %8.0f /s   p50 %7.1f us   p99 %7.1f us\n",
+           options.dir, WRITERS, disk_parallel.ops_per_s, disk_parallel.p50_us,
+           disk_parallel.p99_us);
     printf("ZeroMQ DEALER/ROUTER, tcp 127.0.0.1, %d B, 1 in flight   p50 %7.1f us   p99 %7.1f us\n",
            MESSAGE_SIZE, one.p50_us, one.p99_us);
     printf("ZeroMQ DEALER/ROUTER, tcp 127.0.0.1, %d B, %d in flight  %8.0f round trips/s\n",

@@ -213,6 +213,12 @@ static bool s_linearizable(const Zkv__Request *req)
 static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv__Request *req)
 {
     bool linearizable = s_linearizable(req);
+#if ZKV_NODE_PLANTED_BUG == 1
+    /* TEST-ONLY planted bug (zkvd_planted_stale_reads, ctest fault_planted_stale_reads):
+       serve linearizable reads from this node's own state, on any node, without
+       ReadIndex. The fault test's checker must catch the stale reads this allows. */
+    linearizable = false;
+#endif
     if (linearizable && self->role != ZKV_RAFT_LEADER) {
         s_not_leader(self, routing, req);
         return;

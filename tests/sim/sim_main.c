@@ -18,6 +18,10 @@
 
 #include "sim.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #ifndef ZKV_RAFT_PLANTED_BUG
 #define ZKV_RAFT_PLANTED_BUG 0
 #endif
@@ -457,6 +461,18 @@ static void s_on_abort(int sig)
     _exit(g_expect ? 0 : 1);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/*  A sanitizer report names no seed; say which one to replay. */
+static void s_on_sanitizer_death(void)
+{
+    fprintf(stdout,
+            "sim_raft: sanitizer error in seed=%llu nodes=%u\n"
+            "  replay: sim_raft --nodes %u --steps %u --seed %llu\n",
+            (unsigned long long) g_seed, g_nodes, g_nodes, g_steps, (unsigned long long) g_seed);
+    fflush(stdout);
+}
+#endif
+
 typedef struct {
     uint32_t nodes, steps;
     uint64_t first, seeds;
@@ -526,6 +542,9 @@ int main(int argc, char **argv)
     g_steps = o.steps;
     g_expect = o.expect && s_expected(o.expect_list, "core-assertion");
     signal(SIGABRT, s_on_abort);
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_set_death_callback(s_on_sanitizer_death);
+#endif
     setvbuf(stdout, NULL, _IOLBF, 0);
     static sim_t sim;
     sim_stats_t total = {0};

@@ -156,8 +156,8 @@ static int s_compare(const uint64_t *digest, size_t n, const char *path, char *s
     return agree ? 0 : 1;
 }
 
-int checks_converge(checks_t *self, uint32_t leader, const char *digests_path,
-                    int64_t timeout_ms, char *summary, size_t summary_size)
+int checks_converge(checks_t *self, uint32_t leader, const char *digests_path, int64_t timeout_ms,
+                    char *summary, size_t summary_size)
 {
     int64_t deadline = fault_now_ms() + timeout_ms;
     size_t n = self->target->nodes;
@@ -283,8 +283,7 @@ static zkv_lincheck_verdict_t s_check_key(const zkv_history_t *history, size_t k
     return verdict;
 }
 
-int checks_history(const char *history_path, const char *final_path, bool quiet,
-                   size_t *keys_bad)
+int checks_history(const char *history_path, const char *final_path, bool quiet, size_t *keys_bad)
 {
     zkv_history_t *history;
     if (s_load(history_path, final_path, &history) != 0)
@@ -297,5 +296,7 @@ int checks_history(const char *history_path, const char *final_path, bool quiet,
     }
     zkv_history_destroy(&history);
     *keys_bad = bad ? bad : unknown;
-    return bad ? ZKV_LINCHECK_VIOLATION : unknown ? ZKV_LINCHECK_UNKNOWN : ZKV_LINCHECK_LINEARIZABLE;
+    return bad       ? ZKV_LINCHECK_VIOLATION
+           : unknown ? ZKV_LINCHECK_UNKNOWN
+                     : ZKV_LINCHECK_LINEARIZABLE;
 }

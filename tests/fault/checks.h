@@ -25,8 +25,8 @@ uint32_t checks_wait_leader(checks_t *self, int64_t timeout_ms);
     commit index; then compare digests, written as "id digest" lines to
     digests_path. 0: converged and equal; 1: digests differ; -1: never reached
     the same index within timeout_ms. A description in summary. */
-int checks_converge(checks_t *self, uint32_t leader, const char *digests_path,
-                    int64_t timeout_ms, char *summary, size_t summary_size);
+int checks_converge(checks_t *self, uint32_t leader, const char *digests_path, int64_t timeout_ms,
+                    char *summary, size_t summary_size);
 
 /*  Read every key linearizably (full scan, retried until timeout_ms) and
     write it to final_path as JSON lines. The number of keys, or -1. */
@@ -35,7 +35,6 @@ long checks_final_state(checks_t *self, const char *final_path, int64_t timeout_
 /*  Check the history (with the final state when final_path is not NULL).
     Prints one line per key, each violation in full, unless quiet. The
     verdict, or -1 when the history could not be read (reported). */
-int checks_history(const char *history_path, const char *final_path, bool quiet,
-                   size_t *keys_bad);
+int checks_history(const char *history_path, const char *final_path, bool quiet, size_t *keys_bad);
 
 #endif

@@ -41,10 +41,10 @@ typedef struct {
     const char *history;
     unsigned faults; /* bit per fault_kind_t */
     int64_t op_timeout_ms;
-    int home_read_percent; /* gets sent to the client's home node only */
+    int home_read_percent;            /* gets sent to the client's home node only */
     int64_t hold_min_ms, hold_max_ms; /* how long a fault lasts */
     int64_t gap_min_ms, gap_max_ms;   /* quiet time between faults */
-    bool expect_violation;   /* pass only when the checker finds a violation */
+    bool expect_violation;            /* pass only when the checker finds a violation */
     bool require_partitions; /* fail, instead of going on without them, when iptables cannot */
     bool require_all_faults; /* fail unless every enabled kind was injected at least once */
     /* local */

@@ -32,8 +32,8 @@ nemesis_t *nemesis_new(target_t *target, const fault_options_t *options)
     self->target = target;
     self->options = options;
     fault_rng_seed(&self->rng, options->seed ^ UINT64_C(0x6e656d65736973));
-    self->next_ms = fault_now_ms() + fault_rng_range(&self->rng, options->gap_min_ms,
-                                                     options->gap_max_ms);
+    self->next_ms =
+        fault_now_ms() + fault_rng_range(&self->rng, options->gap_min_ms, options->gap_max_ms);
     return self;
 }
 
@@ -144,8 +144,8 @@ static void s_ring(nemesis_t *self, target_links_t *links, size_t n, char *what,
 }
 
 /*  The links a partition fault cuts, described in what. */
-static void s_partition(nemesis_t *self, fault_kind_t kind, uint32_t leader,
-                        target_links_t *links, char *what, size_t size)
+static void s_partition(nemesis_t *self, fault_kind_t kind, uint32_t leader, target_links_t *links,
+                        char *what, size_t size)
 {
     size_t n = self->target->nodes;
     memset(links, 0, sizeof *links);
@@ -167,9 +167,9 @@ static void s_partition(nemesis_t *self, fault_kind_t kind, uint32_t leader,
         uint32_t node = by_leader ? leader : (uint32_t) fault_rng_below(&self->rng, n) + 1;
         s_isolate(links, n, node);
         snprintf(what, size, "node %u cut off%s", node,
-                 by_leader                            ? " (the leader)"
+                 by_leader                        ? " (the leader)"
                  : kind == FAULT_PARTITION_LEADER ? " (leader unknown: a random node)"
-                                                      : "");
+                                                  : "");
     }
 }
 
@@ -233,8 +233,8 @@ static void s_start_next(nemesis_t *self, uint32_t leader)
     if (s_begin(self, self->kind, leader) == 0) {
         self->stats.injected[self->kind]++;
         self->phase = S_ACTIVE;
-        self->next_ms =
-            now + fault_rng_range(&self->rng, self->options->hold_min_ms, self->options->hold_max_ms);
+        self->next_ms = now + fault_rng_range(&self->rng, self->options->hold_min_ms,
+                                              self->options->hold_max_ms);
     } else {
         self->next_ms = now + self->options->gap_min_ms;
     }
@@ -247,8 +247,8 @@ int64_t nemesis_step(nemesis_t *self, uint32_t leader)
     bool settled = t->ops->settled(t);
     if (self->phase == S_REPAIRING && settled) {
         self->phase = S_QUIET;
-        self->next_ms = now + fault_rng_range(&self->rng, self->options->gap_min_ms,
-                                              self->options->gap_max_ms);
+        self->next_ms =
+            now + fault_rng_range(&self->rng, self->options->gap_min_ms, self->options->gap_max_ms);
     }
     if (now >= self->next_ms && settled) {
         if (self->phase == S_QUIET)

@@ -113,8 +113,8 @@ void netcut_remove_stale(void)
         snprintf(host.chain, sizeof host.chain, "%s%ld", NETCUT_CHAIN_PREFIX, pid);
         char err[FAULT_ERROR_SIZE];
         if (netcut_remove(&host, err, sizeof err) == 0)
-            printf("netcut: removed chain %s left by a run that was killed (pid %ld)\n",
-                   host.chain, pid);
+            printf("netcut: removed chain %s left by a run that was killed (pid %ld)\n", host.chain,
+                   pid);
         else
             printf("netcut: could not remove stale chain %s: %s\n", host.chain, err);
     }

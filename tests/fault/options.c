@@ -10,7 +10,8 @@
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: zkv-fault [options]\n"
         "  --target local|compose   local zkvd processes (default) or a compose project\n"
         "  --duration SECONDS       workload and faults (default 60)\n"
@@ -90,30 +91,49 @@ static void s_defaults(fault_options_t *o)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    *o = (fault_options_t){.target = FAULT_TARGET_LOCAL,
-                           .duration_ms = 60000,
-                           .clients = 6,
-                           .keys = 8,
-                           .seed = ((uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 20) ^
-                                    (uint64_t) getpid()) % 1000000000,
-                           .faults = (1u << FAULT_KINDS) - 1,
-                           .op_timeout_ms = 4000,
-                           .home_read_percent = 20,
-                           .hold_min_ms = 3000,
-                           .hold_max_ms = 7000,
-                           .gap_min_ms = 1000,
-                           .gap_max_ms = 3000,
-                           .nodes = 3,
-                           .host_base = 10 + 10 * (int) (getpid() % 24),
-                           .project = "zkv-fault",
-                           .port_base = 61200,
-                           .net_prefix = "172.28.73"};
+    *o = (fault_options_t){
+        .target = FAULT_TARGET_LOCAL,
+        .duration_ms = 60000,
+        .clients = 6,
+        .keys = 8,
+        .seed = ((uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 20) ^ (uint64_t) getpid()) %
+                1000000000,
+        .faults = (1u << FAULT_KINDS) - 1,
+        .op_timeout_ms = 4000,
+        .home_read_percent = 20,
+        .hold_min_ms = 3000,
+        .hold_max_ms = 7000,
+        .gap_min_ms = 1000,
+        .gap_max_ms = 3000,
+        .nodes = 3,
+        .host_base = 10 + 10 * (int) (getpid() % 24),
+        .project = "zkv-fault",
+        .port_base = 61200,
+        .net_prefix = "172.28.73"};
 }
 
 enum {
-    O_TARGET = 256, O_DURATION, O_CLIENTS, O_KEYS, O_SEED, O_HISTORY, O_FAULTS, O_HOLD, O_GAP,
-    O_OP_TIMEOUT, O_HOME_READS, O_REQ_PART, O_REQ_ALL, O_EXPECT, O_ZKVD, O_NODES, O_HOST_BASE,
-    O_PROJECT, O_PORT_BASE, O_NET_PREFIX, O_HELP
+    O_TARGET = 256,
+    O_DURATION,
+    O_CLIENTS,
+    O_KEYS,
+    O_SEED,
+    O_HISTORY,
+    O_FAULTS,
+    O_HOLD,
+    O_GAP,
+    O_OP_TIMEOUT,
+    O_HOME_READS,
+    O_REQ_PART,
+    O_REQ_ALL,
+    O_EXPECT,
+    O_ZKVD,
+    O_NODES,
+    O_HOST_BASE,
+    O_PROJECT,
+    O_PORT_BASE,
+    O_NET_PREFIX,
+    O_HELP
 };
 
 static const struct option s_options[] = {
@@ -148,9 +168,9 @@ typedef struct {
 } s_numeric_t;
 
 static const s_numeric_t s_numerics[] = {
-    {O_DURATION, 1, 86400, 1000}, {O_CLIENTS, 1, FAULT_CLIENTS_MAX, 1},
-    {O_KEYS, 1, FAULT_KEYS_MAX, 1}, {O_SEED, 0, INT64_MAX, 1},
-    {O_OP_TIMEOUT, 100, 600000, 1}, {O_HOME_READS, 0, 100, 1},
+    {O_DURATION, 1, 86400, 1000},     {O_CLIENTS, 1, FAULT_CLIENTS_MAX, 1},
+    {O_KEYS, 1, FAULT_KEYS_MAX, 1},   {O_SEED, 0, INT64_MAX, 1},
+    {O_OP_TIMEOUT, 100, 600000, 1},   {O_HOME_READS, 0, 100, 1},
     {O_NODES, 1, FAULT_NODES_MAX, 1}, {O_HOST_BASE, 2, 240, 1},
     {O_PORT_BASE, 1024, 65000, 1},
 };

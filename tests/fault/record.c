@@ -66,12 +66,13 @@ static record_str_t s_cstr(const char *text)
     return (record_str_t){text, strlen(text)};
 }
 
-void record_event(record_t *self, int64_t process, const char *type, const char *f,
-                  const char *key, record_str_t value, record_str_t expected)
+void record_event(record_t *self, int64_t process, const char *type, const char *f, const char *key,
+                  record_str_t value, record_str_t expected)
 {
     FILE *out = self->file;
-    fprintf(out, "{\"process\": %lld, \"type\": \"%s\", \"f\": \"%s\", \"key\": ",
-            (long long) process, type, f);
+    fprintf(out,
+            "{\"process\": %lld, \"type\": \"%s\", \"f\": \"%s\", \"key\": ", (long long) process,
+            type, f);
     record_json_string(out, s_cstr(key));
     fputs(", \"value\": ", out);
     record_json_string(out, value);

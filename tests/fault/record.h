@@ -26,8 +26,8 @@ record_t *record_open(const char *path, char *err, size_t err_size);
 int record_close(record_t **self_p);
 
 /*  type: invoke, ok, fail, info. f: put, get, delete, cas. */
-void record_event(record_t *self, int64_t process, const char *type, const char *f,
-                  const char *key, record_str_t value, record_str_t expected);
+void record_event(record_t *self, int64_t process, const char *type, const char *f, const char *key,
+                  record_str_t value, record_str_t expected);
 
 /*  Pushes what was written to the file (the checker may read it meanwhile). */
 void record_flush(record_t *self);

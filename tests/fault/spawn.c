@@ -21,8 +21,8 @@ static void s_what(spawn_t *self, char *const argv[])
     size_t used = 0;
     self->what[0] = 0;
     for (size_t i = 0; argv[i] && used < sizeof self->what; i++)
-        used += (size_t) snprintf(self->what + used, sizeof self->what - used, "%s%s",
-                                  i ? " " : "", argv[i]);
+        used += (size_t) snprintf(self->what + used, sizeof self->what - used, "%s%s", i ? " " : "",
+                                  argv[i]);
 }
 
 static int s_failed(spawn_t *self, const char *what)

@@ -13,12 +13,12 @@
 #define SPAWN_ARGS_MAX 32
 
 typedef struct {
-    pid_t pid;          /* 0: nothing running */
-    int out_fd;         /* the child's stdout and stderr */
+    pid_t pid;  /* 0: nothing running */
+    int out_fd; /* the child's stdout and stderr */
     int64_t deadline_ms;
     char out[SPAWN_OUTPUT_SIZE]; /* the first bytes of its output, NUL-terminated */
     size_t used;
-    char what[256];     /* the command line, for messages */
+    char what[256]; /* the command line, for messages */
 } spawn_t;
 
 /*  Start argv (NULL-terminated; PATH searched) with input on its stdin (NULL:
@@ -26,7 +26,7 @@ typedef struct {
 int spawn_start(spawn_t *self, char *const argv[], const char *input, int64_t timeout_ms);
 
 /*  Without blocking: 1 while it runs; 0 once it exited, with its exit code in
-    *code (128 + signal when killed by one, 255 when it timed out or could not run). */
+ *code (128 + signal when killed by one, 255 when it timed out or could not run). */
 int spawn_poll(spawn_t *self, int *code);
 
 /*  spawn_start, then wait. The exit code as above. */

@@ -13,9 +13,9 @@
 typedef struct {
     const fault_options_t *options;
     const char *history, *final, *digests;
-    const target_t *target;             /* NULL when setup failed */
-    const workload_stats_t *workload;   /* NULL when setup failed */
-    const nemesis_stats_t *nemesis;     /* NULL when setup failed */
+    const target_t *target;           /* NULL when setup failed */
+    const workload_stats_t *workload; /* NULL when setup failed */
+    const nemesis_stats_t *nemesis;   /* NULL when setup failed */
     uint64_t events;
     uint64_t leader_changes;
     int64_t ran_ms;

@@ -24,8 +24,8 @@ int target_wait_settled(target_t *self, int64_t timeout_ms)
 }
 
 /*  One action, then wait for it; errors are reported by the caller's message. */
-static int s_act(target_t *self, int (*action)(target_t *, uint32_t), uint32_t id, int64_t timeout_ms,
-                 const char *what)
+static int s_act(target_t *self, int (*action)(target_t *, uint32_t), uint32_t id,
+                 int64_t timeout_ms, const char *what)
 {
     if (action(self, id) != 0 || target_wait_settled(self, timeout_ms) != 0) {
         fault_error("heal: %s node %u failed", what, id);

@@ -46,10 +46,11 @@ struct target_t {
     const target_ops_t *ops;
     void *impl;
     size_t nodes;
-    char endpoints[FAULT_NODES_MAX * FAULT_ENDPOINT_SIZE]; /* every client endpoint, comma-separated */
+    char endpoints[FAULT_NODES_MAX *
+                   FAULT_ENDPOINT_SIZE]; /* every client endpoint, comma-separated */
     char endpoint[FAULT_NODES_MAX + 1][FAULT_ENDPOINT_SIZE]; /* by id */
     bool partitions; /* cut works here; false: the partition faults are left out */
-    char partitions_why[FAULT_ERROR_SIZE]; /* when not, why */
+    char partitions_why[FAULT_ERROR_SIZE];    /* when not, why */
     target_node_t state[FAULT_NODES_MAX + 1]; /* by id, as the last action left it */
 };
 

@@ -163,8 +163,8 @@ static void s_destroy(target_t *self)
     free(local);
 }
 
-static const target_ops_t s_ops = {s_kill,    s_stop,    s_start, s_pause, s_resume,
-                                   s_cut,     s_settled, s_check, s_destroy};
+static const target_ops_t s_ops = {s_kill, s_stop,    s_start, s_pause,  s_resume,
+                                   s_cut,  s_settled, s_check, s_destroy};
 
 /*  The chain, when iptables works here; why not in self->partitions_why. */
 static void s_setup_partitions(target_t *self, local_t *local)
@@ -173,7 +173,8 @@ static void s_setup_partitions(target_t *self, local_t *local)
              (int) getpid());
     char err[FAULT_ERROR_SIZE];
     if (netcut_available(&local->net, err, sizeof err) != 0) {
-        snprintf(self->partitions_why, sizeof self->partitions_why, "iptables unusable: %.400s", err);
+        snprintf(self->partitions_why, sizeof self->partitions_why, "iptables unusable: %.400s",
+                 err);
         return;
     }
     netcut_remove_stale();

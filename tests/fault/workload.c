@@ -63,8 +63,8 @@ const char *workload_key(const workload_t *self, int key)
     return self->keys[key];
 }
 
-workload_t *workload_new(const fault_options_t *options, const target_t *target,
-                         record_t *record, char *err, size_t err_size)
+workload_t *workload_new(const fault_options_t *options, const target_t *target, record_t *record,
+                         char *err, size_t err_size)
 {
     workload_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -150,9 +150,9 @@ static wl_outcome_t s_outcome(s_slot_t *slot, const Zkv__Response *reply, record
         slot->wl->stats.home_not_leader++;
         return WL_FAIL;
     }
-    fault_error("client %lld: %s %s answered %s (%s): must not happen",
-                (long long) slot->process, s_f_names[slot->f], slot->wl->keys[slot->key],
-                zkv_client_status_name(status), reply->error ? reply->error : "");
+    fault_error("client %lld: %s %s answered %s (%s): must not happen", (long long) slot->process,
+                s_f_names[slot->f], slot->wl->keys[slot->key], zkv_client_status_name(status),
+                reply->error ? reply->error : "");
     return write ? WL_INFO : WL_FAIL;
 }
 
@@ -241,8 +241,8 @@ static void s_issue(workload_t *self, s_slot_t *slot)
 {
     zkv_op_t op;
     s_prepare(self, slot, &op);
-    record_event(self->record, slot->process, "invoke", s_f_names[slot->f],
-                 self->keys[slot->key], s_written(slot), s_expected(slot));
+    record_event(self->record, slot->process, "invoke", s_f_names[slot->f], self->keys[slot->key],
+                 s_written(slot), s_expected(slot));
     slot->busy = true;
     self->inflight++;
     int rc = zkv_client_submit(slot->client, &op, s_done, slot);

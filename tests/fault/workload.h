@@ -30,8 +30,8 @@ typedef struct {
 
 typedef struct workload_t workload_t;
 
-workload_t *workload_new(const fault_options_t *options, const target_t *target,
-                         record_t *record, char *err, size_t err_size);
+workload_t *workload_new(const fault_options_t *options, const target_t *target, record_t *record,
+                         char *err, size_t err_size);
 void workload_destroy(workload_t **self_p);
 
 /*  Start an operation on every idle client (nothing once stopped). */

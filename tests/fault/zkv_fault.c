@@ -97,8 +97,9 @@ static int s_setup(s_run_t *run)
               run->o.target == FAULT_TARGET_LOCAL ? "local" : "compose", run->o.seed,
               (long long) (run->o.duration_ms / 1000), run->o.clients, run->o.keys, faults);
     fault_log("history: %s", run->history);
-    run->target = run->o.target == FAULT_TARGET_LOCAL ? target_local_new(&run->o, err, sizeof err)
-                                                      : target_compose_new(&run->o, err, sizeof err);
+    run->target = run->o.target == FAULT_TARGET_LOCAL
+                      ? target_local_new(&run->o, err, sizeof err)
+                      : target_compose_new(&run->o, err, sizeof err);
     if (!run->target) {
         fault_error("%s", err);
         return -1;
@@ -171,8 +172,8 @@ static void s_loop(s_run_t *run)
 {
     int64_t now = fault_now_ms(), end = now + run->o.duration_ms;
     int64_t next_progress = now + MAIN_PROGRESS_MS, next_check = now, next_early = now;
-    int64_t check_every = run->o.target == FAULT_TARGET_LOCAL ? MAIN_CHECK_LOCAL_MS
-                                                              : MAIN_CHECK_COMPOSE_MS;
+    int64_t check_every =
+        run->o.target == FAULT_TARGET_LOCAL ? MAIN_CHECK_LOCAL_MS : MAIN_CHECK_COMPOSE_MS;
     int64_t nemesis_wait = 0;
     run->started_ms = now;
     while ((now = fault_now_ms()) < end) {
@@ -255,6 +256,8 @@ static void s_final_checks(s_run_t *run)
 static void s_stop_nodes(s_run_t *run)
 {
     target_t *t = run->target;
+    if (run->o.target == FAULT_TARGET_LOCAL)
+        fault_log("stopping every node (SIGTERM): each must exit 0 with no sanitizer report");
     if (run->o.target == FAULT_TARGET_LOCAL)
         for (uint32_t id = 1; id <= t->nodes; id++)
             if (t->state[id] == TARGET_NODE_UP && t->ops->stop(t, id) == 0 &&

@@ -486,6 +486,21 @@ static bool s_wait_exit(node_t *node, int64_t deadline)
     }
 }
 
+/*  A node that does not stop: every thread's stack into its stderr file,
+    unless ZKV_STACKS_ON_HANG=0 (gdb must be there). */
+static void s_dump_stacks(const node_t *node)
+{
+    const char *want = getenv("ZKV_STACKS_ON_HANG");
+    if (want && streq(want, "0"))
+        return;
+    char command[1400];
+    snprintf(command, sizeof command,
+             "gdb -p %d -batch -ex 'thread apply all bt' >> '%s' 2>&1 </dev/null", (int) node->pid,
+             node->err_path);
+    if (system(command) != 0)
+        fprintf(stderr, "cluster: no stacks of node %u (%s)\n", node->id, command);
+}
+
 int zkv_cluster_stop(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *wstatus)
 {
     node_t *node = s_node(self, id);
@@ -496,6 +511,7 @@ int zkv_cluster_stop(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *
     kill(node->pid, SIGCONT);
     bool exited = s_wait_exit(node, s_now_ms() + timeout_ms);
     if (!exited) {
+        s_dump_stacks(node);
         kill(node->pid, SIGKILL);
         s_wait_exit(node, -1);
     }

@@ -85,7 +85,8 @@ int zkv_cluster_start_all(zkv_cluster_t *self);
 
 /*  SIGTERM (and SIGCONT, for a paused node), then wait up to timeout_ms for it
     to exit. 0 and its wait status in *wstatus (may be NULL), or -1 when it did
-    not exit in time: it is then killed, and *wstatus says so. */
+    not exit in time: it is then killed (after gdb wrote its threads' stacks to
+    its stderr file, unless ZKV_STACKS_ON_HANG=0), and *wstatus says so. */
 int zkv_cluster_stop(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *wstatus);
 
 /*  Send any signal to a node that is up. 0, or -1 when it is down. */

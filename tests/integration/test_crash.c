@@ -126,6 +126,15 @@ static void s_drive(int64_t ms, bool submit)
     } while (h_now_ms() < until);
 }
 
+/*  Drive until done() or timeout_ms; whether done() came true. */
+static bool s_drive_until(bool (*done)(void), int64_t timeout_ms)
+{
+    int64_t deadline = h_now_ms() + timeout_ms;
+    while (!done() && h_now_ms() < deadline)
+        s_drive(100, true);
+    return done();
+}
+
 static size_t s_inflight(void)
 {
     size_t n = 0;
@@ -140,6 +149,33 @@ static size_t s_acked(void)
     for (size_t k = 0; k < WRITERS; k++)
         n += s_load.writers[k].acked;
     return n;
+}
+
+static size_t s_target;
+
+static bool s_reached_target(void)
+{
+    return s_acked() >= s_target;
+}
+
+static bool s_acked_since_kill(void)
+{
+    return s_load.first_ack_ms != 0;
+}
+
+/*  Attempts, retries, redirects... of the first writer, for a failure message. */
+static const char *s_stats(void)
+{
+    static char text[256];
+    zkv_client_stats_t st;
+    zkv_client_stats(s_load.writers[0].client, &st);
+    snprintf(text, sizeof text,
+             "writer 0: %llu attempts, %llu retries, %llu redirects, %llu without reply, %llu "
+             "refused; last error: %s",
+             (unsigned long long) st.attempts, (unsigned long long) st.retries,
+             (unsigned long long) st.redirects, (unsigned long long) st.no_reply,
+             (unsigned long long) st.refused, zkv_client_error(s_load.writers[0].client));
+    return text;
 }
 
 static void s_writers_start(zkv_cluster_t *cluster)
@@ -285,9 +321,10 @@ static void s_rolling(zkv_cluster_t *cluster)
         h_check_alive(cluster);
         CHECK(zkv_cluster_start(cluster, id) == 0, "start node %u", id);
     }
-    s_drive(ROUND_MS, true);
+    s_target = before + 1;
+    CHECK(s_drive_until(s_reached_target, H_CATCH_UP_MS),
+          "no write acknowledged during the rolling restarts; %s", s_stats());
     s_drain();
-    CHECK(s_acked() > before, "no write acknowledged during the rolling restarts");
     uint32_t leader = h_leader(cluster);
     zkv_node_status_t st;
     CHECK(zkv_cluster_status(cluster, leader, &st) == 0, "status of leader %u", leader);
@@ -305,16 +342,18 @@ int main(void)
     zkv_cluster_t *cluster = h_cluster_start(&config, &leader);
     s_writers_start(cluster);
     s_drive(LOAD_MS, true);
+    s_target = 1;
+    CHECK(s_drive_until(s_reached_target, H_CATCH_UP_MS), "no write acknowledged; %s", s_stats());
     size_t before = s_acked();
-    CHECK(before > 0, "no write acknowledged in %d ms", LOAD_MS);
     h_note("%zu writes acknowledged, %zu in flight: kill -9 leader %u", before, s_inflight(),
            leader);
 
     s_load.kill_ms = h_now_ms();
     CHECK(zkv_cluster_kill(cluster, leader) == 0, "kill node %u", leader);
     uint32_t next = s_wait_new_leader(cluster, leader);
+    CHECK(s_drive_until(s_acked_since_kill, H_CATCH_UP_MS),
+          "no write submitted after the crash was acknowledged; %s", s_stats());
     s_drive(LOAD_MS, true);
-    CHECK(s_load.first_ack_ms, "no write submitted after the crash was acknowledged");
     h_note("first write submitted after the crash acknowledged %lld ms after it",
            (long long) (s_load.first_ack_ms - s_load.kill_ms));
     s_drain();

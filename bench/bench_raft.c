@@ -229,7 +229,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < argc; i++)
         printf(" %s", argv[i]);
     printf("\nbench_raft: %d nodes in one process, no faults, every message copied, "
-           "persistence immediate\n", NODES);
+           "persistence immediate\n",
+           NODES);
     for (size_t i = 0; i < n_batches; i++) {
         uint64_t n = batches[i] == 1 && entries > 200000 ? entries / 10 : entries;
         s_bench(batches[i] ? batches[i] : 1, n, size);

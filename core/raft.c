@@ -245,8 +245,7 @@ static int s_boot(zkv_raft_t *raft, const zkv_raft_boot_t *boot)
     return ZKV_OK;
 }
 
-int zkv_raft_new(const zkv_raft_config_t *config, const zkv_raft_boot_t *boot,
-                 zkv_raft_t **raft_p)
+int zkv_raft_new(const zkv_raft_config_t *config, const zkv_raft_boot_t *boot, zkv_raft_t **raft_p)
 {
     *raft_p = NULL;
     if (!s_config_valid(config))
@@ -316,8 +315,8 @@ void zkv_raft_tick(zkv_raft_t *raft)
         raft_election_tick(raft);
 }
 
-int zkv_raft_propose(zkv_raft_t *raft, const zkv_raft_buf_t *cmds, size_t n,
-                     uint64_t *first_index, uint64_t *term)
+int zkv_raft_propose(zkv_raft_t *raft, const zkv_raft_buf_t *cmds, size_t n, uint64_t *first_index,
+                     uint64_t *term)
 {
     assert(!raft->in_ready);
     if (raft->role != ZKV_RAFT_LEADER)
@@ -622,9 +621,9 @@ const char *zkv_raft_role_name(zkv_raft_role_t role)
 const char *zkv_raft_msg_type_name(zkv_raft_msg_type_t type)
 {
     static const char *names[] = {
-        "?",         "append",           "append-resp",   "vote",
-        "vote-resp", "pre-vote",         "pre-vote-resp", "heartbeat",
-        "hb-resp",   "snapshot",         "snapshot-resp", "timeout-now",
+        "?",         "append",   "append-resp",   "vote",
+        "vote-resp", "pre-vote", "pre-vote-resp", "heartbeat",
+        "hb-resp",   "snapshot", "snapshot-resp", "timeout-now",
     };
     if ((unsigned) type < sizeof names / sizeof *names)
         return names[type];

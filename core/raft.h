@@ -240,9 +240,9 @@ typedef struct {
     /* Soft state: not persisted. */
     zkv_raft_role_t role;
     uint64_t term;
-    uint32_t leader;    /* known leader, or ZKV_RAFT_NONE */
-    bool soft_changed;  /* role, term or leader changed since the last Ready */
-    uint64_t commit;    /* current commit index */
+    uint32_t leader;   /* known leader, or ZKV_RAFT_NONE */
+    bool soft_changed; /* role, term or leader changed since the last Ready */
+    uint64_t commit;   /* current commit index */
 
     /* 1. Persist: snapshot, then hard state, then entries. */
     bool hard_state_changed; /* term or vote changed: must be persisted */
@@ -321,10 +321,10 @@ typedef enum {
 /*  The leader's view of one follower. */
 typedef struct {
     zkv_raft_progress_state_t state;
-    uint64_t match;    /* highest index known durable on the follower */
-    uint64_t next;     /* next index to send */
-    uint32_t inflight; /* appends sent and not acknowledged */
-    bool active;       /* heard from since the last check-quorum round */
+    uint64_t match;           /* highest index known durable on the follower */
+    uint64_t next;            /* next index to send */
+    uint32_t inflight;        /* appends sent and not acknowledged */
+    bool active;              /* heard from since the last check-quorum round */
     uint64_t snapshot_offset; /* bytes of the snapshot acknowledged */
 } zkv_raft_progress_t;
 
@@ -336,8 +336,7 @@ void zkv_raft_config_default(zkv_raft_config_t *config, uint32_t id, const uint3
 
 /*  Create a node from config and its durable state (boot may be NULL).
     ZKV_OK, ZKV_EINVAL (bad config or boot) or ZKV_ENOMEM. */
-int zkv_raft_new(const zkv_raft_config_t *config, const zkv_raft_boot_t *boot,
-                 zkv_raft_t **raft_p);
+int zkv_raft_new(const zkv_raft_config_t *config, const zkv_raft_boot_t *boot, zkv_raft_t **raft_p);
 void zkv_raft_destroy(zkv_raft_t **raft_p);
 
 /*  One unit of time: election timeouts, heartbeats, check-quorum. */
@@ -351,8 +350,8 @@ int zkv_raft_step(zkv_raft_t *raft, const zkv_raft_msg_t *msg);
     (if not NULL) say where they went: a command is committed when index
     first_index + i is applied with that term. ZKV_ENOTLEADER, ZKV_EBUSY
     (leadership transfer, or max_uncommitted reached), ZKV_EINVAL. */
-int zkv_raft_propose(zkv_raft_t *raft, const zkv_raft_buf_t *cmds, size_t n,
-                     uint64_t *first_index, uint64_t *term);
+int zkv_raft_propose(zkv_raft_t *raft, const zkv_raft_buf_t *cmds, size_t n, uint64_t *first_index,
+                     uint64_t *term);
 
 /*  Start a linearizable read (§6.4 ReadIndex) identified by context. It comes
     back in a Ready's reads once a quorum confirmed leadership after the call

@@ -61,9 +61,9 @@ typedef struct {
     zkv_raft_progress_state_t state;
     uint64_t match;
     uint64_t next;
-    bool probe_sent; /* probe: waiting for an answer before sending again */
-    bool active;     /* heard from in this check-quorum round */
-    int8_t vote;     /* election: 1 granted, -1 rejected, 0 unknown */
+    bool probe_sent;   /* probe: waiting for an answer before sending again */
+    bool active;       /* heard from in this check-quorum round */
+    int8_t vote;       /* election: 1 granted, -1 rejected, 0 unknown */
     uint64_t read_ack; /* highest ReadIndex round acknowledged in this term */
     uint64_t *infl;    /* ring of the last index of each append in flight */
     uint32_t infl_head;
@@ -156,10 +156,10 @@ struct zkv_raft_t {
     zkv_raft_snapshot_meta_t snap_install;
 
     /* ReadIndex (§6.4). */
-    RAFT_VEC(raft_read_t) reads; /* in admission order */
-    size_t reads_waiting;        /* reads not yet in a round */
-    uint64_t read_round;         /* last round started */
-    uint64_t read_confirmed;     /* last round a quorum acknowledged */
+    RAFT_VEC(raft_read_t) reads;        /* in admission order */
+    size_t reads_waiting;               /* reads not yet in a round */
+    uint64_t read_round;                /* last round started */
+    uint64_t read_confirmed;            /* last round a quorum acknowledged */
     RAFT_VEC(zkv_raft_read_t) read_out; /* released or failed, for the next Ready */
     size_t reads_released;              /* reads[0 .. this) are in read_out */
 

@@ -23,8 +23,8 @@
 
 #define SIM_MAX_NODES 6 /* 5 voters and a learner */
 #define SIM_KEYS 4
-#define SIM_TICK 8      /* time units per tick */
-#define SIM_TRACE 48    /* events kept for a failure report */
+#define SIM_TICK 8   /* time units per tick */
+#define SIM_TRACE 48 /* events kept for a failure report */
 #define SIM_LIVENESS_TICKS 300
 
 /*  The command in every NORMAL entry: put key = value (values are unique). */
@@ -203,12 +203,12 @@ typedef struct {
     uint32_t long_delay_permille;
     uint32_t disk_sync_percent;
     uint32_t disk_max_delay;
-    uint64_t snap_every; /* applied entries between local snapshots */
-    uint32_t storm;      /* fault rate multiplier: 1, or more for a storm seed */
+    uint64_t snap_every;    /* applied entries between local snapshots */
+    uint32_t storm;         /* fault rate multiplier: 1, or more for a storm seed */
     uint32_t hunt_permille; /* chance a new leader is cut off or crashed at once */
     uint32_t elected;       /* the last new leader, for the hunt */
     uint32_t elected_step;
-    bool calm;           /* liveness phase: no faults */
+    bool calm; /* liveness phase: no faults */
 
     /* clients */
     uint64_t next_value;
@@ -222,8 +222,8 @@ typedef struct {
     size_t cap_votes;
     sim_committed_t *committed; /* by index */
     size_t cap_committed;
-    uint64_t max_committed; /* highest index applied somewhere */
-    uint64_t max_declared;  /* highest index some node holds committed */
+    uint64_t max_committed;   /* highest index applied somewhere */
+    uint64_t max_declared;    /* highest index some node holds committed */
     uint64_t max_commit_seen; /* highest commit index any node reported */
     sim_reg_t *reg;
     size_t cap_reg;

@@ -138,7 +138,8 @@ static void s_check_complete(sim_t *sim, sim_node_t *nd, uint64_t term)
         if (c->cterm != 0 && c->cterm < term && !s_holds(nd, i, c->eterm))
             sim_fail(sim, "leader-completeness",
                      "node %u leads term %llu without entry %llu of term %llu, committed in term "
-                     "%llu", nd->id, (unsigned long long) term, (unsigned long long) i,
+                     "%llu",
+                     nd->id, (unsigned long long) term, (unsigned long long) i,
                      (unsigned long long) c->eterm, (unsigned long long) c->cterm);
     }
 }
@@ -156,7 +157,8 @@ static void s_check_leaders_hold(sim_t *sim, uint64_t index, uint64_t eterm, uin
         if (s.role == ZKV_RAFT_LEADER && s.term > cterm && !s_holds(ld, index, eterm))
             sim_fail(sim, "leader-completeness",
                      "entry %llu of term %llu committed in term %llu, but leader %u of term %llu "
-                     "lacks it", (unsigned long long) index, (unsigned long long) eterm,
+                     "lacks it",
+                     (unsigned long long) index, (unsigned long long) eterm,
                      (unsigned long long) cterm, id, (unsigned long long) s.term);
     }
 }
@@ -169,8 +171,8 @@ static void s_declare(sim_t *sim, sim_node_t *nd, uint64_t index, uint64_t cterm
     uint64_t eterm = 0;
     if (zkv_raft_term_at(nd->raft, index, &eterm) != 0)
         return; /* inside a snapshot: committed before, by someone else */
-    sim->committed = s_grow_zero(sim->committed, &sim->cap_committed, index + 1,
-                                 sizeof *sim->committed);
+    sim->committed =
+        s_grow_zero(sim->committed, &sim->cap_committed, index + 1, sizeof *sim->committed);
     sim_committed_t *c = &sim->committed[index];
     if (c->eterm != 0 && c->eterm != eterm) {
         sim_fail(sim, "state-machine-safety",
@@ -190,8 +192,8 @@ static void s_declare(sim_t *sim, sim_node_t *nd, uint64_t index, uint64_t cterm
 
 static void s_note_leader(sim_t *sim, sim_node_t *nd, uint64_t term)
 {
-    sim->leader_of = s_grow_zero(sim->leader_of, &sim->cap_leader_of, term + 1,
-                                 sizeof *sim->leader_of);
+    sim->leader_of =
+        s_grow_zero(sim->leader_of, &sim->cap_leader_of, term + 1, sizeof *sim->leader_of);
     uint32_t known = sim->leader_of[term];
     if (known == nd->id)
         return;
@@ -267,16 +269,19 @@ void sim_check_message(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m)
     switch (m->type) {
     case ZKV_RAFT_MSG_VOTE:
         if (hs->term != m->term || hs->vote != nd->id)
-            sim_fail(sim, "durable-vote", "node %u asks for votes in term %llu before its own "
-                     "vote is durable (disk: term %llu vote %u)", nd->id,
-                     (unsigned long long) m->term, (unsigned long long) hs->term, hs->vote);
+            sim_fail(sim, "durable-vote",
+                     "node %u asks for votes in term %llu before its own "
+                     "vote is durable (disk: term %llu vote %u)",
+                     nd->id, (unsigned long long) m->term, (unsigned long long) hs->term, hs->vote);
         break;
     case ZKV_RAFT_MSG_VOTE_RESPONSE:
         if (m->reject)
             break;
         if (hs->term != m->term || hs->vote != m->to)
-            sim_fail(sim, "durable-vote", "node %u grants %u its vote in term %llu before it is "
-                     "durable", nd->id, m->to, (unsigned long long) m->term);
+            sim_fail(sim, "durable-vote",
+                     "node %u grants %u its vote in term %llu before it is "
+                     "durable",
+                     nd->id, m->to, (unsigned long long) m->term);
         else
             s_check_vote(sim, m->term, nd->id, m->to);
         break;
@@ -289,15 +294,18 @@ void sim_check_message(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m)
                 dt = d->ents[m->index - d->snap_index - 1].term;
             sim_fail(sim, "durable-ack",
                      "node %u acknowledges index %llu of term %llu; its disk holds %llu..%llu, "
-                     "term %llu there", nd->id, (unsigned long long) m->index,
-                     (unsigned long long) t, (unsigned long long) d->snap_index,
+                     "term %llu there",
+                     nd->id, (unsigned long long) m->index, (unsigned long long) t,
+                     (unsigned long long) d->snap_index,
                      (unsigned long long) (d->snap_index + d->n), (unsigned long long) dt);
         }
         break;
     case ZKV_RAFT_MSG_SNAPSHOT_RESPONSE:
         if (m->chunk_last && !m->reject && nd->disk.snap_index < m->index)
-            sim_fail(sim, "durable-snapshot", "node %u reports snapshot %llu installed before it "
-                     "is durable", nd->id, (unsigned long long) m->index);
+            sim_fail(sim, "durable-snapshot",
+                     "node %u reports snapshot %llu installed before it "
+                     "is durable",
+                     nd->id, (unsigned long long) m->index);
         break;
     default: break;
     }
@@ -310,8 +318,8 @@ void sim_check_hs_write(sim_t *sim, sim_node_t *nd, const zkv_raft_hard_state_t 
         sim_fail(sim, "durable-term", "node %u writes term %llu over %llu", nd->id,
                  (unsigned long long) hs->term, (unsigned long long) old->term);
     else if (hs->term == old->term && old->vote != 0 && hs->vote != old->vote)
-        sim_fail(sim, "single-vote", "node %u rewrites its vote in term %llu from %u to %u",
-                 nd->id, (unsigned long long) hs->term, old->vote, hs->vote);
+        sim_fail(sim, "single-vote", "node %u rewrites its vote in term %llu from %u to %u", nd->id,
+                 (unsigned long long) hs->term, old->vote, hs->vote);
 }
 
 /* ---------------------------------------------------------------- applying */
@@ -345,15 +353,15 @@ static void s_check_durable_quorum(sim_t *sim, sim_node_t *nd, const zkv_raft_en
     }
     if (holders < sim->n_voters / 2 + 1)
         sim_fail(sim, "durable-quorum",
-                 "node %u applies entry %llu of term %llu, held on disk by %u of %u voters",
-                 nd->id, (unsigned long long) e->index, (unsigned long long) e->term, holders,
+                 "node %u applies entry %llu of term %llu, held on disk by %u of %u voters", nd->id,
+                 (unsigned long long) e->index, (unsigned long long) e->term, holders,
                  sim->n_voters);
 }
 
 void sim_check_apply(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e)
 {
-    sim->committed = s_grow_zero(sim->committed, &sim->cap_committed, e->index + 1,
-                                 sizeof *sim->committed);
+    sim->committed =
+        s_grow_zero(sim->committed, &sim->cap_committed, e->index + 1, sizeof *sim->committed);
     sim_committed_t *c = &sim->committed[e->index];
     uint64_t data = sim_entry_hash(e);
     if (c->term == 0) {

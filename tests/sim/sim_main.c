@@ -65,10 +65,9 @@ void sim_fail(sim_t *sim, const char *invariant, const char *fmt, ...)
 
 static void s_trace_print(const sim_trace_t *t, FILE *out)
 {
-    static const char *kinds[] = {"msg",     "leader",  "crash",    "restart",
-                                  "cut",     "heal",    "propose",  "read",
-                                  "snapshot", "transfer", "network", "liveness",
-                                  "write",    "durable"};
+    static const char *kinds[] = {"msg",     "leader",   "crash", "restart",  "cut",
+                                  "heal",    "propose",  "read",  "snapshot", "transfer",
+                                  "network", "liveness", "write", "durable"};
     fprintf(out, "  step %5u  %-8s node %u", t->step, kinds[t->kind], t->node);
     switch (t->kind) {
     case SIM_TR_MSG:
@@ -78,8 +77,7 @@ static void s_trace_print(const sim_trace_t *t, FILE *out)
                 t->mtype == ZKV_RAFT_MSG_SNAPSHOT || t->mtype == ZKV_RAFT_MSG_SNAPSHOT_RESPONSE
                     ? "offset"
                     : "entries",
-                (unsigned long long) (t->c & 0xffffffffu),
-                (t->c >> 32) ? " reject" : "");
+                (unsigned long long) (t->c & 0xffffffffu), (t->c >> 32) ? " reject" : "");
         break;
     case SIM_TR_ROLE: fprintf(out, " term %llu\n", (unsigned long long) t->a); break;
     case SIM_TR_CRASH:
@@ -97,9 +95,7 @@ static void s_trace_print(const sim_trace_t *t, FILE *out)
                 (unsigned long long) (t->b >> 32), (unsigned long long) (t->b & 0xffffffffu),
                 (unsigned long long) t->c, t->mtype ? " + snapshot" : "");
         break;
-    case SIM_TR_DURABLE:
-        fprintf(out, " through ready %llu\n", (unsigned long long) t->a);
-        break;
+    case SIM_TR_DURABLE: fprintf(out, " through ready %llu\n", (unsigned long long) t->a); break;
     case SIM_TR_NET:
         fprintf(out, " drop %llu/1000 delay %llu dup %llu/1000\n", (unsigned long long) t->a,
                 (unsigned long long) t->b, (unsigned long long) t->c);
@@ -134,8 +130,8 @@ static sim_node_t *s_pick(sim_t *sim)
         if (s.role == ZKV_RAFT_LEADER)
             leaders[n++] = id;
     }
-    uint32_t id = n && !sim_chance(sim, 200) ? leaders[sim_below(sim, n)]
-                                             : 1 + sim_below(sim, sim->n_nodes);
+    uint32_t id =
+        n && !sim_chance(sim, 200) ? leaders[sim_below(sim, n)] : 1 + sim_below(sim, sim->n_nodes);
     return sim->nodes[id].up ? &sim->nodes[id] : NULL;
 }
 
@@ -207,7 +203,9 @@ static void s_step(sim_t *sim)
     for (uint32_t id = 1; id <= sim->n_nodes; id++) {
         sim_node_t *nd = &sim->nodes[id];
         if (nd->up) {
-            sim_ev_t ev = {.time = start + nd->phase, .kind = SIM_EV_TICK, .node = (uint8_t) id,
+            sim_ev_t ev = {.time = start + nd->phase,
+                           .kind = SIM_EV_TICK,
+                           .node = (uint8_t) id,
                            .gen = nd->gen};
             sim_heap_push(sim, ev);
         }
@@ -391,8 +389,9 @@ static void s_live_catch_up(sim_t *sim, uint64_t bound, uint64_t index)
     if (!sim->failed)
         sim_fail(sim, "no-lost-ack",
                  "index %llu (acknowledged up to %llu) not applied everywhere %llu ticks after "
-                 "it committed", (unsigned long long) index,
-                 (unsigned long long) sim->max_acked_index, (unsigned long long) bound);
+                 "it committed",
+                 (unsigned long long) index, (unsigned long long) sim->max_acked_index,
+                 (unsigned long long) bound);
 }
 
 static void s_liveness(sim_t *sim)
@@ -415,12 +414,12 @@ static void s_report(const sim_t *sim)
             (unsigned long long) sim->seed, sim->n_voters, sim->step, sim->invariant, sim->detail);
     fprintf(stdout, "  replay: sim_raft --nodes %u --steps %u --seed %llu [--trace]\n",
             sim->n_voters, sim->steps, (unsigned long long) sim->seed);
-    fprintf(stdout, "  config: nodes %u (learners %u) heartbeat %u pre-vote %d broadcast %d "
-                    "inflight %u entries/msg %u chunk %zu snapshot every %llu storm %u\n",
-            sim->n_nodes, sim->cfg.members.n_learners, sim->cfg.heartbeat_ticks,
-            sim->cfg.pre_vote, sim->cfg.broadcast, sim->cfg.max_inflight,
-            sim->cfg.max_msg_entries, sim->cfg.snapshot_chunk_size,
-            (unsigned long long) sim->snap_every, sim->storm);
+    fprintf(stdout,
+            "  config: nodes %u (learners %u) heartbeat %u pre-vote %d broadcast %d "
+            "inflight %u entries/msg %u chunk %zu snapshot every %llu storm %u\n",
+            sim->n_nodes, sim->cfg.members.n_learners, sim->cfg.heartbeat_ticks, sim->cfg.pre_vote,
+            sim->cfg.broadcast, sim->cfg.max_inflight, sim->cfg.max_msg_entries,
+            sim->cfg.snapshot_chunk_size, (unsigned long long) sim->snap_every, sim->storm);
     fprintf(stdout, "  last %d events:\n", SIM_TRACE);
     uint64_t from = sim->n_trace > SIM_TRACE ? sim->n_trace - SIM_TRACE : 0;
     for (uint64_t i = from; i < sim->n_trace; i++)
@@ -568,7 +567,10 @@ int main(int argc, char **argv)
     double secs = (double) (clock() - t0) / CLOCKS_PER_SEC;
     printf("sim_raft: nodes=%u seeds=%llu..%llu steps=%u: %s in %.1fs\n", o.nodes,
            (unsigned long long) o.first, (unsigned long long) (seed - 1), o.steps,
-           failed ? "FAILED" : o.expect ? "NO violation found" : "ok", secs);
+           failed     ? "FAILED"
+           : o.expect ? "NO violation found"
+                      : "ok",
+           secs);
     if (failed)
         printf("  %llu of %llu seeds violated an invariant\n", (unsigned long long) failed,
                (unsigned long long) o.seeds);

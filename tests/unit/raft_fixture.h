@@ -49,7 +49,7 @@ typedef struct {
 } fx_node_t;
 
 typedef struct {
-    zkv_raft_config_t cfg; /* template: id and seed are set per node */
+    zkv_raft_config_t cfg;         /* template: id and seed are set per node */
     fx_node_t nodes[FX_NODES + 1]; /* by id, 1-based */
     uint32_t n;
     fx_msg_t *q;
@@ -57,8 +57,8 @@ typedef struct {
     size_t capq;
     bool drop[FX_NODES + 1][FX_NODES + 1]; /* drop[from][to] */
     size_t delivered;
-    size_t by_type[16];  /* delivered, by message type */
-    size_t rejects;      /* delivered append rejections */
+    size_t by_type[16];    /* delivered, by message type */
+    size_t rejects;        /* delivered append rejections */
     size_t bcast_sent[16]; /* broadcasts sent, by type */
     size_t p2p_sent[16];   /* point-to-point messages sent, by type */
 } fx_t;

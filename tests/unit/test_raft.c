@@ -253,16 +253,24 @@ static void test_heartbeat_commit_capped_by_verified(void **state)
     fx_init(&fx, 3, 3);
     const uint64_t terms[] = {1, 1, 1};
     fx_start_log(&fx, 2, terms, 3, 1);
-    zkv_raft_msg_t hb = {.type = ZKV_RAFT_MSG_HEARTBEAT, .from = 1, .to = ZKV_RAFT_BROADCAST,
-                         .term = 2, .commit = 3};
+    zkv_raft_msg_t hb = {.type = ZKV_RAFT_MSG_HEARTBEAT,
+                         .from = 1,
+                         .to = ZKV_RAFT_BROADCAST,
+                         .term = 2,
+                         .commit = 3};
     assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &hb), ZKV_OK);
     fx_ready(&fx, 2);
     assert_int_equal(fx_status(&fx, 2).commit, 0);
     const zkv_raft_msg_t *r = fx_find(&fx, ZKV_RAFT_MSG_HEARTBEAT_RESPONSE, 1);
     assert_non_null(r);
     assert_int_equal(r->commit, 0);
-    zkv_raft_msg_t ap = {.type = ZKV_RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2, .index = 2,
-                         .log_term = 1, .commit = 3};
+    zkv_raft_msg_t ap = {.type = ZKV_RAFT_MSG_APPEND,
+                         .from = 1,
+                         .to = 2,
+                         .term = 2,
+                         .index = 2,
+                         .log_term = 1,
+                         .commit = 3};
     assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &ap), ZKV_OK);
     assert_int_equal(fx_status(&fx, 2).commit, 2); /* verified up to 2 only */
     assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &hb), ZKV_OK);
@@ -477,8 +485,13 @@ static void test_learner_receives_log_never_votes_or_counts(void **state)
     fx_deliver_all(&fx);
     assert_int_equal(fx_status(&fx, 3).last_index, 3);
     assert_int_equal(fx_status(&fx, 1).commit, 2);
-    zkv_raft_msg_t v = {.type = ZKV_RAFT_MSG_VOTE, .from = 1, .to = 3, .term = 9, .index = 9,
-                        .log_term = 9, .force = true};
+    zkv_raft_msg_t v = {.type = ZKV_RAFT_MSG_VOTE,
+                        .from = 1,
+                        .to = 3,
+                        .term = 9,
+                        .index = 9,
+                        .log_term = 9,
+                        .force = true};
     fx_clear_queue(&fx);
     assert_int_equal(zkv_raft_step(s_raft(&fx, 3), &v), ZKV_OK);
     fx_ready(&fx, 3);
@@ -540,8 +553,13 @@ static void test_step_rejects_malformed_messages(void **state)
     assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL);
     uint64_t val = 1;
     zkv_raft_entry_t e = {1, 5, ZKV_RAFT_ENTRY_NORMAL, 8, (const uint8_t *) &val};
-    m = (zkv_raft_msg_t){.type = ZKV_RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 1, .index = 0,
-                         .entries = &e, .n_entries = 1};
+    m = (zkv_raft_msg_t){.type = ZKV_RAFT_MSG_APPEND,
+                         .from = 1,
+                         .to = 2,
+                         .term = 1,
+                         .index = 0,
+                         .entries = &e,
+                         .n_entries = 1};
     assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL); /* index not prev + 1 */
     e.index = 1;
     e.term = 2;
@@ -549,9 +567,14 @@ static void test_step_rejects_malformed_messages(void **state)
     e.term = 1;
     e.data = NULL;
     assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL);
-    m = (zkv_raft_msg_t){.type = ZKV_RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = 1,
-                         .snapshot = {.index = 3, .term = 1, .size = 4}, .chunk_offset = 2,
-                         .chunk_size = 4, .chunk = (const uint8_t *) "abcd"};
+    m = (zkv_raft_msg_t){.type = ZKV_RAFT_MSG_SNAPSHOT,
+                         .from = 1,
+                         .to = 2,
+                         .term = 1,
+                         .snapshot = {.index = 3, .term = 1, .size = 4},
+                         .chunk_offset = 2,
+                         .chunk_size = 4,
+                         .chunk = (const uint8_t *) "abcd"};
     assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL); /* past the snapshot's end */
     fx_free(&fx);
 }

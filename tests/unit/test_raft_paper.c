@@ -252,8 +252,15 @@ static void test_append_with_gap_rejected_with_hint(void **state)
     uint64_t val = 42;
     zkv_raft_entry_t e = {1, 7, ZKV_RAFT_ENTRY_NORMAL, sizeof val, (const uint8_t *) &val};
     zkv_raft_msg_t m = {
-        .type = ZKV_RAFT_MSG_APPEND, .from = 1, .to = ZKV_RAFT_BROADCAST, .term = 1,
-        .index = 6, .log_term = 1, .entries = &e, .n_entries = 1, .commit = 7,
+        .type = ZKV_RAFT_MSG_APPEND,
+        .from = 1,
+        .to = ZKV_RAFT_BROADCAST,
+        .term = 1,
+        .index = 6,
+        .log_term = 1,
+        .entries = &e,
+        .n_entries = 1,
+        .commit = 7,
     };
     assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &m), ZKV_OK);
     fx_ready(&fx, 2);
@@ -284,8 +291,15 @@ static void test_conflicting_suffix_truncated(void **state)
         {3, 3, ZKV_RAFT_ENTRY_NORMAL, 8, (const uint8_t *) &vals[0]},
         {3, 4, ZKV_RAFT_ENTRY_NORMAL, 8, (const uint8_t *) &vals[1]},
     };
-    zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 3, .index = 2,
-                        .log_term = 1, .entries = e, .n_entries = 2, .commit = 4};
+    zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_APPEND,
+                        .from = 1,
+                        .to = 2,
+                        .term = 3,
+                        .index = 2,
+                        .log_term = 1,
+                        .entries = e,
+                        .n_entries = 2,
+                        .commit = 4};
     assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &m), ZKV_OK);
     fx_ready(&fx, 2);
     uint64_t t[8];
@@ -379,8 +393,8 @@ static void test_check_quorum_lease_ignores_votes(void **state)
     fx_start_all(&fx);
     fx_elect(&fx, 1);
     uint64_t term = fx_status(&fx, 2).term;
-    zkv_raft_msg_t v = {.type = ZKV_RAFT_MSG_VOTE, .from = 3, .term = term + 1, .index = 99,
-                        .log_term = term};
+    zkv_raft_msg_t v = {
+        .type = ZKV_RAFT_MSG_VOTE, .from = 3, .term = term + 1, .index = 99, .log_term = term};
     s_step(&fx, 2, v);
     assert_int_equal(fx_status(&fx, 2).term, term);
     assert_null(fx_find(&fx, ZKV_RAFT_MSG_VOTE_RESPONSE, 3));
@@ -442,9 +456,13 @@ static void test_snapshot_not_needed_when_entry_held(void **state)
     s_paper_config(&fx);
     const uint64_t terms[] = {1, 1, 1, 1};
     fx_start_log(&fx, 2, terms, 4, 1);
-    zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_SNAPSHOT, .from = 1, .term = 1,
-                        .snapshot = {.index = 3, .term = 1, .size = 4}, .chunk_size = 4,
-                        .chunk = (const uint8_t *) "abcd", .chunk_last = true};
+    zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_SNAPSHOT,
+                        .from = 1,
+                        .term = 1,
+                        .snapshot = {.index = 3, .term = 1, .size = 4},
+                        .chunk_size = 4,
+                        .chunk = (const uint8_t *) "abcd",
+                        .chunk_last = true};
     s_step(&fx, 2, m);
     const zkv_raft_msg_t *r = fx_find(&fx, ZKV_RAFT_MSG_SNAPSHOT_RESPONSE, 1);
     assert_non_null(r);

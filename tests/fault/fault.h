@@ -51,6 +51,7 @@ typedef struct {
     const char *zkvd;
     int nodes;
     int host_base;
+    uint64_t snapshot_entries; /* 0: zkvd's default */
     /* compose */
     const char *project;
     int port_base;

@@ -25,7 +25,7 @@ static void s_guard(const netcut_t *chain, int read_fd)
         _exit(0);
     char err[FAULT_ERROR_SIZE];
     if (netcut_remove(chain, err, sizeof err) == 0)
-        fprintf(stderr, "zkv-fault guard: the driver died; removed iptables chain %s\n",
+        fprintf(stderr, "zkv-fault guard: the driver died; iptables chain %s is gone\n",
                 chain->chain);
     else
         fprintf(stderr, "zkv-fault guard: removing iptables chain %s failed: %s\n", chain->chain,

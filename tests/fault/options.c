@@ -31,6 +31,8 @@ static void s_usage(FILE *out)
         "  --require-all-faults     fail unless every enabled kind of fault was injected\n"
         "  --expect-violation       pass only if the checker finds a violation (planted bugs)\n"
         "local:   --zkvd PATH  --nodes N (default 3)  --host-base B (nodes on 127.0.0.B+id)\n"
+        "         --snapshot-entries N (zkvd's flag: small values make snapshots and\n"
+        "         InstallSnapshot part of the run)\n"
         "compose: --project NAME (default zkv-fault)  --port-base P (client ports P+1..P+3,\n"
         "         default 61200)  --net-prefix A.B.C (nodes at A.B.C.11-13, default 172.28.73)\n"
         "exit: 0 pass, 1 fail (violation, divergence, run errors), 2 usage\n",
@@ -130,6 +132,7 @@ enum {
     O_ZKVD,
     O_NODES,
     O_HOST_BASE,
+    O_SNAPSHOT_ENTRIES,
     O_PROJECT,
     O_PORT_BASE,
     O_NET_PREFIX,
@@ -154,12 +157,21 @@ static const struct option s_options[] = {
     {"zkvd", required_argument, NULL, O_ZKVD},
     {"nodes", required_argument, NULL, O_NODES},
     {"host-base", required_argument, NULL, O_HOST_BASE},
+    {"snapshot-entries", required_argument, NULL, O_SNAPSHOT_ENTRIES},
     {"project", required_argument, NULL, O_PROJECT},
     {"port-base", required_argument, NULL, O_PORT_BASE},
     {"net-prefix", required_argument, NULL, O_NET_PREFIX},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
+
+static const char *s_flag_name(int c)
+{
+    for (const struct option *opt = s_options; opt->name; opt++)
+        if (opt->val == c)
+            return opt->name;
+    return "?";
+}
 
 /*  A flag with a number: its bounds and where it goes. */
 typedef struct {
@@ -172,7 +184,7 @@ static const s_numeric_t s_numerics[] = {
     {O_KEYS, 1, FAULT_KEYS_MAX, 1},   {O_SEED, 0, INT64_MAX, 1},
     {O_OP_TIMEOUT, 100, 600000, 1},   {O_HOME_READS, 0, 100, 1},
     {O_NODES, 1, FAULT_NODES_MAX, 1}, {O_HOST_BASE, 2, 240, 1},
-    {O_PORT_BASE, 1024, 65000, 1},
+    {O_PORT_BASE, 1024, 65000, 1},    {O_SNAPSHOT_ENTRIES, 1, INT64_MAX, 1},
 };
 
 static void s_store(fault_options_t *o, int flag, long long v)
@@ -187,6 +199,7 @@ static void s_store(fault_options_t *o, int flag, long long v)
     case O_NODES: o->nodes = (int) v; break;
     case O_HOST_BASE: o->host_base = (int) v; break;
     case O_PORT_BASE: o->port_base = (int) v; break;
+    case O_SNAPSHOT_ENTRIES: o->snapshot_entries = (uint64_t) v; break;
     }
 }
 
@@ -234,8 +247,7 @@ int options_parse(fault_options_t *o, int argc, char **argv)
             o->expect_violation = true;
         else if (c == '?' || s_apply(o, c, optarg) != 0) {
             if (c != '?')
-                fprintf(stderr, "zkv-fault: bad value '%s' for --%s\n", optarg,
-                        s_options[c - O_TARGET].name);
+                fprintf(stderr, "zkv-fault: bad value '%s' for --%s\n", optarg, s_flag_name(c));
             s_usage(stderr);
             return -1;
         }

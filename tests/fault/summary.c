@@ -27,15 +27,17 @@ static void s_operations(const workload_stats_t *st, uint64_t events, const char
 static bool s_faults(const summary_t *s)
 {
     bool all = true;
+    const char *sep = "";
     printf("  faults injected:");
     for (int k = 0; k < FAULT_KINDS; k++) {
         if (!(s->options->faults & (1u << k)))
             continue;
         uint64_t n = s->nemesis->injected[k];
-        printf(" %s %" PRIu64 ",", fault_kind_name((fault_kind_t) k), n);
+        printf("%s %s %" PRIu64, sep, fault_kind_name((fault_kind_t) k), n);
+        sep = ",";
         all = all && n > 0;
     }
-    printf(" (leader changes seen: %" PRIu64 ")\n", s->leader_changes);
+    printf("%s; leader changes seen: %" PRIu64 "\n", sep[0] ? "" : " none", s->leader_changes);
     unsigned partitions = s->options->faults & ~((1u << FAULT_PARTITION_ONE) - 1);
     if (partitions && !s->target->partitions)
         printf("  partitions: NOT RUN: %s\n", s->target->partitions_why);

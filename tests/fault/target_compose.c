@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "netcut.h"
 #include "spawn.h"
@@ -186,6 +187,8 @@ static void s_destroy(target_t *self)
     compose_t *c = s_compose(self);
     int code;
     while (c->busy && spawn_poll(&c->running, &code) == 1) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
     }
     free(c);
 }

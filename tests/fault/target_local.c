@@ -192,7 +192,8 @@ static int s_start_cluster(target_t *self, local_t *local, const fault_options_t
     zkv_cluster_config_t config = {.name = "fault",
                                    .nodes = (size_t) options->nodes,
                                    .zkvd = options->zkvd,
-                                   .host_base = (uint8_t) options->host_base};
+                                   .host_base = (uint8_t) options->host_base,
+                                   .snapshot_entries = options->snapshot_entries};
     local->cluster = zkv_cluster_new(&config, err, err_size);
     if (!local->cluster)
         return -1;

@@ -53,6 +53,8 @@ typedef struct {
     uint8_t *chunk_buf;
     size_t chunk_buf_size;
     uint64_t incoming_snapshot_term; /* term of the snapshot a leader is sending us */
+    uint64_t compact_index; /* a snapshot whose log is still to be dropped (0: none) */
+    uint64_t compact_size;
     /* Last state told to the client actor; unsent while it was not there. */
     zkv_raft_status_t told;
     bool state_unsent;
@@ -405,13 +407,34 @@ static void s_on_client(repl_t *self)
     zmsg_destroy(&msg);
 }
 
+/*  Drop the log a snapshot covers, once the core agrees: it refuses
+    (ZKV_EBUSY) while the snapshot is ahead of the durable log, and then the
+    log is kept until a later DURABLE report lets it through. */
+static void s_compact(repl_t *self)
+{
+    if (!self->compact_index)
+        return;
+    int rc = zkv_raft_compact(self->raft, self->compact_index, self->compact_size);
+    if (rc == ZKV_EBUSY)
+        return;
+    if (rc == ZKV_OK) {
+        zmsg_t *drop = zmsg_new();
+        zmsg_addstr(drop, "DROP");
+        zkv_msg_add_u64(drop, self->compact_index + 1);
+        zkv_msg_send_or_drop(&drop, self->log);
+    }
+    self->compact_index = 0;
+}
+
 static void s_on_log(repl_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->log);
     char *command = msg ? zmsg_popstr(msg) : NULL;
     uint64_t id;
-    if (command && streq(command, "DURABLE") && zkv_msg_pop_u64(msg, &id))
+    if (command && streq(command, "DURABLE") && zkv_msg_pop_u64(msg, &id)) {
         zkv_raft_persisted(self->raft, id);
+        s_compact(self);
+    }
     else if (command && streq(command, "FATAL")) {
         char *what = zmsg_popstr(msg);
         char *why = zmsg_popstr(msg);
@@ -435,11 +458,9 @@ static void s_new_snapshot(repl_t *self, zmsg_t *msg)
         !zkv_msg_pop_u64(msg, &size) || index <= self->snapshot_index)
         return;
     s_adopt_snapshot(self, msg, index);
-    zkv_raft_compact(self->raft, index, size);
-    zmsg_t *drop = zmsg_new();
-    zmsg_addstr(drop, "DROP");
-    zkv_msg_add_u64(drop, index + 1);
-    zmsg_send(&drop, self->log);
+    self->compact_index = index;
+    self->compact_size = size;
+    s_compact(self);
 }
 
 static void s_handle_storage(repl_t *self, zmsg_t *msg)

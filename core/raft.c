@@ -364,6 +364,11 @@ static bool s_soft_changed(const zkv_raft_t *raft)
 static uint64_t s_apply_limit(const zkv_raft_t *raft)
 {
     uint64_t hi = raft->log.commit;
+    /* Apply only what is durable here as well (a follower may learn a commit
+       before its own write finishes), so that a snapshot of the state machine
+       never runs ahead of the log it replaces. */
+    if (hi > raft->log.durable)
+        hi = raft->log.durable;
 #if ZKV_RAFT_PLANTED_BUG == 4
     hi = raft_log_last(&raft->log); /* test-only bug: apply past the commit index */
 #endif

@@ -95,10 +95,13 @@ static bool s_accept_leader(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     if (raft->role == ZKV_RAFT_LEADER)
         return false; /* cannot happen: one leader per term */
+    /* One leader per term: honest peers never send this, so it is a forged or
+       misconfigured one (two nodes started with one id). Network input is
+       dropped, never asserted on; the simulation checks election safety. */
+    if (raft->leader != ZKV_RAFT_NONE && raft->leader != m->from)
+        return false;
     if (raft->role != ZKV_RAFT_FOLLOWER)
         raft_become_follower(raft, m->term, m->from);
-    /* Election safety as seen from here: one leader per term. */
-    assert(raft->leader == ZKV_RAFT_NONE || raft->leader == m->from);
     raft->leader = m->from;
     raft->election_elapsed = 0;
     return true;

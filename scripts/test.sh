@@ -13,4 +13,5 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # ctest shows a skipped test's output nowhere, so the reason the compose tests skip is said here.
 docker info >/dev/null 2>&1 || echo "docker: no engine reachable; compose tests not run"
 cd build-asan
-ctest --output-on-failure --timeout 1800 "$@"
+# Tests that start clusters are RUN_SERIAL; the rest share the cores.
+ctest --output-on-failure --timeout 1800 -j "$jobs" "$@"

@@ -466,7 +466,9 @@ static void test_deadline_when_nobody_answers(void **state)
     assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_ETIMEDOUT);
     int64_t took = now_ms() - start;
     assert_null(reply);
-    assert_true(took >= 390 && took < 1000);
+    /* Never gives up before its deadline; the upper bound only catches a hang
+       (a loaded machine may delay the last attempt's timer). */
+    assert_true(took >= 390 && took < 3000);
     assert_non_null(strstr(zkv_client_error(client), "timed out after"));
     assert_non_null(strstr(zkv_client_error(client), "may or may not have been applied"));
     assert_int_equal(zkv_client_inflight(client), 0);
@@ -475,7 +477,8 @@ static void test_deadline_when_nobody_answers(void **state)
     size_t na, nb;
     record_t *ra = fake_records(&a, &na);
     record_t *rb = fake_records(&b, &nb);
-    assert_true(na >= 2 && nb >= 1); /* a, b, a, b in turn */
+    /* a, b, a, b in turn: at least one silent attempt moved on to b. */
+    assert_true(na >= 1 && nb >= 1 && na + nb >= 2);
     for (size_t i = 0; i < na; i++)
         assert_int_equal(ra[i].sequence, 1);
     for (size_t i = 0; i < nb; i++) {

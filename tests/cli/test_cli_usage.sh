@@ -99,21 +99,21 @@ run trace-node 2 1 -- trace --node zero --duration 100ms
 # Oversized keys and values are refused before anything is sent: at once,
 # even with nobody listening.
 long_key=$(head -c 4097 /dev/zero | tr '\0' k)
-run key-too-large 2 1 --err 'over the limit of 4096' --max-ms 3000 -- put "$long_key" v --endpoints $dead
-run scan-prefix-too-large 2 1 --max-ms 3000 -- scan --prefix "$long_key" --endpoints $dead
+run key-too-large 2 1 --err 'over the limit of 4096' --max-ms 10000 -- put "$long_key" v --endpoints $dead
+run scan-prefix-too-large 2 1 --max-ms 10000 -- scan --prefix "$long_key" --endpoints $dead
 head -c 1048577 /dev/zero >"$tmp/big"
-run value-too-large 2 1 --err 'over the limit of 1048576' --max-ms 3000 -- put k --file "$tmp/big" --endpoints $dead
+run value-too-large 2 1 --err 'over the limit of 1048576' --max-ms 10000 -- put k --file "$tmp/big" --endpoints $dead
 run value-file-missing 2 1 --err 'cannot open' -- put k --file "$tmp/absent" --endpoints $dead
 
 # Nobody answering: one line, exit 3, within the deadline (plus start-up).
-run get-unreachable 3 1 --err 'timed out after 300ms' --max-ms 3000 -- get k --endpoints $dead --timeout 300ms
-run put-unreachable 3 1 --err 'may or may not have been applied' --max-ms 3000 -- --timeout 300ms --endpoints $dead put k v
+run get-unreachable 3 1 --err 'timed out after 300ms' --max-ms 10000 -- get k --endpoints $dead --timeout 300ms
+run put-unreachable 3 1 --err 'may or may not have been applied' --max-ms 10000 -- --timeout 300ms --endpoints $dead put k v
 export ZKV_ENDPOINTS=$dead
-run env-endpoints 3 1 --err '127.0.0.1:1' --max-ms 3000 -- get k --timeout 200ms
+run env-endpoints 3 1 --err '127.0.0.1:1' --max-ms 10000 -- get k --timeout 200ms
 unset ZKV_ENDPOINTS
-run status-unreachable 3 1 --out 'unreachable' --err 'no member answered' --max-ms 3000 -- status --endpoints $dead --timeout 300ms
-run bench-unreachable 3 1 --err 'every request failed' --max-ms 4000 -- bench --endpoints $dead --timeout 200ms --count 3 --inflight 3 --conns 3
-run trace-silent 0 0 --max-ms 3000 -- trace --trace-endpoints 127.0.0.1:1 --duration 200ms
+run status-unreachable 3 1 --out 'unreachable' --err 'no member answered' --max-ms 10000 -- status --endpoints $dead --timeout 300ms
+run bench-unreachable 3 1 --err 'every request failed' --max-ms 10000 -- bench --endpoints $dead --timeout 200ms --count 3 --inflight 3 --conns 3
+run trace-silent 0 0 --max-ms 10000 -- trace --trace-endpoints 127.0.0.1:1 --duration 200ms
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

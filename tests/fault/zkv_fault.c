@@ -168,37 +168,48 @@ static bool s_violation_so_far(s_run_t *run)
     return checks_history(run->history, NULL, true, &bad) == ZKV_LINCHECK_VIOLATION;
 }
 
+/*  When the loop's chores are next due. */
+typedef struct {
+    int64_t check, progress, early;
+} s_due_t;
+
+/*  The chores between rounds: check the nodes, flush the history, say how
+    far the run is, and (--expect-violation) look for a violation. false to stop. */
+static bool s_chores(s_run_t *run, s_due_t *due)
+{
+    int64_t now = fault_now_ms();
+    if (now >= due->check) {
+        run->target->ops->check(run->target, false);
+        record_flush(run->record);
+        due->check = now + (run->o.target == FAULT_TARGET_LOCAL ? MAIN_CHECK_LOCAL_MS
+                                                                : MAIN_CHECK_COMPOSE_MS);
+    }
+    if (now >= due->progress) {
+        fault_log("progress: %" PRIu64 " operations, %zu in flight",
+                  s_operations(workload_stats(run->workload)), workload_inflight(run->workload));
+        due->progress = now + MAIN_PROGRESS_MS;
+    }
+    if (!run->o.expect_violation || now < due->early)
+        return true;
+    due->early = now + MAIN_EARLY_CHECK_MS;
+    if (!s_violation_so_far(run))
+        return true;
+    fault_log("the checker found a violation already: stopping early");
+    run->early_violation = true;
+    return false;
+}
+
 static void s_loop(s_run_t *run)
 {
     int64_t now = fault_now_ms(), end = now + run->o.duration_ms;
-    int64_t next_progress = now + MAIN_PROGRESS_MS, next_check = now, next_early = now;
-    int64_t check_every =
-        run->o.target == FAULT_TARGET_LOCAL ? MAIN_CHECK_LOCAL_MS : MAIN_CHECK_COMPOSE_MS;
+    s_due_t due = {now, now + MAIN_PROGRESS_MS, now + MAIN_EARLY_CHECK_MS};
     int64_t nemesis_wait = 0;
     run->started_ms = now;
-    while ((now = fault_now_ms()) < end) {
+    while (fault_now_ms() < end) {
         s_round(run, nemesis_wait, end);
         nemesis_wait = nemesis_step(run->nemesis, monitor_leader(run->monitor));
-        now = fault_now_ms();
-        if (now >= next_check) {
-            run->target->ops->check(run->target, false);
-            record_flush(run->record);
-            next_check = now + check_every;
-        }
-        if (now >= next_progress) {
-            fault_log("progress: %" PRIu64 " operations, %zu in flight",
-                      s_operations(workload_stats(run->workload)),
-                      workload_inflight(run->workload));
-            next_progress = now + MAIN_PROGRESS_MS;
-        }
-        if (run->o.expect_violation && now >= next_early + MAIN_EARLY_CHECK_MS) {
-            next_early = now;
-            if (s_violation_so_far(run)) {
-                fault_log("the checker found a violation already: stopping early");
-                run->early_violation = true;
-                break;
-            }
-        }
+        if (!s_chores(run, &due))
+            break;
     }
     run->ran_ms = fault_now_ms() - run->started_ms;
 }

@@ -1,5 +1,10 @@
-/*  trace: the trace actor (inproc PULL -> tcp PUB, socket monitors) and the
-    tracer handle other actors emit events through. */
+/*  trace: the trace actor (inproc PULL -> tcp XPUB, socket monitors) and the
+    tracer handle other actors emit events through.
+
+    Tracing costs nothing while nobody watches: the XPUB counts subscriptions,
+    and the actor tells every tracer, on an inproc PUB, whether anyone is
+    subscribed (on each change and every TRACE_STATE_MS, so a tracer created
+    later learns it too). A tracer drops events unformatted while nobody is. */
 #include "trace.h"
 
 #include <stdarg.h>
@@ -19,6 +24,9 @@
 /*  A subscriber only sends subscriptions (topic prefixes); libzmq drops a
     connection whose frame header claims more, instead of allocating it. */
 #define TRACE_INPUT_SIZE_MAX 4096
+#define TRACE_STATE_MS 500      /* the actor repeats whether anyone watches */
+#define TRACE_CHECK_NS 50000000 /* a tracer looks for that news at most this often */
+#define TRACE_DRAIN_MAX 1024    /* events forwarded per wake-up */
 
 static atomic_uint s_monitor_counter;
 
@@ -27,18 +35,31 @@ static void s_inproc_endpoint(char *buf, size_t size, uint32_t node_id)
     snprintf(buf, size, "inproc://zkv-trace-%u", node_id);
 }
 
-static uint64_t s_now_ns(void)
+static void s_state_endpoint(char *buf, size_t size, uint32_t node_id)
+{
+    snprintf(buf, size, "inproc://zkv-trace-state-%u", node_id);
+}
+
+static uint64_t s_clock_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(clock, &ts);
     return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+static uint64_t s_now_ns(void)
+{
+    return s_clock_ns(CLOCK_REALTIME);
 }
 
 /* ---------------------------------------------------------------- tracer */
 
 struct zkv_tracer_t {
     zsock_t *push;
+    zsock_t *state; /* SUB: "1" someone watches, "0" nobody */
     uint32_t node_id;
+    bool watched;
+    uint64_t checked_ns; /* monotonic time the state was last looked at */
 };
 
 zkv_tracer_t *zkv_tracer_new(uint32_t node_id)
@@ -53,7 +74,28 @@ zkv_tracer_t *zkv_tracer_new(uint32_t node_id)
     zsock_set_linger(self->push, 0);
     int rc = zsock_connect(self->push, "%s", endpoint);
     assert(rc == 0);
+    s_state_endpoint(endpoint, sizeof endpoint, node_id);
+    self->state = zsock_new_sub(NULL, "");
+    assert(self->state);
+    rc = zsock_connect(self->state, "%s", endpoint);
+    assert(rc == 0);
     return self;
+}
+
+/*  Whether anyone watches, as last told; looked up at most every TRACE_CHECK_NS. */
+static bool s_watched(zkv_tracer_t *self)
+{
+    uint64_t now = s_clock_ns(CLOCK_MONOTONIC);
+    if (now - self->checked_ns < TRACE_CHECK_NS)
+        return self->watched;
+    self->checked_ns = now;
+    while (zsock_events(self->state) & ZMQ_POLLIN) {
+        char *news = zstr_recv(self->state);
+        if (news)
+            self->watched = streq(news, "1");
+        zstr_free(&news);
+    }
+    return self->watched;
 }
 
 void zkv_tracer_destroy(zkv_tracer_t **self_p)
@@ -63,6 +105,7 @@ void zkv_tracer_destroy(zkv_tracer_t **self_p)
     if (!self)
         return;
     zsock_destroy(&self->push);
+    zsock_destroy(&self->state);
     free(self);
     *self_p = NULL;
 }
@@ -87,6 +130,8 @@ static void s_publish(void *socket, uint32_t node_id, const Zkv__TraceEvent *eve
 void zkv_tracer_emit(zkv_tracer_t *self, const char *kind, uint64_t term, uint64_t index,
                      uint32_t peer, uint64_t latency_us, const char *fmt, ...)
 {
+    if (!s_watched(self))
+        return;
     char detail[TRACE_DETAIL_MAX];
     va_list args;
     va_start(args, fmt);
@@ -124,7 +169,10 @@ int zkv_tracer_monitor(zkv_tracer_t *self, zsock_t *socket, const char *name)
 typedef struct {
     zsock_t *pipe;
     zsock_t *pull;
-    zsock_t *pub;
+    zsock_t *pub;   /* XPUB: the public endpoint; it hears (un)subscriptions */
+    zsock_t *state; /* PUB: whether anyone watches, to the tracers */
+    int64_t subscriptions;
+    int64_t state_sent_ms;
     zpoller_t *poller;
     zsock_t *monitors[TRACE_MONITORS_MAX];
     char *monitor_names[TRACE_MONITORS_MAX];
@@ -191,23 +239,47 @@ static void s_monitor_event(trace_t *self, size_t which)
     zmsg_destroy(&msg);
 }
 
-/*  Events arrive already framed; a "$MONITOR" message asks to watch a socket. */
+/*  Events arrive already framed; a "$MONITOR" message asks to watch a socket.
+    Everything waiting is forwarded in one wake-up. */
 static void s_forward(trace_t *self)
 {
-    zmsg_t *msg = zmsg_recv(self->pull);
-    if (!msg)
-        return;
-    zframe_t *first = zmsg_first(msg);
-    if (first && zframe_streq(first, MONITOR_COMMAND)) {
-        zframe_t *command = zmsg_pop(msg);
-        zframe_destroy(&command);
-        s_add_monitor(self, msg);
+    for (int n = 0; n < TRACE_DRAIN_MAX; n++) {
+        if (n > 0 && !(zsock_events(self->pull) & ZMQ_POLLIN))
+            break;
+        zmsg_t *msg = zmsg_recv(self->pull);
+        if (!msg)
+            return;
+        zframe_t *first = zmsg_first(msg);
+        if (first && zframe_streq(first, MONITOR_COMMAND)) {
+            zframe_t *command = zmsg_pop(msg);
+            zframe_destroy(&command);
+            s_add_monitor(self, msg);
+        } else
+            zmsg_send(&msg, self->pub);
         zmsg_destroy(&msg);
-        return;
     }
-    zsock_set_sndtimeo(self->pub, 0);
-    zmsg_send(&msg, self->pub);
-    zmsg_destroy(&msg);
+}
+
+static void s_send_state(trace_t *self)
+{
+    zstr_send(self->state, self->subscriptions > 0 ? "1" : "0");
+    self->state_sent_ms = zclock_mono();
+}
+
+/*  A subscription (first byte 1) or its end (0), one per subscriber and
+    topic (XPUB_VERBOSER), also when a subscriber goes away. */
+static void s_subscription(trace_t *self)
+{
+    zframe_t *frame = zframe_recv(self->pub);
+    if (frame && zframe_size(frame) >= 1) {
+        bool before = self->subscriptions > 0;
+        self->subscriptions += zframe_data(frame)[0] == 1 ? 1 : -1;
+        if (self->subscriptions < 0)
+            self->subscriptions = 0;
+        if (before != (self->subscriptions > 0))
+            s_send_state(self);
+    }
+    zframe_destroy(&frame);
 }
 
 static void s_trace_destroy(trace_t *self)
@@ -219,6 +291,7 @@ static void s_trace_destroy(trace_t *self)
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->pull);
     zsock_destroy(&self->pub);
+    zsock_destroy(&self->state);
 }
 
 typedef struct {
@@ -230,23 +303,30 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
 {
     trace_args_t *args = arg;
     trace_t self = {.pipe = pipe, .node_id = args->node_id};
-    char inproc[64];
+    char inproc[64], state[64];
     s_inproc_endpoint(inproc, sizeof inproc, args->node_id);
+    s_state_endpoint(state, sizeof state, args->node_id);
     self.pull = zsock_new(ZMQ_PULL);
-    self.pub = zsock_new(ZMQ_PUB);
-    if (self.pub)
+    self.pub = zsock_new(ZMQ_XPUB);
+    self.state = zsock_new(ZMQ_PUB);
+    if (self.pub) {
         zsock_set_maxmsgsize(self.pub, TRACE_INPUT_SIZE_MAX);
-    if (!self.pull || !self.pub || zsock_bind(self.pull, "%s", inproc) != 0 ||
-        zsock_bind(self.pub, "%s", args->endpoint) < 0) {
+        zsock_set_xpub_verboser(self.pub, 1);
+        zsock_set_sndtimeo(self.pub, 0);
+    }
+    if (!self.pull || !self.pub || !self.state || zsock_bind(self.pull, "%s", inproc) != 0 ||
+        zsock_bind(self.state, "%s", state) != 0 || zsock_bind(self.pub, "%s", args->endpoint) < 0) {
         s_trace_destroy(&self);
         zkv_actor_ready(pipe, 1);
         return;
     }
     zsock_set_linger(self.pub, 0);
-    self.poller = zpoller_new(pipe, self.pull, NULL);
+    self.poller = zpoller_new(pipe, self.pull, self.pub, NULL);
     zkv_actor_ready(pipe, 0);
     while (!self.terminated) {
-        void *which = zpoller_wait(self.poller, -1);
+        void *which = zpoller_wait(self.poller, TRACE_STATE_MS);
+        if (zclock_mono() - self.state_sent_ms >= TRACE_STATE_MS)
+            s_send_state(&self);
         if (which == pipe) {
             char *command = zstr_recv(pipe);
             self.terminated = !command || streq(command, "$TERM");
@@ -255,6 +335,8 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
             zstr_free(&command);
         } else if (which == self.pull)
             s_forward(&self);
+        else if (which == self.pub)
+            s_subscription(&self);
         else if (which)
             for (size_t i = 0; i < self.monitor_count; i++)
                 if (which == self.monitors[i])

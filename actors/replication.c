@@ -546,14 +546,23 @@ static int s_bind_peers(repl_t *self)
     return 0;
 }
 
+/*  Stop a socket's monitor before the socket closes: libzmq leaks an event it
+    cannot deliver while closing. */
+static void s_close_monitored(zsock_t **sock_p)
+{
+    if (*sock_p)
+        zmq_socket_monitor(zsock_resolve(*sock_p), NULL, 0);
+    zsock_destroy(sock_p);
+}
+
 static void s_repl_destroy(repl_t *self)
 {
     zpoller_destroy(&self->poller);
     for (size_t i = 0; i < self->peer_count; i++)
-        zsock_destroy(&self->peers[i].dealer);
+        s_close_monitored(&self->peers[i].dealer);
     zsock_destroy(&self->pub);
-    zsock_destroy(&self->sub);
-    zsock_destroy(&self->router);
+    s_close_monitored(&self->sub);
+    s_close_monitored(&self->router);
     zsock_destroy(&self->log);
     zsock_destroy(&self->storage);
     zsock_destroy(&self->client);

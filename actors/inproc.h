@@ -9,11 +9,11 @@
                             FATAL    text             (the disk failed: the node stops)
     replication -> storage  APPLY    entry...
                             SERVE    context, index, request    (a read that may be served)
-                            CHUNK    snapshot-index, offset, bytes
-                            INSTALL  snapshot meta    (answered by INSTALLED)
+                            CHUNK    snapshot-index, term, offset, bytes
+                            INSTALL  index, term, size  (answered by INSTALLED)
     storage -> replication  APPLIED  index
                             SNAPSHOT index, term, size, path   (a new snapshot is durable)
-                            INSTALLED index, status
+                            INSTALLED index, status, path
     client -> replication   PROPOSE  command...       (encoded zkv.Command, one frame each)
                             READ     context, request
     replication -> client   STATE    role, term, leader, commit, applied

@@ -8,23 +8,8 @@
 #include <string.h>
 
 #include "snapshot_private.h"
+#include "hex.h"
 #include "zkv_error.h"
-
-static bool s_parse_hex16(const char *s, uint64_t *value)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        if (c >= '0' && c <= '9')
-            v = (v << 4) | (uint64_t) (c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v = (v << 4) | (uint64_t) (c - 'a' + 10);
-        else
-            return false;
-    }
-    *value = v;
-    return true;
-}
 
 bool snap_parse_name(const char *name, uint64_t *index, uint64_t *term, const char **suffix)
 {
@@ -34,7 +19,7 @@ bool snap_parse_name(const char *name, uint64_t *index, uint64_t *term, const ch
     *suffix = name + ZKV_SNAPSHOT_NAME_SIZE;
     if (**suffix && strcmp(*suffix, SNAP_TEMP_SUFFIX) && strcmp(*suffix, SNAP_RECV_SUFFIX))
         return false;
-    return s_parse_hex16(name, index) && s_parse_hex16(name + 17, term);
+    return zkv_hex16_parse(name, index) && zkv_hex16_parse(name + 17, term);
 }
 
 typedef struct {

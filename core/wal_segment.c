@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "wal_private.h"
+#include "hex.h"
 #include "zkv_error.h"
 
 #define S_TEMP_SUFFIX ".tmp"
@@ -28,23 +29,6 @@ int wal_segment_path(const zkv_wal_t *w, uint64_t seq, uint64_t first, const cha
     return n >= 0 && (size_t) n < size ? ZKV_OK : ZKV_EINVAL;
 }
 
-/*  16 lowercase hex digits. */
-static bool s_parse_hex16(const char *s, uint64_t *value)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        if (c >= '0' && c <= '9')
-            v = (v << 4) | (uint64_t) (c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v = (v << 4) | (uint64_t) (c - 'a' + 10);
-        else
-            return false;
-    }
-    *value = v;
-    return true;
-}
-
 bool wal_segment_parse_name(const char *name, uint64_t *seq, uint64_t *first, bool *temp)
 {
     size_t len = strlen(name);
@@ -55,7 +39,7 @@ bool wal_segment_parse_name(const char *name, uint64_t *seq, uint64_t *first, bo
     *temp = len > ZKV_WAL_NAME_SIZE;
     if (*temp && strcmp(name + ZKV_WAL_NAME_SIZE, S_TEMP_SUFFIX) != 0)
         return false;
-    return s_parse_hex16(name, seq) && s_parse_hex16(name + 17, first);
+    return zkv_hex16_parse(name, seq) && zkv_hex16_parse(name + 17, first);
 }
 
 /*  The first records of a new segment: header, then the current hard state so

@@ -31,6 +31,8 @@ zkv="$root/build/cli/zkv"
 compose() { "$root/scripts/compose.sh" -p zkv-test "$@"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 log() { echo "ghost-data: $*"; }
+# shellcheck source=tests/cluster/compose_lib.sh
+. "$root/tests/cluster/compose_lib.sh"
 
 cleanup() {
   local rc=$?
@@ -66,33 +68,12 @@ wait_leader() {
   return 1
 }
 
-# Every node's container healthy by its image's HEALTHCHECK; waits at most 30 s.
-wait_healthy() {
-  local deadline=$(($(now_ms) + 30000)) states ids
-  mapfile -t ids < <(compose ps -q)
-  while [ "$(now_ms)" -lt "$deadline" ]; do
-    states=$(docker inspect -f '{{.State.Health.Status}}' "${ids[@]}" | sort -u)
-    [ "$states" = healthy ] && return 0
-    sleep 0.5
-  done
-  log "containers not healthy within 30 s: $states" >&2
-  return 1
-}
-
 # A leftover project from a run that was killed (ctest timeout) would hold the ports.
 compose down -v -t 5 >/dev/null 2>&1 || true
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-t0=$(now_ms)
-bash "$root/scripts/docker-image.sh" "$ZKV_IMAGE" >/dev/null
-log "image $ZKV_IMAGE built in $(($(now_ms) - t0)) ms"
-if ! out=$(compose up -d 2>&1); then
-  echo "$out" >&2
-  exit 1
-fi
-
-wait_healthy
+compose_start
 leader=$(wait_leader 1 2 3)
 log "cluster up and healthy, leader is node $leader"
 "$zkv" --endpoints "$endpoints" put 100 Alice >/dev/null

@@ -33,6 +33,8 @@ done
 compose() { "$root/scripts/compose.sh" -p "$project" "$@"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 log() { echo "fault-compose: $*"; }
+# shellcheck source=tests/cluster/compose_lib.sh
+. "$root/tests/cluster/compose_lib.sh"
 
 cleanup() {
   local rc=$?
@@ -53,32 +55,12 @@ cleanup() {
   exit "$rc"
 }
 
-# Every node's container healthy by its image's HEALTHCHECK; waits at most 30 s.
-wait_healthy() {
-  local deadline=$(($(now_ms) + 30000)) states ids
-  mapfile -t ids < <(compose ps -q)
-  while [ "$(now_ms)" -lt "$deadline" ]; do
-    states=$(docker inspect -f '{{.State.Health.Status}}' "${ids[@]}" | sort -u)
-    [ "$states" = healthy ] && return 0
-    sleep 0.5
-  done
-  log "containers not healthy within 30 s: $states" >&2
-  return 1
-}
-
 # A leftover project from a run that was killed (ctest timeout) would hold the ports.
 compose down -v -t 5 >/dev/null 2>&1 || true
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-t0=$(now_ms)
-bash "$root/scripts/docker-image.sh" "$ZKV_IMAGE" >/dev/null
-log "image $ZKV_IMAGE built in $(($(now_ms) - t0)) ms"
-if ! out=$(compose up -d 2>&1); then
-  echo "$out" >&2
-  exit 1
-fi
-wait_healthy
+compose_start
 log "project $project up and healthy (nodes $ZKV_NET_PREFIX.11-13, client ports $((base + 1))-$((base + 3)))"
 
 "$fault" --target compose --project "$project" --port-base "$base" \

@@ -1,0 +1,28 @@
+# Shared by the compose tests (sourced): bring a project up from a fresh image.
+# The caller defines compose (its own project), log, now_ms, root and ZKV_IMAGE.
+
+# Every node's container healthy by its image's HEALTHCHECK; waits at most 30 s.
+wait_healthy() {
+  local deadline=$(($(now_ms) + 30000)) states ids
+  mapfile -t ids < <(compose ps -q)
+  while [ "$(now_ms)" -lt "$deadline" ]; do
+    states=$(docker inspect -f '{{.State.Health.Status}}' "${ids[@]}" | sort -u)
+    [ "$states" = healthy ] && return 0
+    sleep 0.5
+  done
+  log "containers not healthy within 30 s: $states" >&2
+  return 1
+}
+
+# Build the image, `up -d`, wait until healthy. Exits on failure.
+compose_start() {
+  local t0 out
+  t0=$(now_ms)
+  bash "$root/scripts/docker-image.sh" "$ZKV_IMAGE" >/dev/null
+  log "image $ZKV_IMAGE built in $(($(now_ms) - t0)) ms"
+  if ! out=$(compose up -d 2>&1); then
+    echo "$out" >&2
+    exit 1
+  fi
+  wait_healthy
+}

@@ -15,6 +15,7 @@
 #include "bench_storage.h"
 #include "btree.h"
 #include "zkv_error.h"
+#include "splitmix.h"
 
 #define KEY_SIZE 16
 #define VALUE_SIZE 100
@@ -39,10 +40,7 @@ static double s_now(void)
 
 static uint64_t s_rand(uint64_t *state)
 {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return zkv_splitmix64(state);
 }
 
 static void s_shuffle(size_t *order, size_t n, uint64_t *rng)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "raft_int.h"
+#include "splitmix.h"
 
 bool raft_grow(void **v, size_t *cap, size_t need, size_t size)
 {
@@ -24,13 +25,10 @@ bool raft_grow(void **v, size_t *cap, size_t need, size_t size)
     return true;
 }
 
-/*  splitmix64: small, fast, good enough for election jitter. */
+/*  Election jitter. */
 uint64_t raft_random(zkv_raft_t *raft)
 {
-    uint64_t z = (raft->rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return zkv_splitmix64(&raft->rng);
 }
 
 const raft_peer_t *raft_peer_const(const zkv_raft_t *raft, uint32_t id)

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "fault.h"
+#include "splitmix.h"
 
 static const char *s_kind_names[FAULT_KINDS] = {
     "kill",          "stop", "pause", "partition-one", "partition-leader", "partition-majority",
@@ -76,10 +77,7 @@ void fault_rng_seed(fault_rng_t *rng, uint64_t seed)
 
 uint64_t fault_rng_next(fault_rng_t *rng)
 {
-    uint64_t z = (rng->state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
+    return zkv_splitmix64(&rng->state);
 }
 
 uint64_t fault_rng_below(fault_rng_t *rng, uint64_t n)

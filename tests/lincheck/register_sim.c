@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lincheck.h"
+#include "splitmix.h"
 
 typedef struct {
     uint64_t s;
@@ -18,10 +19,7 @@ typedef struct {
 
 static uint64_t s_rand(s_rng_t *rng)
 {
-    uint64_t x = (rng->s += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
+    return zkv_splitmix64(&rng->s);
 }
 
 static int s_below(s_rng_t *rng, int n)

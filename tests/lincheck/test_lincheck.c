@@ -18,6 +18,7 @@
 #include "lincheck.h"
 #include "register_sim.h"
 #include "zkv_error.h"
+#include "splitmix.h"
 
 #define OP(f_, out_, v_, e_, p_, c_, r_)                                                           \
     {                                                                                              \
@@ -299,10 +300,7 @@ typedef struct {
 
 static uint64_t s_rand(s_rng_t *rng)
 {
-    uint64_t x = (rng->s += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
+    return zkv_splitmix64(&rng->s);
 }
 
 static int s_below(s_rng_t *rng, int n)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sim.h"
+#include "splitmix.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
@@ -35,10 +36,7 @@ static volatile bool g_expect;
 
 uint64_t sim_rand(sim_t *sim)
 {
-    uint64_t z = (sim->rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return zkv_splitmix64(&sim->rng);
 }
 
 uint32_t sim_below(sim_t *sim, uint32_t n)

@@ -13,6 +13,7 @@
 
 #include "btree.h"
 #include "zkv_error.h"
+#include "splitmix.h"
 
 #define SEED_DEFAULT 0x5eed2026u
 
@@ -20,11 +21,7 @@
 
 static uint64_t s_rand(uint64_t *state)
 {
-    /* splitmix64 */
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return zkv_splitmix64(state);
 }
 
 static size_t s_below(uint64_t *state, size_t n)

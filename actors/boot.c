@@ -29,8 +29,7 @@ static int s_fail(zkv_boot_t *boot, char *err, size_t err_size, const char *fmt,
     return -1;
 }
 
-static int s_load_snapshot(const zkv_config_t *config, zkv_boot_t *boot, char *err,
-                           size_t err_size)
+static int s_load_snapshot(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
 {
     char dir[1100], name[ZKV_SNAPSHOT_NAME_SIZE + 1], why[512] = "";
     snprintf(dir, sizeof dir, "%s/snap", config->data_dir);
@@ -84,9 +83,11 @@ static bool s_collect(const zkv_wal_entry_t *e, void *arg)
     }
     if (e->size)
         memcpy(data, e->data, e->size);
-    loaded->entries[loaded->count++] = (zkv_raft_entry_t){
-        .term = e->term, .index = e->index, .type = e->type, .size = (uint32_t) e->size,
-        .data = data};
+    loaded->entries[loaded->count++] = (zkv_raft_entry_t){.term = e->term,
+                                                          .index = e->index,
+                                                          .type = e->type,
+                                                          .size = (uint32_t) e->size,
+                                                          .data = data};
     return true;
 }
 
@@ -106,8 +107,8 @@ static int s_open_wal(const zkv_config_t *config, zkv_boot_t *boot, char *err, s
     zkv_wal_recovery_t report;
     int rc = boot->wal ? zkv_wal_open(boot->wal, &report) : ZKV_ENOMEM;
     if (rc != ZKV_OK)
-        return s_fail(boot, err, err_size, "write-ahead log in %s: %s",
-                      dir, boot->wal ? zkv_wal_error(boot->wal) : zkv_strerror(rc));
+        return s_fail(boot, err, err_size, "write-ahead log in %s: %s", dir,
+                      boot->wal ? zkv_wal_error(boot->wal) : zkv_strerror(rc));
     if (report.torn)
         fprintf(stderr,
                 "zkvd: cut a torn record off the log tail: %s at offset %" PRIu64 " (%" PRIu64
@@ -116,8 +117,8 @@ static int s_open_wal(const zkv_config_t *config, zkv_boot_t *boot, char *err, s
     uint64_t first = zkv_wal_first_index(boot->wal), last = zkv_wal_last_index(boot->wal);
     if (last >= first && first > boot->snapshot_index + 1)
         return s_fail(boot, err, err_size,
-                      "write-ahead log in %s starts at %" PRIu64 " but the snapshot ends at %" PRIu64
-                      ": entries are missing",
+                      "write-ahead log in %s starts at %" PRIu64
+                      " but the snapshot ends at %" PRIu64 ": entries are missing",
                       dir, first, boot->snapshot_index);
     /* The snapshot is ahead of the log (a leader's snapshot was installed): the
        log restarts after it. */
@@ -146,8 +147,7 @@ static void s_raft_config(const zkv_config_t *config, zkv_raft_config_t *rc)
     rc->seed = seed ^ config->id;
 }
 
-static int s_start_raft(const zkv_config_t *config, zkv_boot_t *boot, char *err,
-                        size_t err_size)
+static int s_start_raft(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
 {
     loaded_t loaded = {0};
     uint64_t lo = boot->snapshot_index + 1, last = zkv_wal_last_index(boot->wal);

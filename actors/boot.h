@@ -18,7 +18,7 @@ typedef struct {
     zkv_raft_t *raft;
     uint64_t snapshot_index; /* 0: no snapshot */
     uint64_t snapshot_term;
-    uint64_t snapshot_size; /* bytes of its file: what a leader sends a follower */
+    uint64_t snapshot_size;   /* bytes of its file: what a leader sends a follower */
     char snapshot_path[1200]; /* "" when there is none */
 } zkv_boot_t;
 

@@ -205,8 +205,8 @@ static bool s_linearizable(const Zkv__Request *req)
 {
     if (req->body_case == ZKV__REQUEST__BODY_DIGEST)
         return false; /* a digest describes this node's own state */
-    Zkv__Consistency c = req->body_case == ZKV__REQUEST__BODY_GET ? req->get->consistency
-                                                                   : req->scan->consistency;
+    Zkv__Consistency c =
+        req->body_case == ZKV__REQUEST__BODY_GET ? req->get->consistency : req->scan->consistency;
     return c != ZKV__CONSISTENCY__SERIALIZABLE;
 }
 
@@ -248,8 +248,7 @@ static void s_status(client_t *self, zframe_t *routing, const Zkv__Request *req)
     r.request_id = req->request_id;
     const zkv_member_t *self_member = zkv_config_member(&self->config, self->config.id);
     char endpoint[ZKV_HOST_SIZE_MAX + 32];
-    snprintf(endpoint, sizeof endpoint, "tcp://%s:%u", self_member->host,
-             self_member->client_port);
+    snprintf(endpoint, sizeof endpoint, "tcp://%s:%u", self_member->host, self_member->client_port);
     me.id = self->config.id;
     me.client_endpoint = endpoint;
     me.role = (char *) (self->role < 4 ? roles[self->role] : "unknown");

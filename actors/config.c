@@ -275,8 +275,8 @@ static int s_check_data_dir(const char *dir, char *err, size_t err_size)
     return 0;
 }
 
-int zkv_config_parse(zkv_config_t *config, int argc, char **argv, char **env, FILE *out,
-                     char *err, size_t err_size)
+int zkv_config_parse(zkv_config_t *config, int argc, char **argv, char **env, FILE *out, char *err,
+                     size_t err_size)
 {
     s_defaults(config);
     for (size_t i = 0; i < OPTION_COUNT; i++) {

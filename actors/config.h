@@ -38,8 +38,8 @@ typedef struct {
 /*  Fill config from argv and the environment (env may be NULL for none; it is
     searched like environ). 0 on success; 1 when --help was asked (usage already
     printed to out); -1 with one line in err on a bad configuration. */
-int zkv_config_parse(zkv_config_t *config, int argc, char **argv, char **env, FILE *out,
-                     char *err, size_t err_size);
+int zkv_config_parse(zkv_config_t *config, int argc, char **argv, char **env, FILE *out, char *err,
+                     size_t err_size);
 
 /*  The member entry for id, or NULL. */
 const zkv_member_t *zkv_config_member(const zkv_config_t *config, uint32_t id);

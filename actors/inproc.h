@@ -51,8 +51,6 @@ bool zkv_msg_pop_u64(zmsg_t *msg, uint64_t *value);
     would block forever. A message that cannot go is dropped; 0 when sent. */
 int zkv_msg_send_or_drop(zmsg_t **msg_p, zsock_t *sock);
 
-
-
 /*  A write's outcome, storage -> client: client id, sequence, status, found,
     index, then the previous value when there is one. */
 typedef struct {

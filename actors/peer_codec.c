@@ -173,8 +173,8 @@ zkv_peer_decoded_t *zkv_peer_decode(const uint8_t *data, size_t size, zkv_raft_m
     self->pb = zkv__peer_message__unpack(NULL, size, data);
     const Zkv__PeerMessage *pb = self->pb;
     bool ok = pb && (int) pb->type >= (int) ZKV_RAFT_MSG_APPEND &&
-              (int) pb->type <= (int) ZKV_RAFT_MSG_TIMEOUT_NOW &&
-              pb->from != 0 && pb->chunk.len <= ZKV_RAFT_CHUNK_SIZE_MAX;
+              (int) pb->type <= (int) ZKV_RAFT_MSG_TIMEOUT_NOW && pb->from != 0 &&
+              pb->chunk.len <= ZKV_RAFT_CHUNK_SIZE_MAX;
     if (ok) {
         msg->type = (zkv_raft_msg_type_t) pb->type;
         msg->from = pb->from;

@@ -15,7 +15,7 @@
 #define PEER_PUB_HWM 100000
 #define PEER_DEALER_HWM 10000
 #define PEER_RECONNECT_MS 100
-#define DRAIN_MAX 4096      /* messages taken from one socket before the others get a turn */
+#define DRAIN_MAX 4096 /* messages taken from one socket before the others get a turn */
 #define PROPOSE_BATCH_MAX 4096
 #define TICK_CATCH_UP_MAX 10 /* after a stall, tick at most this often at once */
 /*  Largest peer frame read from the network: a snapshot chunk at its limit,
@@ -43,7 +43,7 @@ typedef struct {
     peer_t peers[ZKV_MEMBERS_MAX];
     size_t peer_count;
     zpoller_t *poller;
-    zhashx_t *reads; /* context -> request frame awaiting ReadIndex */
+    zhashx_t *reads;   /* context -> request frame awaiting ReadIndex */
     zlist_t *deferred; /* storage messages that came during an install */
     int64_t next_tick;
     /* The snapshot chunks are read from, for followers behind the log. */
@@ -53,7 +53,7 @@ typedef struct {
     uint8_t *chunk_buf;
     size_t chunk_buf_size;
     uint64_t incoming_snapshot_term; /* term of the snapshot a leader is sending us */
-    uint64_t compact_index; /* a snapshot whose log is still to be dropped (0: none) */
+    uint64_t compact_index;          /* a snapshot whose log is still to be dropped (0: none) */
     uint64_t compact_size;
     /* Last state told to the client actor; unsent while it was not there. */
     zkv_raft_status_t told;
@@ -84,8 +84,8 @@ static bool s_attach_chunk(repl_t *self, zkv_raft_msg_t *msg)
         self->chunk_buf = grown;
         self->chunk_buf_size = msg->chunk_size;
     }
-    ssize_t got = pread(self->snapshot_fd, self->chunk_buf, msg->chunk_size,
-                        (off_t) msg->chunk_offset);
+    ssize_t got =
+        pread(self->snapshot_fd, self->chunk_buf, msg->chunk_size, (off_t) msg->chunk_offset);
     if (got != (ssize_t) msg->chunk_size)
         return false;
     msg->chunk = self->chunk_buf;
@@ -95,15 +95,14 @@ static bool s_attach_chunk(repl_t *self, zkv_raft_msg_t *msg)
 static void s_trace_message(repl_t *self, const zkv_raft_msg_t *msg)
 {
     if (msg->type == ZKV_RAFT_MSG_APPEND && msg->n_entries > 0)
-        zkv_tracer_emit(self->tracer, "append", msg->term, msg->index + msg->n_entries, msg->to,
-                        0, "to=%s entries=%zu prev=%" PRIu64 " commit=%" PRIu64,
+        zkv_tracer_emit(self->tracer, "append", msg->term, msg->index + msg->n_entries, msg->to, 0,
+                        "to=%s entries=%zu prev=%" PRIu64 " commit=%" PRIu64,
                         msg->to ? "peer" : "all", msg->n_entries, msg->index, msg->commit);
     else if (msg->type == ZKV_RAFT_MSG_VOTE || msg->type == ZKV_RAFT_MSG_PRE_VOTE)
         zkv_tracer_emit(self->tracer, "vote", msg->term, msg->index, msg->to, 0,
                         "%s request last_term=%" PRIu64, zkv_raft_msg_type_name(msg->type),
                         msg->log_term);
-    else if (msg->type == ZKV_RAFT_MSG_VOTE_RESPONSE ||
-             msg->type == ZKV_RAFT_MSG_PRE_VOTE_RESPONSE)
+    else if (msg->type == ZKV_RAFT_MSG_VOTE_RESPONSE || msg->type == ZKV_RAFT_MSG_PRE_VOTE_RESPONSE)
         zkv_tracer_emit(self->tracer, "vote", msg->term, 0, msg->to, 0, "%s %s",
                         zkv_raft_msg_type_name(msg->type), msg->reject ? "rejected" : "granted");
     else if (msg->type == ZKV_RAFT_MSG_SNAPSHOT)
@@ -194,8 +193,7 @@ static void s_tell_state(repl_t *self)
 {
     zkv_raft_status_t st;
     zkv_raft_status(self->raft, &st);
-    if (st.role != self->told.role || st.term != self->told.term ||
-        st.leader != self->told.leader)
+    if (st.role != self->told.role || st.term != self->told.term || st.leader != self->told.leader)
         zkv_tracer_emit(self->tracer, "role", st.term, st.last_index, st.leader, 0,
                         "role=%s leader=%u vote=%u", zkv_raft_role_name(st.role), st.leader,
                         st.vote);
@@ -252,8 +250,8 @@ static void s_install(repl_t *self, const zkv_raft_ready_t *rd)
         char *command = zmsg_popstr(reply);
         bool done = command && streq(command, "INSTALLED");
         uint64_t index = 0, status = 1;
-        if (done && (!zkv_msg_pop_u64(reply, &index) || !zkv_msg_pop_u64(reply, &status) ||
-                     status != 0)) {
+        if (done &&
+            (!zkv_msg_pop_u64(reply, &index) || !zkv_msg_pop_u64(reply, &status) || status != 0)) {
             zsys_error("zkvd: installing the leader's snapshot %" PRIu64 " failed", index);
             self->fatal = true;
         } else if (done)
@@ -320,7 +318,8 @@ static void s_on_peer(repl_t *self, zframe_t *frame)
         return;
     }
     /* The SUB hears every leader's broadcasts; only ours and everyone's matter. */
-    if ((msg.to == self->config.id || msg.to == ZKV_RAFT_BROADCAST) && msg.from != self->config.id) {
+    if ((msg.to == self->config.id || msg.to == ZKV_RAFT_BROADCAST) &&
+        msg.from != self->config.id) {
         if (msg.type == ZKV_RAFT_MSG_SNAPSHOT)
             self->incoming_snapshot_term = msg.snapshot.term;
         if (msg.type == ZKV_RAFT_MSG_APPEND_RESPONSE && !msg.reject)
@@ -434,13 +433,11 @@ static void s_on_log(repl_t *self)
     if (command && streq(command, "DURABLE") && zkv_msg_pop_u64(msg, &id)) {
         zkv_raft_persisted(self->raft, id);
         s_compact(self);
-    }
-    else if (command && streq(command, "FATAL")) {
+    } else if (command && streq(command, "FATAL")) {
         char *what = zmsg_popstr(msg);
         char *why = zmsg_popstr(msg);
         char *detail = zmsg_popstr(msg);
-        zsys_error("zkvd: %s: %s: %s", what ? what : "?", why ? why : "?",
-                   detail ? detail : "");
+        zsys_error("zkvd: %s: %s: %s", what ? what : "?", why ? why : "?", detail ? detail : "");
         zstr_free(&what);
         zstr_free(&why);
         zstr_free(&detail);

@@ -22,9 +22,9 @@ typedef struct {
     zkv_tracer_t *tracer;
     const zkv_fs_t *fs;
     char snap_dir[1100];
-    uint64_t last_term;       /* term of the last applied entry */
-    uint64_t snapshot_index;  /* newest snapshot taken or installed */
-    uint64_t bytes_since;     /* entry bytes applied since it */
+    uint64_t last_term;        /* term of the last applied entry */
+    uint64_t snapshot_index;   /* newest snapshot taken or installed */
+    uint64_t bytes_since;      /* entry bytes applied since it */
     zkv_snapshot_recv_t *recv; /* a snapshot arriving from the leader */
 } storage_t;
 
@@ -348,8 +348,11 @@ static void s_storage_destroy(storage_t *self)
 static void s_storage_actor(zsock_t *pipe, void *arg)
 {
     storage_args_t *args = arg;
-    storage_t self = {.pipe = pipe, .config = *args->config, .kv = args->kv,
-                      .last_term = args->last_term, .fs = zkv_fs_posix()};
+    storage_t self = {.pipe = pipe,
+                      .config = *args->config,
+                      .kv = args->kv,
+                      .last_term = args->last_term,
+                      .fs = zkv_fs_posix()};
     snprintf(self.snap_dir, sizeof self.snap_dir, "%s/snap", self.config.data_dir);
     self.snapshot_index = zkv_kvstore_applied(self.kv);
     self.tracer = zkv_tracer_new(self.config.id);

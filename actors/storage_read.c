@@ -56,8 +56,8 @@ static void s_scan(zkv_kvstore_t *kv, const Zkv__ScanRequest *req, Zkv__Response
                          s_collect, scan);
     else
         zkv_btree_range(tree, req->start.len ? req->start.data : NULL, req->start.len,
-                        req->end.len ? req->end.data : NULL, req->end.len, req->reverse,
-                        limit + 1, s_collect, scan);
+                        req->end.len ? req->end.data : NULL, req->end.len, req->reverse, limit + 1,
+                        s_collect, scan);
     r->more = scan->cut || scan->count > limit;
     r->n_kvs = scan->count > limit ? limit : scan->count;
     r->kvs = scan->ptrs;
@@ -88,8 +88,7 @@ zframe_t *zkv_storage_read(zkv_kvstore_t *kv, const uint8_t *request, size_t siz
     else if (req->body_case == ZKV__REQUEST__BODY_DIGEST) {
         r.digest = zkv_kvstore_digest(kv);
         r.status = ZKV__STATUS__OK;
-    }
-    else {
+    } else {
         r.status = ZKV__STATUS__BAD_REQUEST;
         r.error = "not a read";
     }

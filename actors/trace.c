@@ -315,7 +315,8 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
         zsock_set_sndtimeo(self.pub, 0);
     }
     if (!self.pull || !self.pub || !self.state || zsock_bind(self.pull, "%s", inproc) != 0 ||
-        zsock_bind(self.state, "%s", state) != 0 || zsock_bind(self.pub, "%s", args->endpoint) < 0) {
+        zsock_bind(self.state, "%s", state) != 0 ||
+        zsock_bind(self.pub, "%s", args->endpoint) < 0) {
         s_trace_destroy(&self);
         zkv_actor_ready(pipe, 1);
         return;

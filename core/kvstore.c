@@ -64,8 +64,8 @@ static int s_validate(const zkv_command_t *cmd)
 static int s_put(zkv_kvstore_t *self, const zkv_command_t *cmd, zkv_result_t *result)
 {
     void **old = cmd->return_previous ? (void **) &result->previous : NULL;
-    return zkv_btree_put(self->tree, cmd->key.data, cmd->key.size, cmd->value.data,
-                         cmd->value.size, &result->found, old, &result->previous_size);
+    return zkv_btree_put(self->tree, cmd->key.data, cmd->key.size, cmd->value.data, cmd->value.size,
+                         &result->found, old, &result->previous_size);
 }
 
 static int s_delete(zkv_kvstore_t *self, const zkv_command_t *cmd, zkv_result_t *result)
@@ -84,8 +84,8 @@ static int s_cas(zkv_kvstore_t *self, const zkv_command_t *cmd, zkv_result_t *re
                                       : result->found && s_bytes_equal(current, cmd->expected);
     if (!matches)
         return ZKV_EMISMATCH;
-    return zkv_btree_put(self->tree, cmd->key.data, cmd->key.size, cmd->value.data,
-                         cmd->value.size, NULL, NULL, NULL);
+    return zkv_btree_put(self->tree, cmd->key.data, cmd->key.size, cmd->value.data, cmd->value.size,
+                         NULL, NULL, NULL);
 }
 
 static int s_execute(zkv_kvstore_t *self, const zkv_command_t *cmd, zkv_result_t *result)
@@ -103,8 +103,8 @@ static int s_from_session(zkv_sessions_t *sessions, const zkv_command_t *cmd, ui
 {
     const zkv_stored_result_t *stored;
     *apply = false;
-    switch (zkv_sessions_check(sessions, index, cmd->client_id, cmd->sequence,
-                               cmd->first_unacked, &stored)) {
+    switch (zkv_sessions_check(sessions, index, cmd->client_id, cmd->sequence, cmd->first_unacked,
+                               &stored)) {
     case ZKV_SESSION_NEW: *apply = true; return ZKV_OK;
     case ZKV_SESSION_FORGOTTEN: return ZKV_EINVAL;
     case ZKV_SESSION_FULL: return ZKV_EBUSY;

@@ -42,14 +42,14 @@ typedef struct {
 } zkv_command_t;
 
 typedef struct {
-    int status;           /* ZKV_OK, ZKV_ENOTFOUND (delete of an absent key),
-                             ZKV_EMISMATCH (cas), ZKV_EKEYSIZE, ZKV_EVALSIZE,
-                             ZKV_EINVAL (bad command, or a sequence already forgotten),
-                             ZKV_EBUSY (more than ZKV_SESSION_WINDOW in flight) */
-    bool found;           /* the key existed before the command */
-    bool duplicate;       /* a retry: the stored result of the first application */
-    uint64_t index;       /* log index at which the command took effect */
-    uint8_t *previous;    /* malloc'd previous value when asked for and found */
+    int status;        /* ZKV_OK, ZKV_ENOTFOUND (delete of an absent key),
+                          ZKV_EMISMATCH (cas), ZKV_EKEYSIZE, ZKV_EVALSIZE,
+                          ZKV_EINVAL (bad command, or a sequence already forgotten),
+                          ZKV_EBUSY (more than ZKV_SESSION_WINDOW in flight) */
+    bool found;        /* the key existed before the command */
+    bool duplicate;    /* a retry: the stored result of the first application */
+    uint64_t index;    /* log index at which the command took effect */
+    uint8_t *previous; /* malloc'd previous value when asked for and found */
     size_t previous_size;
 } zkv_result_t;
 

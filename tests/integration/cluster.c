@@ -233,9 +233,9 @@ static void s_describe_nodes(zkv_cluster_t *self, uint8_t host_base)
                  node->ports.client);
         snprintf(node->trace_endpoint, sizeof node->trace_endpoint, "tcp://%s:%u", node->host,
                  node->ports.trace);
-        used += (size_t) snprintf(self->peers + used, sizeof self->peers - used,
-                                  "%s%u=%s:%u:%u:%u", k ? "," : "", node->id, node->host,
-                                  node->ports.pub, node->ports.router, node->ports.client);
+        used += (size_t) snprintf(self->peers + used, sizeof self->peers - used, "%s%u=%s:%u:%u:%u",
+                                  k ? "," : "", node->id, node->host, node->ports.pub,
+                                  node->ports.router, node->ports.client);
         eused += (size_t) snprintf(self->endpoints + eused, sizeof self->endpoints - eused, "%s%s",
                                    k ? "," : "", node->client_endpoint);
     }

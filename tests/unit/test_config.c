@@ -49,8 +49,8 @@ static void test_flags(void **state)
     (void) state;
     char dir[128], err[256] = "";
     snprintf(dir, sizeof dir, "%s/a/b", s_dir);
-    char *argv[] = {"zkvd", "--id", "2", "--peers", PEERS, "--data-dir", dir,
-                    "--snapshot-entries=500", NULL};
+    char *argv[] = {
+        "zkvd", "--id", "2", "--peers", PEERS, "--data-dir", dir, "--snapshot-entries=500", NULL};
     zkv_config_t c;
     assert_int_equal(s_parse(&c, argv, NULL, err), 0);
     assert_int_equal(c.id, 2);
@@ -71,8 +71,8 @@ static void test_env_and_flag_precedence(void **state)
     (void) state;
     char dir_env[128], err[256] = "";
     snprintf(dir_env, sizeof dir_env, "ZKV_DATA_DIR=%s/env", s_dir);
-    char *env[] = {"ZKV_ID=3", "ZKV_PEERS=" PEERS, dir_env, "ZKV_TICK_MS=20",
-                   "ZKV_LISTEN=0.0.0.0", NULL};
+    char *env[] = {"ZKV_ID=3",       "ZKV_PEERS=" PEERS,   dir_env,
+                   "ZKV_TICK_MS=20", "ZKV_LISTEN=0.0.0.0", NULL};
     char *argv[] = {"zkvd", "--tick-ms", "5", NULL};
     zkv_config_t c;
     assert_int_equal(s_parse(&c, argv, env, err), 0);
@@ -96,8 +96,7 @@ static void test_misconfigurations(void **state)
     (void) state;
     char dir[128];
     snprintf(dir, sizeof dir, "%s/d", s_dir);
-    char *dup[] = {"zkvd", "--id", "1", "--data-dir", dir, "--peers",
-                   "1=h:1:2:3,1=h:4:5:6", NULL};
+    char *dup[] = {"zkvd", "--id", "1", "--data-dir", dir, "--peers", "1=h:1:2:3,1=h:4:5:6", NULL};
     s_expect_error(dup, NULL, "appears twice");
     char *missing[] = {"zkvd", "--id", "4", "--data-dir", dir, "--peers", PEERS, NULL};
     s_expect_error(missing, NULL, "not one of the members");

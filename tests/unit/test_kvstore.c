@@ -20,8 +20,12 @@ static zkv_bytes_t s_str(const char *s)
 
 static zkv_command_t s_put(uint64_t client, uint64_t seq, const char *key, const char *value)
 {
-    return (zkv_command_t){.type = ZKV_CMD_PUT, .client_id = client, .sequence = seq,
-                           .first_unacked = 1, .key = s_str(key), .value = s_str(value)};
+    return (zkv_command_t){.type = ZKV_CMD_PUT,
+                           .client_id = client,
+                           .sequence = seq,
+                           .first_unacked = 1,
+                           .key = s_str(key),
+                           .value = s_str(value)};
 }
 
 static void s_assert_value(zkv_kvstore_t *kv, const char *key, const char *want)
@@ -48,8 +52,11 @@ static void test_put_get_delete(void **state)
     assert_int_equal(r.index, 1);
     s_assert_value(kv, "100", "Alice");
 
-    zkv_command_t del = {.type = ZKV_CMD_DELETE, .client_id = 7, .sequence = 2,
-                         .first_unacked = 2, .key = s_str("100")};
+    zkv_command_t del = {.type = ZKV_CMD_DELETE,
+                         .client_id = 7,
+                         .sequence = 2,
+                         .first_unacked = 2,
+                         .key = s_str("100")};
     assert_int_equal(zkv_kvstore_apply(kv, 2, &del, &r), ZKV_OK);
     assert_true(r.found);
     s_assert_value(kv, "100", NULL);
@@ -105,8 +112,8 @@ static void test_cas(void **state)
     (void) state;
     zkv_kvstore_t *kv = zkv_kvstore_new();
     zkv_result_t r;
-    zkv_command_t cas = {.type = ZKV_CMD_CAS, .key = s_str("x"), .expect_absent = true,
-                         .value = s_str("v1")};
+    zkv_command_t cas = {
+        .type = ZKV_CMD_CAS, .key = s_str("x"), .expect_absent = true, .value = s_str("v1")};
     assert_int_equal(zkv_kvstore_apply(kv, 1, &cas, &r), ZKV_OK);
     assert_int_equal(zkv_kvstore_apply(kv, 2, &cas, &r), ZKV_EMISMATCH);
     s_assert_value(kv, "x", "v1");

@@ -27,8 +27,7 @@ static Zkv__TraceEvent *s_expect(zsock_t *sub, const char *want, char **topic_ou
         assert_int_equal(zmsg_size(msg), 2);
         char *topic = zmsg_popstr(msg);
         zframe_t *body = zmsg_pop(msg);
-        Zkv__TraceEvent *ev =
-            zkv__trace_event__unpack(NULL, zframe_size(body), zframe_data(body));
+        Zkv__TraceEvent *ev = zkv__trace_event__unpack(NULL, zframe_size(body), zframe_data(body));
         assert_non_null(ev);
         if (streq(ev->kind, want)) {
             found = ev;

@@ -1,9 +1,12 @@
 /*  log actor: PERSIST -> WAL append, one sync per drained batch -> DURABLE. */
 #include "log.h"
 
+#include <inttypes.h>
+
 #include "actor.h"
 #include "inproc.h"
 #include "le.h"
+#include "trace.h"
 #include "zkv_error.h"
 
 #define LOG_BATCH_MAX 4096 /* PERSIST messages folded into one sync */
@@ -14,6 +17,7 @@ typedef struct {
     zsock_t *pipe;
     zsock_t *pair; /* to the replication actor */
     zkv_wal_t *wal;
+    zkv_tracer_t *tracer;
     zkv_wal_entry_t *entries; /* scratch for one PERSIST */
     size_t entries_capacity;
     bool failed; /* the WAL refused a write: nothing more is acknowledged */
@@ -132,6 +136,8 @@ static void s_handle(log_t *self, zmsg_t *msg, bool *wrote)
 static void s_on_pair(log_t *self)
 {
     bool wrote = false;
+    uint64_t first = zkv_wal_last_index(self->wal);
+    size_t messages = 0;
     for (int n = 0; n < LOG_BATCH_MAX && !self->failed; n++) {
         if (n > 0 && !(zsock_events(self->pair) & ZMQ_POLLIN))
             break;
@@ -140,14 +146,20 @@ static void s_on_pair(log_t *self)
             break;
         s_handle(self, msg, &wrote);
         zmsg_destroy(&msg);
+        messages++;
     }
     if (!wrote || self->failed)
         return;
+    int64_t started = zclock_usecs();
     int rc = zkv_wal_sync(self->wal);
     if (rc != ZKV_OK) {
         s_fail(self, "log sync failed", rc);
         return;
     }
+    /* latency: the sync alone; entries: how far the log grew (0 after a truncation). */
+    uint64_t last = zkv_wal_last_index(self->wal);
+    zkv_tracer_emit(self->tracer, "persist", 0, last, 0, (uint64_t) (zclock_usecs() - started),
+                    "entries=%" PRIu64 " messages=%zu", last > first ? last - first : 0, messages);
     zmsg_t *reply = zmsg_new();
     zmsg_addstr(reply, "DURABLE");
     zkv_msg_add_u64(reply, self->durable_id);
@@ -159,9 +171,11 @@ static void s_log_actor(zsock_t *pipe, void *arg)
     log_args_t *args = arg;
     log_t self = {.pipe = pipe, .wal = args->wal};
     self.pair = zkv_actor_pair(args->node_id, "log", true);
+    self.tracer = zkv_tracer_new(args->node_id);
     if (self.pair) /* the replication actor stops first: never block on it */
         zsock_set_sndtimeo(self.pair, 0);
     if (!self.pair) {
+        zkv_tracer_destroy(&self.tracer);
         zkv_wal_destroy(&self.wal);
         zkv_actor_ready(pipe, 1);
         return;
@@ -185,6 +199,7 @@ static void s_log_actor(zsock_t *pipe, void *arg)
         zkv_wal_sync(self.wal);
     zpoller_destroy(&poller);
     zsock_destroy(&self.pair);
+    zkv_tracer_destroy(&self.tracer);
     zkv_wal_destroy(&self.wal);
     free(self.entries);
 }

@@ -98,6 +98,9 @@ static void s_trace_message(repl_t *self, const zkv_raft_msg_t *msg)
         zkv_tracer_emit(self->tracer, "append", msg->term, msg->index + msg->n_entries, msg->to, 0,
                         "to=%s entries=%zu prev=%" PRIu64 " commit=%" PRIu64,
                         msg->to ? "peer" : "all", msg->n_entries, msg->index, msg->commit);
+    else if (msg->type == ZKV_RAFT_MSG_APPEND_RESPONSE && !msg->reject)
+        zkv_tracer_emit(self->tracer, "ack", msg->term, msg->index, msg->to, 0,
+                        "sent match=%" PRIu64, msg->index);
     else if (msg->type == ZKV_RAFT_MSG_VOTE || msg->type == ZKV_RAFT_MSG_PRE_VOTE)
         zkv_tracer_emit(self->tracer, "vote", msg->term, msg->index, msg->to, 0,
                         "%s request last_term=%" PRIu64, zkv_raft_msg_type_name(msg->type),
@@ -325,6 +328,10 @@ static void s_on_peer(repl_t *self, zframe_t *frame)
         if (msg.type == ZKV_RAFT_MSG_APPEND_RESPONSE && !msg.reject)
             zkv_tracer_emit(self->tracer, "ack", msg.term, msg.index, msg.from, 0, "match=%" PRIu64,
                             msg.index);
+        else if (msg.type == ZKV_RAFT_MSG_APPEND && msg.n_entries > 0)
+            zkv_tracer_emit(self->tracer, "append", msg.term, msg.index + msg.n_entries, msg.from,
+                            0, "received entries=%zu prev=%" PRIu64 " commit=%" PRIu64,
+                            msg.n_entries, msg.index, msg.commit);
         zkv_raft_step(self->raft, &msg);
     }
     zkv_peer_decoded_destroy(&decoded);

@@ -232,8 +232,8 @@ const zkv_command_t zkv_cmd_trace = {
     "per event: local time to the millisecond, node, kind, term, index, the peer\n"
     "and the latency when set, and the detail (key=value pairs). -w json prints\n"
     "one JSON object per line. Runs until Ctrl-C, --count events or --duration.\n"
-    "Kinds include role, vote, append, ack, commit, apply, snapshot, client and\n"
-    "socket. PUB/SUB cannot tell a silent node from an absent one: with no node\n"
+    "Kinds include role, vote, append, ack, persist, commit, apply, snapshot,\n"
+    "client and socket. PUB/SUB cannot tell a silent node from an absent one: with no node\n"
     "running, trace just waits. Malformed messages are skipped.\n\n"
     "Examples:\n  zkv trace\n  zkv trace --kind role,vote --node 2\n"
     "  zkv trace --count 100 -w json --trace-endpoints 127.0.0.1:7401\n",

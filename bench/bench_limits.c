@@ -13,11 +13,22 @@
       ROUTER: p50 and p99 of one round trip with 1 message in flight, then
       round trips per second with 64 in flight. A write needs at least one
       such round trip from leader to follower and back.
+    - thread hand-off: a ZeroMQ PAIR pair over inproc between two threads
+      of one context, each blocking in zmq_poll as zkv's actors do, 64-byte
+      messages echoed: p50 and p99 of one round trip with 1 in flight, then
+      the same with both threads pinned to one CPU (only where the process
+      may use 2 CPUs or more). A replicated write crosses about a dozen
+      hand-offs between threads inside the nodes and libzmq's I/O threads;
+      each costs about half this round trip when the other thread sleeps on
+      another CPU, mostly the time to wake that CPU, which the same-CPU
+      figure leaves out. Unpinned, the scheduler may keep both threads on
+      one CPU for much of a run, so that figure can land near either cost.
 
     Prints a small table, or one JSON object with --json. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -185,10 +196,10 @@ static void *s_echo(void *arg)
     }
 }
 
-static void s_send(void *dealer, const char *payload, size_t size)
+static void s_send(void *socket, const char *payload, size_t size)
 {
-    if (zmq_send(dealer, payload, size, 0) != (int) size)
-        s_die("dealer send");
+    if (zmq_send(socket, payload, size, 0) != (int) size)
+        s_die("zmq send");
 }
 
 static void s_recv(void *dealer)
@@ -198,21 +209,23 @@ static void s_recv(void *dealer)
         s_die("dealer receive");
 }
 
-/*  One message in flight: every round trip timed. */
-static s_figures_t s_one_in_flight(void *dealer, double seconds, double *samples)
+/*  One message in flight: every round trip timed, the answer taken by
+    `receive`. */
+static s_figures_t s_one_in_flight(void *socket, double seconds, double *samples,
+                                   void (*receive)(void *socket))
 {
     char payload[MESSAGE_SIZE];
     memset(payload, 'z', sizeof payload);
     for (int i = 0; i < WARMUP_ROUND_TRIPS; i++) {
-        s_send(dealer, payload, sizeof payload);
-        s_recv(dealer);
+        s_send(socket, payload, sizeof payload);
+        receive(socket);
     }
     size_t n = 0;
     double start = s_now(), end = start + seconds, now = start;
     while (now < end && n < SAMPLES_MAX) {
         double t0 = now;
-        s_send(dealer, payload, sizeof payload);
-        s_recv(dealer);
+        s_send(socket, payload, sizeof payload);
+        receive(socket);
         now = s_now();
         samples[n++] = now - t0;
     }
@@ -260,7 +273,7 @@ static void s_network(const s_options_t *options, double *samples, s_figures_t *
     if (pthread_create(&echo, NULL, s_echo, router) != 0)
         s_die("pthread_create");
 
-    *one = s_one_in_flight(dealer, options->seconds, samples);
+    *one = s_one_in_flight(dealer, options->seconds, samples, s_recv);
     *window_per_s = s_window(dealer, options->seconds);
 
     s_send(dealer, "", 0);
@@ -275,13 +288,104 @@ static void s_network(const s_options_t *options, double *samples, s_figures_t *
     zmq_ctx_term(server_ctx);
 }
 
+/* ------------------------------------------------------ thread hand-off */
+
+/*  Receives after blocking in zmq_poll, as an actor's loop does, rather
+    than inside zmq_recv. */
+static int s_poll_recv(void *socket, char *buffer, size_t size)
+{
+    zmq_pollitem_t item = {.socket = socket, .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, -1) != 1)
+        s_die("zmq_poll");
+    int received = zmq_recv(socket, buffer, size, 0);
+    if (received < 0)
+        s_die("inproc receive");
+    return received;
+}
+
+static void s_poll_recv_reply(void *socket)
+{
+    char buffer[MESSAGE_SIZE];
+    s_poll_recv(socket, buffer, sizeof buffer);
+}
+
+/*  The other end of the PAIR: echoes every message until an empty one. */
+static void *s_inproc_echo(void *arg)
+{
+    void *pair = arg;
+    for (;;) {
+        char buffer[MESSAGE_SIZE];
+        int size = s_poll_recv(pair, buffer, sizeof buffer);
+        if (zmq_send(pair, buffer, (size_t) size, 0) != size)
+            s_die("inproc send");
+        if (size == 0)
+            return NULL;
+    }
+}
+
+/*  The CPU the calling thread is on, or -1 when pinning to it is not
+    worth measuring: with one CPU allowed, the unpinned test already runs
+    both threads on it. */
+static int s_cpu_to_share(const cpu_set_t *allowed)
+{
+    return CPU_COUNT(allowed) >= 2 ? sched_getcpu() : -1;
+}
+
+/*  One round trip at a time between two threads of one context; with
+    `same_cpu`, both threads pinned to the CPU the caller is on. Returns
+    false, measuring nothing, when `same_cpu` cannot apply here. */
+static bool s_inproc(const s_options_t *options, double *samples, bool same_cpu, s_figures_t *out)
+{
+    cpu_set_t original;
+    if (pthread_getaffinity_np(pthread_self(), sizeof original, &original) != 0)
+        s_die("pthread_getaffinity_np");
+    int cpu = same_cpu ? s_cpu_to_share(&original) : -1;
+    if (same_cpu && cpu < 0)
+        return false;
+
+    /* The context's own threads start with the first socket: created
+       before pinning, they keep the process's whole set of CPUs. */
+    void *ctx = zmq_ctx_new();
+    void *main_end = zmq_socket(ctx, ZMQ_PAIR), *echo_end = zmq_socket(ctx, ZMQ_PAIR);
+    if (!main_end || !echo_end || zmq_bind(main_end, "inproc://bench_limits") != 0 ||
+        zmq_connect(echo_end, "inproc://bench_limits") != 0)
+        s_die("zmq inproc socket");
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (same_cpu) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0 ||
+            pthread_attr_setaffinity_np(&attr, sizeof one, &one) != 0)
+            s_die("pin to one CPU");
+    }
+    pthread_t echo;
+    if (pthread_create(&echo, &attr, s_inproc_echo, echo_end) != 0)
+        s_die("pthread_create");
+    pthread_attr_destroy(&attr);
+
+    *out = s_one_in_flight(main_end, options->seconds, samples, s_poll_recv_reply);
+
+    s_send(main_end, "", 0);
+    s_poll_recv_reply(main_end);
+    pthread_join(echo, NULL);
+    if (same_cpu && pthread_setaffinity_np(pthread_self(), sizeof original, &original) != 0)
+        s_die("restore CPU affinity");
+    zmq_close(echo_end);
+    zmq_close(main_end);
+    zmq_ctx_term(ctx);
+    return true;
+}
+
 /* ---------------------------------------------------------------- output */
 
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: bench_limits [--dir DIR] [--seconds S] [--json]\n"
                  "  --dir DIR     where the 4 KiB appends go (default .): the data disk\n"
-                 "  --seconds S   length of each of the four tests (default 3)\n"
+                 "  --seconds S   length of each of the six tests (default 3)\n"
                  "  --json        print one JSON object instead of a table\n");
 }
 
@@ -307,6 +411,16 @@ static s_options_t s_parse(int argc, char **argv)
     return options;
 }
 
+/*  `value` with `unit` after it, or `absent` when there is none. */
+static void s_format_optional(char *buffer, size_t size, bool present, double value,
+                              const char *unit, const char *absent)
+{
+    if (present)
+        snprintf(buffer, size, "%.1f%s", value, unit);
+    else
+        snprintf(buffer, size, "%s", absent);
+}
+
 int main(int argc, char **argv)
 {
     s_options_t options = s_parse(argc, argv);
@@ -318,7 +432,18 @@ int main(int argc, char **argv)
     s_figures_t one = {0};
     double window_per_s = 0;
     s_network(&options, samples, &one, &window_per_s);
+    s_figures_t inproc = {0}, inproc_same_cpu = {0};
+    s_inproc(&options, samples, false, &inproc);
+    bool have_same_cpu = s_inproc(&options, samples, true, &inproc_same_cpu);
     free(samples);
+
+    /* null in JSON, n/a in the table, where the test could not run */
+    char same_cpu_p50[32], same_cpu_p99[32];
+    const char *unit = options.json ? "" : " us", *absent = options.json ? "null" : "n/a";
+    s_format_optional(same_cpu_p50, sizeof same_cpu_p50, have_same_cpu, inproc_same_cpu.p50_us,
+                      unit, absent);
+    s_format_optional(same_cpu_p99, sizeof same_cpu_p99, have_same_cpu, inproc_same_cpu.p99_us,
+                      unit, absent);
 
     if (options.json) {
         printf(
@@ -326,10 +451,12 @@ int main(int argc, char **argv)
             "\"writers\":%d,\"parallel_fdatasync_per_s\":%.0f,\"parallel_fdatasync_p50_us\":%.1f,"
             "\"parallel_fdatasync_p99_us\":%.1f,\"zmq_rtt_p50_us\":%.1f,\"zmq_rtt_p99_us\":%.1f,"
             "\"zmq_window\":%d,"
-            "\"zmq_window_round_trips_per_s\":%.0f}\n",
+            "\"zmq_window_round_trips_per_s\":%.0f,\"inproc_rtt_p50_us\":%.1f,"
+            "\"inproc_rtt_p99_us\":%.1f,\"inproc_rtt_same_cpu_p50_us\":%s,"
+            "\"inproc_rtt_same_cpu_p99_us\":%s}\n",
             disk.ops_per_s, disk.p50_us, disk.p99_us, WRITERS, disk_parallel.ops_per_s,
             disk_parallel.p50_us, disk_parallel.p99_us, one.p50_us, one.p99_us, WINDOW,
-            window_per_s);
+            window_per_s, inproc.p50_us, inproc.p99_us, same_cpu_p50, same_cpu_p99);
         return 0;
     }
     printf("disk (%s): 4 KiB append + fdatasync  %8.0f /s   p50 %7.1f us   p99 %7.1f us\n",
@@ -341,5 +468,11 @@ int main(int argc, char **argv)
            MESSAGE_SIZE, one.p50_us, one.p99_us);
     printf("ZeroMQ DEALER/ROUTER, tcp 127.0.0.1, %d B, %d in flight  %8.0f round trips/s\n",
            MESSAGE_SIZE, WINDOW, window_per_s);
+    printf("ZeroMQ PAIR, inproc, 2 threads, any CPU, %d B, 1 in flight"
+           "   p50 %7.1f us   p99 %7.1f us\n",
+           MESSAGE_SIZE, inproc.p50_us, inproc.p99_us);
+    printf("ZeroMQ PAIR, inproc, 2 threads, one CPU, %d B, 1 in flight"
+           "   p50 %10s   p99 %10s\n",
+           MESSAGE_SIZE, same_cpu_p50, same_cpu_p99);
     return 0;
 }

@@ -14,7 +14,7 @@
 
 #define CLIENT_REQUEST_TIMEOUT_MS 3000 /* then TIMEOUT: the outcome is unknown */
 #define CLIENT_PENDING_MAX 100000      /* requests in flight before UNAVAILABLE */
-#define CLIENT_DRAIN_MAX 1024          /* requests read per poll round (one proposal batch) */
+#define CLIENT_DRAIN_MAX 1024          /* messages read per socket and poll round */
 #define CLIENT_SWEEP_MS 100
 /*  Largest request frame read from the network: well above the largest valid
     request (a CAS with a 4 KiB key and two 1 MiB values), so a request just
@@ -40,7 +40,7 @@ typedef struct {
     zhashx_t *writes; /* "client:sequence" -> pending_t */
     zhashx_t *reads;  /* "context" -> pending_t */
     uint64_t next_context;
-    zmsg_t *batch; /* PROPOSE being gathered this round */
+    zkv_packer_t batch; /* commands proposed together at the end of this round */
     /* From the replication actor's STATE. */
     uint64_t role, term, leader, commit, applied;
     uint64_t keys;
@@ -188,13 +188,12 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
         cmd.op_case = ZKV__COMMAND__OP_CAS;
         cmd.cas = req->cas;
     }
-    zframe_t *frame = zframe_new(NULL, zkv__command__get_packed_size(&cmd));
-    zkv__command__pack(&cmd, zframe_data(frame));
-    if (!self->batch) {
-        self->batch = zmsg_new();
-        zmsg_addstr(self->batch, "PROPOSE");
+    uint8_t *packed = zkv_pack_record(&self->batch, zkv__command__get_packed_size(&cmd));
+    if (!packed) {
+        s_reply_status(self, routing, req, ZKV__STATUS__UNAVAILABLE, "out of memory");
+        return;
     }
-    zmsg_append(self->batch, &frame);
+    zkv__command__pack(&cmd, packed);
     /* A retry replaces the earlier pending entry: answer where the client is now. */
     char key[48];
     s_write_key(key, sizeof key, req->client_id, req->sequence);
@@ -300,9 +299,7 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
 static void s_on_router(client_t *self)
 {
     for (int n = 0; n < CLIENT_DRAIN_MAX; n++) {
-        if (n > 0 && !(zsock_events(self->router) & ZMQ_POLLIN))
-            break;
-        zmsg_t *msg = zmsg_recv(self->router);
+        zmsg_t *msg = zmsg_recv(self->router); /* does not block: NULL when none is left */
         if (!msg)
             break;
         zframe_t *routing = zmsg_pop(msg);
@@ -316,8 +313,15 @@ static void s_on_router(client_t *self)
         zframe_destroy(&body);
         zmsg_destroy(&msg);
     }
-    if (self->batch)
-        zmsg_send(&self->batch, self->replication);
+    if (self->batch.size) {
+        zmsg_t *propose = zmsg_new();
+        zmsg_addstr(propose, "PROPOSE");
+        zframe_t *commands = zkv_packer_frame(&self->batch);
+        if (commands)
+            zmsg_append(propose, &commands);
+        zmsg_send(&propose, self->replication);
+        zmsg_destroy(&propose);
+    }
 }
 
 /* ---------------------------------------------------------------- results */
@@ -354,22 +358,28 @@ static void s_write_result(client_t *self, const zkv_write_result_t *res)
     zhashx_delete(self->writes, key);
 }
 
-static void s_on_storage(client_t *self)
+static bool s_on_storage(client_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->storage);
     if (!msg)
-        return;
+        return false;
     char *command = zmsg_popstr(msg);
     uint64_t a, b;
     if (command && streq(command, "RESULTS") && zkv_msg_pop_u64(msg, &a) &&
         zkv_msg_pop_u64(msg, &b)) {
         self->applied = a > self->applied ? a : self->applied;
         self->keys = b;
-        for (zframe_t *f = zmsg_first(msg); f; f = zmsg_next(msg)) {
+        zframe_t *results = zmsg_pop(msg);
+        zkv_unpacker_t in;
+        zkv_unpacker_init(&in, results);
+        const uint8_t *data;
+        size_t size;
+        while (zkv_unpack_record(&in, &data, &size) == 1) {
             zkv_write_result_t res;
-            if (zkv_result_unframe(f, &res))
+            if (zkv_result_read(data, size, &res))
                 s_write_result(self, &res);
         }
+        zframe_destroy(&results);
     } else if (command && streq(command, "REPLY") && zkv_msg_pop_u64(msg, &a)) {
         char key[24];
         snprintf(key, sizeof key, "%" PRIx64, a);
@@ -385,6 +395,7 @@ static void s_on_storage(client_t *self)
     }
     zstr_free(&command);
     zmsg_destroy(&msg);
+    return true;
 }
 
 static void s_read_failed(client_t *self, uint64_t context, uint64_t status)
@@ -407,8 +418,13 @@ static void s_read_failed(client_t *self, uint64_t context, uint64_t status)
 /*  Proposals the replication actor could not take: answer each now. */
 static void s_rejected(client_t *self, zmsg_t *msg, uint64_t status)
 {
-    for (zframe_t *f = zmsg_first(msg); f; f = zmsg_next(msg)) {
-        Zkv__Command *cmd = zkv__command__unpack(NULL, zframe_size(f), zframe_data(f));
+    zframe_t *commands = zmsg_pop(msg);
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, commands);
+    const uint8_t *data;
+    size_t size;
+    while (zkv_unpack_record(&in, &data, &size) == 1) {
+        Zkv__Command *cmd = zkv__command__unpack(NULL, size, data);
         if (!cmd)
             continue;
         char key[48];
@@ -428,13 +444,14 @@ static void s_rejected(client_t *self, zmsg_t *msg, uint64_t status)
         }
         zkv__command__free_unpacked(cmd, NULL);
     }
+    zframe_destroy(&commands);
 }
 
-static void s_on_replication(client_t *self)
+static bool s_on_replication(client_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->replication);
     if (!msg)
-        return;
+        return false;
     char *command = zmsg_popstr(msg);
     uint64_t a, b;
     if (command && streq(command, "STATE")) {
@@ -456,6 +473,7 @@ static void s_on_replication(client_t *self)
         s_rejected(self, msg, a);
     zstr_free(&command);
     zmsg_destroy(&msg);
+    return true;
 }
 
 /*  Requests that waited too long: the outcome is unknown, the client retries. */
@@ -483,7 +501,7 @@ static void s_sweep(client_t *self, zhashx_t *table)
 
 static void s_client_destroy(client_t *self)
 {
-    zmsg_destroy(&self->batch);
+    zkv_packer_free(&self->batch);
     zhashx_destroy(&self->writes);
     zhashx_destroy(&self->reads);
     zkv_tracer_destroy(&self->tracer);
@@ -511,6 +529,10 @@ static int s_client_init(client_t *self, const zkv_config_t *config)
     zsock_set_rcvhwm(self->router, 100000);
     zsock_set_linger(self->router, 0);
     zsock_set_maxmsgsize(self->router, CLIENT_REQUEST_SIZE_MAX);
+    /* Every socket is read until it is empty (zmsg_recv then says NULL). */
+    zsock_set_rcvtimeo(self->router, 0);
+    zsock_set_rcvtimeo(self->replication, 0);
+    zsock_set_rcvtimeo(self->storage, 0);
     return zsock_bind(self->router, "tcp://%s:%u", config->listen, me->client_port) < 0 ? -1 : 0;
 }
 
@@ -533,14 +555,16 @@ static void s_client_actor(zsock_t *pipe, void *arg)
             char *command = zstr_recv(pipe);
             terminated = !command || streq(command, "$TERM");
             zstr_free(&command);
-        } else if (which == self.router)
-            s_on_router(&self);
-        else if (which == self.replication)
-            s_on_replication(&self);
-        else if (which == self.storage)
-            s_on_storage(&self);
-        else if (zpoller_terminated(poller))
+        } else if (zpoller_terminated(poller))
             terminated = true;
+        else if (which) {
+            /* State and results first: a request of this round sees the newest role. */
+            for (int n = 0; n < CLIENT_DRAIN_MAX && s_on_replication(&self); n++)
+                ;
+            for (int n = 0; n < CLIENT_DRAIN_MAX && s_on_storage(&self); n++)
+                ;
+            s_on_router(&self);
+        }
         if (zclock_mono() >= next_sweep) {
             s_sweep(&self, self.writes);
             s_sweep(&self, self.reads);

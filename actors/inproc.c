@@ -2,30 +2,90 @@
 
 #include "le.h"
 
-zframe_t *zkv_entry_frame(const zkv_raft_entry_t *entry)
+#define RECORD_HEADER 4
+#define ENTRY_HEADER 20
+#define RESULT_HEADER 30
+#define PACKER_KEEP_MAX (4u << 20) /* a buffer past this is not kept for the next batch */
+
+uint8_t *zkv_pack_record(zkv_packer_t *self, size_t size)
 {
-    zframe_t *frame = zframe_new(NULL, ZKV_ENTRY_FRAME_HEADER + entry->size);
-    if (!frame)
+    if (size > UINT32_MAX)
         return NULL;
-    uint8_t *p = zframe_data(frame);
+    size_t need = self->size + RECORD_HEADER + size;
+    if (need > self->capacity) {
+        size_t capacity = self->capacity ? self->capacity : 4096;
+        while (capacity < need)
+            capacity *= 2;
+        uint8_t *grown = realloc(self->data, capacity);
+        if (!grown)
+            return NULL;
+        self->data = grown;
+        self->capacity = capacity;
+    }
+    uint8_t *record = self->data + self->size;
+    zkv_le32_put(record, (uint32_t) size);
+    self->size = need;
+    return record + RECORD_HEADER;
+}
+
+zframe_t *zkv_packer_frame(zkv_packer_t *self)
+{
+    zframe_t *frame = zframe_new(self->data, self->size);
+    self->size = 0;
+    if (self->capacity > PACKER_KEEP_MAX)
+        zkv_packer_free(self);
+    return frame;
+}
+
+void zkv_packer_free(zkv_packer_t *self)
+{
+    free(self->data);
+    *self = (zkv_packer_t){0};
+}
+
+void zkv_unpacker_init(zkv_unpacker_t *self, zframe_t *frame)
+{
+    self->at = frame ? zframe_data(frame) : NULL;
+    self->end = frame ? self->at + zframe_size(frame) : NULL;
+}
+
+int zkv_unpack_record(zkv_unpacker_t *self, const uint8_t **data, size_t *size)
+{
+    if (self->at == self->end)
+        return 0;
+    size_t left = (size_t) (self->end - self->at);
+    if (left < RECORD_HEADER || zkv_le32_get(self->at) > left - RECORD_HEADER) {
+        self->at = self->end;
+        return -1;
+    }
+    *size = zkv_le32_get(self->at);
+    *data = self->at + RECORD_HEADER;
+    self->at += RECORD_HEADER + *size;
+    return 1;
+}
+
+bool zkv_pack_entry(zkv_packer_t *self, const zkv_raft_entry_t *entry)
+{
+    uint8_t *p = zkv_pack_record(self, ENTRY_HEADER + (size_t) entry->size);
+    if (!p)
+        return false;
     zkv_le64_put(p, entry->index);
     zkv_le64_put(p + 8, entry->term);
     zkv_le32_put(p + 16, entry->type);
     if (entry->size)
-        memcpy(p + ZKV_ENTRY_FRAME_HEADER, entry->data, entry->size);
-    return frame;
+        memcpy(p + ENTRY_HEADER, entry->data, entry->size);
+    return true;
 }
 
-bool zkv_entry_unframe(zframe_t *frame, zkv_raft_entry_t *entry)
+bool zkv_entry_read(const uint8_t *data, size_t size, zkv_raft_entry_t *entry)
 {
-    if (!frame || zframe_size(frame) < ZKV_ENTRY_FRAME_HEADER)
+    if (size < ENTRY_HEADER)
         return false;
-    const uint8_t *p = zframe_data(frame);
-    entry->index = zkv_le64_get(p);
-    entry->term = zkv_le64_get(p + 8);
-    entry->type = zkv_le32_get(p + 16);
-    entry->size = (uint32_t) (zframe_size(frame) - ZKV_ENTRY_FRAME_HEADER);
-    entry->data = p + ZKV_ENTRY_FRAME_HEADER;
+    entry->index = zkv_le64_get(data);
+    entry->term = zkv_le64_get(data + 8);
+    entry->type = zkv_le32_get(data + 16);
+    entry->size = (uint32_t) (size - ENTRY_HEADER);
+    entry->data = data + ENTRY_HEADER;
     return true;
 }
 
@@ -46,15 +106,12 @@ bool zkv_msg_pop_u64(zmsg_t *msg, uint64_t *value)
     return ok;
 }
 
-#define RESULT_HEADER 30
-
-zframe_t *zkv_result_frame(const zkv_write_result_t *result)
+bool zkv_pack_result(zkv_packer_t *self, const zkv_write_result_t *result)
 {
     size_t extra = result->has_previous ? result->previous_size : 0;
-    zframe_t *frame = zframe_new(NULL, RESULT_HEADER + extra);
-    if (!frame)
-        return NULL;
-    uint8_t *p = zframe_data(frame);
+    uint8_t *p = zkv_pack_record(self, RESULT_HEADER + extra);
+    if (!p)
+        return false;
     zkv_le64_put(p, result->client_id);
     zkv_le64_put(p + 8, result->sequence);
     zkv_le32_put(p + 16, (uint32_t) result->status);
@@ -63,22 +120,21 @@ zframe_t *zkv_result_frame(const zkv_write_result_t *result)
     zkv_le64_put(p + 22, result->index);
     if (extra)
         memcpy(p + RESULT_HEADER, result->previous, extra);
-    return frame;
+    return true;
 }
 
-bool zkv_result_unframe(zframe_t *frame, zkv_write_result_t *result)
+bool zkv_result_read(const uint8_t *data, size_t size, zkv_write_result_t *result)
 {
-    if (!frame || zframe_size(frame) < RESULT_HEADER)
+    if (size < RESULT_HEADER)
         return false;
-    const uint8_t *p = zframe_data(frame);
-    result->client_id = zkv_le64_get(p);
-    result->sequence = zkv_le64_get(p + 8);
-    result->status = (int32_t) zkv_le32_get(p + 16);
-    result->found = p[20];
-    result->has_previous = p[21];
-    result->index = zkv_le64_get(p + 22);
-    result->previous = p + RESULT_HEADER;
-    result->previous_size = zframe_size(frame) - RESULT_HEADER;
+    result->client_id = zkv_le64_get(data);
+    result->sequence = zkv_le64_get(data + 8);
+    result->status = (int32_t) zkv_le32_get(data + 16);
+    result->found = data[20];
+    result->has_previous = data[21];
+    result->index = zkv_le64_get(data + 22);
+    result->previous = data + RESULT_HEADER;
+    result->previous_size = size - RESULT_HEADER;
     return true;
 }
 

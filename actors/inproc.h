@@ -1,27 +1,30 @@
 /*  inproc: the messages the actors of one node exchange, and their framing.
 
     Every message is a zmsg whose first frame is the command; numbers travel
-    as 8-byte little-endian frames. Actor pairs talk over PAIR sockets:
+    as 8-byte little-endian frames. A batch (entries, commands, results)
+    travels packed in one frame, each record a 4-byte length and its bytes:
+    one allocation per batch rather than one per record. Actor pairs talk
+    over PAIR sockets:
 
-    replication -> log      PERSIST  ready-id, flags, hard-state, snapshot, entry...
+    replication -> log      PERSIST  ready-id, flags, hard-state, snapshot, entries
                             DROP     index            (segments before it are unneeded)
     log -> replication      DURABLE  ready-id         (every PERSIST up to it is on disk)
                             FATAL    text             (the disk failed: the node stops)
-    replication -> storage  APPLY    entry...
+    replication -> storage  APPLY    entries
                             SERVE    context, index, request    (a read that may be served)
                             CHUNK    snapshot-index, term, offset, bytes
                             INSTALL  index, term, size  (answered by INSTALLED)
     storage -> replication  APPLIED  index
                             SNAPSHOT index, term, size, path   (a new snapshot is durable)
                             INSTALLED index, status, path
-    client -> replication   PROPOSE  command...       (encoded zkv.Command, one frame each)
+    client -> replication   PROPOSE  commands         (each an encoded zkv.Command)
                             READ     context, request
     replication -> client   STATE    role, term, leader, commit, applied
                             READFAIL context, status
-                            REJECTED status, command...  (proposals refused)
+                            REJECTED status, commands  (proposals refused)
     client -> storage       SERVE    context, 0, request         (serializable reads)
                             COUNT    (at start: answered by RESULTS without results)
-    storage -> client       RESULTS  applied, keys, result...
+    storage -> client       RESULTS  applied, keys, results
                             REPLY    context, response
 */
 #ifndef ZKV_INPROC_H
@@ -33,13 +36,38 @@
 
 #include "raft.h"
 
-/*  An entry as a frame: index, term, type (20 bytes), then its data. */
-#define ZKV_ENTRY_FRAME_HEADER 20
+/*  Records packed into one buffer, reused from batch to batch. */
+typedef struct {
+    uint8_t *data;
+    size_t size;
+    size_t capacity;
+} zkv_packer_t;
 
-zframe_t *zkv_entry_frame(const zkv_raft_entry_t *entry);
+/*  Room for one record of size bytes; NULL when out of memory. */
+uint8_t *zkv_pack_record(zkv_packer_t *self, size_t size);
 
-/*  Read an entry frame; entry->data points into the frame. false if malformed. */
-bool zkv_entry_unframe(zframe_t *frame, zkv_raft_entry_t *entry);
+/*  The records packed so far as one frame (empty when none; NULL when out of
+    memory); the packer is then empty again and keeps its buffer unless it
+    grew past a large batch. */
+zframe_t *zkv_packer_frame(zkv_packer_t *self);
+void zkv_packer_free(zkv_packer_t *self);
+
+typedef struct {
+    const uint8_t *at;
+    const uint8_t *end;
+} zkv_unpacker_t;
+
+/*  Read the records of a packed frame (none when frame is NULL). */
+void zkv_unpacker_init(zkv_unpacker_t *self, zframe_t *frame);
+
+/*  The next record: 1, 0 at the end, -1 when the frame is malformed. */
+int zkv_unpack_record(zkv_unpacker_t *self, const uint8_t **data, size_t *size);
+
+/*  An entry as a record: index, term, type (20 bytes), then its data. */
+bool zkv_pack_entry(zkv_packer_t *self, const zkv_raft_entry_t *entry);
+
+/*  entry->data points into the record. false if malformed. */
+bool zkv_entry_read(const uint8_t *data, size_t size, zkv_raft_entry_t *entry);
 
 void zkv_msg_add_u64(zmsg_t *msg, uint64_t value);
 
@@ -64,7 +92,7 @@ typedef struct {
     size_t previous_size;
 } zkv_write_result_t;
 
-zframe_t *zkv_result_frame(const zkv_write_result_t *result);
-bool zkv_result_unframe(zframe_t *frame, zkv_write_result_t *result);
+bool zkv_pack_result(zkv_packer_t *self, const zkv_write_result_t *result);
+bool zkv_result_read(const uint8_t *data, size_t size, zkv_write_result_t *result);
 
 #endif

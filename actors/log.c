@@ -39,11 +39,14 @@ static bool s_reserve(log_t *self, size_t n)
 {
     if (n <= self->entries_capacity)
         return true;
-    zkv_wal_entry_t *grown = realloc(self->entries, n * sizeof *grown);
+    size_t capacity = self->entries_capacity ? self->entries_capacity * 2 : 256;
+    if (capacity < n)
+        capacity = n;
+    zkv_wal_entry_t *grown = realloc(self->entries, capacity * sizeof *grown);
     if (!grown)
         return false;
     self->entries = grown;
-    self->entries_capacity = n;
+    self->entries_capacity = capacity;
     return true;
 }
 
@@ -72,20 +75,26 @@ static int s_apply_state(log_t *self, zmsg_t *msg, uint8_t flags)
 
 /*  Entries may begin at or below the last stored one: a new leader overwrote
     the suffix. Drop it, then append. */
-static int s_append(log_t *self, zmsg_t *msg)
+static int s_append(log_t *self, zframe_t *packed)
 {
-    size_t n = zmsg_size(msg);
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, packed);
+    size_t n = 0;
+    const uint8_t *data;
+    size_t size;
+    int more;
+    while ((more = zkv_unpack_record(&in, &data, &size)) == 1) {
+        zkv_raft_entry_t e;
+        if (!zkv_entry_read(data, size, &e))
+            return ZKV_EINVAL;
+        if (!s_reserve(self, n + 1))
+            return ZKV_ENOMEM;
+        self->entries[n++] = (zkv_wal_entry_t){e.index, e.term, e.type, e.data, e.size};
+    }
+    if (more < 0)
+        return ZKV_EINVAL;
     if (n == 0)
         return ZKV_OK;
-    if (!s_reserve(self, n))
-        return ZKV_ENOMEM;
-    size_t i = 0;
-    for (zframe_t *f = zmsg_first(msg); f; f = zmsg_next(msg), i++) {
-        zkv_raft_entry_t e;
-        if (!zkv_entry_unframe(f, &e))
-            return ZKV_EINVAL;
-        self->entries[i] = (zkv_wal_entry_t){e.index, e.term, e.type, e.data, e.size};
-    }
     if (self->entries[0].index <= zkv_wal_last_index(self->wal)) {
         int rc = zkv_wal_truncate(self->wal, self->entries[0].index);
         if (rc != ZKV_OK)
@@ -102,8 +111,10 @@ static int s_persist(log_t *self, zmsg_t *msg)
     int rc = ZKV_EINVAL;
     if (zkv_msg_pop_u64(msg, &id) && (flags = zmsg_pop(msg)) && zframe_size(flags) == 1) {
         rc = s_apply_state(self, msg, zframe_data(flags)[0]);
+        zframe_t *entries = rc == ZKV_OK ? zmsg_pop(msg) : NULL;
         if (rc == ZKV_OK)
-            rc = s_append(self, msg);
+            rc = s_append(self, entries);
+        zframe_destroy(&entries);
         if (rc == ZKV_OK && id > self->durable_id)
             self->durable_id = id;
     }
@@ -139,9 +150,7 @@ static void s_on_pair(log_t *self)
     uint64_t first = zkv_wal_last_index(self->wal);
     size_t messages = 0;
     for (int n = 0; n < LOG_BATCH_MAX && !self->failed; n++) {
-        if (n > 0 && !(zsock_events(self->pair) & ZMQ_POLLIN))
-            break;
-        zmsg_t *msg = zmsg_recv(self->pair);
+        zmsg_t *msg = zmsg_recv(self->pair); /* does not block: NULL when none is left */
         if (!msg)
             break;
         s_handle(self, msg, &wrote);
@@ -172,8 +181,10 @@ static void s_log_actor(zsock_t *pipe, void *arg)
     log_t self = {.pipe = pipe, .wal = args->wal};
     self.pair = zkv_actor_pair(args->node_id, "log", true);
     self.tracer = zkv_tracer_new(args->node_id);
-    if (self.pair) /* the replication actor stops first: never block on it */
+    if (self.pair) { /* the replication actor stops first: never block on it */
         zsock_set_sndtimeo(self.pair, 0);
+        zsock_set_rcvtimeo(self.pair, 0);
+    }
     if (!self.pair) {
         zkv_tracer_destroy(&self.tracer);
         zkv_wal_destroy(&self.wal);

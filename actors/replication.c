@@ -59,6 +59,7 @@ typedef struct {
     zkv_raft_status_t told;
     bool state_unsent;
     bool fatal;
+    zkv_packer_t packer; /* entries of PERSIST and APPLY */
 } repl_t;
 
 /* ---------------------------------------------------------------- sending */
@@ -131,6 +132,22 @@ static void s_send_peer(repl_t *self, const zkv_raft_msg_t *in)
     zframe_destroy(&frame);
 }
 
+/*  An entry that cannot be packed for want of memory cannot be written or
+    applied either: the node stops rather than lose it. */
+static bool s_add_entries(repl_t *self, zmsg_t *msg, const zkv_raft_entry_t *entries, size_t n)
+{
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = zkv_pack_entry(&self->packer, &entries[i]);
+    zframe_t *frame = zkv_packer_frame(&self->packer);
+    if (ok && frame)
+        return zmsg_append(msg, &frame) == 0;
+    zframe_destroy(&frame);
+    zsys_error("zkvd: out of memory passing %zu entries on", n);
+    self->fatal = true;
+    return false;
+}
+
 static void s_persist(repl_t *self, const zkv_raft_ready_t *rd)
 {
     zmsg_t *msg = zmsg_new();
@@ -147,22 +164,18 @@ static void s_persist(repl_t *self, const zkv_raft_ready_t *rd)
     zkv_le64_put(snap, rd->snapshot.index);
     zkv_le64_put(snap + 8, rd->snapshot.term);
     zmsg_addmem(msg, snap, rd->has_snapshot ? sizeof snap : 0);
-    for (size_t i = 0; i < rd->n_entries; i++) {
-        zframe_t *f = zkv_entry_frame(&rd->entries[i]);
-        zmsg_append(msg, &f);
-    }
-    zmsg_send(&msg, self->log);
+    if (s_add_entries(self, msg, rd->entries, rd->n_entries))
+        zmsg_send(&msg, self->log);
+    zmsg_destroy(&msg);
 }
 
 static void s_apply(repl_t *self, const zkv_raft_ready_t *rd)
 {
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, "APPLY");
-    for (size_t i = 0; i < rd->n_committed; i++) {
-        zframe_t *f = zkv_entry_frame(&rd->committed[i]);
-        zmsg_append(msg, &f);
-    }
-    zmsg_send(&msg, self->storage);
+    if (s_add_entries(self, msg, rd->committed, rd->n_committed))
+        zmsg_send(&msg, self->storage);
+    zmsg_destroy(&msg);
 }
 
 static void s_serve_reads(repl_t *self, const zkv_raft_ready_t *rd)
@@ -247,7 +260,8 @@ static void s_install(repl_t *self, const zkv_raft_ready_t *rd)
     zkv_msg_add_u64(msg, rd->snapshot.size);
     zmsg_send(&msg, self->storage);
     while (!self->fatal) {
-        zmsg_t *reply = zmsg_recv(self->storage);
+        zmq_pollitem_t item = {zsock_resolve(self->storage), 0, ZMQ_POLLIN, 0};
+        zmsg_t *reply = zmq_poll(&item, 1, -1) == 1 ? zmsg_recv(self->storage) : NULL;
         if (!reply)
             return;
         char *command = zmsg_popstr(reply);
@@ -337,18 +351,22 @@ static void s_on_peer(repl_t *self, zframe_t *frame)
     zkv_peer_decoded_destroy(&decoded);
 }
 
-static void s_on_sub(repl_t *self)
+static bool s_on_sub(repl_t *self)
 {
     zframe_t *frame = zframe_recv(self->sub);
-    if (frame)
-        s_on_peer(self, frame);
+    if (!frame)
+        return false;
+    s_on_peer(self, frame);
     zframe_destroy(&frame);
+    return true;
 }
 
-static void s_on_router(repl_t *self)
+static bool s_on_router(repl_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->router);
-    if (msg && zmsg_size(msg) == 2) {
+    if (!msg)
+        return false;
+    if (zmsg_size(msg) == 2) {
         zframe_t *identity = zmsg_pop(msg);
         zframe_t *body = zmsg_pop(msg);
         s_on_peer(self, body);
@@ -356,28 +374,32 @@ static void s_on_router(repl_t *self)
         zframe_destroy(&body);
     }
     zmsg_destroy(&msg);
+    return true;
 }
 
 static void s_propose(repl_t *self, zmsg_t *msg)
 {
-    size_t n = zmsg_size(msg);
+    zframe_t *commands = zmsg_pop(msg);
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, commands);
     zkv_raft_buf_t bufs[PROPOSE_BATCH_MAX];
-    int rc = n > PROPOSE_BATCH_MAX ? ZKV_EBUSY : ZKV_OK;
-    size_t i = 0;
-    for (zframe_t *f = zmsg_first(msg); f && rc == ZKV_OK; f = zmsg_next(msg), i++)
-        bufs[i] = (zkv_raft_buf_t){zframe_data(f), zframe_size(f)};
-    if (rc == ZKV_OK)
+    size_t n = 0;
+    const uint8_t *data;
+    size_t size;
+    int more;
+    while ((more = zkv_unpack_record(&in, &data, &size)) == 1 && n < PROPOSE_BATCH_MAX)
+        bufs[n++] = (zkv_raft_buf_t){data, size};
+    int rc = more == 1 ? ZKV_EBUSY : more < 0 ? ZKV_EINVAL : ZKV_OK;
+    if (rc == ZKV_OK && n)
         rc = zkv_raft_propose(self->raft, bufs, n, NULL, NULL);
-    if (rc == ZKV_OK)
-        return;
-    zmsg_pushstr(msg, "");
-    zframe_t *status = zmsg_first(msg);
-    uint8_t code[8];
-    zkv_le64_put(code, (uint64_t) (int64_t) rc);
-    zframe_reset(status, code, sizeof code);
-    zmsg_pushstr(msg, "REJECTED");
-    zmsg_t *copy = zmsg_dup(msg);
-    zkv_msg_send_or_drop(&copy, self->client);
+    if (rc != ZKV_OK && commands) {
+        zmsg_t *rejected = zmsg_new();
+        zmsg_addstr(rejected, "REJECTED");
+        zkv_msg_add_u64(rejected, (uint64_t) (int64_t) rc);
+        zmsg_append(rejected, &commands);
+        zkv_msg_send_or_drop(&rejected, self->client);
+    }
+    zframe_destroy(&commands);
 }
 
 static void s_read_index(repl_t *self, zmsg_t *msg)
@@ -401,16 +423,19 @@ static void s_read_index(repl_t *self, zmsg_t *msg)
     zkv_msg_send_or_drop(&fail, self->client);
 }
 
-static void s_on_client(repl_t *self)
+static bool s_on_client(repl_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->client);
-    char *command = msg ? zmsg_popstr(msg) : NULL;
+    if (!msg)
+        return false;
+    char *command = zmsg_popstr(msg);
     if (command && streq(command, "PROPOSE"))
         s_propose(self, msg);
     else if (command && streq(command, "READ"))
         s_read_index(self, msg);
     zstr_free(&command);
     zmsg_destroy(&msg);
+    return true;
 }
 
 /*  Drop the log a snapshot covers, once the core agrees: it refuses
@@ -432,10 +457,12 @@ static void s_compact(repl_t *self)
     self->compact_index = 0;
 }
 
-static void s_on_log(repl_t *self)
+static bool s_on_log(repl_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->log);
-    char *command = msg ? zmsg_popstr(msg) : NULL;
+    if (!msg)
+        return false;
+    char *command = zmsg_popstr(msg);
     uint64_t id;
     if (command && streq(command, "DURABLE") && zkv_msg_pop_u64(msg, &id)) {
         zkv_raft_persisted(self->raft, id);
@@ -452,6 +479,7 @@ static void s_on_log(repl_t *self)
     }
     zstr_free(&command);
     zmsg_destroy(&msg);
+    return true;
 }
 
 static void s_new_snapshot(repl_t *self, zmsg_t *msg)
@@ -478,12 +506,14 @@ static void s_handle_storage(repl_t *self, zmsg_t *msg)
     zstr_free(&command);
 }
 
-static void s_on_storage(repl_t *self)
+static bool s_on_storage(repl_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->storage);
-    if (msg)
-        s_handle_storage(self, msg);
+    if (!msg)
+        return false;
+    s_handle_storage(self, msg);
     zmsg_destroy(&msg);
+    return true;
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -576,6 +606,7 @@ static void s_repl_destroy(repl_t *self)
     if (self->snapshot_fd >= 0)
         close(self->snapshot_fd);
     free(self->chunk_buf);
+    zkv_packer_free(&self->packer);
     for (zmsg_t *m = self->deferred ? zlist_pop(self->deferred) : NULL; m;
          m = zlist_pop(self->deferred))
         zmsg_destroy(&m);
@@ -610,28 +641,26 @@ static int s_repl_init(repl_t *self, repl_args_t *args)
     if (!self->log || !self->storage || !self->client || s_bind_peers(self) != 0)
         return -1;
     zsock_set_sndtimeo(self->client, 0); /* the client actor stops first */
+    zsock_t *inputs[] = {self->client, self->log, self->storage, self->sub, self->router};
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
+        zsock_set_rcvtimeo(inputs[i], 0);
     self->poller = zpoller_new(self->pipe, self->client, self->log, self->storage, self->sub,
                                self->router, NULL);
     return self->poller ? 0 : -1;
 }
 
-typedef void (*handler_fn)(repl_t *self);
+typedef bool (*handler_fn)(repl_t *self);
 
 /*  Take everything waiting on every socket before the next Ready, so that one
-    round batches as much as it can. */
+    round batches as much as it can. The sockets do not block on receive
+    (s_repl_init): a handler says false when its socket is empty, which costs
+    libzmq one call, where asking each socket first would cost two. */
 static void s_drain(repl_t *self)
 {
-    zsock_t *socks[] = {self->client, self->log, self->storage, self->sub, self->router};
     handler_fn handlers[] = {s_on_client, s_on_log, s_on_storage, s_on_sub, s_on_router};
-    bool any = true;
-    for (int round = 0; any && round < DRAIN_MAX; round++) {
-        any = false;
-        for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
-            if (zsock_events(socks[i]) & ZMQ_POLLIN) {
-                handlers[i](self);
-                any = true;
-            }
-    }
+    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
+        for (int n = 0; n < DRAIN_MAX && handlers[i](self); n++)
+            ;
 }
 
 static void s_tick(repl_t *self)

@@ -13,6 +13,8 @@
 #include "zkv.pb-c.h"
 #include "zkv_error.h"
 
+#define STORAGE_DRAIN_MAX 1024 /* messages read from one socket before the other's turn */
+
 typedef struct {
     zsock_t *pipe;
     zsock_t *replication; /* PAIR, bound: "storage" */
@@ -26,6 +28,7 @@ typedef struct {
     uint64_t snapshot_index;   /* newest snapshot taken or installed */
     uint64_t bytes_since;      /* entry bytes applied since it */
     zkv_snapshot_recv_t *recv; /* a snapshot arriving from the leader */
+    zkv_packer_t results;      /* of the entries being applied */
 } storage_t;
 
 typedef struct {
@@ -69,7 +72,7 @@ static bool s_decode_command(const zkv_raft_entry_t *e, Zkv__Command **pb, zkv_c
 }
 
 /*  Apply one entry; a write's result joins the RESULTS batch for the client actor. */
-static void s_apply_entry(storage_t *self, const zkv_raft_entry_t *e, zmsg_t *results)
+static void s_apply_entry(storage_t *self, const zkv_raft_entry_t *e)
 {
     Zkv__Command *pb = NULL;
     zkv_command_t cmd;
@@ -95,9 +98,9 @@ static void s_apply_entry(storage_t *self, const zkv_raft_entry_t *e, zmsg_t *re
         .previous = r.previous,
         .previous_size = r.previous_size,
     };
-    zframe_t *frame = zkv_result_frame(&w);
-    if (frame)
-        zmsg_append(results, &frame);
+    /* Out of memory, the result is not sent: the request times out and its
+       retry gets the session table's answer. */
+    zkv_pack_result(&self->results, &w);
     zkv_result_clear(&r);
     zkv__command__free_unpacked(pb, NULL);
 }
@@ -106,16 +109,23 @@ static void s_take_snapshot(storage_t *self);
 
 static void s_apply(storage_t *self, zmsg_t *msg)
 {
-    zmsg_t *results = zmsg_new();
+    zframe_t *entries = zmsg_pop(msg);
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, entries);
     uint64_t first = 0;
-    for (zframe_t *f = zmsg_first(msg); f; f = zmsg_next(msg)) {
+    const uint8_t *data;
+    size_t size;
+    int more;
+    while ((more = zkv_unpack_record(&in, &data, &size)) == 1) {
         zkv_raft_entry_t e;
-        bool ok = zkv_entry_unframe(f, &e);
+        bool ok = zkv_entry_read(data, size, &e);
         assert(ok && e.index == zkv_kvstore_applied(self->kv) + 1); /* our own actor's */
         if (!first)
             first = e.index;
-        s_apply_entry(self, &e, results);
+        s_apply_entry(self, &e);
     }
+    assert(more == 0);
+    zframe_destroy(&entries);
     uint64_t applied = zkv_kvstore_applied(self->kv);
     zkv_tracer_emit(self->tracer, "apply", self->last_term, applied, 0, 0,
                     "applied=%" PRIu64 " entries=%" PRIu64, applied, applied - first + 1);
@@ -123,9 +133,9 @@ static void s_apply(storage_t *self, zmsg_t *msg)
     zmsg_addstr(out, "RESULTS");
     zkv_msg_add_u64(out, applied);
     zkv_msg_add_u64(out, zkv_btree_count(zkv_kvstore_tree(self->kv)));
-    for (zframe_t *f = zmsg_pop(results); f; f = zmsg_pop(results))
-        zmsg_append(out, &f);
-    zmsg_destroy(&results);
+    zframe_t *results = zkv_packer_frame(&self->results);
+    if (results)
+        zmsg_append(out, &results);
     zkv_msg_send_or_drop(&out, self->client);
 
     zmsg_t *done = zmsg_new();
@@ -297,10 +307,12 @@ static void s_on_install(storage_t *self, zmsg_t *msg)
 
 /* ---------------------------------------------------------------- actor */
 
-static void s_on_replication(storage_t *self)
+static bool s_on_replication(storage_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->replication);
-    char *command = msg ? zmsg_popstr(msg) : NULL;
+    if (!msg)
+        return false;
+    char *command = zmsg_popstr(msg);
     if (command && streq(command, "APPLY"))
         s_apply(self, msg);
     else if (command && streq(command, "SERVE"))
@@ -311,6 +323,7 @@ static void s_on_replication(storage_t *self)
         s_on_install(self, msg);
     zstr_free(&command);
     zmsg_destroy(&msg);
+    return true;
 }
 
 /*  The client actor's status says how far we are and how many keys there
@@ -324,21 +337,25 @@ static void s_count(storage_t *self)
     zkv_msg_send_or_drop(&out, self->client);
 }
 
-static void s_on_client(storage_t *self)
+static bool s_on_client(storage_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->client);
-    char *command = msg ? zmsg_popstr(msg) : NULL;
+    if (!msg)
+        return false;
+    char *command = zmsg_popstr(msg);
     if (command && streq(command, "SERVE"))
         s_serve(self, msg);
     else if (command && streq(command, "COUNT"))
         s_count(self);
     zstr_free(&command);
     zmsg_destroy(&msg);
+    return true;
 }
 
 static void s_storage_destroy(storage_t *self)
 {
     zkv_snapshot_recv_destroy(&self->recv);
+    zkv_packer_free(&self->results);
     zkv_kvstore_destroy(&self->kv);
     zkv_tracer_destroy(&self->tracer);
     zsock_destroy(&self->replication);
@@ -362,6 +379,9 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
     if (self.replication && self.client) {
         zsock_set_sndtimeo(self.replication, 0);
         zsock_set_sndtimeo(self.client, 0);
+        /* Read until empty (zmsg_recv then says NULL) before polling again. */
+        zsock_set_rcvtimeo(self.replication, 0);
+        zsock_set_rcvtimeo(self.client, 0);
     }
     if (!self.replication || !self.client) {
         s_storage_destroy(&self);
@@ -377,12 +397,14 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
             char *command = zstr_recv(pipe);
             terminated = !command || streq(command, "$TERM");
             zstr_free(&command);
-        } else if (which == self.replication)
-            s_on_replication(&self);
-        else if (which == self.client)
-            s_on_client(&self);
-        else if (zpoller_terminated(poller))
+        } else if (zpoller_terminated(poller))
             terminated = true;
+        else if (which) {
+            for (int n = 0; n < STORAGE_DRAIN_MAX && s_on_replication(&self); n++)
+                ;
+            for (int n = 0; n < STORAGE_DRAIN_MAX && s_on_client(&self); n++)
+                ;
+        }
     }
     zpoller_destroy(&poller);
     s_storage_destroy(&self);

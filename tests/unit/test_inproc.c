@@ -1,0 +1,171 @@
+/*  Packed batches between actors: what is packed reads back, record by
+    record, and a damaged frame is reported, never read past its end. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "inproc.h"
+#include "le.h"
+
+static void test_entries_round_trip(void **state)
+{
+    (void) state;
+    zkv_packer_t packer = {0};
+    uint8_t data[3000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t) (i * 7);
+    /* Sizes 0 .. 2999 make the buffer grow several times. */
+    for (uint32_t i = 0; i < 300; i++) {
+        zkv_raft_entry_t e = {
+            .index = 100 + i, .term = 7, .type = i % 2, .data = data, .size = i * 10};
+        assert_true(zkv_pack_entry(&packer, &e));
+    }
+    zframe_t *frame = zkv_packer_frame(&packer);
+    assert_non_null(frame);
+    assert_int_equal(packer.size, 0);
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, frame);
+    const uint8_t *rec;
+    size_t size;
+    uint32_t n = 0;
+    while (zkv_unpack_record(&in, &rec, &size) == 1) {
+        zkv_raft_entry_t e;
+        assert_true(zkv_entry_read(rec, size, &e));
+        assert_int_equal(e.index, 100 + n);
+        assert_int_equal(e.term, 7);
+        assert_int_equal(e.type, n % 2);
+        assert_int_equal(e.size, n * 10);
+        assert_memory_equal(e.data, data, e.size);
+        n++;
+    }
+    assert_int_equal(n, 300);
+    assert_int_equal(zkv_unpack_record(&in, &rec, &size), 0);
+    zframe_destroy(&frame);
+    zkv_packer_free(&packer);
+}
+
+static void test_empty_batch(void **state)
+{
+    (void) state;
+    zkv_packer_t packer = {0};
+    zframe_t *frame = zkv_packer_frame(&packer);
+    assert_non_null(frame);
+    assert_int_equal(zframe_size(frame), 0);
+    zkv_unpacker_t in;
+    const uint8_t *rec;
+    size_t size;
+    zkv_unpacker_init(&in, frame);
+    assert_int_equal(zkv_unpack_record(&in, &rec, &size), 0);
+    zkv_unpacker_init(&in, NULL); /* a message without the frame */
+    assert_int_equal(zkv_unpack_record(&in, &rec, &size), 0);
+    zframe_destroy(&frame);
+}
+
+static void test_results_round_trip(void **state)
+{
+    (void) state;
+    zkv_packer_t packer = {0};
+    zkv_write_result_t a = {
+        .client_id = 9, .sequence = 3, .status = -4, .found = true, .index = 77};
+    zkv_write_result_t b = {.client_id = 1,
+                            .sequence = 2,
+                            .has_previous = true,
+                            .index = 78,
+                            .previous = (const uint8_t *) "old",
+                            .previous_size = 3};
+    assert_true(zkv_pack_result(&packer, &a));
+    assert_true(zkv_pack_result(&packer, &b));
+    zframe_t *frame = zkv_packer_frame(&packer);
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, frame);
+    const uint8_t *rec;
+    size_t size;
+    zkv_write_result_t r;
+    assert_int_equal(zkv_unpack_record(&in, &rec, &size), 1);
+    assert_true(zkv_result_read(rec, size, &r));
+    assert_int_equal(r.client_id, 9);
+    assert_int_equal(r.sequence, 3);
+    assert_int_equal(r.status, -4);
+    assert_true(r.found);
+    assert_false(r.has_previous);
+    assert_int_equal(r.index, 77);
+    assert_int_equal(zkv_unpack_record(&in, &rec, &size), 1);
+    assert_true(zkv_result_read(rec, size, &r));
+    assert_true(r.has_previous);
+    assert_int_equal(r.previous_size, 3);
+    assert_memory_equal(r.previous, "old", 3);
+    assert_int_equal(zkv_unpack_record(&in, &rec, &size), 0);
+    zframe_destroy(&frame);
+    zkv_packer_free(&packer);
+}
+
+/*  Every cut of a packed frame, and a length that claims more than is left:
+    the reader stops with -1 inside the frame and says so only once. */
+static void test_damaged_frames(void **state)
+{
+    (void) state;
+    zkv_packer_t packer = {0};
+    for (uint32_t i = 0; i < 3; i++) {
+        zkv_raft_entry_t e = {
+            .index = i + 1, .term = 1, .data = (const uint8_t *) "abcdef", .size = 6};
+        assert_true(zkv_pack_entry(&packer, &e));
+    }
+    zframe_t *whole = zkv_packer_frame(&packer);
+    size_t total = zframe_size(whole);
+    for (size_t cut = 1; cut < total; cut++) {
+        zframe_t *frame = zframe_new(zframe_data(whole), cut);
+        zkv_unpacker_t in;
+        zkv_unpacker_init(&in, frame);
+        const uint8_t *rec;
+        size_t size;
+        int rc, records = 0;
+        while ((rc = zkv_unpack_record(&in, &rec, &size)) == 1) {
+            assert_true(rec + size <= zframe_data(frame) + cut);
+            records++;
+        }
+        /* A cut on a record boundary is a shorter, valid batch. */
+        bool boundary = cut % (total / 3) == 0;
+        assert_int_equal(rc, boundary ? 0 : -1);
+        assert_int_equal(records, (int) (cut / (total / 3)));
+        assert_int_equal(zkv_unpack_record(&in, &rec, &size), 0);
+        zframe_destroy(&frame);
+    }
+    uint8_t forged[8];
+    zkv_le32_put(forged, UINT32_MAX);
+    zframe_t *frame = zframe_new(forged, sizeof forged);
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, frame);
+    const uint8_t *rec;
+    size_t size;
+    assert_int_equal(zkv_unpack_record(&in, &rec, &size), -1);
+    zframe_destroy(&frame);
+    zframe_destroy(&whole);
+    zkv_packer_free(&packer);
+}
+
+static void test_short_records_refused(void **state)
+{
+    (void) state;
+    zkv_raft_entry_t e;
+    zkv_write_result_t r;
+    uint8_t bytes[32] = {0};
+    assert_false(zkv_entry_read(bytes, 19, &e));
+    assert_true(zkv_entry_read(bytes, 20, &e));
+    assert_int_equal(e.size, 0);
+    assert_false(zkv_result_read(bytes, 29, &r));
+    assert_true(zkv_result_read(bytes, 30, &r));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_entries_round_trip),    cmocka_unit_test(test_empty_batch),
+        cmocka_unit_test(test_results_round_trip),    cmocka_unit_test(test_damaged_frames),
+        cmocka_unit_test(test_short_records_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -15,14 +15,13 @@
       such round trip from leader to follower and back.
     - thread hand-off: a ZeroMQ PAIR pair over inproc between two threads
       of one context, each blocking in zmq_poll as zkv's actors do, 64-byte
-      messages echoed: p50 and p99 of one round trip with 1 in flight, then
-      the same with both threads pinned to one CPU (only where the process
-      may use 2 CPUs or more). A replicated write crosses about a dozen
-      hand-offs between threads inside the nodes and libzmq's I/O threads;
-      each costs about half this round trip when the other thread sleeps on
-      another CPU, mostly the time to wake that CPU, which the same-CPU
-      figure leaves out. Unpinned, the scheduler may keep both threads on
-      one CPU for much of a run, so that figure can land near either cost.
+      messages echoed, 1 in flight: p50 and p99 of one round trip with the
+      two threads pinned to two different CPUs (only where the process may
+      use 2 CPUs or more), then with both pinned to one CPU. A replicated
+      write crosses about a dozen hand-offs between threads; on this kind
+      of VM, waking a thread on another CPU costs far more than on the same
+      CPU. Left unpinned, the scheduler picks which of the two a run
+      measures, and picks differently from run to run.
 
     Prints a small table, or one JSON object with --json. */
 #include <errno.h>
@@ -323,24 +322,43 @@ static void *s_inproc_echo(void *arg)
     }
 }
 
-/*  The CPU the calling thread is on, or -1 when pinning to it is not
-    worth measuring: with one CPU allowed, the unpinned test already runs
-    both threads on it. */
-static int s_cpu_to_share(const cpu_set_t *allowed)
+/*  Where the two threads of the hand-off test run: the caller stays on
+    the CPU it is on; the echo thread goes to that CPU too, or to another
+    one the caller may use. Returns false when there is no such other CPU. */
+static bool s_pick_cpus(const cpu_set_t *allowed, bool same_cpu, int *main_cpu, int *echo_cpu)
 {
-    return CPU_COUNT(allowed) >= 2 ? sched_getcpu() : -1;
+    *main_cpu = sched_getcpu();
+    if (*main_cpu < 0)
+        s_die("sched_getcpu");
+    *echo_cpu = *main_cpu;
+    if (same_cpu)
+        return true;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (cpu != *main_cpu && CPU_ISSET(cpu, allowed)) {
+            *echo_cpu = cpu;
+            return true;
+        }
+    }
+    return false;
 }
 
-/*  One round trip at a time between two threads of one context; with
-    `same_cpu`, both threads pinned to the CPU the caller is on. Returns
-    false, measuring nothing, when `same_cpu` cannot apply here. */
+static void s_one_cpu(int cpu, cpu_set_t *set)
+{
+    CPU_ZERO(set);
+    CPU_SET(cpu, set);
+}
+
+/*  One round trip at a time between two threads of one context, pinned to
+    one CPU with `same_cpu`, else to two different ones. The caller's own
+    affinity is put back afterwards. Returns false, measuring nothing, when
+    the process may use only one CPU and `same_cpu` is false. */
 static bool s_inproc(const s_options_t *options, double *samples, bool same_cpu, s_figures_t *out)
 {
     cpu_set_t original;
     if (pthread_getaffinity_np(pthread_self(), sizeof original, &original) != 0)
         s_die("pthread_getaffinity_np");
-    int cpu = same_cpu ? s_cpu_to_share(&original) : -1;
-    if (same_cpu && cpu < 0)
+    int main_cpu, echo_cpu;
+    if (!s_pick_cpus(&original, same_cpu, &main_cpu, &echo_cpu))
         return false;
 
     /* The context's own threads start with the first socket: created
@@ -351,16 +369,14 @@ static bool s_inproc(const s_options_t *options, double *samples, bool same_cpu,
         zmq_connect(echo_end, "inproc://bench_limits") != 0)
         s_die("zmq inproc socket");
 
+    cpu_set_t main_set, echo_set;
+    s_one_cpu(main_cpu, &main_set);
+    s_one_cpu(echo_cpu, &echo_set);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    if (same_cpu) {
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(cpu, &one);
-        if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0 ||
-            pthread_attr_setaffinity_np(&attr, sizeof one, &one) != 0)
-            s_die("pin to one CPU");
-    }
+    if (pthread_setaffinity_np(pthread_self(), sizeof main_set, &main_set) != 0 ||
+        pthread_attr_setaffinity_np(&attr, sizeof echo_set, &echo_set) != 0)
+        s_die("pin to a CPU");
     pthread_t echo;
     if (pthread_create(&echo, &attr, s_inproc_echo, echo_end) != 0)
         s_die("pthread_create");
@@ -371,7 +387,7 @@ static bool s_inproc(const s_options_t *options, double *samples, bool same_cpu,
     s_send(main_end, "", 0);
     s_poll_recv_reply(main_end);
     pthread_join(echo, NULL);
-    if (same_cpu && pthread_setaffinity_np(pthread_self(), sizeof original, &original) != 0)
+    if (pthread_setaffinity_np(pthread_self(), sizeof original, &original) != 0)
         s_die("restore CPU affinity");
     zmq_close(echo_end);
     zmq_close(main_end);
@@ -432,18 +448,18 @@ int main(int argc, char **argv)
     s_figures_t one = {0};
     double window_per_s = 0;
     s_network(&options, samples, &one, &window_per_s);
-    s_figures_t inproc = {0}, inproc_same_cpu = {0};
-    s_inproc(&options, samples, false, &inproc);
-    bool have_same_cpu = s_inproc(&options, samples, true, &inproc_same_cpu);
+    s_figures_t cross_cpu = {0}, same_cpu = {0};
+    bool have_cross_cpu = s_inproc(&options, samples, false, &cross_cpu);
+    s_inproc(&options, samples, true, &same_cpu);
     free(samples);
 
     /* null in JSON, n/a in the table, where the test could not run */
-    char same_cpu_p50[32], same_cpu_p99[32];
+    char cross_cpu_p50[32], cross_cpu_p99[32];
     const char *unit = options.json ? "" : " us", *absent = options.json ? "null" : "n/a";
-    s_format_optional(same_cpu_p50, sizeof same_cpu_p50, have_same_cpu, inproc_same_cpu.p50_us,
-                      unit, absent);
-    s_format_optional(same_cpu_p99, sizeof same_cpu_p99, have_same_cpu, inproc_same_cpu.p99_us,
-                      unit, absent);
+    s_format_optional(cross_cpu_p50, sizeof cross_cpu_p50, have_cross_cpu, cross_cpu.p50_us, unit,
+                      absent);
+    s_format_optional(cross_cpu_p99, sizeof cross_cpu_p99, have_cross_cpu, cross_cpu.p99_us, unit,
+                      absent);
 
     if (options.json) {
         printf(
@@ -451,12 +467,12 @@ int main(int argc, char **argv)
             "\"writers\":%d,\"parallel_fdatasync_per_s\":%.0f,\"parallel_fdatasync_p50_us\":%.1f,"
             "\"parallel_fdatasync_p99_us\":%.1f,\"zmq_rtt_p50_us\":%.1f,\"zmq_rtt_p99_us\":%.1f,"
             "\"zmq_window\":%d,"
-            "\"zmq_window_round_trips_per_s\":%.0f,\"inproc_rtt_p50_us\":%.1f,"
-            "\"inproc_rtt_p99_us\":%.1f,\"inproc_rtt_same_cpu_p50_us\":%s,"
-            "\"inproc_rtt_same_cpu_p99_us\":%s}\n",
+            "\"zmq_window_round_trips_per_s\":%.0f,\"inproc_rtt_cross_cpu_p50_us\":%s,"
+            "\"inproc_rtt_cross_cpu_p99_us\":%s,\"inproc_rtt_same_cpu_p50_us\":%.1f,"
+            "\"inproc_rtt_same_cpu_p99_us\":%.1f}\n",
             disk.ops_per_s, disk.p50_us, disk.p99_us, WRITERS, disk_parallel.ops_per_s,
             disk_parallel.p50_us, disk_parallel.p99_us, one.p50_us, one.p99_us, WINDOW,
-            window_per_s, inproc.p50_us, inproc.p99_us, same_cpu_p50, same_cpu_p99);
+            window_per_s, cross_cpu_p50, cross_cpu_p99, same_cpu.p50_us, same_cpu.p99_us);
         return 0;
     }
     printf("disk (%s): 4 KiB append + fdatasync  %8.0f /s   p50 %7.1f us   p99 %7.1f us\n",
@@ -468,11 +484,11 @@ int main(int argc, char **argv)
            MESSAGE_SIZE, one.p50_us, one.p99_us);
     printf("ZeroMQ DEALER/ROUTER, tcp 127.0.0.1, %d B, %d in flight  %8.0f round trips/s\n",
            MESSAGE_SIZE, WINDOW, window_per_s);
-    printf("ZeroMQ PAIR, inproc, 2 threads, any CPU, %d B, 1 in flight"
-           "   p50 %7.1f us   p99 %7.1f us\n",
-           MESSAGE_SIZE, inproc.p50_us, inproc.p99_us);
+    printf("ZeroMQ PAIR, inproc, 2 threads, two CPUs, %d B, 1 in flight"
+           "  p50 %10s   p99 %10s\n",
+           MESSAGE_SIZE, cross_cpu_p50, cross_cpu_p99);
     printf("ZeroMQ PAIR, inproc, 2 threads, one CPU, %d B, 1 in flight"
-           "   p50 %10s   p99 %10s\n",
-           MESSAGE_SIZE, same_cpu_p50, same_cpu_p99);
+           "   p50 %7.1f us   p99 %7.1f us\n",
+           MESSAGE_SIZE, same_cpu.p50_us, same_cpu.p99_us);
     return 0;
 }

@@ -1,5 +1,14 @@
 #include "actor.h"
 
+#include <pthread.h>
+
+void zkv_actor_name(const char *name)
+{
+    char thread_name[16]; /* the kernel keeps 15 characters */
+    snprintf(thread_name, sizeof thread_name, "zkv-%s", name);
+    pthread_setname_np(pthread_self(), thread_name);
+}
+
 void zkv_actor_ready(zsock_t *pipe, int status)
 {
     zsock_signal(pipe, 0);

@@ -8,6 +8,9 @@
 
 #include <czmq.h>
 
+/*  In the actor: name its thread "zkv-<name>", as top -H, perf and gdb show it. */
+void zkv_actor_name(const char *name);
+
 /*  In the actor: report the outcome of its start. */
 void zkv_actor_ready(zsock_t *pipe, int status);
 

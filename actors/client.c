@@ -538,6 +538,7 @@ static int s_client_init(client_t *self, const zkv_config_t *config)
 
 static void s_client_actor(zsock_t *pipe, void *arg)
 {
+    zkv_actor_name("client");
     client_t self = {.pipe = pipe};
     if (s_client_init(&self, arg) != 0) {
         s_client_destroy(&self);

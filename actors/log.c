@@ -177,6 +177,7 @@ static void s_on_pair(log_t *self)
 
 static void s_log_actor(zsock_t *pipe, void *arg)
 {
+    zkv_actor_name("log");
     log_args_t *args = arg;
     log_t self = {.pipe = pipe, .wal = args->wal};
     self.pair = zkv_actor_pair(args->node_id, "log", true);

@@ -676,6 +676,7 @@ static void s_tick(repl_t *self)
 
 static void s_repl_actor(zsock_t *pipe, void *arg)
 {
+    zkv_actor_name("replication");
     repl_t self = {.pipe = pipe};
     if (s_repl_init(&self, arg) != 0) {
         s_repl_destroy(&self);

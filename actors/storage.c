@@ -364,6 +364,7 @@ static void s_storage_destroy(storage_t *self)
 
 static void s_storage_actor(zsock_t *pipe, void *arg)
 {
+    zkv_actor_name("storage");
     storage_args_t *args = arg;
     storage_t self = {.pipe = pipe,
                       .config = *args->config,

@@ -301,6 +301,7 @@ typedef struct {
 
 static void s_trace_actor(zsock_t *pipe, void *arg)
 {
+    zkv_actor_name("trace");
     trace_args_t *args = arg;
     trace_t self = {.pipe = pipe, .node_id = args->node_id};
     char inproc[64], state[64];

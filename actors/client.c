@@ -22,7 +22,16 @@
     connection instead of allocating whatever a frame header claims. */
 #define CLIENT_REQUEST_SIZE_MAX (8 * 1024 * 1024)
 
+/*  What a pending request is found by: a write by client id and sequence, a
+    read by its context (second half 0). The tables keep a pointer to the
+    key inside the request, so nothing is formatted or copied per request. */
 typedef struct {
+    uint64_t a;
+    uint64_t b;
+} pending_key_t;
+
+typedef struct {
+    pending_key_t key;
     zframe_t *routing;
     uint64_t request_id;
     int64_t started_ms;
@@ -37,8 +46,8 @@ typedef struct {
     zsock_t *storage;
     zkv_tracer_t *tracer;
     zkv_config_t config;
-    zhashx_t *writes; /* "client:sequence" -> pending_t */
-    zhashx_t *reads;  /* "context" -> pending_t */
+    zhashx_t *writes; /* (client id, sequence) -> pending_t */
+    zhashx_t *reads;  /* (context, 0) -> pending_t */
     uint64_t next_context;
     zkv_packer_t batch; /* commands proposed together at the end of this round */
     /* From the replication actor's STATE. */
@@ -54,9 +63,10 @@ static void s_pending_destroy(void **item)
     *item = NULL;
 }
 
-static pending_t *s_pending_new(zframe_t *routing, const Zkv__Request *req)
+static pending_t *s_pending_new(pending_key_t key, zframe_t *routing, const Zkv__Request *req)
 {
     pending_t *p = zmalloc(sizeof *p);
+    p->key = key;
     p->routing = zframe_dup(routing);
     p->request_id = req->request_id;
     p->started_ms = zclock_mono();
@@ -65,9 +75,38 @@ static pending_t *s_pending_new(zframe_t *routing, const Zkv__Request *req)
     return p;
 }
 
-static void s_write_key(char *buf, size_t size, uint64_t client_id, uint64_t sequence)
+static size_t s_key_hash(const void *key)
 {
-    snprintf(buf, size, "%" PRIx64 ":%" PRIx64, client_id, sequence);
+    const pending_key_t *k = key;
+    uint64_t h = (k->a ^ (k->b * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
+    return (size_t) (h ^ (h >> 31));
+}
+
+static int s_key_compare(const void *x, const void *y)
+{
+    const pending_key_t *a = x, *b = y;
+    return a->a != b->a ? (a->a < b->a ? -1 : 1) : a->b != b->b ? (a->b < b->b ? -1 : 1) : 0;
+}
+
+static zhashx_t *s_pending_table(void)
+{
+    zhashx_t *table = zhashx_new();
+    if (table) {
+        zhashx_set_key_hasher(table, s_key_hash);
+        zhashx_set_key_comparator(table, s_key_compare);
+        zhashx_set_key_duplicator(table, NULL);
+        zhashx_set_key_destructor(table, NULL);
+        zhashx_set_destructor(table, s_pending_destroy);
+    }
+    return table;
+}
+
+/*  Add p, replacing (and destroying) an entry with the same key: the new
+    one holds the key the table points to. */
+static void s_pending_put(zhashx_t *table, pending_t *p)
+{
+    zhashx_delete(table, &p->key);
+    zhashx_insert(table, &p->key, p);
 }
 
 static void s_send(client_t *self, zframe_t *routing, zframe_t *body)
@@ -195,9 +234,8 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
     }
     zkv__command__pack(&cmd, packed);
     /* A retry replaces the earlier pending entry: answer where the client is now. */
-    char key[48];
-    s_write_key(key, sizeof key, req->client_id, req->sequence);
-    zhashx_update(self->writes, key, s_pending_new(routing, req));
+    pending_key_t key = {req->client_id, req->sequence};
+    s_pending_put(self->writes, s_pending_new(key, routing, req));
 }
 
 static bool s_linearizable(const Zkv__Request *req)
@@ -225,9 +263,7 @@ static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv_
     if (!s_admit(self, routing, req))
         return;
     uint64_t context = ++self->next_context;
-    char key[24];
-    snprintf(key, sizeof key, "%" PRIx64, context);
-    zhashx_insert(self->reads, key, s_pending_new(routing, req));
+    s_pending_put(self->reads, s_pending_new((pending_key_t){context, 0}, routing, req));
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, linearizable ? "READ" : "SERVE");
     zkv_msg_add_u64(msg, context);
@@ -336,9 +372,8 @@ static void s_trace_done(client_t *self, const pending_t *p, const char *what, i
 
 static void s_write_result(client_t *self, const zkv_write_result_t *res)
 {
-    char key[48];
-    s_write_key(key, sizeof key, res->client_id, res->sequence);
-    pending_t *p = zhashx_lookup(self->writes, key);
+    pending_key_t key = {res->client_id, res->sequence};
+    pending_t *p = zhashx_lookup(self->writes, &key);
     if (!p)
         return;
     Zkv__Response r = ZKV__RESPONSE__INIT;
@@ -355,7 +390,7 @@ static void s_write_result(client_t *self, const zkv_write_result_t *res)
     }
     s_send(self, p->routing, zkv_response_frame(&r));
     s_trace_done(self, p, "write", res->status);
-    zhashx_delete(self->writes, key);
+    zhashx_delete(self->writes, &key);
 }
 
 static bool s_on_storage(client_t *self)
@@ -381,15 +416,14 @@ static bool s_on_storage(client_t *self)
         }
         zframe_destroy(&results);
     } else if (command && streq(command, "REPLY") && zkv_msg_pop_u64(msg, &a)) {
-        char key[24];
-        snprintf(key, sizeof key, "%" PRIx64, a);
-        pending_t *p = zhashx_lookup(self->reads, key);
+        pending_key_t key = {a, 0};
+        pending_t *p = zhashx_lookup(self->reads, &key);
         zframe_t *body = zmsg_pop(msg);
         if (p && body) {
             s_send(self, p->routing, body); /* takes the frame */
             body = NULL;
             s_trace_done(self, p, "read", ZKV_OK);
-            zhashx_delete(self->reads, key);
+            zhashx_delete(self->reads, &key);
         }
         zframe_destroy(&body);
     }
@@ -400,9 +434,8 @@ static bool s_on_storage(client_t *self)
 
 static void s_read_failed(client_t *self, uint64_t context, uint64_t status)
 {
-    char key[24];
-    snprintf(key, sizeof key, "%" PRIx64, context);
-    pending_t *p = zhashx_lookup(self->reads, key);
+    pending_key_t key = {context, 0};
+    pending_t *p = zhashx_lookup(self->reads, &key);
     if (!p)
         return;
     Zkv__Request req = ZKV__REQUEST__INIT;
@@ -412,7 +445,7 @@ static void s_read_failed(client_t *self, uint64_t context, uint64_t status)
     else
         s_reply_status(self, p->routing, &req, zkv_status_from_error((int) status),
                        zkv_strerror((int) status));
-    zhashx_delete(self->reads, key);
+    zhashx_delete(self->reads, &key);
 }
 
 /*  Proposals the replication actor could not take: answer each now. */
@@ -427,9 +460,8 @@ static void s_rejected(client_t *self, zmsg_t *msg, uint64_t status)
         Zkv__Command *cmd = zkv__command__unpack(NULL, size, data);
         if (!cmd)
             continue;
-        char key[48];
-        s_write_key(key, sizeof key, cmd->client_id, cmd->sequence);
-        pending_t *p = zhashx_lookup(self->writes, key);
+        pending_key_t key = {cmd->client_id, cmd->sequence};
+        pending_t *p = zhashx_lookup(self->writes, &key);
         if (p) {
             Zkv__Request req = ZKV__REQUEST__INIT;
             req.request_id = p->request_id;
@@ -440,7 +472,7 @@ static void s_rejected(client_t *self, zmsg_t *msg, uint64_t status)
             else
                 s_reply_status(self, p->routing, &req, ZKV__STATUS__UNAVAILABLE,
                                zkv_strerror((int) status));
-            zhashx_delete(self->writes, key);
+            zhashx_delete(self->writes, &key);
         }
         zkv__command__free_unpacked(cmd, NULL);
     }
@@ -484,7 +516,7 @@ static void s_sweep(client_t *self, zhashx_t *table)
     for (pending_t *p = zhashx_first(table); p; p = zhashx_next(table))
         if (now - p->started_ms > CLIENT_REQUEST_TIMEOUT_MS)
             zlistx_add_end(expired, (void *) zhashx_cursor(table));
-    for (const char *key = zlistx_first(expired); key; key = zlistx_next(expired)) {
+    for (const pending_key_t *key = zlistx_first(expired); key; key = zlistx_next(expired)) {
         pending_t *p = zhashx_lookup(table, key);
         Zkv__Request req = ZKV__REQUEST__INIT;
         req.request_id = p->request_id;
@@ -517,13 +549,12 @@ static int s_client_init(client_t *self, const zkv_config_t *config)
     self->router = zsock_new(ZMQ_ROUTER);
     self->replication = zkv_actor_pair(config->id, "client-replication", false);
     self->storage = zkv_actor_pair(config->id, "client-storage", false);
-    self->writes = zhashx_new();
-    self->reads = zhashx_new();
+    self->writes = s_pending_table();
+    self->reads = s_pending_table();
     self->tracer = zkv_tracer_new(config->id);
-    if (!self->router || !self->replication || !self->storage || !me)
+    if (!self->router || !self->replication || !self->storage || !self->writes || !self->reads ||
+        !me)
         return -1;
-    zhashx_set_destructor(self->writes, s_pending_destroy);
-    zhashx_set_destructor(self->reads, s_pending_destroy);
     zsock_set_router_mandatory(self->router, 0);
     zsock_set_sndhwm(self->router, 100000);
     zsock_set_rcvhwm(self->router, 100000);

@@ -5,8 +5,9 @@
     (zkv_fs_fault) to make a chosen write, sync or rename fail.
 
     Every operation returns ZKV_OK, ZKV_ENOTFOUND (open, unlink, rename or list
-    of a missing path) or ZKV_EIO, and leaves errno set on failure so that the
-    caller can say why. Files are named by plain int handles. */
+    of a missing path), ZKV_ENOTSUP (allocate, where the file system cannot) or
+    ZKV_EIO, and leaves errno set on failure so that the caller can say why.
+    Files are named by plain int handles. */
 #ifndef ZKV_FS_H
 #define ZKV_FS_H
 
@@ -40,6 +41,11 @@ struct zkv_fs_t {
     /*  fsync: data and all metadata. */
     int (*sync)(void *ctx, int fd);
     int (*truncate)(void *ctx, int fd, uint64_t size);
+    /*  Makes the file at least size bytes long with the space reserved, the
+        new bytes reading as zeros; a longer file is left as it is. Writes
+        into reserved space then change no file size, so fdatasync has less
+        to commit. ZKV_ENOTSUP where the file system cannot reserve space. */
+    int (*allocate)(void *ctx, int fd, uint64_t size);
     int (*size)(void *ctx, int fd, uint64_t *size);
     /*  Atomically replaces to if it exists. */
     int (*rename)(void *ctx, const char *from, const char *to);
@@ -90,6 +96,11 @@ static inline int zkv_fs_sync(const zkv_fs_t *fs, int fd)
 static inline int zkv_fs_truncate(const zkv_fs_t *fs, int fd, uint64_t size)
 {
     return fs->truncate(fs->ctx, fd, size);
+}
+
+static inline int zkv_fs_allocate(const zkv_fs_t *fs, int fd, uint64_t size)
+{
+    return fs->allocate(fs->ctx, fd, size);
 }
 
 static inline int zkv_fs_size(const zkv_fs_t *fs, int fd, uint64_t *size)

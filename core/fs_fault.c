@@ -19,6 +19,7 @@ struct zkv_fs_fault_t {
     s_op_state_t ops[ZKV_FS_OP_COUNT];
     unsigned long failures;
     bool skip_syncs;
+    bool no_allocate; /* allocate answers ZKV_ENOTSUP */
 };
 
 /*  Counts the call and says whether it must fail. */
@@ -100,6 +101,18 @@ static int s_truncate(void *ctx, int fd, uint64_t size)
     return s_fails(self, ZKV_FS_OP_TRUNCATE) ? ZKV_EIO : zkv_fs_truncate(self->inner, fd, size);
 }
 
+static int s_allocate(void *ctx, int fd, uint64_t size)
+{
+    S_SELF;
+    if (s_fails(self, ZKV_FS_OP_ALLOCATE))
+        return ZKV_EIO;
+    if (self->no_allocate) {
+        errno = EOPNOTSUPP;
+        return ZKV_ENOTSUP;
+    }
+    return zkv_fs_allocate(self->inner, fd, size);
+}
+
 static int s_size(void *ctx, int fd, uint64_t *size)
 {
     S_SELF;
@@ -153,6 +166,7 @@ zkv_fs_fault_t *zkv_fs_fault_new(const zkv_fs_t *inner)
         .datasync = s_datasync,
         .sync = s_sync,
         .truncate = s_truncate,
+        .allocate = s_allocate,
         .size = s_size,
         .rename = s_rename,
         .unlink = s_unlink,
@@ -188,6 +202,11 @@ void zkv_fs_fault_arm(zkv_fs_fault_t *self, zkv_fs_op_t op, unsigned long skip, 
 void zkv_fs_fault_skip_syncs(zkv_fs_fault_t *self, bool skip)
 {
     self->skip_syncs = skip;
+}
+
+void zkv_fs_fault_unsupported_allocate(zkv_fs_fault_t *self, bool unsupported)
+{
+    self->no_allocate = unsupported;
 }
 
 void zkv_fs_fault_disarm(zkv_fs_fault_t *self)

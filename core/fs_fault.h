@@ -3,7 +3,8 @@
     sync or rename comes back as ZKV_EIO and leaves what recovery can read.
 
     A failing pwrite first writes half of its bytes, as a write cut short by a
-    full disk would. A failing close still closes the file. */
+    full disk would. A failing close still closes the file. A failing
+    allocate reserves nothing. */
 #ifndef ZKV_FS_FAULT_H
 #define ZKV_FS_FAULT_H
 
@@ -25,6 +26,7 @@ typedef enum {
     ZKV_FS_OP_MKDIR,
     ZKV_FS_OP_LIST,
     ZKV_FS_OP_SYNC_DIR,
+    ZKV_FS_OP_ALLOCATE,
     ZKV_FS_OP_COUNT
 } zkv_fs_op_t;
 
@@ -46,6 +48,11 @@ void zkv_fs_fault_arm(zkv_fs_fault_t *self, zkv_fs_op_t op, unsigned long skip, 
     tests about logic rather than durability, which would otherwise wait on
     thousands of syncs. */
 void zkv_fs_fault_skip_syncs(zkv_fs_fault_t *self, bool skip);
+
+/*  With unsupported, allocate answers ZKV_ENOTSUP (errno EOPNOTSUPP) without
+    reaching the inner file system, as one that cannot reserve space would.
+    An armed failure of allocate still fires first. */
+void zkv_fs_fault_unsupported_allocate(zkv_fs_fault_t *self, bool unsupported);
 
 /*  Stop failing anything. */
 void zkv_fs_fault_disarm(zkv_fs_fault_t *self);

@@ -1,5 +1,6 @@
 /*  fs_posix: zkv_fs_t on the operating system's files (open, pread, pwrite,
-    fdatasync, rename, ...). The only place the WAL and snapshots meet the disk. */
+    fdatasync, fallocate, rename, ...). The only place the WAL and snapshots
+    meet the disk. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +98,21 @@ static int s_truncate(void *ctx, int fd, uint64_t size)
     return ftruncate(fd, (off_t) size) == 0 ? ZKV_OK : ZKV_EIO;
 }
 
+static int s_allocate(void *ctx, int fd, uint64_t size)
+{
+    (void) ctx;
+    if (size == 0)
+        return ZKV_OK;
+    int rc;
+    do
+        rc = fallocate(fd, 0, 0, (off_t) size);
+    while (rc != 0 && errno == EINTR);
+    if (rc == 0)
+        return ZKV_OK;
+    /*  EINVAL: the file system does not take this mode (or any). */
+    return errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL ? ZKV_ENOTSUP : ZKV_EIO;
+}
+
 static int s_size(void *ctx, int fd, uint64_t *size)
 {
     (void) ctx;
@@ -184,6 +200,7 @@ static const zkv_fs_t s_posix = {
     .datasync = s_datasync,
     .sync = s_sync,
     .truncate = s_truncate,
+    .allocate = s_allocate,
     .size = s_size,
     .rename = s_rename,
     .unlink = s_unlink,

@@ -3,19 +3,22 @@
     Records go to segment files in one directory, each record framed as CRC32C,
     length, type and payload. A segment is named <seq>-<first index>.wal (16 hex
     digits each) and a new one is started when the current one would grow past
-    the segment size. Appends are buffered; zkv_wal_sync writes and fdatasyncs
-    everything appended since the last sync in one go (group commit: the caller
-    batches).
+    the segment size. A new segment is preallocated to the segment size, so
+    that a sync after an append need not commit a new file size. Appends are
+    buffered; zkv_wal_sync writes and fdatasyncs everything appended since the
+    last sync in one go (group commit: the caller batches).
 
     The log is the run of entries [first, last]. Appending requires index
     last + 1; zkv_wal_truncate removes a suffix (Raft's conflicting entries) by
     logging a truncation record, so nothing written is rewritten in place.
     zkv_wal_drop_before deletes whole segments after a snapshot.
 
-    Opening recovers: every segment is read and checked. A torn record at the
-    very end of the newest segment (a crash mid-write) is cut off and reported;
-    a bad record anywhere else fails the open with ZKV_ECORRUPT, a message naming
-    file and offset, and no file changed.
+    Opening recovers: every segment is read and checked. Zeros from the end of
+    a segment's records to the end of its file are its unused preallocated
+    space. A torn record at the very end of the newest segment (a crash
+    mid-write) is cut off and reported; a bad record anywhere else fails the
+    open with ZKV_ECORRUPT, a message naming file and offset, and no file
+    changed.
 
     Only an index of where each entry lies is held in memory (4 bytes per entry
     plus one item per run of equal terms); entry data is read back from disk.
@@ -68,7 +71,7 @@ typedef struct {
 } zkv_wal_hard_state_t;
 
 typedef struct {
-    uint64_t segment_size; /* rotate past this many bytes; 0: the default */
+    uint64_t segment_size; /* preallocate, and rotate past, this many bytes; 0: the default */
     uint64_t first_index;  /* index of the first entry of a new, empty WAL; 0: 1 */
 } zkv_wal_options_t;
 
@@ -78,8 +81,8 @@ typedef struct {
     uint64_t records;                      /* valid records replayed */
     bool torn;                             /* a torn record at the tail was cut off */
     char torn_file[ZKV_WAL_NAME_SIZE + 1]; /* the segment that was cut */
-    uint64_t torn_offset;                  /* the file was cut to this size */
-    uint64_t torn_bytes;                   /* bytes removed */
+    uint64_t torn_offset;                  /* the segment's records now end here */
+    uint64_t torn_bytes;                   /* bytes cut off, up to the last nonzero one */
     size_t temp_removed;                   /* unfinished segment files left by a crash, deleted */
 } zkv_wal_recovery_t;
 

@@ -8,7 +8,15 @@
         8   type     u8   WAL_REC_*
         9   zero     3 bytes, must be zero
         12  payload
-    The CRC covers the length and the type, so a damaged length is caught. */
+    The CRC covers the length and the type, so a damaged length is caught.
+
+    Segment layout: the HEADER record at offset 0, then records back to back.
+    A new segment is preallocated to the segment size, so that appends do not
+    grow the file: its records are followed by zeros up to the end of the
+    file, and a rotated segment keeps that zero tail. The segment's size in
+    the WAL is where its records end, not the file's size. No record is all
+    zeros (its type byte never is), which is how recovery tells the zero tail
+    from a record. */
 #ifndef ZKV_WAL_PRIVATE_H
 #define ZKV_WAL_PRIVATE_H
 
@@ -48,7 +56,7 @@ typedef struct {
     uint64_t seq;
     uint64_t first; /* the log's next index when the segment was started */
     int fd;
-    uint64_t size;       /* bytes in the file; the write buffer comes after */
+    uint64_t size;       /* bytes of records in the file; the write buffer comes after */
     uint64_t base_size;  /* bytes it started with: header, hard state */
     uint64_t live_first; /* index of the entry at offsets[0] */
     size_t live_count;   /* entries of the log in this segment */
@@ -131,9 +139,14 @@ void wal_segment_name(uint64_t seq, uint64_t first, char name[ZKV_WAL_NAME_SIZE 
 bool wal_segment_parse_name(const char *name, uint64_t *seq, uint64_t *first, bool *temp);
 
 /*  Writes a new segment (header, then the hard state if there is one) to a
-    temporary file, syncs it, renames it into place, syncs the directory and
-    appends it to w->segs. */
+    temporary file, preallocates it, syncs it, renames it into place, syncs
+    the directory and appends it to w->segs. */
 int wal_segment_create(zkv_wal_t *w, uint64_t seq, uint64_t first);
+
+/*  Reserves the segment's full size (at least used bytes) for the file at fd.
+    ZKV_OK also where the file system cannot: the file then grows as it is
+    written. ZKV_EIO with errno set otherwise. */
+int wal_segment_allocate(const zkv_wal_t *w, int fd, uint64_t used);
 
 /*  Writes the buffer to the newest segment. */
 int wal_flush(zkv_wal_t *w);

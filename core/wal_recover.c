@@ -1,11 +1,15 @@
 /*  wal_recover: opening a WAL directory. Every segment is read in order and
     every record checked; the records are replayed into the in-memory index.
 
-    A record that does not decode is a torn tail only if it lies in the newest
-    segment and no valid record follows it anywhere in that file: a crash cut
-    the last write short. Then the file is cut to the last good record and the
-    caller told. Anything else is corruption: the open fails naming the file and
-    offset, and nothing is changed on disk, so a person can look at it. */
+    Segments are preallocated, so where a record does not decode and only
+    zeros follow to the end of the file, the segment ends cleanly there: any
+    segment, nothing reported, nothing changed. Otherwise the record is a torn
+    tail only if it lies in the newest segment and no valid record follows it
+    anywhere in that file: a crash cut the last write short. Then the file is
+    cut to the last good record (and preallocated again) and the caller told.
+    Anything else, zeros followed by a valid record included, is corruption:
+    the open fails naming the file and offset, and nothing is changed on disk,
+    so a person can look at it. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -170,16 +174,54 @@ static int s_read_error(zkv_wal_t *w, const char *name, uint64_t off)
                      strerror(errno));
 }
 
-/*  The record at off is bad. Torn tail (ZKV_OK, *tail set) or corruption. */
+static bool s_all_zero(const uint8_t *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/*  *end: just past the last nonzero byte at or after from, or from if there
+    is none. Reads backwards a window at a time, so that a preallocated tail
+    of zeros costs a few large reads. ZKV_OK or ZKV_EIO. */
+static int s_data_end(s_reader_t *r, uint64_t from, uint64_t *end)
+{
+    for (uint64_t hi = r->size; hi > from;) {
+        size_t n = hi - from < r->cap ? (size_t) (hi - from) : r->cap;
+        uint64_t lo = hi - n;
+        const uint8_t *p;
+        if (s_get(r, lo, n, &p) != ZKV_OK)
+            return ZKV_EIO;
+        if (!s_all_zero(p, n)) {
+            while (p[n - 1] == 0)
+                n--;
+            *end = lo + n;
+            return ZKV_OK;
+        }
+        hi = lo;
+    }
+    *end = from;
+    return ZKV_OK;
+}
+
+/*  The record at off is bad. Only zeros after it: the clean end of the
+    segment (ZKV_OK, no tail). Else a torn tail (ZKV_OK, *tail set) or
+    corruption. */
 static int s_bad_record(zkv_wal_t *w, s_reader_t *r, const char *name, uint64_t off,
                         const char *why, bool last, s_tail_t *tail)
 {
+    uint64_t end;
+    if (s_data_end(r, off, &end) != ZKV_OK)
+        return s_read_error(w, name, off);
+    if (end == off)
+        return ZKV_OK;
     if (!last)
-        return wal_error(w, ZKV_ECORRUPT, "%s/%s: bad record at offset %" PRIu64 ": %s", w->dir,
-                         name, off, why);
+        return wal_error(w, ZKV_ECORRUPT,
+                         "%s/%s: bad record at offset %" PRIu64 ": %s (data up to offset %" PRIu64
+                         ")",
+                         w->dir, name, off, why, end);
     /*  A valid record after the bad one means the bad one was written and
-        damaged later, not cut short by a crash. */
-    for (uint64_t p = off + 1; p + ZKV_WAL_RECORD_HEADER_SIZE <= r->size; p++) {
+        damaged later, not cut short by a crash. Its type byte (header byte 8)
+        is nonzero, so it starts before end - 8: the zeros need no look. */
+    for (uint64_t p = off + 1; p + 8 < end; p++) {
         wal_rec_t rec;
         const uint8_t *record;
         const char *ignored;
@@ -192,7 +234,7 @@ static int s_bad_record(zkv_wal_t *w, s_reader_t *r, const char *name, uint64_t 
                              "follows at offset %" PRIu64,
                              w->dir, name, off, why, p);
     }
-    *tail = (s_tail_t){.torn = true, .offset = off, .bytes = r->size - off};
+    *tail = (s_tail_t){.torn = true, .offset = off, .bytes = end - off};
     return ZKV_OK;
 }
 
@@ -341,7 +383,8 @@ static int s_load(zkv_wal_t *w, s_reader_t *r, const s_file_t *f, bool first, bo
 }
 
 /*  Cuts the torn tail off: with s_remove_temps the only changes recovery
-    makes, and only once everything has been read. */
+    makes, and only once everything has been read. The rest of the segment is
+    preallocated again, so that appends to it stay cheap. */
 static int s_cut_tail(zkv_wal_t *w, const s_tail_t *tail, zkv_wal_recovery_t *report)
 {
     if (!tail->torn)
@@ -350,6 +393,7 @@ static int s_cut_tail(zkv_wal_t *w, const s_tail_t *tail, zkv_wal_recovery_t *re
     char name[ZKV_WAL_NAME_SIZE + 1];
     wal_segment_name(seg->seq, seg->first, name);
     if (zkv_fs_truncate(w->fs, seg->fd, tail->offset) != ZKV_OK ||
+        wal_segment_allocate(w, seg->fd, tail->offset) != ZKV_OK ||
         zkv_fs_sync(w->fs, seg->fd) != ZKV_OK)
         return wal_error(w, ZKV_EIO, "cut torn tail of %s/%s at offset %" PRIu64 ": %s", w->dir,
                          name, tail->offset, strerror(errno));

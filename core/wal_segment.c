@@ -1,6 +1,7 @@
 /*  wal_segment: segment files. Names, creation (atomic: a temporary file is
-    written and synced, then renamed into place), the write buffer in front of
-    the newest segment, rotation, and reading one record back. */
+    written, preallocated and synced, then renamed into place), the write
+    buffer in front of the newest segment, rotation, and reading one record
+    back. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -57,7 +58,13 @@ static size_t s_initial_records(const zkv_wal_t *w, uint64_t seq, uint64_t first
     return used;
 }
 
-/*  Writes and syncs the temporary file and renames it into place. */
+int wal_segment_allocate(const zkv_wal_t *w, int fd, uint64_t used)
+{
+    int rc = zkv_fs_allocate(w->fs, fd, used > w->segment_size ? used : w->segment_size);
+    return rc == ZKV_OK || rc == ZKV_ENOTSUP ? ZKV_OK : ZKV_EIO;
+}
+
+/*  Writes, preallocates and syncs the temporary file and renames it into place. */
 static int s_write_new(zkv_wal_t *w, const char *temp, const char *path, const uint8_t *buf,
                        size_t size, int *fd)
 {
@@ -67,6 +74,8 @@ static int s_write_new(zkv_wal_t *w, const char *temp, const char *path, const u
     const char *what = NULL;
     if (zkv_fs_pwrite(fs, *fd, buf, size, 0) != ZKV_OK)
         what = "write";
+    else if (wal_segment_allocate(w, *fd, size) != ZKV_OK)
+        what = "fallocate";
     else if (zkv_fs_sync(fs, *fd) != ZKV_OK)
         what = "fsync";
     else if (zkv_fs_rename(fs, temp, path) != ZKV_OK)

@@ -17,6 +17,7 @@ const char *zkv_strerror(int code)
     case ZKV_EBUSY: return "busy, retry later";
     case ZKV_EMISMATCH: return "compare failed";
     case ZKV_ESTOPPED: return "stopped";
+    case ZKV_ENOTSUP: return "not supported";
     default: return "unknown error";
     }
 }

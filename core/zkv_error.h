@@ -5,19 +5,20 @@
 
 typedef enum {
     ZKV_OK = 0,
-    ZKV_ENOMEM = -1,       /* allocation failed */
-    ZKV_EINVAL = -2,       /* argument or message field out of range */
-    ZKV_EKEYSIZE = -3,     /* key larger than ZKV_KEY_SIZE_MAX */
-    ZKV_EVALSIZE = -4,     /* value larger than ZKV_VALUE_SIZE_MAX */
-    ZKV_ENOTFOUND = -5,    /* no such key or index */
-    ZKV_EIO = -6,          /* read, write or fsync failed (see errno) */
-    ZKV_ECORRUPT = -7,     /* a checksum or framing check failed */
-    ZKV_ETORN = -8,        /* a record was cut short at the tail */
-    ZKV_ECOMPACTED = -9,   /* the index lies before the first retained entry */
-    ZKV_ENOTLEADER = -10,  /* only the leader can do this */
-    ZKV_EBUSY = -11,       /* a limit was hit; retry later */
-    ZKV_EMISMATCH = -12,   /* compare-and-swap expectation not met */
-    ZKV_ESTOPPED = -13,    /* the component is shutting down */
+    ZKV_ENOMEM = -1,      /* allocation failed */
+    ZKV_EINVAL = -2,      /* argument or message field out of range */
+    ZKV_EKEYSIZE = -3,    /* key larger than ZKV_KEY_SIZE_MAX */
+    ZKV_EVALSIZE = -4,    /* value larger than ZKV_VALUE_SIZE_MAX */
+    ZKV_ENOTFOUND = -5,   /* no such key or index */
+    ZKV_EIO = -6,         /* read, write or fsync failed (see errno) */
+    ZKV_ECORRUPT = -7,    /* a checksum or framing check failed */
+    ZKV_ETORN = -8,       /* a record was cut short at the tail */
+    ZKV_ECOMPACTED = -9,  /* the index lies before the first retained entry */
+    ZKV_ENOTLEADER = -10, /* only the leader can do this */
+    ZKV_EBUSY = -11,      /* a limit was hit; retry later */
+    ZKV_EMISMATCH = -12,  /* compare-and-swap expectation not met */
+    ZKV_ESTOPPED = -13,   /* the component is shutting down */
+    ZKV_ENOTSUP = -14,    /* the file system cannot do this */
 } zkv_error_t;
 
 /*  Constant text for an error code; never NULL. */

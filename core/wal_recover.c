@@ -3,13 +3,16 @@
 
     Segments are preallocated, so where a record does not decode and only
     zeros follow to the end of the file, the segment ends cleanly there: any
-    segment, nothing reported, nothing changed. Otherwise the record is a torn
-    tail only if it lies in the newest segment and no valid record follows it
-    anywhere in that file: a crash cut the last write short. Then the file is
-    cut to the last good record (and preallocated again) and the caller told.
-    Anything else, zeros followed by a valid record included, is corruption:
-    the open fails naming the file and offset, and nothing is changed on disk,
-    so a person can look at it. */
+    segment, nothing reported, nothing changed. In the newest segment a bad
+    record is a torn tail when no valid record follows it anywhere in the
+    file (a crash cut the last write short), or when it shows a write that
+    never reached the disk: a header of zeros, or a whole page of zeros where
+    it lies with data after it. The page cache may have written later pages of that
+    unsynced tail, so valid records can follow such a hole, but none of them
+    was ever synced, let alone acknowledged. A torn tail is cut (and the
+    segment preallocated again) and the caller told. Anything else is
+    corruption: the open fails naming the file and offset, and nothing is
+    changed on disk, so a person can look at it. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -202,6 +205,39 @@ static int s_data_end(s_reader_t *r, uint64_t from, uint64_t *end)
     return ZKV_OK;
 }
 
+#define WAL_PAGE 4096
+
+/*  *lost: the bad record at off holds what a write that never reached the
+    disk leaves: a header of zeros, or a whole page of zeros overlapping the
+    record with data after it (the page cache writes whole pages, in any
+    order), end being where the file's data ends. ZKV_OK or ZKV_EIO. */
+static int s_lost_write(s_reader_t *r, uint64_t off, uint64_t end, bool *lost)
+{
+    *lost = false;
+    const uint8_t *p;
+    int rc = s_get(r, off, ZKV_WAL_RECORD_HEADER_SIZE, &p);
+    if (rc != ZKV_OK)
+        return rc == ZKV_ETORN ? ZKV_OK : rc;
+    if (s_all_zero(p, ZKV_WAL_RECORD_HEADER_SIZE)) {
+        *lost = true;
+        return ZKV_OK;
+    }
+    wal_rec_t rec;
+    uint64_t stop = off + ZKV_WAL_RECORD_HEADER_SIZE;
+    if (!wal_record_parse(p, &rec))
+        stop = off + wal_record_size(rec.length);
+    for (uint64_t page = off / WAL_PAGE * WAL_PAGE; page < stop && page + WAL_PAGE <= end;
+         page += WAL_PAGE) {
+        if ((rc = s_get(r, page, WAL_PAGE, &p)) != ZKV_OK)
+            return rc == ZKV_ETORN ? ZKV_OK : rc;
+        if (s_all_zero(p, WAL_PAGE)) {
+            *lost = true;
+            break;
+        }
+    }
+    return ZKV_OK;
+}
+
 /*  The record at off is bad. Only zeros after it: the clean end of the
     segment (ZKV_OK, no tail). Else a torn tail (ZKV_OK, *tail set) or
     corruption. */
@@ -218,10 +254,14 @@ static int s_bad_record(zkv_wal_t *w, s_reader_t *r, const char *name, uint64_t 
                          "%s/%s: bad record at offset %" PRIu64 ": %s (data up to offset %" PRIu64
                          ")",
                          w->dir, name, off, why, end);
-    /*  A valid record after the bad one means the bad one was written and
-        damaged later, not cut short by a crash. Its type byte (header byte 8)
-        is nonzero, so it starts before end - 8: the zeros need no look. */
-    for (uint64_t p = off + 1; p + 8 < end; p++) {
+    bool lost;
+    if (s_lost_write(r, off, end, &lost) != ZKV_OK)
+        return s_read_error(w, name, off);
+    /*  Otherwise a valid record after the bad one means the bad one was
+        written and damaged later, not cut short by a crash. Its type byte
+        (header byte 8) is nonzero, so it starts before end - 8: the zeros
+        need no look. */
+    for (uint64_t p = off + 1; !lost && p + 8 < end; p++) {
         wal_rec_t rec;
         const uint8_t *record;
         const char *ignored;

@@ -24,6 +24,7 @@
 /*  A subscriber only sends subscriptions (topic prefixes); libzmq drops a
     connection whose frame header claims more, instead of allocating it. */
 #define TRACE_INPUT_SIZE_MAX 4096
+#define TRACE_TOPIC_MAX 64      /* longer topics (no real one is) are not counted */
 #define TRACE_STATE_MS 500      /* the actor repeats whether anyone watches */
 #define TRACE_CHECK_NS 50000000 /* a tracer looks for that news at most this often */
 #define TRACE_DRAIN_MAX 1024    /* events forwarded per wake-up */
@@ -169,9 +170,10 @@ int zkv_tracer_monitor(zkv_tracer_t *self, zsock_t *socket, const char *name)
 typedef struct {
     zsock_t *pipe;
     zsock_t *pull;
-    zsock_t *pub;   /* XPUB: the public endpoint; it hears (un)subscriptions */
-    zsock_t *state; /* PUB: whether anyone watches, to the tracers */
-    int64_t subscriptions;
+    zsock_t *pub;          /* XPUB: the public endpoint; it hears (un)subscriptions */
+    zsock_t *state;        /* PUB: whether anyone watches, to the tracers */
+    zhashx_t *topics;      /* hex of a subscribed topic -> how many subscribe to it */
+    int64_t subscriptions; /* their sum */
     int64_t state_sent_ms;
     zpoller_t *poller;
     zsock_t *monitors[TRACE_MONITORS_MAX];
@@ -267,15 +269,32 @@ static void s_send_state(trace_t *self)
 }
 
 /*  A subscription (first byte 1) or its end (0), one per subscriber and
-    topic (XPUB_VERBOSER), also when a subscriber goes away. */
+    topic (XPUB_VERBOSER), also when a subscriber goes away. libzmq passes on
+    an end a connection never subscribed to, and other messages a peer sends
+    (a ZMTP 1.0 peer's noise, say): only the end of a topic someone
+    subscribed to counts, and anything else is ignored, so that noise cannot
+    make the node stop tracing while somebody watches. */
 static void s_subscription(trace_t *self)
 {
     zframe_t *frame = zframe_recv(self->pub);
-    if (frame && zframe_size(frame) >= 1) {
+    size_t size = frame ? zframe_size(frame) : 0;
+    const uint8_t *data = frame ? zframe_data(frame) : NULL;
+    if (size >= 1 && size <= 1 + TRACE_TOPIC_MAX && (data[0] == 0 || data[0] == 1)) {
+        char key[2 * TRACE_TOPIC_MAX + 2] = "t"; /* non-empty for the empty topic */
+        for (size_t i = 1; i < size; i++)
+            snprintf(key + 1 + 2 * (i - 1), 3, "%02x", data[i]);
+        uintptr_t count = (uintptr_t) zhashx_lookup(self->topics, key);
         bool before = self->subscriptions > 0;
-        self->subscriptions += zframe_data(frame)[0] == 1 ? 1 : -1;
-        if (self->subscriptions < 0)
-            self->subscriptions = 0;
+        if (data[0] == 1) {
+            zhashx_update(self->topics, key, (void *) (count + 1));
+            self->subscriptions++;
+        } else if (count > 0) {
+            if (count == 1)
+                zhashx_delete(self->topics, key);
+            else
+                zhashx_update(self->topics, key, (void *) (count - 1));
+            self->subscriptions--;
+        }
         if (before != (self->subscriptions > 0))
             s_send_state(self);
     }
@@ -292,6 +311,7 @@ static void s_trace_destroy(trace_t *self)
     zsock_destroy(&self->pull);
     zsock_destroy(&self->pub);
     zsock_destroy(&self->state);
+    zhashx_destroy(&self->topics);
 }
 
 typedef struct {
@@ -307,6 +327,7 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
     char inproc[64], state[64];
     s_inproc_endpoint(inproc, sizeof inproc, args->node_id);
     s_state_endpoint(state, sizeof state, args->node_id);
+    self.topics = zhashx_new();
     self.pull = zsock_new(ZMQ_PULL);
     self.pub = zsock_new(ZMQ_XPUB);
     self.state = zsock_new(ZMQ_PUB);
@@ -315,8 +336,8 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
         zsock_set_xpub_verboser(self.pub, 1);
         zsock_set_sndtimeo(self.pub, 0);
     }
-    if (!self.pull || !self.pub || !self.state || zsock_bind(self.pull, "%s", inproc) != 0 ||
-        zsock_bind(self.state, "%s", state) != 0 ||
+    if (!self.topics || !self.pull || !self.pub || !self.state ||
+        zsock_bind(self.pull, "%s", inproc) != 0 || zsock_bind(self.state, "%s", state) != 0 ||
         zsock_bind(self.pub, "%s", args->endpoint) < 0) {
         s_trace_destroy(&self);
         zkv_actor_ready(pipe, 1);

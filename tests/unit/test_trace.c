@@ -13,10 +13,11 @@
 
 #define WAIT_MS 5000
 
-/*  Receive the next event whose kind is want, within WAIT_MS; NULL otherwise. */
-static Zkv__TraceEvent *s_expect(zsock_t *sub, const char *want, char **topic_out)
+/*  Receive the next event whose kind is want, within ms; NULL otherwise. */
+static Zkv__TraceEvent *s_expect_within(zsock_t *sub, const char *want, char **topic_out,
+                                        int64_t ms)
 {
-    int64_t deadline = zclock_mono() + WAIT_MS;
+    int64_t deadline = zclock_mono() + ms;
     zpoller_t *poller = zpoller_new(sub, NULL);
     Zkv__TraceEvent *found = NULL;
     while (!found && zclock_mono() < deadline) {
@@ -41,6 +42,11 @@ static Zkv__TraceEvent *s_expect(zsock_t *sub, const char *want, char **topic_ou
     }
     zpoller_destroy(&poller);
     return found;
+}
+
+static Zkv__TraceEvent *s_expect(zsock_t *sub, const char *want, char **topic_out)
+{
+    return s_expect_within(sub, want, topic_out, WAIT_MS);
 }
 
 static void test_events_published_with_topic(void **state)
@@ -93,6 +99,55 @@ static void test_events_published_with_topic(void **state)
     zactor_destroy(&trace);
 }
 
+/*  What else reaches the XPUB from a connection (the end of a subscription it
+    never made, an empty frame, a message that is no subscription at all)
+    must not make the node believe nobody watches: events keep coming to the
+    subscriber that is there. */
+static void test_noise_does_not_stop_tracing(void **state)
+{
+    (void) state;
+    zactor_t *trace = zkv_trace_actor_new(9, "tcp://127.0.0.1:*");
+    assert_non_null(trace);
+    zstr_send(trace, "ENDPOINT");
+    char *endpoint = zstr_recv(trace);
+    zsock_t *sub = zsock_new_sub(endpoint, "role");
+    zkv_tracer_t *tracer = zkv_tracer_new(9);
+    Zkv__TraceEvent *ev = NULL;
+    char *topic = NULL;
+    for (int i = 0; i < 50 && !ev; i++) {
+        zkv_tracer_emit(tracer, "role", 1, 1, 0, 0, "first");
+        ev = s_expect(sub, "role", &topic);
+    }
+    assert_non_null(ev);
+    zkv__trace_event__free_unpacked(ev, NULL);
+    zstr_free(&topic);
+    ev = NULL;
+
+    zsock_t *noise = zsock_new(ZMQ_XSUB);
+    assert_int_equal(zsock_connect(noise, "%s", endpoint), 0);
+    const char *frames[] = {"\0role", "\0", "\7not a subscription", ""};
+    size_t sizes[] = {5, 1, 20, 0};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(zmq_send(zsock_resolve(noise), frames[i], sizes[i], 0), (int) sizes[i]);
+    /* Past the trace actor's repeat of whether anyone watches and the
+       tracer's next look at it. */
+    zclock_sleep(700);
+    for (int i = 0; i < 20 && !ev; i++) {
+        zkv_tracer_emit(tracer, "role", 2, 2, 0, 0, "after the noise");
+        ev = s_expect_within(sub, "role", &topic, 100);
+    }
+    assert_non_null(ev);
+    assert_string_equal(ev->detail, "after the noise");
+    zkv__trace_event__free_unpacked(ev, NULL);
+    zstr_free(&topic);
+
+    zsock_destroy(&noise);
+    zkv_tracer_destroy(&tracer);
+    zsock_destroy(&sub);
+    zstr_free(&endpoint);
+    zactor_destroy(&trace);
+}
+
 static void test_bind_failure_reported(void **state)
 {
     (void) state;
@@ -104,6 +159,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_published_with_topic),
+        cmocka_unit_test(test_noise_does_not_stop_tracing),
         cmocka_unit_test(test_bind_failure_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -407,13 +407,10 @@ static bool s_on_storage(client_t *self)
         zframe_t *results = zmsg_pop(msg);
         zkv_unpacker_t in;
         zkv_unpacker_init(&in, results);
-        const uint8_t *data;
-        size_t size;
-        while (zkv_unpack_record(&in, &data, &size) == 1) {
-            zkv_write_result_t res;
-            if (zkv_result_read(data, size, &res))
+        zkv_write_result_t res;
+        for (int rc; (rc = zkv_unpack_result(&in, &res)) != 0;)
+            if (rc == 1) /* a bad record is skipped; a bad frame ends at once */
                 s_write_result(self, &res);
-        }
         zframe_destroy(&results);
     } else if (command && streq(command, "REPLY") && zkv_msg_pop_u64(msg, &a)) {
         pending_key_t key = {a, 0};

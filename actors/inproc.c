@@ -77,7 +77,7 @@ bool zkv_pack_entry(zkv_packer_t *self, const zkv_raft_entry_t *entry)
     return true;
 }
 
-bool zkv_entry_read(const uint8_t *data, size_t size, zkv_raft_entry_t *entry)
+static bool s_entry_read(const uint8_t *data, size_t size, zkv_raft_entry_t *entry)
 {
     if (size < ENTRY_HEADER)
         return false;
@@ -87,6 +87,14 @@ bool zkv_entry_read(const uint8_t *data, size_t size, zkv_raft_entry_t *entry)
     entry->size = (uint32_t) (size - ENTRY_HEADER);
     entry->data = data + ENTRY_HEADER;
     return true;
+}
+
+int zkv_unpack_entry(zkv_unpacker_t *self, zkv_raft_entry_t *entry)
+{
+    const uint8_t *data;
+    size_t size;
+    int rc = zkv_unpack_record(self, &data, &size);
+    return rc == 1 && !s_entry_read(data, size, entry) ? -1 : rc;
 }
 
 void zkv_msg_add_u64(zmsg_t *msg, uint64_t value)
@@ -123,7 +131,7 @@ bool zkv_pack_result(zkv_packer_t *self, const zkv_write_result_t *result)
     return true;
 }
 
-bool zkv_result_read(const uint8_t *data, size_t size, zkv_write_result_t *result)
+static bool s_result_read(const uint8_t *data, size_t size, zkv_write_result_t *result)
 {
     if (size < RESULT_HEADER)
         return false;
@@ -136,6 +144,14 @@ bool zkv_result_read(const uint8_t *data, size_t size, zkv_write_result_t *resul
     result->previous = data + RESULT_HEADER;
     result->previous_size = size - RESULT_HEADER;
     return true;
+}
+
+int zkv_unpack_result(zkv_unpacker_t *self, zkv_write_result_t *result)
+{
+    const uint8_t *data;
+    size_t size;
+    int rc = zkv_unpack_record(self, &data, &size);
+    return rc == 1 && !s_result_read(data, size, result) ? -1 : rc;
 }
 
 int zkv_msg_send_or_drop(zmsg_t **msg_p, zsock_t *sock)

@@ -66,8 +66,9 @@ int zkv_unpack_record(zkv_unpacker_t *self, const uint8_t **data, size_t *size);
 /*  An entry as a record: index, term, type (20 bytes), then its data. */
 bool zkv_pack_entry(zkv_packer_t *self, const zkv_raft_entry_t *entry);
 
-/*  entry->data points into the record. false if malformed. */
-bool zkv_entry_read(const uint8_t *data, size_t size, zkv_raft_entry_t *entry);
+/*  The next entry, its data pointing into the frame: 1, 0 at the end, -1
+    when the frame or the record is malformed. */
+int zkv_unpack_entry(zkv_unpacker_t *self, zkv_raft_entry_t *entry);
 
 void zkv_msg_add_u64(zmsg_t *msg, uint64_t value);
 
@@ -93,6 +94,8 @@ typedef struct {
 } zkv_write_result_t;
 
 bool zkv_pack_result(zkv_packer_t *self, const zkv_write_result_t *result);
-bool zkv_result_read(const uint8_t *data, size_t size, zkv_write_result_t *result);
+
+/*  The next result, as zkv_unpack_entry. */
+int zkv_unpack_result(zkv_unpacker_t *self, zkv_write_result_t *result);
 
 #endif

@@ -80,13 +80,9 @@ static int s_append(log_t *self, zframe_t *packed)
     zkv_unpacker_t in;
     zkv_unpacker_init(&in, packed);
     size_t n = 0;
-    const uint8_t *data;
-    size_t size;
+    zkv_raft_entry_t e;
     int more;
-    while ((more = zkv_unpack_record(&in, &data, &size)) == 1) {
-        zkv_raft_entry_t e;
-        if (!zkv_entry_read(data, size, &e))
-            return ZKV_EINVAL;
+    while ((more = zkv_unpack_entry(&in, &e)) == 1) {
         if (!s_reserve(self, n + 1))
             return ZKV_ENOMEM;
         self->entries[n++] = (zkv_wal_entry_t){e.index, e.term, e.type, e.data, e.size};

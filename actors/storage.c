@@ -113,13 +113,10 @@ static void s_apply(storage_t *self, zmsg_t *msg)
     zkv_unpacker_t in;
     zkv_unpacker_init(&in, entries);
     uint64_t first = 0;
-    const uint8_t *data;
-    size_t size;
+    zkv_raft_entry_t e;
     int more;
-    while ((more = zkv_unpack_record(&in, &data, &size)) == 1) {
-        zkv_raft_entry_t e;
-        bool ok = zkv_entry_read(data, size, &e);
-        assert(ok && e.index == zkv_kvstore_applied(self->kv) + 1); /* our own actor's */
+    while ((more = zkv_unpack_entry(&in, &e)) == 1) {
+        assert(e.index == zkv_kvstore_applied(self->kv) + 1); /* our own actor's */
         if (!first)
             first = e.index;
         s_apply_entry(self, &e);

@@ -29,12 +29,10 @@ static void test_entries_round_trip(void **state)
     assert_int_equal(packer.size, 0);
     zkv_unpacker_t in;
     zkv_unpacker_init(&in, frame);
-    const uint8_t *rec;
-    size_t size;
     uint32_t n = 0;
-    while (zkv_unpack_record(&in, &rec, &size) == 1) {
-        zkv_raft_entry_t e;
-        assert_true(zkv_entry_read(rec, size, &e));
+    zkv_raft_entry_t e;
+    int rc;
+    while ((rc = zkv_unpack_entry(&in, &e)) == 1) {
         assert_int_equal(e.index, 100 + n);
         assert_int_equal(e.term, 7);
         assert_int_equal(e.type, n % 2);
@@ -43,7 +41,8 @@ static void test_entries_round_trip(void **state)
         n++;
     }
     assert_int_equal(n, 300);
-    assert_int_equal(zkv_unpack_record(&in, &rec, &size), 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(zkv_unpack_entry(&in, &e), 0);
     zframe_destroy(&frame);
     zkv_packer_free(&packer);
 }
@@ -82,23 +81,19 @@ static void test_results_round_trip(void **state)
     zframe_t *frame = zkv_packer_frame(&packer);
     zkv_unpacker_t in;
     zkv_unpacker_init(&in, frame);
-    const uint8_t *rec;
-    size_t size;
     zkv_write_result_t r;
-    assert_int_equal(zkv_unpack_record(&in, &rec, &size), 1);
-    assert_true(zkv_result_read(rec, size, &r));
+    assert_int_equal(zkv_unpack_result(&in, &r), 1);
     assert_int_equal(r.client_id, 9);
     assert_int_equal(r.sequence, 3);
     assert_int_equal(r.status, -4);
     assert_true(r.found);
     assert_false(r.has_previous);
     assert_int_equal(r.index, 77);
-    assert_int_equal(zkv_unpack_record(&in, &rec, &size), 1);
-    assert_true(zkv_result_read(rec, size, &r));
+    assert_int_equal(zkv_unpack_result(&in, &r), 1);
     assert_true(r.has_previous);
     assert_int_equal(r.previous_size, 3);
     assert_memory_equal(r.previous, "old", 3);
-    assert_int_equal(zkv_unpack_record(&in, &rec, &size), 0);
+    assert_int_equal(zkv_unpack_result(&in, &r), 0);
     zframe_destroy(&frame);
     zkv_packer_free(&packer);
 }
@@ -147,17 +142,28 @@ static void test_damaged_frames(void **state)
     zkv_packer_free(&packer);
 }
 
+/*  Records too short for an entry (20 bytes) or a result (30): -1, and the
+    next record still reads. */
 static void test_short_records_refused(void **state)
 {
     (void) state;
+    size_t sizes[] = {19, 20, 29, 30};
+    zkv_packer_t packer = {0};
+    for (size_t i = 0; i < 4; i++)
+        memset(zkv_pack_record(&packer, sizes[i]), 0, sizes[i]);
+    zframe_t *frame = zkv_packer_frame(&packer);
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, frame);
     zkv_raft_entry_t e;
-    zkv_write_result_t r;
-    uint8_t bytes[32] = {0};
-    assert_false(zkv_entry_read(bytes, 19, &e));
-    assert_true(zkv_entry_read(bytes, 20, &e));
+    assert_int_equal(zkv_unpack_entry(&in, &e), -1);
+    assert_int_equal(zkv_unpack_entry(&in, &e), 1);
     assert_int_equal(e.size, 0);
-    assert_false(zkv_result_read(bytes, 29, &r));
-    assert_true(zkv_result_read(bytes, 30, &r));
+    zkv_write_result_t r;
+    assert_int_equal(zkv_unpack_result(&in, &r), -1);
+    assert_int_equal(zkv_unpack_result(&in, &r), 1);
+    assert_int_equal(zkv_unpack_result(&in, &r), 0);
+    zframe_destroy(&frame);
+    zkv_packer_free(&packer);
 }
 
 int main(void)

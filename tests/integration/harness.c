@@ -94,6 +94,17 @@ void h_cluster_forget(zkv_cluster_t *cluster)
             s_clusters[i] = NULL;
 }
 
+void h_cluster_finish(zkv_cluster_t **cluster_p)
+{
+    zkv_cluster_t *cluster = *cluster_p;
+    h_check_alive(cluster);
+    for (uint32_t id = 1; id <= zkv_cluster_size(cluster); id++)
+        h_stop_clean(cluster, id);
+    h_cluster_forget(cluster);
+    zkv_cluster_destroy(cluster_p);
+    h_note("passed");
+}
+
 uint32_t h_leader(zkv_cluster_t *cluster)
 {
     int64_t started = h_now_ms();

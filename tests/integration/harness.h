@@ -43,6 +43,10 @@ zkv_cluster_t *h_cluster_start(const zkv_cluster_config_t *config, uint32_t *lea
 /*  Forget a cluster destroyed by the test. */
 void h_cluster_forget(zkv_cluster_t *cluster);
 
+/*  The end of a test that passed: no node exited on its own, every node is
+    stopped with h_stop_clean, the cluster destroyed and forgotten. */
+void h_cluster_finish(zkv_cluster_t **cluster_p);
+
 /*  The agreed leader, waiting up to H_LEADER_MS. */
 uint32_t h_leader(zkv_cluster_t *cluster);
 

@@ -602,10 +602,6 @@ int main(void)
     CHECK(streq(value, last), "node 3 did not catch up: '%s'", value);
     zkv_client_destroy(&client);
     h_note("the real node 3 joined and caught up");
-    for (uint32_t id = 1; id <= 3; id++)
-        h_stop_clean(cluster, id);
-    h_cluster_forget(cluster);
-    zkv_cluster_destroy(&cluster);
-    h_note("passed");
+    h_cluster_finish(&cluster);
     return 0;
 }

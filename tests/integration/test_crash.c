@@ -374,11 +374,6 @@ int main(void)
         zkv_client_destroy(&s_load.writers[k].client);
         free(s_load.writers[k].state);
     }
-    h_check_alive(cluster);
-    for (uint32_t id = 1; id <= 3; id++)
-        h_stop_clean(cluster, id);
-    h_cluster_forget(cluster);
-    zkv_cluster_destroy(&cluster);
-    h_note("passed");
+    h_cluster_finish(&cluster);
     return 0;
 }

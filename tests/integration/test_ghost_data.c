@@ -86,11 +86,6 @@ int main(void)
     zkv_client_destroy(&via_ghost);
     zkv_client_destroy(&client);
 
-    h_check_alive(cluster);
-    for (uint32_t id = 1; id <= 3; id++)
-        h_stop_clean(cluster, id);
-    h_cluster_forget(cluster);
-    zkv_cluster_destroy(&cluster);
-    h_note("passed");
+    h_cluster_finish(&cluster);
     return 0;
 }

@@ -49,6 +49,21 @@ static Zkv__TraceEvent *s_expect(zsock_t *sub, const char *want, char **topic_ou
     return s_expect_within(sub, want, topic_out, WAIT_MS);
 }
 
+/*  Emit "role" events (term, index, peer, detail) until sub has one, at most
+    tries times, waiting up to ms after each: a subscriber may join late, and
+    a tracer hears of it a little later. NULL if none came. */
+static Zkv__TraceEvent *s_emit_until_seen(zkv_tracer_t *tracer, zsock_t *sub, uint64_t term,
+                                          uint64_t index, uint32_t peer, const char *detail,
+                                          int tries, int64_t ms, char **topic_out)
+{
+    Zkv__TraceEvent *ev = NULL;
+    for (int i = 0; i < tries && !ev; i++) {
+        zkv_tracer_emit(tracer, "role", term, index, peer, 0, "%s", detail);
+        ev = s_expect_within(sub, "role", topic_out, ms);
+    }
+    return ev;
+}
+
 static void test_events_published_with_topic(void **state)
 {
     (void) state;
@@ -59,13 +74,9 @@ static void test_events_published_with_topic(void **state)
     zsock_t *sub = zsock_new_sub(endpoint, "");
     zkv_tracer_t *tracer = zkv_tracer_new(7);
 
-    /* A SUB joins late: emit until one arrives. */
-    Zkv__TraceEvent *ev = NULL;
     char *topic = NULL;
-    for (int i = 0; i < 50 && !ev; i++) {
-        zkv_tracer_emit(tracer, "role", 3, 42, 2, 0, "role=%s", "leader");
-        ev = s_expect(sub, "role", &topic);
-    }
+    Zkv__TraceEvent *ev =
+        s_emit_until_seen(tracer, sub, 3, 42, 2, "role=leader", 50, WAIT_MS, &topic);
     assert_non_null(ev);
     assert_string_equal(topic, "role 7");
     assert_int_equal(ev->node, 7);
@@ -112,16 +123,11 @@ static void test_noise_does_not_stop_tracing(void **state)
     char *endpoint = zstr_recv(trace);
     zsock_t *sub = zsock_new_sub(endpoint, "role");
     zkv_tracer_t *tracer = zkv_tracer_new(9);
-    Zkv__TraceEvent *ev = NULL;
     char *topic = NULL;
-    for (int i = 0; i < 50 && !ev; i++) {
-        zkv_tracer_emit(tracer, "role", 1, 1, 0, 0, "first");
-        ev = s_expect(sub, "role", &topic);
-    }
+    Zkv__TraceEvent *ev = s_emit_until_seen(tracer, sub, 1, 1, 0, "first", 50, WAIT_MS, &topic);
     assert_non_null(ev);
     zkv__trace_event__free_unpacked(ev, NULL);
     zstr_free(&topic);
-    ev = NULL;
 
     zsock_t *noise = zsock_new(ZMQ_XSUB);
     assert_int_equal(zsock_connect(noise, "%s", endpoint), 0);
@@ -132,10 +138,7 @@ static void test_noise_does_not_stop_tracing(void **state)
     /* Past the trace actor's repeat of whether anyone watches and the
        tracer's next look at it. */
     zclock_sleep(700);
-    for (int i = 0; i < 20 && !ev; i++) {
-        zkv_tracer_emit(tracer, "role", 2, 2, 0, 0, "after the noise");
-        ev = s_expect_within(sub, "role", &topic, 100);
-    }
+    ev = s_emit_until_seen(tracer, sub, 2, 2, 0, "after the noise", 20, 100, &topic);
     assert_non_null(ev);
     assert_string_equal(ev->detail, "after the noise");
     zkv__trace_event__free_unpacked(ev, NULL);

@@ -183,6 +183,13 @@ static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *re
                s_check_key(self, routing, req, req->scan->end);
     case ZKV__REQUEST__BODY_STATUS:
     case ZKV__REQUEST__BODY_DIGEST: return true;
+    case ZKV__REQUEST__BODY_OPEN_SESSION:
+    case ZKV__REQUEST__BODY_CLOSE_SESSION:
+        if (req->client_id != 0 && req->sequence == 0)
+            return true;
+        s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST,
+                       "a session request needs a client id and no sequence");
+        return false;
     default:
         s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST, "unknown request type");
         return false;
@@ -201,8 +208,10 @@ static bool s_admit(client_t *self, zframe_t *routing, const Zkv__Request *req)
 
 static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
 {
+    bool session = req->body_case == ZKV__REQUEST__BODY_OPEN_SESSION ||
+                   req->body_case == ZKV__REQUEST__BODY_CLOSE_SESSION;
     /* Malformed on any node: not worth a redirect to the leader. */
-    if (req->client_id != 0 && req->sequence == 0) {
+    if (!session && req->client_id != 0 && req->sequence == 0) {
         s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST,
                        "a write with a client id needs a sequence from 1");
         return;
@@ -223,6 +232,12 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
     } else if (req->body_case == ZKV__REQUEST__BODY_DELETE) {
         cmd.op_case = ZKV__COMMAND__OP_DELETE;
         cmd.delete_ = req->delete_;
+    } else if (req->body_case == ZKV__REQUEST__BODY_OPEN_SESSION) {
+        cmd.op_case = ZKV__COMMAND__OP_OPEN_SESSION;
+        cmd.open_session = req->open_session;
+    } else if (req->body_case == ZKV__REQUEST__BODY_CLOSE_SESSION) {
+        cmd.op_case = ZKV__COMMAND__OP_CLOSE_SESSION;
+        cmd.close_session = req->close_session;
     } else {
         cmd.op_case = ZKV__COMMAND__OP_CAS;
         cmd.cas = req->cas;
@@ -321,7 +336,9 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
         switch (req->body_case) {
         case ZKV__REQUEST__BODY_PUT:
         case ZKV__REQUEST__BODY_DELETE:
-        case ZKV__REQUEST__BODY_CAS: s_write(self, routing, req); break;
+        case ZKV__REQUEST__BODY_CAS:
+        case ZKV__REQUEST__BODY_OPEN_SESSION:
+        case ZKV__REQUEST__BODY_CLOSE_SESSION: s_write(self, routing, req); break;
         case ZKV__REQUEST__BODY_GET:
         case ZKV__REQUEST__BODY_SCAN:
         case ZKV__REQUEST__BODY_DIGEST: s_read(self, routing, body, req); break;

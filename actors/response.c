@@ -12,6 +12,7 @@ Zkv__Status zkv_status_from_error(int code)
     case ZKV_EKEYSIZE: return ZKV__STATUS__KEY_TOO_LARGE;
     case ZKV_EVALSIZE: return ZKV__STATUS__VALUE_TOO_LARGE;
     case ZKV_EINVAL: return ZKV__STATUS__BAD_REQUEST;
+    case ZKV_ESESSION: return ZKV__STATUS__SESSION_EXPIRED;
     case ZKV_EBUSY:
     case ZKV_ESTOPPED: return ZKV__STATUS__UNAVAILABLE;
     default: return ZKV__STATUS__INTERNAL;

@@ -67,6 +67,8 @@ static bool s_decode_command(const zkv_raft_entry_t *e, Zkv__Command **pb, zkv_c
         cmd->expect_absent = c->cas->expect_absent;
         cmd->value = (zkv_bytes_t){c->cas->value.data, c->cas->value.len};
         return true;
+    case ZKV__COMMAND__OP_OPEN_SESSION: cmd->type = ZKV_CMD_OPEN_SESSION; return true;
+    case ZKV__COMMAND__OP_CLOSE_SESSION: cmd->type = ZKV_CMD_CLOSE_SESSION; return true;
     default: return false;
     }
 }

@@ -38,6 +38,8 @@ _Static_assert(ZKV_CLIENT_WINDOW <= ZKV_SESSION_WINDOW, "client write window exc
 /*  Socket high-water marks: enough for every operation in flight to be queued
     twice (a retry beside a stale first try). */
 #define S_HWM_MIN 1000
+/*  How long a destroyed client's socket may take to send its session's close. */
+#define S_CLOSE_LINGER_MS 100
 
 _Static_assert(ZKV_CLIENT_INFLIGHT_MAX <= (1 << S_SLOT_BITS), "slot index must fit its bits");
 
@@ -126,7 +128,12 @@ typedef struct {
     void *handle; /* the libzmq socket, for zmq_poll and zmq_msg_recv */
 } s_endpoint_t;
 
-typedef enum { S_FREE, S_SENT, S_WAITING } s_state_t;
+/*  S_HELD: a write waiting for the session to open. */
+typedef enum { S_FREE, S_SENT, S_WAITING, S_HELD } s_state_t;
+
+/*  The cluster's memory of this client: writes go out only once it is open. */
+typedef enum { S_SESSION_NONE, S_SESSION_OPENING, S_SESSION_OPEN } s_session_t;
+
 
 /*  Why the latest attempt of an operation failed, for the error text. */
 typedef enum {
@@ -161,6 +168,8 @@ typedef struct {
 
 struct zkv_client_t {
     uint64_t id;
+    uint64_t old_id; /* before the session last expired: its late replies are stale */
+    s_session_t session;
     int64_t timeout_ms;
     int64_t attempt_ms;
     s_endpoint_t endpoints[ZKV_CLIENT_ENDPOINTS_MAX];
@@ -170,7 +179,9 @@ struct zkv_client_t {
     int home;   /* first choice for serializable reads */
     int hwm;
     s_op_t *ops;
-    uint32_t capacity;
+    uint32_t capacity;      /* the caller's operations, plus one for the session's opening */
+    uint32_t user_capacity; /* operations a caller may have in flight */
+    size_t internal;        /* of inflight: the session's opening */
     uint32_t free_head;
     size_t inflight;
     uint64_t gen;
@@ -213,7 +224,8 @@ static bool s_is_write(zkv_op_type_t type)
 static bool s_leader_bound(const zkv_op_t *op)
 {
     bool read = op->type == ZKV_OP_GET || op->type == ZKV_OP_SCAN;
-    return s_is_write(op->type) || (read && !op->serializable);
+    bool session = op->type == ZKV_OP_OPEN_SESSION || op->type == ZKV_OP_CLOSE_SESSION;
+    return s_is_write(op->type) || session || (read && !op->serializable);
 }
 
 /* ---------------------------------------------------------------- endpoints */
@@ -352,15 +364,16 @@ static int s_init(zkv_client_t *self, const zkv_client_config_t *config, size_t 
         self->attempt_ms = self->timeout_ms;
     self->leader = -1;
     self->home = self->cursor = (int) config->home;
-    self->capacity = (uint32_t) capacity;
+    self->user_capacity = (uint32_t) capacity;
+    self->capacity = (uint32_t) capacity + 1;
     self->hwm = capacity * 2 > S_HWM_MIN ? (int) capacity * 2 : S_HWM_MIN;
     self->next_sequence = self->first_unacked = 1;
     self->next_timer_ms = INT64_MAX;
-    self->ops = calloc(capacity, sizeof *self->ops);
+    self->ops = calloc(self->capacity, sizeof *self->ops);
     if (!self->ops || s_arena_init(&self->arena))
         return -1;
-    for (uint32_t i = 0; i < capacity; i++)
-        self->ops[i].next_free = i + 1 < capacity ? i + 1 : S_NO_SLOT;
+    for (uint32_t i = 0; i < self->capacity; i++)
+        self->ops[i].next_free = i + 1 < self->capacity ? i + 1 : S_NO_SLOT;
     self->free_head = 0;
     return 0;
 }
@@ -401,11 +414,30 @@ fail:
     return NULL;
 }
 
+static int s_pack(zkv_client_t *self, const s_op_t *op, uint32_t slot, size_t *size);
+
+/*  Tell the cluster this client is done, so its session does not hold a slot
+    until it is evicted. Best effort: the socket lingers briefly to send it. */
+static void s_close_session(zkv_client_t *self)
+{
+    int at = self->leader >= 0 ? self->leader : self->cursor;
+    if (self->session != S_SESSION_OPEN || at < 0 || (size_t) at >= self->endpoint_count)
+        return;
+    s_op_t close = {.op.type = ZKV_OP_CLOSE_SESSION};
+    size_t size;
+    if (s_pack(self, &close, 0, &size) == 0) {
+        zsock_set_linger(self->endpoints[at].sock, S_CLOSE_LINGER_MS);
+        zmq_send(self->endpoints[at].handle, self->pack, size, ZMQ_DONTWAIT);
+    }
+    self->session = S_SESSION_NONE;
+}
+
 void zkv_client_destroy(zkv_client_t **self_p)
 {
     zkv_client_t *self = *self_p;
     if (!self)
         return;
+    s_close_session(self);
     for (size_t i = 0; i < self->endpoint_count; i++)
         zsock_destroy(&self->endpoints[i].sock);
     if (self->arena.base) {
@@ -435,6 +467,8 @@ typedef struct {
     Zkv__CasRequest cas;
     Zkv__StatusRequest status;
     Zkv__DigestRequest digest;
+    Zkv__OpenSessionRequest open;
+    Zkv__CloseSessionRequest close;
 } s_bodies_t;
 
 static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
@@ -493,6 +527,16 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
         zkv__digest_request__init(&b->digest);
         request->body_case = ZKV__REQUEST__BODY_DIGEST;
         request->digest = &b->digest;
+        break;
+    case ZKV_OP_OPEN_SESSION:
+        zkv__open_session_request__init(&b->open);
+        request->body_case = ZKV__REQUEST__BODY_OPEN_SESSION;
+        request->open_session = &b->open;
+        break;
+    case ZKV_OP_CLOSE_SESSION:
+        zkv__close_session_request__init(&b->close);
+        request->body_case = ZKV__REQUEST__BODY_CLOSE_SESSION;
+        request->close_session = &b->close;
         break;
     }
 }
@@ -707,7 +751,10 @@ static s_op_t *s_match(zkv_client_t *self, const Zkv__Response *reply)
     uint64_t slot = reply->request_id & S_SLOT_MASK;
     uint64_t gen = reply->request_id >> S_SLOT_BITS;
     if (reply->client_id != 0 && reply->client_id != self->id) {
-        self->stats.malformed++;
+        if (reply->client_id == self->old_id)
+            self->stats.stale++;
+        else
+            self->stats.malformed++;
         return NULL;
     }
     if (slot >= self->capacity) {
@@ -723,6 +770,25 @@ static s_op_t *s_match(zkv_client_t *self, const Zkv__Response *reply)
     return op;
 }
 
+/*  The node forgot this client. None of its writes may be retried in a new
+    session (one may have been applied before the old session was
+    forgotten), so every write in flight ends here; later writes open a
+    session under a new id. */
+static void s_session_expired(zkv_client_t *self, s_op_t *expired)
+{
+    self->old_id = self->id;
+    self->id = s_random_id();
+    self->session = S_SESSION_NONE;
+    snprintf(self->error, sizeof self->error,
+             "the cluster had forgotten this client's session (too many clients): the write "
+             "was refused%s",
+             expired->attempts > 1 ? "; an earlier attempt may or may not have been applied" : "");
+    s_complete(self, expired, ZKV_CLIENT_ESESSION, NULL);
+    for (uint32_t i = 0; i < self->capacity; i++)
+        if (self->ops[i].state != S_FREE && self->ops[i].sequence)
+            s_complete(self, &self->ops[i], ZKV_CLIENT_ESESSION, NULL);
+}
+
 static void s_on_reply(zkv_client_t *self, int from, const Zkv__Response *reply, int64_t now)
 {
     s_op_t *op = s_match(self, reply);
@@ -731,6 +797,10 @@ static void s_on_reply(zkv_client_t *self, int from, const Zkv__Response *reply,
     bool current = (reply->request_id >> S_SLOT_BITS) == op->gen && op->state == S_SENT &&
                    from == op->endpoint;
     int status = (int) reply->status;
+    if (status == ZKV__STATUS__SESSION_EXPIRED) {
+        s_session_expired(self, op);
+        return;
+    }
     if (s_status_final(status) || (op->pinned && status == ZKV__STATUS__NOT_LEADER)) {
         s_complete(self, op, 0, reply);
         return;
@@ -806,6 +876,8 @@ static void s_timers(zkv_client_t *self, int64_t now)
         if (op->state == S_SENT) {
             self->stats.no_reply++;
             s_attempt_failed(self, op, S_PROBLEM_NO_REPLY, true, false, now);
+        } else if (op->state == S_HELD) {
+            s_fail_deadline(self, op, now);
         } else if (now >= op->deadline_ms) {
             s_fail_deadline(self, op, now);
         } else {
@@ -847,9 +919,9 @@ static int s_check(zkv_client_t *self, const zkv_op_t *op, int *endpoint)
     int rc = s_check_sizes(self, op);
     if (rc)
         return rc;
-    if (self->free_head == S_NO_SLOT) {
+    if (self->inflight - self->internal >= self->user_capacity) {
         snprintf(self->error, sizeof self->error, "%u operations already in flight",
-                 self->capacity);
+                 self->user_capacity);
         return ZKV_EBUSY;
     }
     if (s_is_write(op->type) && self->next_sequence - self->first_unacked >= ZKV_CLIENT_WINDOW) {
@@ -873,14 +945,9 @@ static s_op_t *s_take_slot(zkv_client_t *self)
     return op;
 }
 
-int zkv_client_submit(zkv_client_t *self, const zkv_op_t *op, zkv_client_done_fn *done, void *arg)
+static s_op_t *s_start(zkv_client_t *self, const zkv_op_t *op, int pinned_at,
+                       zkv_client_done_fn *done, void *arg, int64_t now)
 {
-    assert(self && op && done);
-    int pinned_at;
-    int rc = s_check(self, op, &pinned_at);
-    if (rc)
-        return rc;
-    int64_t now = s_now_ms();
     s_op_t *o = s_take_slot(self);
     o->op = *op;
     o->pinned = pinned_at >= 0;
@@ -890,12 +957,72 @@ int zkv_client_submit(zkv_client_t *self, const zkv_op_t *op, zkv_client_done_fn
     o->arg = arg;
     o->start_ms = now;
     o->deadline_ms = now + self->timeout_ms;
-    if (s_is_write(op->type)) {
+    return o;
+}
+
+/*  The session's opening ended: held writes go out, or fail with it. */
+static void s_session_done(void *arg, int rc, const Zkv__Response *reply)
+{
+    zkv_client_t *self = arg;
+    self->internal--;
+    bool open = rc == 0 && reply && reply->status == ZKV__STATUS__OK;
+    self->session = open ? S_SESSION_OPEN : S_SESSION_NONE;
+    if (!open && rc == 0) {
+        snprintf(self->error, sizeof self->error, "refused: %s %s",
+                 zkv_client_status_name((int) reply->status), reply->error);
+        rc = ZKV_CLIENT_EPROTO;
+    }
+    if (!open) {
+        char why[S_ERROR_SIZE];
+        snprintf(why, sizeof why, "%s", self->error);
+        snprintf(self->error, sizeof self->error,
+                 "opening the client's session failed (%.400s): the write was not sent", why);
+    }
+    int64_t now = s_now_ms();
+    for (uint32_t i = 0; i < self->capacity; i++) {
+        s_op_t *op = &self->ops[i];
+        if (op->state != S_HELD)
+            continue;
+        if (open)
+            s_send(self, op, now);
+        else
+            s_complete(self, op, rc, NULL);
+    }
+}
+
+/*  Writes wait for the session: a write the node takes without one is refused. */
+static void s_hold(zkv_client_t *self, s_op_t *o, int64_t now)
+{
+    o->state = S_HELD;
+    o->timer_ms = o->deadline_ms;
+    s_timer_note(self, o->timer_ms);
+    if (self->session != S_SESSION_NONE)
+        return;
+    self->session = S_SESSION_OPENING;
+    self->internal++;
+    zkv_op_t open = {.type = ZKV_OP_OPEN_SESSION};
+    s_send(self, s_start(self, &open, -1, s_session_done, self, now), now);
+}
+
+int zkv_client_submit(zkv_client_t *self, const zkv_op_t *op, zkv_client_done_fn *done, void *arg)
+{
+    assert(self && op && done);
+    int pinned_at;
+    int rc = s_check(self, op, &pinned_at);
+    if (rc)
+        return rc;
+    bool write = s_is_write(op->type);
+    int64_t now = s_now_ms();
+    s_op_t *o = s_start(self, op, pinned_at, done, arg, now);
+    if (write) {
         o->sequence = self->next_sequence++;
         self->pending[o->sequence % ZKV_CLIENT_WINDOW] = true;
     }
     self->stats.operations++;
-    s_send(self, o, now);
+    if (write && self->session != S_SESSION_OPEN)
+        s_hold(self, o, now);
+    else
+        s_send(self, o, now);
     return 0;
 }
 
@@ -986,7 +1113,7 @@ int zkv_client_call(zkv_client_t *self, const zkv_op_t *op, const Zkv__Response 
 
 size_t zkv_client_inflight(const zkv_client_t *self)
 {
-    return self->inflight;
+    return self->inflight - self->internal;
 }
 
 uint64_t zkv_client_id(const zkv_client_t *self)
@@ -1026,6 +1153,7 @@ const char *zkv_client_strerror(int rc)
     case ZKV_CLIENT_EPROTO: return "unexpected reply";
     case ZKV_CLIENT_EINTR: return "interrupted";
     case ZKV_CLIENT_ECANCELED: return "canceled";
+    case ZKV_CLIENT_ESESSION: return "session expired";
     default: return zkv_strerror(rc);
     }
 }

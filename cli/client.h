@@ -1,9 +1,11 @@
 /*  client: the zkv client library, shared by the zkv command, its benchmark,
     the integration tests and the fault driver.
 
-    One zkv_client_t is one client session: a random client id, a sequence
-    counter for writes and the first_unacked bookkeeping that lets the node
-    forget old results (Raft thesis, section 6.3). It keeps one DEALER socket per
+    One zkv_client_t is one client session: a random client id, a session
+    opened on the cluster before the first write (and closed by
+    zkv_client_destroy), a sequence counter for writes and the first_unacked
+    bookkeeping that lets the node forget old results (Raft thesis, section
+    6.3). It keeps one DEALER socket per
     node endpoint, many requests in flight, and matches replies by request id.
 
     Each operation is retried until it gets a final answer or its overall
@@ -58,11 +60,16 @@
     ETIMEDOUT  no final answer before the deadline; a write's outcome is unknown
     EPROTO     a reply with a status the client does not know
     EINTR      interrupted (SIGINT/SIGTERM)
-    ECANCELED  zkv_client_cancel */
+    ECANCELED  zkv_client_cancel
+    ESESSION   the node had forgotten this client's session (too many clients):
+               the write was refused, and an earlier attempt of it may or may
+               not have been applied; the client opens a new session for the
+               writes that follow */
 #define ZKV_CLIENT_ETIMEDOUT (-101)
 #define ZKV_CLIENT_EPROTO (-102)
 #define ZKV_CLIENT_EINTR (-103)
 #define ZKV_CLIENT_ECANCELED (-104)
+#define ZKV_CLIENT_ESESSION (-105)
 
 typedef struct zkv_client_t zkv_client_t;
 
@@ -83,6 +90,9 @@ typedef enum {
     ZKV_OP_CAS,
     ZKV_OP_STATUS,
     ZKV_OP_DIGEST, /* the node's state machine digest; pin it to compare replicas */
+    /* Sent by the client itself around its writes; zkv_client_submit refuses them. */
+    ZKV_OP_OPEN_SESSION,
+    ZKV_OP_CLOSE_SESSION,
 } zkv_op_type_t;
 
 /*  One operation. Byte fields are borrowed: they must stay valid until the

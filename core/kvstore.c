@@ -50,8 +50,15 @@ static bool s_bytes_equal(zkv_bytes_t a, zkv_bytes_t b)
     return a.size == b.size && (a.size == 0 || memcmp(a.data, b.data, a.size) == 0);
 }
 
+static bool s_session_command(const zkv_command_t *cmd)
+{
+    return cmd->type == ZKV_CMD_OPEN_SESSION || cmd->type == ZKV_CMD_CLOSE_SESSION;
+}
+
 static int s_validate(const zkv_command_t *cmd)
 {
+    if (s_session_command(cmd))
+        return cmd->client_id != 0 ? ZKV_OK : ZKV_EINVAL;
     if (cmd->type != ZKV_CMD_PUT && cmd->type != ZKV_CMD_DELETE && cmd->type != ZKV_CMD_CAS)
         return ZKV_EINVAL;
     if (cmd->key.size > ZKV_KEY_SIZE_MAX)
@@ -94,6 +101,8 @@ static int s_execute(zkv_kvstore_t *self, const zkv_command_t *cmd, zkv_result_t
     case ZKV_CMD_PUT: return s_put(self, cmd, result);
     case ZKV_CMD_DELETE: return s_delete(self, cmd, result);
     case ZKV_CMD_CAS: return s_cas(self, cmd, result);
+    case ZKV_CMD_OPEN_SESSION:
+    case ZKV_CMD_CLOSE_SESSION: break;
     }
     return ZKV_EINVAL;
 }
@@ -108,7 +117,7 @@ static int s_from_session(zkv_sessions_t *sessions, const zkv_command_t *cmd, ui
     case ZKV_SESSION_NEW: *apply = true; return ZKV_OK;
     case ZKV_SESSION_FORGOTTEN: return ZKV_EINVAL;
     case ZKV_SESSION_FULL: return ZKV_EBUSY;
-    case ZKV_SESSION_NOMEM: return ZKV_ENOMEM;
+    case ZKV_SESSION_EXPIRED: return ZKV_ESESSION;
     case ZKV_SESSION_DUPLICATE: break;
     }
     result->duplicate = true;
@@ -134,6 +143,12 @@ int zkv_kvstore_apply(zkv_kvstore_t *self, uint64_t index, const zkv_command_t *
     result->status = s_validate(cmd);
     if (result->status != ZKV_OK)
         return result->status;
+    if (cmd->type == ZKV_CMD_OPEN_SESSION)
+        return result->status = zkv_sessions_open(self->sessions, index, cmd->client_id);
+    if (cmd->type == ZKV_CMD_CLOSE_SESSION) {
+        result->found = zkv_sessions_close(self->sessions, cmd->client_id);
+        return result->status;
+    }
     bool apply = true;
     if (cmd->client_id != 0) {
         result->status = s_from_session(self->sessions, cmd, index, result, &apply);
@@ -175,6 +190,11 @@ zkv_btree_t *zkv_kvstore_tree(zkv_kvstore_t *self)
 size_t zkv_kvstore_sessions(const zkv_kvstore_t *self)
 {
     return zkv_sessions_count(self->sessions);
+}
+
+uint64_t zkv_kvstore_sessions_evicted(const zkv_kvstore_t *self)
+{
+    return zkv_sessions_evicted(self->sessions);
 }
 
 uint8_t *zkv_kvstore_encode_sessions(const zkv_kvstore_t *self, size_t *size)

@@ -5,9 +5,13 @@
     Deterministic: every decision depends only on the commands and their log
     indexes, so every node that applies the same log holds the same state.
 
-    Sessions follow the Raft thesis, section 6.3: a client numbers its writes,
-    may keep several in flight, and tells with each the lowest sequence it still
-    awaits (first_unacked); results below it are forgotten. */
+    Sessions follow the Raft thesis, section 6.3: a client opens a session
+    (a command of its own in the log), numbers its writes, may keep several in
+    flight, and tells with each the lowest sequence it still awaits
+    (first_unacked); results below it are forgotten. A write whose client has
+    no session (never opened, closed, or evicted to make room) is refused with
+    ZKV_ESESSION and changes nothing: a forgotten client's retry can never
+    apply twice. */
 #ifndef ZKV_KVSTORE_H
 #define ZKV_KVSTORE_H
 
@@ -17,7 +21,7 @@
 
 #include "btree.h"
 
-/*  Clients remembered at once; the least recently active one is forgotten first. */
+/*  Sessions held at once; opening one more forgets the least recently active. */
 #define ZKV_SESSIONS_MAX 65536
 /*  Writes one client may have in flight (results kept per session). */
 #define ZKV_SESSION_WINDOW 1024
@@ -26,12 +30,14 @@ typedef enum {
     ZKV_CMD_PUT = 1,
     ZKV_CMD_DELETE = 2,
     ZKV_CMD_CAS = 3,
+    ZKV_CMD_OPEN_SESSION = 4,  /* client_id's session; no key */
+    ZKV_CMD_CLOSE_SESSION = 5, /* found: there was one */
 } zkv_cmd_type_t;
 
 /*  A decoded log command; byte fields are borrowed from the caller. */
 typedef struct {
     zkv_cmd_type_t type;
-    uint64_t client_id;     /* 0: anonymous, applied without deduplication */
+    uint64_t client_id;     /* 0: anonymous, applied without deduplication or session */
     uint64_t sequence;      /* from 1, per client */
     uint64_t first_unacked; /* lowest sequence the client still awaits */
     zkv_bytes_t key;
@@ -45,6 +51,7 @@ typedef struct {
     int status;        /* ZKV_OK, ZKV_ENOTFOUND (delete of an absent key),
                           ZKV_EMISMATCH (cas), ZKV_EKEYSIZE, ZKV_EVALSIZE,
                           ZKV_EINVAL (bad command, or a sequence already forgotten),
+                          ZKV_ESESSION (the client has no session),
                           ZKV_EBUSY (more than ZKV_SESSION_WINDOW in flight) */
     bool found;        /* the key existed before the command */
     bool duplicate;    /* a retry: the stored result of the first application */
@@ -75,6 +82,9 @@ zkv_btree_t *zkv_kvstore_tree(zkv_kvstore_t *self);
 
 /*  Number of client sessions held. */
 size_t zkv_kvstore_sessions(const zkv_kvstore_t *self);
+
+/*  Sessions forgotten to make room since start (counted, not replicated state). */
+uint64_t zkv_kvstore_sessions_evicted(const zkv_kvstore_t *self);
 
 /*  Encode the sessions and applied index for a snapshot: a malloc'd buffer the
     caller frees, or NULL when out of memory. */

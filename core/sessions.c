@@ -1,5 +1,7 @@
 /*  sessions: client id -> results of its writes still in flight. A chained
-    hash table of sessions; each session keeps its results sorted by sequence. */
+    hash table of sessions, each keeping its results sorted by sequence, and a
+    list of them from least to most recently active (every log index touches
+    at most one session, so that order is the order of last_index). */
 #include "sessions.h"
 
 #include <assert.h>
@@ -18,6 +20,7 @@ typedef struct session_s {
     size_t count;
     size_t capacity;
     struct session_s *next; /* hash chain */
+    struct session_s *older, *newer; /* activity list */
 } session_t;
 
 struct zkv_sessions_t {
@@ -26,6 +29,8 @@ struct zkv_sessions_t {
     size_t count;
     size_t max_sessions;
     size_t window;
+    session_t *oldest, *newest;
+    uint64_t evicted; /* sessions forgotten to make room */
 };
 
 static size_t s_bucket(const zkv_sessions_t *self, uint64_t client_id)
@@ -125,34 +130,58 @@ static int s_grow(zkv_sessions_t *self)
     return ZKV_OK;
 }
 
-static void s_unlink(zkv_sessions_t *self, session_t *victim)
+static void s_list_remove(zkv_sessions_t *self, session_t *s)
+{
+    if (s->older)
+        s->older->newer = s->newer;
+    else
+        self->oldest = s->newer;
+    if (s->newer)
+        s->newer->older = s->older;
+    else
+        self->newest = s->older;
+    s->older = s->newer = NULL;
+}
+
+static void s_list_append(zkv_sessions_t *self, session_t *s)
+{
+    s->older = self->newest;
+    s->newer = NULL;
+    if (self->newest)
+        self->newest->newer = s;
+    else
+        self->oldest = s;
+    self->newest = s;
+}
+
+/*  The session became active at index: it moves to the newest end. */
+static void s_touch(zkv_sessions_t *self, session_t *s, uint64_t index)
+{
+    assert(index >= s->last_index);
+    s->last_index = index;
+    if (self->newest != s) {
+        s_list_remove(self, s);
+        s_list_append(self, s);
+    }
+}
+
+static void s_remove(zkv_sessions_t *self, session_t *victim)
 {
     session_t **link = &self->buckets[s_bucket(self, victim->client_id)];
     while (*link != victim)
         link = &(*link)->next;
     *link = victim->next;
+    s_list_remove(self, victim);
     self->count--;
-}
-
-/*  Forget the least recently active client; ties go to the lowest id so every
-    replica picks the same one. */
-static void s_evict_oldest(zkv_sessions_t *self)
-{
-    session_t *oldest = NULL;
-    for (size_t b = 0; b < self->bucket_count; b++)
-        for (session_t *s = self->buckets[b]; s; s = s->next)
-            if (!oldest || s->last_index < oldest->last_index ||
-                (s->last_index == oldest->last_index && s->client_id < oldest->client_id))
-                oldest = s;
-    assert(oldest);
-    s_unlink(self, oldest);
-    s_session_free(oldest);
+    s_session_free(victim);
 }
 
 static session_t *s_insert(zkv_sessions_t *self, uint64_t client_id)
 {
-    if (self->count >= self->max_sessions)
-        s_evict_oldest(self);
+    if (self->count >= self->max_sessions) {
+        s_remove(self, self->oldest);
+        self->evicted++;
+    }
     if (self->count + 1 > self->bucket_count && s_grow(self) != ZKV_OK)
         return NULL;
     session_t *s = calloc(1, sizeof *s);
@@ -162,8 +191,32 @@ static session_t *s_insert(zkv_sessions_t *self, uint64_t client_id)
     size_t b = s_bucket(self, client_id);
     s->next = self->buckets[b];
     self->buckets[b] = s;
+    s_list_append(self, s);
     self->count++;
     return s;
+}
+
+int zkv_sessions_open(zkv_sessions_t *self, uint64_t index, uint64_t client_id)
+{
+    assert(client_id != 0);
+    session_t *s = s_find(self, client_id);
+    if (!s && !(s = s_insert(self, client_id)))
+        return ZKV_ENOMEM;
+    s_touch(self, s, index);
+    return ZKV_OK;
+}
+
+bool zkv_sessions_close(zkv_sessions_t *self, uint64_t client_id)
+{
+    session_t *s = s_find(self, client_id);
+    if (s)
+        s_remove(self, s);
+    return s != NULL;
+}
+
+uint64_t zkv_sessions_evicted(const zkv_sessions_t *self)
+{
+    return self->evicted;
 }
 
 /*  Index of the first result with sequence >= seq. */
@@ -186,9 +239,9 @@ zkv_session_verdict_t zkv_sessions_check(zkv_sessions_t *self, uint64_t index, u
 {
     *stored = NULL;
     session_t *s = s_find(self, client_id);
-    if (!s && !(s = s_insert(self, client_id)))
-        return ZKV_SESSION_NOMEM;
-    s->last_index = index;
+    if (!s)
+        return ZKV_SESSION_EXPIRED;
+    s_touch(self, s, index);
     if (first_unacked > s->first_unacked) {
         s->first_unacked = first_unacked;
         s_results_forget(s, s_lower_bound(s, first_unacked));
@@ -360,6 +413,31 @@ static bool s_decode_session(zkv_sessions_t *self, reader_t *r, uint64_t *last_i
     return true;
 }
 
+static int s_compare_activity(const void *a, const void *b)
+{
+    const session_t *x = *(session_t *const *) a, *y = *(session_t *const *) b;
+    if (x->last_index != y->last_index)
+        return x->last_index < y->last_index ? -1 : 1;
+    return x->client_id < y->client_id ? -1 : x->client_id > y->client_id;
+}
+
+/*  Decoded in id order: put the activity list back in last_index order. */
+static bool s_relink_by_activity(zkv_sessions_t *self)
+{
+    session_t **all = malloc((self->count ? self->count : 1) * sizeof *all);
+    if (!all)
+        return false;
+    size_t n = 0;
+    for (session_t *s = self->oldest; s; s = s->newer)
+        all[n++] = s;
+    qsort(all, n, sizeof *all, s_compare_activity);
+    self->oldest = self->newest = NULL;
+    for (size_t i = 0; i < n; i++)
+        s_list_append(self, all[i]);
+    free(all);
+    return true;
+}
+
 zkv_sessions_t *zkv_sessions_decode(const uint8_t *data, size_t size, size_t max_sessions,
                                     size_t window)
 {
@@ -379,7 +457,7 @@ zkv_sessions_t *zkv_sessions_decode(const uint8_t *data, size_t size, size_t max
             zkv_sessions_destroy(&self);
             return NULL;
         }
-    if (r.left != 0)
+    if (r.left != 0 || !s_relink_by_activity(self))
         zkv_sessions_destroy(&self);
     return self;
 }

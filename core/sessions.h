@@ -26,17 +26,29 @@ void zkv_sessions_destroy(zkv_sessions_t **self_p);
 
 size_t zkv_sessions_count(const zkv_sessions_t *self);
 
+/*  Open client_id's session at log index (nothing changes but its activity
+    when it is open already). When the table is full the least recently
+    active session is forgotten: its later writes are refused, never applied
+    twice. ZKV_OK or ZKV_ENOMEM. */
+int zkv_sessions_open(zkv_sessions_t *self, uint64_t index, uint64_t client_id);
+
+/*  Forget client_id's session; false when there was none. */
+bool zkv_sessions_close(zkv_sessions_t *self, uint64_t client_id);
+
+/*  Sessions forgotten to make room since this table was made (not saved in snapshots). */
+uint64_t zkv_sessions_evicted(const zkv_sessions_t *self);
+
 typedef enum {
     ZKV_SESSION_NEW,       /* not seen before: apply it, then zkv_sessions_store */
+    ZKV_SESSION_EXPIRED,   /* no session: never opened, closed or evicted; never apply */
     ZKV_SESSION_DUPLICATE, /* *stored holds the first result */
     ZKV_SESSION_FORGOTTEN, /* below the client's first_unacked: never apply */
     ZKV_SESSION_FULL,      /* window full: refuse, the client must wait for acks */
-    ZKV_SESSION_NOMEM,
 } zkv_session_verdict_t;
 
-/*  Look up (client, sequence) at log index, creating the session (evicting the
-    least recently active one when full) and forgetting results below
-    first_unacked. *stored is borrowed until the next call. */
+/*  Look up (client, sequence) at log index in the client's open session,
+    forgetting results below first_unacked. *stored is borrowed until the
+    next call. */
 zkv_session_verdict_t zkv_sessions_check(zkv_sessions_t *self, uint64_t index, uint64_t client_id,
                                          uint64_t sequence, uint64_t first_unacked,
                                          const zkv_stored_result_t **stored);

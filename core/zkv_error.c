@@ -18,6 +18,7 @@ const char *zkv_strerror(int code)
     case ZKV_EMISMATCH: return "compare failed";
     case ZKV_ESTOPPED: return "stopped";
     case ZKV_ENOTSUP: return "not supported";
+    case ZKV_ESESSION: return "session expired";
     default: return "unknown error";
     }
 }

@@ -19,6 +19,7 @@ typedef enum {
     ZKV_EMISMATCH = -12,  /* compare-and-swap expectation not met */
     ZKV_ESTOPPED = -13,   /* the component is shutting down */
     ZKV_ENOTSUP = -14,    /* the file system cannot do this */
+    ZKV_ESESSION = -15,   /* the client has no session (never opened, closed or evicted) */
 } zkv_error_t;
 
 /*  Constant text for an error code; never NULL. */

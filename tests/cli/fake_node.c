@@ -211,7 +211,9 @@ static bool s_needs_leader(const Zkv__Request *q)
     switch (q->body_case) {
     case ZKV__REQUEST__BODY_PUT:
     case ZKV__REQUEST__BODY_DELETE:
-    case ZKV__REQUEST__BODY_CAS: return true;
+    case ZKV__REQUEST__BODY_CAS:
+    case ZKV__REQUEST__BODY_OPEN_SESSION:
+    case ZKV__REQUEST__BODY_CLOSE_SESSION: return true;
     case ZKV__REQUEST__BODY_GET: return q->get->consistency == ZKV__CONSISTENCY__LINEARIZABLE;
     case ZKV__REQUEST__BODY_SCAN: return q->scan->consistency == ZKV__CONSISTENCY__LINEARIZABLE;
     default: return false;
@@ -247,6 +249,8 @@ static void s_handle(node_t *n, const Zkv__Request *q, Zkv__Response *r)
         break;
     case ZKV__REQUEST__BODY_CAS: s_cas(n, q->cas, r); break;
     case ZKV__REQUEST__BODY_SCAN: s_scan(n, q->scan, r); break;
+    case ZKV__REQUEST__BODY_OPEN_SESSION:
+    case ZKV__REQUEST__BODY_CLOSE_SESSION: r->status = ZKV__STATUS__OK; break;
     default: r->status = ZKV__STATUS__BAD_REQUEST; r->error = "unknown request";
     }
 }

@@ -107,7 +107,7 @@ run value-file-missing 2 1 --err 'cannot open' -- put k --file "$tmp/absent" --e
 
 # Nobody answering: one line, exit 3, within the deadline (plus start-up).
 run get-unreachable 3 1 --err 'timed out after [0-9]+ms' --max-ms 10000 -- get k --endpoints $dead --timeout 300ms
-run put-unreachable 3 1 --err 'may or may not have been applied' --max-ms 10000 -- --timeout 300ms --endpoints $dead put k v
+run put-unreachable 3 1 --err 'the write was not sent' --max-ms 10000 -- --timeout 300ms --endpoints $dead put k v
 export ZKV_ENDPOINTS=$dead
 run env-endpoints 3 1 --err '127.0.0.1:1' --max-ms 10000 -- get k --timeout 200ms
 unset ZKV_ENDPOINTS

@@ -159,7 +159,7 @@ static wl_outcome_t s_outcome(s_slot_t *slot, const Zkv__Response *reply, record
 /*  Outcome of an error (rc < 0): the client library gave up. */
 static wl_outcome_t s_outcome_error(s_slot_t *slot, int rc)
 {
-    if (rc != ZKV_CLIENT_ETIMEDOUT && rc != ZKV_CLIENT_ECANCELED)
+    if (rc != ZKV_CLIENT_ETIMEDOUT && rc != ZKV_CLIENT_ECANCELED && rc != ZKV_CLIENT_ESESSION)
         fault_error("client %lld: %s %s: %s", (long long) slot->process, s_f_names[slot->f],
                     slot->wl->keys[slot->key], zkv_client_strerror(rc));
     slot->wl->stats.timeouts++;

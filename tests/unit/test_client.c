@@ -5,7 +5,9 @@
     (NOT_LEADER), refuse (UNAVAILABLE), stay silent, drop the first replies,
     answer a batch in reverse order, or surround each answer with noise. The
     records come back over the actor's pipe, so the tests can check what went
-    over the wire: client ids, sequences, first_unacked and request ids. */
+    over the wire: client ids, sequences, first_unacked and request ids.
+    Session requests (open, close) are answered at once as the mode says
+    (served even by a silent node) and recorded only when asked for. */
 #include <czmq.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +36,9 @@ typedef struct {
     int drop_first;                            /* record but do not answer the first N */
     int batch;                                 /* FAKE_REVERSE: answer once N are held */
     bool noise; /* garbage and stray replies, then the answer twice */
+    bool record_sessions;  /* record session requests too */
+    bool silent_sessions;  /* never answer session requests */
+    int expire_writes;     /* answer the first N writes SESSION_EXPIRED */
 } fake_config_t;
 
 #define RECORDS_MAX 2048
@@ -82,7 +87,13 @@ static void s_answer(fake_t *f, zframe_t *identity, const Zkv__Request *req)
     reply.status = ZKV__STATUS__OK;
     Zkv__MemberStatus member;
     zkv__member_status__init(&member);
-    if (f->config.mode == FAKE_NOT_LEADER) {
+    bool write = req->body_case == ZKV__REQUEST__BODY_PUT ||
+                 req->body_case == ZKV__REQUEST__BODY_DELETE ||
+                 req->body_case == ZKV__REQUEST__BODY_CAS;
+    if (write && f->config.expire_writes > 0) {
+        f->config.expire_writes--;
+        reply.status = ZKV__STATUS__SESSION_EXPIRED;
+    } else if (f->config.mode == FAKE_NOT_LEADER) {
         reply.status = ZKV__STATUS__NOT_LEADER;
         reply.leader_endpoint = f->config.leader;
     } else if (f->config.mode == FAKE_UNAVAILABLE) {
@@ -145,7 +156,14 @@ static void s_on_request(fake_t *f)
     zframe_t *body = zmsg_pop(msg);
     Zkv__Request *req =
         body ? zkv__request__unpack(NULL, zframe_size(body), zframe_data(body)) : NULL;
-    if (req) {
+    bool session = req && (req->body_case == ZKV__REQUEST__BODY_OPEN_SESSION ||
+                           req->body_case == ZKV__REQUEST__BODY_CLOSE_SESSION);
+    if (session) {
+        if (f->config.record_sessions)
+            s_record(f, req);
+        if (!f->config.silent_sessions)
+            s_answer(f, identity, req);
+    } else if (req) {
         s_record(f, req);
         bool drop = f->config.drop_first > 0 || f->config.mode == FAKE_SILENT;
         if (f->config.drop_first > 0)
@@ -275,14 +293,15 @@ static int64_t now_ms(void)
 
 /* ---------------------------------------------------------------- tests */
 
-/*  NOT_LEADER names the leader; the write goes there, same client id and
-    sequence, and succeeds. The leader was not in the endpoint list. */
+/*  NOT_LEADER names the leader; the client follows it (here with the request
+    that opens its session, which goes first), and its write goes there with
+    the same client id and succeeds. The leader was not in the endpoint list. */
 static void test_not_leader_redirects_write(void **state)
 {
     (void) state;
     fake_node_t leader, follower;
-    fake_start(&leader, (fake_config_t){.mode = FAKE_SERVE});
-    fake_config_t config = {.mode = FAKE_NOT_LEADER};
+    fake_start(&leader, (fake_config_t){.mode = FAKE_SERVE, .record_sessions = true});
+    fake_config_t config = {.mode = FAKE_NOT_LEADER, .record_sessions = true};
     snprintf(config.leader, sizeof config.leader, "%s", leader.endpoint);
     fake_start(&follower, config);
     zkv_client_t *client = client_for(follower.endpoint, 2000, 500);
@@ -300,12 +319,15 @@ static void test_not_leader_redirects_write(void **state)
     record_t *rf = fake_records(&follower, &nf);
     record_t *rl = fake_records(&leader, &nl);
     assert_int_equal(nf, 1);
-    assert_int_equal(nl, 1);
+    assert_int_equal(nl, 2);
+    assert_int_equal(rf[0].body, ZKV__REQUEST__BODY_OPEN_SESSION);
+    assert_int_equal(rl[0].body, ZKV__REQUEST__BODY_OPEN_SESSION);
     assert_int_equal(rf[0].client_id, zkv_client_id(client));
     assert_int_equal(rl[0].client_id, zkv_client_id(client));
-    assert_int_equal(rf[0].sequence, 1);
-    assert_int_equal(rl[0].sequence, 1);
-    assert_int_equal(rl[0].body, ZKV__REQUEST__BODY_PUT);
+    assert_int_equal(rl[1].client_id, zkv_client_id(client));
+    assert_int_equal(rf[0].sequence, 0);
+    assert_int_equal(rl[1].sequence, 1);
+    assert_int_equal(rl[1].body, ZKV__REQUEST__BODY_PUT);
     assert_int_not_equal(rf[0].request_id, rl[0].request_id);
 
     /* The next write goes straight to the known leader. */
@@ -316,8 +338,8 @@ static void test_not_leader_redirects_write(void **state)
     free(rf);
     rf = fake_records(&follower, &nf);
     assert_int_equal(nf, 1);
-    assert_int_equal(nl, 2);
-    assert_int_equal(rl[1].sequence, 2);
+    assert_int_equal(nl, 3);
+    assert_int_equal(rl[2].sequence, 2);
     free(rf);
     free(rl);
     zkv_client_destroy(&client);
@@ -795,10 +817,105 @@ static void test_histogram_tail_and_merge(void **state)
     zkv_histogram_destroy(&slow);
 }
 
+/*  The session opens once, before the first write; reads do not wait for it;
+    destroying the client closes it. */
+static void test_session_opened_once_and_closed(void **state)
+{
+    (void) state;
+    fake_node_t node;
+    fake_start(&node, (fake_config_t){.mode = FAKE_SERVE, .record_sessions = true});
+    zkv_client_t *client = client_for(node.endpoint, 2000, 500);
+    uint64_t id = zkv_client_id(client);
+    const Zkv__Response *reply;
+    zkv_op_t op = get_op("a");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    op = put_op("k1", "v");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    op = put_op("k2", "v");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    zkv_client_destroy(&client);
+    size_t n = 0;
+    record_t *r = NULL;
+    for (int tries = 0; tries < 200 && n < 5; tries++) {
+        free(r);
+        zclock_sleep(10);
+        r = fake_records(&node, &n);
+    }
+    assert_int_equal(n, 5);
+    int bodies[] = {ZKV__REQUEST__BODY_GET, ZKV__REQUEST__BODY_OPEN_SESSION,
+                    ZKV__REQUEST__BODY_PUT, ZKV__REQUEST__BODY_PUT,
+                    ZKV__REQUEST__BODY_CLOSE_SESSION};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(r[i].body, bodies[i]);
+        assert_int_equal(r[i].client_id, id);
+    }
+    assert_int_equal(r[1].sequence, 0);
+    assert_int_equal(r[2].sequence, 1);
+    assert_int_equal(r[3].sequence, 2);
+    free(r);
+    fake_stop(&node);
+}
+
+/*  SESSION_EXPIRED: the write fails (it must not be retried in a new
+    session), and the next write opens a session under a new client id. */
+static void test_session_expired_ends_writes(void **state)
+{
+    (void) state;
+    fake_node_t node;
+    fake_start(&node,
+               (fake_config_t){.mode = FAKE_SERVE, .record_sessions = true, .expire_writes = 1});
+    zkv_client_t *client = client_for(node.endpoint, 2000, 500);
+    uint64_t first_id = zkv_client_id(client);
+    const Zkv__Response *reply;
+    zkv_op_t op = put_op("k1", "v");
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_ESESSION);
+    assert_non_null(strstr(zkv_client_error(client), "forgotten"));
+    uint64_t second_id = zkv_client_id(client);
+    assert_int_not_equal(second_id, first_id);
+    op = put_op("k2", "v");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    assert_int_equal(reply->status, ZKV__STATUS__OK);
+    size_t n;
+    record_t *r = fake_records(&node, &n);
+    assert_int_equal(n, 4);
+    assert_int_equal(r[0].body, ZKV__REQUEST__BODY_OPEN_SESSION);
+    assert_int_equal(r[0].client_id, first_id);
+    assert_int_equal(r[1].client_id, first_id);
+    assert_int_equal(r[2].body, ZKV__REQUEST__BODY_OPEN_SESSION);
+    assert_int_equal(r[2].client_id, second_id);
+    assert_int_equal(r[3].body, ZKV__REQUEST__BODY_PUT);
+    assert_int_equal(r[3].client_id, second_id);
+    free(r);
+    zkv_client_destroy(&client);
+    fake_stop(&node);
+}
+
+/*  The session never opens: the write fails at its deadline, never sent. */
+static void test_session_open_unanswered(void **state)
+{
+    (void) state;
+    fake_node_t node;
+    fake_start(&node, (fake_config_t){.mode = FAKE_SERVE, .silent_sessions = true});
+    zkv_client_t *client = client_for(node.endpoint, 300, 100);
+    const Zkv__Response *reply;
+    zkv_op_t op = put_op("k", "v");
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_ETIMEDOUT);
+    assert_non_null(strstr(zkv_client_error(client), "the write was not sent"));
+    assert_int_equal(zkv_client_inflight(client), 0);
+    size_t n;
+    free(fake_records(&node, &n));
+    assert_int_equal(n, 0);
+    zkv_client_destroy(&client);
+    fake_stop(&node);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_leader_redirects_write),
+        cmocka_unit_test(test_session_opened_once_and_closed),
+        cmocka_unit_test(test_session_expired_ends_writes),
+        cmocka_unit_test(test_session_open_unanswered),
         cmocka_unit_test(test_retry_keeps_sequence),
         cmocka_unit_test(test_first_unacked_with_writes_in_flight),
         cmocka_unit_test(test_unavailable_moves_to_next_endpoint),

@@ -1,5 +1,6 @@
-/*  kvstore: commands applied once per (client, sequence), sessions that survive
-    a snapshot round trip, and a digest that tells replicas apart. */
+/*  kvstore: commands applied once per (client, sequence), writes refused
+    without an open session, sessions that survive a snapshot round trip, and
+    a digest that tells replicas apart. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +29,26 @@ static zkv_command_t s_put(uint64_t client, uint64_t seq, const char *key, const
                            .value = s_str(value)};
 }
 
+/*  A store whose sessions for ids are open, as a snapshot at index 0 leaves it. */
+static zkv_kvstore_t *s_kv_open(const uint64_t *ids, size_t n)
+{
+    zkv_sessions_t *sessions = zkv_sessions_new(ZKV_SESSIONS_MAX, ZKV_SESSION_WINDOW);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(zkv_sessions_open(sessions, 0, ids[i]), ZKV_OK);
+    size_t size;
+    uint8_t *blob = zkv_sessions_encode(sessions, &size);
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_btree_t *tree = zkv_btree_new();
+    assert_int_equal(zkv_kvstore_restore(kv, 0, &tree, blob, size), ZKV_OK);
+    free(blob);
+    zkv_sessions_destroy(&sessions);
+    return kv;
+}
+
+#define S_KV_OPEN(...)                                                                             \
+    s_kv_open((const uint64_t[]){__VA_ARGS__},                                                     \
+              sizeof((const uint64_t[]){__VA_ARGS__}) / sizeof(uint64_t))
+
 static void s_assert_value(zkv_kvstore_t *kv, const char *key, const char *want)
 {
     zkv_bytes_t got;
@@ -44,7 +65,7 @@ static void s_assert_value(zkv_kvstore_t *kv, const char *key, const char *want)
 static void test_put_get_delete(void **state)
 {
     (void) state;
-    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_kvstore_t *kv = S_KV_OPEN(7);
     zkv_result_t r;
     zkv_command_t put = s_put(7, 1, "100", "Alice");
     assert_int_equal(zkv_kvstore_apply(kv, 1, &put, &r), ZKV_OK);
@@ -70,7 +91,7 @@ static void test_put_get_delete(void **state)
 static void test_retried_write_applies_once(void **state)
 {
     (void) state;
-    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_kvstore_t *kv = S_KV_OPEN(9, 10);
     zkv_result_t r;
     zkv_command_t a = s_put(9, 1, "k", "first");
     assert_int_equal(zkv_kvstore_apply(kv, 1, &a, &r), ZKV_OK);
@@ -87,7 +108,7 @@ static void test_retried_write_applies_once(void **state)
 static void test_pipelined_sequences_out_of_order(void **state)
 {
     (void) state;
-    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_kvstore_t *kv = S_KV_OPEN(5);
     zkv_result_t r;
     /* Sequence 2 commits before 1: both apply, each once. */
     zkv_command_t two = s_put(5, 2, "b", "2");
@@ -136,7 +157,7 @@ static void test_cas(void **state)
 static void test_return_previous_and_its_retry(void **state)
 {
     (void) state;
-    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_kvstore_t *kv = S_KV_OPEN(3);
     zkv_result_t r;
     zkv_command_t put = s_put(3, 1, "k", "old");
     assert_int_equal(zkv_kvstore_apply(kv, 1, &put, &r), ZKV_OK);
@@ -159,7 +180,7 @@ static void test_return_previous_and_its_retry(void **state)
 static void test_bad_commands_change_nothing(void **state)
 {
     (void) state;
-    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_kvstore_t *kv = S_KV_OPEN(1);
     zkv_result_t r;
     uint64_t before = zkv_kvstore_digest(kv);
     char *big = calloc(ZKV_KEY_SIZE_MAX + 2, 1);
@@ -178,7 +199,7 @@ static void test_bad_commands_change_nothing(void **state)
 static void test_window_full_refuses(void **state)
 {
     (void) state;
-    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_kvstore_t *kv = S_KV_OPEN(4);
     zkv_result_t r;
     uint64_t index = 0;
     for (uint64_t seq = 1; seq <= ZKV_SESSION_WINDOW; seq++) {
@@ -200,9 +221,11 @@ static void test_sessions_survive_restore(void **state)
     zkv_kvstore_t *kv = zkv_kvstore_new();
     zkv_result_t r;
     for (uint64_t c = 1; c <= 50; c++) {
+        zkv_command_t open = {.type = ZKV_CMD_OPEN_SESSION, .client_id = c};
+        assert_int_equal(zkv_kvstore_apply(kv, 2 * c - 1, &open, &r), ZKV_OK);
         zkv_command_t put = s_put(c, 1, "k", "v");
         put.return_previous = c % 2;
-        assert_int_equal(zkv_kvstore_apply(kv, c, &put, &r), ZKV_OK);
+        assert_int_equal(zkv_kvstore_apply(kv, 2 * c, &put, &r), ZKV_OK);
         zkv_result_clear(&r);
     }
     size_t size;
@@ -212,13 +235,13 @@ static void test_sessions_survive_restore(void **state)
     zkv_kvstore_t *copy = zkv_kvstore_new();
     zkv_btree_t *tree = zkv_btree_new();
     assert_int_equal(zkv_btree_put(tree, "k", 1, "v", 1, NULL, NULL, NULL), ZKV_OK);
-    assert_int_equal(zkv_kvstore_restore(copy, 50, &tree, blob, size), ZKV_OK);
+    assert_int_equal(zkv_kvstore_restore(copy, 100, &tree, blob, size), ZKV_OK);
     assert_null(tree);
-    assert_int_equal(zkv_kvstore_applied(copy), 50);
+    assert_int_equal(zkv_kvstore_applied(copy), 100);
     assert_int_equal(zkv_kvstore_sessions(copy), 50);
     /* A retry after the restore is still recognised. */
     zkv_command_t retry = s_put(17, 1, "k", "changed");
-    assert_int_equal(zkv_kvstore_apply(copy, 60, &retry, &r), ZKV_OK);
+    assert_int_equal(zkv_kvstore_apply(copy, 110, &retry, &r), ZKV_OK);
     assert_true(r.duplicate);
     assert_int_equal(r.previous_size, 1); /* client 17 asked for the previous value */
     zkv_result_clear(&r);
@@ -248,18 +271,119 @@ static void test_eviction_is_least_recent(void **state)
     const zkv_stored_result_t *stored;
     zkv_stored_result_t result = {.sequence = 1, .status = ZKV_OK};
     for (uint64_t c = 1; c <= 3; c++) {
-        assert_int_equal(zkv_sessions_check(s, c, c, 1, 1, &stored), ZKV_SESSION_NEW);
-        result.index = c;
+        assert_int_equal(zkv_sessions_open(s, c, c), ZKV_OK);
+        assert_int_equal(zkv_sessions_check(s, c + 10, c, 1, 1, &stored), ZKV_SESSION_NEW);
+        result.index = c + 10;
         assert_int_equal(zkv_sessions_store(s, c, &result), ZKV_OK);
     }
     /* Client 1 becomes the most recent; client 2 is then the one evicted by client 4. */
-    assert_int_equal(zkv_sessions_check(s, 4, 1, 1, 1, &stored), ZKV_SESSION_DUPLICATE);
-    assert_int_equal(zkv_sessions_check(s, 5, 4, 1, 1, &stored), ZKV_SESSION_NEW);
+    assert_int_equal(zkv_sessions_check(s, 20, 1, 1, 1, &stored), ZKV_SESSION_DUPLICATE);
+    assert_int_equal(zkv_sessions_open(s, 21, 4), ZKV_OK);
     assert_int_equal(zkv_sessions_count(s), 3);
-    assert_int_equal(zkv_sessions_check(s, 6, 3, 1, 1, &stored), ZKV_SESSION_DUPLICATE);
-    assert_int_equal(zkv_sessions_check(s, 7, 1, 1, 1, &stored), ZKV_SESSION_DUPLICATE);
-    assert_int_equal(zkv_sessions_check(s, 8, 2, 1, 1, &stored), ZKV_SESSION_NEW);
+    assert_int_equal(zkv_sessions_evicted(s), 1);
+    assert_int_equal(zkv_sessions_check(s, 22, 3, 1, 1, &stored), ZKV_SESSION_DUPLICATE);
+    assert_int_equal(zkv_sessions_check(s, 23, 1, 1, 1, &stored), ZKV_SESSION_DUPLICATE);
+    /* The forgotten client's retry is refused, never taken for a new write. */
+    assert_int_equal(zkv_sessions_check(s, 24, 2, 1, 1, &stored), ZKV_SESSION_EXPIRED);
+    assert_int_equal(zkv_sessions_count(s), 3);
     zkv_sessions_destroy(&s);
+}
+
+/*  The eviction order survives a snapshot: decoded sessions come back in
+    order of activity, not of client id. */
+static void test_eviction_order_survives_restore(void **state)
+{
+    (void) state;
+    zkv_sessions_t *s = zkv_sessions_new(3, 8);
+    const zkv_stored_result_t *stored;
+    assert_int_equal(zkv_sessions_open(s, 1, 30), ZKV_OK);
+    assert_int_equal(zkv_sessions_open(s, 2, 10), ZKV_OK);
+    assert_int_equal(zkv_sessions_open(s, 3, 20), ZKV_OK);
+    assert_int_equal(zkv_sessions_check(s, 4, 30, 1, 1, &stored), ZKV_SESSION_NEW);
+    size_t size;
+    uint8_t *blob = zkv_sessions_encode(s, &size);
+    zkv_sessions_t *copy = zkv_sessions_decode(blob, size, 3, 8);
+    assert_non_null(copy);
+    /* Least recent is 10, then 20, then 30 (touched last), in both. */
+    zkv_sessions_t *both[] = {s, copy};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(zkv_sessions_open(both[k], 5, 40), ZKV_OK);
+        assert_int_equal(zkv_sessions_check(both[k], 6, 10, 1, 1, &stored), ZKV_SESSION_EXPIRED);
+        assert_int_equal(zkv_sessions_open(both[k], 7, 50), ZKV_OK);
+        assert_int_equal(zkv_sessions_check(both[k], 8, 20, 1, 1, &stored), ZKV_SESSION_EXPIRED);
+        assert_int_equal(zkv_sessions_check(both[k], 9, 30, 1, 1, &stored), ZKV_SESSION_NEW);
+    }
+    free(blob);
+    zkv_sessions_destroy(&s);
+    zkv_sessions_destroy(&copy);
+}
+
+/*  A write from a client that never opened a session changes nothing. */
+static void test_write_without_session_refused(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_result_t r;
+    zkv_command_t put = s_put(42, 1, "k", "v");
+    assert_int_equal(zkv_kvstore_apply(kv, 1, &put, &r), ZKV_ESESSION);
+    s_assert_value(kv, "k", NULL);
+    assert_int_equal(zkv_kvstore_sessions(kv), 0);
+    zkv_command_t anonymous = s_put(0, 0, "k", "v");
+    assert_int_equal(zkv_kvstore_apply(kv, 2, &anonymous, &r), ZKV_OK);
+    s_assert_value(kv, "k", "v");
+    zkv_command_t no_id = {.type = ZKV_CMD_OPEN_SESSION, .client_id = 0};
+    assert_int_equal(zkv_kvstore_apply(kv, 3, &no_id, &r), ZKV_EINVAL);
+    zkv_kvstore_destroy(&kv);
+}
+
+/*  Client A's write is applied but its reply lost; B overwrites the key; so
+    many clients open sessions that A's is forgotten; A's retry must be
+    refused, never applied again over B's acknowledged write. */
+static void test_evicted_client_retry_refused(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = zkv_kvstore_new();
+    zkv_result_t r;
+    uint64_t index = 0;
+    zkv_command_t open = {.type = ZKV_CMD_OPEN_SESSION, .client_id = 0xA};
+    assert_int_equal(zkv_kvstore_apply(kv, ++index, &open, &r), ZKV_OK);
+    zkv_command_t a = s_put(0xA, 1, "x", "from-A");
+    assert_int_equal(zkv_kvstore_apply(kv, ++index, &a, &r), ZKV_OK);
+    open.client_id = 0xB;
+    assert_int_equal(zkv_kvstore_apply(kv, ++index, &open, &r), ZKV_OK);
+    zkv_command_t b = s_put(0xB, 1, "x", "from-B");
+    assert_int_equal(zkv_kvstore_apply(kv, ++index, &b, &r), ZKV_OK);
+    for (uint64_t c = 1; c <= 70000; c++) {
+        open.client_id = 0x100000 + c;
+        assert_int_equal(zkv_kvstore_apply(kv, ++index, &open, &r), ZKV_OK);
+        zkv_command_t once = s_put(open.client_id, 1, "other", "v");
+        assert_int_equal(zkv_kvstore_apply(kv, ++index, &once, &r), ZKV_OK);
+    }
+    assert_int_equal(zkv_kvstore_sessions(kv), ZKV_SESSIONS_MAX);
+    assert_int_equal(zkv_kvstore_sessions_evicted(kv), 70002 - ZKV_SESSIONS_MAX);
+    assert_int_equal(zkv_kvstore_apply(kv, ++index, &a, &r), ZKV_ESESSION);
+    s_assert_value(kv, "x", "from-B");
+    zkv_kvstore_destroy(&kv);
+}
+
+/*  A closed session is gone: a late retry of its write is refused. */
+static void test_close_session(void **state)
+{
+    (void) state;
+    zkv_kvstore_t *kv = S_KV_OPEN(6);
+    zkv_result_t r;
+    zkv_command_t put = s_put(6, 1, "k", "v1");
+    assert_int_equal(zkv_kvstore_apply(kv, 1, &put, &r), ZKV_OK);
+    zkv_command_t close = {.type = ZKV_CMD_CLOSE_SESSION, .client_id = 6};
+    assert_int_equal(zkv_kvstore_apply(kv, 2, &close, &r), ZKV_OK);
+    assert_true(r.found);
+    assert_int_equal(zkv_kvstore_sessions(kv), 0);
+    assert_int_equal(zkv_kvstore_apply(kv, 3, &close, &r), ZKV_OK);
+    assert_false(r.found);
+    zkv_command_t del = {.type = ZKV_CMD_DELETE, .client_id = 6, .sequence = 2, .key = s_str("k")};
+    assert_int_equal(zkv_kvstore_apply(kv, 4, &del, &r), ZKV_ESESSION);
+    s_assert_value(kv, "k", "v1");
+    zkv_kvstore_destroy(&kv);
 }
 
 static void test_digest_distinguishes(void **state)
@@ -289,6 +413,10 @@ int main(void)
         cmocka_unit_test(test_window_full_refuses),
         cmocka_unit_test(test_sessions_survive_restore),
         cmocka_unit_test(test_eviction_is_least_recent),
+        cmocka_unit_test(test_eviction_order_survives_restore),
+        cmocka_unit_test(test_write_without_session_refused),
+        cmocka_unit_test(test_evicted_client_retry_refused),
+        cmocka_unit_test(test_close_session),
         cmocka_unit_test(test_digest_distinguishes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -54,6 +54,7 @@ typedef struct {
     size_t chunk_buf_size;
     uint64_t incoming_snapshot_term; /* term of the snapshot a leader is sending us */
     uint64_t compact_index;          /* a snapshot whose log is still to be dropped (0: none) */
+    uint64_t prune_ready_id;         /* older snapshots go once this Ready is durable (0: none) */
     uint64_t compact_size;
     /* Last state told to the client actor; unsent while it was not there. */
     zkv_raft_status_t told;
@@ -271,8 +272,10 @@ static void s_install(repl_t *self, const zkv_raft_ready_t *rd)
             (!zkv_msg_pop_u64(reply, &index) || !zkv_msg_pop_u64(reply, &status) || status != 0)) {
             zsys_error("zkvd: installing the leader's snapshot %" PRIu64 " failed", index);
             self->fatal = true;
-        } else if (done)
+        } else if (done) {
             s_adopt_snapshot(self, reply, index);
+            self->prune_ready_id = rd->id;
+        }
         if (!done)
             zmsg_pushstr(reply, command ? command : "");
         zstr_free(&command);
@@ -457,6 +460,19 @@ static void s_compact(repl_t *self)
     self->compact_index = 0;
 }
 
+/*  The log's restart after an installed snapshot is durable: a crash can no
+    longer need the snapshots before it. */
+static void s_prune(repl_t *self, uint64_t durable_id)
+{
+    if (!self->prune_ready_id || durable_id < self->prune_ready_id)
+        return;
+    self->prune_ready_id = 0;
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "PRUNE");
+    zmsg_addstr(msg, self->snapshot_path);
+    zkv_msg_send_or_drop(&msg, self->storage);
+}
+
 static bool s_on_log(repl_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->log);
@@ -466,6 +482,7 @@ static bool s_on_log(repl_t *self)
     uint64_t id;
     if (command && streq(command, "DURABLE") && zkv_msg_pop_u64(msg, &id)) {
         zkv_raft_persisted(self->raft, id);
+        s_prune(self, id);
         s_compact(self);
     } else if (command && streq(command, "FATAL")) {
         char *what = zmsg_popstr(msg);

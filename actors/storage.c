@@ -279,7 +279,8 @@ static int s_install(storage_t *self, uint64_t index, char *name)
         self->last_term = meta.term;
         self->snapshot_index = meta.index;
         self->bytes_since = 0;
-        zkv_snapshot_prune(self->fs, self->snap_dir, name, NULL, NULL, 0);
+        /* Older snapshots stay until the log's restart after this one is
+           durable (PRUNE): a crash before that must find a usable directory. */
     }
     if (rc != ZKV_OK)
         zsys_error("zkvd: snapshot %" PRIu64 " from the leader: %s: %s", index, zkv_strerror(rc),
@@ -302,6 +303,20 @@ static void s_on_install(storage_t *self, zmsg_t *msg)
     s_announce(self, "INSTALLED", index, rc == ZKV_OK ? 0 : 1, name);
 }
 
+/*  The log now restarts after the installed snapshot at path: the older
+    snapshots are of no more use. */
+static void s_prune(storage_t *self, zmsg_t *msg)
+{
+    char *path = zmsg_popstr(msg);
+    const char *name = path ? strrchr(path, '/') : NULL;
+    char err[512] = "";
+    if (name && zkv_snapshot_prune(self->fs, self->snap_dir, name + 1, NULL, err, sizeof err) !=
+                    ZKV_OK)
+        zkv_tracer_emit(self->tracer, "snapshot", self->last_term, self->snapshot_index, 0, 0,
+                        "prune failed: %s", err);
+    zstr_free(&path);
+}
+
 /* ---------------------------------------------------------------- actor */
 
 static bool s_on_replication(storage_t *self)
@@ -318,6 +333,8 @@ static bool s_on_replication(storage_t *self)
         s_chunk(self, msg);
     else if (command && streq(command, "INSTALL"))
         s_on_install(self, msg);
+    else if (command && streq(command, "PRUNE"))
+        s_prune(self, msg);
     zstr_free(&command);
     zmsg_destroy(&msg);
     return true;

@@ -52,9 +52,8 @@ typedef struct {
     uint64_t snapshot_index; /* of the file at snapshot_fd */
     uint8_t *chunk_buf;
     size_t chunk_buf_size;
-    uint64_t incoming_snapshot_term; /* term of the snapshot a leader is sending us */
-    uint64_t compact_index;          /* a snapshot whose log is still to be dropped (0: none) */
-    uint64_t prune_ready_id;         /* older snapshots go once this Ready is durable (0: none) */
+    uint64_t compact_index;  /* a snapshot whose log is still to be dropped (0: none) */
+    uint64_t prune_ready_id; /* older snapshots go once this Ready is durable (0: none) */
     uint64_t compact_size;
     /* Last state told to the client actor; unsent while it was not there. */
     zkv_raft_status_t told;
@@ -294,7 +293,7 @@ static void s_chunks(repl_t *self, const zkv_raft_ready_t *rd)
         zmsg_t *msg = zmsg_new();
         zmsg_addstr(msg, "CHUNK");
         zkv_msg_add_u64(msg, rd->chunks[i].snapshot_index);
-        zkv_msg_add_u64(msg, self->incoming_snapshot_term);
+        zkv_msg_add_u64(msg, rd->chunks[i].snapshot_term);
         zkv_msg_add_u64(msg, rd->chunks[i].offset);
         zmsg_addmem(msg, rd->chunks[i].data, rd->chunks[i].size);
         zmsg_send(&msg, self->storage);
@@ -340,8 +339,6 @@ static void s_on_peer(repl_t *self, zframe_t *frame)
     /* The SUB hears every leader's broadcasts; only ours and everyone's matter. */
     if ((msg.to == self->config.id || msg.to == ZKV_RAFT_BROADCAST) &&
         msg.from != self->config.id) {
-        if (msg.type == ZKV_RAFT_MSG_SNAPSHOT)
-            self->incoming_snapshot_term = msg.snapshot.term;
         if (msg.type == ZKV_RAFT_MSG_APPEND_RESPONSE && !msg.reject)
             zkv_tracer_emit(self->tracer, "ack", msg.term, msg.index, msg.from, 0, "match=%" PRIu64,
                             msg.index);

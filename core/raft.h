@@ -215,9 +215,12 @@ typedef struct {
 
 /*  A piece of a snapshot arriving from the leader; the host stores it at
     offset in a file (or buffer) for snapshot_index. offset 0 starts a new
-    snapshot: discard any partial one. */
+    snapshot: discard any partial one. snapshot_term is the term of the
+    snapshot the core accepted the chunk for (never that of a message it
+    dropped). */
 typedef struct {
     uint64_t snapshot_index;
+    uint64_t snapshot_term;
     uint64_t offset;
     const uint8_t *data;
     size_t size;

@@ -148,6 +148,7 @@ static bool s_store_chunk(zkv_raft_t *raft, const zkv_raft_msg_t *m)
     raft->chunk_bytes.n += m->chunk_size;
     zkv_raft_chunk_t c = {
         .snapshot_index = m->snapshot.index,
+        .snapshot_term = m->snapshot.term,
         .offset = m->chunk_offset,
         .data = (const uint8_t *) (uintptr_t) at, /* made a pointer in the Ready */
         .size = m->chunk_size,

@@ -579,6 +579,54 @@ static void test_step_rejects_malformed_messages(void **state)
     fx_free(&fx);
 }
 
+/* ---------------------------------------------------------------- snapshots */
+
+/*  A chunk of the snapshot at index/term, of a size-byte image, from a leader. */
+static zkv_raft_msg_t s_chunk(uint32_t from, uint64_t term, uint64_t index, uint64_t snap_term,
+                              uint64_t size, uint64_t offset, size_t n)
+{
+    static const uint8_t bytes[64];
+    return (zkv_raft_msg_t){.type = ZKV_RAFT_MSG_SNAPSHOT,
+                            .from = from,
+                            .to = 2,
+                            .term = term,
+                            .snapshot = {.index = index, .term = snap_term, .size = size},
+                            .chunk_offset = offset,
+                            .chunk = bytes,
+                            .chunk_size = n,
+                            .chunk_last = offset + n == size};
+}
+
+/*  The host stores a chunk under the term of the snapshot the core accepted
+    it for: a deposed leader's chunk of another snapshot term, stepped in the
+    same round, is dropped and changes nothing in the Ready. */
+static void test_chunk_carries_accepted_snapshot_term(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx_start_all(&fx);
+    zkv_raft_t *r = s_raft(&fx, 2);
+    zkv_raft_msg_t m = s_chunk(3, 3, 5, 3, 16, 0, 8);
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_OK);
+    m = s_chunk(1, 2, 7, 2, 16, 0, 8); /* node 1 led term 2 */
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_OK);
+    m = s_chunk(3, 3, 5, 3, 16, 8, 8);
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_OK);
+    zkv_raft_ready_t rd;
+    assert_int_equal(zkv_raft_ready(r, &rd), ZKV_OK);
+    assert_int_equal(rd.n_chunks, 2);
+    for (size_t i = 0; i < rd.n_chunks; i++) {
+        assert_int_equal(rd.chunks[i].snapshot_index, 5);
+        assert_int_equal(rd.chunks[i].snapshot_term, 3);
+        assert_int_equal(rd.chunks[i].offset, 8 * i);
+    }
+    assert_true(rd.has_snapshot);
+    assert_int_equal(rd.snapshot.term, 3);
+    zkv_raft_advance(r, &rd);
+    fx_free(&fx);
+}
+
 static void test_config_and_limits(void **state)
 {
     (void) state;
@@ -638,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_learner_receives_log_never_votes_or_counts),
         cmocka_unit_test(test_restart_replays_committed_entries),
         cmocka_unit_test(test_step_rejects_malformed_messages),
+        cmocka_unit_test(test_chunk_carries_accepted_snapshot_term),
         cmocka_unit_test(test_config_and_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

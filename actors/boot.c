@@ -98,6 +98,41 @@ static void s_loaded_free(loaded_t *loaded)
     free(loaded->entries);
 }
 
+/*  Whether the log's entries after the snapshot continue it. A log that
+    holds the snapshot's own entry continues it only with the same term (a
+    crash between a follower's install and its log reset leaves the old log,
+    stale entries and all); one that starts right after it was restarted there
+    (or its older segments were dropped). A log that ends before it holds
+    nothing to keep. */
+static bool s_wal_continues(const zkv_wal_t *wal, uint64_t index, uint64_t term)
+{
+    uint64_t held;
+    if (zkv_wal_last_index(wal) < index)
+        return false;
+    if (zkv_wal_term(wal, index, &held) == ZKV_OK)
+        return held == term;
+    return zkv_wal_first_index(wal) == index + 1;
+}
+
+/*  The log restarts after the snapshot: what it held does not belong to it. */
+static int s_reset_wal(zkv_boot_t *boot, const char *dir, char *err, size_t err_size)
+{
+    uint64_t index = boot->snapshot_index, held = 0;
+    zkv_wal_term(boot->wal, index, &held);
+    fprintf(stderr,
+            "zkvd: the log in %s (%" PRIu64 "..%" PRIu64 ", term %" PRIu64 " at %" PRIu64
+            ") does not continue snapshot %" PRIu64 " of term %" PRIu64 ": restarted after it\n",
+            dir, zkv_wal_first_index(boot->wal), zkv_wal_last_index(boot->wal), held, index, index,
+            boot->snapshot_term);
+    int rc = zkv_wal_reset(boot->wal, index + 1);
+    if (rc == ZKV_OK)
+        rc = zkv_wal_sync(boot->wal);
+    if (rc != ZKV_OK)
+        return s_fail(boot, err, err_size, "write-ahead log in %s: %s", dir,
+                      zkv_wal_error(boot->wal));
+    return 0;
+}
+
 static int s_open_wal(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
 {
     char dir[1100];
@@ -120,16 +155,9 @@ static int s_open_wal(const zkv_config_t *config, zkv_boot_t *boot, char *err, s
                       "write-ahead log in %s starts at %" PRIu64
                       " but the snapshot ends at %" PRIu64 ": entries are missing",
                       dir, first, boot->snapshot_index);
-    /* The snapshot is ahead of the log (a leader's snapshot was installed): the
-       log restarts after it. */
-    if (last < boot->snapshot_index) {
-        rc = zkv_wal_reset(boot->wal, boot->snapshot_index + 1);
-        if (rc == ZKV_OK)
-            rc = zkv_wal_sync(boot->wal);
-        if (rc != ZKV_OK)
-            return s_fail(boot, err, err_size, "write-ahead log in %s: %s", dir,
-                          zkv_wal_error(boot->wal));
-    }
+    if (boot->snapshot_index &&
+        !s_wal_continues(boot->wal, boot->snapshot_index, boot->snapshot_term))
+        return s_reset_wal(boot, dir, err, err_size);
     return 0;
 }
 
@@ -158,8 +186,13 @@ static int s_start_raft(const zkv_config_t *config, zkv_boot_t *boot, char *err,
         rc = ZKV_ENOMEM;
     zkv_wal_hard_state_t hs;
     zkv_wal_hard_state(boot->wal, &hs);
+    /* The commit index may be persisted lazily (past the log) or belong to a
+       log the snapshot replaced: it lies between the snapshot and the log's end. */
+    uint64_t commit = hs.commit < last ? hs.commit : last;
+    if (commit < boot->snapshot_index)
+        commit = boot->snapshot_index;
     zkv_raft_boot_t rboot = {
-        .hard_state = {.term = hs.term, .vote = hs.vote, .commit = hs.commit},
+        .hard_state = {.term = hs.term, .vote = hs.vote, .commit = commit},
         .snapshot_index = boot->snapshot_index,
         .snapshot_term = boot->snapshot_term,
         .snapshot_size = boot->snapshot_size,

@@ -1,7 +1,9 @@
 /*  boot: a node's state recovered from its data directory. The newest valid
     snapshot restores the state machine; the write-ahead log after it and the
-    last hard state restart the Raft core. A corrupt log or a gap between the
-    snapshot and the log stops the node with one clear line. */
+    last hard state restart the Raft core. A log that does not continue the
+    snapshot (ends before it, or holds its index in another term) restarts
+    after it. A corrupt log or a gap between the snapshot and the log stops
+    the node with one clear line. */
 #ifndef ZKV_BOOT_H
 #define ZKV_BOOT_H
 

@@ -14,6 +14,7 @@
                             SERVE    context, index, request    (a read that may be served)
                             CHUNK    snapshot-index, term, offset, bytes
                             INSTALL  index, term, size  (answered by INSTALLED)
+                            PRUNE    path   (the log restarts after it: older snapshots go)
     storage -> replication  APPLIED  index
                             SNAPSHOT index, term, size, path   (a new snapshot is durable)
                             INSTALLED index, status, path

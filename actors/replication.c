@@ -52,8 +52,8 @@ typedef struct {
     uint64_t snapshot_index; /* of the file at snapshot_fd */
     uint8_t *chunk_buf;
     size_t chunk_buf_size;
-    uint64_t incoming_snapshot_term; /* term of the snapshot a leader is sending us */
-    uint64_t compact_index;          /* a snapshot whose log is still to be dropped (0: none) */
+    uint64_t compact_index;  /* a snapshot whose log is still to be dropped (0: none) */
+    uint64_t prune_ready_id; /* older snapshots go once this Ready is durable (0: none) */
     uint64_t compact_size;
     /* Last state told to the client actor; unsent while it was not there. */
     zkv_raft_status_t told;
@@ -148,12 +148,15 @@ static bool s_add_entries(repl_t *self, zmsg_t *msg, const zkv_raft_entry_t *ent
     return false;
 }
 
-static void s_persist(repl_t *self, const zkv_raft_ready_t *rd)
+/*  installed false: storage could not install rd's snapshot; only the hard
+    state is written (the log must not restart after a snapshot not on disk). */
+static void s_persist(repl_t *self, const zkv_raft_ready_t *rd, bool installed)
 {
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, "PERSIST");
     zkv_msg_add_u64(msg, rd->id);
-    uint8_t flags = (rd->hard_state_changed ? 1 : 0) | (rd->has_snapshot ? 2 : 0);
+    bool snapshot = rd->has_snapshot && installed;
+    uint8_t flags = (rd->hard_state_changed ? 1 : 0) | (snapshot ? 2 : 0);
     zmsg_addmem(msg, &flags, 1);
     uint8_t hs[20];
     zkv_le64_put(hs, rd->hard_state.term);
@@ -163,8 +166,8 @@ static void s_persist(repl_t *self, const zkv_raft_ready_t *rd)
     uint8_t snap[16];
     zkv_le64_put(snap, rd->snapshot.index);
     zkv_le64_put(snap + 8, rd->snapshot.term);
-    zmsg_addmem(msg, snap, rd->has_snapshot ? sizeof snap : 0);
-    if (s_add_entries(self, msg, rd->entries, rd->n_entries))
+    zmsg_addmem(msg, snap, snapshot ? sizeof snap : 0);
+    if (s_add_entries(self, msg, rd->entries, installed ? rd->n_entries : 0))
         zmsg_send(&msg, self->log);
     zmsg_destroy(&msg);
 }
@@ -250,8 +253,9 @@ static void s_adopt_snapshot(repl_t *self, zmsg_t *msg, uint64_t index)
 
 /*  A follower's snapshot from the leader: storage installs it before anything
     after it is persisted or applied. Other storage messages that come while
-    waiting are handled after this Ready. */
-static void s_install(repl_t *self, const zkv_raft_ready_t *rd)
+    waiting are handled after this Ready. false: it could not (the core then
+    asks the leader for the snapshot again). */
+static bool s_install(repl_t *self, const zkv_raft_ready_t *rd)
 {
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, "INSTALL");
@@ -259,26 +263,30 @@ static void s_install(repl_t *self, const zkv_raft_ready_t *rd)
     zkv_msg_add_u64(msg, rd->snapshot.term);
     zkv_msg_add_u64(msg, rd->snapshot.size);
     zmsg_send(&msg, self->storage);
-    while (!self->fatal) {
+    for (;;) {
         zmq_pollitem_t item = {zsock_resolve(self->storage), 0, ZMQ_POLLIN, 0};
         zmsg_t *reply = zmq_poll(&item, 1, -1) == 1 ? zmsg_recv(self->storage) : NULL;
         if (!reply)
-            return;
+            return false;
         char *command = zmsg_popstr(reply);
         bool done = command && streq(command, "INSTALLED");
         uint64_t index = 0, status = 1;
-        if (done &&
-            (!zkv_msg_pop_u64(reply, &index) || !zkv_msg_pop_u64(reply, &status) || status != 0)) {
-            zsys_error("zkvd: installing the leader's snapshot %" PRIu64 " failed", index);
-            self->fatal = true;
-        } else if (done)
+        bool ok = done && zkv_msg_pop_u64(reply, &index) && zkv_msg_pop_u64(reply, &status) &&
+                  status == 0 && index == rd->snapshot.index;
+        if (done && !ok)
+            zsys_error("zkvd: installing the leader's snapshot %" PRIu64
+                       " failed; asking for it again",
+                       rd->snapshot.index);
+        else if (ok) {
             s_adopt_snapshot(self, reply, index);
+            self->prune_ready_id = rd->id;
+        }
         if (!done)
             zmsg_pushstr(reply, command ? command : "");
         zstr_free(&command);
         if (done) {
             zmsg_destroy(&reply);
-            return;
+            return ok;
         }
         /* The core takes no calls inside a Ready: after it. */
         zlist_append(self->deferred, reply);
@@ -291,7 +299,7 @@ static void s_chunks(repl_t *self, const zkv_raft_ready_t *rd)
         zmsg_t *msg = zmsg_new();
         zmsg_addstr(msg, "CHUNK");
         zkv_msg_add_u64(msg, rd->chunks[i].snapshot_index);
-        zkv_msg_add_u64(msg, self->incoming_snapshot_term);
+        zkv_msg_add_u64(msg, rd->chunks[i].snapshot_term);
         zkv_msg_add_u64(msg, rd->chunks[i].offset);
         zmsg_addmem(msg, rd->chunks[i].data, rd->chunks[i].size);
         zmsg_send(&msg, self->storage);
@@ -305,10 +313,9 @@ static void s_process_ready(repl_t *self)
     while (!self->fatal && zkv_raft_has_ready(self->raft) &&
            zkv_raft_ready(self->raft, &rd) == ZKV_OK) {
         s_chunks(self, &rd);
-        if (rd.has_snapshot)
-            s_install(self, &rd);
+        bool installed = !rd.has_snapshot || s_install(self, &rd);
         if (rd.must_persist)
-            s_persist(self, &rd);
+            s_persist(self, &rd, installed);
         for (size_t i = 0; i < rd.n_messages; i++)
             s_send_peer(self, &rd.messages[i]);
         if (rd.n_committed)
@@ -316,6 +323,8 @@ static void s_process_ready(repl_t *self)
         if (rd.n_reads)
             s_serve_reads(self, &rd);
         zkv_raft_advance(self->raft, &rd);
+        if (!installed)
+            zkv_raft_snapshot_failed(self->raft, rd.id);
         for (zmsg_t *m = zlist_pop(self->deferred); m; m = zlist_pop(self->deferred)) {
             s_handle_storage(self, m);
             zmsg_destroy(&m);
@@ -337,8 +346,6 @@ static void s_on_peer(repl_t *self, zframe_t *frame)
     /* The SUB hears every leader's broadcasts; only ours and everyone's matter. */
     if ((msg.to == self->config.id || msg.to == ZKV_RAFT_BROADCAST) &&
         msg.from != self->config.id) {
-        if (msg.type == ZKV_RAFT_MSG_SNAPSHOT)
-            self->incoming_snapshot_term = msg.snapshot.term;
         if (msg.type == ZKV_RAFT_MSG_APPEND_RESPONSE && !msg.reject)
             zkv_tracer_emit(self->tracer, "ack", msg.term, msg.index, msg.from, 0, "match=%" PRIu64,
                             msg.index);
@@ -457,6 +464,19 @@ static void s_compact(repl_t *self)
     self->compact_index = 0;
 }
 
+/*  The log's restart after an installed snapshot is durable: a crash can no
+    longer need the snapshots before it. */
+static void s_prune(repl_t *self, uint64_t durable_id)
+{
+    if (!self->prune_ready_id || durable_id < self->prune_ready_id)
+        return;
+    self->prune_ready_id = 0;
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "PRUNE");
+    zmsg_addstr(msg, self->snapshot_path);
+    zkv_msg_send_or_drop(&msg, self->storage);
+}
+
 static bool s_on_log(repl_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->log);
@@ -466,6 +486,7 @@ static bool s_on_log(repl_t *self)
     uint64_t id;
     if (command && streq(command, "DURABLE") && zkv_msg_pop_u64(msg, &id)) {
         zkv_raft_persisted(self->raft, id);
+        s_prune(self, id);
         s_compact(self);
     } else if (command && streq(command, "FATAL")) {
         char *what = zmsg_popstr(msg);

@@ -28,6 +28,8 @@ typedef struct {
     uint64_t snapshot_index;   /* newest snapshot taken or installed */
     uint64_t bytes_since;      /* entry bytes applied since it */
     zkv_snapshot_recv_t *recv; /* a snapshot arriving from the leader */
+    uint64_t recv_index;       /* ... and which one */
+    uint64_t recv_term;
     zkv_packer_t results;      /* of the entries being applied */
 } storage_t;
 
@@ -259,37 +261,62 @@ static void s_chunk(storage_t *self, zmsg_t *msg)
     if (offset == 0) {
         zkv_snapshot_recv_destroy(&self->recv);
         self->recv = zkv_snapshot_recv_new(self->fs, self->snap_dir, index, term);
+        self->recv_index = index;
+        self->recv_term = term;
     }
-    if (self->recv &&
+    if (self->recv && (index != self->recv_index || term != self->recv_term))
+        zkv_tracer_emit(self->tracer, "snapshot", term, index, 0, 0,
+                        "chunk of another snapshot than %" PRIu64 " term %" PRIu64 " dropped",
+                        self->recv_index, self->recv_term);
+    else if (self->recv &&
         zkv_snapshot_recv_write(self->recv, offset, zframe_data(data), zframe_size(data)) != ZKV_OK)
         zkv_tracer_emit(self->tracer, "snapshot", term, index, 0, 0, "chunk refused: %s",
                         zkv_snapshot_recv_error(self->recv));
     zframe_destroy(&data);
 }
 
-/*  The received snapshot replaces the state machine. */
-static int s_install(storage_t *self, uint64_t index, char *name)
+/*  A snapshot that was put in place but cannot be restored must not be
+    found by the next boot. */
+static void s_unlink_snapshot(storage_t *self, const char *name)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", self->snap_dir, name);
+    zkv_fs_unlink(self->fs, path);
+    zkv_fs_sync_dir(self->fs, self->snap_dir);
+}
+
+/*  The received snapshot replaces the state machine. Any failure leaves the
+    state machine and the directory as they were: the leader sends it again. */
+static int s_install(storage_t *self, uint64_t index, uint64_t term, char *name)
 {
     zkv_btree_t *tree = NULL;
     zkv_snapshot_meta_t meta = {0};
-    int rc = self->recv ? zkv_snapshot_recv_finish(self->recv, &tree, &meta, name) : ZKV_EINVAL;
-    if (rc == ZKV_OK && meta.index != index)
-        rc = ZKV_ECORRUPT;
-    if (rc == ZKV_OK)
+    /* A snapshot other than the one received (chunks lost or refused) is an
+       error; the transfer under way, if any, goes on. */
+    if (!self->recv || self->recv_index != index || self->recv_term != term) {
+        zsys_error("zkvd: snapshot %" PRIu64 " term %" PRIu64 " from the leader: not received",
+                   index, term);
+        return ZKV_EINVAL;
+    }
+    int rc = zkv_snapshot_recv_finish(self->recv, &tree, &meta, name);
+    if (rc == ZKV_OK) {
         rc = zkv_kvstore_restore(self->kv, meta.index, &tree, meta.app, meta.app_size);
+        if (rc != ZKV_OK)
+            s_unlink_snapshot(self, name);
+    }
     if (rc == ZKV_OK) {
         self->last_term = meta.term;
         self->snapshot_index = meta.index;
         self->bytes_since = 0;
-        zkv_snapshot_prune(self->fs, self->snap_dir, name, NULL, NULL, 0);
+        /* Older snapshots stay until the log's restart after this one is
+           durable (PRUNE): a crash before that must find a usable directory. */
     }
     if (rc != ZKV_OK)
         zsys_error("zkvd: snapshot %" PRIu64 " from the leader: %s: %s", index, zkv_strerror(rc),
-                   self->recv ? zkv_snapshot_recv_error(self->recv) : "no chunks received");
-    zkv_tracer_emit(self->tracer, "snapshot", meta.term, index, 0, 0, "install %s: %s",
+                   zkv_snapshot_recv_error(self->recv));
+    zkv_tracer_emit(self->tracer, "snapshot", term, index, 0, 0, "install %s: %s",
                     rc == ZKV_OK ? "done" : "failed",
-                    rc == ZKV_OK ? name
-                                 : (self->recv ? zkv_snapshot_recv_error(self->recv) : "no data"));
+                    rc == ZKV_OK ? name : zkv_snapshot_recv_error(self->recv));
     zkv_btree_destroy(&tree);
     zkv_snapshot_meta_clear(&meta);
     zkv_snapshot_recv_destroy(&self->recv);
@@ -298,10 +325,26 @@ static int s_install(storage_t *self, uint64_t index, char *name)
 
 static void s_on_install(storage_t *self, zmsg_t *msg)
 {
-    uint64_t index;
+    uint64_t index = 0, term = 0;
     char name[ZKV_SNAPSHOT_NAME_SIZE + 1] = "";
-    int rc = zkv_msg_pop_u64(msg, &index) ? s_install(self, index, name) : ZKV_EINVAL;
+    int rc = zkv_msg_pop_u64(msg, &index) && zkv_msg_pop_u64(msg, &term)
+                 ? s_install(self, index, term, name)
+                 : ZKV_EINVAL;
     s_announce(self, "INSTALLED", index, rc == ZKV_OK ? 0 : 1, name);
+}
+
+/*  The log now restarts after the installed snapshot at path: the older
+    snapshots are of no more use. */
+static void s_prune(storage_t *self, zmsg_t *msg)
+{
+    char *path = zmsg_popstr(msg);
+    const char *name = path ? strrchr(path, '/') : NULL;
+    char err[512] = "";
+    if (name && zkv_snapshot_prune(self->fs, self->snap_dir, name + 1, NULL, err, sizeof err) !=
+                    ZKV_OK)
+        zkv_tracer_emit(self->tracer, "snapshot", self->last_term, self->snapshot_index, 0, 0,
+                        "prune failed: %s", err);
+    zstr_free(&path);
 }
 
 /* ---------------------------------------------------------------- actor */
@@ -320,6 +363,8 @@ static bool s_on_replication(storage_t *self)
         s_chunk(self, msg);
     else if (command && streq(command, "INSTALL"))
         s_on_install(self, msg);
+    else if (command && streq(command, "PRUNE"))
+        s_prune(self, msg);
     zstr_free(&command);
     zmsg_destroy(&msg);
     return true;

@@ -405,12 +405,16 @@ static void s_ready_out(zkv_raft_t *raft, zkv_raft_ready_t *rd)
     }
     rd->messages = raft->out.v;
     rd->n_messages = raft->out.n;
-    for (size_t i = 0; i < raft->chunks.n; i++) {
+    /* With an install, chunks of a later snapshot wait for the next Ready:
+       the host would start that file before it finished the one installed. */
+    size_t n = raft->snap_pending ? raft->snap_chunks : raft->chunks.n;
+    assert(n <= raft->chunks.n);
+    for (size_t i = 0; i < n; i++) {
         zkv_raft_chunk_t *c = &raft->chunks.v[i];
         c->data = c->size ? raft->chunk_bytes.v + (uintptr_t) c->data : NULL;
     }
     rd->chunks = raft->chunks.v;
-    rd->n_chunks = raft->chunks.n;
+    rd->n_chunks = n;
 }
 
 static int s_record(zkv_raft_t *raft, zkv_raft_ready_t *rd)
@@ -445,8 +449,10 @@ int zkv_raft_ready(zkv_raft_t *raft, zkv_raft_ready_t *rd)
     rd->hard_state_changed = raft->hs_dirty;
     rd->hard_state = (zkv_raft_hard_state_t){raft->term, raft->vote, raft->log.commit};
     rd->has_snapshot = raft->snap_pending;
-    if (rd->has_snapshot)
+    if (rd->has_snapshot) {
         rd->snapshot = raft->snap_install;
+        raft->snap_ready_id = rd->id;
+    }
     s_ready_entries(raft, rd);
     s_ready_out(raft, rd);
     rd->reads = raft->read_out.v;
@@ -456,6 +462,27 @@ int zkv_raft_ready(zkv_raft_t *raft, zkv_raft_ready_t *rd)
         return ZKV_ENOMEM;
     raft->in_ready = true;
     return ZKV_OK;
+}
+
+/*  Drop the chunks a Ready handed out; those it held back (still holding
+    offsets into chunk_bytes) move to the front. */
+static void s_chunks_advance(zkv_raft_t *raft, size_t n)
+{
+    size_t left = raft->chunks.n - n;
+    size_t cut = left ? (size_t) (uintptr_t) raft->chunks.v[n].data : raft->chunk_bytes.n;
+    assert(n <= raft->chunks.n && cut <= raft->chunk_bytes.n);
+    if (left == 0) {
+        raft->chunks.n = 0;
+        raft->chunk_bytes.n = 0;
+        return;
+    }
+    memmove(raft->chunks.v, raft->chunks.v + n, left * sizeof *raft->chunks.v);
+    for (size_t i = 0; i < left; i++)
+        raft->chunks.v[i].data = (const uint8_t *) ((uintptr_t) raft->chunks.v[i].data - cut);
+    raft->chunks.n = left;
+    if (raft->chunk_bytes.n > cut)
+        memmove(raft->chunk_bytes.v, raft->chunk_bytes.v + cut, raft->chunk_bytes.n - cut);
+    raft->chunk_bytes.n -= cut;
 }
 
 void zkv_raft_advance(zkv_raft_t *raft, const zkv_raft_ready_t *rd)
@@ -468,8 +495,7 @@ void zkv_raft_advance(zkv_raft_t *raft, const zkv_raft_ready_t *rd)
         log->applying = rd->committed[rd->n_committed - 1].index;
     raft->out.n = 0;
     raft->out_ents.n = 0;
-    raft->chunks.n = 0;
-    raft->chunk_bytes.n = 0;
+    s_chunks_advance(raft, rd->n_chunks);
     raft->hs_dirty = false;
     raft->snap_pending = false;
     raft->rd_role = rd->role;

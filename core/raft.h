@@ -50,6 +50,10 @@
       stored entries from rd.entries[0].index on, then appends.
     - rd.has_snapshot: the writer stores the snapshot as the node's snapshot
       and drops every stored entry; entries that follow start after it.
+      Such a Ready's chunks end with that snapshot's last one: chunks of a
+      later snapshot stepped in the same round come in the next Ready, so the
+      host may store every chunk, then install. A host that cannot install
+      it writes the hard state only and says so (zkv_raft_snapshot_failed).
 
     Restart: pass the durable hard state, the last snapshot's metadata and the
     durable entries after it in zkv_raft_boot_t; restore the state machine from
@@ -215,9 +219,12 @@ typedef struct {
 
 /*  A piece of a snapshot arriving from the leader; the host stores it at
     offset in a file (or buffer) for snapshot_index. offset 0 starts a new
-    snapshot: discard any partial one. */
+    snapshot: discard any partial one. snapshot_term is the term of the
+    snapshot the core accepted the chunk for (never that of a message it
+    dropped). */
 typedef struct {
     uint64_t snapshot_index;
+    uint64_t snapshot_term;
     uint64_t offset;
     const uint8_t *data;
     size_t size;
@@ -377,6 +384,16 @@ void zkv_raft_advance(zkv_raft_t *raft, const zkv_raft_ready_t *rd);
 
 /*  Every Ready up to ready_id is durable. ZKV_EINVAL for an id not yet handed out. */
 int zkv_raft_persisted(zkv_raft_t *raft, uint64_t ready_id);
+
+/*  The host could not install the snapshot of Ready ready_id (rd.has_snapshot):
+    it wrote only that Ready's hard state (not the snapshot, not its entries)
+    and calls this right after zkv_raft_advance() of that Ready. The core drops
+    the Ready's entries and its final answer to the leader, asks the leader to
+    send the snapshot again from offset 0, and until a snapshot is installed
+    takes no entries and does not campaign (its state machine lacks the
+    snapshot its log now starts at). ZKV_EINVAL if ready_id is not the last
+    Ready or handed out no snapshot. */
+int zkv_raft_snapshot_failed(zkv_raft_t *raft, uint64_t ready_id);
 
 /*  The state machine applied every committed entry up to index (at most the
     last handed out). Lower values than before are ignored. */

@@ -4,9 +4,11 @@
     election timeout ignores vote requests, §6.2). */
 #include "raft_int.h"
 
+/*  A node whose state machine lacks the snapshot its log starts at could not
+    serve as leader. */
 bool raft_promotable(const zkv_raft_t *raft)
 {
-    return raft->self->voter;
+    return raft->self->voter && !raft->snap_lost;
 }
 
 bool raft_in_lease(const zkv_raft_t *raft)

@@ -154,6 +154,10 @@ struct zkv_raft_t {
     RAFT_VEC(zkv_raft_chunk_t) chunks; /* data holds an offset into chunk_bytes until Ready */
     bool snap_pending;                 /* install recv_meta in the next Ready */
     zkv_raft_snapshot_meta_t snap_install;
+    size_t snap_chunks;     /* chunks up to the install's last one: the rest wait a Ready */
+    uint64_t snap_ready_id; /* the Ready that handed out the last install */
+    bool snap_lost;         /* the host failed to install the snapshot the log starts at */
+    uint64_t lost_rejected; /* append index last rejected while snap_lost, plus one */
 
     /* ReadIndex (§6.4). */
     RAFT_VEC(raft_read_t) reads;        /* in admission order */
@@ -255,6 +259,8 @@ void raft_snapshot_start(zkv_raft_t *raft, raft_peer_t *pr);
 void raft_snapshot_tick(zkv_raft_t *raft, raft_peer_t *pr);
 void raft_handle_snapshot(zkv_raft_t *raft, const zkv_raft_msg_t *m);
 void raft_handle_snapshot_response(zkv_raft_t *raft, const zkv_raft_msg_t *m);
+/* Answer an append while snap_lost so that the leader falls back to a snapshot. */
+void raft_reject_for_snapshot(zkv_raft_t *raft, uint32_t to, uint64_t index);
 
 /* ---------------------------------------------------------------- raft_transfer.c */
 void raft_transfer_check(zkv_raft_t *raft, raft_peer_t *pr);

@@ -426,6 +426,10 @@ void raft_handle_append(zkv_raft_t *raft, const zkv_raft_msg_t *m)
     uint64_t prev = m->index, prev_term = m->log_term;
     const zkv_raft_entry_t *ents = m->entries;
     size_t n = m->n_entries;
+    if (raft->snap_lost) {
+        raft_reject_for_snapshot(raft, m->from, m->index);
+        return;
+    }
     if (prev < log->snap_index) {
         /* Our snapshot holds committed entries, equal in every leader's log. */
         uint64_t skip = log->snap_index - prev;

@@ -12,7 +12,9 @@
     snapshot: the log is reset to it and Ready.has_snapshot tells the host to
     restore and persist it; the final answer waits until that is durable. A
     follower that already holds the snapshot's last entry (or committed past
-    it) does not need it and says so. */
+    it) does not need it and says so. An install the host could not complete
+    (zkv_raft_snapshot_failed) leaves the log at a snapshot the state machine
+    lacks: the follower takes no entries until the leader sends one again. */
 #include <string.h>
 
 #include "raft_int.h"
@@ -124,6 +126,8 @@ static void s_respond(zkv_raft_t *raft, const zkv_raft_msg_t *m, uint64_t offset
 /*  We hold its last entry, or committed past it: no need to install. */
 static bool s_not_needed(zkv_raft_t *raft, const zkv_raft_snapshot_meta_t *meta)
 {
+    if (raft->snap_lost)
+        return false; /* our log starts at a snapshot our state machine lacks */
     uint64_t term;
     if (raft_log_term(&raft->log, meta->index, &term) == ZKV_OK && term == meta->term) {
         /* Log matching: our log equals the leader's up to meta->index,
@@ -148,6 +152,7 @@ static bool s_store_chunk(zkv_raft_t *raft, const zkv_raft_msg_t *m)
     raft->chunk_bytes.n += m->chunk_size;
     zkv_raft_chunk_t c = {
         .snapshot_index = m->snapshot.index,
+        .snapshot_term = m->snapshot.term,
         .offset = m->chunk_offset,
         .data = (const uint8_t *) (uintptr_t) at, /* made a pointer in the Ready */
         .size = m->chunk_size,
@@ -160,7 +165,7 @@ static void s_install(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     const zkv_raft_snapshot_meta_t *meta = &raft->recv_meta;
     raft_log_t *log = &raft->log;
-    assert(meta->index > log->commit);
+    assert(meta->index > log->commit || raft->snap_lost);
     /* Our entries up to the snapshot may differ from what it holds; only
        the committed ones are known equal until the snapshot is durable. */
     uint64_t durable = log->durable < log->commit ? log->durable : log->commit;
@@ -176,6 +181,8 @@ static void s_install(zkv_raft_t *raft, const zkv_raft_msg_t *m)
     raft->snap_size = meta->size;
     raft->snap_pending = true;
     raft->snap_install = *meta;
+    raft->snap_chunks = raft->chunks.n;
+    raft->snap_lost = false;
     raft->recv_active = false;
     s_respond(raft, m, meta->size, false, true, raft->next_ready_id);
 }
@@ -208,4 +215,65 @@ void raft_handle_snapshot(zkv_raft_t *raft, const zkv_raft_msg_t *m)
         s_install(raft, m);
     else
         s_respond(raft, m, raft->recv_next, false, false, 0);
+}
+
+/* ---------------------------------------------------------------- failed install */
+
+void raft_reject_for_snapshot(zkv_raft_t *raft, uint32_t to, uint64_t index)
+{
+    /* Once per probe: the leader asks again at its next heartbeat, not at once. */
+    if (raft->lost_rejected == index + 1)
+        return;
+    raft->lost_rejected = index + 1;
+    /* Hint 0: the leader goes back to what it knows we hold, or to a snapshot. */
+    zkv_raft_msg_t r = {
+        .type = ZKV_RAFT_MSG_APPEND_RESPONSE,
+        .to = to,
+        .reject = true,
+        .index = index,
+    };
+    raft_send(raft, &r, NULL, 0, 0);
+}
+
+/*  The install's Ready was not written: forget its record and the final answer. */
+static void s_forget_install(zkv_raft_t *raft, uint64_t ready_id, uint64_t index)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < raft->records.n; i++)
+        if (raft->records.v[i].id != ready_id)
+            raft->records.v[keep++] = raft->records.v[i];
+    raft->records.n = keep;
+    keep = 0;
+    for (size_t i = 0; i < raft->held.n; i++) {
+        const zkv_raft_msg_t *m = &raft->held.v[i].msg;
+        if (m->type != ZKV_RAFT_MSG_SNAPSHOT_RESPONSE || !m->chunk_last || m->reject ||
+            m->index != index)
+            raft->held.v[keep++] = raft->held.v[i];
+    }
+    raft->held.n = keep;
+}
+
+int zkv_raft_snapshot_failed(zkv_raft_t *raft, uint64_t ready_id)
+{
+    assert(!raft->in_ready);
+    raft_log_t *log = &raft->log;
+    if (ready_id == 0 || ready_id != raft->snap_ready_id || ready_id + 1 != raft->next_ready_id ||
+        raft->snap_pending || log->snap_index != raft->snap_install.index)
+        return ZKV_EINVAL;
+    raft->snap_ready_id = 0;
+    /* Entries that came with the install were not written either. */
+    raft_log_reset(log, log->snap_index, log->snap_term);
+    s_forget_install(raft, ready_id, log->snap_index);
+    raft->snap_lost = true;
+    raft->lost_rejected = 0;
+    if (raft->leader != ZKV_RAFT_NONE) {
+        zkv_raft_msg_t r = {
+            .type = ZKV_RAFT_MSG_SNAPSHOT_RESPONSE,
+            .to = raft->leader,
+            .index = log->snap_index,
+            .reject = true, /* resend from offset 0 */
+        };
+        raft_send(raft, &r, NULL, 0, 0);
+    }
+    return ZKV_OK;
 }

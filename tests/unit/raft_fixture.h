@@ -29,6 +29,7 @@ typedef struct {
     bool alive;
     bool manual_persist; /* the test calls zkv_raft_persisted itself */
     bool manual_apply;   /* the test calls zkv_raft_applied itself */
+    bool fail_install;   /* the next install fails, as if the host's storage refused it */
     uint64_t last_ready; /* id of the last Ready that must be persisted */
     /* "disk" */
     zkv_raft_hard_state_t hs;
@@ -193,16 +194,27 @@ static inline void fx_ready(fx_t *fx, uint32_t id)
     fx_node_t *nd = &fx->nodes[id];
     zkv_raft_ready_t rd;
     while (nd->alive && zkv_raft_ready(nd->raft, &rd) == ZKV_OK) {
+        bool fail = rd.has_snapshot && nd->fail_install;
         fx_store_chunks(nd, &rd);
         if (rd.must_persist) {
-            fx_disk_write(nd, &rd);
+            if (fail)
+                nd->hs = rd.hard_state; /* the hard state only */
+            else
+                fx_disk_write(nd, &rd);
             nd->last_ready = rd.id;
         }
         nd->hs.commit = rd.hard_state.commit;
         for (size_t i = 0; i < rd.n_messages; i++)
             fx_send(fx, id, &rd.messages[i]);
-        fx_apply(nd, &rd);
+        if (!fail)
+            fx_apply(nd, &rd);
         zkv_raft_advance(nd->raft, &rd);
+        if (fail) {
+            nd->fail_install = false;
+            nd->recv_size = 0;
+            if (zkv_raft_snapshot_failed(nd->raft, rd.id) != ZKV_OK)
+                abort();
+        }
         if (rd.must_persist && !nd->manual_persist)
             zkv_raft_persisted(nd->raft, rd.id);
         if (!nd->manual_apply)

@@ -579,6 +579,159 @@ static void test_step_rejects_malformed_messages(void **state)
     fx_free(&fx);
 }
 
+/* ---------------------------------------------------------------- snapshots */
+
+/*  A chunk of the snapshot at index/term, of a size-byte image, from a leader. */
+static zkv_raft_msg_t s_chunk(uint32_t from, uint64_t term, uint64_t index, uint64_t snap_term,
+                              uint64_t size, uint64_t offset, size_t n)
+{
+    static const uint8_t bytes[64];
+    return (zkv_raft_msg_t){.type = ZKV_RAFT_MSG_SNAPSHOT,
+                            .from = from,
+                            .to = 2,
+                            .term = term,
+                            .snapshot = {.index = index, .term = snap_term, .size = size},
+                            .chunk_offset = offset,
+                            .chunk = bytes,
+                            .chunk_size = n,
+                            .chunk_last = offset + n == size};
+}
+
+/*  The host stores a chunk under the term of the snapshot the core accepted
+    it for: a deposed leader's chunk of another snapshot term, stepped in the
+    same round, is dropped and changes nothing in the Ready. */
+static void test_chunk_carries_accepted_snapshot_term(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx_start_all(&fx);
+    zkv_raft_t *r = s_raft(&fx, 2);
+    zkv_raft_msg_t m = s_chunk(3, 3, 5, 3, 16, 0, 8);
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_OK);
+    m = s_chunk(1, 2, 7, 2, 16, 0, 8); /* node 1 led term 2 */
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_OK);
+    m = s_chunk(3, 3, 5, 3, 16, 8, 8);
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_OK);
+    zkv_raft_ready_t rd;
+    assert_int_equal(zkv_raft_ready(r, &rd), ZKV_OK);
+    assert_int_equal(rd.n_chunks, 2);
+    for (size_t i = 0; i < rd.n_chunks; i++) {
+        assert_int_equal(rd.chunks[i].snapshot_index, 5);
+        assert_int_equal(rd.chunks[i].snapshot_term, 3);
+        assert_int_equal(rd.chunks[i].offset, 8 * i);
+    }
+    assert_true(rd.has_snapshot);
+    assert_int_equal(rd.snapshot.term, 3);
+    zkv_raft_advance(r, &rd);
+    fx_free(&fx);
+}
+
+/*  The last chunk of snapshot 5 and the first of snapshot 9 stepped before
+    one Ready: that Ready installs 5 and hands out only its chunks, so the
+    host finishes 5's file before 9's first chunk starts another; 9's chunk
+    comes, bytes intact, in the next Ready. */
+static void test_install_ready_holds_later_snapshot_chunks(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx_start_all(&fx);
+    zkv_raft_t *r = s_raft(&fx, 2);
+    zkv_raft_msg_t m = s_chunk(1, 2, 5, 2, 16, 0, 8);
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_OK);
+    zkv_raft_ready_t rd;
+    assert_int_equal(zkv_raft_ready(r, &rd), ZKV_OK);
+    assert_int_equal(rd.n_chunks, 1);
+    zkv_raft_advance(r, &rd);
+    m = s_chunk(1, 2, 5, 2, 16, 8, 8);
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_OK);
+    m = s_chunk(1, 2, 9, 2, 24, 0, 8);
+    m.chunk = (const uint8_t *) "S2-bytes";
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_OK);
+    assert_int_equal(zkv_raft_ready(r, &rd), ZKV_OK);
+    assert_true(rd.has_snapshot);
+    assert_int_equal(rd.snapshot.index, 5);
+    assert_int_equal(rd.n_chunks, 1);
+    assert_int_equal(rd.chunks[0].snapshot_index, 5);
+    assert_int_equal(rd.chunks[0].offset, 8);
+    zkv_raft_advance(r, &rd);
+    assert_true(zkv_raft_has_ready(r));
+    assert_int_equal(zkv_raft_ready(r, &rd), ZKV_OK);
+    assert_false(rd.has_snapshot);
+    assert_int_equal(rd.n_chunks, 1);
+    assert_int_equal(rd.chunks[0].snapshot_index, 9);
+    assert_int_equal(rd.chunks[0].offset, 0);
+    assert_int_equal(rd.chunks[0].size, 8);
+    assert_memory_equal(rd.chunks[0].data, "S2-bytes", 8);
+    zkv_raft_advance(r, &rd);
+    fx_free(&fx);
+}
+
+/*  A host that cannot install a received snapshot writes the hard state
+    only and reports it: the follower does not answer that it installed,
+    the leader sends the snapshot again, and the second install succeeds. */
+static void test_failed_install_retried(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx.cfg.snapshot_chunk_size = 8;
+    fx.cfg.max_inflight = 2;
+    fx_start_all(&fx);
+    fx_elect(&fx, 1);
+    fx_stop(&fx, 3);
+    for (uint64_t v = 1; v <= 10; v++)
+        assert_int_equal(fx_propose(&fx, 1, v), ZKV_OK);
+    fx_deliver_all(&fx);
+    fx_snapshot(&fx, 1, 36);
+    assert_int_equal(fx_propose(&fx, 1, 1000), ZKV_OK);
+    fx_deliver_all(&fx);
+
+    fx_restart(&fx, 3);
+    fx_node_t *n3 = &fx.nodes[3];
+    n3->fail_install = true;
+    fx_run(&fx, 40);
+    assert_false(n3->fail_install); /* it did fail once */
+    assert_true(fx.by_type[ZKV_RAFT_MSG_SNAPSHOT] >= 10); /* 36 bytes in chunks of 8, twice */
+    assert_int_equal(n3->snap_index, 11);
+    assert_memory_equal(n3->snap_img, fx.nodes[1].snap_img, 36);
+    assert_int_equal(n3->sum, 55 + 1000);
+    assert_int_equal(n3->applied, fx.nodes[1].applied);
+    assert_int_equal(fx_status(&fx, 3).snapshot_index, 11);
+    fx_free(&fx);
+}
+
+/*  zkv_raft_snapshot_failed names the last Ready, and one with a snapshot. */
+static void test_snapshot_failed_validates_ready(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx_start_all(&fx);
+    zkv_raft_t *r = s_raft(&fx, 2);
+    zkv_raft_msg_t m = s_chunk(1, 2, 5, 2, 8, 0, 8);
+    assert_int_equal(zkv_raft_step(r, &m), ZKV_OK);
+    zkv_raft_ready_t rd;
+    assert_int_equal(zkv_raft_ready(r, &rd), ZKV_OK);
+    assert_true(rd.has_snapshot);
+    zkv_raft_advance(r, &rd);
+    assert_int_equal(zkv_raft_snapshot_failed(r, rd.id + 1), ZKV_EINVAL);
+    assert_int_equal(zkv_raft_snapshot_failed(r, rd.id), ZKV_OK);
+    assert_int_equal(zkv_raft_snapshot_failed(r, rd.id), ZKV_EINVAL);
+    assert_int_equal(zkv_raft_campaign(r), ZKV_EINVAL); /* no state machine to lead with */
+    assert_int_equal(zkv_raft_persisted(r, rd.id), ZKV_OK); /* its hard state */
+    assert_int_equal(fx_status(&fx, 2).durable_index, 0);
+    assert_int_equal(zkv_raft_ready(r, &rd), ZKV_OK);
+    assert_int_equal(rd.n_messages, 1); /* no "installed": only "send it again" */
+    assert_int_equal(rd.messages[0].type, ZKV_RAFT_MSG_SNAPSHOT_RESPONSE);
+    assert_true(rd.messages[0].reject);
+    assert_false(rd.messages[0].chunk_last);
+    assert_int_equal(rd.messages[0].chunk_offset, 0);
+    zkv_raft_advance(r, &rd);
+    fx_free(&fx);
+}
+
 static void test_config_and_limits(void **state)
 {
     (void) state;
@@ -638,6 +791,10 @@ int main(void)
         cmocka_unit_test(test_learner_receives_log_never_votes_or_counts),
         cmocka_unit_test(test_restart_replays_committed_entries),
         cmocka_unit_test(test_step_rejects_malformed_messages),
+        cmocka_unit_test(test_chunk_carries_accepted_snapshot_term),
+        cmocka_unit_test(test_install_ready_holds_later_snapshot_chunks),
+        cmocka_unit_test(test_failed_install_retried),
+        cmocka_unit_test(test_snapshot_failed_validates_ready),
         cmocka_unit_test(test_config_and_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

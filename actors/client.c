@@ -7,6 +7,7 @@
 #include "btree.h"
 #include "inproc.h"
 #include "raft.h"
+#include "reply_queue.h"
 #include "response.h"
 #include "trace.h"
 #include "zkv.pb-c.h"
@@ -14,6 +15,14 @@
 
 #define CLIENT_REQUEST_TIMEOUT_MS 3000 /* then TIMEOUT: the outcome is unknown */
 #define CLIENT_PENDING_MAX 100000      /* requests in flight before UNAVAILABLE */
+#define CLIENT_CONN_PENDING_MAX 4096   /* the same from one connection */
+/*  Replies held for clients (in libzmq, not yet written to the kernel), for
+    one connection and for all; past either a reply is shed and the client
+    times out and retries. The high-water mark bounds the count of small
+    ones: past it the ROUTER drops. */
+#define CLIENT_CONN_REPLY_BYTES_MAX (64u * 1024 * 1024)
+#define CLIENT_REPLY_BYTES_MAX (256u * 1024 * 1024)
+#define CLIENT_REPLY_HWM 4096
 #define CLIENT_DRAIN_MAX 1024          /* messages read per socket and poll round */
 #define CLIENT_SWEEP_MS 100
 /*  Largest request frame read from the network: well above the largest valid
@@ -33,6 +42,7 @@ typedef struct {
 typedef struct {
     pending_key_t key;
     zframe_t *routing;
+    zkv_reply_conn_t *conn; /* counts this request as pending */
     uint64_t request_id;
     int64_t started_ms;
     uint64_t client_id;
@@ -48,6 +58,8 @@ typedef struct {
     zkv_config_t config;
     zhashx_t *writes; /* (client id, sequence) -> pending_t */
     zhashx_t *reads;  /* (context, 0) -> pending_t */
+    zkv_reply_queue_t *replies;
+    uint64_t shed_told; /* replies shed, as last traced */
     uint64_t next_context;
     zkv_packer_t batch; /* commands proposed together at the end of this round */
     /* From the replication actor's STATE. */
@@ -58,16 +70,20 @@ typedef struct {
 static void s_pending_destroy(void **item)
 {
     pending_t *p = *item;
+    zkv_reply_conn_release(p->conn);
     zframe_destroy(&p->routing);
     free(p);
     *item = NULL;
 }
 
-static pending_t *s_pending_new(pending_key_t key, zframe_t *routing, const Zkv__Request *req)
+static pending_t *s_pending_new(pending_key_t key, zframe_t *routing, zkv_reply_conn_t *conn,
+                                const Zkv__Request *req)
 {
     pending_t *p = zmalloc(sizeof *p);
     p->key = key;
     p->routing = zframe_dup(routing);
+    p->conn = conn;
+    zkv_reply_conn_hold(conn);
     p->request_id = req->request_id;
     p->started_ms = zclock_mono();
     p->client_id = req->client_id;
@@ -111,11 +127,8 @@ static void s_pending_put(zhashx_t *table, pending_t *p)
 
 static void s_send(client_t *self, zframe_t *routing, zframe_t *body)
 {
-    if (!body)
-        return;
-    zframe_t *to = zframe_dup(routing);
-    zframe_send(&to, self->router, ZFRAME_MORE);
-    zframe_send(&body, self->router, 0);
+    if (body)
+        zkv_reply_queue_send(self->replies, self->router, routing, &body);
 }
 
 static void s_reply_status(client_t *self, zframe_t *routing, const Zkv__Request *req,
@@ -198,12 +211,20 @@ static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *re
 
 /* ---------------------------------------------------------------- requests */
 
-static bool s_admit(client_t *self, zframe_t *routing, const Zkv__Request *req)
+/*  The connection to count a new pending request on, or NULL when it may
+    not have one more (answered UNAVAILABLE). */
+static zkv_reply_conn_t *s_admit(client_t *self, zframe_t *routing, const Zkv__Request *req)
 {
-    if (zhashx_size(self->writes) + zhashx_size(self->reads) < CLIENT_PENDING_MAX)
-        return true;
-    s_reply_status(self, routing, req, ZKV__STATUS__UNAVAILABLE, "too many requests in flight");
-    return false;
+    const char *why = "too many requests in flight";
+    zkv_reply_conn_t *conn = NULL;
+    if (zhashx_size(self->writes) + zhashx_size(self->reads) < CLIENT_PENDING_MAX) {
+        conn = zkv_reply_queue_conn(self->replies, routing);
+        why = conn ? "too many requests in flight from this client" : "out of memory";
+    }
+    if (conn && zkv_reply_conn_pending(conn) < CLIENT_CONN_PENDING_MAX)
+        return conn;
+    s_reply_status(self, routing, req, ZKV__STATUS__UNAVAILABLE, why);
+    return NULL;
 }
 
 static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
@@ -220,7 +241,8 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
         s_not_leader(self, routing, req);
         return;
     }
-    if (!s_admit(self, routing, req))
+    zkv_reply_conn_t *conn = s_admit(self, routing, req);
+    if (!conn)
         return;
     Zkv__Command cmd = ZKV__COMMAND__INIT;
     cmd.client_id = req->client_id;
@@ -250,7 +272,7 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
     zkv__command__pack(&cmd, packed);
     /* A retry replaces the earlier pending entry: answer where the client is now. */
     pending_key_t key = {req->client_id, req->sequence};
-    s_pending_put(self->writes, s_pending_new(key, routing, req));
+    s_pending_put(self->writes, s_pending_new(key, routing, conn, req));
 }
 
 static bool s_linearizable(const Zkv__Request *req)
@@ -275,10 +297,11 @@ static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv_
         s_not_leader(self, routing, req);
         return;
     }
-    if (!s_admit(self, routing, req))
+    zkv_reply_conn_t *conn = s_admit(self, routing, req);
+    if (!conn)
         return;
     uint64_t context = ++self->next_context;
-    s_pending_put(self->reads, s_pending_new((pending_key_t){context, 0}, routing, req));
+    s_pending_put(self->reads, s_pending_new((pending_key_t){context, 0}, routing, conn, req));
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, linearizable ? "READ" : "SERVE");
     zkv_msg_add_u64(msg, context);
@@ -543,6 +566,20 @@ static void s_sweep(client_t *self, zhashx_t *table)
     zlistx_destroy(&expired);
 }
 
+/*  Forget idle connections, give memory back, and say when replies were shed. */
+static void s_sweep_replies(client_t *self)
+{
+    zkv_reply_queue_sweep(self->replies);
+    uint64_t shed = zkv_reply_queue_shed(self->replies);
+    if (shed == self->shed_told)
+        return;
+    zkv_tracer_emit(self->tracer, "client", self->term, 0, 0, 0,
+                    "replies shed=%" PRIu64 " (over a byte budget) held=%zu connections=%zu",
+                    shed - self->shed_told, zkv_reply_queue_bytes(self->replies),
+                    zkv_reply_queue_conns(self->replies));
+    self->shed_told = shed;
+}
+
 /* ---------------------------------------------------------------- actor */
 
 static void s_client_destroy(client_t *self)
@@ -550,6 +587,7 @@ static void s_client_destroy(client_t *self)
     zkv_packer_free(&self->batch);
     zhashx_destroy(&self->writes);
     zhashx_destroy(&self->reads);
+    zkv_reply_queue_destroy(&self->replies); /* after the requests that count on it */
     zkv_tracer_destroy(&self->tracer);
     zsock_destroy(&self->router);
     zsock_destroy(&self->replication);
@@ -565,12 +603,13 @@ static int s_client_init(client_t *self, const zkv_config_t *config)
     self->storage = zkv_actor_pair(config->id, "client-storage", false);
     self->writes = s_pending_table();
     self->reads = s_pending_table();
+    self->replies = zkv_reply_queue_new(CLIENT_CONN_REPLY_BYTES_MAX, CLIENT_REPLY_BYTES_MAX);
     self->tracer = zkv_tracer_new(config->id);
     if (!self->router || !self->replication || !self->storage || !self->writes || !self->reads ||
-        !me)
+        !self->replies || !me)
         return -1;
     zsock_set_router_mandatory(self->router, 0);
-    zsock_set_sndhwm(self->router, 100000);
+    zsock_set_sndhwm(self->router, CLIENT_REPLY_HWM);
     zsock_set_rcvhwm(self->router, 100000);
     zsock_set_linger(self->router, 0);
     zsock_set_maxmsgsize(self->router, CLIENT_REQUEST_SIZE_MAX);
@@ -614,6 +653,7 @@ static void s_client_actor(zsock_t *pipe, void *arg)
         if (zclock_mono() >= next_sweep) {
             s_sweep(&self, self.writes);
             s_sweep(&self, self.reads);
+            s_sweep_replies(&self);
             next_sweep = zclock_mono() + CLIENT_SWEEP_MS;
         }
     }

@@ -58,6 +58,7 @@ typedef struct {
     /* Last state told to the client actor; unsent while it was not there. */
     zkv_raft_status_t told;
     bool state_unsent;
+    uint64_t match_regressions; /* the count last traced */
     bool fatal;
     zkv_packer_t packer; /* entries of PERSIST and APPLY */
 } repl_t;
@@ -335,6 +336,23 @@ static void s_process_ready(repl_t *self)
 
 /* ---------------------------------------------------------------- receiving */
 
+/*  A rejection that showed a follower holding less than it acknowledged
+    (it lost durable entries): rare and worth an operator's eye. */
+static void s_trace_regression(repl_t *self, const zkv_raft_msg_t *msg)
+{
+    zkv_raft_status_t st;
+    zkv_raft_status(self->raft, &st);
+    if (st.match_regressions == self->match_regressions)
+        return;
+    self->match_regressions = st.match_regressions;
+    zkv_raft_progress_t pr = {0};
+    zkv_raft_progress(self->raft, msg->from, &pr);
+    zkv_tracer_emit(self->tracer, "peer", st.term, msg->reject_hint, msg->from, 0,
+                    "follower holds less than it acknowledged: match reset, probing from %" PRIu64
+                    " (regressions=%" PRIu64 ")",
+                    pr.next, st.match_regressions);
+}
+
 static void s_on_peer(repl_t *self, zframe_t *frame)
 {
     zkv_raft_msg_t msg;
@@ -354,6 +372,8 @@ static void s_on_peer(repl_t *self, zframe_t *frame)
                             0, "received entries=%zu prev=%" PRIu64 " commit=%" PRIu64,
                             msg.n_entries, msg.index, msg.commit);
         zkv_raft_step(self->raft, &msg);
+        if (msg.type == ZKV_RAFT_MSG_APPEND_RESPONSE && msg.reject)
+            s_trace_regression(self, &msg);
     }
     zkv_peer_decoded_destroy(&decoded);
 }

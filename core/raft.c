@@ -603,6 +603,7 @@ void zkv_raft_status(const zkv_raft_t *raft, zkv_raft_status_t *s)
     s->durable_index = raft->log.durable;
     s->snapshot_index = raft->log.snap_index;
     s->transferee = raft->transferee;
+    s->match_regressions = raft->match_regressions;
 }
 
 int zkv_raft_term_at(const zkv_raft_t *raft, uint64_t index, uint64_t *term)

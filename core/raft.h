@@ -317,6 +317,8 @@ typedef struct {
     uint64_t durable_index;  /* last entry reported durable */
     uint64_t snapshot_index; /* log compacted up to here */
     uint32_t transferee;     /* leadership transfer target, or ZKV_RAFT_NONE */
+    /* Leader: followers found holding less than they had acknowledged. */
+    uint64_t match_regressions;
 } zkv_raft_status_t;
 
 typedef enum {

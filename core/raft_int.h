@@ -130,6 +130,8 @@ struct zkv_raft_t {
     bool campaign_force; /* this election follows a TimeoutNow */
     uint32_t transferee;
     uint64_t snap_size; /* our latest snapshot, for InstallSnapshot */
+    /* Followers found holding less than they acknowledged (status). */
+    uint64_t match_regressions;
 
     /* Durability of term and vote: they were (or will be) handed out in the
        Ready hs_ready_id; messages wait until that one is persisted. */

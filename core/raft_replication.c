@@ -269,31 +269,50 @@ void raft_leader_tick(zkv_raft_t *raft)
 
 /* ---------------------------------------------------------------- leader: responses */
 
-/*  Where to probe after a rejection: jump back a term at a time using the
-    follower's hint (§5.3, as etcd-io/raft), never below what it matched. */
-static uint64_t s_probe_next(zkv_raft_t *raft, const raft_peer_t *pr, const zkv_raft_msg_t *m)
+/*  The last index at which the follower's log may still match ours: its
+    hint, moved back a term at a time through our log (§5.3, as etcd-io/raft). */
+static uint64_t s_reject_hint(const zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
-    uint64_t hint = m->reject_hint;
-    if (m->hint_term > 0) {
-        uint64_t t;
+    uint64_t t, hint = m->reject_hint;
+    if (m->hint_term > 0)
         hint = raft_log_find_conflict_by_term(&raft->log, hint, m->hint_term, &t);
-    }
+    return hint;
+}
+
+/*  Where to probe after a rejection: after the hint, before what it rejected. */
+static uint64_t s_probe_next(const zkv_raft_t *raft, const zkv_raft_msg_t *m, uint64_t hint)
+{
     uint64_t next = m->index < hint + 1 ? m->index : hint + 1;
-    if (next < pr->match + 1)
-        next = pr->match + 1;
     uint64_t last = raft_log_last(&raft->log);
     return next > last + 1 ? last + 1 : next;
+}
+
+/*  The follower's log cannot match ours up to what it acknowledged: it lost
+    durable entries (a torn tail cut at boot, a restore from backup), which is
+    outside Raft's fault model. Believe the rejection: nothing is known to
+    match any more, so match drops to 0 (as for a new leader) and probing
+    goes on below it; a probe clamped at the old match would be rejected
+    forever. Commit does not move back (docs/RAFT.md). In a network that
+    reorders, a stale rejection lands here too; that costs one probe. */
+static void s_progress_regress(zkv_raft_t *raft, raft_peer_t *pr)
+{
+    raft->match_regressions++;
+    pr->match = 0;
 }
 
 static void s_handle_reject(zkv_raft_t *raft, raft_peer_t *pr, const zkv_raft_msg_t *m)
 {
     if (pr->state == ZKV_RAFT_SNAPSHOT)
         return;
-    if (pr->state == ZKV_RAFT_REPLICATE && m->index <= pr->match)
+    uint64_t hint = s_reject_hint(raft, m);
+    if (hint < pr->match)
+        s_progress_regress(raft, pr);
+    else if (pr->state == ZKV_RAFT_REPLICATE && m->index <= pr->match)
         return; /* stale: it matched more since */
-    if (pr->state == ZKV_RAFT_PROBE && m->index != pr->next - 1)
+    else if (pr->state == ZKV_RAFT_PROBE && m->index != pr->next - 1)
         return; /* not the answer to our probe (a broadcast, or an old one) */
-    raft_progress_probe(raft, pr, s_probe_next(raft, pr, m));
+    raft_progress_probe(raft, pr, s_probe_next(raft, m, hint));
+    assert(pr->next > pr->match && pr->next <= raft_log_last(&raft->log) + 1);
     raft_send_append(raft, pr, true);
 }
 

@@ -4,6 +4,7 @@
     The paper's own cases are in test_raft_paper.c. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -297,6 +298,101 @@ static void test_restarted_follower_catches_up_commit(void **state)
     fx_run(&fx, 2);
     assert_int_equal(fx_status(&fx, 2).commit, 4);
     assert_int_equal(fx.nodes[2].sum, 6);
+    fx_free(&fx);
+}
+
+/*  Drop node id's last k durable entries and restart it, as a follower whose
+    torn WAL tail was cut at boot or that came back from an older backup. */
+static void s_restart_shorter(fx_t *fx, uint32_t id, size_t k)
+{
+    fx_node_t *nd = &fx->nodes[id];
+    assert_true(nd->n_disk > k);
+    for (size_t i = nd->n_disk - k; i < nd->n_disk; i++)
+        free((void *) nd->disk[i].data);
+    nd->n_disk -= k;
+    uint64_t last = nd->disk[nd->n_disk - 1].index;
+    if (nd->hs.commit > last)
+        nd->hs.commit = last;
+    fx_restart(fx, id);
+}
+
+/*  A follower whose log is shorter than it acknowledged (outside Raft's
+    fault model) is repaired: the leader takes its rejection as the truth,
+    lowers match and next, counts the regression, and the follower catches
+    up in a few rounds with a few messages instead of a probe loop. */
+static void test_follower_log_shorter_than_match_repaired(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    for (uint64_t v = 1; v <= 8; v++)
+        fx_propose(&fx, 1, v);
+    fx_deliver_all(&fx);
+    uint64_t last = fx_status(&fx, 1).last_index;
+    zkv_raft_progress_t p;
+    assert_int_equal(zkv_raft_progress(s_raft(&fx, 1), 2, &p), ZKV_OK);
+    assert_int_equal(p.match, last);
+    assert_int_equal(fx_status(&fx, 1).match_regressions, 0);
+
+    s_restart_shorter(&fx, 2, 3);
+    assert_int_equal(fx_status(&fx, 2).last_index, last - 3);
+    fx_propose(&fx, 1, 9); /* new writes go on meanwhile */
+    size_t before = fx.delivered;
+    for (int round = 0; round < 5 && fx_status(&fx, 2).commit < last + 1; round++)
+        fx_run(&fx, 1);
+    size_t messages = fx.delivered - before;
+    print_message("repair: %zu messages, regressions %" PRIu64 "\n", messages,
+                  fx_status(&fx, 1).match_regressions);
+    assert_int_equal(fx_status(&fx, 2).last_index, last + 1);
+    assert_int_equal(fx_status(&fx, 2).commit, last + 1);
+    assert_int_equal(fx.nodes[2].sum, 45);
+    assert_true(messages <= 40);
+    assert_int_equal(fx_status(&fx, 1).match_regressions, 1);
+    assert_int_equal(zkv_raft_progress(s_raft(&fx, 1), 2, &p), ZKV_OK);
+    assert_int_equal(p.match, last + 1);
+    assert_int_equal(p.state, ZKV_RAFT_REPLICATE);
+    fx_free(&fx);
+}
+
+/*  The same for a follower restored from an older backup, whose log is as
+    long as what it acknowledged but holds entries of an old term that a
+    later leader replaced: its hint, moved back through the leader's log, is
+    below match. It is repaired, its stale suffix cut, in a few messages. */
+static void test_follower_restored_from_backup_repaired(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    const uint64_t now[] = {1, 1, 1, 3, 3, 3, 3, 3};
+    const uint64_t backup[] = {1, 1, 1, 2, 2, 2, 2, 2, 2, 2};
+    for (uint32_t id = 1; id <= 3; id++)
+        fx_start_log(&fx, id, now, 8, 3);
+    fx_elect(&fx, 1);
+    fx_propose(&fx, 1, 5);
+    fx_deliver_all(&fx);
+    uint64_t last = fx_status(&fx, 1).last_index;
+    zkv_raft_progress_t p;
+    assert_int_equal(zkv_raft_progress(s_raft(&fx, 1), 2, &p), ZKV_OK);
+    assert_int_equal(p.match, last);
+
+    fx_stop(&fx, 2);
+    for (size_t i = 0; i < fx.nodes[2].n_disk; i++)
+        free((void *) fx.nodes[2].disk[i].data);
+    fx.nodes[2].n_disk = 0;
+    fx_start_log(&fx, 2, backup, 10, 3);
+    fx_propose(&fx, 1, 6);
+    size_t before = fx.delivered;
+    for (int round = 0; round < 5 && fx_status(&fx, 2).commit < last + 1; round++)
+        fx_run(&fx, 1);
+    size_t messages = fx.delivered - before;
+    print_message("restore: %zu messages\n", messages);
+    uint64_t t1[16], t2[16];
+    assert_int_equal(fx_terms(&fx, 2, t2, 16), last + 1);
+    assert_int_equal(fx_terms(&fx, 1, t1, 16), last + 1);
+    assert_memory_equal(t1, t2, (last + 1) * sizeof *t1);
+    assert_int_equal(fx_status(&fx, 2).commit, last + 1);
+    assert_true(messages <= 40);
+    assert_true(fx_status(&fx, 1).match_regressions >= 1);
     fx_free(&fx);
 }
 
@@ -781,6 +877,8 @@ int main(void)
         cmocka_unit_test(test_batch_proposal_many_entries_per_message),
         cmocka_unit_test(test_heartbeat_commit_capped_by_verified),
         cmocka_unit_test(test_restarted_follower_catches_up_commit),
+        cmocka_unit_test(test_follower_log_shorter_than_match_repaired),
+        cmocka_unit_test(test_follower_restored_from_backup_repaired),
         cmocka_unit_test(test_stale_leader_steps_down_on_answer),
         cmocka_unit_test(test_read_index_one_round_serves_batch),
         cmocka_unit_test(test_read_released_only_after_apply),

@@ -1,0 +1,139 @@
+/*  integration_greedy_client: a client that never reads its replies cannot
+    grow a node without bound. One node holds a 64 KiB value; a raw DEALER
+    sends 20,000 gets of it and reads nothing (20,000 replies are 1.3 GB).
+    The node's RSS (VmRSS) must stay within a generous bound over its
+    baseline, another client must still be served promptly meanwhile, and
+    once the greedy client has gone the RSS must come back down near the
+    baseline. The figures are printed: the purpose is "bounded", not speed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define GREEDY_GETS 20000
+#define GREEDY_VALUE_SIZE (64 * 1024)
+#define GREEDY_GROWTH_MAX_KB (300 * 1024)  /* over the baseline, while it is there */
+#define GREEDY_RESIDUE_MAX_KB (100 * 1024) /* over the baseline, after it left */
+#define GREEDY_SETTLE_MS 6000              /* to serve (or shed) every get */
+#define GREEDY_RELEASE_MS 15000            /* for the RSS to come down */
+#define GREEDY_PROMPT_MS 2000              /* another client's get, meanwhile */
+
+static long s_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f, "open %s", path);
+    long kb = -1;
+    while (kb < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = strtol(line + 6, NULL, 10);
+    fclose(f);
+    CHECK(kb > 0, "no VmRSS in %s", path);
+    return kb;
+}
+
+/*  A DEALER that queues everything it sends and reads as little as it can. */
+static zsock_t *s_greedy(const char *endpoint)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    CHECK(sock, "dealer");
+    zsock_set_linger(sock, 0);
+    zsock_set_sndhwm(sock, 0);
+    zsock_set_rcvhwm(sock, 1);
+    zsock_set_rcvbuf(sock, 64 * 1024);
+    CHECK(zsock_connect(sock, "%s", endpoint) == 0, "connect %s", endpoint);
+    return sock;
+}
+
+static void s_send_gets(zsock_t *sock, const char *key)
+{
+    Zkv__GetRequest get = ZKV__GET_REQUEST__INIT;
+    get.key.data = (uint8_t *) key;
+    get.key.len = strlen(key);
+    Zkv__Request req = ZKV__REQUEST__INIT;
+    req.body_case = ZKV__REQUEST__BODY_GET;
+    req.get = &get;
+    uint8_t buf[256];
+    for (uint64_t i = 1; i <= GREEDY_GETS; i++) {
+        req.request_id = i;
+        size_t size = zkv__request__pack(&req, buf);
+        CHECK(zsock_send(sock, "b", buf, size) == 0, "send get %llu", (unsigned long long) i);
+    }
+}
+
+/*  The most RSS seen over ms, while another client's get is answered in time. */
+static long s_watch(zkv_client_t *other, pid_t pid, int64_t ms)
+{
+    long peak = 0;
+    int64_t end = h_now_ms() + ms;
+    while (h_now_ms() < end) {
+        long kb = s_rss_kb(pid);
+        peak = kb > peak ? kb : peak;
+        char value[64];
+        int64_t start = h_now_ms();
+        int rc = h_get(other, "small", false, NULL, value, sizeof value);
+        int64_t took = h_now_ms() - start;
+        CHECK(rc == ZKV__STATUS__OK && streq(value, "ok"), "other client's get: %d", rc);
+        CHECK(took < GREEDY_PROMPT_MS, "other client's get took %lld ms", (long long) took);
+        zclock_sleep(100);
+    }
+    return peak;
+}
+
+/*  The RSS once it has come down to within GREEDY_RESIDUE_MAX_KB of base
+    (or ms passed), and a second more for the node's sweeps to finish. */
+static long s_wait_release(pid_t pid, long base, int64_t ms)
+{
+    int64_t end = h_now_ms() + ms;
+    while (s_rss_kb(pid) - base > GREEDY_RESIDUE_MAX_KB && h_now_ms() < end)
+        zclock_sleep(200);
+    zclock_sleep(1000);
+    return s_rss_kb(pid);
+}
+
+/*  Under AddressSanitizer freed memory waits in a quarantine (256 MB by
+    default) and goes back to the system only when asked: shrink the one
+    and ask often, so that RSS shows what zkvd itself holds. */
+#ifdef ZKV_TEST_ASAN
+static const char *const s_env[] = {
+    "ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=16:allocator_release_to_os_interval_ms=100",
+    NULL};
+#else
+static const char *const *s_env = NULL;
+#endif
+
+int main(void)
+{
+    zkv_cluster_config_t config = {.name = "greedy", .nodes = 1, .env = s_env};
+    uint32_t leader;
+    zkv_cluster_t *cluster = h_cluster_start(&config, &leader);
+    pid_t pid = zkv_cluster_pid(cluster, leader);
+    zkv_client_t *client = h_client(cluster, leader, 5000, 0);
+    char *big = malloc(GREEDY_VALUE_SIZE + 1);
+    CHECK(big, "out of memory");
+    memset(big, 'v', GREEDY_VALUE_SIZE);
+    big[GREEDY_VALUE_SIZE] = '\0';
+    CHECK(h_put(client, "big", big) == ZKV__STATUS__OK, "put big");
+    CHECK(h_put(client, "small", "ok") == ZKV__STATUS__OK, "put small");
+    free(big);
+    long base = s_rss_kb(pid);
+
+    zsock_t *greedy = s_greedy(zkv_cluster_client_endpoint(cluster, leader));
+    s_send_gets(greedy, "big");
+    long peak = s_watch(client, pid, GREEDY_SETTLE_MS);
+    h_note("greedy client: baseline %ld KB, peak %ld KB (+%ld MB) with %d gets unread", base,
+           peak, (peak - base) / 1024, GREEDY_GETS);
+    CHECK(peak - base < GREEDY_GROWTH_MAX_KB, "RSS grew by %ld MB", (peak - base) / 1024);
+
+    zsock_destroy(&greedy);
+    long after = s_wait_release(pid, base, GREEDY_RELEASE_MS);
+    h_note("greedy client gone: RSS %ld KB (+%ld MB over the baseline)", after,
+           (after - base) / 1024);
+    CHECK(after - base <= GREEDY_RESIDUE_MAX_KB, "RSS still %ld MB over the baseline",
+          (after - base) / 1024);
+    s_watch(client, pid, 200);
+    zkv_client_destroy(&client);
+    h_cluster_finish(&cluster);
+    return 0;
+}

@@ -1,6 +1,8 @@
 /*  dirlock: an flock on <data-dir>/LOCK, with the holder's pid in it. */
 #include "dirlock.h"
 
+#include "zkv_limits.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,7 +39,7 @@ static int s_write_pid(int fd)
 
 zkv_dirlock_t *zkv_dirlock_new(const char *dir, char *err, size_t err_size)
 {
-    char path[1100];
+    char path[ZKV_DATA_PATH_SIZE_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, ZKV_DIRLOCK_NAME);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {

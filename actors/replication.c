@@ -18,11 +18,22 @@
 #define DRAIN_MAX 4096 /* messages taken from one socket before the others get a turn */
 #define PROPOSE_BATCH_MAX 4096
 #define TICK_CATCH_UP_MAX 10 /* after a stall, tick at most this often at once */
-/*  Largest peer frame read from the network: a snapshot chunk at its limit,
-    or an append (max_msg_bytes plus one entry at its limit), with room for
-    the framing. libzmq drops a connection whose frame header claims more,
-    instead of allocating it. */
-#define PEER_MSG_SIZE_MAX (ZKV_RAFT_CHUNK_SIZE_MAX + 1024 * 1024)
+/*  Protobuf framing of one entry in a PeerMessage: tag, length, term,
+    index, type. */
+#define PEER_ENTRY_FRAMING_MAX 40u
+/*  The largest append: max_msg_bytes at its limit, the one entry that may
+    pass it, and the framing of as many entries as a message may hold. */
+#define PEER_APPEND_SIZE_MAX                                                                       \
+    (ZKV_RAFT_MSG_BYTES_MAX + ZKV_ENTRY_SIZE_MAX +                                                 \
+     ZKV_RAFT_MSG_ENTRIES_MAX * PEER_ENTRY_FRAMING_MAX)
+/*  Largest peer frame read from the network: a snapshot chunk at its limit
+    or the largest append, with room for the rest of the message. libzmq
+    drops a connection whose frame header claims more, instead of
+    allocating it. */
+#define PEER_MSG_SIZE_MAX                                                                          \
+    ((PEER_APPEND_SIZE_MAX > ZKV_RAFT_CHUNK_SIZE_MAX ? PEER_APPEND_SIZE_MAX                        \
+                                                     : ZKV_RAFT_CHUNK_SIZE_MAX) +                  \
+     1024 * 1024)
 
 typedef struct {
     uint32_t id;
@@ -47,7 +58,7 @@ typedef struct {
     zlist_t *deferred; /* storage messages that came during an install */
     int64_t next_tick;
     /* The snapshot chunks are read from, for followers behind the log. */
-    char snapshot_path[1200];
+    char snapshot_path[ZKV_DATA_PATH_SIZE_MAX];
     int snapshot_fd;
     uint64_t snapshot_index; /* of the file at snapshot_fd */
     uint8_t *chunk_buf;
@@ -59,6 +70,7 @@ typedef struct {
     zkv_raft_status_t told;
     bool state_unsent;
     bool fatal;
+    uint64_t refused; /* peer messages refused as malformed or over a limit */
     zkv_packer_t packer; /* entries of PERSIST and APPLY */
 } repl_t;
 
@@ -326,12 +338,34 @@ static void s_process_ready(repl_t *self)
 
 /* ---------------------------------------------------------------- receiving */
 
+static size_t s_largest_entry(const zkv_raft_msg_t *msg)
+{
+    size_t largest = 0;
+    for (size_t i = 0; i < msg->n_entries; i++)
+        if (msg->entries[i].size > largest)
+            largest = msg->entries[i].size;
+    return largest;
+}
+
+/*  The core refused a message (an entry over ZKV_ENTRY_SIZE_MAX, a bad
+    field): nothing of it is persisted; it is counted and traced. */
+static void s_refused(repl_t *self, const zkv_raft_msg_t *msg)
+{
+    self->refused++;
+    zkv_tracer_emit(self->tracer, "peer", msg->term, msg->index, msg->from, 0,
+                    "refused %s from %u: entries=%zu largest=%zu limit=%u (refused %" PRIu64 ")",
+                    zkv_raft_msg_type_name(msg->type), msg->from, msg->n_entries,
+                    s_largest_entry(msg), ZKV_ENTRY_SIZE_MAX, self->refused);
+}
+
 static void s_on_peer(repl_t *self, zframe_t *frame)
 {
     zkv_raft_msg_t msg;
     zkv_peer_decoded_t *decoded = zkv_peer_decode(zframe_data(frame), zframe_size(frame), &msg);
     if (!decoded) {
-        zkv_tracer_emit(self->tracer, "peer", 0, 0, 0, 0, "malformed peer message dropped");
+        self->refused++;
+        zkv_tracer_emit(self->tracer, "peer", 0, 0, 0, 0,
+                        "malformed peer message dropped (refused %" PRIu64 ")", self->refused);
         return;
     }
     /* The SUB hears every leader's broadcasts; only ours and everyone's matter. */
@@ -346,7 +380,8 @@ static void s_on_peer(repl_t *self, zframe_t *frame)
             zkv_tracer_emit(self->tracer, "append", msg.term, msg.index + msg.n_entries, msg.from,
                             0, "received entries=%zu prev=%" PRIu64 " commit=%" PRIu64,
                             msg.n_entries, msg.index, msg.commit);
-        zkv_raft_step(self->raft, &msg);
+        if (zkv_raft_step(self->raft, &msg) == ZKV_EINVAL)
+            s_refused(self, &msg);
     }
     zkv_peer_decoded_destroy(&decoded);
 }

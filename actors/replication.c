@@ -15,6 +15,13 @@
 #define PEER_PUB_HWM 100000
 #define PEER_DEALER_HWM 10000
 #define PEER_RECONNECT_MS 100
+/*  Peer connection liveness, in election timeouts (election_ticks *
+    tick_ms): a ZMTP ping every 1/PEER_PINGS_PER_ELECTION of one; a
+    connection that hears nothing, or leaves data unacknowledged, for
+    PEER_DEAD_ELECTIONS of them is closed and made again. */
+#define PEER_PINGS_PER_ELECTION 2
+#define PEER_DEAD_ELECTIONS 2
+#define PEER_LIVENESS_MS_MAX 600000 /* whatever the flags say; libzmq's TTL stops at 6553 s */
 #define DRAIN_MAX 4096 /* messages taken from one socket before the others get a turn */
 #define PROPOSE_BATCH_MAX 4096
 #define TICK_CATCH_UP_MAX 10 /* after a stall, tick at most this often at once */
@@ -572,6 +579,25 @@ static int s_connect_peer(repl_t *self, zsock_t *sock, const char *host, uint16_
     return zsock_connect(sock, "tcp://%s:0;%s:%u", src, host, port);
 }
 
+/*  A cut link leaves connections that look alive while TCP backs off its
+    retransmissions; after repeated cuts the next try can be a minute away.
+    Heartbeats and TCP_USER_TIMEOUT close such a connection, and a connect
+    attempt and the reconnect backoff are bounded by an election timeout, so
+    a healed link carries traffic again within about one. */
+static void s_set_liveness(const repl_t *self, zsock_t *sock)
+{
+    uint64_t election_ms = (uint64_t) self->config.election_ticks * self->config.tick_ms;
+    int ms = (int) (election_ms < PEER_LIVENESS_MS_MAX ? election_ms : PEER_LIVENESS_MS_MAX);
+    int ping_ms = ms / PEER_PINGS_PER_ELECTION > 0 ? ms / PEER_PINGS_PER_ELECTION : 1;
+    zsock_set_heartbeat_ivl(sock, ping_ms);
+    zsock_set_heartbeat_timeout(sock, PEER_DEAD_ELECTIONS * ms);
+    zsock_set_heartbeat_ttl(sock, PEER_DEAD_ELECTIONS * ms);
+    zsock_set_tcp_maxrt(sock, PEER_DEAD_ELECTIONS * ms);
+    zsock_set_connect_timeout(sock, ms);
+    zsock_set_reconnect_ivl(sock, PEER_RECONNECT_MS);
+    zsock_set_reconnect_ivl_max(sock, ms > PEER_RECONNECT_MS ? ms : PEER_RECONNECT_MS);
+}
+
 static int s_bind_peers(repl_t *self)
 {
     const zkv_member_t *me = zkv_config_member(&self->config, self->config.id);
@@ -587,7 +613,9 @@ static int s_bind_peers(repl_t *self)
     zsock_set_maxmsgsize(self->sub, PEER_MSG_SIZE_MAX);
     zsock_set_maxmsgsize(self->router, PEER_MSG_SIZE_MAX);
     zsock_set_subscribe(self->sub, "");
-    zsock_set_reconnect_ivl(self->sub, PEER_RECONNECT_MS);
+    s_set_liveness(self, self->pub);
+    s_set_liveness(self, self->sub);
+    s_set_liveness(self, self->router);
     zkv_tracer_monitor(self->tracer, self->sub, "peer-sub");
     zkv_tracer_monitor(self->tracer, self->router, "peer-router");
     if (zsock_bind(self->pub, "tcp://%s:%u", self->config.listen, me->pub_port) < 0 ||
@@ -606,7 +634,7 @@ static int s_bind_peers(repl_t *self)
         zsock_set_sndhwm(p->dealer, PEER_DEALER_HWM);
         zsock_set_maxmsgsize(p->dealer, PEER_MSG_SIZE_MAX);
         zsock_set_immediate(p->dealer, 1);
-        zsock_set_reconnect_ivl(p->dealer, PEER_RECONNECT_MS);
+        s_set_liveness(self, p->dealer);
         char name[32];
         snprintf(name, sizeof name, "peer-%u", m->id);
         zkv_tracer_monitor(self->tracer, p->dealer, name);

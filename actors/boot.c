@@ -31,7 +31,7 @@ static int s_fail(zkv_boot_t *boot, char *err, size_t err_size, const char *fmt,
 
 static int s_load_snapshot(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
 {
-    char dir[1100], name[ZKV_SNAPSHOT_NAME_SIZE + 1], why[512] = "";
+    char dir[ZKV_DATA_SUBDIR_SIZE_MAX], name[ZKV_SNAPSHOT_NAME_SIZE + 1], why[512] = "";
     snprintf(dir, sizeof dir, "%s/snap", config->data_dir);
     zkv_btree_t *tree = NULL;
     zkv_snapshot_meta_t meta = {0};
@@ -135,7 +135,7 @@ static int s_reset_wal(zkv_boot_t *boot, const char *dir, char *err, size_t err_
 
 static int s_open_wal(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
 {
-    char dir[1100];
+    char dir[ZKV_DATA_SUBDIR_SIZE_MAX];
     snprintf(dir, sizeof dir, "%s/wal", config->data_dir);
     zkv_wal_options_t options = {.first_index = boot->snapshot_index + 1};
     boot->wal = zkv_wal_new(zkv_fs_posix(), dir, &options);

@@ -21,7 +21,7 @@ typedef struct {
     uint64_t snapshot_index; /* 0: no snapshot */
     uint64_t snapshot_term;
     uint64_t snapshot_size;   /* bytes of its file: what a leader sends a follower */
-    char snapshot_path[1200]; /* "" when there is none */
+    char snapshot_path[ZKV_DATA_PATH_SIZE_MAX]; /* "" when there is none */
 } zkv_boot_t;
 
 /*  Recover into boot. 0, or -1 with one line in err (boot is then cleared). */

@@ -30,6 +30,7 @@
     over a limit still gets its error reply; past it libzmq drops the
     connection instead of allocating whatever a frame header claims. */
 #define CLIENT_REQUEST_SIZE_MAX (8 * 1024 * 1024)
+_Static_assert(CLIENT_REQUEST_SIZE_MAX > ZKV_ENTRY_SIZE_MAX, "a request just over a limit fits");
 
 /*  What a pending request is found by: a write by client id and sequence, a
     read by its context (second half 0). The tables keep a pointer to the
@@ -264,7 +265,15 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
         cmd.op_case = ZKV__COMMAND__OP_CAS;
         cmd.cas = req->cas;
     }
-    uint8_t *packed = zkv_pack_record(&self->batch, zkv__command__get_packed_size(&cmd));
+    /* Keys and values are within their limits, but unknown fields of the
+       request ride along: one command over the entry limit would make the
+       core refuse the whole batch. */
+    size_t size = zkv__command__get_packed_size(&cmd);
+    if (size > ZKV_ENTRY_SIZE_MAX) {
+        s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST, "command too large");
+        return;
+    }
+    uint8_t *packed = zkv_pack_record(&self->batch, size);
     if (!packed) {
         s_reply_status(self, routing, req, ZKV__STATUS__UNAVAILABLE, "out of memory");
         return;

@@ -31,7 +31,7 @@ static const option_t s_options[] = {
     {"listen", "ZKV_LISTEN", OPT_STRING, FIELD(listen),
      "address to bind, e.g. 0.0.0.0 (default: this member's HOST)"},
     {"data-dir", "ZKV_DATA_DIR", OPT_STRING, FIELD(data_dir),
-     "write-ahead log and snapshots (default: data/node<ID>)"},
+     "write-ahead log and snapshots, one node only (default: data/node<ID>)"},
     {"trace-port", "ZKV_TRACE_PORT", OPT_U16, FIELD(trace_port),
      "PUB port of trace events (default: 7400+ID)"},
     {"snapshot-entries", "ZKV_SNAPSHOT_ENTRIES", OPT_U64, FIELD(snapshot_entries),

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define ZKV_MEMBERS_MAX 9
-#define ZKV_HOST_SIZE_MAX 256
+#include "zkv_limits.h"
+
 
 typedef struct {
     uint32_t id;
@@ -26,7 +26,7 @@ typedef struct {
     zkv_member_t members[ZKV_MEMBERS_MAX];
     size_t member_count;
     char listen[ZKV_HOST_SIZE_MAX]; /* address to bind; default: this member's host */
-    char data_dir[1024];
+    char data_dir[ZKV_DATA_DIR_SIZE_MAX];
     uint16_t trace_port;
     uint64_t snapshot_entries; /* take a snapshot after this many applied entries */
     uint64_t snapshot_bytes;   /* ... or this many bytes of log */

@@ -3,12 +3,14 @@
 
 #include "boot.h"
 #include "client.h"
+#include "dirlock.h"
 #include "log.h"
 #include "replication.h"
 #include "storage.h"
 #include "trace.h"
 
 struct zkv_node_t {
+    zkv_dirlock_t *lock; /* held from before boot until every actor stopped */
     zactor_t *trace;
     zactor_t *log;
     zactor_t *storage;
@@ -18,10 +20,16 @@ struct zkv_node_t {
 
 zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
 {
-    zkv_boot_t boot;
-    if (zkv_boot(config, &boot, err, err_size) != 0)
+    zkv_dirlock_t *lock = zkv_dirlock_new(config->data_dir, err, err_size);
+    if (!lock)
         return NULL;
+    zkv_boot_t boot;
+    if (zkv_boot(config, &boot, err, err_size) != 0) {
+        zkv_dirlock_destroy(&lock);
+        return NULL;
+    }
     zkv_node_t *self = zmalloc(sizeof *self);
+    self->lock = lock;
     char endpoint[ZKV_HOST_SIZE_MAX + 32];
     snprintf(endpoint, sizeof endpoint, "tcp://%s:%u", config->listen, config->trace_port);
     const zkv_member_t *me = zkv_config_member(config, config->id);
@@ -56,6 +64,7 @@ void zkv_node_destroy(zkv_node_t **self_p)
     zactor_destroy(&self->storage);
     zactor_destroy(&self->log);
     zactor_destroy(&self->trace);
+    zkv_dirlock_destroy(&self->lock);
     free(self);
     *self_p = NULL;
 }

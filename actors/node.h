@@ -1,7 +1,8 @@
-/*  node: the supervisor. Recovers the node's state from its data directory,
-    starts the actors in dependency order (trace, log, storage, replication,
-    client) and stops them in reverse, so that nothing is lost on the way out:
-    clients stop being served first, the log writer syncs last. */
+/*  node: the supervisor. Locks the data directory (dirlock), recovers the
+    node's state from it, starts the actors in dependency order (trace, log,
+    storage, replication, client) and stops them in reverse, so that nothing
+    is lost on the way out: clients stop being served first, the log writer
+    syncs last; the lock goes after them. */
 #ifndef ZKV_NODE_H
 #define ZKV_NODE_H
 
@@ -11,8 +12,9 @@
 
 typedef struct zkv_node_t zkv_node_t;
 
-/*  Recover and start. NULL with one line in err when the data directory is
-    corrupt or an endpoint cannot be bound. */
+/*  Lock the data directory, recover and start. NULL with one line in err
+    when another process holds the data directory, it is corrupt or an
+    endpoint cannot be bound. */
 zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size);
 
 /*  Stop every actor and free everything. */

@@ -11,8 +11,8 @@
 typedef struct {
     Zkv__SnapshotMeta meta;
     Zkv__ClusterConfig config;
-    Zkv__Member members[2 * ZKV_RAFT_MEMBERS_MAX];
-    Zkv__Member *member_ptrs[2 * ZKV_RAFT_MEMBERS_MAX];
+    Zkv__Member members[2 * ZKV_MEMBERS_MAX];
+    Zkv__Member *member_ptrs[2 * ZKV_MEMBERS_MAX];
 } snapshot_pb_t;
 
 static void s_encode_snapshot(const zkv_raft_snapshot_meta_t *meta, snapshot_pb_t *pb)
@@ -23,13 +23,13 @@ static void s_encode_snapshot(const zkv_raft_snapshot_meta_t *meta, snapshot_pb_
     pb->meta.term = meta->term;
     pb->meta.size = meta->size;
     size_t n = 0;
-    for (uint32_t i = 0; i < meta->members.n_voters && i < ZKV_RAFT_MEMBERS_MAX; i++) {
+    for (uint32_t i = 0; i < meta->members.n_voters && i < ZKV_MEMBERS_MAX; i++) {
         zkv__member__init(&pb->members[n]);
         pb->members[n].id = meta->members.voters[i];
         pb->member_ptrs[n] = &pb->members[n];
         n++;
     }
-    for (uint32_t i = 0; i < meta->members.n_learners && i < ZKV_RAFT_MEMBERS_MAX; i++) {
+    for (uint32_t i = 0; i < meta->members.n_learners && i < ZKV_MEMBERS_MAX; i++) {
         zkv__member__init(&pb->members[n]);
         pb->members[n].id = meta->members.learners[i];
         pb->members[n].learner = true;
@@ -130,7 +130,7 @@ static bool s_decode_snapshot(const Zkv__SnapshotMeta *pb, zkv_raft_snapshot_met
         const Zkv__Member *m = pb->config->members[i];
         uint32_t *n = m->learner ? &meta->members.n_learners : &meta->members.n_voters;
         uint32_t *ids = m->learner ? meta->members.learners : meta->members.voters;
-        if (m->id == 0 || *n >= ZKV_RAFT_MEMBERS_MAX)
+        if (m->id == 0 || *n >= ZKV_MEMBERS_MAX)
             return false;
         ids[(*n)++] = m->id;
     }
@@ -149,7 +149,10 @@ static bool s_decode_entries(zkv_peer_decoded_t *self, zkv_raft_msg_t *msg)
         return false;
     for (size_t i = 0; i < pb->n_entries; i++) {
         const Zkv__Entry *e = pb->entries[i];
-        if (e->data.len > ZKV_RAFT_ENTRY_SIZE_MAX || (uint32_t) e->type > ZKV_RAFT_ENTRY_CONFIG)
+        /* A frame is far below 4 GiB (PEER_MSG_SIZE_MAX), so the size fits;
+           whether it is over ZKV_ENTRY_SIZE_MAX is the core's to refuse and
+           the replication actor's to count. */
+        if (e->data.len > UINT32_MAX || (uint32_t) e->type > ZKV_RAFT_ENTRY_CONFIG)
             return false;
         self->entries[i] = (zkv_raft_entry_t){
             .term = e->term,

@@ -15,14 +15,32 @@
 #define PEER_PUB_HWM 100000
 #define PEER_DEALER_HWM 10000
 #define PEER_RECONNECT_MS 100
+/*  Peer connection liveness, in election timeouts (election_ticks *
+    tick_ms): a ZMTP ping every 1/PEER_PINGS_PER_ELECTION of one; a
+    connection that hears nothing, or leaves data unacknowledged, for
+    PEER_DEAD_ELECTIONS of them is closed and made again. */
+#define PEER_PINGS_PER_ELECTION 2
+#define PEER_DEAD_ELECTIONS 2
+#define PEER_LIVENESS_MS_MAX 600000 /* whatever the flags say; libzmq's TTL stops at 6553 s */
 #define DRAIN_MAX 4096 /* messages taken from one socket before the others get a turn */
 #define PROPOSE_BATCH_MAX 4096
 #define TICK_CATCH_UP_MAX 10 /* after a stall, tick at most this often at once */
-/*  Largest peer frame read from the network: a snapshot chunk at its limit,
-    or an append (max_msg_bytes plus one entry at its limit), with room for
-    the framing. libzmq drops a connection whose frame header claims more,
-    instead of allocating it. */
-#define PEER_MSG_SIZE_MAX (ZKV_RAFT_CHUNK_SIZE_MAX + 1024 * 1024)
+/*  Protobuf framing of one entry in a PeerMessage: tag, length, term,
+    index, type. */
+#define PEER_ENTRY_FRAMING_MAX 40u
+/*  The largest append: max_msg_bytes at its limit, the one entry that may
+    pass it, and the framing of as many entries as a message may hold. */
+#define PEER_APPEND_SIZE_MAX                                                                       \
+    (ZKV_RAFT_MSG_BYTES_MAX + ZKV_ENTRY_SIZE_MAX +                                                 \
+     ZKV_RAFT_MSG_ENTRIES_MAX * PEER_ENTRY_FRAMING_MAX)
+/*  Largest peer frame read from the network: a snapshot chunk at its limit
+    or the largest append, with room for the rest of the message. libzmq
+    drops a connection whose frame header claims more, instead of
+    allocating it. */
+#define PEER_MSG_SIZE_MAX                                                                          \
+    ((PEER_APPEND_SIZE_MAX > ZKV_RAFT_CHUNK_SIZE_MAX ? PEER_APPEND_SIZE_MAX                        \
+                                                     : ZKV_RAFT_CHUNK_SIZE_MAX) +                  \
+     1024 * 1024)
 
 typedef struct {
     uint32_t id;
@@ -47,7 +65,7 @@ typedef struct {
     zlist_t *deferred; /* storage messages that came during an install */
     int64_t next_tick;
     /* The snapshot chunks are read from, for followers behind the log. */
-    char snapshot_path[1200];
+    char snapshot_path[ZKV_DATA_PATH_SIZE_MAX];
     int snapshot_fd;
     uint64_t snapshot_index; /* of the file at snapshot_fd */
     uint8_t *chunk_buf;
@@ -60,6 +78,7 @@ typedef struct {
     bool state_unsent;
     uint64_t match_regressions; /* the count last traced */
     bool fatal;
+    uint64_t refused; /* peer messages refused as malformed or over a limit */
     zkv_packer_t packer; /* entries of PERSIST and APPLY */
 } repl_t;
 
@@ -353,12 +372,34 @@ static void s_trace_regression(repl_t *self, const zkv_raft_msg_t *msg)
                     pr.next, st.match_regressions);
 }
 
+static size_t s_largest_entry(const zkv_raft_msg_t *msg)
+{
+    size_t largest = 0;
+    for (size_t i = 0; i < msg->n_entries; i++)
+        if (msg->entries[i].size > largest)
+            largest = msg->entries[i].size;
+    return largest;
+}
+
+/*  The core refused a message (an entry over ZKV_ENTRY_SIZE_MAX, a bad
+    field): nothing of it is persisted; it is counted and traced. */
+static void s_refused(repl_t *self, const zkv_raft_msg_t *msg)
+{
+    self->refused++;
+    zkv_tracer_emit(self->tracer, "peer", msg->term, msg->index, msg->from, 0,
+                    "refused %s from %u: entries=%zu largest=%zu limit=%u (refused %" PRIu64 ")",
+                    zkv_raft_msg_type_name(msg->type), msg->from, msg->n_entries,
+                    s_largest_entry(msg), ZKV_ENTRY_SIZE_MAX, self->refused);
+}
+
 static void s_on_peer(repl_t *self, zframe_t *frame)
 {
     zkv_raft_msg_t msg;
     zkv_peer_decoded_t *decoded = zkv_peer_decode(zframe_data(frame), zframe_size(frame), &msg);
     if (!decoded) {
-        zkv_tracer_emit(self->tracer, "peer", 0, 0, 0, 0, "malformed peer message dropped");
+        self->refused++;
+        zkv_tracer_emit(self->tracer, "peer", 0, 0, 0, 0,
+                        "malformed peer message dropped (refused %" PRIu64 ")", self->refused);
         return;
     }
     /* The SUB hears every leader's broadcasts; only ours and everyone's matter. */
@@ -371,8 +412,10 @@ static void s_on_peer(repl_t *self, zframe_t *frame)
             zkv_tracer_emit(self->tracer, "append", msg.term, msg.index + msg.n_entries, msg.from,
                             0, "received entries=%zu prev=%" PRIu64 " commit=%" PRIu64,
                             msg.n_entries, msg.index, msg.commit);
-        zkv_raft_step(self->raft, &msg);
-        if (msg.type == ZKV_RAFT_MSG_APPEND_RESPONSE && msg.reject)
+        int rc = zkv_raft_step(self->raft, &msg);
+        if (rc == ZKV_EINVAL)
+            s_refused(self, &msg);
+        else if (msg.type == ZKV_RAFT_MSG_APPEND_RESPONSE && msg.reject)
             s_trace_regression(self, &msg);
     }
     zkv_peer_decoded_destroy(&decoded);
@@ -578,6 +621,25 @@ static int s_connect_peer(repl_t *self, zsock_t *sock, const char *host, uint16_
     return zsock_connect(sock, "tcp://%s:0;%s:%u", src, host, port);
 }
 
+/*  A cut link leaves connections that look alive while TCP backs off its
+    retransmissions; after repeated cuts the next try can be a minute away.
+    Heartbeats and TCP_USER_TIMEOUT close such a connection, and a connect
+    attempt and the reconnect backoff are bounded by an election timeout, so
+    a healed link carries traffic again within about one. */
+static void s_set_liveness(const repl_t *self, zsock_t *sock)
+{
+    uint64_t election_ms = (uint64_t) self->config.election_ticks * self->config.tick_ms;
+    int ms = (int) (election_ms < PEER_LIVENESS_MS_MAX ? election_ms : PEER_LIVENESS_MS_MAX);
+    int ping_ms = ms / PEER_PINGS_PER_ELECTION > 0 ? ms / PEER_PINGS_PER_ELECTION : 1;
+    zsock_set_heartbeat_ivl(sock, ping_ms);
+    zsock_set_heartbeat_timeout(sock, PEER_DEAD_ELECTIONS * ms);
+    zsock_set_heartbeat_ttl(sock, PEER_DEAD_ELECTIONS * ms);
+    zsock_set_tcp_maxrt(sock, PEER_DEAD_ELECTIONS * ms);
+    zsock_set_connect_timeout(sock, ms);
+    zsock_set_reconnect_ivl(sock, PEER_RECONNECT_MS);
+    zsock_set_reconnect_ivl_max(sock, ms > PEER_RECONNECT_MS ? ms : PEER_RECONNECT_MS);
+}
+
 static int s_bind_peers(repl_t *self)
 {
     const zkv_member_t *me = zkv_config_member(&self->config, self->config.id);
@@ -593,7 +655,9 @@ static int s_bind_peers(repl_t *self)
     zsock_set_maxmsgsize(self->sub, PEER_MSG_SIZE_MAX);
     zsock_set_maxmsgsize(self->router, PEER_MSG_SIZE_MAX);
     zsock_set_subscribe(self->sub, "");
-    zsock_set_reconnect_ivl(self->sub, PEER_RECONNECT_MS);
+    s_set_liveness(self, self->pub);
+    s_set_liveness(self, self->sub);
+    s_set_liveness(self, self->router);
     zkv_tracer_monitor(self->tracer, self->sub, "peer-sub");
     zkv_tracer_monitor(self->tracer, self->router, "peer-router");
     if (zsock_bind(self->pub, "tcp://%s:%u", self->config.listen, me->pub_port) < 0 ||
@@ -612,7 +676,7 @@ static int s_bind_peers(repl_t *self)
         zsock_set_sndhwm(p->dealer, PEER_DEALER_HWM);
         zsock_set_maxmsgsize(p->dealer, PEER_MSG_SIZE_MAX);
         zsock_set_immediate(p->dealer, 1);
-        zsock_set_reconnect_ivl(p->dealer, PEER_RECONNECT_MS);
+        s_set_liveness(self, p->dealer);
         char name[32];
         snprintf(name, sizeof name, "peer-%u", m->id);
         zkv_tracer_monitor(self->tracer, p->dealer, name);

@@ -23,7 +23,7 @@ typedef struct {
     zkv_kvstore_t *kv;
     zkv_tracer_t *tracer;
     const zkv_fs_t *fs;
-    char snap_dir[1100];
+    char snap_dir[ZKV_DATA_SUBDIR_SIZE_MAX];
     uint64_t last_term;        /* term of the last applied entry */
     uint64_t snapshot_index;   /* newest snapshot taken or installed */
     uint64_t bytes_since;      /* entry bytes applied since it */
@@ -201,7 +201,7 @@ static uint8_t *s_encode_config(const zkv_config_t *config, size_t *size)
 static void s_announce(storage_t *self, const char *command, uint64_t index, uint64_t status,
                        const char *name)
 {
-    char path[1200];
+    char path[ZKV_DATA_PATH_SIZE_MAX];
     snprintf(path, sizeof path, "%s/%s", self->snap_dir, name);
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, command);

@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "zkv_limits.h"
+
 #define ZKV_BTREE_ORDER 128
-#define ZKV_KEY_SIZE_MAX 4096
-#define ZKV_VALUE_SIZE_MAX (1024 * 1024)
 
 typedef struct zkv_btree_t zkv_btree_t;
 typedef struct zkv_btree_iter_t zkv_btree_iter_t;

@@ -143,8 +143,8 @@ void zkv_raft_config_default(zkv_raft_config_t *config, uint32_t id, const uint3
 {
     memset(config, 0, sizeof *config);
     config->id = id;
-    if (n_voters > ZKV_RAFT_MEMBERS_MAX)
-        n_voters = ZKV_RAFT_MEMBERS_MAX;
+    if (n_voters > ZKV_MEMBERS_MAX)
+        n_voters = ZKV_MEMBERS_MAX;
     for (uint32_t i = 0; i < n_voters; i++)
         config->members.voters[i] = voters[i];
     config->members.n_voters = n_voters;
@@ -181,8 +181,8 @@ static bool s_ids_valid(const uint32_t *ids, uint32_t n, const uint32_t *other, 
 static bool s_config_valid(const zkv_raft_config_t *c)
 {
     const zkv_raft_members_t *m = &c->members;
-    if (c->id == ZKV_RAFT_NONE || m->n_voters == 0 || m->n_voters > ZKV_RAFT_MEMBERS_MAX ||
-        m->n_learners > ZKV_RAFT_MEMBERS_MAX)
+    if (c->id == ZKV_RAFT_NONE || m->n_voters == 0 || m->n_voters > ZKV_MEMBERS_MAX ||
+        m->n_learners > ZKV_MEMBERS_MAX)
         return false;
     if (!s_ids_valid(m->voters, m->n_voters, m->learners, m->n_learners) ||
         !s_ids_valid(m->learners, m->n_learners, NULL, 0))
@@ -194,7 +194,8 @@ static bool s_config_valid(const zkv_raft_config_t *c)
         found |= m->learners[i] == c->id;
     return found && c->heartbeat_ticks > 0 && c->election_ticks > c->heartbeat_ticks &&
            c->max_inflight > 0 && c->max_inflight <= ZKV_RAFT_INFLIGHT_MAX &&
-           c->max_msg_entries > 0 && c->max_msg_bytes > 0 && c->max_uncommitted > 0 &&
+           c->max_msg_entries > 0 && c->max_msg_bytes > 0 &&
+           c->max_msg_bytes <= ZKV_RAFT_MSG_BYTES_MAX && c->max_uncommitted > 0 &&
            c->max_apply_entries > 0 && c->max_reads > 0 && c->snapshot_chunk_size > 0 &&
            c->snapshot_chunk_size <= ZKV_RAFT_CHUNK_SIZE_MAX;
 }
@@ -223,7 +224,7 @@ static int s_boot(zkv_raft_t *raft, const zkv_raft_boot_t *boot)
         const zkv_raft_entry_t *e = &boot->entries[i];
         if (e->index != raft_log_last(&raft->log) + 1 || e->term < raft_log_last_term(&raft->log) ||
             e->term > boot->hard_state.term || e->type > ZKV_RAFT_ENTRY_CONFIG ||
-            e->size > ZKV_RAFT_ENTRY_SIZE_MAX || (e->size > 0 && !e->data))
+            e->size > ZKV_ENTRY_SIZE_MAX || (e->size > 0 && !e->data))
             return ZKV_EINVAL;
         int rc = raft_log_append(&raft->log, e);
         if (rc != ZKV_OK)
@@ -324,7 +325,7 @@ int zkv_raft_propose(zkv_raft_t *raft, const zkv_raft_buf_t *cmds, size_t n, uin
     if (n == 0)
         return ZKV_EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (cmds[i].size > ZKV_RAFT_ENTRY_SIZE_MAX || (cmds[i].size > 0 && !cmds[i].data))
+        if (cmds[i].size > ZKV_ENTRY_SIZE_MAX || (cmds[i].size > 0 && !cmds[i].data))
             return ZKV_EINVAL;
     uint64_t last = raft_log_last(&raft->log);
     if (last - raft->log.commit + n > raft->cfg.max_uncommitted)

@@ -71,19 +71,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "zkv_limits.h"
+
 /*  Node id 0 means "nobody" (no vote, no known leader) and, as a message's
     destination, "every follower" (a broadcast, one PUB message). */
 #define ZKV_RAFT_NONE 0
 #define ZKV_RAFT_BROADCAST 0
 
-/*  Members (voters and learners) in one cluster. */
-#define ZKV_RAFT_MEMBERS_MAX 16
-/*  Largest command in one entry; a bigger proposal is ZKV_EINVAL. */
-#define ZKV_RAFT_ENTRY_SIZE_MAX (8u * 1024 * 1024)
+/*  Voters and learners (ZKV_MEMBERS_MAX each) and entry data
+    (ZKV_ENTRY_SIZE_MAX: a bigger proposal or entry from a peer is
+    ZKV_EINVAL) are bounded in zkv_limits.h, shared with the WAL and the node. */
 /*  Largest snapshot chunk a follower accepts, whatever the leader's config. */
 #define ZKV_RAFT_CHUNK_SIZE_MAX (16u * 1024 * 1024)
 /*  Most entries one incoming message may carry; more is ZKV_EINVAL. */
 #define ZKV_RAFT_MSG_ENTRIES_MAX 65536
+/*  Largest config.max_msg_bytes: with the one entry that may pass it, the
+    most entry data one append carries. */
+#define ZKV_RAFT_MSG_BYTES_MAX (4u * 1024 * 1024)
 /*  Largest inflight window (config.max_inflight). */
 #define ZKV_RAFT_INFLIGHT_MAX 1024
 
@@ -116,14 +120,14 @@ typedef struct {
 /*  One command to propose. */
 typedef struct {
     const void *data;
-    size_t size; /* at most ZKV_RAFT_ENTRY_SIZE_MAX */
+    size_t size; /* at most ZKV_ENTRY_SIZE_MAX */
 } zkv_raft_buf_t;
 
 /*  Voters decide elections and commits; learners receive the log only. */
 typedef struct {
-    uint32_t voters[ZKV_RAFT_MEMBERS_MAX];
+    uint32_t voters[ZKV_MEMBERS_MAX];
     uint32_t n_voters;
-    uint32_t learners[ZKV_RAFT_MEMBERS_MAX];
+    uint32_t learners[ZKV_MEMBERS_MAX];
     uint32_t n_learners;
 } zkv_raft_members_t;
 

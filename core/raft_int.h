@@ -108,7 +108,7 @@ typedef struct {
 struct zkv_raft_t {
     zkv_raft_config_t cfg;
     uint32_t id;
-    raft_peer_t peers[2 * ZKV_RAFT_MEMBERS_MAX];
+    raft_peer_t peers[2 * ZKV_MEMBERS_MAX];
     uint32_t n_peers;
     uint32_t n_voters;
     raft_peer_t *self;

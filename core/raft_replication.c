@@ -134,7 +134,7 @@ void raft_bcast_from(zkv_raft_t *raft, uint64_t from)
     raft_log_t *log = &raft->log;
     uint64_t last = raft_log_last(log);
     uint64_t prev = from - 1;
-    raft_peer_t *sync[2 * ZKV_RAFT_MEMBERS_MAX];
+    raft_peer_t *sync[2 * ZKV_MEMBERS_MAX];
     while (raft->cfg.broadcast && prev < last) {
         uint32_t k = 0;
         for (uint32_t i = 0; i < raft->n_peers; i++) {
@@ -210,7 +210,7 @@ void raft_send_heartbeats(zkv_raft_t *raft, uint64_t context)
     with it, by the log-matching property. */
 bool raft_maybe_commit(zkv_raft_t *raft)
 {
-    uint64_t m[2 * ZKV_RAFT_MEMBERS_MAX];
+    uint64_t m[2 * ZKV_MEMBERS_MAX];
     uint32_t k = 0;
     for (uint32_t i = 0; i < raft->n_peers; i++) {
         const raft_peer_t *pr = &raft->peers[i];

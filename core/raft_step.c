@@ -12,7 +12,7 @@ static bool s_entries_valid(const zkv_raft_msg_t *m)
     for (size_t i = 0; i < m->n_entries; i++) {
         const zkv_raft_entry_t *e = &m->entries[i];
         if (e->index != m->index + 1 + i || e->term < prev_term || e->term > m->term ||
-            e->type > ZKV_RAFT_ENTRY_CONFIG || e->size > ZKV_RAFT_ENTRY_SIZE_MAX ||
+            e->type > ZKV_RAFT_ENTRY_CONFIG || e->size > ZKV_ENTRY_SIZE_MAX ||
             (e->size > 0 && !e->data))
             return false;
         prev_term = e->term;

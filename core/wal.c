@@ -131,7 +131,7 @@ static int s_check_entries(zkv_wal_t *self, const zkv_wal_entry_t *entries, size
             return wal_error(self, ZKV_EINVAL,
                              "append of entry %" PRIu64 " where %" PRIu64 " is next", e->index,
                              self->next + i);
-        if (e->size > ZKV_WAL_ENTRY_DATA_MAX)
+        if (e->size > ZKV_ENTRY_SIZE_MAX)
             return wal_error(self, ZKV_EINVAL, "entry %" PRIu64 " of %zu bytes is too large",
                              e->index, e->size);
         if (e->term < term)

@@ -34,14 +34,12 @@
 #include <stdint.h>
 
 #include "fs.h"
+#include "zkv_limits.h"
 
-/*  Largest entry data: a compare-and-swap command carries a key, the expected
-    and the new value (ZKV_VALUE_SIZE_MAX each) and their encoding. */
-#define ZKV_WAL_ENTRY_DATA_MAX (2u * 1024 * 1024 + 64 * 1024)
 /*  Entry record payload: index, term, type, then data. */
 #define ZKV_WAL_ENTRY_HEADER_SIZE 20u
 /*  Largest payload of any record; a length field above it is corruption. */
-#define ZKV_WAL_PAYLOAD_MAX (ZKV_WAL_ENTRY_HEADER_SIZE + ZKV_WAL_ENTRY_DATA_MAX)
+#define ZKV_WAL_PAYLOAD_MAX (ZKV_WAL_ENTRY_HEADER_SIZE + ZKV_ENTRY_SIZE_MAX)
 /*  Record framing: CRC32C, length, type, three zero bytes. */
 #define ZKV_WAL_RECORD_HEADER_SIZE 12u
 #define ZKV_WAL_SEGMENT_SIZE_DEFAULT (64u * 1024 * 1024)
@@ -106,7 +104,7 @@ int zkv_wal_open(zkv_wal_t *self, zkv_wal_recovery_t *report);
 const char *zkv_wal_error(const zkv_wal_t *self);
 
 /*  Appends count entries; entries[i].index must be last + 1 + i and each size at
-    most ZKV_WAL_ENTRY_DATA_MAX (else ZKV_EINVAL, nothing appended). Durable
+    most ZKV_ENTRY_SIZE_MAX (else ZKV_EINVAL, nothing appended). Durable
     only after zkv_wal_sync. ZKV_OK, ZKV_EINVAL or ZKV_EIO. */
 int zkv_wal_append(zkv_wal_t *self, const zkv_wal_entry_t *entries, size_t count);
 

@@ -414,6 +414,11 @@ static void s_mark_start(const node_t *node)
 
 int zkv_cluster_start(zkv_cluster_t *self, uint32_t id)
 {
+    return zkv_cluster_start_on(self, id, s_node(self, id)->data_dir);
+}
+
+int zkv_cluster_start_on(zkv_cluster_t *self, uint32_t id, const char *data_dir)
+{
     node_t *node = s_node(self, id);
     if (zkv_cluster_state(self, id) != ZKV_NODE_DOWN)
         return -1;
@@ -428,7 +433,7 @@ int zkv_cluster_start(zkv_cluster_t *self, uint32_t id)
     argv[argc++] = "--peers";
     argv[argc++] = self->peers;
     argv[argc++] = "--data-dir";
-    argv[argc++] = node->data_dir;
+    argv[argc++] = (char *) data_dir;
     argv[argc++] = "--trace-port";
     argv[argc++] = trace_text;
     for (size_t i = 0; i < self->argc_extra; i++)

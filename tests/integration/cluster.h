@@ -82,6 +82,9 @@ void zkv_cluster_cleanup(void);
     process runs once this returns; whether it serves is for the waits below. */
 int zkv_cluster_start(zkv_cluster_t *self, uint32_t id);
 int zkv_cluster_start_all(zkv_cluster_t *self);
+/*  Start a node that is down on another data directory (another node's, to
+    see that it is refused). */
+int zkv_cluster_start_on(zkv_cluster_t *self, uint32_t id, const char *data_dir);
 
 /*  SIGTERM (and SIGCONT, for a paused node), then wait up to timeout_ms for it
     to exit. 0 and its wait status in *wstatus (may be NULL), or -1 when it did

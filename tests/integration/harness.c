@@ -42,6 +42,13 @@ void h_note(const char *fmt, ...)
     va_end(args);
 }
 
+static void (*s_at_fail)(void);
+
+void h_at_fail(void (*fn)(void))
+{
+    s_at_fail = fn;
+}
+
 _Noreturn void h_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 {
     fflush(stdout);
@@ -56,6 +63,8 @@ _Noreturn void h_fail(const char *file, int line, const char *cond, const char *
             zkv_cluster_dump(s_clusters[i], stderr);
     /* Kill the nodes, remove the directories; then leave without the exit
        handlers that would report the clients and buffers left open here. */
+    if (s_at_fail)
+        s_at_fail();
     zkv_cluster_cleanup();
     _exit(1);
 }

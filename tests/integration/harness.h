@@ -29,6 +29,10 @@
 _Noreturn void h_fail(const char *file, int line, const char *cond, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/*  Run fn when a CHECK fails, before the nodes are killed: to undo what the
+    test changed outside its directory (firewall rules). One at a time. */
+void h_at_fail(void (*fn)(void));
+
 /*  A progress line with the time since the test started. */
 void h_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -282,6 +282,48 @@ static void test_heartbeat_commit_capped_by_verified(void **state)
     fx_free(&fx);
 }
 
+static int s_step_sized_append(fx_t *fx, uint32_t id, const uint8_t *data, size_t size)
+{
+    zkv_raft_entry_t e = {.term = 2, .index = 4, .type = ZKV_RAFT_ENTRY_NORMAL, .size = size,
+                          .data = data};
+    zkv_raft_msg_t ap = {.type = ZKV_RAFT_MSG_APPEND, .from = 1, .to = id, .term = 2,
+                         .index = 3, .log_term = 1, .entries = &e, .n_entries = 1};
+    return zkv_raft_step(s_raft(fx, id), &ap);
+}
+
+/*  One entry-size limit (zkv_limits.h) for the core and the WAL: an entry from a
+    peer one byte over it is refused whole, with nothing to persist and the
+    log unchanged; one at the limit is taken and handed to the host to write. */
+static void test_peer_entry_size_limit(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    const uint64_t terms[] = {1, 1, 1};
+    fx_start_log(&fx, 2, terms, 3, 1);
+    fx_ready(&fx, 2);
+    uint8_t *data = calloc(1, ZKV_ENTRY_SIZE_MAX + 1);
+    assert_non_null(data);
+    zkv_raft_t *raft = s_raft(&fx, 2);
+
+    assert_int_equal(s_step_sized_append(&fx, 2, data, ZKV_ENTRY_SIZE_MAX + 1), ZKV_EINVAL);
+    assert_false(zkv_raft_has_ready(raft));
+    assert_int_equal(fx_status(&fx, 2).last_index, 3);
+    assert_int_equal(fx_status(&fx, 2).term, 1);
+
+    assert_int_equal(s_step_sized_append(&fx, 2, data, ZKV_ENTRY_SIZE_MAX), ZKV_OK);
+    zkv_raft_ready_t rd;
+    assert_int_equal(zkv_raft_ready(raft, &rd), ZKV_OK);
+    assert_true(rd.must_persist);
+    assert_int_equal(rd.n_entries, 1);
+    assert_int_equal(rd.entries[0].index, 4);
+    assert_int_equal(rd.entries[0].size, ZKV_ENTRY_SIZE_MAX);
+    zkv_raft_advance(raft, &rd);
+    assert_int_equal(fx_status(&fx, 2).last_index, 4);
+    free(data);
+    fx_free(&fx);
+}
+
 /*  A follower that restarted with the whole log but a lagging commit index
     learns the commit from an append the leader sends on its heartbeat answer. */
 static void test_restarted_follower_catches_up_commit(void **state)
@@ -855,7 +897,7 @@ static void test_config_and_limits(void **state)
     assert_int_equal(fx_propose(&fx, 1, 2), ZKV_OK);
     assert_int_equal(fx_propose(&fx, 1, 3), ZKV_OK);
     assert_int_equal(fx_propose(&fx, 1, 4), ZKV_EBUSY);
-    zkv_raft_buf_t big = {"x", ZKV_RAFT_ENTRY_SIZE_MAX + 1};
+    zkv_raft_buf_t big = {"x", ZKV_ENTRY_SIZE_MAX + 1};
     assert_int_equal(zkv_raft_propose(s_raft(&fx, 1), &big, 1, NULL, NULL), ZKV_EINVAL);
     uint64_t applied = fx_status(&fx, 1).applied;
     assert_int_equal(zkv_raft_compact(s_raft(&fx, 1), applied + 1, 10), ZKV_EINVAL);
@@ -876,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_pipelined_appends_up_to_window),
         cmocka_unit_test(test_batch_proposal_many_entries_per_message),
         cmocka_unit_test(test_heartbeat_commit_capped_by_verified),
+        cmocka_unit_test(test_peer_entry_size_limit),
         cmocka_unit_test(test_restarted_follower_catches_up_commit),
         cmocka_unit_test(test_follower_log_shorter_than_match_repaired),
         cmocka_unit_test(test_follower_restored_from_backup_repaired),

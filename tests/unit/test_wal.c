@@ -16,6 +16,7 @@
 #include "fs_fault.h"
 #include "le.h"
 #include "wal.h"
+#include "zkv.pb-c.h"
 #include "zkv_error.h"
 
 #define MAX_INDEX 512
@@ -353,7 +354,7 @@ static void test_invalid_appends(void **state)
     s_make(&x, 4, 4, 10); /* term goes back */
     assert_int_equal(zkv_wal_append(w, &x.e, 1), ZKV_EINVAL);
     x.e =
-        (zkv_wal_entry_t){.index = 4, .term = 5, .data = x.buf, .size = ZKV_WAL_ENTRY_DATA_MAX + 1};
+        (zkv_wal_entry_t){.index = 4, .term = 5, .data = x.buf, .size = ZKV_ENTRY_SIZE_MAX + 1};
     assert_int_equal(zkv_wal_append(w, &x.e, 1), ZKV_EINVAL);
     assert_int_equal(zkv_wal_truncate(w, 5), ZKV_EINVAL);
     assert_int_equal(zkv_wal_truncate(w, 0), ZKV_ECOMPACTED);
@@ -373,12 +374,12 @@ static void test_largest_entry(void **state)
     (void) state;
     char *dir = t_tmpdir("wal");
     zkv_wal_t *w = s_open(dir, 64 * 1024, NULL);
-    uint8_t *big = malloc(ZKV_WAL_ENTRY_DATA_MAX);
+    uint8_t *big = malloc(ZKV_ENTRY_SIZE_MAX);
     assert_non_null(big);
-    for (size_t i = 0; i < ZKV_WAL_ENTRY_DATA_MAX; i++)
+    for (size_t i = 0; i < ZKV_ENTRY_SIZE_MAX; i++)
         big[i] = (uint8_t) (i * 2654435761u >> 13);
     s_append(w, 1, 3, 1);
-    zkv_wal_entry_t e = {.index = 4, .term = 1, .data = big, .size = ZKV_WAL_ENTRY_DATA_MAX};
+    zkv_wal_entry_t e = {.index = 4, .term = 1, .data = big, .size = ZKV_ENTRY_SIZE_MAX};
     assert_int_equal(zkv_wal_append(w, &e, 1), ZKV_OK);
     e.index = 5;
     assert_int_equal(zkv_wal_append(w, &e, 1), ZKV_OK);
@@ -393,14 +394,35 @@ static void test_largest_entry(void **state)
         zkv_wal_entry_t got;
         void *data;
         assert_int_equal(zkv_wal_get(w, i, &got, &data), ZKV_OK);
-        assert_int_equal(got.size, ZKV_WAL_ENTRY_DATA_MAX);
-        assert_memory_equal(data, big, ZKV_WAL_ENTRY_DATA_MAX);
+        assert_int_equal(got.size, ZKV_ENTRY_SIZE_MAX);
+        assert_memory_equal(data, big, ZKV_ENTRY_SIZE_MAX);
         free(data);
     }
     zkv_wal_destroy(&w);
     free(big);
     t_rmtree(dir);
     free(dir);
+}
+
+/*  The largest command a client may send (a compare-and-swap with a key and
+    both values at their limits, every number at its widest) fits in one
+    entry, so in one WAL record. */
+static void test_largest_command_fits(void **state)
+{
+    (void) state;
+    static uint8_t key[ZKV_KEY_SIZE_MAX], value[ZKV_VALUE_SIZE_MAX];
+    Zkv__CasRequest cas = ZKV__CAS_REQUEST__INIT;
+    cas.key = (ProtobufCBinaryData){sizeof key, key};
+    cas.expected = (ProtobufCBinaryData){sizeof value, value};
+    cas.value = (ProtobufCBinaryData){sizeof value, value};
+    cas.expect_absent = true;
+    Zkv__Command cmd = ZKV__COMMAND__INIT;
+    cmd.client_id = cmd.sequence = cmd.first_unacked = UINT64_MAX;
+    cmd.op_case = ZKV__COMMAND__OP_CAS;
+    cmd.cas = &cas;
+    size_t size = zkv__command__get_packed_size(&cmd);
+    assert_true(size > (size_t) ZKV_KEY_SIZE_MAX + 2 * ZKV_VALUE_SIZE_MAX);
+    assert_true(size <= ZKV_ENTRY_SIZE_MAX);
 }
 
 /*  ---- segments */
@@ -1793,6 +1815,7 @@ int main(void)
         cmocka_unit_test_teardown(test_read_limits, t_teardown),
         cmocka_unit_test_teardown(test_invalid_appends, t_teardown),
         cmocka_unit_test_teardown(test_largest_entry, t_teardown),
+        cmocka_unit_test(test_largest_command_fits),
         cmocka_unit_test_teardown(test_rotation, t_teardown),
         cmocka_unit_test_teardown(test_truncate_across_segments, t_teardown),
         cmocka_unit_test_teardown(test_drop_before, t_teardown),

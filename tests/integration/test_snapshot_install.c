@@ -20,6 +20,7 @@
 #define KEYS_B 2000
 #define KEYS_C 1500
 #define TRACE_MS 10000
+#define TRACE_SETTLE_MS 700
 #define BIG_KEYS 30
 #define BIG_VALUE_SIZE (100 * 1024)
 
@@ -167,11 +168,17 @@ static void s_expect_compacted(zkv_cluster_t *cluster, uint32_t away, uint64_t a
     }
 }
 
-/*  Wait for any event of a node that just started: its trace now works. */
+/*  Wait for any event of a node that just started: its trace now works for
+    the actor that sent it. Each of the node's actors learns that somebody
+    watches on its own, within TRACE_SETTLE_MS (the trace actor repeats the
+    news every 500 ms; a tracer looks for it at most every 50 ms): an event
+    emitted before then, like the storage actor's "install done", may be
+    dropped unseen. */
 static void s_trace_ready(h_trace_t *trace, uint32_t id)
 {
     CHECK(h_trace_wait(trace, NULL, NULL, 0, TRACE_MS, NULL),
           "no trace event from node %u within %d ms of its start", id, TRACE_MS);
+    zclock_sleep(TRACE_SETTLE_MS);
 }
 
 /*  Every event of the nodes but skip, known to come through once each has

@@ -6,6 +6,8 @@
 #include "actor.h"
 #include "btree.h"
 #include "inproc.h"
+#include "loop.h"
+#include "msg.h"
 #include "raft.h"
 #include "reply_queue.h"
 #include "response.h"
@@ -66,6 +68,7 @@ typedef struct {
     /* From the replication actor's STATE. */
     uint64_t role, term, leader, commit, applied;
     uint64_t keys;
+    int64_t next_sweep_ms;
 } client_t;
 
 static void s_pending_destroy(void **item)
@@ -311,14 +314,15 @@ static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv_
         return;
     uint64_t context = ++self->next_context;
     s_pending_put(self->reads, s_pending_new((pending_key_t){context, 0}, routing, conn, req));
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, linearizable ? "READ" : "SERVE");
-    zkv_msg_add_u64(msg, context);
-    if (!linearizable)
-        zkv_msg_add_u64(msg, 0);
-    zframe_t *copy = zframe_dup(body);
-    zmsg_append(msg, &copy);
-    zmsg_send(&msg, linearizable ? self->replication : self->storage);
+    zkv_msg_t msg = {.body = zframe_dup(body)};
+    if (linearizable) {
+        msg.type = ZKV_MSG_READ;
+        msg.read.context = context;
+    } else {
+        msg.type = ZKV_MSG_SERVE;
+        msg.serve.context = context;
+    }
+    zkv_msg_send(&msg, linearizable ? self->replication : self->storage);
 }
 
 static void s_status(client_t *self, zframe_t *routing, const Zkv__Request *req)
@@ -380,33 +384,24 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
     zkv__request__free_unpacked(req, NULL);
 }
 
-/*  Read what clients sent this round; writes leave as one proposal batch. */
-static void s_on_router(client_t *self)
+/*  One request from a client; its writes join this round's proposal batch. */
+static bool s_on_router(void *arg)
 {
-    for (int n = 0; n < CLIENT_DRAIN_MAX; n++) {
-        zmsg_t *msg = zmsg_recv(self->router); /* does not block: NULL when none is left */
-        if (!msg)
-            break;
-        zframe_t *routing = zmsg_pop(msg);
-        zframe_t *body = zmsg_pop(msg);
-        if (routing && body && zmsg_size(msg) == 0)
-            s_request(self, routing, body);
-        else if (routing)
-            s_reply_status(self, routing, NULL, ZKV__STATUS__BAD_REQUEST,
-                           "malformed request: expected exactly one frame");
-        zframe_destroy(&routing);
-        zframe_destroy(&body);
-        zmsg_destroy(&msg);
-    }
-    if (self->batch.size) {
-        zmsg_t *propose = zmsg_new();
-        zmsg_addstr(propose, "PROPOSE");
-        zframe_t *commands = zkv_packer_frame(&self->batch);
-        if (commands)
-            zmsg_append(propose, &commands);
-        zmsg_send(&propose, self->replication);
-        zmsg_destroy(&propose);
-    }
+    client_t *self = arg;
+    zmsg_t *msg = zmsg_recv(self->router); /* does not block: NULL when none is left */
+    if (!msg)
+        return false;
+    zframe_t *routing = zmsg_pop(msg);
+    zframe_t *body = zmsg_pop(msg);
+    if (routing && body && zmsg_size(msg) == 0)
+        s_request(self, routing, body);
+    else if (routing)
+        s_reply_status(self, routing, NULL, ZKV__STATUS__BAD_REQUEST,
+                       "malformed request: expected exactly one frame");
+    zframe_destroy(&routing);
+    zframe_destroy(&body);
+    zmsg_destroy(&msg);
+    return true;
 }
 
 /* ---------------------------------------------------------------- results */
@@ -442,39 +437,44 @@ static void s_write_result(client_t *self, const zkv_write_result_t *res)
     zhashx_delete(self->writes, &key);
 }
 
-static bool s_on_storage(client_t *self)
+static void s_results(client_t *self, const zkv_msg_t *msg)
 {
-    zmsg_t *msg = zmsg_recv(self->storage);
-    if (!msg)
+    if (msg->results.applied > self->applied)
+        self->applied = msg->results.applied;
+    self->keys = msg->results.keys;
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, msg->body);
+    zkv_write_result_t res;
+    for (int rc; (rc = zkv_unpack_result(&in, &res)) != 0;)
+        if (rc == 1) /* a bad record is skipped; a bad frame ends at once */
+            s_write_result(self, &res);
+}
+
+static void s_read_reply(client_t *self, zkv_msg_t *msg)
+{
+    pending_key_t key = {msg->reply.context, 0};
+    pending_t *p = zhashx_lookup(self->reads, &key);
+    if (!p)
+        return;
+    s_send(self, p->routing, msg->body); /* takes the frame */
+    msg->body = NULL;
+    s_trace_done(self, p, "read", ZKV_OK);
+    zhashx_delete(self->reads, &key);
+}
+
+static bool s_on_storage(void *arg)
+{
+    client_t *self = arg;
+    zkv_msg_t msg;
+    if (!zkv_msg_recv(self->storage, &msg))
         return false;
-    char *command = zmsg_popstr(msg);
-    uint64_t a, b;
-    if (command && streq(command, "RESULTS") && zkv_msg_pop_u64(msg, &a) &&
-        zkv_msg_pop_u64(msg, &b)) {
-        self->applied = a > self->applied ? a : self->applied;
-        self->keys = b;
-        zframe_t *results = zmsg_pop(msg);
-        zkv_unpacker_t in;
-        zkv_unpacker_init(&in, results);
-        zkv_write_result_t res;
-        for (int rc; (rc = zkv_unpack_result(&in, &res)) != 0;)
-            if (rc == 1) /* a bad record is skipped; a bad frame ends at once */
-                s_write_result(self, &res);
-        zframe_destroy(&results);
-    } else if (command && streq(command, "REPLY") && zkv_msg_pop_u64(msg, &a)) {
-        pending_key_t key = {a, 0};
-        pending_t *p = zhashx_lookup(self->reads, &key);
-        zframe_t *body = zmsg_pop(msg);
-        if (p && body) {
-            s_send(self, p->routing, body); /* takes the frame */
-            body = NULL;
-            s_trace_done(self, p, "read", ZKV_OK);
-            zhashx_delete(self->reads, &key);
-        }
-        zframe_destroy(&body);
-    }
-    zstr_free(&command);
-    zmsg_destroy(&msg);
+    if (msg.type == ZKV_MSG_RESULTS)
+        s_results(self, &msg);
+    else if (msg.type == ZKV_MSG_REPLY)
+        s_read_reply(self, &msg);
+    else
+        assert(!"not a message for the client actor from storage");
+    zkv_msg_clear(&msg);
     return true;
 }
 
@@ -495,11 +495,11 @@ static void s_read_failed(client_t *self, uint64_t context, uint64_t status)
 }
 
 /*  Proposals the replication actor could not take: answer each now. */
-static void s_rejected(client_t *self, zmsg_t *msg, uint64_t status)
+static void s_rejected(client_t *self, const zkv_msg_t *msg)
 {
-    zframe_t *commands = zmsg_pop(msg);
+    uint64_t status = msg->rejected.status;
     zkv_unpacker_t in;
-    zkv_unpacker_init(&in, commands);
+    zkv_unpacker_init(&in, msg->body);
     const uint8_t *data;
     size_t size;
     while (zkv_unpack_record(&in, &data, &size) == 1) {
@@ -522,35 +522,28 @@ static void s_rejected(client_t *self, zmsg_t *msg, uint64_t status)
         }
         zkv__command__free_unpacked(cmd, NULL);
     }
-    zframe_destroy(&commands);
 }
 
-static bool s_on_replication(client_t *self)
+static bool s_on_replication(void *arg)
 {
-    zmsg_t *msg = zmsg_recv(self->replication);
-    if (!msg)
+    client_t *self = arg;
+    zkv_msg_t msg;
+    if (!zkv_msg_recv(self->replication, &msg))
         return false;
-    char *command = zmsg_popstr(msg);
-    uint64_t a, b;
-    if (command && streq(command, "STATE")) {
-        uint64_t values[5];
-        bool ok = true;
-        for (int i = 0; i < 5 && ok; i++)
-            ok = zkv_msg_pop_u64(msg, &values[i]);
-        if (ok) {
-            self->role = values[0];
-            self->term = values[1];
-            self->leader = values[2];
-            self->commit = values[3];
-            self->applied = values[4] > self->applied ? values[4] : self->applied;
-        }
-    } else if (command && streq(command, "READFAIL") && zkv_msg_pop_u64(msg, &a) &&
-               zkv_msg_pop_u64(msg, &b))
-        s_read_failed(self, a, b);
-    else if (command && streq(command, "REJECTED") && zkv_msg_pop_u64(msg, &a))
-        s_rejected(self, msg, a);
-    zstr_free(&command);
-    zmsg_destroy(&msg);
+    switch (msg.type) {
+    case ZKV_MSG_STATE:
+        self->role = msg.state.role;
+        self->term = msg.state.term;
+        self->leader = msg.state.leader;
+        self->commit = msg.state.commit;
+        if (msg.state.applied > self->applied)
+            self->applied = msg.state.applied;
+        break;
+    case ZKV_MSG_READFAIL: s_read_failed(self, msg.readfail.context, msg.readfail.status); break;
+    case ZKV_MSG_REJECTED: s_rejected(self, &msg); break;
+    default: assert(!"not a message for the client actor from replication");
+    }
+    zkv_msg_clear(&msg);
     return true;
 }
 
@@ -622,11 +615,30 @@ static int s_client_init(client_t *self, const zkv_config_t *config)
     zsock_set_rcvhwm(self->router, 100000);
     zsock_set_linger(self->router, 0);
     zsock_set_maxmsgsize(self->router, CLIENT_REQUEST_SIZE_MAX);
-    /* Every socket is read until it is empty (zmsg_recv then says NULL). */
+    /* Every socket is read until it is empty (a receive then says none). */
     zsock_set_rcvtimeo(self->router, 0);
     zsock_set_rcvtimeo(self->replication, 0);
     zsock_set_rcvtimeo(self->storage, 0);
     return zsock_bind(self->router, "tcp://%s:%u", config->listen, me->client_port) < 0 ? -1 : 0;
+}
+
+/*  After each round: this round's writes leave as one proposal batch; every
+    CLIENT_SWEEP_MS, requests that waited too long are answered. */
+static int64_t s_on_round(void *arg)
+{
+    client_t *self = arg;
+    if (self->batch.size) {
+        zkv_msg_t propose = {.type = ZKV_MSG_PROPOSE, .body = zkv_packer_frame(&self->batch)};
+        zkv_msg_send(&propose, self->replication);
+    }
+    int64_t now = zclock_mono();
+    if (now >= self->next_sweep_ms) {
+        s_sweep(self, self->writes);
+        s_sweep(self, self->reads);
+        s_sweep_replies(self);
+        self->next_sweep_ms = now + CLIENT_SWEEP_MS;
+    }
+    return self->next_sweep_ms > now ? self->next_sweep_ms - now : 0;
 }
 
 static void s_client_actor(zsock_t *pipe, void *arg)
@@ -638,35 +650,18 @@ static void s_client_actor(zsock_t *pipe, void *arg)
         zkv_actor_ready(pipe, 1);
         return;
     }
-    zpoller_t *poller = zpoller_new(pipe, self.router, self.replication, self.storage, NULL);
-    zstr_send(self.storage, "COUNT");
+    zkv_msg_t count = {.type = ZKV_MSG_COUNT};
+    zkv_msg_send(&count, self.storage);
+    zkv_loop_t *loop = zkv_loop_new(pipe, &self);
+    /* State and results first: a request of this round sees the newest role. */
+    zkv_loop_reader(loop, self.replication, s_on_replication, CLIENT_DRAIN_MAX);
+    zkv_loop_reader(loop, self.storage, s_on_storage, CLIENT_DRAIN_MAX);
+    zkv_loop_reader(loop, self.router, s_on_router, CLIENT_DRAIN_MAX);
+    self.next_sweep_ms = zclock_mono() + CLIENT_SWEEP_MS;
+    zkv_loop_on_round(loop, s_on_round, CLIENT_SWEEP_MS);
     zkv_actor_ready(pipe, 0);
-    int64_t next_sweep = zclock_mono() + CLIENT_SWEEP_MS;
-    bool terminated = false;
-    while (!terminated) {
-        void *which = zpoller_wait(poller, CLIENT_SWEEP_MS);
-        if (which == pipe) {
-            char *command = zstr_recv(pipe);
-            terminated = !command || streq(command, "$TERM");
-            zstr_free(&command);
-        } else if (zpoller_terminated(poller))
-            terminated = true;
-        else if (which) {
-            /* State and results first: a request of this round sees the newest role. */
-            for (int n = 0; n < CLIENT_DRAIN_MAX && s_on_replication(&self); n++)
-                ;
-            for (int n = 0; n < CLIENT_DRAIN_MAX && s_on_storage(&self); n++)
-                ;
-            s_on_router(&self);
-        }
-        if (zclock_mono() >= next_sweep) {
-            s_sweep(&self, self.writes);
-            s_sweep(&self, self.reads);
-            s_sweep_replies(&self);
-            next_sweep = zclock_mono() + CLIENT_SWEEP_MS;
-        }
-    }
-    zpoller_destroy(&poller);
+    zkv_loop_run(loop);
+    zkv_loop_destroy(&loop);
     s_client_destroy(&self);
 }
 

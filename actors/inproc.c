@@ -97,23 +97,6 @@ int zkv_unpack_entry(zkv_unpacker_t *self, zkv_raft_entry_t *entry)
     return rc == 1 && !s_entry_read(data, size, entry) ? -1 : rc;
 }
 
-void zkv_msg_add_u64(zmsg_t *msg, uint64_t value)
-{
-    uint8_t buf[8];
-    zkv_le64_put(buf, value);
-    zmsg_addmem(msg, buf, sizeof buf);
-}
-
-bool zkv_msg_pop_u64(zmsg_t *msg, uint64_t *value)
-{
-    zframe_t *frame = zmsg_pop(msg);
-    bool ok = frame && zframe_size(frame) == 8;
-    if (ok)
-        *value = zkv_le64_get(zframe_data(frame));
-    zframe_destroy(&frame);
-    return ok;
-}
-
 bool zkv_pack_result(zkv_packer_t *self, const zkv_write_result_t *result)
 {
     size_t extra = result->has_previous ? result->previous_size : 0;
@@ -152,11 +135,4 @@ int zkv_unpack_result(zkv_unpacker_t *self, zkv_write_result_t *result)
     size_t size;
     int rc = zkv_unpack_record(self, &data, &size);
     return rc == 1 && !s_result_read(data, size, result) ? -1 : rc;
-}
-
-int zkv_msg_send_or_drop(zmsg_t **msg_p, zsock_t *sock)
-{
-    int rc = zmsg_send(msg_p, sock);
-    zmsg_destroy(msg_p); /* what a failed send leaves */
-    return rc;
 }

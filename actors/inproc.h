@@ -1,33 +1,7 @@
-/*  inproc: the messages the actors of one node exchange, and their framing.
-
-    Every message is a zmsg whose first frame is the command; numbers travel
-    as 8-byte little-endian frames. A batch (entries, commands, results)
-    travels packed in one frame, each record a 4-byte length and its bytes:
-    one allocation per batch rather than one per record. Actor pairs talk
-    over PAIR sockets:
-
-    replication -> log      PERSIST  ready-id, flags, hard-state, snapshot, entries
-                            DROP     index            (segments before it are unneeded)
-    log -> replication      DURABLE  ready-id         (every PERSIST up to it is on disk)
-                            FATAL    text             (the disk failed: the node stops)
-    replication -> storage  APPLY    entries
-                            SERVE    context, index, request    (a read that may be served)
-                            CHUNK    snapshot-index, term, offset, bytes
-                            INSTALL  index, term, size  (answered by INSTALLED)
-                            PRUNE    path   (the log restarts after it: older snapshots go)
-    storage -> replication  APPLIED  index
-                            SNAPSHOT index, term, size, path   (a new snapshot is durable)
-                            INSTALLED index, status, path
-    client -> replication   PROPOSE  commands         (each an encoded zkv.Command)
-                            READ     context, request
-    replication -> client   STATE    role, term, leader, commit, applied
-                            READFAIL context, status
-                            REJECTED status, commands  (proposals refused)
-    client -> storage       SERVE    context, 0, request         (serializable reads)
-                            COUNT    (at start: answered by RESULTS without results)
-    storage -> client       RESULTS  applied, keys, results
-                            REPLY    context, response
-*/
+/*  inproc: batches packed into one frame, the bodies of the actors' messages
+    (msg.h): entries, commands and write results travel packed in one frame,
+    each record a 4-byte length and its bytes, so that a batch costs one
+    allocation rather than one per record. */
 #ifndef ZKV_INPROC_H
 #define ZKV_INPROC_H
 
@@ -70,16 +44,6 @@ bool zkv_pack_entry(zkv_packer_t *self, const zkv_raft_entry_t *entry);
 /*  The next entry, its data pointing into the frame: 1, 0 at the end, -1
     when the frame or the record is malformed. */
 int zkv_unpack_entry(zkv_unpacker_t *self, zkv_raft_entry_t *entry);
-
-void zkv_msg_add_u64(zmsg_t *msg, uint64_t value);
-
-/*  Pop an 8-byte number frame; false if the next frame is missing or not 8 bytes. */
-bool zkv_msg_pop_u64(zmsg_t *msg, uint64_t *value);
-
-/*  Send to an actor that may be gone (stopped first at shutdown, or after a
-    fatal error), on a socket whose send timeout is 0: a PAIR without its peer
-    would block forever. A message that cannot go is dropped; 0 when sent. */
-int zkv_msg_send_or_drop(zmsg_t **msg_p, zsock_t *sock);
 
 /*  A write's outcome, storage -> client: client id, sequence, status, found,
     index, then the previous value when there is one. */

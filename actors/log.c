@@ -5,13 +5,12 @@
 
 #include "actor.h"
 #include "inproc.h"
-#include "le.h"
+#include "loop.h"
+#include "msg.h"
 #include "trace.h"
 #include "zkv_error.h"
 
 #define LOG_BATCH_MAX 4096 /* PERSIST messages folded into one sync */
-#define LOG_FLAG_HARD_STATE 1
-#define LOG_FLAG_SNAPSHOT 2
 
 typedef struct {
     zsock_t *pipe;
@@ -21,6 +20,9 @@ typedef struct {
     zkv_wal_entry_t *entries; /* scratch for one PERSIST */
     size_t entries_capacity;
     bool failed; /* the WAL refused a write: nothing more is acknowledged */
+    bool wrote;  /* this round: a sync is due */
+    uint64_t first; /* last index before this round's writes */
+    size_t messages; /* this round's */
     uint64_t durable_id;
 } log_t;
 
@@ -32,7 +34,10 @@ typedef struct {
 static void s_fail(log_t *self, const char *what, int rc)
 {
     self->failed = true;
-    zstr_sendx(self->pair, "FATAL", what, zkv_strerror(rc), zkv_wal_error(self->wal), NULL);
+    char text[1024];
+    snprintf(text, sizeof text, "%s: %s: %s", what, zkv_strerror(rc), zkv_wal_error(self->wal));
+    zkv_msg_t fatal = {.type = ZKV_MSG_FATAL, .body = zkv_msg_text_body(text)};
+    zkv_msg_send(&fatal, self->pair);
 }
 
 static bool s_reserve(log_t *self, size_t n)
@@ -50,26 +55,20 @@ static bool s_reserve(log_t *self, size_t n)
     return true;
 }
 
-static int s_apply_state(log_t *self, zmsg_t *msg, uint8_t flags)
+static int s_apply_state(log_t *self, const zkv_msg_t *msg)
 {
-    zframe_t *hs = zmsg_pop(msg);
-    zframe_t *snap = zmsg_pop(msg);
     int rc = ZKV_OK;
-    if (!hs || !snap)
-        rc = ZKV_EINVAL;
-    else if ((flags & LOG_FLAG_SNAPSHOT) && zframe_size(snap) == 16)
-        rc = zkv_wal_reset(self->wal, zkv_le64_get(zframe_data(snap)) + 1);
-    if (rc == ZKV_OK && (flags & LOG_FLAG_HARD_STATE) && zframe_size(hs) == 20) {
-        const uint8_t *p = zframe_data(hs);
+    uint64_t flags = msg->persist.flags;
+    if (flags & ZKV_MSG_PERSIST_SNAPSHOT)
+        rc = zkv_wal_reset(self->wal, msg->persist.snapshot_index + 1);
+    if (rc == ZKV_OK && (flags & ZKV_MSG_PERSIST_HARD_STATE)) {
         zkv_wal_hard_state_t state = {
-            .term = zkv_le64_get(p),
-            .vote = zkv_le32_get(p + 8),
-            .commit = zkv_le64_get(p + 12),
+            .term = msg->persist.term,
+            .vote = (uint32_t) msg->persist.vote,
+            .commit = msg->persist.commit,
         };
         rc = zkv_wal_set_hard_state(self->wal, &state);
     }
-    zframe_destroy(&hs);
-    zframe_destroy(&snap);
     return rc;
 }
 
@@ -99,76 +98,64 @@ static int s_append(log_t *self, zframe_t *packed)
     return zkv_wal_append(self->wal, self->entries, n);
 }
 
-/*  One PERSIST: ready id, flags, hard state, snapshot, entries. */
-static int s_persist(log_t *self, zmsg_t *msg)
+/*  One PERSIST: hard state, snapshot, entries. */
+static int s_persist(log_t *self, const zkv_msg_t *msg)
 {
-    uint64_t id;
-    zframe_t *flags = NULL;
-    int rc = ZKV_EINVAL;
-    if (zkv_msg_pop_u64(msg, &id) && (flags = zmsg_pop(msg)) && zframe_size(flags) == 1) {
-        rc = s_apply_state(self, msg, zframe_data(flags)[0]);
-        zframe_t *entries = rc == ZKV_OK ? zmsg_pop(msg) : NULL;
-        if (rc == ZKV_OK)
-            rc = s_append(self, entries);
-        zframe_destroy(&entries);
-        if (rc == ZKV_OK && id > self->durable_id)
-            self->durable_id = id;
-    }
-    zframe_destroy(&flags);
+    int rc = s_apply_state(self, msg);
+    if (rc == ZKV_OK)
+        rc = s_append(self, msg->body);
+    if (rc == ZKV_OK && msg->persist.ready_id > self->durable_id)
+        self->durable_id = msg->persist.ready_id;
     return rc;
 }
 
-static void s_handle(log_t *self, zmsg_t *msg, bool *wrote)
+static bool s_on_pair(void *arg)
 {
-    char *command = zmsg_popstr(msg);
-    assert(command); /* our own replication actor's message */
-    if (streq(command, "PERSIST")) {
-        int rc = s_persist(self, msg);
-        if (rc != ZKV_OK)
+    log_t *self = arg;
+    zkv_msg_t msg;
+    if (self->failed || !zkv_msg_recv(self->pair, &msg))
+        return false;
+    if (!self->wrote && !self->messages)
+        self->first = zkv_wal_last_index(self->wal);
+    self->messages++;
+    int rc = ZKV_OK;
+    if (msg.type == ZKV_MSG_PERSIST) {
+        if ((rc = s_persist(self, &msg)) != ZKV_OK)
             s_fail(self, "log write failed", rc);
-        *wrote = true;
-    } else if (streq(command, "DROP")) {
-        uint64_t index;
-        if (zkv_msg_pop_u64(msg, &index)) {
-            int rc = zkv_wal_drop_before(self->wal, index);
-            if (rc != ZKV_OK)
-                s_fail(self, "dropping old log segments failed", rc);
-        }
+        self->wrote = true;
+    } else if (msg.type == ZKV_MSG_DROP) {
+        if ((rc = zkv_wal_drop_before(self->wal, msg.drop.index)) != ZKV_OK)
+            s_fail(self, "dropping old log segments failed", rc);
     } else
-        assert(!"unknown log command");
-    zstr_free(&command);
+        assert(!"unknown log message");
+    zkv_msg_clear(&msg);
+    return true;
 }
 
-/*  Drain what is waiting, then make it durable at once. */
-static void s_on_pair(log_t *self)
+/*  After a drained round: make it durable at once. */
+static int64_t s_on_round(void *arg)
 {
-    bool wrote = false;
-    uint64_t first = zkv_wal_last_index(self->wal);
-    size_t messages = 0;
-    for (int n = 0; n < LOG_BATCH_MAX && !self->failed; n++) {
-        zmsg_t *msg = zmsg_recv(self->pair); /* does not block: NULL when none is left */
-        if (!msg)
-            break;
-        s_handle(self, msg, &wrote);
-        zmsg_destroy(&msg);
-        messages++;
-    }
+    log_t *self = arg;
+    bool wrote = self->wrote;
+    size_t messages = self->messages;
+    self->wrote = false;
+    self->messages = 0;
     if (!wrote || self->failed)
-        return;
+        return -1;
     int64_t started = zclock_usecs();
     int rc = zkv_wal_sync(self->wal);
     if (rc != ZKV_OK) {
         s_fail(self, "log sync failed", rc);
-        return;
+        return -1;
     }
     /* latency: the sync alone; entries: how far the log grew (0 after a truncation). */
     uint64_t last = zkv_wal_last_index(self->wal);
     zkv_tracer_emit(self->tracer, "persist", 0, last, 0, (uint64_t) (zclock_usecs() - started),
-                    "entries=%" PRIu64 " messages=%zu", last > first ? last - first : 0, messages);
-    zmsg_t *reply = zmsg_new();
-    zmsg_addstr(reply, "DURABLE");
-    zkv_msg_add_u64(reply, self->durable_id);
-    zkv_msg_send_or_drop(&reply, self->pair);
+                    "entries=%" PRIu64 " messages=%zu", last > self->first ? last - self->first : 0,
+                    messages);
+    zkv_msg_t durable = {.type = ZKV_MSG_DURABLE, .durable.ready_id = self->durable_id};
+    zkv_msg_send(&durable, self->pair);
+    return -1;
 }
 
 static void s_log_actor(zsock_t *pipe, void *arg)
@@ -188,24 +175,15 @@ static void s_log_actor(zsock_t *pipe, void *arg)
         zkv_actor_ready(pipe, 1);
         return;
     }
-    zpoller_t *poller = zpoller_new(pipe, self.pair, NULL);
+    zkv_loop_t *loop = zkv_loop_new(pipe, &self);
+    zkv_loop_reader(loop, self.pair, s_on_pair, LOG_BATCH_MAX);
+    zkv_loop_on_round(loop, s_on_round, -1);
     zkv_actor_ready(pipe, 0);
-    bool terminated = false;
-    while (!terminated) {
-        void *which = zpoller_wait(poller, -1);
-        if (which == pipe) {
-            char *command = zstr_recv(pipe);
-            terminated = !command || streq(command, "$TERM");
-            zstr_free(&command);
-        } else if (which == self.pair)
-            s_on_pair(&self);
-        else if (zpoller_terminated(poller))
-            terminated = true;
-    }
+    zkv_loop_run(loop);
     /* Whatever was acknowledged is durable already; a last sync is for tidiness. */
     if (!self.failed)
         zkv_wal_sync(self.wal);
-    zpoller_destroy(&poller);
+    zkv_loop_destroy(&loop);
     zsock_destroy(&self.pair);
     zkv_tracer_destroy(&self.tracer);
     zkv_wal_destroy(&self.wal);

@@ -7,6 +7,8 @@
 
 #include "actor.h"
 #include "inproc.h"
+#include "loop.h"
+#include "msg.h"
 #include "le.h"
 #include "peer_codec.h"
 #include "trace.h"
@@ -60,9 +62,14 @@ typedef struct {
     zsock_t *router;
     peer_t peers[ZKV_MEMBERS_MAX];
     size_t peer_count;
-    zpoller_t *poller;
     zhashx_t *reads;   /* context -> request frame awaiting ReadIndex */
-    zlist_t *deferred; /* storage messages that came during an install */
+    zkv_loop_t *loop;
+    /* Installing a leader's snapshot: the Ready that carries it waits for
+       storage's INSTALLED; meanwhile only storage is read, and what else it
+       says waits too (the core takes no calls inside a Ready). */
+    bool installing;
+    zkv_raft_ready_t install_rd;
+    zlist_t *deferred; /* zkv_msg_t *: storage messages that came during an install */
     int64_t next_tick;
     /* The snapshot chunks are read from, for followers behind the log. */
     char snapshot_path[ZKV_DATA_PATH_SIZE_MAX];
@@ -152,53 +159,57 @@ static void s_send_peer(repl_t *self, const zkv_raft_msg_t *in)
     zframe_destroy(&frame);
 }
 
-/*  An entry that cannot be packed for want of memory cannot be written or
-    applied either: the node stops rather than lose it. */
-static bool s_add_entries(repl_t *self, zmsg_t *msg, const zkv_raft_entry_t *entries, size_t n)
+/*  Entries packed into one body. An entry that cannot be packed for want of
+    memory cannot be written or applied either: the node stops rather than
+    lose it (NULL then). */
+static zframe_t *s_pack_entries(repl_t *self, const zkv_raft_entry_t *entries, size_t n)
 {
     bool ok = true;
     for (size_t i = 0; i < n && ok; i++)
         ok = zkv_pack_entry(&self->packer, &entries[i]);
     zframe_t *frame = zkv_packer_frame(&self->packer);
     if (ok && frame)
-        return zmsg_append(msg, &frame) == 0;
+        return frame;
     zframe_destroy(&frame);
     zsys_error("zkvd: out of memory passing %zu entries on", n);
     self->fatal = true;
-    return false;
+    return NULL;
 }
 
 /*  installed false: storage could not install rd's snapshot; only the hard
     state is written (the log must not restart after a snapshot not on disk). */
 static void s_persist(repl_t *self, const zkv_raft_ready_t *rd, bool installed)
 {
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, "PERSIST");
-    zkv_msg_add_u64(msg, rd->id);
     bool snapshot = rd->has_snapshot && installed;
-    uint8_t flags = (rd->hard_state_changed ? 1 : 0) | (snapshot ? 2 : 0);
-    zmsg_addmem(msg, &flags, 1);
-    uint8_t hs[20];
-    zkv_le64_put(hs, rd->hard_state.term);
-    zkv_le32_put(hs + 8, rd->hard_state.vote);
-    zkv_le64_put(hs + 12, rd->hard_state.commit);
-    zmsg_addmem(msg, hs, rd->hard_state_changed ? sizeof hs : 0);
-    uint8_t snap[16];
-    zkv_le64_put(snap, rd->snapshot.index);
-    zkv_le64_put(snap + 8, rd->snapshot.term);
-    zmsg_addmem(msg, snap, snapshot ? sizeof snap : 0);
-    if (s_add_entries(self, msg, rd->entries, installed ? rd->n_entries : 0))
-        zmsg_send(&msg, self->log);
-    zmsg_destroy(&msg);
+    zkv_msg_t msg = {.type = ZKV_MSG_PERSIST,
+                     .persist = {
+                         .ready_id = rd->id,
+                         .flags = (rd->hard_state_changed ? ZKV_MSG_PERSIST_HARD_STATE : 0) |
+                                  (snapshot ? ZKV_MSG_PERSIST_SNAPSHOT : 0),
+                         .term = rd->hard_state.term,
+                         .vote = rd->hard_state.vote,
+                         .commit = rd->hard_state.commit,
+                         .snapshot_index = rd->snapshot.index,
+                         .snapshot_term = rd->snapshot.term,
+                     }};
+    msg.body = s_pack_entries(self, rd->entries, installed ? rd->n_entries : 0);
+    if (msg.body)
+        zkv_msg_send(&msg, self->log);
 }
 
 static void s_apply(repl_t *self, const zkv_raft_ready_t *rd)
 {
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, "APPLY");
-    if (s_add_entries(self, msg, rd->committed, rd->n_committed))
-        zmsg_send(&msg, self->storage);
-    zmsg_destroy(&msg);
+    zkv_msg_t msg = {.type = ZKV_MSG_APPLY,
+                     .body = s_pack_entries(self, rd->committed, rd->n_committed)};
+    if (msg.body)
+        zkv_msg_send(&msg, self->storage);
+}
+
+static void s_read_failed(repl_t *self, uint64_t context, int status)
+{
+    zkv_msg_t fail = {.type = ZKV_MSG_READFAIL,
+                      .readfail = {context, (uint64_t) (int64_t) status}};
+    zkv_msg_send(&fail, self->client);
 }
 
 static void s_serve_reads(repl_t *self, const zkv_raft_ready_t *rd)
@@ -210,20 +221,13 @@ static void s_serve_reads(repl_t *self, const zkv_raft_ready_t *rd)
         zframe_t *request = zhashx_lookup(self->reads, key);
         if (!request)
             continue;
-        zmsg_t *msg = zmsg_new();
         if (read->status == ZKV_OK) {
-            zmsg_addstr(msg, "SERVE");
-            zkv_msg_add_u64(msg, read->context);
-            zkv_msg_add_u64(msg, read->index);
-            zframe_t *copy = zframe_dup(request);
-            zmsg_append(msg, &copy);
-            zmsg_send(&msg, self->storage);
-        } else {
-            zmsg_addstr(msg, "READFAIL");
-            zkv_msg_add_u64(msg, read->context);
-            zkv_msg_add_u64(msg, (uint64_t) (int64_t) read->status);
-            zkv_msg_send_or_drop(&msg, self->client);
-        }
+            zkv_msg_t msg = {.type = ZKV_MSG_SERVE,
+                             .serve = {read->context, read->index},
+                             .body = zframe_dup(request)};
+            zkv_msg_send(&msg, self->storage);
+        } else
+            s_read_failed(self, read->context, read->status);
         zhashx_delete(self->reads, key);
     }
 }
@@ -244,111 +248,76 @@ static void s_tell_state(repl_t *self)
         st.applied == self->told.applied)
         return;
     self->told = st;
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, "STATE");
-    zkv_msg_add_u64(msg, st.role);
-    zkv_msg_add_u64(msg, st.term);
-    zkv_msg_add_u64(msg, st.leader);
-    zkv_msg_add_u64(msg, st.commit);
-    zkv_msg_add_u64(msg, st.applied);
+    zkv_msg_t msg = {.type = ZKV_MSG_STATE,
+                     .state = {st.role, st.term, st.leader, st.commit, st.applied}};
     /* At start the client actor may not be connected yet: again next round. */
-    self->state_unsent = zkv_msg_send_or_drop(&msg, self->client) != 0;
+    self->state_unsent = zkv_msg_send(&msg, self->client) != 0;
 }
 
-static void s_handle_storage(repl_t *self, zmsg_t *msg);
-
-/*  The snapshot file chunks are read from from now on (the path is the next frame). */
-static void s_adopt_snapshot(repl_t *self, zmsg_t *msg, uint64_t index)
+/*  The snapshot file chunks are read from from now on. */
+static void s_adopt_snapshot(repl_t *self, const zkv_msg_t *msg, uint64_t index)
 {
-    char *path = zmsg_popstr(msg);
-    if (!path)
-        return;
     if (self->snapshot_fd >= 0)
         close(self->snapshot_fd);
     self->snapshot_index = index;
-    snprintf(self->snapshot_path, sizeof self->snapshot_path, "%s", path);
+    zkv_msg_text(msg, self->snapshot_path, sizeof self->snapshot_path);
     self->snapshot_fd = open(self->snapshot_path, O_RDONLY | O_CLOEXEC);
-    zstr_free(&path);
-}
-
-/*  A follower's snapshot from the leader: storage installs it before anything
-    after it is persisted or applied. Other storage messages that come while
-    waiting are handled after this Ready. false: it could not (the core then
-    asks the leader for the snapshot again). */
-static bool s_install(repl_t *self, const zkv_raft_ready_t *rd)
-{
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, "INSTALL");
-    zkv_msg_add_u64(msg, rd->snapshot.index);
-    zkv_msg_add_u64(msg, rd->snapshot.term);
-    zkv_msg_add_u64(msg, rd->snapshot.size);
-    zmsg_send(&msg, self->storage);
-    for (;;) {
-        zmq_pollitem_t item = {zsock_resolve(self->storage), 0, ZMQ_POLLIN, 0};
-        zmsg_t *reply = zmq_poll(&item, 1, -1) == 1 ? zmsg_recv(self->storage) : NULL;
-        if (!reply)
-            return false;
-        char *command = zmsg_popstr(reply);
-        bool done = command && streq(command, "INSTALLED");
-        uint64_t index = 0, status = 1;
-        bool ok = done && zkv_msg_pop_u64(reply, &index) && zkv_msg_pop_u64(reply, &status) &&
-                  status == 0 && index == rd->snapshot.index;
-        if (done && !ok)
-            zsys_error("zkvd: installing the leader's snapshot %" PRIu64
-                       " failed; asking for it again",
-                       rd->snapshot.index);
-        else if (ok) {
-            s_adopt_snapshot(self, reply, index);
-            self->prune_ready_id = rd->id;
-        }
-        if (!done)
-            zmsg_pushstr(reply, command ? command : "");
-        zstr_free(&command);
-        if (done) {
-            zmsg_destroy(&reply);
-            return ok;
-        }
-        /* The core takes no calls inside a Ready: after it. */
-        zlist_append(self->deferred, reply);
-    }
 }
 
 static void s_chunks(repl_t *self, const zkv_raft_ready_t *rd)
 {
     for (size_t i = 0; i < rd->n_chunks; i++) {
-        zmsg_t *msg = zmsg_new();
-        zmsg_addstr(msg, "CHUNK");
-        zkv_msg_add_u64(msg, rd->chunks[i].snapshot_index);
-        zkv_msg_add_u64(msg, rd->chunks[i].snapshot_term);
-        zkv_msg_add_u64(msg, rd->chunks[i].offset);
-        zmsg_addmem(msg, rd->chunks[i].data, rd->chunks[i].size);
-        zmsg_send(&msg, self->storage);
+        const zkv_raft_chunk_t *c = &rd->chunks[i];
+        zkv_msg_t msg = {.type = ZKV_MSG_CHUNK,
+                         .chunk = {c->snapshot_index, c->snapshot_term, c->offset},
+                         .body = zframe_new(c->data, c->size)};
+        zkv_msg_send(&msg, self->storage);
     }
 }
 
-/*  The order the core's contract asks for: store, persist, send, apply, serve. */
+/*  The rest of a Ready, in the order the core's contract asks for: persist,
+    send, apply, serve. installed false: its snapshot could not be installed. */
+static void s_finish_ready(repl_t *self, zkv_raft_ready_t *rd, bool installed)
+{
+    if (rd->must_persist)
+        s_persist(self, rd, installed);
+    for (size_t i = 0; i < rd->n_messages; i++)
+        s_send_peer(self, &rd->messages[i]);
+    if (rd->n_committed)
+        s_apply(self, rd);
+    if (rd->n_reads)
+        s_serve_reads(self, rd);
+    zkv_raft_advance(self->raft, rd);
+    if (!installed)
+        zkv_raft_snapshot_failed(self->raft, rd->id);
+}
+
+/*  A follower's snapshot from the leader: storage installs it before anything
+    after it is persisted or applied. The Ready waits for INSTALLED, and the
+    actor reads only storage until then. */
+static void s_start_install(repl_t *self, const zkv_raft_ready_t *rd)
+{
+    self->installing = true;
+    self->install_rd = *rd;
+    zkv_msg_t msg = {.type = ZKV_MSG_INSTALL,
+                     .install = {rd->snapshot.index, rd->snapshot.term, rd->snapshot.size}};
+    zkv_msg_send(&msg, self->storage);
+    zsock_t *others[] = {self->client, self->log, self->sub, self->router};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        zkv_loop_pause(self->loop, others[i], true);
+}
+
+/*  Store the chunks, then either wait for an install or finish the Ready. */
 static void s_process_ready(repl_t *self)
 {
     zkv_raft_ready_t rd;
-    while (!self->fatal && zkv_raft_has_ready(self->raft) &&
+    while (!self->installing && !self->fatal && zkv_raft_has_ready(self->raft) &&
            zkv_raft_ready(self->raft, &rd) == ZKV_OK) {
         s_chunks(self, &rd);
-        bool installed = !rd.has_snapshot || s_install(self, &rd);
-        if (rd.must_persist)
-            s_persist(self, &rd, installed);
-        for (size_t i = 0; i < rd.n_messages; i++)
-            s_send_peer(self, &rd.messages[i]);
-        if (rd.n_committed)
-            s_apply(self, &rd);
-        if (rd.n_reads)
-            s_serve_reads(self, &rd);
-        zkv_raft_advance(self->raft, &rd);
-        if (!installed)
-            zkv_raft_snapshot_failed(self->raft, rd.id);
-        for (zmsg_t *m = zlist_pop(self->deferred); m; m = zlist_pop(self->deferred)) {
-            s_handle_storage(self, m);
-            zmsg_destroy(&m);
-        }
+        if (rd.has_snapshot)
+            s_start_install(self, &rd);
+        else
+            s_finish_ready(self, &rd, true);
     }
     s_tell_state(self);
 }
@@ -421,8 +390,9 @@ static void s_on_peer(repl_t *self, zframe_t *frame)
     zkv_peer_decoded_destroy(&decoded);
 }
 
-static bool s_on_sub(repl_t *self)
+static bool s_on_sub(void *arg)
 {
+    repl_t *self = arg;
     zframe_t *frame = zframe_recv(self->sub);
     if (!frame)
         return false;
@@ -431,8 +401,9 @@ static bool s_on_sub(repl_t *self)
     return true;
 }
 
-static bool s_on_router(repl_t *self)
+static bool s_on_router(void *arg)
 {
+    repl_t *self = arg;
     zmsg_t *msg = zmsg_recv(self->router);
     if (!msg)
         return false;
@@ -447,11 +418,10 @@ static bool s_on_router(repl_t *self)
     return true;
 }
 
-static void s_propose(repl_t *self, zmsg_t *msg)
+static void s_propose(repl_t *self, zkv_msg_t *msg)
 {
-    zframe_t *commands = zmsg_pop(msg);
     zkv_unpacker_t in;
-    zkv_unpacker_init(&in, commands);
+    zkv_unpacker_init(&in, msg->body);
     zkv_raft_buf_t bufs[PROPOSE_BATCH_MAX];
     size_t n = 0;
     const uint8_t *data;
@@ -462,49 +432,42 @@ static void s_propose(repl_t *self, zmsg_t *msg)
     int rc = more == 1 ? ZKV_EBUSY : more < 0 ? ZKV_EINVAL : ZKV_OK;
     if (rc == ZKV_OK && n)
         rc = zkv_raft_propose(self->raft, bufs, n, NULL, NULL);
-    if (rc != ZKV_OK && commands) {
-        zmsg_t *rejected = zmsg_new();
-        zmsg_addstr(rejected, "REJECTED");
-        zkv_msg_add_u64(rejected, (uint64_t) (int64_t) rc);
-        zmsg_append(rejected, &commands);
-        zkv_msg_send_or_drop(&rejected, self->client);
+    if (rc != ZKV_OK) {
+        zkv_msg_t rejected = {.type = ZKV_MSG_REJECTED,
+                              .rejected.status = (uint64_t) (int64_t) rc,
+                              .body = msg->body};
+        msg->body = NULL;
+        zkv_msg_send(&rejected, self->client);
     }
-    zframe_destroy(&commands);
 }
 
-static void s_read_index(repl_t *self, zmsg_t *msg)
+static void s_read_index(repl_t *self, zkv_msg_t *msg)
 {
-    uint64_t context;
-    zframe_t *request = NULL;
-    if (!zkv_msg_pop_u64(msg, &context) || !(request = zmsg_pop(msg)))
-        return;
+    uint64_t context = msg->read.context;
     int rc = zkv_raft_read_index(self->raft, context);
-    if (rc == ZKV_OK) {
-        char key[24];
-        snprintf(key, sizeof key, "%" PRIx64, context);
-        zhashx_update(self->reads, key, request);
+    if (rc != ZKV_OK) {
+        s_read_failed(self, context, rc);
         return;
     }
-    zframe_destroy(&request);
-    zmsg_t *fail = zmsg_new();
-    zmsg_addstr(fail, "READFAIL");
-    zkv_msg_add_u64(fail, context);
-    zkv_msg_add_u64(fail, (uint64_t) (int64_t) rc);
-    zkv_msg_send_or_drop(&fail, self->client);
+    char key[24];
+    snprintf(key, sizeof key, "%" PRIx64, context);
+    zhashx_update(self->reads, key, msg->body);
+    msg->body = NULL;
 }
 
-static bool s_on_client(repl_t *self)
+static bool s_on_client(void *arg)
 {
-    zmsg_t *msg = zmsg_recv(self->client);
-    if (!msg)
+    repl_t *self = arg;
+    zkv_msg_t msg;
+    if (!zkv_msg_recv(self->client, &msg))
         return false;
-    char *command = zmsg_popstr(msg);
-    if (command && streq(command, "PROPOSE"))
-        s_propose(self, msg);
-    else if (command && streq(command, "READ"))
-        s_read_index(self, msg);
-    zstr_free(&command);
-    zmsg_destroy(&msg);
+    if (msg.type == ZKV_MSG_PROPOSE)
+        s_propose(self, &msg);
+    else if (msg.type == ZKV_MSG_READ)
+        s_read_index(self, &msg);
+    else
+        assert(!"not a message for replication from the client actor");
+    zkv_msg_clear(&msg);
     return true;
 }
 
@@ -519,10 +482,8 @@ static void s_compact(repl_t *self)
     if (rc == ZKV_EBUSY)
         return;
     if (rc == ZKV_OK) {
-        zmsg_t *drop = zmsg_new();
-        zmsg_addstr(drop, "DROP");
-        zkv_msg_add_u64(drop, self->compact_index + 1);
-        zkv_msg_send_or_drop(&drop, self->log);
+        zkv_msg_t drop = {.type = ZKV_MSG_DROP, .drop.index = self->compact_index + 1};
+        zkv_msg_send(&drop, self->log);
     }
     self->compact_index = 0;
 }
@@ -534,69 +495,90 @@ static void s_prune(repl_t *self, uint64_t durable_id)
     if (!self->prune_ready_id || durable_id < self->prune_ready_id)
         return;
     self->prune_ready_id = 0;
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, "PRUNE");
-    zmsg_addstr(msg, self->snapshot_path);
-    zkv_msg_send_or_drop(&msg, self->storage);
+    zkv_msg_t msg = {.type = ZKV_MSG_PRUNE, .body = zkv_msg_text_body(self->snapshot_path)};
+    zkv_msg_send(&msg, self->storage);
 }
 
-static bool s_on_log(repl_t *self)
+static bool s_on_log(void *arg)
 {
-    zmsg_t *msg = zmsg_recv(self->log);
-    if (!msg)
+    repl_t *self = arg;
+    zkv_msg_t msg;
+    if (!zkv_msg_recv(self->log, &msg))
         return false;
-    char *command = zmsg_popstr(msg);
-    uint64_t id;
-    if (command && streq(command, "DURABLE") && zkv_msg_pop_u64(msg, &id)) {
-        zkv_raft_persisted(self->raft, id);
-        s_prune(self, id);
+    if (msg.type == ZKV_MSG_DURABLE) {
+        zkv_raft_persisted(self->raft, msg.durable.ready_id);
+        s_prune(self, msg.durable.ready_id);
         s_compact(self);
-    } else if (command && streq(command, "FATAL")) {
-        char *what = zmsg_popstr(msg);
-        char *why = zmsg_popstr(msg);
-        char *detail = zmsg_popstr(msg);
-        zsys_error("zkvd: %s: %s: %s", what ? what : "?", why ? why : "?", detail ? detail : "");
-        zstr_free(&what);
-        zstr_free(&why);
-        zstr_free(&detail);
+    } else if (msg.type == ZKV_MSG_FATAL) {
+        char why[1024];
+        zsys_error("zkvd: %s", zkv_msg_text(&msg, why, sizeof why));
         self->fatal = true;
-    }
-    zstr_free(&command);
-    zmsg_destroy(&msg);
+    } else
+        assert(!"not a message for replication from the log actor");
+    zkv_msg_clear(&msg);
     return true;
 }
 
-static void s_new_snapshot(repl_t *self, zmsg_t *msg)
+static void s_new_snapshot(repl_t *self, const zkv_msg_t *msg)
 {
-    uint64_t index, term, size;
     /* Not newer than ours: taken while a newer one from the leader was installed. */
-    if (!zkv_msg_pop_u64(msg, &index) || !zkv_msg_pop_u64(msg, &term) ||
-        !zkv_msg_pop_u64(msg, &size) || index <= self->snapshot_index)
+    if (msg->snapshot.index <= self->snapshot_index)
         return;
-    s_adopt_snapshot(self, msg, index);
-    self->compact_index = index;
-    self->compact_size = size;
+    s_adopt_snapshot(self, msg, msg->snapshot.index);
+    self->compact_index = msg->snapshot.index;
+    self->compact_size = msg->snapshot.size;
     s_compact(self);
 }
 
-static void s_handle_storage(repl_t *self, zmsg_t *msg)
+static void s_handle_storage(repl_t *self, const zkv_msg_t *msg)
 {
-    char *command = zmsg_popstr(msg);
-    uint64_t index;
-    if (command && streq(command, "APPLIED") && zkv_msg_pop_u64(msg, &index))
-        zkv_raft_applied(self->raft, index);
-    else if (command && streq(command, "SNAPSHOT"))
+    if (msg->type == ZKV_MSG_APPLIED)
+        zkv_raft_applied(self->raft, msg->applied.index);
+    else if (msg->type == ZKV_MSG_SNAPSHOT)
         s_new_snapshot(self, msg);
-    zstr_free(&command);
+    /* else INSTALLED after a failed install's retry: nothing waits for it */
 }
 
-static bool s_on_storage(repl_t *self)
+/*  Storage answered the install: the waiting Ready goes on, then whatever
+    storage said meanwhile, then every socket is read again. */
+static void s_installed(repl_t *self, const zkv_msg_t *msg)
 {
-    zmsg_t *msg = zmsg_recv(self->storage);
-    if (!msg)
+    zkv_raft_ready_t *rd = &self->install_rd;
+    bool ok = msg->installed.status == 0 && msg->installed.index == rd->snapshot.index;
+    if (ok) {
+        s_adopt_snapshot(self, msg, msg->installed.index);
+        self->prune_ready_id = rd->id;
+    } else
+        zsys_error("zkvd: installing the leader's snapshot %" PRIu64 " failed; asking for it again",
+                   rd->snapshot.index);
+    self->installing = false;
+    s_finish_ready(self, rd, ok);
+    for (zkv_msg_t *m = zlist_pop(self->deferred); m; m = zlist_pop(self->deferred)) {
+        s_handle_storage(self, m);
+        zkv_msg_clear(m);
+        free(m);
+    }
+    zsock_t *others[] = {self->client, self->log, self->sub, self->router};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        zkv_loop_pause(self->loop, others[i], false);
+}
+
+static bool s_on_storage(void *arg)
+{
+    repl_t *self = arg;
+    zkv_msg_t msg;
+    if (!zkv_msg_recv(self->storage, &msg))
         return false;
-    s_handle_storage(self, msg);
-    zmsg_destroy(&msg);
+    if (self->installing && msg.type == ZKV_MSG_INSTALLED)
+        s_installed(self, &msg);
+    else if (self->installing) {
+        zkv_msg_t *later = zmalloc(sizeof *later);
+        *later = msg;
+        msg.body = NULL;
+        zlist_append(self->deferred, later);
+    } else
+        s_handle_storage(self, &msg);
+    zkv_msg_clear(&msg);
     return true;
 }
 
@@ -696,7 +678,7 @@ static void s_close_monitored(zsock_t **sock_p)
 
 static void s_repl_destroy(repl_t *self)
 {
-    zpoller_destroy(&self->poller);
+    zkv_loop_destroy(&self->loop);
     for (size_t i = 0; i < self->peer_count; i++)
         s_close_monitored(&self->peers[i].dealer);
     zsock_destroy(&self->pub);
@@ -712,9 +694,11 @@ static void s_repl_destroy(repl_t *self)
         close(self->snapshot_fd);
     free(self->chunk_buf);
     zkv_packer_free(&self->packer);
-    for (zmsg_t *m = self->deferred ? zlist_pop(self->deferred) : NULL; m;
-         m = zlist_pop(self->deferred))
-        zmsg_destroy(&m);
+    for (zkv_msg_t *m = self->deferred ? zlist_pop(self->deferred) : NULL; m;
+         m = zlist_pop(self->deferred)) {
+        zkv_msg_clear(m);
+        free(m);
+    }
     zlist_destroy(&self->deferred);
 }
 
@@ -749,23 +733,15 @@ static int s_repl_init(repl_t *self, repl_args_t *args)
     zsock_t *inputs[] = {self->client, self->log, self->storage, self->sub, self->router};
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
         zsock_set_rcvtimeo(inputs[i], 0);
-    self->poller = zpoller_new(self->pipe, self->client, self->log, self->storage, self->sub,
-                               self->router, NULL);
-    return self->poller ? 0 : -1;
-}
-
-typedef bool (*handler_fn)(repl_t *self);
-
-/*  Take everything waiting on every socket before the next Ready, so that one
-    round batches as much as it can. The sockets do not block on receive
-    (s_repl_init): a handler says false when its socket is empty, which costs
-    libzmq one call, where asking each socket first would cost two. */
-static void s_drain(repl_t *self)
-{
-    handler_fn handlers[] = {s_on_client, s_on_log, s_on_storage, s_on_sub, s_on_router};
-    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
-        for (int n = 0; n < DRAIN_MAX && handlers[i](self); n++)
-            ;
+    /* Everything waiting on every socket is taken before the next Ready, so
+       that one round batches as much as it can. */
+    self->loop = zkv_loop_new(self->pipe, self);
+    zkv_loop_reader(self->loop, self->client, s_on_client, DRAIN_MAX);
+    zkv_loop_reader(self->loop, self->log, s_on_log, DRAIN_MAX);
+    zkv_loop_reader(self->loop, self->storage, s_on_storage, DRAIN_MAX);
+    zkv_loop_reader(self->loop, self->sub, s_on_sub, DRAIN_MAX);
+    zkv_loop_reader(self->loop, self->router, s_on_router, DRAIN_MAX);
+    return 0;
 }
 
 static void s_tick(repl_t *self)
@@ -779,6 +755,21 @@ static void s_tick(repl_t *self)
     }
 }
 
+/*  After each round: the core's ticks that are due, then its Ready; the next
+    round waits for input at most until the next tick. */
+static int64_t s_on_round(void *arg)
+{
+    repl_t *self = arg;
+    if (self->installing)
+        return -1; /* only INSTALLED (or $TERM) moves things on */
+    s_tick(self);
+    s_process_ready(self);
+    if (self->fatal)
+        return ZKV_LOOP_STOP;
+    int64_t wait = self->next_tick - zclock_mono();
+    return wait > 0 ? wait : 0;
+}
+
 static void s_repl_actor(zsock_t *pipe, void *arg)
 {
     zkv_actor_name("replication");
@@ -790,26 +781,9 @@ static void s_repl_actor(zsock_t *pipe, void *arg)
     }
     zkv_actor_ready(pipe, 0);
     self.next_tick = zclock_mono() + self.config.tick_ms;
-    bool terminated = false;
-    while (!terminated) {
-        int64_t wait = self.next_tick - zclock_mono();
-        void *which = zpoller_wait(self.poller, wait > 0 ? (int) wait : 0);
-        if (which == pipe) {
-            char *command = zstr_recv(pipe);
-            terminated = !command || streq(command, "$TERM");
-            zstr_free(&command);
-            continue;
-        }
-        if (zpoller_terminated(self.poller))
-            break;
-        s_drain(&self);
-        s_tick(&self);
-        s_process_ready(&self);
-        if (self.fatal) {
-            zstr_send(pipe, "FATAL");
-            break;
-        }
-    }
+    zkv_loop_on_round(self.loop, s_on_round, self.config.tick_ms);
+    if (zkv_loop_run(self.loop) == 1)
+        zstr_send(pipe, "FATAL");
     s_repl_destroy(&self);
 }
 

@@ -6,6 +6,8 @@
 
 #include "actor.h"
 #include "inproc.h"
+#include "loop.h"
+#include "msg.h"
 #include "response.h"
 #include "snapshot.h"
 #include "storage_read.h"
@@ -111,11 +113,10 @@ static void s_apply_entry(storage_t *self, const zkv_raft_entry_t *e)
 
 static void s_take_snapshot(storage_t *self);
 
-static void s_apply(storage_t *self, zmsg_t *msg)
+static void s_apply(storage_t *self, const zkv_msg_t *msg)
 {
-    zframe_t *entries = zmsg_pop(msg);
     zkv_unpacker_t in;
-    zkv_unpacker_init(&in, entries);
+    zkv_unpacker_init(&in, msg->body);
     uint64_t first = 0;
     zkv_raft_entry_t e;
     int more;
@@ -126,23 +127,15 @@ static void s_apply(storage_t *self, zmsg_t *msg)
         s_apply_entry(self, &e);
     }
     assert(more == 0);
-    zframe_destroy(&entries);
     uint64_t applied = zkv_kvstore_applied(self->kv);
     zkv_tracer_emit(self->tracer, "apply", self->last_term, applied, 0, 0,
                     "applied=%" PRIu64 " entries=%" PRIu64, applied, applied - first + 1);
-    zmsg_t *out = zmsg_new();
-    zmsg_addstr(out, "RESULTS");
-    zkv_msg_add_u64(out, applied);
-    zkv_msg_add_u64(out, zkv_btree_count(zkv_kvstore_tree(self->kv)));
-    zframe_t *results = zkv_packer_frame(&self->results);
-    if (results)
-        zmsg_append(out, &results);
-    zkv_msg_send_or_drop(&out, self->client);
-
-    zmsg_t *done = zmsg_new();
-    zmsg_addstr(done, "APPLIED");
-    zkv_msg_add_u64(done, applied);
-    zkv_msg_send_or_drop(&done, self->replication);
+    zkv_msg_t out = {.type = ZKV_MSG_RESULTS,
+                     .results = {applied, zkv_btree_count(zkv_kvstore_tree(self->kv))},
+                     .body = zkv_packer_frame(&self->results)};
+    zkv_msg_send(&out, self->client);
+    zkv_msg_t done = {.type = ZKV_MSG_APPLIED, .applied.index = applied};
+    zkv_msg_send(&done, self->replication);
 
     if (applied - self->snapshot_index >= self->config.snapshot_entries ||
         self->bytes_since >= self->config.snapshot_bytes)
@@ -151,23 +144,16 @@ static void s_apply(storage_t *self, zmsg_t *msg)
 
 /* ---------------------------------------------------------------- reads */
 
-static void s_serve(storage_t *self, zmsg_t *msg)
+static void s_serve(storage_t *self, const zkv_msg_t *msg)
 {
-    uint64_t context, read_index;
-    zframe_t *request = NULL;
-    if (!zkv_msg_pop_u64(msg, &context) || !zkv_msg_pop_u64(msg, &read_index) ||
-        !(request = zmsg_pop(msg)))
-        return;
-    assert(read_index <= zkv_kvstore_applied(self->kv)); /* ReadIndex's promise */
-    zframe_t *response = zkv_storage_read(self->kv, zframe_data(request), zframe_size(request));
-    zframe_destroy(&request);
+    assert(msg->serve.index <= zkv_kvstore_applied(self->kv)); /* ReadIndex's promise */
+    zframe_t *response =
+        zkv_storage_read(self->kv, zframe_data(msg->body), zframe_size(msg->body));
     if (!response)
         return;
-    zmsg_t *reply = zmsg_new();
-    zmsg_addstr(reply, "REPLY");
-    zkv_msg_add_u64(reply, context);
-    zmsg_append(reply, &response);
-    zkv_msg_send_or_drop(&reply, self->client);
+    zkv_msg_t reply = {
+        .type = ZKV_MSG_REPLY, .reply.context = msg->serve.context, .body = response};
+    zkv_msg_send(&reply, self->client);
 }
 
 /* ---------------------------------------------------------------- snapshots */
@@ -198,28 +184,27 @@ static uint8_t *s_encode_config(const zkv_config_t *config, size_t *size)
     return buf;
 }
 
-static void s_announce(storage_t *self, const char *command, uint64_t index, uint64_t status,
-                       const char *name)
+static void s_snapshot_path(storage_t *self, const char *name, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s", self->snap_dir, name);
+}
+
+/*  A new snapshot is durable: replication reads chunks from it and drops the log before it. */
+static void s_announce_snapshot(storage_t *self, uint64_t index, const char *name)
 {
     char path[ZKV_DATA_PATH_SIZE_MAX];
-    snprintf(path, sizeof path, "%s/%s", self->snap_dir, name);
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, command);
-    zkv_msg_add_u64(msg, index);
-    if (streq(command, "SNAPSHOT")) {
-        zkv_msg_add_u64(msg, self->last_term);
-        zkv_fs_t const *fs = self->fs;
-        int fd;
-        uint64_t size = 0;
-        if (zkv_fs_open(fs, path, ZKV_FS_READ, &fd) == ZKV_OK) {
-            fs->size(fs->ctx, fd, &size);
-            zkv_fs_close(fs, fd);
-        }
-        zkv_msg_add_u64(msg, size);
-    } else
-        zkv_msg_add_u64(msg, status);
-    zmsg_addstr(msg, path);
-    zkv_msg_send_or_drop(&msg, self->replication);
+    s_snapshot_path(self, name, path, sizeof path);
+    const zkv_fs_t *fs = self->fs;
+    int fd;
+    uint64_t size = 0;
+    if (zkv_fs_open(fs, path, ZKV_FS_READ, &fd) == ZKV_OK) {
+        fs->size(fs->ctx, fd, &size);
+        zkv_fs_close(fs, fd);
+    }
+    zkv_msg_t msg = {.type = ZKV_MSG_SNAPSHOT,
+                     .snapshot = {index, self->last_term, size},
+                     .body = zkv_msg_text_body(path)};
+    zkv_msg_send(&msg, self->replication);
 }
 
 static void s_take_snapshot(storage_t *self)
@@ -248,17 +233,14 @@ static void s_take_snapshot(storage_t *self)
     zkv_tracer_emit(self->tracer, "snapshot", self->last_term, index, 0, 0,
                     "taken file=%s keys=%zu ms=%" PRId64, name,
                     zkv_btree_count(zkv_kvstore_tree(self->kv)), zclock_mono() - started);
-    s_announce(self, "SNAPSHOT", index, 0, name);
+    s_announce_snapshot(self, index, name);
 }
 
-static void s_chunk(storage_t *self, zmsg_t *msg)
+static void s_chunk(storage_t *self, const zkv_msg_t *msg)
 {
-    uint64_t index, term, offset;
-    zframe_t *data = NULL;
-    if (!zkv_msg_pop_u64(msg, &index) || !zkv_msg_pop_u64(msg, &term) ||
-        !zkv_msg_pop_u64(msg, &offset) || !(data = zmsg_pop(msg)))
-        return;
-    if (offset == 0) {
+    uint64_t index = msg->chunk.snapshot_index, term = msg->chunk.snapshot_term;
+    zframe_t *data = msg->body;
+    if (msg->chunk.offset == 0) {
         zkv_snapshot_recv_destroy(&self->recv);
         self->recv = zkv_snapshot_recv_new(self->fs, self->snap_dir, index, term);
         self->recv_index = index;
@@ -269,10 +251,10 @@ static void s_chunk(storage_t *self, zmsg_t *msg)
                         "chunk of another snapshot than %" PRIu64 " term %" PRIu64 " dropped",
                         self->recv_index, self->recv_term);
     else if (self->recv &&
-        zkv_snapshot_recv_write(self->recv, offset, zframe_data(data), zframe_size(data)) != ZKV_OK)
+        zkv_snapshot_recv_write(self->recv, msg->chunk.offset, zframe_data(data),
+                                zframe_size(data)) != ZKV_OK)
         zkv_tracer_emit(self->tracer, "snapshot", term, index, 0, 0, "chunk refused: %s",
                         zkv_snapshot_recv_error(self->recv));
-    zframe_destroy(&data);
 }
 
 /*  A snapshot that was put in place but cannot be restored must not be
@@ -323,50 +305,48 @@ static int s_install(storage_t *self, uint64_t index, uint64_t term, char *name)
     return rc;
 }
 
-static void s_on_install(storage_t *self, zmsg_t *msg)
+static void s_on_install(storage_t *self, const zkv_msg_t *msg)
 {
-    uint64_t index = 0, term = 0;
     char name[ZKV_SNAPSHOT_NAME_SIZE + 1] = "";
-    int rc = zkv_msg_pop_u64(msg, &index) && zkv_msg_pop_u64(msg, &term)
-                 ? s_install(self, index, term, name)
-                 : ZKV_EINVAL;
-    s_announce(self, "INSTALLED", index, rc == ZKV_OK ? 0 : 1, name);
+    int rc = s_install(self, msg->install.index, msg->install.term, name);
+    char path[ZKV_DATA_PATH_SIZE_MAX];
+    s_snapshot_path(self, name, path, sizeof path);
+    zkv_msg_t out = {.type = ZKV_MSG_INSTALLED,
+                     .installed = {msg->install.index, rc == ZKV_OK ? 0 : 1},
+                     .body = zkv_msg_text_body(path)};
+    zkv_msg_send(&out, self->replication);
 }
 
 /*  The log now restarts after the installed snapshot at path: the older
     snapshots are of no more use. */
-static void s_prune(storage_t *self, zmsg_t *msg)
+static void s_prune(storage_t *self, const zkv_msg_t *msg)
 {
-    char *path = zmsg_popstr(msg);
-    const char *name = path ? strrchr(path, '/') : NULL;
+    char path[ZKV_DATA_PATH_SIZE_MAX];
+    const char *name = strrchr(zkv_msg_text(msg, path, sizeof path), '/');
     char err[512] = "";
     if (name && zkv_snapshot_prune(self->fs, self->snap_dir, name + 1, NULL, err, sizeof err) !=
                     ZKV_OK)
         zkv_tracer_emit(self->tracer, "snapshot", self->last_term, self->snapshot_index, 0, 0,
                         "prune failed: %s", err);
-    zstr_free(&path);
 }
 
 /* ---------------------------------------------------------------- actor */
 
-static bool s_on_replication(storage_t *self)
+static bool s_on_replication(void *arg)
 {
-    zmsg_t *msg = zmsg_recv(self->replication);
-    if (!msg)
+    storage_t *self = arg;
+    zkv_msg_t msg;
+    if (!zkv_msg_recv(self->replication, &msg))
         return false;
-    char *command = zmsg_popstr(msg);
-    if (command && streq(command, "APPLY"))
-        s_apply(self, msg);
-    else if (command && streq(command, "SERVE"))
-        s_serve(self, msg);
-    else if (command && streq(command, "CHUNK"))
-        s_chunk(self, msg);
-    else if (command && streq(command, "INSTALL"))
-        s_on_install(self, msg);
-    else if (command && streq(command, "PRUNE"))
-        s_prune(self, msg);
-    zstr_free(&command);
-    zmsg_destroy(&msg);
+    switch (msg.type) {
+    case ZKV_MSG_APPLY: s_apply(self, &msg); break;
+    case ZKV_MSG_SERVE: s_serve(self, &msg); break;
+    case ZKV_MSG_CHUNK: s_chunk(self, &msg); break;
+    case ZKV_MSG_INSTALL: s_on_install(self, &msg); break;
+    case ZKV_MSG_PRUNE: s_prune(self, &msg); break;
+    default: assert(!"not a message for storage from replication");
+    }
+    zkv_msg_clear(&msg);
     return true;
 }
 
@@ -374,25 +354,25 @@ static bool s_on_replication(storage_t *self)
     are; after a restart it knows before anything new is applied. */
 static void s_count(storage_t *self)
 {
-    zmsg_t *out = zmsg_new();
-    zmsg_addstr(out, "RESULTS");
-    zkv_msg_add_u64(out, zkv_kvstore_applied(self->kv));
-    zkv_msg_add_u64(out, zkv_btree_count(zkv_kvstore_tree(self->kv)));
-    zkv_msg_send_or_drop(&out, self->client);
+    zkv_msg_t out = {.type = ZKV_MSG_RESULTS,
+                     .results = {zkv_kvstore_applied(self->kv),
+                                 zkv_btree_count(zkv_kvstore_tree(self->kv))}};
+    zkv_msg_send(&out, self->client);
 }
 
-static bool s_on_client(storage_t *self)
+static bool s_on_client(void *arg)
 {
-    zmsg_t *msg = zmsg_recv(self->client);
-    if (!msg)
+    storage_t *self = arg;
+    zkv_msg_t msg;
+    if (!zkv_msg_recv(self->client, &msg))
         return false;
-    char *command = zmsg_popstr(msg);
-    if (command && streq(command, "SERVE"))
-        s_serve(self, msg);
-    else if (command && streq(command, "COUNT"))
+    if (msg.type == ZKV_MSG_SERVE)
+        s_serve(self, &msg);
+    else if (msg.type == ZKV_MSG_COUNT)
         s_count(self);
-    zstr_free(&command);
-    zmsg_destroy(&msg);
+    else
+        assert(!"not a message for storage from the client actor");
+    zkv_msg_clear(&msg);
     return true;
 }
 
@@ -424,7 +404,7 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
     if (self.replication && self.client) {
         zsock_set_sndtimeo(self.replication, 0);
         zsock_set_sndtimeo(self.client, 0);
-        /* Read until empty (zmsg_recv then says NULL) before polling again. */
+        /* Read until empty (zkv_msg_recv then says 0) before polling again. */
         zsock_set_rcvtimeo(self.replication, 0);
         zsock_set_rcvtimeo(self.client, 0);
     }
@@ -433,25 +413,12 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
         zkv_actor_ready(pipe, 1);
         return;
     }
-    zpoller_t *poller = zpoller_new(pipe, self.replication, self.client, NULL);
+    zkv_loop_t *loop = zkv_loop_new(pipe, &self);
+    zkv_loop_reader(loop, self.replication, s_on_replication, STORAGE_DRAIN_MAX);
+    zkv_loop_reader(loop, self.client, s_on_client, STORAGE_DRAIN_MAX);
     zkv_actor_ready(pipe, 0);
-    bool terminated = false;
-    while (!terminated) {
-        void *which = zpoller_wait(poller, -1);
-        if (which == pipe) {
-            char *command = zstr_recv(pipe);
-            terminated = !command || streq(command, "$TERM");
-            zstr_free(&command);
-        } else if (zpoller_terminated(poller))
-            terminated = true;
-        else if (which) {
-            for (int n = 0; n < STORAGE_DRAIN_MAX && s_on_replication(&self); n++)
-                ;
-            for (int n = 0; n < STORAGE_DRAIN_MAX && s_on_client(&self); n++)
-                ;
-        }
-    }
-    zpoller_destroy(&poller);
+    zkv_loop_run(loop);
+    zkv_loop_destroy(&loop);
     s_storage_destroy(&self);
 }
 

@@ -17,7 +17,8 @@
                             PRUNE    path   (the log restarts after it: older snapshots go)
     storage -> replication  APPLIED  index
                             SNAPSHOT index, term, size, path   (a new snapshot is durable)
-                            INSTALLED index, status, path
+                            INSTALLED index, status, path  (status 0 done, 1 failed: asked
+                                      again, 2 our disk failed: the node stops)
     client -> replication   PROPOSE  commands         (each an encoded zkv.Command)
                             READ     context, request
     replication -> client   STATE    role, term, leader, commit, applied

@@ -293,7 +293,9 @@ static bool s_install(repl_t *self, const zkv_raft_ready_t *rd)
         uint64_t index = 0, status = 1;
         bool ok = done && zkv_msg_pop_u64(reply, &index) && zkv_msg_pop_u64(reply, &status) &&
                   status == 0 && index == rd->snapshot.index;
-        if (done && !ok)
+        if (done && !ok && status == 2)
+            self->fatal = true; /* our disk failed; storage said how */
+        else if (done && !ok)
             zsys_error("zkvd: installing the leader's snapshot %" PRIu64
                        " failed; asking for it again",
                        rd->snapshot.index);

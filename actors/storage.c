@@ -330,7 +330,9 @@ static void s_on_install(storage_t *self, zmsg_t *msg)
     int rc = zkv_msg_pop_u64(msg, &index) && zkv_msg_pop_u64(msg, &term)
                  ? s_install(self, index, term, name)
                  : ZKV_EINVAL;
-    s_announce(self, "INSTALLED", index, rc == ZKV_OK ? 0 : 1, name);
+    /* 2: our disk failed (a full one, say); the node stops rather than fill
+       it again with every retry. 1: the transfer failed; the leader resends. */
+    s_announce(self, "INSTALLED", index, rc == ZKV_OK ? 0 : rc == ZKV_EIO ? 2 : 1, name);
 }
 
 /*  The log now restarts after the installed snapshot at path: the older

@@ -137,7 +137,8 @@ static int s_open_wal(const zkv_config_t *config, zkv_boot_t *boot, char *err, s
 {
     char dir[ZKV_DATA_SUBDIR_SIZE_MAX];
     snprintf(dir, sizeof dir, "%s/wal", config->data_dir);
-    zkv_wal_options_t options = {.first_index = boot->snapshot_index + 1};
+    zkv_wal_options_t options = {.first_index = boot->snapshot_index + 1,
+                                 .segment_size = config->wal_segment_bytes};
     boot->wal = zkv_wal_new(zkv_fs_posix(), dir, &options);
     zkv_wal_recovery_t report;
     int rc = boot->wal ? zkv_wal_open(boot->wal, &report) : ZKV_ENOMEM;

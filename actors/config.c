@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "wal.h"
+
 typedef enum { OPT_U32, OPT_U64, OPT_U16, OPT_STRING, OPT_MEMBERS } opt_type_t;
 
 typedef struct {
@@ -38,6 +40,8 @@ static const option_t s_options[] = {
      "snapshot after this many applied entries (default 100000)"},
     {"snapshot-bytes", "ZKV_SNAPSHOT_BYTES", OPT_U64, FIELD(snapshot_bytes),
      "... or after this many bytes of log (default 67108864)"},
+    {"wal-segment-bytes", "ZKV_WAL_SEGMENT_BYTES", OPT_U64, FIELD(wal_segment_bytes),
+     "size of a log segment file, preallocated (default 67108864)"},
     {"tick-ms", "ZKV_TICK_MS", OPT_U32, FIELD(tick_ms), "length of one Raft tick (default 10)"},
     {"election-ticks", "ZKV_ELECTION_TICKS", OPT_U32, FIELD(election_ticks),
      "election timeout in ticks, randomised up to twice this (default 30)"},
@@ -211,6 +215,7 @@ static void s_defaults(zkv_config_t *config)
     memset(config, 0, sizeof *config);
     config->snapshot_entries = 100000;
     config->snapshot_bytes = 64ull << 20;
+    config->wal_segment_bytes = ZKV_WAL_SEGMENT_SIZE_DEFAULT;
     config->tick_ms = 10;
     config->election_ticks = 30;
     config->heartbeat_ticks = 5;
@@ -237,6 +242,10 @@ static int s_validate(zkv_config_t *config, char *err, size_t err_size)
                       "--election-ticks greater than --heartbeat-ticks");
     if (config->snapshot_entries == 0)
         return s_fail(err, err_size, "--snapshot-entries must be > 0");
+    if (config->wal_segment_bytes < ZKV_WAL_SEGMENT_SIZE_MIN ||
+        config->wal_segment_bytes > ZKV_WAL_SEGMENT_SIZE_MAX)
+        return s_fail(err, err_size, "--wal-segment-bytes must be between %u and %u",
+                      ZKV_WAL_SEGMENT_SIZE_MIN, ZKV_WAL_SEGMENT_SIZE_MAX);
     if (!config->listen[0])
         snprintf(config->listen, sizeof config->listen, "%s", self->host);
     if (!config->trace_port)

@@ -30,6 +30,7 @@ typedef struct {
     uint16_t trace_port;
     uint64_t snapshot_entries; /* take a snapshot after this many applied entries */
     uint64_t snapshot_bytes;   /* ... or this many bytes of log */
+    uint64_t wal_segment_bytes; /* preallocated size of a WAL segment file */
     uint32_t tick_ms;
     uint32_t election_ticks;
     uint32_t heartbeat_ticks;

@@ -38,7 +38,8 @@ typedef enum {
     ZKV_MSG_PRUNE,       /* the log restarts after the snapshot at body: older ones go */
     ZKV_MSG_APPLIED,     /* the state machine has applied up to index */
     ZKV_MSG_SNAPSHOT,    /* a new snapshot (path in body) is durable */
-    ZKV_MSG_INSTALLED,   /* the answer to INSTALL: status 0 when installed */
+    ZKV_MSG_INSTALLED,   /* the answer to INSTALL: status 0 installed, 1 failed (asked
+                            again), 2 our disk failed (the node stops) */
     ZKV_MSG_PROPOSE,     /* encoded zkv.Commands to propose */
     ZKV_MSG_READ,        /* a linearizable read: ReadIndex first */
     ZKV_MSG_STATE,       /* the node's Raft state, for the client actor */

@@ -548,7 +548,9 @@ static void s_installed(repl_t *self, const zkv_msg_t *msg)
     if (ok) {
         s_adopt_snapshot(self, msg, msg->installed.index);
         self->prune_ready_id = rd->id;
-    } else
+    } else if (msg->installed.status == 2)
+        self->fatal = true; /* our disk failed; storage said how */
+    else
         zsys_error("zkvd: installing the leader's snapshot %" PRIu64 " failed; asking for it again",
                    rd->snapshot.index);
     self->installing = false;

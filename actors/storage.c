@@ -311,8 +311,10 @@ static void s_on_install(storage_t *self, const zkv_msg_t *msg)
     int rc = s_install(self, msg->install.index, msg->install.term, name);
     char path[ZKV_DATA_PATH_SIZE_MAX];
     s_snapshot_path(self, name, path, sizeof path);
+    /* 2: our disk failed (a full one, say); the node stops rather than fill
+       it again with every retry. 1: the transfer failed; the leader resends. */
     zkv_msg_t out = {.type = ZKV_MSG_INSTALLED,
-                     .installed = {msg->install.index, rc == ZKV_OK ? 0 : 1},
+                     .installed = {msg->install.index, rc == ZKV_OK ? 0 : rc == ZKV_EIO ? 2 : 1},
                      .body = zkv_msg_text_body(path)};
     zkv_msg_send(&out, self->replication);
 }

@@ -20,6 +20,7 @@ struct zkv_fs_fault_t {
     unsigned long failures;
     bool skip_syncs;
     bool no_allocate; /* allocate answers ZKV_ENOTSUP */
+    int errnum;       /* errno of a failure: EIO unless told */
 };
 
 /*  Counts the call and says whether it must fail. */
@@ -33,7 +34,7 @@ static bool s_fails(zkv_fs_fault_t *self, zkv_fs_op_t op)
         s->tripped = s->sticky;
         s->armed = s->sticky;
         self->failures++;
-        errno = EIO;
+        errno = self->errnum;
         return true;
     }
     s->skip--;
@@ -54,7 +55,7 @@ static int s_close(void *ctx, int fd)
     bool fail = s_fails(self, ZKV_FS_OP_CLOSE);
     int rc = zkv_fs_close(self->inner, fd);
     if (fail) {
-        errno = EIO;
+        errno = self->errnum;
         return ZKV_EIO;
     }
     return rc;
@@ -73,7 +74,7 @@ static int s_pwrite(void *ctx, int fd, const void *buf, size_t size, uint64_t of
     S_SELF;
     if (s_fails(self, ZKV_FS_OP_PWRITE)) {
         (void) zkv_fs_pwrite(self->inner, fd, buf, size / 2, offset);
-        errno = EIO;
+        errno = self->errnum;
         return ZKV_EIO;
     }
     return zkv_fs_pwrite(self->inner, fd, buf, size, offset);
@@ -157,6 +158,7 @@ zkv_fs_fault_t *zkv_fs_fault_new(const zkv_fs_t *inner)
     if (!self)
         return NULL;
     self->inner = inner;
+    self->errnum = EIO;
     self->fs = (zkv_fs_t){
         .ctx = self,
         .open = s_open,
@@ -197,6 +199,11 @@ void zkv_fs_fault_arm(zkv_fs_fault_t *self, zkv_fs_op_t op, unsigned long skip, 
     s->sticky = sticky;
     s->tripped = false;
     s->skip = skip;
+}
+
+void zkv_fs_fault_errno(zkv_fs_fault_t *self, int errnum)
+{
+    self->errnum = errnum;
 }
 
 void zkv_fs_fault_skip_syncs(zkv_fs_fault_t *self, bool skip)

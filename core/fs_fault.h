@@ -1,6 +1,7 @@
 /*  fs_fault: a zkv_fs_t that passes every call to another one, except the
     calls it was told to fail. Tests use it to check that a failing write,
-    sync or rename comes back as ZKV_EIO and leaves what recovery can read.
+    sync or rename comes back as ZKV_EIO with errno's text (EIO, or ENOSPC
+    for a full disk) and leaves what recovery can read.
 
     A failing pwrite first writes half of its bytes, as a write cut short by a
     full disk would. A failing close still closes the file. A failing
@@ -42,6 +43,10 @@ const zkv_fs_t *zkv_fs_fault_fs(zkv_fs_fault_t *self);
 /*  After skip more successful calls of op, fail the next one with EIO; if
     sticky, fail every one after it as well. Replaces an earlier arm of op. */
 void zkv_fs_fault_arm(zkv_fs_fault_t *self, zkv_fs_op_t op, unsigned long skip, bool sticky);
+
+/*  The errno that failures leave from now on (EIO until set): ENOSPC makes
+    them the calls of a full disk. */
+void zkv_fs_fault_errno(zkv_fs_fault_t *self, int errnum);
 
 /*  With skip, fsync, fdatasync and directory syncs succeed without reaching
     the disk (calls are still counted and armed failures still fire): for

@@ -126,7 +126,9 @@ zkv_snapshot_recv_t *zkv_snapshot_recv_new(const zkv_fs_t *fs, const char *dir, 
 void zkv_snapshot_recv_destroy(zkv_snapshot_recv_t **self_p);
 
 /*  The next chunk: offset must be the bytes received so far. ZKV_OK, ZKV_EINVAL
-    (wrong offset, or the file would pass ZKV_SNAPSHOT_FILE_SIZE_MAX) or ZKV_EIO. */
+    (wrong offset, or the file would pass ZKV_SNAPSHOT_FILE_SIZE_MAX) or ZKV_EIO.
+    After a failed write or create every call returns that failure, and the
+    error keeps saying why (errno's text: "No space left on device"). */
 int zkv_snapshot_recv_write(zkv_snapshot_recv_t *self, uint64_t offset, const void *chunk,
                             size_t size);
 
@@ -136,7 +138,8 @@ uint64_t zkv_snapshot_recv_offset(const zkv_snapshot_recv_t *self);
 /*  After the last chunk: fsyncs, loads it as zkv_snapshot_load does (tree_p
     and meta as there), checks that it is the snapshot announced, renames it to
     its final name (name, if not NULL) and fsyncs the directory. ZKV_OK,
-    ZKV_ECORRUPT, ZKV_EIO, ZKV_ENOMEM, ZKV_EINVAL (nothing received). */
+    ZKV_ECORRUPT, ZKV_EIO, ZKV_ENOMEM, ZKV_EINVAL (nothing received); after a
+    failed write, that failure and its error. */
 int zkv_snapshot_recv_finish(zkv_snapshot_recv_t *self, zkv_btree_t **tree_p,
                              zkv_snapshot_meta_t *meta, char name[ZKV_SNAPSHOT_NAME_SIZE + 1]);
 

@@ -77,7 +77,7 @@ struct zkv_snapshot_recv_t {
     char path[PATH_MAX]; /* the .recv file */
     int fd;              /* -1 until the first chunk */
     uint64_t received;
-    bool failed; /* a write failed: the file is not what was sent */
+    int failed; /* the error that ended the transfer (0: none); error says why */
     bool finished;
     char error[512];
 };
@@ -146,18 +146,22 @@ static int s_start(zkv_snapshot_recv_t *self)
 int zkv_snapshot_recv_write(zkv_snapshot_recv_t *self, uint64_t offset, const void *chunk,
                             size_t size)
 {
-    if (self->failed || self->finished)
-        return s_fail(self, ZKV_EIO, "%s: no more chunks accepted", self->path);
+    if (self->failed) /* error still says why */
+        return self->failed;
+    if (self->finished)
+        return s_fail(self, ZKV_EINVAL, "%s: no more chunks accepted", self->path);
     if (offset != self->received)
         return s_fail(self, ZKV_EINVAL, "%s: chunk at offset %" PRIu64 ", expected %" PRIu64,
                       self->path, offset, self->received);
     if (size > ZKV_SNAPSHOT_FILE_SIZE_MAX - self->received)
         return s_fail(self, ZKV_EINVAL, "%s: larger than any snapshot", self->path);
     int rc = self->fd < 0 ? s_start(self) : ZKV_OK;
-    if (rc != ZKV_OK)
+    if (rc != ZKV_OK) {
+        self->failed = rc;
         return rc;
+    }
     if (size && zkv_fs_pwrite(self->fs, self->fd, chunk, size, offset) != ZKV_OK) {
-        self->failed = true;
+        self->failed = ZKV_EIO;
         return s_fail(self, ZKV_EIO, "write %s at offset %" PRIu64 ": %s", self->path, offset,
                       strerror(errno));
     }
@@ -208,11 +212,13 @@ static int s_install(zkv_snapshot_recv_t *self)
 int zkv_snapshot_recv_finish(zkv_snapshot_recv_t *self, zkv_btree_t **tree_p,
                              zkv_snapshot_meta_t *meta, char name[ZKV_SNAPSHOT_NAME_SIZE + 1])
 {
-    if (self->finished || self->failed || self->fd < 0)
-        return s_fail(self, self->fd < 0 ? ZKV_EINVAL : ZKV_EIO, "%s: nothing to finish",
-                      self->path);
+    /*  A failed write (a full disk) is the reason, not the file it left. */
+    if (self->failed)
+        return self->failed;
+    if (self->finished || self->fd < 0)
+        return s_fail(self, ZKV_EINVAL, "%s: nothing to finish", self->path);
     if (zkv_fs_sync(self->fs, self->fd) != ZKV_OK) {
-        self->failed = true;
+        self->failed = ZKV_EIO;
         return s_fail(self, ZKV_EIO, "fsync %s: %s", self->path, strerror(errno));
     }
     zkv_btree_t *tree = NULL;
@@ -221,7 +227,7 @@ int zkv_snapshot_recv_finish(zkv_snapshot_recv_t *self, zkv_btree_t **tree_p,
     if (rc == ZKV_OK)
         rc = s_install(self);
     if (rc != ZKV_OK) {
-        self->failed = true;
+        self->failed = rc;
         zkv_btree_destroy(&tree);
         zkv_snapshot_meta_clear(&m);
         return rc;

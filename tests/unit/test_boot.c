@@ -3,6 +3,7 @@
     place, its log restart not yet durable) and for the states it must keep.
     Each test builds the directory on disk with the snapshot and WAL code,
     boots, and checks the applied and last index and the keys. */
+#include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "fs_testutil.h"
 #include "boot.h"
+#include "fs_fault.h"
 #include "snapshot.h"
 #include "zkv_error.h"
 
@@ -185,6 +187,89 @@ static void test_boot_log_restarted_after_snapshot_kept(void **state)
     free(dir);
 }
 
+/*  Whether snapshot 30 of term 2 is in dir's snap directory. */
+static bool s_installed(const char *dir)
+{
+    char path[1200], name[ZKV_SNAPSHOT_NAME_SIZE + 1];
+    zkv_snapshot_name(30, 2, name);
+    snprintf(path, sizeof path, "%s/snap/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/*  A follower installs snapshot 30 of term 2 over snapshot 10 and log
+    11..20, as storage and the log actor do: receive, finish, restart the log
+    after it, sync, prune. fs fails as armed. ZKV_OK or the first failure. */
+static int s_install(const zkv_fs_t *fs, const char *dir, const char *source)
+{
+    char snap[1100], wal_dir[1100], path[1200], name[ZKV_SNAPSHOT_NAME_SIZE + 1];
+    snprintf(snap, sizeof snap, "%s/snap", dir);
+    snprintf(wal_dir, sizeof wal_dir, "%s/wal", dir);
+    zkv_snapshot_name(30, 2, name);
+    snprintf(path, sizeof path, "%s/snap/%s", source, name);
+    zkv_snapshot_file_t *file;
+    assert_int_equal(zkv_snapshot_file_open(zkv_fs_posix(), path, &file, NULL, 0), ZKV_OK);
+    zkv_snapshot_recv_t *recv = zkv_snapshot_recv_new(fs, snap, 30, 2);
+    uint8_t chunk[64];
+    size_t got = 1;
+    int rc = ZKV_OK;
+    for (uint64_t at = 0; rc == ZKV_OK && got > 0; at += got) {
+        assert_int_equal(zkv_snapshot_file_read(file, at, chunk, sizeof chunk, &got), ZKV_OK);
+        rc = got ? zkv_snapshot_recv_write(recv, at, chunk, got) : ZKV_OK;
+    }
+    zkv_snapshot_file_destroy(&file);
+    if (rc == ZKV_OK)
+        rc = zkv_snapshot_recv_finish(recv, NULL, NULL, NULL);
+    zkv_snapshot_recv_destroy(&recv);
+    zkv_wal_t *wal = rc == ZKV_OK ? zkv_wal_new(fs, wal_dir, NULL) : NULL;
+    if (wal && (rc = zkv_wal_open(wal, NULL)) == ZKV_OK && (rc = zkv_wal_reset(wal, 31)) == ZKV_OK)
+        rc = zkv_wal_sync(wal);
+    zkv_wal_destroy(&wal);
+    return rc == ZKV_OK ? zkv_snapshot_prune(fs, snap, name, NULL, NULL, 0) : rc;
+}
+
+/*  The disk fills (ENOSPC) at every write, sync, rename, ... of an install in
+    turn: the node, restarted with space back, boots from what is left, on
+    the old snapshot and its log or on the new one. */
+static void test_boot_after_install_on_full_disk(void **state)
+{
+    (void) state;
+    char *source = t_tmpdir("bootsrc");
+    s_snapshot(source, 30, 2);
+    const zkv_fs_op_t ops[] = {ZKV_FS_OP_OPEN,     ZKV_FS_OP_PWRITE, ZKV_FS_OP_SYNC,
+                               ZKV_FS_OP_DATASYNC, ZKV_FS_OP_RENAME, ZKV_FS_OP_SYNC_DIR,
+                               ZKV_FS_OP_ALLOCATE, ZKV_FS_OP_UNLINK, ZKV_FS_OP_MKDIR};
+    zkv_fs_fault_t *fault = zkv_fs_fault_new(zkv_fs_posix());
+    zkv_fs_fault_errno(fault, ENOSPC);
+    size_t failures = 0;
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+        for (unsigned long skip = 0;; skip++) {
+            char *dir = t_tmpdir("boot");
+            uint64_t terms[10] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+            s_snapshot(dir, 10, 1);
+            s_wal(dir, 11, terms, 10, (zkv_wal_hard_state_t){.term = 1, .commit = 20});
+            zkv_fs_fault_disarm(fault);
+            zkv_fs_fault_arm(fault, ops[o], skip, false);
+            unsigned long before = zkv_fs_fault_failures(fault);
+            int rc = s_install(zkv_fs_fault_fs(fault), dir, source);
+            bool tripped = zkv_fs_fault_failures(fault) > before;
+            assert_true(tripped || rc == ZKV_OK);
+            failures += tripped;
+            if (s_installed(dir))
+                s_expect(dir, 30, 30, 30, "k30");
+            else
+                s_expect(dir, 10, 20, 20, "k10");
+            t_rmtree(dir);
+            free(dir);
+            if (!tripped)
+                break;
+        }
+    }
+    assert_true(failures >= 9);
+    zkv_fs_fault_destroy(&fault);
+    t_rmtree(source);
+    free(source);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +278,7 @@ int main(void)
         cmocka_unit_test_teardown(test_boot_log_behind_snapshot, t_teardown),
         cmocka_unit_test_teardown(test_boot_matching_log_kept, t_teardown),
         cmocka_unit_test_teardown(test_boot_log_restarted_after_snapshot_kept, t_teardown),
+        cmocka_unit_test_teardown(test_boot_after_install_on_full_disk, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

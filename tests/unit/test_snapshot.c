@@ -2,6 +2,7 @@
     damaged files (flipped bits, truncation, well-framed but invalid content)
     refused with a message; the newest valid snapshot found and older ones
     pruned; leftovers of a crash; streaming in chunks; failing I/O. */
+#include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -749,6 +750,41 @@ static void test_io_errors(void **state)
     free(dir);
 }
 
+/*  A disk that fills while a snapshot arrives: the write's ENOSPC is what
+    every later chunk and the finish report, never "nothing to finish"; the
+    partial file goes. The same for a create that fails. */
+static void test_recv_no_space(void **state)
+{
+    (void) state;
+    char *dir = t_tmpdir("snaprecv");
+    zkv_fs_fault_t *fault = zkv_fs_fault_new(zkv_fs_posix());
+    const zkv_fs_t *fs = zkv_fs_fault_fs(fault);
+    zkv_fs_fault_errno(fault, ENOSPC);
+    const zkv_fs_op_t ops[] = {ZKV_FS_OP_PWRITE, ZKV_FS_OP_OPEN};
+    const char *calls[] = {"write ", "create "};
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+        zkv_fs_fault_disarm(fault);
+        zkv_snapshot_recv_t *recv = zkv_snapshot_recv_new(fs, dir, 10, 1);
+        assert_non_null(recv);
+        zkv_fs_fault_arm(fault, ops[o], 0, false);
+        assert_int_equal(zkv_snapshot_recv_write(recv, 0, "abc", 3), ZKV_EIO);
+        assert_int_equal(zkv_snapshot_recv_write(recv, 3, "def", 3), ZKV_EIO);
+        assert_int_equal(zkv_snapshot_recv_finish(recv, NULL, NULL, NULL), ZKV_EIO);
+        const char *err = zkv_snapshot_recv_error(recv);
+        if (!strstr(err, "No space left on device") || strncmp(err, calls[o], strlen(calls[o])))
+            fail_msg("finish after a failed %s: '%s'", calls[o], err);
+        assert_null(strstr(err, "nothing to finish"));
+        zkv_snapshot_recv_destroy(&recv);
+        t_dirsnap_t snap;
+        t_dirsnap_take(dir, &snap);
+        assert_int_equal(snap.count, 0);
+        t_dirsnap_free(&snap);
+    }
+    zkv_fs_fault_destroy(&fault);
+    t_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -760,6 +796,7 @@ int main(void)
         cmocka_unit_test_teardown(test_tmp_from_crash, t_teardown),
         cmocka_unit_test_teardown(test_stream_chunks, t_teardown),
         cmocka_unit_test_teardown(test_io_errors, t_teardown),
+        cmocka_unit_test_teardown(test_recv_no_space, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,8 @@
     - A file has a volatile state, what reads see now, and a durable state,
       what survives a crash. pwrite, truncate and allocate change the
       volatile state only; datasync and sync (no difference here) make the
-      file's data and size durable. A failed sync makes nothing durable.
+      file's data and size durable. A sync failed on purpose (fail, stop)
+      makes nothing durable.
     - That a name refers to a file (open with CREATE, rename, unlink) and
       that a directory exists (mkdir) are changes to the parent directory,
       durable only once sync_dir of that directory succeeds. A file created

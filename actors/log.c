@@ -1,4 +1,5 @@
-/*  log actor: PERSIST -> WAL append, one sync per drained batch -> DURABLE. */
+/*  log actor: PERSIST -> WAL append, one sync per drained batch -> DURABLE.
+    The handler (zkv_log_*) and, below it, the czmq actor that runs it. */
 #include "log.h"
 
 #include <inttypes.h>
@@ -7,16 +8,16 @@
 #include "inproc.h"
 #include "loop.h"
 #include "msg.h"
+#include "port.h"
 #include "trace.h"
 #include "zkv_error.h"
 
 #define LOG_BATCH_MAX 4096 /* PERSIST messages folded into one sync */
 
-typedef struct {
-    zsock_t *pipe;
-    zsock_t *pair; /* to the replication actor */
+struct zkv_log_t {
+    zkv_port_t port;
     zkv_wal_t *wal;
-    zkv_tracer_t *tracer;
+    zkv_tracer_t *tracer; /* borrowed; NULL: no tracing */
     zkv_wal_entry_t *entries; /* scratch for one PERSIST */
     size_t entries_capacity;
     bool failed; /* the WAL refused a write: nothing more is acknowledged */
@@ -24,12 +25,9 @@ typedef struct {
     uint64_t first; /* last index before this round's writes */
     size_t messages; /* this round's */
     uint64_t durable_id;
-} log_t;
+};
 
-typedef struct {
-    uint32_t node_id;
-    zkv_wal_t *wal;
-} log_args_t;
+typedef zkv_log_t log_t;
 
 static void s_fail(log_t *self, const char *what, int rc)
 {
@@ -37,7 +35,7 @@ static void s_fail(log_t *self, const char *what, int rc)
     char text[1024];
     snprintf(text, sizeof text, "%s: %s: %s", what, zkv_strerror(rc), zkv_wal_error(self->wal));
     zkv_msg_t fatal = {.type = ZKV_MSG_FATAL, .body = zkv_msg_text_body(text)};
-    zkv_msg_send(&fatal, self->pair);
+    zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &fatal);
 }
 
 static bool s_reserve(log_t *self, size_t n)
@@ -109,44 +107,38 @@ static int s_persist(log_t *self, const zkv_msg_t *msg)
     return rc;
 }
 
-static bool s_on_pair(void *arg)
+void zkv_log_handle(zkv_log_t *self, const zkv_msg_t *msg)
 {
-    log_t *self = arg;
-    zkv_msg_t msg;
-    if (self->failed || !zkv_msg_recv(self->pair, &msg))
-        return false;
+    if (self->failed)
+        return;
     if (!self->wrote && !self->messages)
         self->first = zkv_wal_last_index(self->wal);
     self->messages++;
     int rc = ZKV_OK;
-    if (msg.type == ZKV_MSG_PERSIST) {
-        if ((rc = s_persist(self, &msg)) != ZKV_OK)
+    if (msg->type == ZKV_MSG_PERSIST) {
+        if ((rc = s_persist(self, msg)) != ZKV_OK)
             s_fail(self, "log write failed", rc);
         self->wrote = true;
-    } else if (msg.type == ZKV_MSG_DROP) {
-        if ((rc = zkv_wal_drop_before(self->wal, msg.drop.index)) != ZKV_OK)
+    } else if (msg->type == ZKV_MSG_DROP) {
+        if ((rc = zkv_wal_drop_before(self->wal, msg->drop.index)) != ZKV_OK)
             s_fail(self, "dropping old log segments failed", rc);
     } else
         assert(!"unknown log message");
-    zkv_msg_clear(&msg);
-    return true;
 }
 
-/*  After a drained round: make it durable at once. */
-static int64_t s_on_round(void *arg)
+void zkv_log_round(zkv_log_t *self)
 {
-    log_t *self = arg;
     bool wrote = self->wrote;
     size_t messages = self->messages;
     self->wrote = false;
     self->messages = 0;
     if (!wrote || self->failed)
-        return -1;
+        return;
     int64_t started = zclock_usecs();
     int rc = zkv_wal_sync(self->wal);
     if (rc != ZKV_OK) {
         s_fail(self, "log sync failed", rc);
-        return -1;
+        return;
     }
     /* latency: the sync alone; entries: how far the log grew (0 after a truncation). */
     uint64_t last = zkv_wal_last_index(self->wal);
@@ -154,7 +146,74 @@ static int64_t s_on_round(void *arg)
                     "entries=%" PRIu64 " messages=%zu", last > self->first ? last - self->first : 0,
                     messages);
     zkv_msg_t durable = {.type = ZKV_MSG_DURABLE, .durable.ready_id = self->durable_id};
-    zkv_msg_send(&durable, self->pair);
+    zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &durable);
+}
+
+bool zkv_log_failed(const zkv_log_t *self)
+{
+    return self->failed;
+}
+
+zkv_log_t *zkv_log_new(zkv_wal_t **wal_p, const zkv_port_t *port, zkv_tracer_t *tracer)
+{
+    zkv_log_t *self = zmalloc(sizeof *self);
+    self->wal = *wal_p;
+    *wal_p = NULL;
+    self->port = *port;
+    self->tracer = tracer;
+    return self;
+}
+
+void zkv_log_destroy(zkv_log_t **self_p)
+{
+    zkv_log_t *self = *self_p;
+    if (!self)
+        return;
+    /* Whatever was acknowledged is durable already; a last sync is for tidiness. */
+    if (!self->failed)
+        zkv_wal_sync(self->wal);
+    zkv_wal_destroy(&self->wal);
+    free(self->entries);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---------------------------------------------------------------- actor */
+
+typedef struct {
+    zsock_t *pair; /* to the replication actor */
+    zkv_tracer_t *tracer;
+    zkv_log_t *log;
+} shell_t;
+
+typedef struct {
+    uint32_t node_id;
+    zkv_wal_t *wal;
+} log_args_t;
+
+static int s_shell_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
+{
+    shell_t *shell = ctx;
+    assert(to == ZKV_ACTOR_REPLICATION);
+    return zkv_msg_send(msg, shell->pair);
+}
+
+static bool s_on_pair(void *arg)
+{
+    shell_t *shell = arg;
+    zkv_msg_t msg;
+    if (zkv_log_failed(shell->log) || !zkv_msg_recv(shell->pair, &msg))
+        return false;
+    zkv_log_handle(shell->log, &msg);
+    zkv_msg_clear(&msg);
+    return true;
+}
+
+/*  After a drained round: make it durable at once. */
+static int64_t s_on_round(void *arg)
+{
+    shell_t *shell = arg;
+    zkv_log_round(shell->log);
     return -1;
 }
 
@@ -162,32 +221,29 @@ static void s_log_actor(zsock_t *pipe, void *arg)
 {
     zkv_actor_name("log");
     log_args_t *args = arg;
-    log_t self = {.pipe = pipe, .wal = args->wal};
-    self.pair = zkv_actor_pair(args->node_id, "log", true);
-    self.tracer = zkv_tracer_new(args->node_id);
-    if (self.pair) { /* the replication actor stops first: never block on it */
-        zsock_set_sndtimeo(self.pair, 0);
-        zsock_set_rcvtimeo(self.pair, 0);
+    shell_t shell = {.pair = zkv_actor_pair(args->node_id, "log", true)};
+    if (shell.pair) { /* the replication actor stops first: never block on it */
+        zsock_set_sndtimeo(shell.pair, 0);
+        zsock_set_rcvtimeo(shell.pair, 0);
     }
-    if (!self.pair) {
-        zkv_tracer_destroy(&self.tracer);
-        zkv_wal_destroy(&self.wal);
+    shell.tracer = zkv_tracer_new(args->node_id);
+    zkv_port_t port = {.ctx = &shell, .send = s_shell_send};
+    shell.log = zkv_log_new(&args->wal, &port, shell.tracer);
+    if (!shell.pair) {
+        zkv_log_destroy(&shell.log);
+        zkv_tracer_destroy(&shell.tracer);
         zkv_actor_ready(pipe, 1);
         return;
     }
-    zkv_loop_t *loop = zkv_loop_new(pipe, &self);
-    zkv_loop_reader(loop, self.pair, s_on_pair, LOG_BATCH_MAX);
+    zkv_loop_t *loop = zkv_loop_new(pipe, &shell);
+    zkv_loop_reader(loop, shell.pair, s_on_pair, LOG_BATCH_MAX);
     zkv_loop_on_round(loop, s_on_round, -1);
     zkv_actor_ready(pipe, 0);
     zkv_loop_run(loop);
-    /* Whatever was acknowledged is durable already; a last sync is for tidiness. */
-    if (!self.failed)
-        zkv_wal_sync(self.wal);
     zkv_loop_destroy(&loop);
-    zsock_destroy(&self.pair);
-    zkv_tracer_destroy(&self.tracer);
-    zkv_wal_destroy(&self.wal);
-    free(self.entries);
+    zkv_log_destroy(&shell.log);
+    zsock_destroy(&shell.pair);
+    zkv_tracer_destroy(&shell.tracer);
 }
 
 zactor_t *zkv_log_actor_new(uint32_t node_id, zkv_wal_t **wal_p)

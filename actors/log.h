@@ -3,14 +3,33 @@
     Receives PERSIST batches from the replication actor, writes them to the
     write-ahead log, and after draining everything waiting makes it durable
     with one sync (group commit), then reports the highest ready id now on
-    disk. See inproc.h for the messages. */
+    disk. See msg.h for the messages. */
 #ifndef ZKV_LOG_ACTOR_H
 #define ZKV_LOG_ACTOR_H
 
 #include <czmq.h>
 #include <stdint.h>
 
+#include "port.h"
+#include "trace.h"
 #include "wal.h"
+
+/*  The handler: what the actor does, without its socket and thread. */
+typedef struct zkv_log_t zkv_log_t;
+
+/*  On an opened WAL, which it takes over (*wal_p is NULLed); it sends DURABLE
+    and FATAL through port. tracer is borrowed (NULL: none). */
+zkv_log_t *zkv_log_new(zkv_wal_t **wal_p, const zkv_port_t *port, zkv_tracer_t *tracer);
+void zkv_log_destroy(zkv_log_t **self_p);
+
+/*  A PERSIST or DROP: written, not yet synced. */
+void zkv_log_handle(zkv_log_t *self, const zkv_msg_t *msg);
+
+/*  The end of a drained round: one sync for everything written, then DURABLE. */
+void zkv_log_round(zkv_log_t *self);
+
+/*  The WAL refused a write or sync: nothing more is written or acknowledged. */
+bool zkv_log_failed(const zkv_log_t *self);
 
 /*  Start the log actor on an opened WAL, which it takes over (*wal_p is
     NULLed). It binds the node's inproc "log" endpoint. */

@@ -1,79 +1,34 @@
-/*  replication actor: the Ready loop of the Raft core over ZeroMQ. */
+/*  replication: the Ready loop of the Raft core, as a handler (zkv_repl_*)
+    that any shell can run: the czmq actor (replication_actor.c) over inproc
+    and peer sockets, or the node simulation over queues. */
 #include "replication.h"
 
-#include <fcntl.h>
 #include <inttypes.h>
-#include <unistd.h>
 
-#include "actor.h"
 #include "inproc.h"
-#include "loop.h"
-#include "msg.h"
 #include "le.h"
 #include "peer_codec.h"
-#include "trace.h"
 #include "zkv_error.h"
 
-#define PEER_PUB_HWM 100000
-#define PEER_DEALER_HWM 10000
-#define PEER_RECONNECT_MS 100
-/*  Peer connection liveness, in election timeouts (election_ticks *
-    tick_ms): a ZMTP ping every 1/PEER_PINGS_PER_ELECTION of one; a
-    connection that hears nothing, or leaves data unacknowledged, for
-    PEER_DEAD_ELECTIONS of them is closed and made again. */
-#define PEER_PINGS_PER_ELECTION 2
-#define PEER_DEAD_ELECTIONS 2
-#define PEER_LIVENESS_MS_MAX 600000 /* whatever the flags say; libzmq's TTL stops at 6553 s */
-#define DRAIN_MAX 4096 /* messages taken from one socket before the others get a turn */
 #define PROPOSE_BATCH_MAX 4096
-#define TICK_CATCH_UP_MAX 10 /* after a stall, tick at most this often at once */
-/*  Protobuf framing of one entry in a PeerMessage: tag, length, term,
-    index, type. */
-#define PEER_ENTRY_FRAMING_MAX 40u
-/*  The largest append: max_msg_bytes at its limit, the one entry that may
-    pass it, and the framing of as many entries as a message may hold. */
-#define PEER_APPEND_SIZE_MAX                                                                       \
-    (ZKV_RAFT_MSG_BYTES_MAX + ZKV_ENTRY_SIZE_MAX +                                                 \
-     ZKV_RAFT_MSG_ENTRIES_MAX * PEER_ENTRY_FRAMING_MAX)
-/*  Largest peer frame read from the network: a snapshot chunk at its limit
-    or the largest append, with room for the rest of the message. libzmq
-    drops a connection whose frame header claims more, instead of
-    allocating it. */
-#define PEER_MSG_SIZE_MAX                                                                          \
-    ((PEER_APPEND_SIZE_MAX > ZKV_RAFT_CHUNK_SIZE_MAX ? PEER_APPEND_SIZE_MAX                        \
-                                                     : ZKV_RAFT_CHUNK_SIZE_MAX) +                  \
-     1024 * 1024)
 
-typedef struct {
-    uint32_t id;
-    zsock_t *dealer;
-} peer_t;
-
-typedef struct {
-    zsock_t *pipe;
+struct zkv_repl_t {
+    zkv_port_t port;
     zkv_config_t config;
+    const zkv_fs_t *fs;
     zkv_raft_t *raft;
-    zkv_tracer_t *tracer;
-    zsock_t *log;
-    zsock_t *storage;
-    zsock_t *client;
-    zsock_t *pub;
-    zsock_t *sub;
-    zsock_t *router;
-    peer_t peers[ZKV_MEMBERS_MAX];
-    size_t peer_count;
-    zhashx_t *reads;   /* context -> request frame awaiting ReadIndex */
-    zkv_loop_t *loop;
+    zkv_tracer_t *tracer; /* borrowed; NULL: none */
+    zhashx_t *reads;      /* context -> request frame awaiting ReadIndex */
     /* Installing a leader's snapshot: the Ready that carries it waits for
-       storage's INSTALLED; meanwhile only storage is read, and what else it
-       says waits too (the core takes no calls inside a Ready). */
+       storage's INSTALLED; meanwhile the shell hands in only storage's
+       messages, and what else storage says waits too (the core takes no
+       calls inside a Ready). */
     bool installing;
     zkv_raft_ready_t install_rd;
     zlist_t *deferred; /* zkv_msg_t *: storage messages that came during an install */
-    int64_t next_tick;
     /* The snapshot chunks are read from, for followers behind the log. */
     char snapshot_path[ZKV_DATA_PATH_SIZE_MAX];
-    int snapshot_fd;
+    int snapshot_fd;         /* on fs; -1: none */
     uint64_t snapshot_index; /* of the file at snapshot_fd */
     uint8_t *chunk_buf;
     size_t chunk_buf_size;
@@ -85,19 +40,13 @@ typedef struct {
     bool state_unsent;
     uint64_t match_regressions; /* the count last traced */
     bool fatal;
-    uint64_t refused; /* peer messages refused as malformed or over a limit */
+    uint64_t refused;    /* peer messages refused as malformed or over a limit */
     zkv_packer_t packer; /* entries of PERSIST and APPLY */
-} repl_t;
+};
+
+typedef zkv_repl_t repl_t;
 
 /* ---------------------------------------------------------------- sending */
-
-static zsock_t *s_dealer_for(repl_t *self, uint32_t id)
-{
-    for (size_t i = 0; i < self->peer_count; i++)
-        if (self->peers[i].id == id)
-            return self->peers[i].dealer;
-    return NULL;
-}
 
 /*  A snapshot chunk leaves the core without its bytes: read them from the file. */
 static bool s_attach_chunk(repl_t *self, zkv_raft_msg_t *msg)
@@ -112,9 +61,10 @@ static bool s_attach_chunk(repl_t *self, zkv_raft_msg_t *msg)
         self->chunk_buf = grown;
         self->chunk_buf_size = msg->chunk_size;
     }
-    ssize_t got =
-        pread(self->snapshot_fd, self->chunk_buf, msg->chunk_size, (off_t) msg->chunk_offset);
-    if (got != (ssize_t) msg->chunk_size)
+    size_t got = 0;
+    if (zkv_fs_pread(self->fs, self->snapshot_fd, self->chunk_buf, msg->chunk_size,
+                     msg->chunk_offset, &got) != ZKV_OK ||
+        got != msg->chunk_size)
         return false;
     msg->chunk = self->chunk_buf;
     return true;
@@ -148,15 +98,8 @@ static void s_send_peer(repl_t *self, const zkv_raft_msg_t *in)
     if (msg.type == ZKV_RAFT_MSG_SNAPSHOT && !msg.chunk && msg.chunk_size &&
         !s_attach_chunk(self, &msg))
         return; /* the core retries after its timeout */
-    zsock_t *to = msg.to == ZKV_RAFT_BROADCAST ? self->pub : s_dealer_for(self, msg.to);
-    zframe_t *frame = to ? zkv_peer_encode(&msg) : NULL;
-    if (!frame)
-        return;
     s_trace_message(self, &msg);
-    /* Never block on a peer: a dropped message is a lost one, and Raft copes. */
-    zsock_set_sndtimeo(to, 0);
-    zframe_send(&frame, to, ZFRAME_DONTWAIT);
-    zframe_destroy(&frame);
+    self->port.peer(self->port.ctx, &msg);
 }
 
 /*  Entries packed into one body. An entry that cannot be packed for want of
@@ -194,7 +137,7 @@ static void s_persist(repl_t *self, const zkv_raft_ready_t *rd, bool installed)
                      }};
     msg.body = s_pack_entries(self, rd->entries, installed ? rd->n_entries : 0);
     if (msg.body)
-        zkv_msg_send(&msg, self->log);
+        zkv_port_send(&self->port, ZKV_ACTOR_LOG, &msg);
 }
 
 static void s_apply(repl_t *self, const zkv_raft_ready_t *rd)
@@ -202,14 +145,14 @@ static void s_apply(repl_t *self, const zkv_raft_ready_t *rd)
     zkv_msg_t msg = {.type = ZKV_MSG_APPLY,
                      .body = s_pack_entries(self, rd->committed, rd->n_committed)};
     if (msg.body)
-        zkv_msg_send(&msg, self->storage);
+        zkv_port_send(&self->port, ZKV_ACTOR_STORAGE, &msg);
 }
 
 static void s_read_failed(repl_t *self, uint64_t context, int status)
 {
     zkv_msg_t fail = {.type = ZKV_MSG_READFAIL,
                       .readfail = {context, (uint64_t) (int64_t) status}};
-    zkv_msg_send(&fail, self->client);
+    zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &fail);
 }
 
 static void s_serve_reads(repl_t *self, const zkv_raft_ready_t *rd)
@@ -225,7 +168,7 @@ static void s_serve_reads(repl_t *self, const zkv_raft_ready_t *rd)
             zkv_msg_t msg = {.type = ZKV_MSG_SERVE,
                              .serve = {read->context, read->index},
                              .body = zframe_dup(request)};
-            zkv_msg_send(&msg, self->storage);
+            zkv_port_send(&self->port, ZKV_ACTOR_STORAGE, &msg);
         } else
             s_read_failed(self, read->context, read->status);
         zhashx_delete(self->reads, key);
@@ -251,17 +194,18 @@ static void s_tell_state(repl_t *self)
     zkv_msg_t msg = {.type = ZKV_MSG_STATE,
                      .state = {st.role, st.term, st.leader, st.commit, st.applied}};
     /* At start the client actor may not be connected yet: again next round. */
-    self->state_unsent = zkv_msg_send(&msg, self->client) != 0;
+    self->state_unsent = zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &msg) != 0;
 }
 
 /*  The snapshot file chunks are read from from now on. */
 static void s_adopt_snapshot(repl_t *self, const zkv_msg_t *msg, uint64_t index)
 {
     if (self->snapshot_fd >= 0)
-        close(self->snapshot_fd);
+        zkv_fs_close(self->fs, self->snapshot_fd);
     self->snapshot_index = index;
     zkv_msg_text(msg, self->snapshot_path, sizeof self->snapshot_path);
-    self->snapshot_fd = open(self->snapshot_path, O_RDONLY | O_CLOEXEC);
+    if (zkv_fs_open(self->fs, self->snapshot_path, ZKV_FS_READ, &self->snapshot_fd) != ZKV_OK)
+        self->snapshot_fd = -1;
 }
 
 static void s_chunks(repl_t *self, const zkv_raft_ready_t *rd)
@@ -271,7 +215,7 @@ static void s_chunks(repl_t *self, const zkv_raft_ready_t *rd)
         zkv_msg_t msg = {.type = ZKV_MSG_CHUNK,
                          .chunk = {c->snapshot_index, c->snapshot_term, c->offset},
                          .body = zframe_new(c->data, c->size)};
-        zkv_msg_send(&msg, self->storage);
+        zkv_port_send(&self->port, ZKV_ACTOR_STORAGE, &msg);
     }
 }
 
@@ -301,10 +245,7 @@ static void s_start_install(repl_t *self, const zkv_raft_ready_t *rd)
     self->install_rd = *rd;
     zkv_msg_t msg = {.type = ZKV_MSG_INSTALL,
                      .install = {rd->snapshot.index, rd->snapshot.term, rd->snapshot.size}};
-    zkv_msg_send(&msg, self->storage);
-    zsock_t *others[] = {self->client, self->log, self->sub, self->router};
-    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
-        zkv_loop_pause(self->loop, others[i], true);
+    zkv_port_send(&self->port, ZKV_ACTOR_STORAGE, &msg);
 }
 
 /*  Store the chunks, then either wait for an install or finish the Ready. */
@@ -361,17 +302,17 @@ static void s_refused(repl_t *self, const zkv_raft_msg_t *msg)
                     s_largest_entry(msg), ZKV_ENTRY_SIZE_MAX, self->refused);
 }
 
-static void s_on_peer(repl_t *self, zframe_t *frame)
+void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size)
 {
     zkv_raft_msg_t msg;
-    zkv_peer_decoded_t *decoded = zkv_peer_decode(zframe_data(frame), zframe_size(frame), &msg);
+    zkv_peer_decoded_t *decoded = zkv_peer_decode(data, size, &msg);
     if (!decoded) {
         self->refused++;
         zkv_tracer_emit(self->tracer, "peer", 0, 0, 0, 0,
                         "malformed peer message dropped (refused %" PRIu64 ")", self->refused);
         return;
     }
-    /* The SUB hears every leader's broadcasts; only ours and everyone's matter. */
+    /* A SUB hears every leader's broadcasts; only ours and everyone's matter. */
     if ((msg.to == self->config.id || msg.to == ZKV_RAFT_BROADCAST) &&
         msg.from != self->config.id) {
         if (msg.type == ZKV_RAFT_MSG_APPEND_RESPONSE && !msg.reject)
@@ -388,34 +329,6 @@ static void s_on_peer(repl_t *self, zframe_t *frame)
             s_trace_regression(self, &msg);
     }
     zkv_peer_decoded_destroy(&decoded);
-}
-
-static bool s_on_sub(void *arg)
-{
-    repl_t *self = arg;
-    zframe_t *frame = zframe_recv(self->sub);
-    if (!frame)
-        return false;
-    s_on_peer(self, frame);
-    zframe_destroy(&frame);
-    return true;
-}
-
-static bool s_on_router(void *arg)
-{
-    repl_t *self = arg;
-    zmsg_t *msg = zmsg_recv(self->router);
-    if (!msg)
-        return false;
-    if (zmsg_size(msg) == 2) {
-        zframe_t *identity = zmsg_pop(msg);
-        zframe_t *body = zmsg_pop(msg);
-        s_on_peer(self, body);
-        zframe_destroy(&identity);
-        zframe_destroy(&body);
-    }
-    zmsg_destroy(&msg);
-    return true;
 }
 
 static void s_propose(repl_t *self, zkv_msg_t *msg)
@@ -437,7 +350,7 @@ static void s_propose(repl_t *self, zkv_msg_t *msg)
                               .rejected.status = (uint64_t) (int64_t) rc,
                               .body = msg->body};
         msg->body = NULL;
-        zkv_msg_send(&rejected, self->client);
+        zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &rejected);
     }
 }
 
@@ -455,22 +368,6 @@ static void s_read_index(repl_t *self, zkv_msg_t *msg)
     msg->body = NULL;
 }
 
-static bool s_on_client(void *arg)
-{
-    repl_t *self = arg;
-    zkv_msg_t msg;
-    if (!zkv_msg_recv(self->client, &msg))
-        return false;
-    if (msg.type == ZKV_MSG_PROPOSE)
-        s_propose(self, &msg);
-    else if (msg.type == ZKV_MSG_READ)
-        s_read_index(self, &msg);
-    else
-        assert(!"not a message for replication from the client actor");
-    zkv_msg_clear(&msg);
-    return true;
-}
-
 /*  Drop the log a snapshot covers, once the core agrees: it refuses
     (ZKV_EBUSY) while the snapshot is ahead of the durable log, and then the
     log is kept until a later DURABLE report lets it through. */
@@ -483,7 +380,7 @@ static void s_compact(repl_t *self)
         return;
     if (rc == ZKV_OK) {
         zkv_msg_t drop = {.type = ZKV_MSG_DROP, .drop.index = self->compact_index + 1};
-        zkv_msg_send(&drop, self->log);
+        zkv_port_send(&self->port, ZKV_ACTOR_LOG, &drop);
     }
     self->compact_index = 0;
 }
@@ -496,27 +393,21 @@ static void s_prune(repl_t *self, uint64_t durable_id)
         return;
     self->prune_ready_id = 0;
     zkv_msg_t msg = {.type = ZKV_MSG_PRUNE, .body = zkv_msg_text_body(self->snapshot_path)};
-    zkv_msg_send(&msg, self->storage);
+    zkv_port_send(&self->port, ZKV_ACTOR_STORAGE, &msg);
 }
 
-static bool s_on_log(void *arg)
+static void s_on_log(repl_t *self, const zkv_msg_t *msg)
 {
-    repl_t *self = arg;
-    zkv_msg_t msg;
-    if (!zkv_msg_recv(self->log, &msg))
-        return false;
-    if (msg.type == ZKV_MSG_DURABLE) {
-        zkv_raft_persisted(self->raft, msg.durable.ready_id);
-        s_prune(self, msg.durable.ready_id);
+    if (msg->type == ZKV_MSG_DURABLE) {
+        zkv_raft_persisted(self->raft, msg->durable.ready_id);
+        s_prune(self, msg->durable.ready_id);
         s_compact(self);
-    } else if (msg.type == ZKV_MSG_FATAL) {
+    } else if (msg->type == ZKV_MSG_FATAL) {
         char why[1024];
-        zsys_error("zkvd: %s", zkv_msg_text(&msg, why, sizeof why));
+        zsys_error("zkvd: %s", zkv_msg_text(msg, why, sizeof why));
         self->fatal = true;
     } else
         assert(!"not a message for replication from the log actor");
-    zkv_msg_clear(&msg);
-    return true;
 }
 
 static void s_new_snapshot(repl_t *self, const zkv_msg_t *msg)
@@ -560,31 +451,64 @@ static void s_installed(repl_t *self, const zkv_msg_t *msg)
         zkv_msg_clear(m);
         free(m);
     }
-    zsock_t *others[] = {self->client, self->log, self->sub, self->router};
-    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
-        zkv_loop_pause(self->loop, others[i], false);
 }
 
-static bool s_on_storage(void *arg)
+static void s_on_storage(repl_t *self, zkv_msg_t *msg)
 {
-    repl_t *self = arg;
-    zkv_msg_t msg;
-    if (!zkv_msg_recv(self->storage, &msg))
-        return false;
-    if (self->installing && msg.type == ZKV_MSG_INSTALLED)
-        s_installed(self, &msg);
+    if (self->installing && msg->type == ZKV_MSG_INSTALLED)
+        s_installed(self, msg);
     else if (self->installing) {
         zkv_msg_t *later = zmalloc(sizeof *later);
-        *later = msg;
-        msg.body = NULL;
+        *later = *msg;
+        msg->body = NULL;
         zlist_append(self->deferred, later);
     } else
-        s_handle_storage(self, &msg);
-    zkv_msg_clear(&msg);
-    return true;
+        s_handle_storage(self, msg);
 }
 
-/* ---------------------------------------------------------------- setup */
+/* ---------------------------------------------------------------- handler */
+
+void zkv_repl_handle(zkv_repl_t *self, zkv_actor_id_t from, zkv_msg_t *msg)
+{
+    assert(!self->installing || from == ZKV_ACTOR_STORAGE);
+    if (from == ZKV_ACTOR_STORAGE)
+        s_on_storage(self, msg);
+    else if (from == ZKV_ACTOR_LOG)
+        s_on_log(self, msg);
+    else if (msg->type == ZKV_MSG_PROPOSE)
+        s_propose(self, msg);
+    else if (msg->type == ZKV_MSG_READ)
+        s_read_index(self, msg);
+    else
+        assert(!"not a message for replication");
+}
+
+void zkv_repl_tick(zkv_repl_t *self)
+{
+    assert(!self->installing);
+    zkv_raft_tick(self->raft);
+}
+
+void zkv_repl_ready(zkv_repl_t *self)
+{
+    if (!self->installing)
+        s_process_ready(self);
+}
+
+bool zkv_repl_installing(const zkv_repl_t *self)
+{
+    return self->installing;
+}
+
+bool zkv_repl_fatal(const zkv_repl_t *self)
+{
+    return self->fatal;
+}
+
+const zkv_raft_t *zkv_repl_raft(const zkv_repl_t *self)
+{
+    return self->raft;
+}
 
 static void s_read_destroy(void **item)
 {
@@ -593,208 +517,47 @@ static void s_read_destroy(void **item)
     *item = NULL;
 }
 
-/*  Connect from our own listen address when it is a specific one, so that a
-    link between two nodes is identified by its two addresses (a test cuts one
-    link with a firewall rule on exactly that pair). */
-static int s_connect_peer(repl_t *self, zsock_t *sock, const char *host, uint16_t port)
+zkv_repl_t *zkv_repl_new(const zkv_config_t *config, const zkv_fs_t *fs, zkv_raft_t **raft_p,
+                         const char *snapshot_path, const zkv_port_t *port, zkv_tracer_t *tracer)
 {
-    const char *src = self->config.listen;
-    bool any = streq(src, "0.0.0.0") || streq(src, "*") || streq(src, "::");
-    if (any)
-        return zsock_connect(sock, "tcp://%s:%u", host, port);
-    return zsock_connect(sock, "tcp://%s:0;%s:%u", src, host, port);
-}
-
-/*  A cut link leaves connections that look alive while TCP backs off its
-    retransmissions; after repeated cuts the next try can be a minute away.
-    Heartbeats and TCP_USER_TIMEOUT close such a connection, and a connect
-    attempt and the reconnect backoff are bounded by an election timeout, so
-    a healed link carries traffic again within about one. */
-static void s_set_liveness(const repl_t *self, zsock_t *sock)
-{
-    uint64_t election_ms = (uint64_t) self->config.election_ticks * self->config.tick_ms;
-    int ms = (int) (election_ms < PEER_LIVENESS_MS_MAX ? election_ms : PEER_LIVENESS_MS_MAX);
-    int ping_ms = ms / PEER_PINGS_PER_ELECTION > 0 ? ms / PEER_PINGS_PER_ELECTION : 1;
-    zsock_set_heartbeat_ivl(sock, ping_ms);
-    zsock_set_heartbeat_timeout(sock, PEER_DEAD_ELECTIONS * ms);
-    zsock_set_heartbeat_ttl(sock, PEER_DEAD_ELECTIONS * ms);
-    zsock_set_tcp_maxrt(sock, PEER_DEAD_ELECTIONS * ms);
-    zsock_set_connect_timeout(sock, ms);
-    zsock_set_reconnect_ivl(sock, PEER_RECONNECT_MS);
-    zsock_set_reconnect_ivl_max(sock, ms > PEER_RECONNECT_MS ? ms : PEER_RECONNECT_MS);
-}
-
-static int s_bind_peers(repl_t *self)
-{
-    const zkv_member_t *me = zkv_config_member(&self->config, self->config.id);
-    self->pub = zsock_new(ZMQ_PUB);
-    self->sub = zsock_new(ZMQ_SUB);
-    self->router = zsock_new(ZMQ_ROUTER);
-    if (!self->pub || !self->sub || !self->router)
-        return -1;
-    zsock_set_sndhwm(self->pub, PEER_PUB_HWM);
-    zsock_set_rcvhwm(self->sub, PEER_PUB_HWM);
-    zsock_set_rcvhwm(self->router, PEER_PUB_HWM);
-    zsock_set_maxmsgsize(self->pub, PEER_MSG_SIZE_MAX);
-    zsock_set_maxmsgsize(self->sub, PEER_MSG_SIZE_MAX);
-    zsock_set_maxmsgsize(self->router, PEER_MSG_SIZE_MAX);
-    zsock_set_subscribe(self->sub, "");
-    s_set_liveness(self, self->pub);
-    s_set_liveness(self, self->sub);
-    s_set_liveness(self, self->router);
-    zkv_tracer_monitor(self->tracer, self->sub, "peer-sub");
-    zkv_tracer_monitor(self->tracer, self->router, "peer-router");
-    if (zsock_bind(self->pub, "tcp://%s:%u", self->config.listen, me->pub_port) < 0 ||
-        zsock_bind(self->router, "tcp://%s:%u", self->config.listen, me->router_port) < 0)
-        return -1;
-    for (size_t i = 0; i < self->config.member_count; i++) {
-        const zkv_member_t *m = &self->config.members[i];
-        if (m->id == self->config.id)
-            continue;
-        s_connect_peer(self, self->sub, m->host, m->pub_port);
-        peer_t *p = &self->peers[self->peer_count++];
-        p->id = m->id;
-        p->dealer = zsock_new(ZMQ_DEALER);
-        if (!p->dealer)
-            return -1;
-        zsock_set_sndhwm(p->dealer, PEER_DEALER_HWM);
-        zsock_set_maxmsgsize(p->dealer, PEER_MSG_SIZE_MAX);
-        zsock_set_immediate(p->dealer, 1);
-        s_set_liveness(self, p->dealer);
-        char name[32];
-        snprintf(name, sizeof name, "peer-%u", m->id);
-        zkv_tracer_monitor(self->tracer, p->dealer, name);
-        s_connect_peer(self, p->dealer, m->host, m->router_port);
-    }
-    return 0;
-}
-
-/*  Stop a socket's monitor before the socket closes: libzmq leaks an event it
-    cannot deliver while closing. */
-static void s_close_monitored(zsock_t **sock_p)
-{
-    if (*sock_p)
-        zmq_socket_monitor(zsock_resolve(*sock_p), NULL, 0);
-    zsock_destroy(sock_p);
-}
-
-static void s_repl_destroy(repl_t *self)
-{
-    zkv_loop_destroy(&self->loop);
-    for (size_t i = 0; i < self->peer_count; i++)
-        s_close_monitored(&self->peers[i].dealer);
-    zsock_destroy(&self->pub);
-    s_close_monitored(&self->sub);
-    s_close_monitored(&self->router);
-    zsock_destroy(&self->log);
-    zsock_destroy(&self->storage);
-    zsock_destroy(&self->client);
-    zhashx_destroy(&self->reads);
-    zkv_tracer_destroy(&self->tracer);
-    zkv_raft_destroy(&self->raft);
-    if (self->snapshot_fd >= 0)
-        close(self->snapshot_fd);
-    free(self->chunk_buf);
-    zkv_packer_free(&self->packer);
-    for (zkv_msg_t *m = self->deferred ? zlist_pop(self->deferred) : NULL; m;
-         m = zlist_pop(self->deferred)) {
-        zkv_msg_clear(m);
-        free(m);
-    }
-    zlist_destroy(&self->deferred);
-}
-
-typedef struct {
-    const zkv_config_t *config;
-    zkv_raft_t *raft;
-    const char *snapshot_path;
-} repl_args_t;
-
-static int s_repl_init(repl_t *self, repl_args_t *args)
-{
-    self->config = *args->config;
-    self->raft = args->raft;
+    zkv_repl_t *self = zmalloc(sizeof *self);
+    self->port = *port;
+    self->config = *config;
+    self->fs = fs;
+    self->raft = *raft_p;
+    *raft_p = NULL;
+    self->tracer = tracer;
     self->snapshot_fd = -1;
     self->told.role = (zkv_raft_role_t) -1;
-    snprintf(self->snapshot_path, sizeof self->snapshot_path, "%s", args->snapshot_path);
-    if (self->snapshot_path[0])
-        self->snapshot_fd = open(self->snapshot_path, O_RDONLY | O_CLOEXEC);
+    snprintf(self->snapshot_path, sizeof self->snapshot_path, "%s", snapshot_path);
+    if (self->snapshot_path[0] &&
+        zkv_fs_open(fs, self->snapshot_path, ZKV_FS_READ, &self->snapshot_fd) != ZKV_OK)
+        self->snapshot_fd = -1;
     zkv_raft_status_t st;
     zkv_raft_status(self->raft, &st);
     self->snapshot_index = st.snapshot_index;
     self->deferred = zlist_new();
-    self->tracer = zkv_tracer_new(self->config.id);
     self->reads = zhashx_new();
     zhashx_set_destructor(self->reads, s_read_destroy);
-    self->log = zkv_actor_pair(self->config.id, "log", false);
-    self->storage = zkv_actor_pair(self->config.id, "storage", false);
-    self->client = zkv_actor_pair(self->config.id, "client-replication", true);
-    if (!self->log || !self->storage || !self->client || s_bind_peers(self) != 0)
-        return -1;
-    zsock_set_sndtimeo(self->client, 0); /* the client actor stops first */
-    zsock_t *inputs[] = {self->client, self->log, self->storage, self->sub, self->router};
-    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
-        zsock_set_rcvtimeo(inputs[i], 0);
-    /* Everything waiting on every socket is taken before the next Ready, so
-       that one round batches as much as it can. */
-    self->loop = zkv_loop_new(self->pipe, self);
-    zkv_loop_reader(self->loop, self->client, s_on_client, DRAIN_MAX);
-    zkv_loop_reader(self->loop, self->log, s_on_log, DRAIN_MAX);
-    zkv_loop_reader(self->loop, self->storage, s_on_storage, DRAIN_MAX);
-    zkv_loop_reader(self->loop, self->sub, s_on_sub, DRAIN_MAX);
-    zkv_loop_reader(self->loop, self->router, s_on_router, DRAIN_MAX);
-    return 0;
+    return self;
 }
 
-static void s_tick(repl_t *self)
+void zkv_repl_destroy(zkv_repl_t **self_p)
 {
-    int64_t now = zclock_mono();
-    if (now - self->next_tick > (int64_t) self->config.tick_ms * TICK_CATCH_UP_MAX)
-        self->next_tick = now - (int64_t) self->config.tick_ms * TICK_CATCH_UP_MAX;
-    while (self->next_tick <= now) {
-        zkv_raft_tick(self->raft);
-        self->next_tick += self->config.tick_ms;
-    }
-}
-
-/*  After each round: the core's ticks that are due, then its Ready; the next
-    round waits for input at most until the next tick. */
-static int64_t s_on_round(void *arg)
-{
-    repl_t *self = arg;
-    if (self->installing)
-        return -1; /* only INSTALLED (or $TERM) moves things on */
-    s_tick(self);
-    s_process_ready(self);
-    if (self->fatal)
-        return ZKV_LOOP_STOP;
-    int64_t wait = self->next_tick - zclock_mono();
-    return wait > 0 ? wait : 0;
-}
-
-static void s_repl_actor(zsock_t *pipe, void *arg)
-{
-    zkv_actor_name("replication");
-    repl_t self = {.pipe = pipe};
-    if (s_repl_init(&self, arg) != 0) {
-        s_repl_destroy(&self);
-        zkv_actor_ready(pipe, 1);
+    zkv_repl_t *self = *self_p;
+    if (!self)
         return;
+    zhashx_destroy(&self->reads);
+    zkv_raft_destroy(&self->raft);
+    if (self->snapshot_fd >= 0)
+        zkv_fs_close(self->fs, self->snapshot_fd);
+    free(self->chunk_buf);
+    zkv_packer_free(&self->packer);
+    for (zkv_msg_t *m = zlist_pop(self->deferred); m; m = zlist_pop(self->deferred)) {
+        zkv_msg_clear(m);
+        free(m);
     }
-    zkv_actor_ready(pipe, 0);
-    self.next_tick = zclock_mono() + self.config.tick_ms;
-    zkv_loop_on_round(self.loop, s_on_round, self.config.tick_ms);
-    if (zkv_loop_run(self.loop) == 1)
-        zstr_send(pipe, "FATAL");
-    s_repl_destroy(&self);
-}
-
-zactor_t *zkv_replication_actor_new(const zkv_config_t *config, zkv_raft_t **raft_p,
-                                    const char *snapshot_path)
-{
-    repl_args_t args = {config, *raft_p, snapshot_path};
-    zactor_t *actor = zkv_actor_start(s_repl_actor, &args);
-    /* Started or not, the actor has taken the core (and destroyed it on failure). */
-    *raft_p = NULL;
-    return actor;
+    zlist_destroy(&self->deferred);
+    free(self);
+    *self_p = NULL;
 }

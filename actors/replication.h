@@ -11,14 +11,51 @@
     the log actor (in parallel with the leader's sends), committed entries and
     ready reads to the storage actor, leadership changes to the client actor;
     and it feeds back what the log actor made durable and the storage actor
-    applied. See inproc.h for the messages. */
+    applied. See msg.h for the messages. */
 #ifndef ZKV_REPLICATION_ACTOR_H
 #define ZKV_REPLICATION_ACTOR_H
 
 #include <czmq.h>
 
 #include "config.h"
+#include "fs.h"
+#include "port.h"
 #include "raft.h"
+#include "trace.h"
+
+/*  The handler: the Ready loop, without sockets, threads or clock. */
+typedef struct zkv_repl_t zkv_repl_t;
+
+/*  With a booted Raft core, which it takes over (*raft_p is NULLed), and the
+    path on fs of the node's current snapshot ("" for none). It sends to the
+    other actors and to peers through port; tracer is borrowed (NULL: none). */
+zkv_repl_t *zkv_repl_new(const zkv_config_t *config, const zkv_fs_t *fs, zkv_raft_t **raft_p,
+                         const char *snapshot_path, const zkv_port_t *port, zkv_tracer_t *tracer);
+void zkv_repl_destroy(zkv_repl_t **self_p);
+
+/*  A message from the node's client, log or storage actor. While the handler
+    installs a snapshot (zkv_repl_installing) only storage's may come. The
+    message's body may be taken. */
+void zkv_repl_handle(zkv_repl_t *self, zkv_actor_id_t from, zkv_msg_t *msg);
+
+/*  An encoded peer message as it came off the network: decoded, validated
+    (a bad one is refused and counted) and stepped. */
+void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size);
+
+/*  One tick of the core's clock (not while installing). */
+void zkv_repl_tick(zkv_repl_t *self);
+
+/*  Act on what the core has to say: Ready after Ready, until none is left or
+    one waits for its snapshot's install. */
+void zkv_repl_ready(zkv_repl_t *self);
+
+bool zkv_repl_installing(const zkv_repl_t *self);
+
+/*  The log or an install failed for good: the node must stop. */
+bool zkv_repl_fatal(const zkv_repl_t *self);
+
+/*  The core, for inspection. */
+const zkv_raft_t *zkv_repl_raft(const zkv_repl_t *self);
 
 /*  Start the replication actor with a booted Raft core, which it takes over
     (*raft_p is NULLed), and the path of the node's current snapshot ("" for

@@ -8,6 +8,7 @@
 #include "inproc.h"
 #include "loop.h"
 #include "msg.h"
+#include "port.h"
 #include "response.h"
 #include "snapshot.h"
 #include "storage_read.h"
@@ -17,13 +18,11 @@
 
 #define STORAGE_DRAIN_MAX 1024 /* messages read from one socket before the other's turn */
 
-typedef struct {
-    zsock_t *pipe;
-    zsock_t *replication; /* PAIR, bound: "storage" */
-    zsock_t *client;      /* PAIR, bound: "client-storage" */
+struct zkv_storage_t {
+    zkv_port_t port;
     zkv_config_t config;
     zkv_kvstore_t *kv;
-    zkv_tracer_t *tracer;
+    zkv_tracer_t *tracer; /* borrowed; NULL: none */
     const zkv_fs_t *fs;
     char snap_dir[ZKV_DATA_SUBDIR_SIZE_MAX];
     uint64_t last_term;        /* term of the last applied entry */
@@ -33,13 +32,9 @@ typedef struct {
     uint64_t recv_index;       /* ... and which one */
     uint64_t recv_term;
     zkv_packer_t results;      /* of the entries being applied */
-} storage_t;
+};
 
-typedef struct {
-    const zkv_config_t *config;
-    zkv_kvstore_t *kv;
-    uint64_t last_term;
-} storage_args_t;
+typedef zkv_storage_t storage_t;
 
 /* ---------------------------------------------------------------- apply */
 
@@ -133,9 +128,9 @@ static void s_apply(storage_t *self, const zkv_msg_t *msg)
     zkv_msg_t out = {.type = ZKV_MSG_RESULTS,
                      .results = {applied, zkv_btree_count(zkv_kvstore_tree(self->kv))},
                      .body = zkv_packer_frame(&self->results)};
-    zkv_msg_send(&out, self->client);
+    zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &out);
     zkv_msg_t done = {.type = ZKV_MSG_APPLIED, .applied.index = applied};
-    zkv_msg_send(&done, self->replication);
+    zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &done);
 
     if (applied - self->snapshot_index >= self->config.snapshot_entries ||
         self->bytes_since >= self->config.snapshot_bytes)
@@ -153,7 +148,7 @@ static void s_serve(storage_t *self, const zkv_msg_t *msg)
         return;
     zkv_msg_t reply = {
         .type = ZKV_MSG_REPLY, .reply.context = msg->serve.context, .body = response};
-    zkv_msg_send(&reply, self->client);
+    zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &reply);
 }
 
 /* ---------------------------------------------------------------- snapshots */
@@ -204,7 +199,7 @@ static void s_announce_snapshot(storage_t *self, uint64_t index, const char *nam
     zkv_msg_t msg = {.type = ZKV_MSG_SNAPSHOT,
                      .snapshot = {index, self->last_term, size},
                      .body = zkv_msg_text_body(path)};
-    zkv_msg_send(&msg, self->replication);
+    zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &msg);
 }
 
 static void s_take_snapshot(storage_t *self)
@@ -316,7 +311,7 @@ static void s_on_install(storage_t *self, const zkv_msg_t *msg)
     zkv_msg_t out = {.type = ZKV_MSG_INSTALLED,
                      .installed = {msg->install.index, rc == ZKV_OK ? 0 : rc == ZKV_EIO ? 2 : 1},
                      .body = zkv_msg_text_body(path)};
-    zkv_msg_send(&out, self->replication);
+    zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &out);
 }
 
 /*  The log now restarts after the installed snapshot at path: the older
@@ -332,25 +327,7 @@ static void s_prune(storage_t *self, const zkv_msg_t *msg)
                         "prune failed: %s", err);
 }
 
-/* ---------------------------------------------------------------- actor */
-
-static bool s_on_replication(void *arg)
-{
-    storage_t *self = arg;
-    zkv_msg_t msg;
-    if (!zkv_msg_recv(self->replication, &msg))
-        return false;
-    switch (msg.type) {
-    case ZKV_MSG_APPLY: s_apply(self, &msg); break;
-    case ZKV_MSG_SERVE: s_serve(self, &msg); break;
-    case ZKV_MSG_CHUNK: s_chunk(self, &msg); break;
-    case ZKV_MSG_INSTALL: s_on_install(self, &msg); break;
-    case ZKV_MSG_PRUNE: s_prune(self, &msg); break;
-    default: assert(!"not a message for storage from replication");
-    }
-    zkv_msg_clear(&msg);
-    return true;
-}
+/* ---------------------------------------------------------------- handler */
 
 /*  The client actor's status says how far we are and how many keys there
     are; after a restart it knows before anything new is applied. */
@@ -359,69 +336,140 @@ static void s_count(storage_t *self)
     zkv_msg_t out = {.type = ZKV_MSG_RESULTS,
                      .results = {zkv_kvstore_applied(self->kv),
                                  zkv_btree_count(zkv_kvstore_tree(self->kv))}};
-    zkv_msg_send(&out, self->client);
+    zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &out);
 }
 
-static bool s_on_client(void *arg)
+void zkv_storage_handle(zkv_storage_t *self, const zkv_msg_t *msg)
 {
-    storage_t *self = arg;
+    switch (msg->type) {
+    case ZKV_MSG_APPLY: s_apply(self, msg); break;
+    case ZKV_MSG_SERVE: s_serve(self, msg); break;
+    case ZKV_MSG_CHUNK: s_chunk(self, msg); break;
+    case ZKV_MSG_INSTALL: s_on_install(self, msg); break;
+    case ZKV_MSG_PRUNE: s_prune(self, msg); break;
+    case ZKV_MSG_COUNT: s_count(self); break;
+    default: assert(!"not a message for storage");
+    }
+}
+
+const zkv_kvstore_t *zkv_storage_kv(const zkv_storage_t *self)
+{
+    return self->kv;
+}
+
+zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs,
+                               zkv_kvstore_t **kv_p, uint64_t last_term, const zkv_port_t *port,
+                               zkv_tracer_t *tracer)
+{
+    zkv_storage_t *self = zmalloc(sizeof *self);
+    self->port = *port;
+    self->config = *config;
+    self->kv = *kv_p;
+    *kv_p = NULL;
+    self->last_term = last_term;
+    self->fs = fs;
+    self->tracer = tracer;
+    snprintf(self->snap_dir, sizeof self->snap_dir, "%s/snap", self->config.data_dir);
+    self->snapshot_index = zkv_kvstore_applied(self->kv);
+    return self;
+}
+
+void zkv_storage_destroy(zkv_storage_t **self_p)
+{
+    zkv_storage_t *self = *self_p;
+    if (!self)
+        return;
+    zkv_snapshot_recv_destroy(&self->recv);
+    zkv_packer_free(&self->results);
+    zkv_kvstore_destroy(&self->kv);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---------------------------------------------------------------- actor */
+
+typedef struct {
+    zsock_t *replication; /* PAIR, bound: "storage" */
+    zsock_t *client;      /* PAIR, bound: "client-storage" */
+    zkv_tracer_t *tracer;
+    zkv_storage_t *storage;
+} shell_t;
+
+typedef struct {
+    const zkv_config_t *config;
+    zkv_kvstore_t *kv;
+    uint64_t last_term;
+} storage_args_t;
+
+static int s_shell_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
+{
+    shell_t *shell = ctx;
+    assert(to == ZKV_ACTOR_REPLICATION || to == ZKV_ACTOR_CLIENT);
+    return zkv_msg_send(msg, to == ZKV_ACTOR_CLIENT ? shell->client : shell->replication);
+}
+
+static bool s_read(shell_t *shell, zsock_t *sock)
+{
     zkv_msg_t msg;
-    if (!zkv_msg_recv(self->client, &msg))
+    if (!zkv_msg_recv(sock, &msg))
         return false;
-    if (msg.type == ZKV_MSG_SERVE)
-        s_serve(self, &msg);
-    else if (msg.type == ZKV_MSG_COUNT)
-        s_count(self);
-    else
-        assert(!"not a message for storage from the client actor");
+    zkv_storage_handle(shell->storage, &msg);
     zkv_msg_clear(&msg);
     return true;
 }
 
-static void s_storage_destroy(storage_t *self)
+static bool s_on_replication(void *arg)
 {
-    zkv_snapshot_recv_destroy(&self->recv);
-    zkv_packer_free(&self->results);
-    zkv_kvstore_destroy(&self->kv);
-    zkv_tracer_destroy(&self->tracer);
-    zsock_destroy(&self->replication);
-    zsock_destroy(&self->client);
+    shell_t *shell = arg;
+    return s_read(shell, shell->replication);
+}
+
+static bool s_on_client(void *arg)
+{
+    shell_t *shell = arg;
+    return s_read(shell, shell->client);
+}
+
+static void s_shell_destroy(shell_t *shell)
+{
+    zkv_storage_destroy(&shell->storage);
+    zkv_tracer_destroy(&shell->tracer);
+    zsock_destroy(&shell->replication);
+    zsock_destroy(&shell->client);
 }
 
 static void s_storage_actor(zsock_t *pipe, void *arg)
 {
     zkv_actor_name("storage");
     storage_args_t *args = arg;
-    storage_t self = {.pipe = pipe,
-                      .config = *args->config,
-                      .kv = args->kv,
-                      .last_term = args->last_term,
-                      .fs = zkv_fs_posix()};
-    snprintf(self.snap_dir, sizeof self.snap_dir, "%s/snap", self.config.data_dir);
-    self.snapshot_index = zkv_kvstore_applied(self.kv);
-    self.tracer = zkv_tracer_new(self.config.id);
-    self.replication = zkv_actor_pair(self.config.id, "storage", true);
-    self.client = zkv_actor_pair(self.config.id, "client-storage", true);
-    /* The client and replication actors stop first: never block on them. */
-    if (self.replication && self.client) {
-        zsock_set_sndtimeo(self.replication, 0);
-        zsock_set_sndtimeo(self.client, 0);
-        /* Read until empty (zkv_msg_recv then says 0) before polling again. */
-        zsock_set_rcvtimeo(self.replication, 0);
-        zsock_set_rcvtimeo(self.client, 0);
-    }
-    if (!self.replication || !self.client) {
-        s_storage_destroy(&self);
+    shell_t shell = {0};
+    uint32_t id = args->config->id;
+    shell.tracer = zkv_tracer_new(id);
+    zkv_port_t port = {.ctx = &shell, .send = s_shell_send};
+    shell.storage =
+        zkv_storage_new(args->config, zkv_fs_posix(), &args->kv, args->last_term, &port,
+                        shell.tracer);
+    shell.replication = zkv_actor_pair(id, "storage", true);
+    shell.client = zkv_actor_pair(id, "client-storage", true);
+    if (!shell.replication || !shell.client) {
+        s_shell_destroy(&shell);
         zkv_actor_ready(pipe, 1);
         return;
     }
-    zkv_loop_t *loop = zkv_loop_new(pipe, &self);
-    zkv_loop_reader(loop, self.replication, s_on_replication, STORAGE_DRAIN_MAX);
-    zkv_loop_reader(loop, self.client, s_on_client, STORAGE_DRAIN_MAX);
+    /* The client and replication actors stop first: never block on them.
+       Read until empty (zkv_msg_recv then says 0) before polling again. */
+    zsock_t *socks[] = {shell.replication, shell.client};
+    for (size_t i = 0; i < 2; i++) {
+        zsock_set_sndtimeo(socks[i], 0);
+        zsock_set_rcvtimeo(socks[i], 0);
+    }
+    zkv_loop_t *loop = zkv_loop_new(pipe, &shell);
+    zkv_loop_reader(loop, shell.replication, s_on_replication, STORAGE_DRAIN_MAX);
+    zkv_loop_reader(loop, shell.client, s_on_client, STORAGE_DRAIN_MAX);
     zkv_actor_ready(pipe, 0);
     zkv_loop_run(loop);
     zkv_loop_destroy(&loop);
-    s_storage_destroy(&self);
+    s_shell_destroy(&shell);
 }
 
 zactor_t *zkv_storage_actor_new(const zkv_config_t *config, zkv_kvstore_t **kv_p,

@@ -1,14 +1,36 @@
 /*  storage actor: owns the state machine (kvstore: the B+ tree and client
     sessions). Applies committed entries and reports each write's result to
     the client actor, serves reads, takes a snapshot every so many entries and
-    installs the snapshots a leader sends. See inproc.h for the messages. */
+    installs the snapshots a leader sends. See msg.h for the messages. */
 #ifndef ZKV_STORAGE_ACTOR_H
 #define ZKV_STORAGE_ACTOR_H
 
 #include <czmq.h>
 
 #include "config.h"
+#include "fs.h"
 #include "kvstore.h"
+#include "port.h"
+#include "trace.h"
+
+/*  The handler: what the actor does, without its sockets and thread. */
+typedef struct zkv_storage_t zkv_storage_t;
+
+/*  On a recovered state machine, which it takes over (*kv_p is NULLed),
+    snapshots in <data dir>/snap on fs; it sends RESULTS and REPLY to the
+    client actor and APPLIED, SNAPSHOT and INSTALLED to replication through
+    port. tracer is borrowed (NULL: none). */
+zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs,
+                               zkv_kvstore_t **kv_p, uint64_t last_term, const zkv_port_t *port,
+                               zkv_tracer_t *tracer);
+void zkv_storage_destroy(zkv_storage_t **self_p);
+
+/*  One message from replication (APPLY, SERVE, CHUNK, INSTALL, PRUNE) or the
+    client actor (SERVE, COUNT). */
+void zkv_storage_handle(zkv_storage_t *self, const zkv_msg_t *msg);
+
+/*  The state machine, for inspection. */
+const zkv_kvstore_t *zkv_storage_kv(const zkv_storage_t *self);
 
 /*  Start the storage actor on a recovered state machine, which it takes over
     (*kv_p is NULLed). last_term: the term of the last applied entry (the

@@ -1,0 +1,37 @@
+/*  port: where an actor's handler sends what it produces.
+
+    An actor is a handler (its state and what it does with each message,
+    with no socket, thread or clock of its own) run by a shell: in zkvd a
+    czmq actor whose port sends on inproc PAIR and peer sockets, in the node
+    simulation (tests/nodesim) a scheduler whose port appends to queues it
+    delivers in an order of its choosing. */
+#ifndef ZKV_PORT_H
+#define ZKV_PORT_H
+
+#include "msg.h"
+#include "raft.h"
+
+typedef enum {
+    ZKV_ACTOR_LOG,
+    ZKV_ACTOR_STORAGE,
+    ZKV_ACTOR_REPLICATION,
+    ZKV_ACTOR_CLIENT,
+    ZKV_ACTOR_COUNT
+} zkv_actor_id_t;
+
+typedef struct {
+    void *ctx;
+    /*  msg to the node's actor to; the message is taken (cleared). 0 when it
+        went, -1 when it could not (that actor is gone). */
+    int (*send)(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg);
+    /*  A message to another node (to == ZKV_RAFT_BROADCAST: every follower),
+        with its snapshot chunk attached; the replication handler only. */
+    void (*peer)(void *ctx, const zkv_raft_msg_t *msg);
+} zkv_port_t;
+
+static inline int zkv_port_send(const zkv_port_t *port, zkv_actor_id_t to, zkv_msg_t *msg)
+{
+    return port->send(port->ctx, to, msg);
+}
+
+#endif

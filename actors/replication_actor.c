@@ -1,0 +1,353 @@
+/*  replication actor: the replication handler (replication.c) on a czmq
+    actor, with the node's peer sockets and the core's clock. */
+#include "replication.h"
+
+#include <inttypes.h>
+
+#include "actor.h"
+#include "loop.h"
+#include "peer_codec.h"
+#include "zkv_error.h"
+
+#define PEER_PUB_HWM 100000
+#define PEER_DEALER_HWM 10000
+#define PEER_RECONNECT_MS 100
+/*  Peer connection liveness, in election timeouts (election_ticks *
+    tick_ms): a ZMTP ping every 1/PEER_PINGS_PER_ELECTION of one; a
+    connection that hears nothing, or leaves data unacknowledged, for
+    PEER_DEAD_ELECTIONS of them is closed and made again. */
+#define PEER_PINGS_PER_ELECTION 2
+#define PEER_DEAD_ELECTIONS 2
+#define PEER_LIVENESS_MS_MAX 600000 /* whatever the flags say; libzmq's TTL stops at 6553 s */
+#define DRAIN_MAX 4096 /* messages taken from one socket before the others get a turn */
+#define PROPOSE_BATCH_MAX 4096
+#define TICK_CATCH_UP_MAX 10 /* after a stall, tick at most this often at once */
+/*  Protobuf framing of one entry in a PeerMessage: tag, length, term,
+    index, type. */
+#define PEER_ENTRY_FRAMING_MAX 40u
+/*  The largest append: max_msg_bytes at its limit, the one entry that may
+    pass it, and the framing of as many entries as a message may hold. */
+#define PEER_APPEND_SIZE_MAX                                                                       \
+    (ZKV_RAFT_MSG_BYTES_MAX + ZKV_ENTRY_SIZE_MAX +                                                 \
+     ZKV_RAFT_MSG_ENTRIES_MAX * PEER_ENTRY_FRAMING_MAX)
+/*  Largest peer frame read from the network: a snapshot chunk at its limit
+    or the largest append, with room for the rest of the message. libzmq
+    drops a connection whose frame header claims more, instead of
+    allocating it. */
+#define PEER_MSG_SIZE_MAX                                                                          \
+    ((PEER_APPEND_SIZE_MAX > ZKV_RAFT_CHUNK_SIZE_MAX ? PEER_APPEND_SIZE_MAX                        \
+                                                     : ZKV_RAFT_CHUNK_SIZE_MAX) +                  \
+     1024 * 1024)
+
+typedef struct {
+    uint32_t id;
+    zsock_t *dealer;
+} peer_t;
+
+typedef struct {
+    zsock_t *pipe;
+    zkv_config_t config;
+    zkv_repl_t *repl;
+    zkv_tracer_t *tracer;
+    zsock_t *log;
+    zsock_t *storage;
+    zsock_t *client;
+    zsock_t *pub;
+    zsock_t *sub;
+    zsock_t *router;
+    peer_t peers[ZKV_MEMBERS_MAX];
+    size_t peer_count;
+    zkv_loop_t *loop;
+    bool paused; /* every reader but storage's, while the handler installs */
+    int64_t next_tick;
+} shell_t;
+
+static zsock_t *s_dealer_for(shell_t *self, uint32_t id)
+{
+    for (size_t i = 0; i < self->peer_count; i++)
+        if (self->peers[i].id == id)
+            return self->peers[i].dealer;
+    return NULL;
+}
+
+static int s_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
+{
+    shell_t *self = ctx;
+    zsock_t *sock = to == ZKV_ACTOR_LOG       ? self->log
+                    : to == ZKV_ACTOR_STORAGE ? self->storage
+                                              : self->client;
+    assert(to != ZKV_ACTOR_REPLICATION);
+    return zkv_msg_send(msg, sock);
+}
+
+/*  Never block on a peer: a dropped message is a lost one, and Raft copes. */
+static void s_peer(void *ctx, const zkv_raft_msg_t *msg)
+{
+    shell_t *self = ctx;
+    zsock_t *to = msg->to == ZKV_RAFT_BROADCAST ? self->pub : s_dealer_for(self, msg->to);
+    zframe_t *frame = to ? zkv_peer_encode(msg) : NULL;
+    if (!frame)
+        return;
+    zframe_send(&frame, to, ZFRAME_DONTWAIT);
+    zframe_destroy(&frame);
+}
+
+/*  While the handler installs a snapshot it takes only storage's messages. */
+static void s_follow_install(shell_t *self)
+{
+    bool installing = zkv_repl_installing(self->repl);
+    if (installing == self->paused)
+        return;
+    self->paused = installing;
+    zsock_t *others[] = {self->client, self->log, self->sub, self->router};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        zkv_loop_pause(self->loop, others[i], installing);
+}
+
+static bool s_read(shell_t *self, zsock_t *sock, zkv_actor_id_t from)
+{
+    zkv_msg_t msg;
+    if (!zkv_msg_recv(sock, &msg))
+        return false;
+    zkv_repl_handle(self->repl, from, &msg);
+    zkv_msg_clear(&msg);
+    s_follow_install(self);
+    return true;
+}
+
+static bool s_on_client(void *arg)
+{
+    shell_t *self = arg;
+    return s_read(self, self->client, ZKV_ACTOR_CLIENT);
+}
+
+static bool s_on_log(void *arg)
+{
+    shell_t *self = arg;
+    return s_read(self, self->log, ZKV_ACTOR_LOG);
+}
+
+static bool s_on_storage(void *arg)
+{
+    shell_t *self = arg;
+    return s_read(self, self->storage, ZKV_ACTOR_STORAGE);
+}
+
+static bool s_on_sub(void *arg)
+{
+    shell_t *self = arg;
+    zframe_t *frame = zframe_recv(self->sub);
+    if (!frame)
+        return false;
+    zkv_repl_peer(self->repl, zframe_data(frame), zframe_size(frame));
+    zframe_destroy(&frame);
+    return true;
+}
+
+static bool s_on_router(void *arg)
+{
+    shell_t *self = arg;
+    zmsg_t *msg = zmsg_recv(self->router);
+    if (!msg)
+        return false;
+    if (zmsg_size(msg) == 2) {
+        zframe_t *body = zmsg_last(msg);
+        zkv_repl_peer(self->repl, zframe_data(body), zframe_size(body));
+    }
+    zmsg_destroy(&msg);
+    return true;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+/*  Connect from our own listen address when it is a specific one, so that a
+    link between two nodes is identified by its two addresses (a test cuts one
+    link with a firewall rule on exactly that pair). */
+static int s_connect_peer(shell_t *self, zsock_t *sock, const char *host, uint16_t port)
+{
+    const char *src = self->config.listen;
+    bool any = streq(src, "0.0.0.0") || streq(src, "*") || streq(src, "::");
+    if (any)
+        return zsock_connect(sock, "tcp://%s:%u", host, port);
+    return zsock_connect(sock, "tcp://%s:0;%s:%u", src, host, port);
+}
+
+/*  A cut link leaves connections that look alive while TCP backs off its
+    retransmissions; after repeated cuts the next try can be a minute away.
+    Heartbeats and TCP_USER_TIMEOUT close such a connection, and a connect
+    attempt and the reconnect backoff are bounded by an election timeout, so
+    a healed link carries traffic again within about one. */
+static void s_set_liveness(const shell_t *self, zsock_t *sock)
+{
+    uint64_t election_ms = (uint64_t) self->config.election_ticks * self->config.tick_ms;
+    int ms = (int) (election_ms < PEER_LIVENESS_MS_MAX ? election_ms : PEER_LIVENESS_MS_MAX);
+    int ping_ms = ms / PEER_PINGS_PER_ELECTION > 0 ? ms / PEER_PINGS_PER_ELECTION : 1;
+    zsock_set_heartbeat_ivl(sock, ping_ms);
+    zsock_set_heartbeat_timeout(sock, PEER_DEAD_ELECTIONS * ms);
+    zsock_set_heartbeat_ttl(sock, PEER_DEAD_ELECTIONS * ms);
+    zsock_set_tcp_maxrt(sock, PEER_DEAD_ELECTIONS * ms);
+    zsock_set_connect_timeout(sock, ms);
+    zsock_set_reconnect_ivl(sock, PEER_RECONNECT_MS);
+    zsock_set_reconnect_ivl_max(sock, ms > PEER_RECONNECT_MS ? ms : PEER_RECONNECT_MS);
+}
+
+static int s_bind_peers(shell_t *self)
+{
+    const zkv_member_t *me = zkv_config_member(&self->config, self->config.id);
+    self->pub = zsock_new(ZMQ_PUB);
+    self->sub = zsock_new(ZMQ_SUB);
+    self->router = zsock_new(ZMQ_ROUTER);
+    if (!self->pub || !self->sub || !self->router)
+        return -1;
+    zsock_set_sndhwm(self->pub, PEER_PUB_HWM);
+    zsock_set_rcvhwm(self->sub, PEER_PUB_HWM);
+    zsock_set_rcvhwm(self->router, PEER_PUB_HWM);
+    zsock_set_maxmsgsize(self->pub, PEER_MSG_SIZE_MAX);
+    zsock_set_maxmsgsize(self->sub, PEER_MSG_SIZE_MAX);
+    zsock_set_maxmsgsize(self->router, PEER_MSG_SIZE_MAX);
+    zsock_set_subscribe(self->sub, "");
+    s_set_liveness(self, self->pub);
+    s_set_liveness(self, self->sub);
+    s_set_liveness(self, self->router);
+    zkv_tracer_monitor(self->tracer, self->sub, "peer-sub");
+    zkv_tracer_monitor(self->tracer, self->router, "peer-router");
+    if (zsock_bind(self->pub, "tcp://%s:%u", self->config.listen, me->pub_port) < 0 ||
+        zsock_bind(self->router, "tcp://%s:%u", self->config.listen, me->router_port) < 0)
+        return -1;
+    for (size_t i = 0; i < self->config.member_count; i++) {
+        const zkv_member_t *m = &self->config.members[i];
+        if (m->id == self->config.id)
+            continue;
+        s_connect_peer(self, self->sub, m->host, m->pub_port);
+        peer_t *p = &self->peers[self->peer_count++];
+        p->id = m->id;
+        p->dealer = zsock_new(ZMQ_DEALER);
+        if (!p->dealer)
+            return -1;
+        zsock_set_sndhwm(p->dealer, PEER_DEALER_HWM);
+        zsock_set_maxmsgsize(p->dealer, PEER_MSG_SIZE_MAX);
+        zsock_set_immediate(p->dealer, 1);
+        s_set_liveness(self, p->dealer);
+        char name[32];
+        snprintf(name, sizeof name, "peer-%u", m->id);
+        zkv_tracer_monitor(self->tracer, p->dealer, name);
+        s_connect_peer(self, p->dealer, m->host, m->router_port);
+    }
+    return 0;
+}
+
+/*  Stop a socket's monitor before the socket closes: libzmq leaks an event it
+    cannot deliver while closing. */
+static void s_close_monitored(zsock_t **sock_p)
+{
+    if (*sock_p)
+        zmq_socket_monitor(zsock_resolve(*sock_p), NULL, 0);
+    zsock_destroy(sock_p);
+}
+
+static void s_shell_destroy(shell_t *self)
+{
+    zkv_loop_destroy(&self->loop);
+    for (size_t i = 0; i < self->peer_count; i++)
+        s_close_monitored(&self->peers[i].dealer);
+    zsock_destroy(&self->pub);
+    s_close_monitored(&self->sub);
+    s_close_monitored(&self->router);
+    zsock_destroy(&self->log);
+    zsock_destroy(&self->storage);
+    zsock_destroy(&self->client);
+    zkv_repl_destroy(&self->repl);
+    zkv_tracer_destroy(&self->tracer);
+}
+
+typedef struct {
+    const zkv_config_t *config;
+    zkv_raft_t *raft;
+    const char *snapshot_path;
+} repl_args_t;
+
+static int s_shell_init(shell_t *self, repl_args_t *args)
+{
+    self->config = *args->config;
+    self->tracer = zkv_tracer_new(self->config.id);
+    zkv_port_t port = {.ctx = self, .send = s_send, .peer = s_peer};
+    self->repl = zkv_repl_new(&self->config, zkv_fs_posix(), &args->raft, args->snapshot_path,
+                              &port, self->tracer);
+    self->log = zkv_actor_pair(self->config.id, "log", false);
+    self->storage = zkv_actor_pair(self->config.id, "storage", false);
+    self->client = zkv_actor_pair(self->config.id, "client-replication", true);
+    if (!self->log || !self->storage || !self->client || s_bind_peers(self) != 0)
+        return -1;
+    zsock_set_sndtimeo(self->client, 0); /* the client actor stops first */
+    zsock_t *inputs[] = {self->client, self->log, self->storage, self->sub, self->router};
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
+        zsock_set_rcvtimeo(inputs[i], 0);
+    zsock_t *peers[] = {self->pub};
+    for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)
+        zsock_set_sndtimeo(peers[i], 0);
+    for (size_t i = 0; i < self->peer_count; i++)
+        zsock_set_sndtimeo(self->peers[i].dealer, 0);
+    /* Everything waiting on every socket is taken before the next Ready, so
+       that one round batches as much as it can. */
+    self->loop = zkv_loop_new(self->pipe, self);
+    zkv_loop_reader(self->loop, self->client, s_on_client, DRAIN_MAX);
+    zkv_loop_reader(self->loop, self->log, s_on_log, DRAIN_MAX);
+    zkv_loop_reader(self->loop, self->storage, s_on_storage, DRAIN_MAX);
+    zkv_loop_reader(self->loop, self->sub, s_on_sub, DRAIN_MAX);
+    zkv_loop_reader(self->loop, self->router, s_on_router, DRAIN_MAX);
+    return 0;
+}
+
+static void s_tick(shell_t *self)
+{
+    int64_t now = zclock_mono();
+    if (now - self->next_tick > (int64_t) self->config.tick_ms * TICK_CATCH_UP_MAX)
+        self->next_tick = now - (int64_t) self->config.tick_ms * TICK_CATCH_UP_MAX;
+    while (self->next_tick <= now) {
+        zkv_repl_tick(self->repl);
+        self->next_tick += self->config.tick_ms;
+    }
+}
+
+/*  After each round: the core's ticks that are due, then its Ready; the next
+    round waits for input at most until the next tick. */
+static int64_t s_on_round(void *arg)
+{
+    shell_t *self = arg;
+    if (zkv_repl_installing(self->repl))
+        return -1; /* only INSTALLED (or $TERM) moves things on */
+    s_tick(self);
+    zkv_repl_ready(self->repl);
+    s_follow_install(self);
+    if (zkv_repl_fatal(self->repl))
+        return ZKV_LOOP_STOP;
+    int64_t wait = self->next_tick - zclock_mono();
+    return wait > 0 ? wait : 0;
+}
+
+static void s_repl_actor(zsock_t *pipe, void *arg)
+{
+    zkv_actor_name("replication");
+    shell_t self = {.pipe = pipe};
+    if (s_shell_init(&self, arg) != 0) {
+        s_shell_destroy(&self);
+        zkv_actor_ready(pipe, 1);
+        return;
+    }
+    zkv_actor_ready(pipe, 0);
+    self.next_tick = zclock_mono() + self.config.tick_ms;
+    zkv_loop_on_round(self.loop, s_on_round, self.config.tick_ms);
+    if (zkv_loop_run(self.loop) == 1)
+        zstr_send(pipe, "FATAL");
+    s_shell_destroy(&self);
+}
+
+zactor_t *zkv_replication_actor_new(const zkv_config_t *config, zkv_raft_t **raft_p,
+                                    const char *snapshot_path)
+{
+    repl_args_t args = {config, *raft_p, snapshot_path};
+    zactor_t *actor = zkv_actor_start(s_repl_actor, &args);
+    /* Started or not, the actor has taken the core (and destroyed it on failure). */
+    *raft_p = NULL;
+    return actor;
+}

@@ -36,7 +36,7 @@ static int s_load_snapshot(const zkv_config_t *config, zkv_boot_t *boot, char *e
     zkv_btree_t *tree = NULL;
     zkv_snapshot_meta_t meta = {0};
     size_t refused = 0;
-    int rc = zkv_snapshot_load_latest(zkv_fs_posix(), dir, &tree, &meta, name, &refused, why,
+    int rc = zkv_snapshot_load_latest(boot->fs, dir, &tree, &meta, name, &refused, why,
                                       sizeof why);
     if (rc == ZKV_ENOTFOUND && refused == 0)
         return 0;
@@ -47,7 +47,7 @@ static int s_load_snapshot(const zkv_config_t *config, zkv_boot_t *boot, char *e
     boot->snapshot_index = meta.index;
     boot->snapshot_term = meta.term;
     snprintf(boot->snapshot_path, sizeof boot->snapshot_path, "%s/%s", dir, name);
-    const zkv_fs_t *fs = zkv_fs_posix();
+    const zkv_fs_t *fs = boot->fs;
     int fd;
     if (zkv_fs_open(fs, boot->snapshot_path, ZKV_FS_READ, &fd) == ZKV_OK) {
         fs->size(fs->ctx, fd, &boot->snapshot_size);
@@ -139,7 +139,7 @@ static int s_open_wal(const zkv_config_t *config, zkv_boot_t *boot, char *err, s
     snprintf(dir, sizeof dir, "%s/wal", config->data_dir);
     zkv_wal_options_t options = {.first_index = boot->snapshot_index + 1,
                                  .segment_size = config->wal_segment_bytes};
-    boot->wal = zkv_wal_new(zkv_fs_posix(), dir, &options);
+    boot->wal = zkv_wal_new(boot->fs, dir, &options);
     zkv_wal_recovery_t report;
     int rc = boot->wal ? zkv_wal_open(boot->wal, &report) : ZKV_ENOMEM;
     if (rc != ZKV_OK)
@@ -162,7 +162,7 @@ static int s_open_wal(const zkv_config_t *config, zkv_boot_t *boot, char *err, s
     return 0;
 }
 
-static void s_raft_config(const zkv_config_t *config, zkv_raft_config_t *rc)
+static void s_raft_config(const zkv_config_t *config, uint64_t seed, zkv_raft_config_t *rc)
 {
     uint32_t voters[ZKV_MEMBERS_MAX];
     for (size_t i = 0; i < config->member_count; i++)
@@ -170,13 +170,13 @@ static void s_raft_config(const zkv_config_t *config, zkv_raft_config_t *rc)
     zkv_raft_config_default(rc, config->id, voters, (uint32_t) config->member_count);
     rc->election_ticks = config->election_ticks;
     rc->heartbeat_ticks = config->heartbeat_ticks;
-    uint64_t seed = 0;
-    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+    if (seed == 0 && getrandom(&seed, sizeof seed, 0) != sizeof seed)
         seed = (uint64_t) time(NULL);
     rc->seed = seed ^ config->id;
 }
 
-static int s_start_raft(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
+static int s_start_raft(const zkv_config_t *config, uint64_t seed, zkv_boot_t *boot, char *err,
+                        size_t err_size)
 {
     loaded_t loaded = {0};
     uint64_t lo = boot->snapshot_index + 1, last = zkv_wal_last_index(boot->wal);
@@ -201,7 +201,7 @@ static int s_start_raft(const zkv_config_t *config, zkv_boot_t *boot, char *err,
         .n_entries = loaded.count,
     };
     zkv_raft_config_t rconfig;
-    s_raft_config(config, &rconfig);
+    s_raft_config(config, seed, &rconfig);
     if (rc == ZKV_OK)
         rc = zkv_raft_new(&rconfig, &rboot, &boot->raft);
     s_loaded_free(&loaded);
@@ -211,16 +211,23 @@ static int s_start_raft(const zkv_config_t *config, zkv_boot_t *boot, char *err,
     return 0;
 }
 
-int zkv_boot(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
+int zkv_boot_on(const zkv_config_t *config, const zkv_fs_t *fs, uint64_t seed, zkv_boot_t *boot,
+                char *err, size_t err_size)
 {
     memset(boot, 0, sizeof *boot);
+    boot->fs = fs;
     boot->kv = zkv_kvstore_new();
     if (!boot->kv)
         return s_fail(boot, err, err_size, "out of memory");
     if (s_load_snapshot(config, boot, err, err_size) != 0 ||
         s_open_wal(config, boot, err, err_size) != 0)
         return -1;
-    return s_start_raft(config, boot, err, err_size);
+    return s_start_raft(config, seed, boot, err, err_size);
+}
+
+int zkv_boot(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
+{
+    return zkv_boot_on(config, zkv_fs_posix(), 0, boot, err, err_size);
 }
 
 void zkv_boot_clear(zkv_boot_t *boot)

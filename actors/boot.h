@@ -10,11 +10,13 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "fs.h"
 #include "kvstore.h"
 #include "raft.h"
 #include "wal.h"
 
 typedef struct {
+    const zkv_fs_t *fs; /* what it was recovered from */
     zkv_kvstore_t *kv;
     zkv_wal_t *wal;
     zkv_raft_t *raft;
@@ -26,6 +28,10 @@ typedef struct {
 
 /*  Recover into boot. 0, or -1 with one line in err (boot is then cleared). */
 int zkv_boot(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size);
+
+/*  The same on fs, with the Raft core's random seed (0: a random one). */
+int zkv_boot_on(const zkv_config_t *config, const zkv_fs_t *fs, uint64_t seed, zkv_boot_t *boot,
+                char *err, size_t err_size);
 
 /*  Free what boot still holds. */
 void zkv_boot_clear(zkv_boot_t *boot);

@@ -135,7 +135,13 @@ void zkv_log_round(zkv_log_t *self)
     if (!wrote || self->failed)
         return;
     int64_t started = zclock_usecs();
+#if ZKV_NODE_PLANTED_BUG == 2
+    /* TEST-ONLY planted bug (sim_node_planted_ack_before_sync): report writes
+       durable without syncing them; a crash may lose them. */
+    int rc = ZKV_OK;
+#else
     int rc = zkv_wal_sync(self->wal);
+#endif
     if (rc != ZKV_OK) {
         s_fail(self, "log sync failed", rc);
         return;

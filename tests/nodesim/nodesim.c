@@ -1,0 +1,531 @@
+/*  nodesim: the nodes, their network, the scheduler and the checks (nodesim.h). */
+#include "nodesim_int.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+
+#include "inproc.h"
+#include "peer_codec.h"
+#include "splitmix.h"
+#include "zkv_error.h"
+
+/* ---------------------------------------------------------------- world */
+
+uint64_t ns_random(ns_world_t *w, uint64_t n)
+{
+    return n ? zkv_splitmix64(&w->rng) % n : 0;
+}
+
+void ns_fail(ns_world_t *w, const char *fmt, ...)
+{
+    if (w->failed)
+        return;
+    w->failed = true;
+    va_list args;
+    va_start(args, fmt);
+    int at = snprintf(w->why, sizeof w->why, "t=%" PRId64 "ms: ", w->now);
+    vsnprintf(w->why + at, sizeof w->why - (size_t) at, fmt, args);
+    va_end(args);
+}
+
+void ns_note(ns_world_t *w, const char *fmt, ...)
+{
+    if (!w->opt.trace)
+        return;
+    va_list args;
+    va_start(args, fmt);
+    fprintf(w->out, "%8" PRId64 " ", w->now);
+    vfprintf(w->out, fmt, args);
+    fputc('\n', w->out);
+    va_end(args);
+}
+
+static bool s_chance(ns_world_t *w, uint64_t per_mille)
+{
+    return ns_random(w, 1000) < per_mille;
+}
+
+/* ---------------------------------------------------------------- queues */
+
+void ns_enqueue(ns_node_t *n, zkv_actor_id_t to, zkv_actor_id_t from, zkv_msg_t *msg)
+{
+    ns_item_t *item = zmalloc(sizeof *item);
+    item->msg = *msg;
+    *msg = (zkv_msg_t){0};
+    ns_queue_t *q = &n->q[to][from];
+    if (q->tail)
+        q->tail->next = item;
+    else
+        q->head = item;
+    q->tail = item;
+    q->n++;
+}
+
+static ns_item_t *s_dequeue(ns_queue_t *q)
+{
+    ns_item_t *item = q->head;
+    q->head = item->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n--;
+    return item;
+}
+
+static void s_queue_clear(ns_queue_t *q)
+{
+    while (q->n) {
+        ns_item_t *item = s_dequeue(q);
+        zkv_msg_clear(&item->msg);
+        free(item);
+    }
+}
+
+/* ---------------------------------------------------------------- ports */
+
+static int s_port_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
+{
+    ns_ctx_t *c = ctx;
+    ns_enqueue(c->n, to, c->from, msg);
+    return 0;
+}
+
+static void s_send_packet(ns_world_t *w, uint32_t from, uint32_t to, zframe_t *frame)
+{
+    if (w->links[from][to] != NS_LINK_UP) {
+        zframe_destroy(&frame);
+        return;
+    }
+    ns_packet_t *p = zmalloc(sizeof *p);
+    p->from = from;
+    p->to = to;
+    p->at = w->now + 1 + (int64_t) ns_random(w, 15);
+    p->frame = frame;
+    p->next = w->net;
+    w->net = p;
+}
+
+/*  Broadcasts go over PUB, which may drop; point-to-point messages only
+    die with their link. */
+static void s_port_peer(void *ctx, const zkv_raft_msg_t *msg)
+{
+    ns_ctx_t *c = ctx;
+    ns_world_t *w = c->w;
+    zframe_t *frame = zkv_peer_encode(msg);
+    if (!frame)
+        return;
+    for (uint32_t to = 1; to <= w->opt.nodes; to++) {
+        bool mine = msg->to == to || (msg->to == ZKV_RAFT_BROADCAST && to != c->n->id);
+        if (mine && !(msg->to == ZKV_RAFT_BROADCAST && s_chance(w, 20)))
+            s_send_packet(w, c->n->id, to, zframe_dup(frame));
+    }
+    zframe_destroy(&frame);
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+static void s_node_config(ns_world_t *w, ns_node_t *n)
+{
+    zkv_config_t *c = &n->config;
+    memset(c, 0, sizeof *c);
+    c->id = n->id;
+    for (uint32_t i = 0; i < w->opt.nodes; i++) {
+        c->members[i].id = i + 1;
+        snprintf(c->members[i].host, sizeof c->members[i].host, "node%u", i + 1);
+    }
+    c->member_count = w->opt.nodes;
+    snprintf(c->data_dir, sizeof c->data_dir, "data");
+    c->snapshot_entries = NS_SNAPSHOT_ENTRIES;
+    c->snapshot_bytes = UINT64_MAX;
+    c->wal_segment_bytes = 16 * 1024;
+    c->tick_ms = NS_TICK_MS;
+    c->election_ticks = NS_ELECTION_TICKS;
+    c->heartbeat_ticks = NS_HEARTBEAT_TICKS;
+}
+
+/*  Boot from whatever the disk holds and start the handlers. */
+static void s_node_start(ns_world_t *w, ns_node_t *n)
+{
+    zkv_boot_t boot;
+    char err[512];
+    const zkv_fs_t *fs = zkv_fs_mem_fs(n->fs);
+    uint64_t seed = w->opt.seed * 31 + n->id * 7 + n->booted++ + 1;
+    if (zkv_boot_on(&n->config, fs, seed, &boot, err, sizeof err) != 0) {
+        ns_fail(w, "node %u cannot boot from what its disk kept: %s", n->id, err);
+        return;
+    }
+    for (int a = 0; a < ZKV_ACTOR_COUNT; a++)
+        n->ctx[a] = (ns_ctx_t){w, n, (zkv_actor_id_t) a};
+    zkv_port_t log_port = {&n->ctx[ZKV_ACTOR_LOG], s_port_send, NULL};
+    zkv_port_t storage_port = {&n->ctx[ZKV_ACTOR_STORAGE], s_port_send, NULL};
+    zkv_port_t repl_port = {&n->ctx[ZKV_ACTOR_REPLICATION], s_port_send, s_port_peer};
+    n->log = zkv_log_new(&boot.wal, &log_port, NULL);
+    n->storage =
+        zkv_storage_new(&n->config, fs, &boot.kv, boot.snapshot_term, &storage_port, NULL);
+    n->repl = zkv_repl_new(&n->config, fs, &boot.raft, boot.snapshot_path, &repl_port, NULL);
+    zkv_boot_clear(&boot);
+    n->up = true;
+    n->leads = false;
+    n->next_tick = w->now + NS_TICK_MS;
+    zkv_msg_t count = {.type = ZKV_MSG_COUNT};
+    ns_enqueue(n, ZKV_ACTOR_STORAGE, ZKV_ACTOR_CLIENT, &count);
+}
+
+/*  kill -9: what the disk had not synced is lost (a torn tail, sometimes);
+    so is everything in the node's queues and on its way to it. */
+static void s_node_crash(ns_world_t *w, ns_node_t *n)
+{
+    bool torn = s_chance(w, 300);
+    zkv_fs_mem_crash(n->fs, torn ? ZKV_FS_MEM_TORN : ZKV_FS_MEM_LOSE_UNSYNCED, &w->rng);
+    zkv_log_destroy(&n->log); /* its last sync fails: the handles died with the crash */
+    zkv_storage_destroy(&n->storage);
+    zkv_repl_destroy(&n->repl);
+    for (int to = 0; to < ZKV_ACTOR_COUNT; to++)
+        for (int from = 0; from < ZKV_ACTOR_COUNT; from++)
+            s_queue_clear(&n->q[to][from]);
+    n->up = false;
+    w->stats->crashes++;
+    w->stats->torn += torn;
+    ns_note(w, "node %u crashes%s", n->id, torn ? " (torn tail)" : "");
+}
+
+static void s_node_free(ns_node_t *n)
+{
+    zkv_log_destroy(&n->log);
+    zkv_storage_destroy(&n->storage);
+    zkv_repl_destroy(&n->repl);
+    for (int to = 0; to < ZKV_ACTOR_COUNT; to++)
+        for (int from = 0; from < ZKV_ACTOR_COUNT; from++)
+            s_queue_clear(&n->q[to][from]);
+    zkv_fs_mem_destroy(&n->fs);
+}
+
+/* ---------------------------------------------------------------- checks */
+
+static uint64_t s_hash(const uint8_t *data, size_t size)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < size; i++)
+        h = (h ^ data[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/*  State machine safety, across the whole node: no two nodes ever apply
+    different entries at one index. */
+static void s_check_apply(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg)
+{
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, msg->body);
+    zkv_raft_entry_t e;
+    while (zkv_unpack_entry(&in, &e) == 1) {
+        if (e.index >= w->applied_cap) {
+            size_t cap = e.index * 2 + 1024;
+            w->applied_term = realloc(w->applied_term, cap * sizeof *w->applied_term);
+            w->applied_hash = realloc(w->applied_hash, cap * sizeof *w->applied_hash);
+            memset(w->applied_term + w->applied_cap, 0, (cap - w->applied_cap) * sizeof(uint64_t));
+            memset(w->applied_hash + w->applied_cap, 0, (cap - w->applied_cap) * sizeof(uint64_t));
+            w->applied_cap = cap;
+        }
+        uint64_t h = s_hash(e.data, e.size) ^ e.type;
+        if (w->applied_term[e.index] == 0) {
+            w->applied_term[e.index] = e.term;
+            w->applied_hash[e.index] = h;
+        } else if (w->applied_term[e.index] != e.term || w->applied_hash[e.index] != h)
+            ns_fail(w, "node %u applies entry %" PRIu64 " of term %" PRIu64
+                       " where another node applied one of term %" PRIu64,
+                    n->id, e.index, e.term, w->applied_term[e.index]);
+    }
+}
+
+/*  Election safety: one leader per term. */
+static void s_check_leaders(ns_world_t *w)
+{
+    for (uint32_t i = 0; i < w->opt.nodes; i++) {
+        ns_node_t *n = &w->nodes[i];
+        if (!n->up)
+            continue;
+        zkv_raft_status_t st;
+        zkv_raft_status(zkv_repl_raft(n->repl), &st);
+        if (st.role != ZKV_RAFT_LEADER || st.term >= NS_TERMS_MAX)
+            continue;
+        if (w->term_leader[st.term] == 0) {
+            w->term_leader[st.term] = n->id;
+            w->stats->leaders++;
+            ns_note(w, "node %u leads term %" PRIu64, n->id, st.term);
+        } else if (w->term_leader[st.term] != n->id)
+            ns_fail(w, "two leaders in term %" PRIu64 ": nodes %u and %u", st.term,
+                    w->term_leader[st.term], n->id);
+    }
+}
+
+/* ---------------------------------------------------------------- scheduling */
+
+/*  One message from one of the node's queues to its actor. While the
+    replication handler installs a snapshot, its shell reads only storage. */
+static void s_deliver(ns_world_t *w, ns_node_t *n, zkv_actor_id_t to, zkv_actor_id_t from)
+{
+    ns_item_t *item = s_dequeue(&n->q[to][from]);
+    zkv_msg_t *msg = &item->msg;
+    w->stats->delivered++;
+    if (to == ZKV_ACTOR_LOG)
+        zkv_log_handle(n->log, msg);
+    else if (to == ZKV_ACTOR_STORAGE) {
+        if (msg->type == ZKV_MSG_APPLY)
+            s_check_apply(w, n, msg);
+        if (msg->type == ZKV_MSG_INSTALL)
+            w->stats->installs++;
+        zkv_storage_handle(n->storage, msg);
+    } else if (to == ZKV_ACTOR_REPLICATION)
+        zkv_repl_handle(n->repl, from, msg);
+    else
+        ns_client_actor(w, n, from, msg);
+    zkv_msg_clear(msg);
+    free(item);
+}
+
+static bool s_may_deliver(const ns_node_t *n, zkv_actor_id_t to, zkv_actor_id_t from)
+{
+    if (n->q[to][from].n == 0)
+        return false;
+    return to != ZKV_ACTOR_REPLICATION || !zkv_repl_installing(n->repl) ||
+           from == ZKV_ACTOR_STORAGE;
+}
+
+/*  Pick a queue with something deliverable, at random. */
+static bool s_deliver_any(ns_world_t *w)
+{
+    uint32_t choices[NS_NODES_MAX * ZKV_ACTOR_COUNT * ZKV_ACTOR_COUNT];
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < w->opt.nodes; i++)
+        for (int to = 0; to < ZKV_ACTOR_COUNT && w->nodes[i].up; to++)
+            for (int from = 0; from < ZKV_ACTOR_COUNT; from++)
+                if (s_may_deliver(&w->nodes[i], (zkv_actor_id_t) to, (zkv_actor_id_t) from))
+                    choices[k++] = (i * ZKV_ACTOR_COUNT + (uint32_t) to) * ZKV_ACTOR_COUNT +
+                                   (uint32_t) from;
+    if (k == 0)
+        return false;
+    uint32_t c = choices[ns_random(w, k)];
+    s_deliver(w, &w->nodes[c / (ZKV_ACTOR_COUNT * ZKV_ACTOR_COUNT)],
+              (zkv_actor_id_t) (c / ZKV_ACTOR_COUNT % ZKV_ACTOR_COUNT),
+              (zkv_actor_id_t) (c % ZKV_ACTOR_COUNT));
+    return true;
+}
+
+/*  An actor ends its round: the log syncs, replication acts on its Ready. */
+static void s_round(ns_world_t *w, ns_node_t *n)
+{
+    if (s_chance(w, 500))
+        zkv_log_round(n->log);
+    else
+        zkv_repl_ready(n->repl);
+    if (zkv_repl_fatal(n->repl))
+        ns_fail(w, "node %u stopped on a fatal error", n->id);
+}
+
+static void s_ticks(ns_world_t *w)
+{
+    for (uint32_t i = 0; i < w->opt.nodes; i++) {
+        ns_node_t *n = &w->nodes[i];
+        while (n->up && n->next_tick <= w->now && !zkv_repl_installing(n->repl)) {
+            zkv_repl_tick(n->repl);
+            n->next_tick += NS_TICK_MS;
+        }
+    }
+}
+
+/*  Packets whose time has come, unless their link died on the way or their
+    node is down; a node installing a snapshot leaves them in its socket. */
+static void s_network(ns_world_t *w)
+{
+    ns_packet_t **link = &w->net;
+    while (*link && !w->failed) {
+        ns_packet_t *p = *link;
+        ns_node_t *to = &w->nodes[p->to - 1];
+        bool wait = p->at > w->now || (to->up && zkv_repl_installing(to->repl));
+        if (wait) {
+            link = &p->next;
+            continue;
+        }
+        *link = p->next;
+        if (to->up && w->links[p->from][p->to] == NS_LINK_UP) {
+            zkv_repl_peer(to->repl, zframe_data(p->frame), zframe_size(p->frame));
+            w->stats->packets++;
+        }
+        zframe_destroy(&p->frame);
+        free(p);
+    }
+}
+
+/* ---------------------------------------------------------------- faults */
+
+/*  A cut link stays dead after the heal until the connection is made again:
+    within two election timeouts, the bound the peer sockets' heartbeats
+    give (docs/ARCHITECTURE.md). */
+static void s_links(ns_world_t *w)
+{
+    for (uint32_t a = 1; a <= w->opt.nodes; a++)
+        for (uint32_t b = 1; b <= w->opt.nodes; b++)
+            if (w->links[a][b] == NS_LINK_DEAD && w->now >= w->link_back[a][b])
+                w->links[a][b] = NS_LINK_UP;
+}
+
+static void s_cut(ns_world_t *w, uint32_t node)
+{
+    for (uint32_t o = 1; o <= w->opt.nodes; o++)
+        if (o != node)
+            w->links[node][o] = w->links[o][node] = NS_LINK_CUT;
+    w->stats->cuts++;
+    ns_note(w, "node %u cut off", node);
+}
+
+static void s_heal(ns_world_t *w)
+{
+    int64_t bound = 2 * NS_ELECTION_TICKS * NS_TICK_MS;
+    for (uint32_t a = 1; a <= w->opt.nodes; a++)
+        for (uint32_t b = 1; b <= w->opt.nodes; b++)
+            if (w->links[a][b] == NS_LINK_CUT) {
+                w->links[a][b] = NS_LINK_DEAD;
+                w->link_back[a][b] = w->now + (int64_t) ns_random(w, (uint64_t) bound + 1);
+            }
+    ns_note(w, "links healed");
+}
+
+static void s_fault(ns_world_t *w)
+{
+    ns_node_t *n = &w->nodes[ns_random(w, w->opt.nodes)];
+    uint64_t r = ns_random(w, 100);
+    uint32_t down = 0;
+    for (uint32_t i = 0; i < w->opt.nodes; i++)
+        down += !w->nodes[i].up;
+    if (r < 30 && n->up && down < (w->opt.nodes - 1) / 2)
+        s_node_crash(w, n);
+    else if (r < 60 && !n->up)
+        s_node_start(w, n);
+    else if (r < 75)
+        s_cut(w, n->id);
+    else
+        s_heal(w);
+}
+
+/* ---------------------------------------------------------------- run */
+
+static void s_step(ns_world_t *w)
+{
+    w->stats->steps++;
+    w->now += (int64_t) ns_random(w, 3);
+    s_links(w);
+    if (w->faults && s_chance(w, 4))
+        s_fault(w);
+    s_ticks(w);
+    s_network(w);
+    uint64_t r = ns_random(w, 100);
+    ns_node_t *n = &w->nodes[ns_random(w, w->opt.nodes)];
+    if (r < 15)
+        ns_clients_step(w);
+    else if (r < 40 && n->up)
+        s_round(w, n);
+    else
+        s_deliver_any(w);
+    s_check_leaders(w);
+}
+
+/*  Every node up, at the same applied index as the commit, with equal state. */
+static bool s_converged(ns_world_t *w, const zkv_kvstore_t **final)
+{
+    uint64_t applied = 0, digest = 0;
+    for (uint32_t i = 0; i < w->opt.nodes; i++) {
+        ns_node_t *n = &w->nodes[i];
+        if (!n->up || zkv_repl_installing(n->repl) || n->q[ZKV_ACTOR_STORAGE][ZKV_ACTOR_REPLICATION].n)
+            return false;
+        zkv_raft_status_t st;
+        zkv_raft_status(zkv_repl_raft(n->repl), &st);
+        const zkv_kvstore_t *kv = zkv_storage_kv(n->storage);
+        if (st.applied != st.commit || zkv_kvstore_applied(kv) != st.applied ||
+            (i > 0 && (st.applied != applied || zkv_kvstore_digest(kv) != digest)))
+            return false;
+        applied = st.applied;
+        digest = zkv_kvstore_digest(kv);
+        *final = kv;
+    }
+    return applied > 0;
+}
+
+/*  Faults off, links healed, every node started: clients finish, and the
+    nodes must agree within NS_QUIET_MS. */
+static const zkv_kvstore_t *s_quiet(ns_world_t *w)
+{
+    w->faults = false;
+    for (uint32_t a = 1; a <= w->opt.nodes; a++)
+        for (uint32_t b = 1; b <= w->opt.nodes; b++)
+            w->links[a][b] = NS_LINK_UP;
+    for (uint32_t i = 0; i < w->opt.nodes && !w->failed; i++)
+        if (!w->nodes[i].up)
+            s_node_start(w, &w->nodes[i]);
+    int64_t stop_clients = w->now + NS_QUIET_MS / 3, end = w->now + NS_QUIET_MS;
+    const zkv_kvstore_t *final = NULL;
+    while (!w->failed && w->now < end) {
+        w->clients_stop = w->now >= stop_clients;
+        s_step(w);
+        if (w->clients_stop && ns_clients_idle(w) && s_converged(w, &final))
+            return final;
+    }
+    if (!w->failed)
+        ns_fail(w, "the nodes did not agree within %d ms of the faults' end", NS_QUIET_MS);
+    return NULL;
+}
+
+static void s_world_free(ns_world_t *w)
+{
+    for (uint32_t i = 0; i < w->opt.nodes; i++)
+        s_node_free(&w->nodes[i]);
+    while (w->net) {
+        ns_packet_t *p = w->net;
+        w->net = p->next;
+        zframe_destroy(&p->frame);
+        free(p);
+    }
+    free(w->hist);
+    free(w->applied_term);
+    free(w->applied_hash);
+}
+
+static void s_world_init(ns_world_t *w, const ns_options_t *options, ns_stats_t *stats,
+                         FILE *out)
+{
+    memset(w, 0, sizeof *w);
+    w->opt = *options;
+    w->stats = stats;
+    w->out = out;
+    w->rng = options->seed;
+    w->faults = true;
+    w->hist = calloc(NS_HISTORY_MAX, sizeof *w->hist);
+    for (uint32_t i = 0; i < options->nodes; i++) {
+        ns_node_t *n = &w->nodes[i];
+        n->id = i + 1;
+        n->fs = zkv_fs_mem_new();
+        const zkv_fs_t *fs = zkv_fs_mem_fs(n->fs);
+        zkv_fs_mkdir(fs, "data");
+        zkv_fs_sync_dir(fs, "");
+        s_node_config(w, n);
+        s_node_start(w, n);
+    }
+    ns_clients_init(w);
+}
+
+int ns_run(const ns_options_t *options, ns_stats_t *stats, FILE *out)
+{
+    assert(options->nodes >= 1 && options->nodes <= NS_NODES_MAX);
+    memset(stats, 0, sizeof *stats);
+    ns_world_t *w = zmalloc(sizeof *w);
+    s_world_init(w, options, stats, out);
+    for (uint32_t i = 0; i < options->steps && !w->failed; i++)
+        s_step(w);
+    const zkv_kvstore_t *final = w->failed ? NULL : s_quiet(w);
+    if (final && ns_history_check(w, final) != 0 && !w->failed)
+        ns_fail(w, "history check failed");
+    int rc = w->failed ? 1 : 0;
+    if (rc)
+        fprintf(out, "VIOLATION seed %" PRIu64 ": %s\n", options->seed, w->why);
+    s_world_free(w);
+    free(w);
+    return rc;
+}

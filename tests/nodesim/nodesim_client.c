@@ -1,0 +1,325 @@
+/*  nodesim_client: clients with sessions in place of the client actor. They
+    propose to the node they believe leads, retry a write with its sequence
+    elsewhere after a timeout, read through ReadIndex, and record a history
+    that is checked per key at the end. */
+#include "nodesim_int.h"
+
+#include <inttypes.h>
+
+#include "inproc.h"
+#include "raft.h"
+#include "zkv.pb-c.h"
+#include "zkv_error.h"
+
+static const char *const s_keys[NS_KEYS] = {"k0", "k1", "k2"};
+
+void ns_clients_init(ns_world_t *w)
+{
+    for (int c = 0; c < NS_CLIENTS; c++) {
+        ns_client_t *cl = &w->clients[c];
+        cl->id = 0x1000 + (uint64_t) c;
+        cl->next_seq = cl->first_unacked = 1;
+    }
+}
+
+/*  A node that says it leads, else any node that is up. */
+static uint32_t s_pick_node(ns_world_t *w, uint32_t avoid)
+{
+    uint32_t up[NS_NODES_MAX], k = 0;
+    for (uint32_t i = 0; i < w->opt.nodes; i++) {
+        ns_node_t *n = &w->nodes[i];
+        if (n->up && n->leads && n->id != avoid)
+            return n->id;
+        if (n->up)
+            up[k++] = n->id;
+    }
+    return k ? up[ns_random(w, k)] : 1;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void s_propose(ns_client_t *cl, ns_node_t *n)
+{
+    Zkv__Command cmd = ZKV__COMMAND__INIT;
+    Zkv__OpenSessionRequest open = ZKV__OPEN_SESSION_REQUEST__INIT;
+    Zkv__PutRequest put = ZKV__PUT_REQUEST__INIT;
+    cmd.client_id = cl->id;
+    cmd.sequence = cl->seq;
+    cmd.first_unacked = cl->first_unacked;
+    if (cl->kind == NS_OP_OPEN) {
+        cmd.op_case = ZKV__COMMAND__OP_OPEN_SESSION;
+        cmd.open_session = &open;
+    } else {
+        put.key = (ProtobufCBinaryData){strlen(s_keys[cl->key]), (uint8_t *) s_keys[cl->key]};
+        put.value = (ProtobufCBinaryData){strlen(cl->value), (uint8_t *) cl->value};
+        cmd.op_case = ZKV__COMMAND__OP_PUT;
+        cmd.put = &put;
+    }
+    zkv_packer_t packer = {0};
+    uint8_t *at = zkv_pack_record(&packer, zkv__command__get_packed_size(&cmd));
+    zkv__command__pack(&cmd, at);
+    zkv_msg_t msg = {.type = ZKV_MSG_PROPOSE, .body = zkv_packer_frame(&packer)};
+    zkv_packer_free(&packer);
+    ns_enqueue(n, ZKV_ACTOR_REPLICATION, ZKV_ACTOR_CLIENT, &msg);
+}
+
+static void s_read(ns_world_t *w, ns_client_t *cl, ns_node_t *n)
+{
+    Zkv__GetRequest get = ZKV__GET_REQUEST__INIT;
+    get.key = (ProtobufCBinaryData){strlen(s_keys[cl->key]), (uint8_t *) s_keys[cl->key]};
+    Zkv__Request req = ZKV__REQUEST__INIT;
+    req.body_case = ZKV__REQUEST__BODY_GET;
+    req.get = &get;
+    zframe_t *body = zframe_new(NULL, zkv__request__get_packed_size(&req));
+    zkv__request__pack(&req, zframe_data(body));
+    cl->context = ++w->next_context;
+    zkv_msg_t msg = {.type = ZKV_MSG_READ, .read.context = cl->context, .body = body};
+    ns_enqueue(n, ZKV_ACTOR_REPLICATION, ZKV_ACTOR_CLIENT, &msg);
+}
+
+/*  An attempt at the current operation, on node (a new one after a timeout). */
+static void s_attempt(ns_world_t *w, ns_client_t *cl, uint32_t node)
+{
+    cl->node = node;
+    cl->attempt_at = w->now + NS_ATTEMPT_MS;
+    ns_node_t *n = &w->nodes[node - 1];
+    if (!n->up)
+        return; /* as if the connection were refused: the timeout moves on */
+    if (cl->kind == NS_OP_GET)
+        s_read(w, cl, n);
+    else
+        s_propose(cl, n);
+}
+
+/* ---------------------------------------------------------------- history */
+
+static void s_record_call(ns_world_t *w, ns_client_t *cl, zkv_lincheck_f_t f)
+{
+    if (w->n_hist == NS_HISTORY_MAX) {
+        cl->hist = SIZE_MAX;
+        return;
+    }
+    ns_hist_t *h = &w->hist[w->n_hist];
+    cl->hist = w->n_hist++;
+    h->key = cl->key;
+    snprintf(h->value, sizeof h->value, "%s", cl->value);
+    h->op = (zkv_lincheck_op_t){.f = f,
+                                .outcome = ZKV_LINCHECK_INFO,
+                                .value = f == ZKV_LINCHECK_PUT ? h->value : NULL,
+                                .call_pos = ++w->pos,
+                                .process = (int64_t) (cl - w->clients),
+                                .call_time_ns = w->now * 1000000,
+                                .ret_time_ns = -1};
+}
+
+/*  The operation ends: ok with what a get read (NULL: absent), fail, or
+    info (a write whose outcome is unknown). */
+static void s_done(ns_world_t *w, ns_client_t *cl, zkv_lincheck_outcome_t outcome,
+                   const char *read)
+{
+    if (cl->kind == NS_OP_OPEN)
+        cl->session = outcome == ZKV_LINCHECK_OK;
+    else if (cl->hist != SIZE_MAX) {
+        ns_hist_t *h = &w->hist[cl->hist];
+        h->op.outcome = outcome;
+        if (outcome != ZKV_LINCHECK_INFO) {
+            h->op.ret_pos = ++w->pos;
+            h->op.ret_time_ns = w->now * 1000000;
+        }
+        if (cl->kind == NS_OP_GET && outcome == ZKV_LINCHECK_OK) {
+            snprintf(h->value, sizeof h->value, "%s", read ? read : "");
+            h->op.value = read ? h->value : NULL;
+        }
+    }
+    if (cl->seq) /* answered or abandoned: not awaited any more */
+        cl->first_unacked = cl->seq + 1;
+    w->stats->ops += cl->kind != NS_OP_OPEN;
+    w->stats->info += outcome == ZKV_LINCHECK_INFO;
+    w->stats->ok_writes += cl->kind == NS_OP_PUT && outcome == ZKV_LINCHECK_OK;
+    cl->kind = NS_OP_NONE;
+    cl->idle_until = w->now + (int64_t) ns_random(w, 30);
+}
+
+/* ---------------------------------------------------------------- the client actor's inbox */
+
+static ns_client_t *s_by_write(ns_world_t *w, uint64_t client_id, uint64_t seq)
+{
+    for (int c = 0; c < NS_CLIENTS; c++) {
+        ns_client_t *cl = &w->clients[c];
+        bool write = cl->kind == NS_OP_OPEN || cl->kind == NS_OP_PUT;
+        if (write && cl->id == client_id && cl->seq == seq)
+            return cl;
+    }
+    return NULL;
+}
+
+static ns_client_t *s_by_context(ns_world_t *w, uint64_t context)
+{
+    for (int c = 0; c < NS_CLIENTS; c++)
+        if (w->clients[c].kind == NS_OP_GET && w->clients[c].context == context)
+            return &w->clients[c];
+    return NULL;
+}
+
+static void s_results(ns_world_t *w, const zkv_msg_t *msg)
+{
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, msg->body);
+    zkv_write_result_t r;
+    while (zkv_unpack_result(&in, &r) == 1) {
+        ns_client_t *cl = s_by_write(w, r.client_id, r.sequence);
+        if (!cl)
+            continue;
+        if (r.status == ZKV_OK)
+            s_done(w, cl, ZKV_LINCHECK_OK, NULL);
+        else
+            ns_fail(w, "client %" PRIx64 " seq %" PRIu64 ": write refused: %s", r.client_id,
+                    r.sequence, zkv_strerror(r.status));
+    }
+}
+
+/*  Proposals the node refused never entered its log: try elsewhere now. */
+static void s_rejected(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg)
+{
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, msg->body);
+    const uint8_t *data;
+    size_t size;
+    while (zkv_unpack_record(&in, &data, &size) == 1) {
+        Zkv__Command *cmd = zkv__command__unpack(NULL, size, data);
+        ns_client_t *cl = cmd ? s_by_write(w, cmd->client_id, cmd->sequence) : NULL;
+        if (cl && cl->node == n->id)
+            cl->attempt_at = w->now;
+        if (cmd)
+            zkv__command__free_unpacked(cmd, NULL);
+    }
+}
+
+static void s_reply(ns_world_t *w, const zkv_msg_t *msg)
+{
+    ns_client_t *cl = s_by_context(w, msg->reply.context);
+    if (!cl)
+        return;
+    Zkv__Response *r =
+        zkv__response__unpack(NULL, zframe_size(msg->body), zframe_data(msg->body));
+    if (!r) {
+        ns_fail(w, "a read's reply is not a zkv.Response");
+        return;
+    }
+    char value[32] = "";
+    snprintf(value, sizeof value, "%.*s", (int) r->value.len, (const char *) r->value.data);
+    if (r->status == ZKV__STATUS__OK)
+        s_done(w, cl, ZKV_LINCHECK_OK, value);
+    else if (r->status == ZKV__STATUS__NOT_FOUND)
+        s_done(w, cl, ZKV_LINCHECK_OK, NULL);
+    else
+        s_done(w, cl, ZKV_LINCHECK_FAIL, NULL);
+    zkv__response__free_unpacked(r, NULL);
+}
+
+void ns_client_actor(ns_world_t *w, ns_node_t *n, zkv_actor_id_t from, zkv_msg_t *msg)
+{
+    (void) from;
+    ns_client_t *cl;
+    switch (msg->type) {
+    case ZKV_MSG_STATE: n->leads = msg->state.role == ZKV_RAFT_LEADER; break;
+    case ZKV_MSG_RESULTS: s_results(w, msg); break;
+    case ZKV_MSG_REJECTED: s_rejected(w, n, msg); break;
+    case ZKV_MSG_REPLY: s_reply(w, msg); break;
+    case ZKV_MSG_READFAIL:
+        if ((cl = s_by_context(w, msg->readfail.context)))
+            s_done(w, cl, ZKV_LINCHECK_FAIL, NULL);
+        break;
+    default: ns_fail(w, "the client actor got %s", zkv_msg_type_name(msg->type));
+    }
+}
+
+/* ---------------------------------------------------------------- acting */
+
+static void s_start(ns_world_t *w, ns_client_t *cl)
+{
+    cl->key = (int) ns_random(w, NS_KEYS);
+    cl->seq = 0;
+    cl->deadline = w->now + NS_DEADLINE_MS;
+    if (!cl->session)
+        cl->kind = NS_OP_OPEN;
+    else if (ns_random(w, 100) < 55) {
+        cl->kind = NS_OP_PUT;
+        cl->seq = cl->next_seq++;
+        snprintf(cl->value, sizeof cl->value, "c%u-%" PRIu64, (unsigned) (cl - w->clients),
+                 cl->seq);
+        s_record_call(w, cl, ZKV_LINCHECK_PUT);
+    } else {
+        cl->kind = NS_OP_GET;
+        cl->value[0] = 0;
+        s_record_call(w, cl, ZKV_LINCHECK_GET);
+    }
+    s_attempt(w, cl, s_pick_node(w, 0));
+}
+
+void ns_clients_step(ns_world_t *w)
+{
+    ns_client_t *cl = &w->clients[ns_random(w, NS_CLIENTS)];
+    if (cl->kind == NS_OP_NONE) {
+        if (!w->clients_stop && w->now >= cl->idle_until)
+            s_start(w, cl);
+    } else if (w->now >= cl->deadline)
+        s_done(w, cl, cl->kind == NS_OP_GET ? ZKV_LINCHECK_FAIL : ZKV_LINCHECK_INFO, NULL);
+    else if (w->now >= cl->attempt_at) /* a write keeps its sequence: applied once */
+        s_attempt(w, cl, s_pick_node(w, cl->node));
+}
+
+bool ns_clients_idle(const ns_world_t *w)
+{
+    for (int c = 0; c < NS_CLIENTS; c++)
+        if (w->clients[c].kind != NS_OP_NONE)
+            return false;
+    return true;
+}
+
+/* ---------------------------------------------------------------- the check */
+
+/*  The converged state read as a last operation on every key, then each
+    key's history must be linearizable. */
+int ns_history_check(ns_world_t *w, const zkv_kvstore_t *final)
+{
+    size_t n = w->n_hist;
+    zkv_lincheck_op_t *ops = calloc(n + 1, sizeof *ops);
+    char value[NS_KEYS][64];
+    int rc = 0;
+    for (int k = 0; k < NS_KEYS && rc == 0; k++) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (w->hist[i].key == k)
+                ops[m++] = w->hist[i].op;
+        zkv_bytes_t got;
+        zkv_btree_t *tree = zkv_kvstore_tree((zkv_kvstore_t *) final);
+        bool found = zkv_btree_get(tree, s_keys[k], strlen(s_keys[k]), &got) == ZKV_OK;
+        snprintf(value[k], sizeof value[k], "%.*s", found ? (int) got.size : 0,
+                 found ? (const char *) got.data : "");
+        uint64_t call = ++w->pos;
+        ops[m++] = (zkv_lincheck_op_t){.f = ZKV_LINCHECK_GET,
+                                       .outcome = ZKV_LINCHECK_OK,
+                                       .value = found ? value[k] : NULL,
+                                       .call_pos = call,
+                                       .ret_pos = ++w->pos,
+                                       .process = -1,
+                                       .call_time_ns = w->now * 1000000,
+                                       .ret_time_ns = w->now * 1000000};
+        zkv_lincheck_result_t *result = NULL;
+        if (zkv_lincheck_check(ops, m, NULL, &result) != 0) {
+            ns_fail(w, "key %s: the history cannot be checked", s_keys[k]);
+            rc = -1;
+        } else if (zkv_lincheck_result_verdict(result) != ZKV_LINCHECK_LINEARIZABLE) {
+            char *report = zkv_lincheck_result_describe(result, ops, m);
+            ns_fail(w, "key %s: %s: %.700s", s_keys[k],
+                    zkv_lincheck_verdict_name(zkv_lincheck_result_verdict(result)),
+                    report ? report : "");
+            free(report);
+            rc = -1;
+        }
+        zkv_lincheck_result_destroy(&result);
+    }
+    free(ops);
+    return rc;
+}

@@ -1,0 +1,143 @@
+/*  nodesim_int: the simulated world shared by nodesim.c (nodes, network,
+    scheduler, checks) and nodesim_client.c (clients and their history). */
+#ifndef ZKV_NODESIM_INT_H
+#define ZKV_NODESIM_INT_H
+
+#include <czmq.h>
+
+#include "boot.h"
+#include "fs_mem.h"
+#include "lincheck.h"
+#include "log.h"
+#include "msg.h"
+#include "nodesim.h"
+#include "port.h"
+#include "replication.h"
+#include "storage.h"
+
+#define NS_NODES_MAX 5
+#define NS_KEYS 3
+#define NS_CLIENTS 4
+#define NS_TICK_MS 10
+#define NS_ELECTION_TICKS 10
+#define NS_HEARTBEAT_TICKS 2
+#define NS_SNAPSHOT_ENTRIES 60
+#define NS_ATTEMPT_MS 400     /* a client tries another node after this */
+#define NS_DEADLINE_MS 4000   /* then gives up: a write's outcome is unknown */
+#define NS_QUIET_MS 30000     /* faults healed: everything must converge within this */
+#define NS_HISTORY_MAX 20000  /* client operations recorded per seed */
+#define NS_TERMS_MAX 4096
+
+typedef struct ns_item {
+    struct ns_item *next;
+    zkv_msg_t msg;
+} ns_item_t;
+
+typedef struct {
+    ns_item_t *head, *tail;
+    size_t n;
+} ns_queue_t;
+
+typedef struct ns_world ns_world_t;
+typedef struct ns_node ns_node_t;
+
+typedef struct {
+    ns_world_t *w;
+    ns_node_t *n;
+    zkv_actor_id_t from;
+} ns_ctx_t;
+
+struct ns_node {
+    uint32_t id;
+    bool up;
+    zkv_fs_mem_t *fs;
+    zkv_config_t config;
+    zkv_log_t *log;
+    zkv_storage_t *storage;
+    zkv_repl_t *repl;
+    ns_queue_t q[ZKV_ACTOR_COUNT][ZKV_ACTOR_COUNT]; /* [to][from] */
+    ns_ctx_t ctx[ZKV_ACTOR_COUNT];
+    int64_t next_tick;
+    bool leads;      /* as its last STATE said */
+    uint64_t booted; /* incarnations */
+};
+
+typedef struct ns_packet {
+    struct ns_packet *next;
+    uint32_t from, to;
+    int64_t at;
+    zframe_t *frame;
+} ns_packet_t;
+
+typedef enum { NS_LINK_UP, NS_LINK_CUT, NS_LINK_DEAD } ns_link_t;
+
+typedef enum { NS_OP_NONE, NS_OP_OPEN, NS_OP_PUT, NS_OP_GET } ns_op_kind_t;
+
+/*  One recorded operation on a key; strings live here so ops can point at them. */
+typedef struct {
+    int key;
+    zkv_lincheck_op_t op;
+    char value[32];
+} ns_hist_t;
+
+typedef struct {
+    uint64_t id;
+    bool session;
+    uint64_t next_seq;
+    uint64_t first_unacked;
+    ns_op_kind_t kind;
+    int key;
+    char value[32];
+    uint64_t seq;
+    uint64_t context;
+    uint32_t node;
+    int64_t attempt_at; /* when the current attempt times out */
+    int64_t deadline;
+    size_t hist;        /* its history entry (puts and gets) */
+    int64_t idle_until;
+} ns_client_t;
+
+struct ns_world {
+    ns_options_t opt;
+    ns_stats_t *stats;
+    FILE *out;
+    uint64_t rng;
+    int64_t now;
+    uint64_t pos; /* event positions for the history */
+    ns_node_t nodes[NS_NODES_MAX];
+    ns_packet_t *net;
+    ns_link_t links[NS_NODES_MAX + 1][NS_NODES_MAX + 1];
+    int64_t link_back[NS_NODES_MAX + 1][NS_NODES_MAX + 1]; /* a dead link is made again then */
+    bool faults;                                             /* off in the quiet phase */
+    bool clients_stop;                                       /* no new operations */
+    ns_client_t clients[NS_CLIENTS];
+    uint64_t next_context;
+    ns_hist_t *hist;
+    size_t n_hist;
+    /* Checks. */
+    uint32_t term_leader[NS_TERMS_MAX]; /* by term: the leader seen, 0 none */
+    uint64_t *applied_term;             /* by index: the term applied there (0: none yet) */
+    uint64_t *applied_hash;
+    size_t applied_cap;
+    bool failed;
+    char why[1024];
+};
+
+/* nodesim.c */
+uint64_t ns_random(ns_world_t *w, uint64_t n);
+void ns_fail(ns_world_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ns_note(ns_world_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*  Queue msg (taken) for node n's actor to, from actor from. */
+void ns_enqueue(ns_node_t *n, zkv_actor_id_t to, zkv_actor_id_t from, zkv_msg_t *msg);
+
+/* nodesim_client.c */
+void ns_clients_init(ns_world_t *w);
+/*  A message for node n's client actor: the clients play it. */
+void ns_client_actor(ns_world_t *w, ns_node_t *n, zkv_actor_id_t from, zkv_msg_t *msg);
+/*  One client acts: starts an operation or retries one that timed out. */
+void ns_clients_step(ns_world_t *w);
+bool ns_clients_idle(const ns_world_t *w);
+/*  The final state read from a converged node, then every key's history checked. */
+int ns_history_check(ns_world_t *w, const zkv_kvstore_t *final);
+
+#endif

@@ -59,7 +59,7 @@ static void s_net_install(void)
 /*  Cut node id from every other node, both directions, or heal every link. */
 static void s_cut(zkv_cluster_t *cluster, uint32_t id, bool cut)
 {
-    netcut_rule_t rules[2 * ZKV_CLUSTER_NODES_MAX];
+    netcut_rule_t rules[2 * ZKV_CLUSTER_NODES_MAX] = {{0}};
     size_t n = 0;
     for (uint32_t other = 1; cut && other <= zkv_cluster_size(cluster); other++)
         if (other != id) {

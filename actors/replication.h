@@ -57,6 +57,12 @@ bool zkv_repl_fatal(const zkv_repl_t *self);
 /*  The core, for inspection. */
 const zkv_raft_t *zkv_repl_raft(const zkv_repl_t *self);
 
+/*  How long a peer connection that died without a reset (a cut link) can
+    look alive before the actor's sockets drop it and connect again: the
+    heartbeat timeout plus one reconnect interval (the simulation's network
+    keeps a healed link dead for up to this long). */
+uint64_t zkv_repl_dead_link_ms(const zkv_config_t *config);
+
 /*  Start the replication actor with a booted Raft core, which it takes over
     (*raft_p is NULLed), and the path of the node's current snapshot ("" for
     none). NULL when the peer endpoints cannot be bound. */

@@ -19,6 +19,9 @@
 #define PEER_PINGS_PER_ELECTION 2
 #define PEER_DEAD_ELECTIONS 2
 #define PEER_LIVENESS_MS_MAX 600000 /* whatever the flags say; libzmq's TTL stops at 6553 s */
+/*  Without heartbeats: how long TCP's retransmission backoff can keep a dead
+    connection looking alive after repeated cuts (seen: rto 52 s, backoff 8). */
+#define PEER_TCP_BACKOFF_MS 120000
 #define DRAIN_MAX 4096 /* messages taken from one socket before the others get a turn */
 #define PROPOSE_BATCH_MAX 4096
 #define TICK_CATCH_UP_MAX 10 /* after a stall, tick at most this often at once */
@@ -177,10 +180,34 @@ static int s_connect_peer(shell_t *self, zsock_t *sock, const char *host, uint16
     Heartbeats and TCP_USER_TIMEOUT close such a connection, and a connect
     attempt and the reconnect backoff are bounded by an election timeout, so
     a healed link carries traffic again within about one. */
+/*  One election timeout, bounded: the unit of the peer sockets' liveness. */
+static int s_election_ms(const zkv_config_t *config)
+{
+    uint64_t election_ms = (uint64_t) config->election_ticks * config->tick_ms;
+    return (int) (election_ms < PEER_LIVENESS_MS_MAX ? election_ms : PEER_LIVENESS_MS_MAX);
+}
+
+uint64_t zkv_repl_dead_link_ms(const zkv_config_t *config)
+{
+#if ZKV_NODE_PLANTED_BUG == 7
+    /* TEST-ONLY planted bug (sim_node_planted_no_heartbeat): no heartbeats,
+       so a dead connection waits for TCP's retransmission backoff. */
+    (void) config;
+    return PEER_TCP_BACKOFF_MS;
+#else
+    int ms = s_election_ms(config);
+    return (uint64_t) PEER_DEAD_ELECTIONS * (uint64_t) ms + (uint64_t) ms;
+#endif
+}
+
 static void s_set_liveness(const shell_t *self, zsock_t *sock)
 {
-    uint64_t election_ms = (uint64_t) self->config.election_ticks * self->config.tick_ms;
-    int ms = (int) (election_ms < PEER_LIVENESS_MS_MAX ? election_ms : PEER_LIVENESS_MS_MAX);
+#if ZKV_NODE_PLANTED_BUG == 7
+    (void) self;
+    (void) sock;
+    return;
+#endif
+    int ms = s_election_ms(&self->config);
     int ping_ms = ms / PEER_PINGS_PER_ELECTION > 0 ? ms / PEER_PINGS_PER_ELECTION : 1;
     zsock_set_heartbeat_ivl(sock, ping_ms);
     zsock_set_heartbeat_timeout(sock, PEER_DEAD_ELECTIONS * ms);

@@ -305,7 +305,15 @@ static void s_handle_reject(zkv_raft_t *raft, raft_peer_t *pr, const zkv_raft_ms
     if (pr->state == ZKV_RAFT_SNAPSHOT)
         return;
     uint64_t hint = s_reject_hint(raft, m);
-    if (hint < pr->match)
+#if ZKV_RAFT_PLANTED_BUG == 8
+    /* TEST-ONLY planted bug (sim_node_planted_no_repair): never believe a
+       follower that holds less than it acknowledged. */
+    if (m->index <= pr->match || hint < pr->match || m->reject_hint < pr->match)
+        return;
+#endif
+    /* The follower's own hint, not ours: below our snapshot ours is the
+       snapshot's index, which may lie above what the follower still holds. */
+    if (hint < pr->match || m->reject_hint < pr->match)
         s_progress_regress(raft, pr);
     else if (pr->state == ZKV_RAFT_REPLICATE && m->index <= pr->match)
         return; /* stale: it matched more since */

@@ -47,6 +47,7 @@ typedef struct {
     uint64_t info;       /* client operations of unknown outcome */
     uint64_t installs;   /* snapshots installed from a leader */
     uint64_t leaders;    /* leaders elected */
+    uint64_t lost_tails; /* followers restarted without their last records */
 } ns_stats_t;
 
 /*  Run one seed. 0 when every check held; otherwise 1 with the violation

@@ -3,11 +3,25 @@
 
     sim_node [--nodes N] [--steps N] [--seeds N] [--first-seed S] [--seed S] [--trace] */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nodesim.h"
+
+/*  An invariant asserted inside the node's code (a committed entry never
+    changes, say) is a violation too: say which seed and fail (exit 3). */
+static char s_on_abort[256];
+
+static void s_abort_handler(int sig)
+{
+    (void) sig;
+    ssize_t n = write(STDOUT_FILENO, s_on_abort, strlen(s_on_abort));
+    (void) n;
+    _exit(3);
+}
 
 static int s_usage(void)
 {
@@ -18,7 +32,7 @@ static int s_usage(void)
 
 int main(int argc, char **argv)
 {
-    ns_options_t opt = {.nodes = 3, .steps = 4000};
+    ns_options_t opt = {.nodes = 3, .steps = 20000};
     uint64_t seeds = 100, first = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -46,13 +60,20 @@ int main(int argc, char **argv)
     if (opt.nodes != 3 && opt.nodes != 5)
         return s_usage();
     ns_stats_t total = {0};
+    const char *me = strrchr(argv[0], '/');
+    me = me ? me + 1 : argv[0];
+    signal(SIGABRT, s_abort_handler);
     for (uint64_t s = first; s < first + seeds; s++) {
         opt.seed = s;
+        snprintf(s_on_abort, sizeof s_on_abort,
+                 "VIOLATION seed %" PRIu64 ": an assertion failed (above)\n"
+                 "replay: %s --nodes %u --steps %u --seed %" PRIu64 " --trace\n",
+                 s, me, opt.nodes, opt.steps, s);
+        fflush(stdout);
         ns_stats_t st;
         if (ns_run(&opt, &st, stdout) != 0) {
-            const char *me = strrchr(argv[0], '/');
-            printf("replay: %s --nodes %u --steps %u --seed %" PRIu64 " --trace\n",
-                   me ? me + 1 : argv[0], opt.nodes, opt.steps, s);
+            printf("replay: %s --nodes %u --steps %u --seed %" PRIu64 " --trace\n", me,
+                   opt.nodes, opt.steps, s);
             return 1;
         }
         total.steps += st.steps;
@@ -65,12 +86,15 @@ int main(int argc, char **argv)
         total.installs += st.installs;
         total.leaders += st.leaders;
         total.packets += st.packets;
+        total.lost_tails += st.lost_tails;
     }
     printf("sim_node: %" PRIu64 " seeds from %" PRIu64 ", %u nodes: %" PRIu64 " steps, %" PRIu64
            " crashes (%" PRIu64 " torn), %" PRIu64 " cuts, %" PRIu64 " leaders, %" PRIu64
-           " installs, %" PRIu64 " peer messages, %" PRIu64 " client ops (%" PRIu64
-           " writes acknowledged, %" PRIu64 " unknown): every check held\n",
+           " installs, %" PRIu64 " lost tails, %" PRIu64 " peer messages, %" PRIu64
+           " client ops (%" PRIu64 " writes acknowledged, %" PRIu64
+           " unknown): every check held\n",
            seeds, first, opt.nodes, total.steps, total.crashes, total.torn, total.cuts,
-           total.leaders, total.installs, total.packets, total.ops, total.ok_writes, total.info);
+           total.leaders, total.installs, total.lost_tails, total.packets, total.ops,
+           total.ok_writes, total.info);
     return 0;
 }

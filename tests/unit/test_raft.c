@@ -396,6 +396,32 @@ static void test_follower_log_shorter_than_match_repaired(void **state)
     fx_free(&fx);
 }
 
+/*  The same when the leader has compacted its log past what the follower
+    still holds: the hint moved through the leader's log stops at the
+    leader's snapshot, at or above the follower's old match, and such a
+    rejection looked stale; the follower's own hint shows what it lacks, and
+    it gets the snapshot. (sim_node found it: a lost tail after a snapshot.) */
+static void test_follower_behind_compacted_leader_repaired(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    for (uint64_t v = 1; v <= 8; v++)
+        fx_propose(&fx, 1, v);
+    fx_deliver_all(&fx);
+    uint64_t last = fx_status(&fx, 1).last_index;
+    fx_snapshot(&fx, 1, 64);
+    assert_int_equal(fx_status(&fx, 1).snapshot_index, last);
+    s_restart_shorter(&fx, 2, 1);
+    assert_int_equal(fx_status(&fx, 2).last_index, last - 1);
+    for (int round = 0; round < 10 && fx_status(&fx, 2).commit < last; round++)
+        fx_run(&fx, 1);
+    assert_int_equal(fx_status(&fx, 2).commit, last);
+    assert_int_equal(fx_status(&fx, 2).snapshot_index, last);
+    assert_int_equal(fx_status(&fx, 1).match_regressions, 1);
+    fx_free(&fx);
+}
+
 /*  The same for a follower restored from an older backup, whose log is as
     long as what it acknowledged but holds entries of an old term that a
     later leader replaced: its hint, moved back through the leader's log, is
@@ -922,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_restarted_follower_catches_up_commit),
         cmocka_unit_test(test_follower_log_shorter_than_match_repaired),
         cmocka_unit_test(test_follower_restored_from_backup_repaired),
+        cmocka_unit_test(test_follower_behind_compacted_leader_repaired),
         cmocka_unit_test(test_stale_leader_steps_down_on_answer),
         cmocka_unit_test(test_read_index_one_round_serves_batch),
         cmocka_unit_test(test_read_released_only_after_apply),

@@ -22,7 +22,9 @@
 #include "btree.h"
 
 /*  Sessions held at once; opening one more forgets the least recently active. */
+#ifndef ZKV_SESSIONS_MAX /* the node simulation builds a variant with a tiny table */
 #define ZKV_SESSIONS_MAX 65536
+#endif
 /*  Writes one client may have in flight (results kept per session). */
 #define ZKV_SESSION_WINDOW 1024
 

@@ -239,6 +239,13 @@ zkv_session_verdict_t zkv_sessions_check(zkv_sessions_t *self, uint64_t index, u
 {
     *stored = NULL;
     session_t *s = s_find(self, client_id);
+#if ZKV_KVSTORE_PLANTED_BUG == 1
+    /* TEST-ONLY planted bug (sim_node_planted_implicit_session): an unknown
+       client's write opens its session, so a forgotten client's retry applies
+       again. */
+    if (!s && !(s = s_insert(self, client_id)))
+        return ZKV_SESSION_FULL;
+#endif
     if (!s)
         return ZKV_SESSION_EXPIRED;
     s_touch(self, s, index);

@@ -601,6 +601,7 @@ static void s_world_free(ns_world_t *w)
         free(p);
     }
     free(w->hist);
+    free(w->effects);
     free(w->applied_term);
     free(w->applied_hash);
 }
@@ -615,6 +616,7 @@ static void s_world_init(ns_world_t *w, const ns_options_t *options, ns_stats_t 
     w->rng = options->seed;
     w->faults = true;
     w->hist = calloc(NS_HISTORY_MAX, sizeof *w->hist);
+    w->effects = calloc(NS_EFFECTS_MAX, sizeof *w->effects);
     for (uint32_t i = 0; i < options->nodes; i++) {
         ns_node_t *n = &w->nodes[i];
         n->id = i + 1;

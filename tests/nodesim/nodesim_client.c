@@ -13,12 +13,37 @@
 
 static const char *const s_keys[NS_KEYS] = {"k0", "k1", "k2"};
 
+static uint64_t s_client_id(int c, uint32_t generation)
+{
+    return 0x1000 + (uint64_t) c + 0x100 * (uint64_t) generation;
+}
+
 void ns_clients_init(ns_world_t *w)
 {
     for (int c = 0; c < NS_CLIENTS; c++) {
         ns_client_t *cl = &w->clients[c];
-        cl->id = 0x1000 + (uint64_t) c;
+        cl->id = s_client_id(c, 0);
         cl->next_seq = cl->first_unacked = 1;
+    }
+}
+
+/*  No retry applies twice: every node must report one write's effect at
+    one log index, however often the write was committed. */
+static void s_check_effect(ns_world_t *w, const zkv_write_result_t *r)
+{
+    uint64_t h = (r->client_id * 0x9e3779b97f4a7c15ull) ^ (r->sequence * 0xbf58476d1ce4e5b9ull);
+    for (size_t probe = 0; probe < NS_EFFECTS_MAX; probe++) {
+        ns_effect_t *e = &w->effects[(h + probe) & (NS_EFFECTS_MAX - 1)];
+        if (e->index == 0) {
+            *e = (ns_effect_t){r->client_id, r->sequence, r->index};
+            return;
+        }
+        if (e->client_id == r->client_id && e->seq == r->sequence) {
+            if (e->index != r->index)
+                ns_fail(w, "client %" PRIx64 " write %" PRIu64 " took effect twice: at %" PRIu64
+                           " and at %" PRIu64, r->client_id, r->sequence, e->index, r->index);
+            return;
+        }
     }
 }
 
@@ -81,6 +106,7 @@ static void s_read(ns_world_t *w, ns_client_t *cl, ns_node_t *n)
 static void s_attempt(ns_world_t *w, ns_client_t *cl, uint32_t node)
 {
     cl->node = node;
+    cl->attempts++;
     cl->attempt_at = w->now + NS_ATTEMPT_MS;
     ns_node_t *n = &w->nodes[node - 1];
     if (!n->up)
@@ -161,17 +187,34 @@ static ns_client_t *s_by_context(ns_world_t *w, uint64_t context)
     return NULL;
 }
 
+/*  The node forgot the client's session (more clients than it keeps): the
+    write was refused; an earlier attempt may have applied, so it may not be
+    retried in a new session. The client goes on under a new id, as the
+    client library does. */
+static void s_session_expired(ns_world_t *w, ns_client_t *cl)
+{
+    bool tried_before = cl->attempts > 1;
+    s_done(w, cl, tried_before ? ZKV_LINCHECK_INFO : ZKV_LINCHECK_FAIL, NULL);
+    cl->session = false;
+    cl->id = s_client_id((int) (cl - w->clients), ++cl->generation);
+    cl->next_seq = cl->first_unacked = 1;
+}
+
 static void s_results(ns_world_t *w, const zkv_msg_t *msg)
 {
     zkv_unpacker_t in;
     zkv_unpacker_init(&in, msg->body);
     zkv_write_result_t r;
     while (zkv_unpack_result(&in, &r) == 1) {
+        if (r.status == ZKV_OK && r.sequence)
+            s_check_effect(w, &r);
         ns_client_t *cl = s_by_write(w, r.client_id, r.sequence);
         if (!cl)
             continue;
         if (r.status == ZKV_OK)
             s_done(w, cl, ZKV_LINCHECK_OK, NULL);
+        else if (r.status == ZKV_ESESSION && cl->kind == NS_OP_PUT)
+            s_session_expired(w, cl);
         else
             ns_fail(w, "client %" PRIx64 " seq %" PRIu64 ": write refused: %s", r.client_id,
                     r.sequence, zkv_strerror(r.status));
@@ -240,6 +283,7 @@ static void s_start(ns_world_t *w, ns_client_t *cl)
 {
     cl->key = (int) ns_random(w, NS_KEYS);
     cl->seq = 0;
+    cl->attempts = 0;
     cl->deadline = w->now + NS_DEADLINE_MS;
     if (!cl->session)
         cl->kind = NS_OP_OPEN;

@@ -95,7 +95,16 @@ typedef struct {
     int64_t deadline;
     size_t hist;        /* its history entry (puts and gets) */
     int64_t idle_until;
+    uint32_t attempts;   /* of the current operation */
+    uint32_t generation; /* sessions this client has lost */
 } ns_client_t;
+
+/*  Where each acknowledged write took effect, by (client id, sequence). */
+typedef struct {
+    uint64_t client_id, seq, index;
+} ns_effect_t;
+
+#define NS_EFFECTS_MAX (1u << 16) /* a power of two */
 
 struct ns_world {
     ns_options_t opt;
@@ -114,6 +123,7 @@ struct ns_world {
     uint64_t next_context;
     ns_hist_t *hist;
     size_t n_hist;
+    ns_effect_t *effects;
     /* Checks. */
     uint32_t term_leader[NS_TERMS_MAX]; /* by term: the leader seen, 0 none */
     uint64_t *applied_term;             /* by index: the term applied there (0: none yet) */

@@ -308,8 +308,14 @@ static void s_on_install(storage_t *self, const zkv_msg_t *msg)
     s_snapshot_path(self, name, path, sizeof path);
     /* 2: our disk failed (a full one, say); the node stops rather than fill
        it again with every retry. 1: the transfer failed; the leader resends. */
+    uint64_t status = rc == ZKV_OK ? 0 : rc == ZKV_EIO ? 2 : 1;
+#if ZKV_NODE_PLANTED_BUG == 10
+    /* TEST-ONLY planted bug (sim_node_planted_full_disk_retry): a full disk
+       is taken for a failed transfer; the node asks again forever. */
+    status = rc == ZKV_OK ? 0 : 1;
+#endif
     zkv_msg_t out = {.type = ZKV_MSG_INSTALLED,
-                     .installed = {msg->install.index, rc == ZKV_OK ? 0 : rc == ZKV_EIO ? 2 : 1},
+                     .installed = {msg->install.index, status},
                      .body = zkv_msg_text_body(path)};
     zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &out);
 }

@@ -261,8 +261,11 @@ int zkv_raft_snapshot_failed(zkv_raft_t *raft, uint64_t ready_id)
         raft->snap_pending || log->snap_index != raft->snap_install.index)
         return ZKV_EINVAL;
     raft->snap_ready_id = 0;
-    /* Entries that came with the install were not written either. */
+    /* Entries that came with the install were not written either, and what
+       they let us commit or verify went with them. */
     raft_log_reset(log, log->snap_index, log->snap_term);
+    log->commit = log->snap_index;
+    raft->verified = log->snap_index;
     s_forget_install(raft, ready_id, log->snap_index);
     raft->snap_lost = true;
     raft->lost_rejected = 0;

@@ -317,8 +317,6 @@ static void s_round(ns_world_t *w, ns_node_t *n)
         zkv_log_round(n->log);
     else
         zkv_repl_ready(n->repl);
-    if (zkv_repl_fatal(n->repl))
-        ns_fail(w, "node %u stopped on a fatal error", n->id);
 }
 
 static void s_ticks(ns_world_t *w)
@@ -403,6 +401,40 @@ static void s_heal(ns_world_t *w)
     ns_note(w, "links healed");
 }
 
+/*  The disk fills: little room is left beside what the node holds now. */
+static void s_fill_disk(ns_world_t *w, ns_node_t *n)
+{
+    uint64_t used = zkv_fs_mem_used(n->fs);
+    zkv_fs_mem_set_capacity(n->fs, used + ns_random(w, 8192));
+    n->disk_full = true;
+    w->stats->full_disks++;
+    ns_note(w, "node %u's disk fills (%" PRIu64 " bytes used)", n->id, used);
+}
+
+/*  A node that stopped must have had a full disk (it says why); the
+    operator frees space and starts it again a little later. */
+static void s_check_stops(ns_world_t *w)
+{
+    for (uint32_t i = 0; i < w->opt.nodes && !w->failed; i++) {
+        ns_node_t *n = &w->nodes[i];
+        if (n->up && zkv_repl_fatal(n->repl)) {
+            if (!n->disk_full) {
+                ns_fail(w, "node %u stopped on a fatal error without a full disk", n->id);
+                return;
+            }
+            s_node_crash(w, n);
+            zkv_fs_mem_set_capacity(n->fs, UINT64_MAX);
+            n->disk_full = false;
+            n->back_at = w->now + 50 + (int64_t) ns_random(w, 200);
+            w->stats->disk_stops++;
+            ns_note(w, "node %u stopped on its full disk; space is freed", n->id);
+        } else if (!n->up && n->back_at && w->now >= n->back_at) {
+            n->back_at = 0;
+            s_node_start(w, n);
+        }
+    }
+}
+
 static void s_fault(ns_world_t *w)
 {
     ns_node_t *n = &w->nodes[ns_random(w, w->opt.nodes)];
@@ -412,10 +444,12 @@ static void s_fault(ns_world_t *w)
         down += !w->nodes[i].up;
     if (r < 30 && n->up && down < (w->opt.nodes - 1) / 2)
         s_node_crash(w, n);
-    else if (r < 60 && !n->up)
+    else if (r < 60 && !n->up && !n->back_at)
         s_node_start(w, n);
-    else if (r < 75)
+    else if (r < 72)
         s_cut(w, n->id);
+    else if (r < 80 && n->up && !n->disk_full)
+        s_fill_disk(w, n);
     else
         s_heal(w);
 }
@@ -442,6 +476,7 @@ static void s_step(ns_world_t *w)
         s_round(w, n);
     else
         s_deliver_any(w);
+    s_check_stops(w);
     s_check_leaders(w);
 }
 

@@ -48,6 +48,8 @@ typedef struct {
     uint64_t installs;   /* snapshots installed from a leader */
     uint64_t leaders;    /* leaders elected */
     uint64_t lost_tails; /* followers restarted without their last records */
+    uint64_t full_disks; /* disks that filled */
+    uint64_t disk_stops; /* nodes that stopped on one (and came back once space was freed) */
 } ns_stats_t;
 
 /*  Run one seed. 0 when every check held; otherwise 1 with the violation

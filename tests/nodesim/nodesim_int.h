@@ -59,6 +59,8 @@ struct ns_node {
     ns_ctx_t ctx[ZKV_ACTOR_COUNT];
     int64_t next_tick;
     bool leads;      /* as its last STATE said */
+    bool disk_full;  /* its disk was given a capacity it may run into */
+    int64_t back_at; /* stopped on a full disk: space freed and started again then */
     uint64_t booted; /* incarnations */
 };
 

@@ -866,6 +866,44 @@ static void test_failed_install_retried(void **state)
     fx_free(&fx);
 }
 
+/*  Entries stepped after an install and before its Ready go into that Ready
+    and, when the install fails, away with it: so must what they let the
+    follower commit, or a heartbeat would commit past its log. (sim_node
+    found it: an install failing on a full disk.) */
+static void test_failed_install_forgets_later_commit(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx_start_all(&fx);
+    zkv_raft_t *r = s_raft(&fx, 2);
+    zkv_raft_msg_t chunk = s_chunk(1, 2, 5, 2, 8, 0, 8);
+    assert_int_equal(zkv_raft_step(r, &chunk), ZKV_OK);
+    zkv_raft_entry_t ents[3];
+    for (int i = 0; i < 3; i++)
+        ents[i] = (zkv_raft_entry_t){.index = 6 + (uint64_t) i, .term = 2};
+    zkv_raft_msg_t append = {.type = ZKV_RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2,
+                             .index = 5, .log_term = 2, .entries = ents, .n_entries = 3,
+                             .commit = 8};
+    assert_int_equal(zkv_raft_step(r, &append), ZKV_OK);
+    zkv_raft_ready_t rd;
+    assert_int_equal(zkv_raft_ready(r, &rd), ZKV_OK);
+    assert_true(rd.has_snapshot);
+    assert_int_equal(rd.n_entries, 3);
+    zkv_raft_advance(r, &rd);
+    assert_int_equal(zkv_raft_snapshot_failed(r, rd.id), ZKV_OK);
+    zkv_raft_status_t st;
+    zkv_raft_status(r, &st);
+    assert_int_equal(st.last_index, 5);
+    assert_true(st.commit <= st.last_index);
+    zkv_raft_msg_t heartbeat = {.type = ZKV_RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 2,
+                                .commit = 8};
+    assert_int_equal(zkv_raft_step(r, &heartbeat), ZKV_OK); /* asserted before */
+    zkv_raft_status(r, &st);
+    assert_true(st.commit <= st.last_index);
+    fx_free(&fx);
+}
+
 /*  zkv_raft_snapshot_failed names the last Ready, and one with a snapshot. */
 static void test_snapshot_failed_validates_ready(void **state)
 {
@@ -963,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_install_ready_holds_later_snapshot_chunks),
         cmocka_unit_test(test_failed_install_retried),
         cmocka_unit_test(test_snapshot_failed_validates_ready),
+        cmocka_unit_test(test_failed_install_forgets_later_commit),
         cmocka_unit_test(test_config_and_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -170,6 +170,8 @@ static void s_raft_config(const zkv_config_t *config, uint64_t seed, zkv_raft_co
     zkv_raft_config_default(rc, config->id, voters, (uint32_t) config->member_count);
     rc->election_ticks = config->election_ticks;
     rc->heartbeat_ticks = config->heartbeat_ticks;
+    if (config->snapshot_chunk_bytes)
+        rc->snapshot_chunk_size = config->snapshot_chunk_bytes;
     if (seed == 0 && getrandom(&seed, sizeof seed, 0) != sizeof seed)
         seed = (uint64_t) time(NULL);
     rc->seed = seed ^ config->id;

@@ -34,6 +34,7 @@ typedef struct {
     uint32_t tick_ms;
     uint32_t election_ticks;
     uint32_t heartbeat_ticks;
+    uint32_t snapshot_chunk_bytes; /* 0: the Raft core's default (the simulation sets it small) */
 } zkv_config_t;
 
 /*  Fill config from argv and the environment (env may be NULL for none; it is

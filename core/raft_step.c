@@ -3,6 +3,14 @@
     message to the handler of its type. */
 #include "raft_int.h"
 
+#if ZKV_RAFT_PLANTED_BUG == 9
+/*  TEST-ONLY planted bug (sim_node_planted_entry_limits): the core takes
+    entries from a peer up to 8 MiB, past what the WAL stores. */
+#define S_PEER_ENTRY_SIZE_MAX (8u << 20)
+#else
+#define S_PEER_ENTRY_SIZE_MAX ZKV_ENTRY_SIZE_MAX
+#endif
+
 static bool s_entries_valid(const zkv_raft_msg_t *m)
 {
     if (m->n_entries > ZKV_RAFT_MSG_ENTRIES_MAX || (m->n_entries > 0 && !m->entries) ||
@@ -12,7 +20,7 @@ static bool s_entries_valid(const zkv_raft_msg_t *m)
     for (size_t i = 0; i < m->n_entries; i++) {
         const zkv_raft_entry_t *e = &m->entries[i];
         if (e->index != m->index + 1 + i || e->term < prev_term || e->term > m->term ||
-            e->type > ZKV_RAFT_ENTRY_CONFIG || e->size > ZKV_ENTRY_SIZE_MAX ||
+            e->type > ZKV_RAFT_ENTRY_CONFIG || e->size > S_PEER_ENTRY_SIZE_MAX ||
             (e->size > 0 && !e->data))
             return false;
         prev_term = e->term;

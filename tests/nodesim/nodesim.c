@@ -99,6 +99,8 @@ static void s_send_packet(ns_world_t *w, uint32_t from, uint32_t to, zframe_t *f
     p->from = from;
     p->to = to;
     p->at = w->now + 1 + (int64_t) ns_random(w, 15);
+    if (s_chance(w, 5)) /* a slow path: a deposed leader's message arrives late */
+        p->at += 100 + (int64_t) ns_random(w, 900);
     p->frame = frame;
     p->next = w->net;
     w->net = p;
@@ -140,6 +142,7 @@ static void s_node_config(ns_world_t *w, ns_node_t *n)
     c->tick_ms = NS_TICK_MS;
     c->election_ticks = NS_ELECTION_TICKS;
     c->heartbeat_ticks = NS_HEARTBEAT_TICKS;
+    c->snapshot_chunk_bytes = 64; /* transfers of many chunks, interleaved */
 }
 
 /*  Boot from whatever the disk holds and start the handlers. */
@@ -401,6 +404,33 @@ static void s_heal(ns_world_t *w)
     ns_note(w, "links healed");
 }
 
+/*  A peer sends what no node of ours would: an append, in the term and
+    name of the node's leader, whose entry is one byte over the limit. It
+    must be refused and counted; the node goes on. */
+static void s_oversized_append(ns_world_t *w, ns_node_t *n)
+{
+    zkv_raft_status_t st;
+    zkv_raft_status(zkv_repl_raft(n->repl), &st);
+    uint64_t prev_term = 0;
+    if (st.leader == 0 || st.leader == n->id || zkv_repl_installing(n->repl) ||
+        zkv_raft_term_at(zkv_repl_raft(n->repl), st.last_index, &prev_term) != ZKV_OK)
+        return;
+    size_t size = ZKV_ENTRY_SIZE_MAX + 1;
+    uint8_t *data = calloc(1, size);
+    zkv_raft_entry_t e = {.index = st.last_index + 1, .term = st.term, .data = data,
+                          .size = (uint32_t) size};
+    zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_APPEND, .from = st.leader, .to = n->id,
+                        .term = st.term, .index = st.last_index, .log_term = prev_term,
+                        .entries = &e, .n_entries = 1, .commit = 0};
+    zframe_t *frame = zkv_peer_encode(&m);
+    if (frame)
+        zkv_repl_peer(n->repl, zframe_data(frame), zframe_size(frame));
+    zframe_destroy(&frame);
+    free(data);
+    w->stats->bad_peer++;
+    ns_note(w, "node %u gets an append with an entry of %zu bytes", n->id, size);
+}
+
 /*  The disk fills: little room is left beside what the node holds now. */
 static void s_fill_disk(ns_world_t *w, ns_node_t *n)
 {
@@ -450,6 +480,8 @@ static void s_fault(ns_world_t *w)
         s_cut(w, n->id);
     else if (r < 80 && n->up && !n->disk_full)
         s_fill_disk(w, n);
+    else if (r < 84 && n->up)
+        s_oversized_append(w, n);
     else
         s_heal(w);
 }

@@ -21,7 +21,7 @@
 #define NS_TICK_MS 10
 #define NS_ELECTION_TICKS 10
 #define NS_HEARTBEAT_TICKS 2
-#define NS_SNAPSHOT_ENTRIES 60
+#define NS_SNAPSHOT_ENTRIES 15
 #define NS_ATTEMPT_MS 400     /* a client tries another node after this */
 #define NS_DEADLINE_MS 4000   /* then gives up: a write's outcome is unknown */
 #define NS_QUIET_MS 30000     /* faults healed: everything must converge within this */

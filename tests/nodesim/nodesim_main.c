@@ -89,16 +89,17 @@ int main(int argc, char **argv)
         total.lost_tails += st.lost_tails;
         total.full_disks += st.full_disks;
         total.disk_stops += st.disk_stops;
+        total.bad_peer += st.bad_peer;
     }
     printf("sim_node: %" PRIu64 " seeds from %" PRIu64 ", %u nodes: %" PRIu64 " steps, %" PRIu64
            " crashes (%" PRIu64 " torn), %" PRIu64 " cuts, %" PRIu64 " leaders, %" PRIu64
            " installs, %" PRIu64 " lost tails, %" PRIu64 " full disks (%" PRIu64
-           " stops), %" PRIu64 " peer messages, %" PRIu64
+           " stops), %" PRIu64 " oversized appends, %" PRIu64 " peer messages, %" PRIu64
            " client ops (%" PRIu64 " writes acknowledged, %" PRIu64
            " unknown): every check held\n",
            seeds, first, opt.nodes, total.steps, total.crashes, total.torn, total.cuts,
            total.leaders, total.installs, total.lost_tails, total.full_disks, total.disk_stops,
-           total.packets, total.ops,
+           total.bad_peer, total.packets, total.ops,
            total.ok_writes, total.info);
     return 0;
 }

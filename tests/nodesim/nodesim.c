@@ -2,6 +2,7 @@
 #include "nodesim_int.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 
 #include "inproc.h"
@@ -447,7 +448,12 @@ static void s_check_stops(ns_world_t *w)
 {
     for (uint32_t i = 0; i < w->opt.nodes && !w->failed; i++) {
         ns_node_t *n = &w->nodes[i];
-        if (n->up && zkv_repl_fatal(n->repl)) {
+        if (n->up && zkv_fs_mem_stopped(n->fs)) {
+            /* The process died inside a file system call: what that call
+               and the ones before it did not make durable is lost. */
+            s_node_crash(w, n);
+            w->stats->mid_call++;
+        } else if (n->up && zkv_repl_fatal(n->repl)) {
             if (!n->disk_full) {
                 ns_fail(w, "node %u stopped on a fatal error without a full disk", n->id);
                 return;
@@ -472,8 +478,10 @@ static void s_fault(ns_world_t *w)
     uint32_t down = 0;
     for (uint32_t i = 0; i < w->opt.nodes; i++)
         down += !w->nodes[i].up;
-    if (r < 30 && n->up && down < (w->opt.nodes - 1) / 2)
+    if (r < 20 && n->up && down < (w->opt.nodes - 1) / 2)
         s_node_crash(w, n);
+    else if (r < 30 && n->up && down < (w->opt.nodes - 1) / 2)
+        zkv_fs_mem_stop_after(n->fs, ns_random(w, 30)); /* a crash inside a later call */
     else if (r < 60 && !n->up && !n->back_at)
         s_node_start(w, n);
     else if (r < 72)
@@ -647,9 +655,11 @@ static const zkv_kvstore_t *s_quiet(ns_world_t *w)
 {
     w->faults = false;
     s_heal(w);
-    for (uint32_t i = 0; i < w->opt.nodes && !w->failed; i++)
+    for (uint32_t i = 0; i < w->opt.nodes && !w->failed; i++) {
+        zkv_fs_mem_stop_after(w->nodes[i].fs, ULONG_MAX); /* no crash left armed */
         if (!w->nodes[i].up)
             s_node_start(w, &w->nodes[i]);
+    }
     const zkv_kvstore_t *final =
         s_until_converged(w, w->now + NS_QUIET_MS, w->now + NS_QUIET_MS / 3);
     if (final && s_chance(w, 500))

@@ -50,6 +50,7 @@ typedef struct {
     uint64_t lost_tails; /* followers restarted without their last records */
     uint64_t full_disks; /* disks that filled */
     uint64_t disk_stops; /* nodes that stopped on one (and came back once space was freed) */
+    uint64_t mid_call;   /* crashes inside a file system call */
     uint64_t bad_peer;   /* peer messages no node of ours sends (an entry over the limit) */
 } ns_stats_t;
 

@@ -90,14 +90,15 @@ int main(int argc, char **argv)
         total.full_disks += st.full_disks;
         total.disk_stops += st.disk_stops;
         total.bad_peer += st.bad_peer;
+        total.mid_call += st.mid_call;
     }
     printf("sim_node: %" PRIu64 " seeds from %" PRIu64 ", %u nodes: %" PRIu64 " steps, %" PRIu64
-           " crashes (%" PRIu64 " torn), %" PRIu64 " cuts, %" PRIu64 " leaders, %" PRIu64
+           " crashes (%" PRIu64 " torn, %" PRIu64 " inside a call), %" PRIu64 " cuts, %" PRIu64 " leaders, %" PRIu64
            " installs, %" PRIu64 " lost tails, %" PRIu64 " full disks (%" PRIu64
            " stops), %" PRIu64 " oversized appends, %" PRIu64 " peer messages, %" PRIu64
            " client ops (%" PRIu64 " writes acknowledged, %" PRIu64
            " unknown): every check held\n",
-           seeds, first, opt.nodes, total.steps, total.crashes, total.torn, total.cuts,
+           seeds, first, opt.nodes, total.steps, total.crashes, total.torn, total.mid_call, total.cuts,
            total.leaders, total.installs, total.lost_tails, total.full_disks, total.disk_stops,
            total.bad_peer, total.packets, total.ops,
            total.ok_writes, total.info);

@@ -192,6 +192,14 @@ static void s_node_crash(ns_world_t *w, ns_node_t *n)
     ns_note(w, "node %u crashes%s", n->id, torn ? " (torn tail)" : "");
 }
 
+static uint32_t s_down(const ns_world_t *w)
+{
+    uint32_t down = 0;
+    for (uint32_t i = 0; i < w->opt.nodes; i++)
+        down += !w->nodes[i].up;
+    return down;
+}
+
 static void s_node_free(ns_node_t *n)
 {
     zkv_log_destroy(&n->log);
@@ -275,9 +283,17 @@ static void s_deliver(ns_world_t *w, ns_node_t *n, zkv_actor_id_t to, zkv_actor_
     else if (to == ZKV_ACTOR_STORAGE) {
         if (msg->type == ZKV_MSG_APPLY)
             s_check_apply(w, n, msg);
-        if (msg->type == ZKV_MSG_INSTALL)
-            w->stats->installs++;
+        bool install = msg->type == ZKV_MSG_INSTALL;
+        w->stats->installs += install;
         zkv_storage_handle(n->storage, msg);
+        if (install && w->faults && s_chance(w, 100) && s_down(w) < (w->opt.nodes - 1) / 2) {
+            /* The snapshot is in place; the log's restart after it is not
+               durable yet: a crash here must leave a directory that boots. */
+            zkv_msg_clear(msg);
+            free(item);
+            s_node_crash(w, n);
+            return;
+        }
     } else if (to == ZKV_ACTOR_REPLICATION)
         zkv_repl_handle(n->repl, from, msg);
     else

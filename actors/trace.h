@@ -24,9 +24,10 @@ typedef struct zkv_tracer_t zkv_tracer_t;
 zkv_tracer_t *zkv_tracer_new(uint32_t node_id);
 void zkv_tracer_destroy(zkv_tracer_t **self_p);
 
-/*  Emit one event (none when self is NULL). kind is a short word (role, vote, append, ack, commit, apply,
-    snapshot, client, socket); term, index, peer and latency_us are 0 when they
-    do not apply; detail is printf-formatted text. */
+/*  Emit one event (none when self is NULL). kind is a short word (role,
+    vote, append, ack, commit, apply, snapshot, client, socket); term, index,
+    peer and latency_us are 0 when they do not apply; detail is
+    printf-formatted text. */
 void zkv_tracer_emit(zkv_tracer_t *self, const char *kind, uint64_t term, uint64_t index,
                      uint32_t peer, uint64_t latency_us, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));

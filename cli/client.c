@@ -471,6 +471,49 @@ typedef struct {
     Zkv__CloseSessionRequest close;
 } s_bodies_t;
 
+/*  The bodies without data of their own: status, digest and the session's. */
+static void s_bare_body(Zkv__Request *request, s_bodies_t *b, zkv_op_type_t type)
+{
+    switch (type) {
+    case ZKV_OP_STATUS:
+        zkv__status_request__init(&b->status);
+        request->body_case = ZKV__REQUEST__BODY_STATUS;
+        request->status = &b->status;
+        break;
+    case ZKV_OP_DIGEST:
+        zkv__digest_request__init(&b->digest);
+        request->body_case = ZKV__REQUEST__BODY_DIGEST;
+        request->digest = &b->digest;
+        break;
+    case ZKV_OP_OPEN_SESSION:
+        zkv__open_session_request__init(&b->open);
+        request->body_case = ZKV__REQUEST__BODY_OPEN_SESSION;
+        request->open_session = &b->open;
+        break;
+    case ZKV_OP_CLOSE_SESSION:
+        zkv__close_session_request__init(&b->close);
+        request->body_case = ZKV__REQUEST__BODY_CLOSE_SESSION;
+        request->close_session = &b->close;
+        break;
+    default: assert(!"not a bare request"); break;
+    }
+}
+
+static void s_scan_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op,
+                        Zkv__Consistency consistency)
+{
+    zkv__scan_request__init(&b->scan);
+    b->scan.prefix = s_bin(op->prefix);
+    b->scan.start = s_bin(op->start);
+    b->scan.end = s_bin(op->end);
+    b->scan.limit = op->limit;
+    b->scan.reverse = op->reverse;
+    b->scan.keys_only = op->keys_only;
+    b->scan.consistency = consistency;
+    request->body_case = ZKV__REQUEST__BODY_SCAN;
+    request->scan = &b->scan;
+}
+
 static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
 {
     Zkv__Consistency consistency =
@@ -497,18 +540,7 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
         request->body_case = ZKV__REQUEST__BODY_DELETE;
         request->delete_ = &b->del;
         break;
-    case ZKV_OP_SCAN:
-        zkv__scan_request__init(&b->scan);
-        b->scan.prefix = s_bin(op->prefix);
-        b->scan.start = s_bin(op->start);
-        b->scan.end = s_bin(op->end);
-        b->scan.limit = op->limit;
-        b->scan.reverse = op->reverse;
-        b->scan.keys_only = op->keys_only;
-        b->scan.consistency = consistency;
-        request->body_case = ZKV__REQUEST__BODY_SCAN;
-        request->scan = &b->scan;
-        break;
+    case ZKV_OP_SCAN: s_scan_body(request, b, op, consistency); break;
     case ZKV_OP_CAS:
         zkv__cas_request__init(&b->cas);
         b->cas.key = s_bin(op->key);
@@ -518,26 +550,7 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
         request->body_case = ZKV__REQUEST__BODY_CAS;
         request->cas = &b->cas;
         break;
-    case ZKV_OP_STATUS:
-        zkv__status_request__init(&b->status);
-        request->body_case = ZKV__REQUEST__BODY_STATUS;
-        request->status = &b->status;
-        break;
-    case ZKV_OP_DIGEST:
-        zkv__digest_request__init(&b->digest);
-        request->body_case = ZKV__REQUEST__BODY_DIGEST;
-        request->digest = &b->digest;
-        break;
-    case ZKV_OP_OPEN_SESSION:
-        zkv__open_session_request__init(&b->open);
-        request->body_case = ZKV__REQUEST__BODY_OPEN_SESSION;
-        request->open_session = &b->open;
-        break;
-    case ZKV_OP_CLOSE_SESSION:
-        zkv__close_session_request__init(&b->close);
-        request->body_case = ZKV__REQUEST__BODY_CLOSE_SESSION;
-        request->close_session = &b->close;
-        break;
+    default: s_bare_body(request, b, op->type); break;
     }
 }
 

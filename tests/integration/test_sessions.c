@@ -159,7 +159,8 @@ int main(void)
     h_note("A and B wrote x; now %d more clients open sessions", OTHER_CLIENTS);
     s_many_clients(sock);
     a = s_put(&put, 0xA, "x", "from-A");
-    s_expect(sock, &a, ZKV__STATUS__SESSION_EXPIRED, "A's put resent after its session was evicted");
+    s_expect(sock, &a, ZKV__STATUS__SESSION_EXPIRED,
+             "A's put resent after its session was evicted");
     s_expect_value(client, "x", "from-B");
     h_note("A's late retry was refused; x is still from-B");
 

@@ -542,7 +542,8 @@ static bool s_converged(ns_world_t *w, const zkv_kvstore_t **final)
     uint64_t applied = 0, digest = 0;
     for (uint32_t i = 0; i < w->opt.nodes; i++) {
         ns_node_t *n = &w->nodes[i];
-        if (!n->up || zkv_repl_installing(n->repl) || n->q[ZKV_ACTOR_STORAGE][ZKV_ACTOR_REPLICATION].n)
+        if (!n->up || zkv_repl_installing(n->repl) ||
+            n->q[ZKV_ACTOR_STORAGE][ZKV_ACTOR_REPLICATION].n)
             return false;
         zkv_raft_status_t st;
         zkv_raft_status(zkv_repl_raft(n->repl), &st);

@@ -30,6 +30,58 @@ static int s_usage(void)
     return 2;
 }
 
+static void s_add(ns_stats_t *total, const ns_stats_t *st)
+{
+    total->steps += st->steps;
+    total->crashes += st->crashes;
+    total->torn += st->torn;
+    total->cuts += st->cuts;
+    total->ops += st->ops;
+    total->ok_writes += st->ok_writes;
+    total->info += st->info;
+    total->installs += st->installs;
+    total->leaders += st->leaders;
+    total->packets += st->packets;
+    total->lost_tails += st->lost_tails;
+    total->full_disks += st->full_disks;
+    total->disk_stops += st->disk_stops;
+    total->bad_peer += st->bad_peer;
+    total->mid_call += st->mid_call;
+}
+
+/*  One seed; on a violation, the command that replays it. */
+static int s_seed(ns_options_t *opt, uint64_t s, const char *me, ns_stats_t *total)
+{
+    opt->seed = s;
+    snprintf(s_on_abort, sizeof s_on_abort,
+             "VIOLATION seed %" PRIu64 ": an assertion failed (above)\n"
+             "replay: %s --nodes %u --steps %u --seed %" PRIu64 " --trace\n",
+             s, me, opt->nodes, opt->steps, s);
+    fflush(stdout);
+    ns_stats_t st;
+    if (ns_run(opt, &st, stdout) != 0) {
+        printf("replay: %s --nodes %u --steps %u --seed %" PRIu64 " --trace\n", me, opt->nodes,
+               opt->steps, s);
+        return 1;
+    }
+    s_add(total, &st);
+    return 0;
+}
+
+static void s_print_total(const ns_options_t *opt, uint64_t seeds, uint64_t first,
+                          const ns_stats_t *t)
+{
+    printf("sim_node: %" PRIu64 " seeds from %" PRIu64 ", %u nodes: %" PRIu64 " steps, %" PRIu64
+           " crashes (%" PRIu64 " torn, %" PRIu64 " inside a call), %" PRIu64 " cuts, %" PRIu64
+           " leaders, %" PRIu64 " installs, %" PRIu64 " lost tails, %" PRIu64
+           " full disks (%" PRIu64 " stops), %" PRIu64 " oversized appends, %" PRIu64
+           " peer messages, %" PRIu64 " client ops (%" PRIu64 " writes acknowledged, %" PRIu64
+           " unknown): every check held\n",
+           seeds, first, opt->nodes, t->steps, t->crashes, t->torn, t->mid_call, t->cuts,
+           t->leaders, t->installs, t->lost_tails, t->full_disks, t->disk_stops, t->bad_peer,
+           t->packets, t->ops, t->ok_writes, t->info);
+}
+
 int main(int argc, char **argv)
 {
     ns_options_t opt = {.nodes = 3, .steps = 20000};
@@ -63,44 +115,9 @@ int main(int argc, char **argv)
     const char *me = strrchr(argv[0], '/');
     me = me ? me + 1 : argv[0];
     signal(SIGABRT, s_abort_handler);
-    for (uint64_t s = first; s < first + seeds; s++) {
-        opt.seed = s;
-        snprintf(s_on_abort, sizeof s_on_abort,
-                 "VIOLATION seed %" PRIu64 ": an assertion failed (above)\n"
-                 "replay: %s --nodes %u --steps %u --seed %" PRIu64 " --trace\n",
-                 s, me, opt.nodes, opt.steps, s);
-        fflush(stdout);
-        ns_stats_t st;
-        if (ns_run(&opt, &st, stdout) != 0) {
-            printf("replay: %s --nodes %u --steps %u --seed %" PRIu64 " --trace\n", me,
-                   opt.nodes, opt.steps, s);
+    for (uint64_t s = first; s < first + seeds; s++)
+        if (s_seed(&opt, s, me, &total) != 0)
             return 1;
-        }
-        total.steps += st.steps;
-        total.crashes += st.crashes;
-        total.torn += st.torn;
-        total.cuts += st.cuts;
-        total.ops += st.ops;
-        total.ok_writes += st.ok_writes;
-        total.info += st.info;
-        total.installs += st.installs;
-        total.leaders += st.leaders;
-        total.packets += st.packets;
-        total.lost_tails += st.lost_tails;
-        total.full_disks += st.full_disks;
-        total.disk_stops += st.disk_stops;
-        total.bad_peer += st.bad_peer;
-        total.mid_call += st.mid_call;
-    }
-    printf("sim_node: %" PRIu64 " seeds from %" PRIu64 ", %u nodes: %" PRIu64 " steps, %" PRIu64
-           " crashes (%" PRIu64 " torn, %" PRIu64 " inside a call), %" PRIu64 " cuts, %" PRIu64 " leaders, %" PRIu64
-           " installs, %" PRIu64 " lost tails, %" PRIu64 " full disks (%" PRIu64
-           " stops), %" PRIu64 " oversized appends, %" PRIu64 " peer messages, %" PRIu64
-           " client ops (%" PRIu64 " writes acknowledged, %" PRIu64
-           " unknown): every check held\n",
-           seeds, first, opt.nodes, total.steps, total.crashes, total.torn, total.mid_call, total.cuts,
-           total.leaders, total.installs, total.lost_tails, total.full_disks, total.disk_stops,
-           total.bad_peer, total.packets, total.ops,
-           total.ok_writes, total.info);
+    s_print_total(&opt, seeds, first, &total);
     return 0;
 }

@@ -491,9 +491,7 @@ static void s_fault(ns_world_t *w)
 {
     ns_node_t *n = &w->nodes[ns_random(w, w->opt.nodes)];
     uint64_t r = ns_random(w, 100);
-    uint32_t down = 0;
-    for (uint32_t i = 0; i < w->opt.nodes; i++)
-        down += !w->nodes[i].up;
+    uint32_t down = s_down(w);
     if (r < 20 && n->up && down < (w->opt.nodes - 1) / 2)
         s_node_crash(w, n);
     else if (r < 30 && n->up && down < (w->opt.nodes - 1) / 2)

@@ -160,6 +160,11 @@ bool zkv_log_failed(const zkv_log_t *self)
     return self->failed;
 }
 
+const zkv_wal_t *zkv_log_wal(const zkv_log_t *self)
+{
+    return self->wal;
+}
+
 zkv_log_t *zkv_log_new(zkv_wal_t **wal_p, const zkv_port_t *port, zkv_tracer_t *tracer)
 {
     zkv_log_t *self = zmalloc(sizeof *self);

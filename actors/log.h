@@ -31,6 +31,9 @@ void zkv_log_round(zkv_log_t *self);
 /*  The WAL refused a write or sync: nothing more is written or acknowledged. */
 bool zkv_log_failed(const zkv_log_t *self);
 
+/*  The WAL as written so far (synced or not), for inspection. */
+const zkv_wal_t *zkv_log_wal(const zkv_log_t *self);
+
 /*  Start the log actor on an opened WAL, which it takes over (*wal_p is
     NULLed). It binds the node's inproc "log" endpoint. */
 zactor_t *zkv_log_actor_new(uint32_t node_id, zkv_wal_t **wal_p);

@@ -42,6 +42,9 @@ struct zkv_repl_t {
     bool fatal;
     uint64_t refused;    /* peer messages refused as malformed or over a limit */
     zkv_packer_t packer; /* entries of PERSIST and APPLY */
+#if ZKV_NODE_PLANTED_BUG == 3
+    uint64_t planted_recv_term;
+#endif
 };
 
 typedef zkv_repl_t repl_t;
@@ -215,6 +218,9 @@ static void s_chunks(repl_t *self, const zkv_raft_ready_t *rd)
         zkv_msg_t msg = {.type = ZKV_MSG_CHUNK,
                          .chunk = {c->snapshot_index, c->snapshot_term, c->offset},
                          .body = zframe_new(c->data, c->size)};
+#if ZKV_NODE_PLANTED_BUG == 3
+        msg.chunk.snapshot_term = self->planted_recv_term;
+#endif
         zkv_port_send(&self->port, ZKV_ACTOR_STORAGE, &msg);
     }
 }
@@ -322,6 +328,13 @@ void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size)
             zkv_tracer_emit(self->tracer, "append", msg.term, msg.index + msg.n_entries, msg.from,
                             0, "received entries=%zu prev=%" PRIu64 " commit=%" PRIu64,
                             msg.n_entries, msg.index, msg.commit);
+#if ZKV_NODE_PLANTED_BUG == 3
+        /* TEST-ONLY planted bug (sim_node_planted_snapshot_term): the term
+           chunks are stored under comes from every SNAPSHOT message, also
+           from one the core then refuses. */
+        if (msg.type == ZKV_RAFT_MSG_SNAPSHOT)
+            self->planted_recv_term = msg.snapshot.term;
+#endif
         int rc = zkv_raft_step(self->raft, &msg);
         if (rc == ZKV_EINVAL)
             s_refused(self, &msg);

@@ -408,7 +408,13 @@ static void s_ready_out(zkv_raft_t *raft, zkv_raft_ready_t *rd)
     rd->n_messages = raft->out.n;
     /* With an install, chunks of a later snapshot wait for the next Ready:
        the host would start that file before it finished the one installed. */
+#if ZKV_RAFT_PLANTED_BUG == 10
+    /* TEST-ONLY planted bug (sim_node_planted_chunks_past_install): every
+       chunk goes out, a later snapshot's with the install. */
+    size_t n = raft->chunks.n;
+#else
     size_t n = raft->snap_pending ? raft->snap_chunks : raft->chunks.n;
+#endif
     assert(n <= raft->chunks.n);
     for (size_t i = 0; i < n; i++) {
         zkv_raft_chunk_t *c = &raft->chunks.v[i];

@@ -90,7 +90,8 @@ static int s_port_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
     return 0;
 }
 
-static void s_send_packet(ns_world_t *w, uint32_t from, uint32_t to, zframe_t *frame)
+static void s_send_packet(ns_world_t *w, const zkv_raft_msg_t *msg, uint32_t from, uint32_t to,
+                          zframe_t *frame)
 {
     if (w->links[from][to] != NS_LINK_UP) {
         zframe_destroy(&frame);
@@ -103,6 +104,7 @@ static void s_send_packet(ns_world_t *w, uint32_t from, uint32_t to, zframe_t *f
     if (s_chance(w, 5)) /* a slow path: a deposed leader's message arrives late */
         p->at += 100 + (int64_t) ns_random(w, 900);
     p->frame = frame;
+    p->last_chunk = msg->type == ZKV_RAFT_MSG_SNAPSHOT && msg->chunk_last;
     p->next = w->net;
     w->net = p;
 }
@@ -119,7 +121,7 @@ static void s_port_peer(void *ctx, const zkv_raft_msg_t *msg)
     for (uint32_t to = 1; to <= w->opt.nodes; to++) {
         bool mine = msg->to == to || (msg->to == ZKV_RAFT_BROADCAST && to != c->n->id);
         if (mine && !(msg->to == ZKV_RAFT_BROADCAST && s_chance(w, 20)))
-            s_send_packet(w, c->n->id, to, zframe_dup(frame));
+            s_send_packet(w, msg, c->n->id, to, zframe_dup(frame));
     }
     zframe_destroy(&frame);
 }
@@ -169,6 +171,7 @@ static void s_node_start(ns_world_t *w, ns_node_t *n)
     zkv_boot_clear(&boot);
     n->up = true;
     n->leads = false;
+    n->busy_until = 0;
     n->next_tick = w->now + NS_TICK_MS;
     zkv_msg_t count = {.type = ZKV_MSG_COUNT};
     ns_enqueue(n, ZKV_ACTOR_STORAGE, ZKV_ACTOR_CLIENT, &count);
@@ -269,7 +272,35 @@ static void s_check_leaders(ns_world_t *w)
     }
 }
 
+/*  A snapshot the core accepted in full was stored by the host: installing
+    it fails only on a disk fault (status 2, which stops the node). A failed
+    transfer (1) means the host lost or mislabelled chunks, or took its full
+    disk for the leader's fault. */
+static void s_check_installed(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg)
+{
+    if (msg->type != ZKV_MSG_INSTALLED || msg->installed.status != 1)
+        return;
+    if (n->disk_full)
+        ns_fail(w, "node %u reports its full disk as a failed transfer of snapshot %" PRIu64,
+                n->id, msg->installed.index);
+    else
+        ns_fail(w, "node %u could not install snapshot %" PRIu64
+                   " that it received in full, on a disk that works",
+                n->id, msg->installed.index);
+}
+
 /* ---------------------------------------------------------------- scheduling */
+
+/*  The node's log holds entries past the snapshot it installs, of another
+    history than the snapshot's: the one point where a crash tests that boot
+    throws them away. */
+static bool s_log_diverges(const ns_node_t *n, uint64_t index, uint64_t term)
+{
+    const zkv_wal_t *wal = zkv_log_wal(n->log);
+    uint64_t held;
+    return zkv_wal_last_index(wal) > index && zkv_wal_term(wal, index, &held) == ZKV_OK &&
+           held != term;
+}
 
 /*  One message from one of the node's queues to its actor. While the
     replication handler installs a snapshot, its shell reads only storage. */
@@ -284,18 +315,27 @@ static void s_deliver(ns_world_t *w, ns_node_t *n, zkv_actor_id_t to, zkv_actor_
         if (msg->type == ZKV_MSG_APPLY)
             s_check_apply(w, n, msg);
         bool install = msg->type == ZKV_MSG_INSTALL;
+        bool stale = install && s_log_diverges(n, msg->install.index, msg->install.term);
         w->stats->installs += install;
+        w->stats->stale_installs += stale;
         zkv_storage_handle(n->storage, msg);
-        if (install && w->faults && s_chance(w, 100) && s_down(w) < (w->opt.nodes - 1) / 2) {
-            /* The snapshot is in place; the log's restart after it is not
-               durable yet: a crash here must leave a directory that boots. */
+        /* The snapshot is in place; the log's restart after it is not
+           durable yet: a crash here must leave a directory that boots. Over
+           a stale log, the node restarts at once, also once the faults end. */
+        bool crash = stale ? s_chance(w, 500)
+                           : w->faults && s_chance(w, 100) && s_down(w) < (w->opt.nodes - 1) / 2;
+        if (crash) {
             zkv_msg_clear(msg);
             free(item);
             s_node_crash(w, n);
+            if (stale)
+                s_node_start(w, n);
             return;
         }
-    } else if (to == ZKV_ACTOR_REPLICATION)
+    } else if (to == ZKV_ACTOR_REPLICATION) {
+        s_check_installed(w, n, msg);
         zkv_repl_handle(n->repl, from, msg);
+    }
     else
         ns_client_actor(w, n, from, msg);
     zkv_msg_clear(msg);
@@ -335,7 +375,7 @@ static void s_round(ns_world_t *w, ns_node_t *n)
 {
     if (s_chance(w, 500))
         zkv_log_round(n->log);
-    else
+    else if (w->now >= n->busy_until)
         zkv_repl_ready(n->repl);
 }
 
@@ -382,6 +422,12 @@ static void s_network(ns_world_t *w)
                 s_trace_packet(w, p);
             zkv_repl_peer(to->repl, zframe_data(p->frame), zframe_size(p->frame));
             w->stats->packets++;
+            /* A snapshot just arrived in full: the replication actor is
+               sometimes busy a while before its Ready, so more (another
+               snapshot's chunks, say) comes into that Ready, as zkvd steps
+               up to 4,096 messages into one. */
+            if (p->last_chunk && s_chance(w, 300))
+                to->busy_until = w->now + 10 + (int64_t) ns_random(w, 400);
         }
         zframe_destroy(&p->frame);
         free(p);
@@ -400,13 +446,19 @@ static void s_links(ns_world_t *w)
                 w->links[a][b] = NS_LINK_UP;
 }
 
-static void s_cut(ns_world_t *w, uint32_t node)
+/*  A leader cut off keeps taking writes until it learns it was deposed:
+    often a burst of them, which its log keeps past the index where the
+    others go on (and past their next snapshot) until the new leader
+    replaces them. */
+static void s_cut(ns_world_t *w, ns_node_t *n)
 {
     for (uint32_t o = 1; o <= w->opt.nodes; o++)
-        if (o != node)
-            w->links[node][o] = w->links[o][node] = NS_LINK_CUT;
+        if (o != n->id)
+            w->links[n->id][o] = w->links[o][n->id] = NS_LINK_CUT;
     w->stats->cuts++;
-    ns_note(w, "node %u cut off", node);
+    ns_note(w, "node %u cut off", n->id);
+    if (n->up && n->leads && s_chance(w, 500))
+        ns_clients_burst(w, n, 1 + (uint32_t) ns_random(w, 12 * NS_SNAPSHOT_ENTRIES));
 }
 
 static void s_heal(ns_world_t *w)
@@ -487,6 +539,25 @@ static void s_check_stops(ns_world_t *w)
     }
 }
 
+/*  A node that says it leads (the one with the highest term), or NULL. */
+static ns_node_t *s_leader(ns_world_t *w)
+{
+    ns_node_t *leader = NULL;
+    uint64_t term = 0;
+    for (uint32_t i = 0; i < w->opt.nodes; i++) {
+        ns_node_t *n = &w->nodes[i];
+        zkv_raft_status_t st;
+        if (!n->up || !n->leads)
+            continue;
+        zkv_raft_status(zkv_repl_raft(n->repl), &st);
+        if (!leader || st.term > term) {
+            leader = n;
+            term = st.term;
+        }
+    }
+    return leader;
+}
+
 static void s_fault(ns_world_t *w)
 {
     ns_node_t *n = &w->nodes[ns_random(w, w->opt.nodes)];
@@ -499,7 +570,7 @@ static void s_fault(ns_world_t *w)
     else if (r < 60 && !n->up && !n->back_at)
         s_node_start(w, n);
     else if (r < 72)
-        s_cut(w, n->id);
+        s_cut(w, s_chance(w, 500) && s_leader(w) ? s_leader(w) : n);
     else if (r < 80 && n->up && !n->disk_full)
         s_fill_disk(w, n);
     else if (r < 84 && n->up)

@@ -10,12 +10,17 @@
     reordered, dropped, links cut and left dead until they are made again),
     when ticks come, and when a node crashes (losing whatever its disk had
     not synced, possibly a torn tail) and restarts from what was durable.
+    It aims at the points of a snapshot install: a Ready delayed after a
+    snapshot's last chunk (more chunks step into it), a crash where the
+    install replaces a log of another history, a cut leader given a burst
+    of writes that its log keeps past the others' next snapshot.
     Clients with sessions play the client actor: they open a session,
     propose writes to whichever node they believe leads, retry with the
     same sequence, read through ReadIndex, and record a history.
 
     After every step: at most one leader per term; no two nodes apply
-    different entries at one index; a node that crashed boots again. At the
+    different entries at one index; a node that crashed boots again; a
+    snapshot received in full installs unless the disk failed. At the
     end, with faults healed: every node applies the same log to the same
     state (digests), and the history is linearizable per key (tests/lincheck),
     so no acknowledged write was lost and no retry applied twice. A failing
@@ -46,12 +51,15 @@ typedef struct {
     uint64_t ok_writes;
     uint64_t info;       /* client operations of unknown outcome */
     uint64_t installs;   /* snapshots installed from a leader */
+    uint64_t stale_installs; /* over a log holding other entries past the snapshot */
     uint64_t leaders;    /* leaders elected */
     uint64_t lost_tails; /* followers restarted without their last records */
     uint64_t full_disks; /* disks that filled */
     uint64_t disk_stops; /* nodes that stopped on one (and came back once space was freed) */
     uint64_t mid_call;   /* crashes inside a file system call */
     uint64_t bad_peer;   /* peer messages no node of ours sends (an entry over the limit) */
+    uint64_t bursts;     /* cut leaders handed a burst of writes of a client without a session */
+    uint64_t burst_writes;
 } ns_stats_t;
 
 /*  Run one seed. 0 when every check held; otherwise 1 with the violation

@@ -13,6 +13,9 @@
 
 static const char *const s_keys[NS_KEYS] = {"k0", "k1", "k2"};
 
+/* Clients without a session (ns_clients_burst) have this bit in their id. */
+#define NS_SESSIONLESS (1ull << 62)
+
 static uint64_t s_client_id(int c, uint32_t generation)
 {
     return 0x1000 + (uint64_t) c + 0x100 * (uint64_t) generation;
@@ -206,6 +209,9 @@ static void s_results(ns_world_t *w, const zkv_msg_t *msg)
     zkv_unpacker_init(&in, msg->body);
     zkv_write_result_t r;
     while (zkv_unpack_result(&in, &r) == 1) {
+        if (r.status == ZKV_OK && (r.client_id & NS_SESSIONLESS))
+            ns_fail(w, "client %" PRIx64 " has no session, yet its write %" PRIu64
+                       " took effect at %" PRIu64, r.client_id, r.sequence, r.index);
         if (r.status == ZKV_OK && r.sequence)
             s_check_effect(w, &r);
         ns_client_t *cl = s_by_write(w, r.client_id, r.sequence);
@@ -311,6 +317,32 @@ void ns_clients_step(ns_world_t *w)
         s_done(w, cl, cl->kind == NS_OP_GET ? ZKV_LINCHECK_FAIL : ZKV_LINCHECK_INFO, NULL);
     else if (w->now >= cl->attempt_at) /* a write keeps its sequence: applied once */
         s_attempt(w, cl, s_pick_node(w, cl->node));
+}
+
+void ns_clients_burst(ns_world_t *w, ns_node_t *n, uint32_t writes)
+{
+    uint64_t id = NS_SESSIONLESS | ++w->stats->bursts;
+    zkv_packer_t packer = {0};
+    for (uint32_t i = 0; i < writes; i++) {
+        Zkv__Command cmd = ZKV__COMMAND__INIT;
+        Zkv__PutRequest put = ZKV__PUT_REQUEST__INIT;
+        const char *key = s_keys[ns_random(w, NS_KEYS)];
+        put.key = (ProtobufCBinaryData){strlen(key), (uint8_t *) key};
+        put.value = (ProtobufCBinaryData){5, (uint8_t *) "burst"};
+        cmd.client_id = id;
+        cmd.sequence = i + 1;
+        cmd.first_unacked = 1;
+        cmd.op_case = ZKV__COMMAND__OP_PUT;
+        cmd.put = &put;
+        uint8_t *at = zkv_pack_record(&packer, zkv__command__get_packed_size(&cmd));
+        zkv__command__pack(&cmd, at);
+    }
+    zkv_msg_t msg = {.type = ZKV_MSG_PROPOSE, .body = zkv_packer_frame(&packer)};
+    zkv_packer_free(&packer);
+    ns_enqueue(n, ZKV_ACTOR_REPLICATION, ZKV_ACTOR_CLIENT, &msg);
+    w->stats->burst_writes += writes;
+    ns_note(w, "node %u gets %u writes of client %" PRIx64 ", which has no session", n->id,
+            writes, id);
 }
 
 bool ns_clients_idle(const ns_world_t *w)

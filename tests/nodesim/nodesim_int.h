@@ -61,6 +61,7 @@ struct ns_node {
     bool leads;      /* as its last STATE said */
     bool disk_full;  /* its disk was given a capacity it may run into */
     int64_t back_at; /* stopped on a full disk: space freed and started again then */
+    int64_t busy_until; /* its replication actor has no Ready before then */
     uint64_t booted; /* incarnations */
 };
 
@@ -68,6 +69,7 @@ typedef struct ns_packet {
     struct ns_packet *next;
     uint32_t from, to;
     int64_t at;
+    bool last_chunk; /* the end of a snapshot */
     zframe_t *frame;
 } ns_packet_t;
 
@@ -149,6 +151,9 @@ void ns_client_actor(ns_world_t *w, ns_node_t *n, zkv_actor_id_t from, zkv_msg_t
 /*  One client acts: starts an operation or retries one that timed out. */
 void ns_clients_step(ns_world_t *w);
 bool ns_clients_idle(const ns_world_t *w);
+/*  A client whose session is gone pipelines writes to node n: they enter
+    its log (when it leads) and must all be refused when applied. */
+void ns_clients_burst(ns_world_t *w, ns_node_t *n, uint32_t writes);
 /*  The final state read from a converged node, then every key's history checked. */
 int ns_history_check(ns_world_t *w, const zkv_kvstore_t *final);
 

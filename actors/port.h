@@ -27,6 +27,11 @@ typedef struct {
     /*  A message to another node (to == ZKV_RAFT_BROADCAST: every follower),
         with its snapshot chunk attached; the replication handler only. */
     void (*peer)(void *ctx, const zkv_raft_msg_t *msg);
+    /*  A reply to the client at routing (borrowed); *body_p is taken. The
+        client handler only (front.h). */
+    void (*reply)(void *ctx, zframe_t *routing, zframe_t **body_p);
+    /*  Milliseconds of a monotonic clock; the client handler only. */
+    int64_t (*now_ms)(void *ctx);
 } zkv_port_t;
 
 static inline int zkv_port_send(const zkv_port_t *port, zkv_actor_id_t to, zkv_msg_t *msg)

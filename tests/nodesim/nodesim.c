@@ -81,6 +81,40 @@ static void s_queue_clear(ns_queue_t *q)
     }
 }
 
+static void s_requests_clear(ns_node_t *n)
+{
+    while (n->requests) {
+        ns_request_t *r = n->requests;
+        n->requests = r->next;
+        zframe_destroy(&r->routing);
+        zframe_destroy(&r->body);
+        free(r);
+    }
+    n->requests_end = &n->requests;
+}
+
+void ns_request_enqueue(ns_node_t *n, ns_request_t *r)
+{
+    if (!n->requests_end)
+        n->requests_end = &n->requests;
+    r->next = NULL;
+    *n->requests_end = r;
+    n->requests_end = &r->next;
+}
+
+/*  The next request to node n's client actor, as its ROUTER would read it. */
+static void s_deliver_request(ns_node_t *n)
+{
+    ns_request_t *r = n->requests;
+    n->requests = r->next;
+    if (!n->requests)
+        n->requests_end = &n->requests;
+    zkv_front_request(n->front, r->routing, r->body);
+    zframe_destroy(&r->routing);
+    zframe_destroy(&r->body);
+    free(r);
+}
+
 /* ---------------------------------------------------------------- ports */
 
 static int s_port_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
@@ -107,6 +141,19 @@ static void s_send_packet(ns_world_t *w, const zkv_raft_msg_t *msg, uint32_t fro
     p->last_chunk = msg->type == ZKV_RAFT_MSG_SNAPSHOT && msg->chunk_last;
     p->next = w->net;
     w->net = p;
+}
+
+static void s_port_reply(void *ctx, zframe_t *routing, zframe_t **body_p)
+{
+    ns_ctx_t *c = ctx;
+    ns_client_reply(c->w, c->n, routing, *body_p);
+    zframe_destroy(body_p);
+}
+
+static int64_t s_port_now(void *ctx)
+{
+    ns_ctx_t *c = ctx;
+    return c->w->now;
 }
 
 /*  Broadcasts go over PUB, which may drop; point-to-point messages only
@@ -161,13 +208,17 @@ static void s_node_start(ns_world_t *w, ns_node_t *n)
     }
     for (int a = 0; a < ZKV_ACTOR_COUNT; a++)
         n->ctx[a] = (ns_ctx_t){w, n, (zkv_actor_id_t) a};
-    zkv_port_t log_port = {&n->ctx[ZKV_ACTOR_LOG], s_port_send, NULL};
-    zkv_port_t storage_port = {&n->ctx[ZKV_ACTOR_STORAGE], s_port_send, NULL};
-    zkv_port_t repl_port = {&n->ctx[ZKV_ACTOR_REPLICATION], s_port_send, s_port_peer};
+    zkv_port_t log_port = {.ctx = &n->ctx[ZKV_ACTOR_LOG], .send = s_port_send};
+    zkv_port_t storage_port = {.ctx = &n->ctx[ZKV_ACTOR_STORAGE], .send = s_port_send};
+    zkv_port_t repl_port = {.ctx = &n->ctx[ZKV_ACTOR_REPLICATION], .send = s_port_send,
+                            .peer = s_port_peer};
+    zkv_port_t client_port = {.ctx = &n->ctx[ZKV_ACTOR_CLIENT], .send = s_port_send,
+                              .reply = s_port_reply, .now_ms = s_port_now};
     n->log = zkv_log_new(&boot.wal, &log_port, NULL);
     n->storage =
         zkv_storage_new(&n->config, fs, &boot.kv, boot.snapshot_term, &storage_port, NULL);
     n->repl = zkv_repl_new(&n->config, fs, &boot.raft, boot.snapshot_path, &repl_port, NULL);
+    n->front = zkv_front_new(&n->config, &client_port, NULL);
     zkv_boot_clear(&boot);
     n->up = true;
     n->leads = false;
@@ -186,9 +237,11 @@ static void s_node_crash(ns_world_t *w, ns_node_t *n)
     zkv_log_destroy(&n->log); /* its last sync fails: the handles died with the crash */
     zkv_storage_destroy(&n->storage);
     zkv_repl_destroy(&n->repl);
+    zkv_front_destroy(&n->front);
     for (int to = 0; to < ZKV_ACTOR_COUNT; to++)
         for (int from = 0; from < ZKV_ACTOR_COUNT; from++)
             s_queue_clear(&n->q[to][from]);
+    s_requests_clear(n);
     n->up = false;
     w->stats->crashes++;
     w->stats->torn += torn;
@@ -208,9 +261,11 @@ static void s_node_free(ns_node_t *n)
     zkv_log_destroy(&n->log);
     zkv_storage_destroy(&n->storage);
     zkv_repl_destroy(&n->repl);
+    zkv_front_destroy(&n->front);
     for (int to = 0; to < ZKV_ACTOR_COUNT; to++)
         for (int from = 0; from < ZKV_ACTOR_COUNT; from++)
             s_queue_clear(&n->q[to][from]);
+    s_requests_clear(n);
     zkv_fs_mem_destroy(&n->fs);
 }
 
@@ -336,8 +391,10 @@ static void s_deliver(ns_world_t *w, ns_node_t *n, zkv_actor_id_t to, zkv_actor_
         s_check_installed(w, n, msg);
         zkv_repl_handle(n->repl, from, msg);
     }
-    else
-        ns_client_actor(w, n, from, msg);
+    else {
+        ns_client_actor_sees(w, n, msg);
+        zkv_front_handle(n->front, msg);
+    }
     zkv_msg_clear(msg);
     free(item);
 }
@@ -350,33 +407,49 @@ static bool s_may_deliver(const ns_node_t *n, zkv_actor_id_t to, zkv_actor_id_t 
            from == ZKV_ACTOR_STORAGE;
 }
 
+#define NS_QUEUES (ZKV_ACTOR_COUNT * ZKV_ACTOR_COUNT + 1) /* per node; the last: requests */
+
 /*  Pick a queue with something deliverable, at random. */
 static bool s_deliver_any(ns_world_t *w)
 {
-    uint32_t choices[NS_NODES_MAX * ZKV_ACTOR_COUNT * ZKV_ACTOR_COUNT];
+    uint32_t choices[NS_NODES_MAX * NS_QUEUES];
     uint32_t k = 0;
-    for (uint32_t i = 0; i < w->opt.nodes; i++)
-        for (int to = 0; to < ZKV_ACTOR_COUNT && w->nodes[i].up; to++)
+    for (uint32_t i = 0; i < w->opt.nodes; i++) {
+        if (!w->nodes[i].up)
+            continue;
+        for (int to = 0; to < ZKV_ACTOR_COUNT; to++)
             for (int from = 0; from < ZKV_ACTOR_COUNT; from++)
                 if (s_may_deliver(&w->nodes[i], (zkv_actor_id_t) to, (zkv_actor_id_t) from))
-                    choices[k++] = (i * ZKV_ACTOR_COUNT + (uint32_t) to) * ZKV_ACTOR_COUNT +
-                                   (uint32_t) from;
+                    choices[k++] = i * NS_QUEUES + (uint32_t) to * ZKV_ACTOR_COUNT + (uint32_t) from;
+        if (w->nodes[i].requests)
+            choices[k++] = i * NS_QUEUES + NS_QUEUES - 1;
+    }
     if (k == 0)
         return false;
     uint32_t c = choices[ns_random(w, k)];
-    s_deliver(w, &w->nodes[c / (ZKV_ACTOR_COUNT * ZKV_ACTOR_COUNT)],
+    ns_node_t *n = &w->nodes[c / NS_QUEUES];
+    c %= NS_QUEUES;
+    if (c == NS_QUEUES - 1) {
+        s_deliver_request(n);
+        return true;
+    }
+    s_deliver(w, n,
               (zkv_actor_id_t) (c / ZKV_ACTOR_COUNT % ZKV_ACTOR_COUNT),
               (zkv_actor_id_t) (c % ZKV_ACTOR_COUNT));
     return true;
 }
 
-/*  An actor ends its round: the log syncs, replication acts on its Ready. */
+/*  An actor ends its round: the log syncs, replication acts on its Ready,
+    the client actor proposes the writes it took and times requests out. */
 static void s_round(ns_world_t *w, ns_node_t *n)
 {
-    if (s_chance(w, 500))
+    uint64_t r = ns_random(w, 3);
+    if (r == 0)
         zkv_log_round(n->log);
-    else if (w->now >= n->busy_until)
+    else if (r == 1 && w->now >= n->busy_until)
         zkv_repl_ready(n->repl);
+    else if (r == 2)
+        zkv_front_round(n->front);
 }
 
 static void s_ticks(ns_world_t *w)

@@ -1,7 +1,7 @@
 /*  nodesim: whole zkv nodes under a seeded simulation, in the manner of
     FoundationDB's simulator and TigerBeetle's VOPR.
 
-    Each node is zkvd's own log, storage and replication handlers (the code
+    Each node is zkvd's own log, storage, replication and client handlers (the code
     the actors run) on an in-memory file system that models what a crash
     keeps (core/fs_mem). One thread runs every node: a scheduler driven by one
     splitmix64 stream picks, step by step, which queued message an actor
@@ -14,9 +14,10 @@
     snapshot's last chunk (more chunks step into it), a crash where the
     install replaces a log of another history, a cut leader given a burst
     of writes that its log keeps past the others' next snapshot.
-    Clients with sessions play the client actor: they open a session,
-    propose writes to whichever node they believe leads, retry with the
-    same sequence, read through ReadIndex, and record a history.
+    Clients with sessions speak the client protocol to each node's client
+    actor (its handler too): they open a session, send writes to whichever
+    node they believe leads, retry with the same sequence, read through
+    ReadIndex, and record a history.
 
     After every step: at most one leader per term; no two nodes apply
     different entries at one index; a node that crashed boots again; a

@@ -1,7 +1,8 @@
-/*  nodesim_client: clients with sessions in place of the client actor. They
-    propose to the node they believe leads, retry a write with its sequence
-    elsewhere after a timeout, read through ReadIndex, and record a history
-    that is checked per key at the end. */
+/*  nodesim_client: clients with sessions, speaking the client protocol to
+    each node's client actor. They send writes to the node they believe
+    leads, retry a write with its sequence elsewhere after a timeout or a
+    NOT_LEADER, read through ReadIndex, and record a history that is checked
+    per key at the end. */
 #include "nodesim_int.h"
 
 #include <inttypes.h>
@@ -13,8 +14,6 @@
 
 static const char *const s_keys[NS_KEYS] = {"k0", "k1", "k2"};
 
-/* Clients without a session (ns_clients_burst) have this bit in their id. */
-#define NS_SESSIONLESS (1ull << 62)
 
 static uint64_t s_client_id(int c, uint32_t generation)
 {
@@ -66,43 +65,42 @@ static uint32_t s_pick_node(ns_world_t *w, uint32_t avoid)
 
 /* ---------------------------------------------------------------- sending */
 
-static void s_propose(ns_client_t *cl, ns_node_t *n)
+/*  A request over the client protocol, from the connection named routing
+    (NS_ROUTING_BYTES: which client, or a burst), to node n's client actor. */
+static void s_send_request(ns_world_t *w, ns_node_t *n, uint64_t routing,
+                           const Zkv__Request *req)
 {
-    Zkv__Command cmd = ZKV__COMMAND__INIT;
-    Zkv__OpenSessionRequest open = ZKV__OPEN_SESSION_REQUEST__INIT;
-    Zkv__PutRequest put = ZKV__PUT_REQUEST__INIT;
-    cmd.client_id = cl->id;
-    cmd.sequence = cl->seq;
-    cmd.first_unacked = cl->first_unacked;
-    if (cl->kind == NS_OP_OPEN) {
-        cmd.op_case = ZKV__COMMAND__OP_OPEN_SESSION;
-        cmd.open_session = &open;
-    } else {
-        put.key = (ProtobufCBinaryData){strlen(s_keys[cl->key]), (uint8_t *) s_keys[cl->key]};
-        put.value = (ProtobufCBinaryData){strlen(cl->value), (uint8_t *) cl->value};
-        cmd.op_case = ZKV__COMMAND__OP_PUT;
-        cmd.put = &put;
-    }
-    zkv_packer_t packer = {0};
-    uint8_t *at = zkv_pack_record(&packer, zkv__command__get_packed_size(&cmd));
-    zkv__command__pack(&cmd, at);
-    zkv_msg_t msg = {.type = ZKV_MSG_PROPOSE, .body = zkv_packer_frame(&packer)};
-    zkv_packer_free(&packer);
-    ns_enqueue(n, ZKV_ACTOR_REPLICATION, ZKV_ACTOR_CLIENT, &msg);
+    zframe_t *body = zframe_new(NULL, zkv__request__get_packed_size(req));
+    zkv__request__pack(req, zframe_data(body));
+    ns_request_t *r = zmalloc(sizeof *r);
+    r->routing = zframe_new(&routing, sizeof routing);
+    r->body = body;
+    ns_request_enqueue(n, r);
+    (void) w;
 }
 
-static void s_read(ns_world_t *w, ns_client_t *cl, ns_node_t *n)
+static void s_request_for(ns_client_t *cl, Zkv__Request *req, Zkv__PutRequest *put,
+                          Zkv__GetRequest *get, Zkv__OpenSessionRequest *open)
 {
-    Zkv__GetRequest get = ZKV__GET_REQUEST__INIT;
-    get.key = (ProtobufCBinaryData){strlen(s_keys[cl->key]), (uint8_t *) s_keys[cl->key]};
-    Zkv__Request req = ZKV__REQUEST__INIT;
-    req.body_case = ZKV__REQUEST__BODY_GET;
-    req.get = &get;
-    zframe_t *body = zframe_new(NULL, zkv__request__get_packed_size(&req));
-    zkv__request__pack(&req, zframe_data(body));
-    cl->context = ++w->next_context;
-    zkv_msg_t msg = {.type = ZKV_MSG_READ, .read.context = cl->context, .body = body};
-    ns_enqueue(n, ZKV_ACTOR_REPLICATION, ZKV_ACTOR_CLIENT, &msg);
+    req->request_id = cl->op_id;
+    if (cl->kind == NS_OP_GET) {
+        get->key = (ProtobufCBinaryData){strlen(s_keys[cl->key]), (uint8_t *) s_keys[cl->key]};
+        req->body_case = ZKV__REQUEST__BODY_GET;
+        req->get = get;
+        return;
+    }
+    req->client_id = cl->id;
+    req->sequence = cl->seq;
+    req->first_unacked = cl->first_unacked;
+    if (cl->kind == NS_OP_OPEN) {
+        req->body_case = ZKV__REQUEST__BODY_OPEN_SESSION;
+        req->open_session = open;
+    } else {
+        put->key = (ProtobufCBinaryData){strlen(s_keys[cl->key]), (uint8_t *) s_keys[cl->key]};
+        put->value = (ProtobufCBinaryData){strlen(cl->value), (uint8_t *) cl->value};
+        req->body_case = ZKV__REQUEST__BODY_PUT;
+        req->put = put;
+    }
 }
 
 /*  An attempt at the current operation, on node (a new one after a timeout). */
@@ -114,10 +112,12 @@ static void s_attempt(ns_world_t *w, ns_client_t *cl, uint32_t node)
     ns_node_t *n = &w->nodes[node - 1];
     if (!n->up)
         return; /* as if the connection were refused: the timeout moves on */
-    if (cl->kind == NS_OP_GET)
-        s_read(w, cl, n);
-    else
-        s_propose(cl, n);
+    Zkv__Request req = ZKV__REQUEST__INIT;
+    Zkv__PutRequest put = ZKV__PUT_REQUEST__INIT;
+    Zkv__GetRequest get = ZKV__GET_REQUEST__INIT;
+    Zkv__OpenSessionRequest open = ZKV__OPEN_SESSION_REQUEST__INIT;
+    s_request_for(cl, &req, &put, &get, &open);
+    s_send_request(w, n, (uint64_t) (cl - w->clients), &req);
 }
 
 /* ---------------------------------------------------------------- history */
@@ -169,26 +169,7 @@ static void s_done(ns_world_t *w, ns_client_t *cl, zkv_lincheck_outcome_t outcom
     cl->idle_until = w->now + (int64_t) ns_random(w, 30);
 }
 
-/* ---------------------------------------------------------------- the client actor's inbox */
-
-static ns_client_t *s_by_write(ns_world_t *w, uint64_t client_id, uint64_t seq)
-{
-    for (int c = 0; c < NS_CLIENTS; c++) {
-        ns_client_t *cl = &w->clients[c];
-        bool write = cl->kind == NS_OP_OPEN || cl->kind == NS_OP_PUT;
-        if (write && cl->id == client_id && cl->seq == seq)
-            return cl;
-    }
-    return NULL;
-}
-
-static ns_client_t *s_by_context(ns_world_t *w, uint64_t context)
-{
-    for (int c = 0; c < NS_CLIENTS; c++)
-        if (w->clients[c].kind == NS_OP_GET && w->clients[c].context == context)
-            return &w->clients[c];
-    return NULL;
-}
+/* ---------------------------------------------------------------- replies */
 
 /*  The node forgot the client's session (more clients than it keeps): the
     write was refused; an earlier attempt may have applied, so it may not be
@@ -203,8 +184,70 @@ static void s_session_expired(ns_world_t *w, ns_client_t *cl)
     cl->next_seq = cl->first_unacked = 1;
 }
 
-static void s_results(ns_world_t *w, const zkv_msg_t *msg)
+static void s_read_done(ns_world_t *w, ns_client_t *cl, const Zkv__Response *r)
 {
+    char value[32] = "";
+    snprintf(value, sizeof value, "%.*s", (int) r->value.len, (const char *) r->value.data);
+    s_done(w, cl, ZKV_LINCHECK_OK, r->status == ZKV__STATUS__OK ? value : NULL);
+}
+
+/*  What the client actor answered to the current operation of cl. */
+static void s_response(ns_world_t *w, ns_client_t *cl, const Zkv__Response *r)
+{
+    bool write = cl->kind != NS_OP_GET;
+    if (write && r->status == ZKV__STATUS__OK && cl->kind == NS_OP_PUT &&
+        (r->client_id != cl->id || r->sequence != cl->seq))
+        ns_fail(w, "client %" PRIx64 " seq %" PRIu64 " answered for write %" PRIx64 "/%" PRIu64,
+                cl->id, cl->seq, r->client_id, r->sequence);
+    else if (r->status == ZKV__STATUS__OK && write)
+        s_done(w, cl, ZKV_LINCHECK_OK, NULL);
+    else if (!write && (r->status == ZKV__STATUS__OK || r->status == ZKV__STATUS__NOT_FOUND))
+        s_read_done(w, cl, r);
+    else if (r->status == ZKV__STATUS__SESSION_EXPIRED && cl->kind == NS_OP_PUT)
+        s_session_expired(w, cl);
+    else if (r->status == ZKV__STATUS__NOT_LEADER || r->status == ZKV__STATUS__UNAVAILABLE ||
+             r->status == ZKV__STATUS__TIMEOUT)
+        cl->attempt_at = w->now; /* elsewhere, at once; a write keeps its sequence */
+    else
+        ns_fail(w, "client %" PRIx64 ": request %" PRIu64 " answered %d: %s", cl->id,
+                r->request_id, r->status, r->error);
+}
+
+void ns_client_reply(ns_world_t *w, ns_node_t *n, zframe_t *routing, zframe_t *body)
+{
+    uint64_t who = 0;
+    Zkv__Response *r = zkv__response__unpack(NULL, zframe_size(body), zframe_data(body));
+    if (zframe_size(routing) != sizeof who || !r) {
+        ns_fail(w, "node %u answered a client with %s", n->id,
+                r ? "a bad routing id" : "something that is not a zkv.Response");
+        zkv__response__free_unpacked(r, NULL);
+        return;
+    }
+    memcpy(&who, zframe_data(routing), sizeof who);
+    if (who & NS_SESSIONLESS) {
+        if (r->status == ZKV__STATUS__OK)
+            ns_fail(w, "client %" PRIx64 " has no session, yet node %u acknowledged its write %" PRIu64,
+                    r->client_id, n->id, r->sequence);
+    } else if (who < NS_CLIENTS) {
+        ns_client_t *cl = &w->clients[who];
+        /* An answer to an attempt of the current operation (a later one may
+           have gone elsewhere): any of them ends it. */
+        if (cl->kind != NS_OP_NONE && r->request_id == cl->op_id)
+            s_response(w, cl, r);
+    }
+    zkv__response__free_unpacked(r, NULL);
+}
+
+/*  What the node's actors tell its client actor, seen on the way: which
+    node leads, and every write's effect (however often it was committed,
+    one log index per write on every node; none for a client without a
+    session). */
+void ns_client_actor_sees(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg)
+{
+    if (msg->type == ZKV_MSG_STATE)
+        n->leads = msg->state.role == ZKV_RAFT_LEADER;
+    if (msg->type != ZKV_MSG_RESULTS)
+        return;
     zkv_unpacker_t in;
     zkv_unpacker_init(&in, msg->body);
     zkv_write_result_t r;
@@ -214,72 +257,6 @@ static void s_results(ns_world_t *w, const zkv_msg_t *msg)
                        " took effect at %" PRIu64, r.client_id, r.sequence, r.index);
         if (r.status == ZKV_OK && r.sequence)
             s_check_effect(w, &r);
-        ns_client_t *cl = s_by_write(w, r.client_id, r.sequence);
-        if (!cl)
-            continue;
-        if (r.status == ZKV_OK)
-            s_done(w, cl, ZKV_LINCHECK_OK, NULL);
-        else if (r.status == ZKV_ESESSION && cl->kind == NS_OP_PUT)
-            s_session_expired(w, cl);
-        else
-            ns_fail(w, "client %" PRIx64 " seq %" PRIu64 ": write refused: %s", r.client_id,
-                    r.sequence, zkv_strerror(r.status));
-    }
-}
-
-/*  Proposals the node refused never entered its log: try elsewhere now. */
-static void s_rejected(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg)
-{
-    zkv_unpacker_t in;
-    zkv_unpacker_init(&in, msg->body);
-    const uint8_t *data;
-    size_t size;
-    while (zkv_unpack_record(&in, &data, &size) == 1) {
-        Zkv__Command *cmd = zkv__command__unpack(NULL, size, data);
-        ns_client_t *cl = cmd ? s_by_write(w, cmd->client_id, cmd->sequence) : NULL;
-        if (cl && cl->node == n->id)
-            cl->attempt_at = w->now;
-        if (cmd)
-            zkv__command__free_unpacked(cmd, NULL);
-    }
-}
-
-static void s_reply(ns_world_t *w, const zkv_msg_t *msg)
-{
-    ns_client_t *cl = s_by_context(w, msg->reply.context);
-    if (!cl)
-        return;
-    Zkv__Response *r =
-        zkv__response__unpack(NULL, zframe_size(msg->body), zframe_data(msg->body));
-    if (!r) {
-        ns_fail(w, "a read's reply is not a zkv.Response");
-        return;
-    }
-    char value[32] = "";
-    snprintf(value, sizeof value, "%.*s", (int) r->value.len, (const char *) r->value.data);
-    if (r->status == ZKV__STATUS__OK)
-        s_done(w, cl, ZKV_LINCHECK_OK, value);
-    else if (r->status == ZKV__STATUS__NOT_FOUND)
-        s_done(w, cl, ZKV_LINCHECK_OK, NULL);
-    else
-        s_done(w, cl, ZKV_LINCHECK_FAIL, NULL);
-    zkv__response__free_unpacked(r, NULL);
-}
-
-void ns_client_actor(ns_world_t *w, ns_node_t *n, zkv_actor_id_t from, zkv_msg_t *msg)
-{
-    (void) from;
-    ns_client_t *cl;
-    switch (msg->type) {
-    case ZKV_MSG_STATE: n->leads = msg->state.role == ZKV_RAFT_LEADER; break;
-    case ZKV_MSG_RESULTS: s_results(w, msg); break;
-    case ZKV_MSG_REJECTED: s_rejected(w, n, msg); break;
-    case ZKV_MSG_REPLY: s_reply(w, msg); break;
-    case ZKV_MSG_READFAIL:
-        if ((cl = s_by_context(w, msg->readfail.context)))
-            s_done(w, cl, ZKV_LINCHECK_FAIL, NULL);
-        break;
-    default: ns_fail(w, "the client actor got %s", zkv_msg_type_name(msg->type));
     }
 }
 
@@ -288,6 +265,7 @@ void ns_client_actor(ns_world_t *w, ns_node_t *n, zkv_actor_id_t from, zkv_msg_t
 static void s_start(ns_world_t *w, ns_client_t *cl)
 {
     cl->key = (int) ns_random(w, NS_KEYS);
+    cl->op_id = ++w->next_op;
     cl->seq = 0;
     cl->attempts = 0;
     cl->deadline = w->now + NS_DEADLINE_MS;
@@ -322,24 +300,20 @@ void ns_clients_step(ns_world_t *w)
 void ns_clients_burst(ns_world_t *w, ns_node_t *n, uint32_t writes)
 {
     uint64_t id = NS_SESSIONLESS | ++w->stats->bursts;
-    zkv_packer_t packer = {0};
     for (uint32_t i = 0; i < writes; i++) {
-        Zkv__Command cmd = ZKV__COMMAND__INIT;
+        Zkv__Request req = ZKV__REQUEST__INIT;
         Zkv__PutRequest put = ZKV__PUT_REQUEST__INIT;
         const char *key = s_keys[ns_random(w, NS_KEYS)];
         put.key = (ProtobufCBinaryData){strlen(key), (uint8_t *) key};
         put.value = (ProtobufCBinaryData){5, (uint8_t *) "burst"};
-        cmd.client_id = id;
-        cmd.sequence = i + 1;
-        cmd.first_unacked = 1;
-        cmd.op_case = ZKV__COMMAND__OP_PUT;
-        cmd.put = &put;
-        uint8_t *at = zkv_pack_record(&packer, zkv__command__get_packed_size(&cmd));
-        zkv__command__pack(&cmd, at);
+        req.client_id = id;
+        req.sequence = i + 1;
+        req.first_unacked = 1;
+        req.request_id = i + 1;
+        req.body_case = ZKV__REQUEST__BODY_PUT;
+        req.put = &put;
+        s_send_request(w, n, id, &req);
     }
-    zkv_msg_t msg = {.type = ZKV_MSG_PROPOSE, .body = zkv_packer_frame(&packer)};
-    zkv_packer_free(&packer);
-    ns_enqueue(n, ZKV_ACTOR_REPLICATION, ZKV_ACTOR_CLIENT, &msg);
     w->stats->burst_writes += writes;
     ns_note(w, "node %u gets %u writes of client %" PRIx64 ", which has no session", n->id,
             writes, id);

@@ -6,6 +6,7 @@
 #include <czmq.h>
 
 #include "boot.h"
+#include "front.h"
 #include "fs_mem.h"
 #include "lincheck.h"
 #include "log.h"
@@ -27,6 +28,8 @@
 #define NS_QUIET_MS 30000     /* faults healed: everything must converge within this */
 #define NS_HISTORY_MAX 20000  /* client operations recorded per seed */
 #define NS_TERMS_MAX 4096
+/* Clients without a session (ns_clients_burst) have this bit in their id. */
+#define NS_SESSIONLESS (1ull << 62)
 
 typedef struct ns_item {
     struct ns_item *next;
@@ -37,6 +40,13 @@ typedef struct {
     ns_item_t *head, *tail;
     size_t n;
 } ns_queue_t;
+
+/*  A request on its way to a node's client actor. */
+typedef struct ns_request {
+    struct ns_request *next;
+    zframe_t *routing; /* a client's index, or NS_SESSIONLESS | a burst's number */
+    zframe_t *body;
+} ns_request_t;
 
 typedef struct ns_world ns_world_t;
 typedef struct ns_node ns_node_t;
@@ -55,6 +65,8 @@ struct ns_node {
     zkv_log_t *log;
     zkv_storage_t *storage;
     zkv_repl_t *repl;
+    zkv_front_t *front;
+    ns_request_t *requests, **requests_end; /* in arrival order */
     ns_queue_t q[ZKV_ACTOR_COUNT][ZKV_ACTOR_COUNT]; /* [to][from] */
     ns_ctx_t ctx[ZKV_ACTOR_COUNT];
     int64_t next_tick;
@@ -93,7 +105,7 @@ typedef struct {
     int key;
     char value[32];
     uint64_t seq;
-    uint64_t context;
+    uint64_t op_id;     /* the request id of every attempt at the current operation */
     uint32_t node;
     int64_t attempt_at; /* when the current attempt times out */
     int64_t deadline;
@@ -124,7 +136,7 @@ struct ns_world {
     bool faults;                                             /* off in the quiet phase */
     bool clients_stop;                                       /* no new operations */
     ns_client_t clients[NS_CLIENTS];
-    uint64_t next_context;
+    uint64_t next_op;
     ns_hist_t *hist;
     size_t n_hist;
     ns_effect_t *effects;
@@ -143,11 +155,15 @@ void ns_fail(ns_world_t *w, const char *fmt, ...) __attribute__((format(printf, 
 void ns_note(ns_world_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*  Queue msg (taken) for node n's actor to, from actor from. */
 void ns_enqueue(ns_node_t *n, zkv_actor_id_t to, zkv_actor_id_t from, zkv_msg_t *msg);
+/*  Queue a request (taken) for node n's client actor. */
+void ns_request_enqueue(ns_node_t *n, ns_request_t *r);
 
 /* nodesim_client.c */
 void ns_clients_init(ns_world_t *w);
-/*  A message for node n's client actor: the clients play it. */
-void ns_client_actor(ns_world_t *w, ns_node_t *n, zkv_actor_id_t from, zkv_msg_t *msg);
+/*  A message for node n's client actor, seen before the actor handles it. */
+void ns_client_actor_sees(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg);
+/*  Node n's client actor answers the connection routing (both borrowed). */
+void ns_client_reply(ns_world_t *w, ns_node_t *n, zframe_t *routing, zframe_t *body);
 /*  One client acts: starts an operation or retries one that timed out. */
 void ns_clients_step(ns_world_t *w);
 bool ns_clients_idle(const ns_world_t *w);

@@ -1,0 +1,598 @@
+/*  front: the client actor's handler (front.h). */
+#include "front.h"
+
+#include <inttypes.h>
+
+#include "btree.h"
+#include "inproc.h"
+#include "raft.h"
+#include "response.h"
+#include "zkv.pb-c.h"
+#include "zkv_error.h"
+
+#define CLIENT_REQUEST_TIMEOUT_MS 3000 /* then TIMEOUT: the outcome is unknown */
+#define CLIENT_PENDING_MAX 100000      /* requests in flight before UNAVAILABLE */
+#define CLIENT_CONN_PENDING_MAX 4096   /* the same from one connection */
+/*  Replies held for clients (in libzmq, not yet written to the kernel), for
+    one connection and for all; past either a reply is shed and the client
+    times out and retries. The high-water mark bounds the count of small
+    ones: past it the ROUTER drops. */
+#define CLIENT_CONN_REPLY_BYTES_MAX (64u * 1024 * 1024)
+#define CLIENT_REPLY_BYTES_MAX (256u * 1024 * 1024)
+
+/*  What a pending request is found by: a write by client id and sequence, a
+    read by its context (second half 0). The tables keep a pointer to the
+    key inside the request, so nothing is formatted or copied per request. */
+typedef struct {
+    uint64_t a;
+    uint64_t b;
+} pending_key_t;
+
+typedef struct {
+    pending_key_t key;
+    zframe_t *routing;
+    zkv_reply_conn_t *conn; /* counts this request as pending */
+    uint64_t request_id;
+    int64_t started_ms;
+    uint64_t client_id;
+    uint64_t sequence;
+} pending_t;
+
+struct zkv_front_t {
+    zkv_port_t port;
+    zkv_tracer_t *tracer; /* borrowed; NULL: none */
+    zkv_config_t config;
+    zhashx_t *writes; /* (client id, sequence) -> pending_t */
+    zhashx_t *reads;  /* (context, 0) -> pending_t */
+    zkv_reply_queue_t *replies;
+    uint64_t shed_told; /* replies shed, as last traced */
+    uint64_t next_context;
+    zkv_packer_t batch; /* commands proposed together at the end of this round */
+    /* From the replication actor's STATE. */
+    uint64_t role, term, leader, commit, applied;
+    uint64_t keys;
+    int64_t next_sweep_ms;
+};
+
+typedef zkv_front_t client_t;
+
+static int64_t s_now(const client_t *self)
+{
+    return self->port.now_ms(self->port.ctx);
+}
+
+static void s_pending_destroy(void **item)
+{
+    pending_t *p = *item;
+    zkv_reply_conn_release(p->conn);
+    zframe_destroy(&p->routing);
+    free(p);
+    *item = NULL;
+}
+
+static pending_t *s_pending_new(int64_t now, pending_key_t key, zframe_t *routing,
+                                zkv_reply_conn_t *conn, const Zkv__Request *req)
+{
+    pending_t *p = zmalloc(sizeof *p);
+    p->key = key;
+    p->routing = zframe_dup(routing);
+    p->conn = conn;
+    zkv_reply_conn_hold(conn);
+    p->request_id = req->request_id;
+    p->started_ms = now;
+    p->client_id = req->client_id;
+    p->sequence = req->sequence;
+    return p;
+}
+
+static size_t s_key_hash(const void *key)
+{
+    const pending_key_t *k = key;
+    uint64_t h = (k->a ^ (k->b * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
+    return (size_t) (h ^ (h >> 31));
+}
+
+static int s_key_compare(const void *x, const void *y)
+{
+    const pending_key_t *a = x, *b = y;
+    return a->a != b->a ? (a->a < b->a ? -1 : 1) : a->b != b->b ? (a->b < b->b ? -1 : 1) : 0;
+}
+
+static zhashx_t *s_pending_table(void)
+{
+    zhashx_t *table = zhashx_new();
+    if (table) {
+        zhashx_set_key_hasher(table, s_key_hash);
+        zhashx_set_key_comparator(table, s_key_compare);
+        zhashx_set_key_duplicator(table, NULL);
+        zhashx_set_key_destructor(table, NULL);
+        zhashx_set_destructor(table, s_pending_destroy);
+    }
+    return table;
+}
+
+/*  Add p, replacing (and destroying) an entry with the same key: the new
+    one holds the key the table points to. */
+static void s_pending_put(zhashx_t *table, pending_t *p)
+{
+    zhashx_delete(table, &p->key);
+    zhashx_insert(table, &p->key, p);
+}
+
+static void s_send(client_t *self, zframe_t *routing, zframe_t *body)
+{
+    if (body)
+        self->port.reply(self->port.ctx, routing, &body);
+    zframe_destroy(&body); /* a reply the shell did not take */
+}
+
+static void s_reply_status(client_t *self, zframe_t *routing, const Zkv__Request *req,
+                           Zkv__Status status, const char *error)
+{
+    Zkv__Response r = ZKV__RESPONSE__INIT;
+    r.status = status;
+    r.error = (char *) (error ? error : "");
+    if (req) {
+        r.client_id = req->client_id;
+        r.sequence = req->sequence;
+        r.request_id = req->request_id;
+    }
+    char endpoint[ZKV_HOST_SIZE_MAX + 32] = "";
+    const zkv_member_t *leader = zkv_config_member(&self->config, (uint32_t) self->leader);
+    if (status == ZKV__STATUS__NOT_LEADER && leader)
+        snprintf(endpoint, sizeof endpoint, "tcp://%s:%u", leader->host, leader->client_port);
+    r.leader_endpoint = endpoint;
+    s_send(self, routing, zkv_response_frame(&r));
+}
+
+static void s_not_leader(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    s_reply_status(self, routing, req, ZKV__STATUS__NOT_LEADER,
+                   self->leader ? "not the leader" : "no leader known; retry");
+}
+
+/* ---------------------------------------------------------------- validation */
+
+static bool s_check_key(client_t *self, zframe_t *routing, const Zkv__Request *req,
+                        ProtobufCBinaryData key)
+{
+    if (key.len <= ZKV_KEY_SIZE_MAX)
+        return true;
+    s_reply_status(self, routing, req, ZKV__STATUS__KEY_TOO_LARGE, "key larger than 4096 bytes");
+    return false;
+}
+
+static bool s_check_value(client_t *self, zframe_t *routing, const Zkv__Request *req,
+                          ProtobufCBinaryData value)
+{
+    if (value.len <= ZKV_VALUE_SIZE_MAX)
+        return true;
+    s_reply_status(self, routing, req, ZKV__STATUS__VALUE_TOO_LARGE,
+                   "value larger than 1048576 bytes");
+    return false;
+}
+
+/*  Sizes and shape of a request, before anything is done with it. */
+static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    switch (req->body_case) {
+    case ZKV__REQUEST__BODY_GET: return s_check_key(self, routing, req, req->get->key);
+    case ZKV__REQUEST__BODY_PUT:
+        return s_check_key(self, routing, req, req->put->key) &&
+               s_check_value(self, routing, req, req->put->value);
+    case ZKV__REQUEST__BODY_DELETE: return s_check_key(self, routing, req, req->delete_->key);
+    case ZKV__REQUEST__BODY_CAS:
+        return s_check_key(self, routing, req, req->cas->key) &&
+               s_check_value(self, routing, req, req->cas->value) &&
+               s_check_value(self, routing, req, req->cas->expected);
+    case ZKV__REQUEST__BODY_SCAN:
+        return s_check_key(self, routing, req, req->scan->prefix) &&
+               s_check_key(self, routing, req, req->scan->start) &&
+               s_check_key(self, routing, req, req->scan->end);
+    case ZKV__REQUEST__BODY_STATUS:
+    case ZKV__REQUEST__BODY_DIGEST: return true;
+    case ZKV__REQUEST__BODY_OPEN_SESSION:
+    case ZKV__REQUEST__BODY_CLOSE_SESSION:
+        if (req->client_id != 0 && req->sequence == 0)
+            return true;
+        s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST,
+                       "a session request needs a client id and no sequence");
+        return false;
+    default:
+        s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST, "unknown request type");
+        return false;
+    }
+}
+
+/* ---------------------------------------------------------------- requests */
+
+/*  The connection to count a new pending request on, or NULL when it may
+    not have one more (answered UNAVAILABLE). */
+static zkv_reply_conn_t *s_admit(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    const char *why = "too many requests in flight";
+    zkv_reply_conn_t *conn = NULL;
+    if (zhashx_size(self->writes) + zhashx_size(self->reads) < CLIENT_PENDING_MAX) {
+        conn = zkv_reply_queue_conn(self->replies, routing);
+        why = conn ? "too many requests in flight from this client" : "out of memory";
+    }
+    if (conn && zkv_reply_conn_pending(conn) < CLIENT_CONN_PENDING_MAX)
+        return conn;
+    s_reply_status(self, routing, req, ZKV__STATUS__UNAVAILABLE, why);
+    return NULL;
+}
+
+static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    bool session = req->body_case == ZKV__REQUEST__BODY_OPEN_SESSION ||
+                   req->body_case == ZKV__REQUEST__BODY_CLOSE_SESSION;
+    /* Malformed on any node: not worth a redirect to the leader. */
+    if (!session && req->client_id != 0 && req->sequence == 0) {
+        s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST,
+                       "a write with a client id needs a sequence from 1");
+        return;
+    }
+    if (self->role != ZKV_RAFT_LEADER) {
+        s_not_leader(self, routing, req);
+        return;
+    }
+    zkv_reply_conn_t *conn = s_admit(self, routing, req);
+    if (!conn)
+        return;
+    Zkv__Command cmd = ZKV__COMMAND__INIT;
+    cmd.client_id = req->client_id;
+    cmd.sequence = req->sequence;
+    cmd.first_unacked = req->first_unacked;
+    if (req->body_case == ZKV__REQUEST__BODY_PUT) {
+        cmd.op_case = ZKV__COMMAND__OP_PUT;
+        cmd.put = req->put;
+    } else if (req->body_case == ZKV__REQUEST__BODY_DELETE) {
+        cmd.op_case = ZKV__COMMAND__OP_DELETE;
+        cmd.delete_ = req->delete_;
+    } else if (req->body_case == ZKV__REQUEST__BODY_OPEN_SESSION) {
+        cmd.op_case = ZKV__COMMAND__OP_OPEN_SESSION;
+        cmd.open_session = req->open_session;
+    } else if (req->body_case == ZKV__REQUEST__BODY_CLOSE_SESSION) {
+        cmd.op_case = ZKV__COMMAND__OP_CLOSE_SESSION;
+        cmd.close_session = req->close_session;
+    } else {
+        cmd.op_case = ZKV__COMMAND__OP_CAS;
+        cmd.cas = req->cas;
+    }
+    /* Keys and values are within their limits, but unknown fields of the
+       request ride along: one command over the entry limit would make the
+       core refuse the whole batch. */
+    size_t size = zkv__command__get_packed_size(&cmd);
+    if (size > ZKV_ENTRY_SIZE_MAX) {
+        s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST, "command too large");
+        return;
+    }
+    uint8_t *packed = zkv_pack_record(&self->batch, size);
+    if (!packed) {
+        s_reply_status(self, routing, req, ZKV__STATUS__UNAVAILABLE, "out of memory");
+        return;
+    }
+    zkv__command__pack(&cmd, packed);
+    /* A retry replaces the earlier pending entry: answer where the client is now. */
+    pending_key_t key = {req->client_id, req->sequence};
+    s_pending_put(self->writes, s_pending_new(s_now(self), key, routing, conn, req));
+}
+
+static bool s_linearizable(const Zkv__Request *req)
+{
+    if (req->body_case == ZKV__REQUEST__BODY_DIGEST)
+        return false; /* a digest describes this node's own state */
+    Zkv__Consistency c =
+        req->body_case == ZKV__REQUEST__BODY_GET ? req->get->consistency : req->scan->consistency;
+    return c != ZKV__CONSISTENCY__SERIALIZABLE;
+}
+
+static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv__Request *req)
+{
+    bool linearizable = s_linearizable(req);
+#if ZKV_NODE_PLANTED_BUG == 1
+    /* TEST-ONLY planted bug (zkvd_planted_stale_reads, ctest fault_planted_stale_reads):
+       serve linearizable reads from this node's own state, on any node, without
+       ReadIndex. The fault test's checker must catch the stale reads this allows. */
+    linearizable = false;
+#endif
+    if (linearizable && self->role != ZKV_RAFT_LEADER) {
+        s_not_leader(self, routing, req);
+        return;
+    }
+    zkv_reply_conn_t *conn = s_admit(self, routing, req);
+    if (!conn)
+        return;
+    uint64_t context = ++self->next_context;
+    s_pending_put(self->reads, s_pending_new(s_now(self), (pending_key_t){context, 0}, routing, conn, req));
+    zkv_msg_t msg = {.body = zframe_dup(body)};
+    if (linearizable) {
+        msg.type = ZKV_MSG_READ;
+        msg.read.context = context;
+    } else {
+        msg.type = ZKV_MSG_SERVE;
+        msg.serve.context = context;
+    }
+    zkv_port_send(&self->port, linearizable ? ZKV_ACTOR_REPLICATION : ZKV_ACTOR_STORAGE, &msg);
+}
+
+static void s_status(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    static const char *roles[] = {"follower", "pre-candidate", "candidate", "leader"};
+    Zkv__Response r = ZKV__RESPONSE__INIT;
+    Zkv__MemberStatus me = ZKV__MEMBER_STATUS__INIT;
+    r.status = ZKV__STATUS__OK;
+    r.request_id = req->request_id;
+    const zkv_member_t *self_member = zkv_config_member(&self->config, self->config.id);
+    char endpoint[ZKV_HOST_SIZE_MAX + 32];
+    snprintf(endpoint, sizeof endpoint, "tcp://%s:%u", self_member->host, self_member->client_port);
+    me.id = self->config.id;
+    me.client_endpoint = endpoint;
+    me.role = (char *) (self->role < 4 ? roles[self->role] : "unknown");
+    me.term = self->term;
+    me.commit_index = self->commit;
+    me.applied_index = self->applied;
+    me.leader_id = (uint32_t) self->leader;
+    me.keys = self->keys;
+    r.member = &me;
+    Zkv__MemberStatus others[ZKV_MEMBERS_MAX];
+    Zkv__MemberStatus *ptrs[ZKV_MEMBERS_MAX];
+    char endpoints[ZKV_MEMBERS_MAX][ZKV_HOST_SIZE_MAX + 32];
+    for (size_t i = 0; i < self->config.member_count; i++) {
+        const zkv_member_t *m = &self->config.members[i];
+        zkv__member_status__init(&others[i]);
+        snprintf(endpoints[i], sizeof endpoints[i], "tcp://%s:%u", m->host, m->client_port);
+        others[i].id = m->id;
+        others[i].client_endpoint = endpoints[i];
+        ptrs[i] = &others[i];
+    }
+    r.n_members = self->config.member_count;
+    r.members = ptrs;
+    s_send(self, routing, zkv_response_frame(&r));
+}
+
+static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
+{
+    Zkv__Request *req = zkv__request__unpack(NULL, zframe_size(body), zframe_data(body));
+    if (!req) {
+        s_reply_status(self, routing, NULL, ZKV__STATUS__BAD_REQUEST,
+                       "malformed request: not a zkv.Request");
+        return;
+    }
+    if (s_validate(self, routing, req)) {
+        switch (req->body_case) {
+        case ZKV__REQUEST__BODY_PUT:
+        case ZKV__REQUEST__BODY_DELETE:
+        case ZKV__REQUEST__BODY_CAS:
+        case ZKV__REQUEST__BODY_OPEN_SESSION:
+        case ZKV__REQUEST__BODY_CLOSE_SESSION: s_write(self, routing, req); break;
+        case ZKV__REQUEST__BODY_GET:
+        case ZKV__REQUEST__BODY_SCAN:
+        case ZKV__REQUEST__BODY_DIGEST: s_read(self, routing, body, req); break;
+        default: s_status(self, routing, req); break;
+        }
+    }
+    zkv__request__free_unpacked(req, NULL);
+}
+
+void zkv_front_request(zkv_front_t *self, zframe_t *routing, zframe_t *body)
+{
+    if (body)
+        s_request(self, routing, body);
+    else
+        s_reply_status(self, routing, NULL, ZKV__STATUS__BAD_REQUEST,
+                       "malformed request: expected exactly one frame");
+}
+
+/* ---------------------------------------------------------------- results */
+
+static void s_trace_done(client_t *self, const pending_t *p, const char *what, int status)
+{
+    int64_t ms = s_now(self) - p->started_ms;
+    zkv_tracer_emit(self->tracer, "client", self->term, 0, 0, (uint64_t) ms * 1000,
+                    "op=%s client=%" PRIx64 " seq=%" PRIu64 " status=%s", what, p->client_id,
+                    p->sequence, zkv_strerror(status));
+}
+
+static void s_write_result(client_t *self, const zkv_write_result_t *res)
+{
+    pending_key_t key = {res->client_id, res->sequence};
+    pending_t *p = zhashx_lookup(self->writes, &key);
+    if (!p)
+        return;
+    Zkv__Response r = ZKV__RESPONSE__INIT;
+    r.client_id = res->client_id;
+    r.sequence = res->sequence;
+    r.request_id = p->request_id;
+    r.status = zkv_status_from_error(res->status);
+    r.error = (char *) (res->status == ZKV_OK ? "" : zkv_strerror(res->status));
+    r.found = res->found;
+    r.revision = res->index;
+    if (res->has_previous) {
+        r.value.data = (uint8_t *) res->previous;
+        r.value.len = res->previous_size;
+    }
+    s_send(self, p->routing, zkv_response_frame(&r));
+    s_trace_done(self, p, "write", res->status);
+    zhashx_delete(self->writes, &key);
+}
+
+static void s_results(client_t *self, const zkv_msg_t *msg)
+{
+    if (msg->results.applied > self->applied)
+        self->applied = msg->results.applied;
+    self->keys = msg->results.keys;
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, msg->body);
+    zkv_write_result_t res;
+    for (int rc; (rc = zkv_unpack_result(&in, &res)) != 0;)
+        if (rc == 1) /* a bad record is skipped; a bad frame ends at once */
+            s_write_result(self, &res);
+}
+
+static void s_read_reply(client_t *self, zkv_msg_t *msg)
+{
+    pending_key_t key = {msg->reply.context, 0};
+    pending_t *p = zhashx_lookup(self->reads, &key);
+    if (!p)
+        return;
+    s_send(self, p->routing, msg->body); /* takes the frame */
+    msg->body = NULL;
+    s_trace_done(self, p, "read", ZKV_OK);
+    zhashx_delete(self->reads, &key);
+}
+
+static void s_read_failed(client_t *self, uint64_t context, uint64_t status)
+{
+    pending_key_t key = {context, 0};
+    pending_t *p = zhashx_lookup(self->reads, &key);
+    if (!p)
+        return;
+    Zkv__Request req = ZKV__REQUEST__INIT;
+    req.request_id = p->request_id;
+    if ((int) status == ZKV_ENOTLEADER)
+        s_not_leader(self, p->routing, &req);
+    else
+        s_reply_status(self, p->routing, &req, zkv_status_from_error((int) status),
+                       zkv_strerror((int) status));
+    zhashx_delete(self->reads, &key);
+}
+
+/*  Proposals the replication actor could not take: answer each now. */
+static void s_rejected(client_t *self, const zkv_msg_t *msg)
+{
+    uint64_t status = msg->rejected.status;
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, msg->body);
+    const uint8_t *data;
+    size_t size;
+    while (zkv_unpack_record(&in, &data, &size) == 1) {
+        Zkv__Command *cmd = zkv__command__unpack(NULL, size, data);
+        if (!cmd)
+            continue;
+        pending_key_t key = {cmd->client_id, cmd->sequence};
+        pending_t *p = zhashx_lookup(self->writes, &key);
+        if (p) {
+            Zkv__Request req = ZKV__REQUEST__INIT;
+            req.request_id = p->request_id;
+            req.client_id = p->client_id;
+            req.sequence = p->sequence;
+            if ((int) status == ZKV_ENOTLEADER)
+                s_not_leader(self, p->routing, &req);
+            else
+                s_reply_status(self, p->routing, &req, ZKV__STATUS__UNAVAILABLE,
+                               zkv_strerror((int) status));
+            zhashx_delete(self->writes, &key);
+        }
+        zkv__command__free_unpacked(cmd, NULL);
+    }
+}
+
+static void s_state(client_t *self, const zkv_msg_t *msg)
+{
+    self->role = msg->state.role;
+    self->term = msg->state.term;
+    self->leader = msg->state.leader;
+    self->commit = msg->state.commit;
+    if (msg->state.applied > self->applied)
+        self->applied = msg->state.applied;
+}
+
+void zkv_front_handle(zkv_front_t *self, zkv_msg_t *msg)
+{
+    switch (msg->type) {
+    case ZKV_MSG_STATE: s_state(self, msg); break;
+    case ZKV_MSG_READFAIL: s_read_failed(self, msg->readfail.context, msg->readfail.status); break;
+    case ZKV_MSG_REJECTED: s_rejected(self, msg); break;
+    case ZKV_MSG_RESULTS: s_results(self, msg); break;
+    case ZKV_MSG_REPLY: s_read_reply(self, msg); break;
+    default: assert(!"not a message for the client actor");
+    }
+}
+
+/*  Requests that waited too long: the outcome is unknown, the client retries. */
+static void s_sweep(client_t *self, zhashx_t *table, int64_t now)
+{
+    zlistx_t *expired = zlistx_new();
+    for (pending_t *p = zhashx_first(table); p; p = zhashx_next(table))
+        if (now - p->started_ms > CLIENT_REQUEST_TIMEOUT_MS)
+            zlistx_add_end(expired, (void *) zhashx_cursor(table));
+    for (const pending_key_t *key = zlistx_first(expired); key; key = zlistx_next(expired)) {
+        pending_t *p = zhashx_lookup(table, key);
+        Zkv__Request req = ZKV__REQUEST__INIT;
+        req.request_id = p->request_id;
+        req.client_id = p->client_id;
+        req.sequence = p->sequence;
+        s_reply_status(self, p->routing, &req, ZKV__STATUS__TIMEOUT,
+                       "no result in time; retry with the same client id and sequence");
+        zhashx_delete(table, key);
+    }
+    zlistx_destroy(&expired);
+}
+
+/*  Forget idle connections, give memory back, and say when replies were shed. */
+static void s_sweep_replies(client_t *self)
+{
+    zkv_reply_queue_sweep(self->replies);
+    uint64_t shed = zkv_reply_queue_shed(self->replies);
+    if (shed == self->shed_told)
+        return;
+    zkv_tracer_emit(self->tracer, "client", self->term, 0, 0, 0,
+                    "replies shed=%" PRIu64 " (over a byte budget) held=%zu connections=%zu",
+                    shed - self->shed_told, zkv_reply_queue_bytes(self->replies),
+                    zkv_reply_queue_conns(self->replies));
+    self->shed_told = shed;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+int64_t zkv_front_round(zkv_front_t *self)
+{
+    if (self->batch.size) {
+        zkv_msg_t propose = {.type = ZKV_MSG_PROPOSE, .body = zkv_packer_frame(&self->batch)};
+        zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &propose);
+    }
+    int64_t now = s_now(self);
+    if (now >= self->next_sweep_ms) {
+        s_sweep(self, self->writes, now);
+        s_sweep(self, self->reads, now);
+        s_sweep_replies(self);
+        self->next_sweep_ms = now + ZKV_FRONT_SWEEP_MS;
+    }
+    return self->next_sweep_ms > now ? self->next_sweep_ms - now : 0;
+}
+
+zkv_reply_queue_t *zkv_front_replies(zkv_front_t *self)
+{
+    return self->replies;
+}
+
+zkv_front_t *zkv_front_new(const zkv_config_t *config, const zkv_port_t *port,
+                           zkv_tracer_t *tracer)
+{
+    client_t *self = zmalloc(sizeof *self);
+    self->port = *port;
+    self->tracer = tracer;
+    self->config = *config;
+    self->writes = s_pending_table();
+    self->reads = s_pending_table();
+    self->replies = zkv_reply_queue_new(CLIENT_CONN_REPLY_BYTES_MAX, CLIENT_REPLY_BYTES_MAX);
+    self->next_sweep_ms = s_now(self) + ZKV_FRONT_SWEEP_MS;
+    if (!self->writes || !self->reads || !self->replies ||
+        !zkv_config_member(config, config->id))
+        zkv_front_destroy(&self);
+    return self;
+}
+
+void zkv_front_destroy(zkv_front_t **self_p)
+{
+    client_t *self = *self_p;
+    if (!self)
+        return;
+    zkv_packer_free(&self->batch);
+    zhashx_destroy(&self->writes);
+    zhashx_destroy(&self->reads);
+    zkv_reply_queue_destroy(&self->replies); /* after the requests that count on it */
+    free(self);
+    *self_p = NULL;
+}

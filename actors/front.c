@@ -405,6 +405,11 @@ static void s_write_result(client_t *self, const zkv_write_result_t *res)
     r.sequence = res->sequence;
     r.request_id = p->request_id;
     r.status = zkv_status_from_error(res->status);
+#if ZKV_NODE_PLANTED_BUG == 5
+    /* TEST-ONLY planted bug (sim_node_planted_refused_write_acked): a write
+       the state machine refused is answered OK. */
+    r.status = ZKV__STATUS__OK;
+#endif
     r.error = (char *) (res->status == ZKV_OK ? "" : zkv_strerror(res->status));
     r.found = res->found;
     r.revision = res->index;

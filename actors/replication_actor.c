@@ -264,11 +264,10 @@ static int s_bind_peers(shell_t *self)
 }
 
 /*  Stop a socket's monitor before the socket closes: libzmq leaks an event it
-    cannot deliver while closing. */
+    cannot deliver while closing (zkv_tracer_unmonitor says more). */
 static void s_close_monitored(zsock_t **sock_p)
 {
-    if (*sock_p)
-        zmq_socket_monitor(zsock_resolve(*sock_p), NULL, 0);
+    zkv_tracer_unmonitor(*sock_p);
     zsock_destroy(sock_p);
 }
 

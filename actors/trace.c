@@ -167,6 +167,12 @@ int zkv_tracer_monitor(zkv_tracer_t *self, zsock_t *socket, const char *name)
     return zstr_sendx(self->push, MONITOR_COMMAND, endpoint, name, NULL);
 }
 
+void zkv_tracer_unmonitor(zsock_t *socket)
+{
+    if (socket)
+        zmq_socket_monitor(zsock_resolve(socket), NULL, 0);
+}
+
 /* ---------------------------------------------------------------- actor */
 
 typedef struct {

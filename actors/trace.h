@@ -36,4 +36,10 @@ void zkv_tracer_emit(zkv_tracer_t *self, const char *kind, uint64_t term, uint64
     handshake failures become "socket" events named after name. */
 int zkv_tracer_monitor(zkv_tracer_t *self, zsock_t *socket, const char *name);
 
+/*  Stop socket's monitor: before the socket closes and before the trace
+    actor stops. libzmq sends some monitor events from its I/O thread, and a
+    send to a monitor nobody reads any more blocks that thread for good
+    (every TCP socket of the process then stalls). */
+void zkv_tracer_unmonitor(zsock_t *socket);
+
 #endif

@@ -102,6 +102,7 @@ static void test_events_published_with_topic(void **state)
     zkv__trace_event__free_unpacked(ev, NULL);
     zstr_free(&topic);
 
+    zkv_tracer_unmonitor(dealer); /* else the I/O thread may block on it for good */
     zsock_destroy(&dealer);
     zsock_destroy(&router);
     zkv_tracer_destroy(&tracer);

@@ -304,7 +304,8 @@ static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv_
     if (!conn)
         return;
     uint64_t context = ++self->next_context;
-    s_pending_put(self->reads, s_pending_new(s_now(self), (pending_key_t){context, 0}, routing, conn, req));
+    pending_key_t key = {context, 0};
+    s_pending_put(self->reads, s_pending_new(s_now(self), key, routing, conn, req));
     zkv_msg_t msg = {.body = zframe_dup(body)};
     if (linearizable) {
         msg.type = ZKV_MSG_READ;

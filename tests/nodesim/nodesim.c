@@ -1,6 +1,7 @@
 /*  nodesim: the nodes, their network, the scheduler and the checks (nodesim.h). */
 #include "nodesim_int.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -195,7 +196,20 @@ static void s_node_config(ns_world_t *w, ns_node_t *n)
     c->snapshot_chunk_bytes = 64; /* transfers of many chunks, interleaved */
 }
 
-/*  Boot from whatever the disk holds and start the handlers. */
+/*  A node stopped on its full disk, as it must; the operator frees space
+    and starts it again a little later. */
+static void s_free_space(ns_world_t *w, ns_node_t *n)
+{
+    zkv_fs_mem_set_capacity(n->fs, UINT64_MAX);
+    n->disk_full = false;
+    n->back_at = w->now + 50 + (int64_t) ns_random(w, 200);
+    w->stats->disk_stops++;
+    ns_note(w, "node %u stopped on its full disk; space is freed", n->id);
+}
+
+/*  Boot from whatever the disk holds and start the handlers. A boot that
+    must write (a log restarted after the snapshot) stops on a full disk,
+    saying so. */
 static void s_node_start(ns_world_t *w, ns_node_t *n)
 {
     zkv_boot_t boot;
@@ -203,7 +217,10 @@ static void s_node_start(ns_world_t *w, ns_node_t *n)
     const zkv_fs_t *fs = zkv_fs_mem_fs(n->fs);
     uint64_t seed = w->opt.seed * 31 + n->id * 7 + n->booted++ + 1;
     if (zkv_boot_on(&n->config, fs, seed, &boot, err, sizeof err) != 0) {
-        ns_fail(w, "node %u cannot boot from what its disk kept: %s", n->id, err);
+        if (n->disk_full && strstr(err, strerror(ENOSPC)))
+            s_free_space(w, n);
+        else
+            ns_fail(w, "node %u cannot boot from what its disk kept: %s", n->id, err);
         return;
     }
     for (int a = 0; a < ZKV_ACTOR_COUNT; a++)
@@ -420,7 +437,8 @@ static bool s_deliver_any(ns_world_t *w)
         for (int to = 0; to < ZKV_ACTOR_COUNT; to++)
             for (int from = 0; from < ZKV_ACTOR_COUNT; from++)
                 if (s_may_deliver(&w->nodes[i], (zkv_actor_id_t) to, (zkv_actor_id_t) from))
-                    choices[k++] = i * NS_QUEUES + (uint32_t) to * ZKV_ACTOR_COUNT + (uint32_t) from;
+                    choices[k++] =
+                        i * NS_QUEUES + (uint32_t) to * ZKV_ACTOR_COUNT + (uint32_t) from;
         if (w->nodes[i].requests)
             choices[k++] = i * NS_QUEUES + NS_QUEUES - 1;
     }
@@ -600,11 +618,7 @@ static void s_check_stops(ns_world_t *w)
                 return;
             }
             s_node_crash(w, n);
-            zkv_fs_mem_set_capacity(n->fs, UINT64_MAX);
-            n->disk_full = false;
-            n->back_at = w->now + 50 + (int64_t) ns_random(w, 200);
-            w->stats->disk_stops++;
-            ns_note(w, "node %u stopped on its full disk; space is freed", n->id);
+            s_free_space(w, n);
         } else if (!n->up && n->back_at && w->now >= n->back_at) {
             n->back_at = 0;
             s_node_start(w, n);

@@ -226,8 +226,8 @@ void ns_client_reply(ns_world_t *w, ns_node_t *n, zframe_t *routing, zframe_t *b
     memcpy(&who, zframe_data(routing), sizeof who);
     if (who & NS_SESSIONLESS) {
         if (r->status == ZKV__STATUS__OK)
-            ns_fail(w, "client %" PRIx64 " has no session, yet node %u acknowledged its write %" PRIu64,
-                    r->client_id, n->id, r->sequence);
+            ns_fail(w, "client %" PRIx64 " has no session, yet node %u acknowledged its write "
+                       "%" PRIu64, r->client_id, n->id, r->sequence);
     } else if (who < NS_CLIENTS) {
         ns_client_t *cl = &w->clients[who];
         /* An answer to an attempt of the current operation (a later one may

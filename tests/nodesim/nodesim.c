@@ -196,20 +196,27 @@ static void s_node_config(ns_world_t *w, ns_node_t *n)
     c->snapshot_chunk_bytes = 64; /* transfers of many chunks, interleaved */
 }
 
-/*  A node stopped on its full disk, as it must; the operator frees space
-    and starts it again a little later. */
-static void s_free_space(ns_world_t *w, ns_node_t *n)
+/*  A node stopped on its full or failing disk, as it must; the operator
+    frees space or mends the disk and starts it again a little later. */
+static void s_mend_disk(ns_world_t *w, ns_node_t *n)
 {
     zkv_fs_mem_set_capacity(n->fs, UINT64_MAX);
-    n->disk_full = false;
+    zkv_fs_mem_disarm(n->fs);
+    n->disk_full = n->disk_failing = false;
     n->back_at = w->now + 50 + (int64_t) ns_random(w, 200);
     w->stats->disk_stops++;
-    ns_note(w, "node %u stopped on its full disk; space is freed", n->id);
+    ns_note(w, "node %u stopped on its disk; space is freed, the disk mended", n->id);
 }
 
-/*  Boot from whatever the disk holds and start the handlers. A boot that
-    must write (a log restarted after the snapshot) stops on a full disk,
-    saying so. */
+/*  Whether err is the cause a full or failing disk of n gives. */
+static bool s_disk_cause(const ns_node_t *n, const char *err)
+{
+    return (n->disk_full && strstr(err, strerror(ENOSPC))) ||
+           (n->disk_failing && strstr(err, strerror(EIO)));
+}
+
+/*  Boot from whatever the disk holds and start the handlers. A boot on a
+    full or failing disk may stop, saying why. */
 static void s_node_start(ns_world_t *w, ns_node_t *n)
 {
     zkv_boot_t boot;
@@ -217,8 +224,8 @@ static void s_node_start(ns_world_t *w, ns_node_t *n)
     const zkv_fs_t *fs = zkv_fs_mem_fs(n->fs);
     uint64_t seed = w->opt.seed * 31 + n->id * 7 + n->booted++ + 1;
     if (zkv_boot_on(&n->config, fs, seed, &boot, err, sizeof err) != 0) {
-        if (n->disk_full && strstr(err, strerror(ENOSPC)))
-            s_free_space(w, n);
+        if (s_disk_cause(n, err))
+            s_mend_disk(w, n);
         else
             ns_fail(w, "node %u cannot boot from what its disk kept: %s", n->id, err);
         return;
@@ -352,6 +359,8 @@ static void s_check_installed(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg)
 {
     if (msg->type != ZKV_MSG_INSTALLED || msg->installed.status != 1)
         return;
+    if (n->disk_failing)
+        return; /* a call failed on purpose: the transfer may well have */
     if (n->disk_full)
         ns_fail(w, "node %u reports its full disk as a failed transfer of snapshot %" PRIu64,
                 n->id, msg->installed.index);
@@ -601,8 +610,24 @@ static void s_fill_disk(ns_world_t *w, ns_node_t *n)
     ns_note(w, "node %u's disk fills (%" PRIu64 " bytes used)", n->id, used);
 }
 
-/*  A node that stopped must have had a full disk (it says why); the
-    operator frees space and starts it again a little later. */
+/*  A disk fails: a later call of one kind fails with EIO, and sometimes
+    every one after it. The node must stop or go on, never ack what is not
+    durable nor lose what it acknowledged. */
+static void s_fail_disk(ns_world_t *w, ns_node_t *n)
+{
+    static const zkv_fs_op_t ops[] = {ZKV_FS_OP_PWRITE, ZKV_FS_OP_DATASYNC, ZKV_FS_OP_SYNC_DIR,
+                                      ZKV_FS_OP_RENAME, ZKV_FS_OP_ALLOCATE, ZKV_FS_OP_PREAD};
+    zkv_fs_op_t op = ops[ns_random(w, sizeof ops / sizeof ops[0])];
+    bool sticky = s_chance(w, 500);
+    zkv_fs_mem_fail(n->fs, op, ns_random(w, 50), EIO, sticky);
+    n->disk_failing = true;
+    w->stats->failing_disks++;
+    ns_note(w, "node %u's disk will fail a call of kind %d%s", n->id, (int) op,
+            sticky ? " and every one after it" : "");
+}
+
+/*  A node that stopped must have had a full or failing disk (it says why);
+    the operator mends it and starts it again a little later. */
 static void s_check_stops(ns_world_t *w)
 {
     for (uint32_t i = 0; i < w->opt.nodes && !w->failed; i++) {
@@ -613,12 +638,12 @@ static void s_check_stops(ns_world_t *w)
             s_node_crash(w, n);
             w->stats->mid_call++;
         } else if (n->up && zkv_repl_fatal(n->repl)) {
-            if (!n->disk_full) {
-                ns_fail(w, "node %u stopped on a fatal error without a full disk", n->id);
+            if (!n->disk_full && !n->disk_failing) {
+                ns_fail(w, "node %u stopped on a fatal error with a disk that works", n->id);
                 return;
             }
             s_node_crash(w, n);
-            s_free_space(w, n);
+            s_mend_disk(w, n);
         } else if (!n->up && n->back_at && w->now >= n->back_at) {
             n->back_at = 0;
             s_node_start(w, n);
@@ -662,6 +687,8 @@ static void s_fault(ns_world_t *w)
         s_fill_disk(w, n);
     else if (r < 84 && n->up)
         s_oversized_append(w, n);
+    else if (r < 88 && n->up && !n->disk_failing)
+        s_fail_disk(w, n);
     else
         s_heal(w);
 }
@@ -830,6 +857,8 @@ static const zkv_kvstore_t *s_quiet(ns_world_t *w)
     s_heal(w);
     for (uint32_t i = 0; i < w->opt.nodes && !w->failed; i++) {
         zkv_fs_mem_stop_after(w->nodes[i].fs, ULONG_MAX); /* no crash left armed */
+        zkv_fs_mem_disarm(w->nodes[i].fs);                /* nor a failing call */
+        w->nodes[i].disk_failing = false;
         if (!w->nodes[i].up)
             s_node_start(w, &w->nodes[i]);
     }

@@ -1,15 +1,16 @@
 /*  nodesim: whole zkv nodes under a seeded simulation, in the manner of
     FoundationDB's simulator and TigerBeetle's VOPR.
 
-    Each node is zkvd's own log, storage, replication and client handlers (the code
-    the actors run) on an in-memory file system that models what a crash
-    keeps (core/fs_mem). One thread runs every node: a scheduler driven by one
+    Each node is zkvd's own log, storage, replication and client handlers
+    (the code the actors run) on an in-memory file system that models what
+    a crash keeps (core/fs_mem). One thread runs every node: a scheduler driven by one
     splitmix64 stream picks, step by step, which queued message an actor
     handles next, when an actor ends its round (the log actor's sync, the
     replication actor's Ready), when peer messages arrive (delayed,
     reordered, dropped, links cut and left dead until they are made again),
     when ticks come, and when a node crashes (losing whatever its disk had
-    not synced, possibly a torn tail) and restarts from what was durable.
+    not synced, possibly a torn tail) and restarts from what was durable,
+    and when its disk fills or fails calls with EIO.
     It aims at the points of a snapshot install: a Ready delayed after a
     snapshot's last chunk (more chunks step into it), a crash where the
     install replaces a log of another history, a cut leader given a burst
@@ -21,7 +22,8 @@
 
     After every step: at most one leader per term; no two nodes apply
     different entries at one index; a node that crashed boots again; a
-    snapshot received in full installs unless the disk failed. At the
+    node stops only on a full or failing disk; a snapshot received in full
+    installs unless the disk failed. At the
     end, with faults healed: every node applies the same log to the same
     state (digests), and the history is linearizable per key (tests/lincheck),
     so no acknowledged write was lost and no retry applied twice. A failing
@@ -56,7 +58,8 @@ typedef struct {
     uint64_t leaders;    /* leaders elected */
     uint64_t lost_tails; /* followers restarted without their last records */
     uint64_t full_disks; /* disks that filled */
-    uint64_t disk_stops; /* nodes that stopped on one (and came back once space was freed) */
+    uint64_t disk_stops; /* nodes that stopped on a full or failing disk (and came back) */
+    uint64_t failing_disks; /* disks armed to fail a call (or every call after it) with EIO */
     uint64_t mid_call;   /* crashes inside a file system call */
     uint64_t bad_peer;   /* peer messages no node of ours sends (an entry over the limit) */
     uint64_t bursts;     /* cut leaders handed a burst of writes of a client without a session */

@@ -72,6 +72,7 @@ struct ns_node {
     int64_t next_tick;
     bool leads;      /* as its last STATE said */
     bool disk_full;  /* its disk was given a capacity it may run into */
+    bool disk_failing; /* its disk was armed to fail a call with EIO */
     int64_t back_at; /* stopped on a full disk: space freed and started again then */
     int64_t busy_until; /* its replication actor has no Ready before then */
     uint64_t booted; /* incarnations */

@@ -46,6 +46,7 @@ static void s_add(ns_stats_t *total, const ns_stats_t *st)
     total->lost_tails += st->lost_tails;
     total->full_disks += st->full_disks;
     total->disk_stops += st->disk_stops;
+    total->failing_disks += st->failing_disks;
     total->bad_peer += st->bad_peer;
     total->mid_call += st->mid_call;
     total->bursts += st->bursts;
@@ -77,13 +78,14 @@ static void s_print_total(const ns_options_t *opt, uint64_t seeds, uint64_t firs
     printf("sim_node: %" PRIu64 " seeds from %" PRIu64 ", %u nodes: %" PRIu64 " steps, %" PRIu64
            " crashes (%" PRIu64 " torn, %" PRIu64 " inside a call), %" PRIu64 " cuts, %" PRIu64
            " leaders, %" PRIu64 " installs (%" PRIu64 " over a stale log), %" PRIu64
-           " lost tails, %" PRIu64 " full disks (%" PRIu64 " stops), %" PRIu64
+           " lost tails, %" PRIu64 " full disks, %" PRIu64 " failing disks (%" PRIu64
+           " stops), %" PRIu64
            " oversized appends, %" PRIu64
            " bursts (%" PRIu64 " writes without a session), %" PRIu64 " peer messages, %" PRIu64
            " client ops (%" PRIu64 " writes acknowledged, %" PRIu64 " unknown): every check held\n",
            seeds, first, opt->nodes, t->steps, t->crashes, t->torn, t->mid_call, t->cuts,
            t->leaders, t->installs, t->stale_installs, t->lost_tails, t->full_disks,
-           t->disk_stops, t->bad_peer, t->bursts, t->burst_writes, t->packets, t->ops,
+           t->failing_disks, t->disk_stops, t->bad_peer, t->bursts, t->burst_writes, t->packets, t->ops,
            t->ok_writes, t->info);
 }
 

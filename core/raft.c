@@ -161,58 +161,27 @@ void zkv_raft_config_default(zkv_raft_config_t *config, uint32_t id, const uint3
     config->max_apply_entries = 4096;
     config->max_reads = 4096;
     config->snapshot_chunk_size = 1024 * 1024;
-}
-
-static bool s_ids_valid(const uint32_t *ids, uint32_t n, const uint32_t *other, uint32_t n_other)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        if (ids[i] == ZKV_RAFT_NONE)
-            return false;
-        for (uint32_t j = i + 1; j < n; j++)
-            if (ids[j] == ids[i])
-                return false;
-        for (uint32_t j = 0; j < n_other; j++)
-            if (other[j] == ids[i])
-                return false;
-    }
-    return true;
+    config->max_learner_lag = 1000;
 }
 
 static bool s_config_valid(const zkv_raft_config_t *c)
 {
-    const zkv_raft_members_t *m = &c->members;
-    if (c->id == ZKV_RAFT_NONE || m->n_voters == 0 || m->n_voters > ZKV_MEMBERS_MAX ||
-        m->n_learners > ZKV_MEMBERS_MAX)
-        return false;
-    if (!s_ids_valid(m->voters, m->n_voters, m->learners, m->n_learners) ||
-        !s_ids_valid(m->learners, m->n_learners, NULL, 0))
-        return false;
-    bool found = false;
-    for (uint32_t i = 0; i < m->n_voters; i++)
-        found |= m->voters[i] == c->id;
-    for (uint32_t i = 0; i < m->n_learners; i++)
-        found |= m->learners[i] == c->id;
-    return found && c->heartbeat_ticks > 0 && c->election_ticks > c->heartbeat_ticks &&
-           c->max_inflight > 0 && c->max_inflight <= ZKV_RAFT_INFLIGHT_MAX &&
-           c->max_msg_entries > 0 && c->max_msg_bytes > 0 &&
-           c->max_msg_bytes <= ZKV_RAFT_MSG_BYTES_MAX && c->max_uncommitted > 0 &&
-           c->max_apply_entries > 0 && c->max_reads > 0 && c->snapshot_chunk_size > 0 &&
-           c->snapshot_chunk_size <= ZKV_RAFT_CHUNK_SIZE_MAX;
+    return c->id != ZKV_RAFT_NONE && raft_members_valid(&c->members) && c->heartbeat_ticks > 0 &&
+           c->election_ticks > c->heartbeat_ticks && c->max_inflight > 0 &&
+           c->max_inflight <= ZKV_RAFT_INFLIGHT_MAX && c->max_msg_entries > 0 &&
+           c->max_msg_bytes > 0 && c->max_msg_bytes <= ZKV_RAFT_MSG_BYTES_MAX &&
+           c->max_uncommitted > 0 && c->max_apply_entries > 0 && c->max_reads > 0 &&
+           c->snapshot_chunk_size > 0 && c->snapshot_chunk_size <= ZKV_RAFT_CHUNK_SIZE_MAX;
 }
 
-static int s_add_peer(zkv_raft_t *raft, uint32_t id, bool voter)
+static int s_infl_pool(zkv_raft_t *raft)
 {
-    raft_peer_t *pr = &raft->peers[raft->n_peers++];
-    memset(pr, 0, sizeof *pr);
-    pr->id = id;
-    pr->voter = voter;
-    pr->self = id == raft->id;
-    pr->infl = calloc(raft->cfg.max_inflight, sizeof *pr->infl);
-    if (!pr->infl)
+    uint32_t w = raft->cfg.max_inflight;
+    raft->infl_pool = calloc((size_t) RAFT_PEERS_MAX * w, sizeof *raft->infl_pool);
+    if (!raft->infl_pool)
         return ZKV_ENOMEM;
-    if (pr->self)
-        raft->self = pr;
-    raft->n_voters += voter;
+    for (uint32_t i = 0; i < RAFT_PEERS_MAX; i++)
+        raft->infl_free[raft->n_infl_free++] = raft->infl_pool + (size_t) i * w;
     return ZKV_OK;
 }
 
@@ -222,9 +191,11 @@ static int s_boot(zkv_raft_t *raft, const zkv_raft_boot_t *boot)
     raft->snap_size = boot->snapshot_size;
     for (size_t i = 0; i < boot->n_entries; i++) {
         const zkv_raft_entry_t *e = &boot->entries[i];
+        zkv_raft_members_t m;
         if (e->index != raft_log_last(&raft->log) + 1 || e->term < raft_log_last_term(&raft->log) ||
             e->term > boot->hard_state.term || e->type > ZKV_RAFT_ENTRY_CONFIG ||
-            e->size > ZKV_ENTRY_SIZE_MAX || (e->size > 0 && !e->data))
+            e->size > ZKV_ENTRY_SIZE_MAX || (e->size > 0 && !e->data) ||
+            (e->type == ZKV_RAFT_ENTRY_CONFIG && raft_config_decode(raft, e, &m) != ZKV_OK))
             return ZKV_EINVAL;
         int rc = raft_log_append(&raft->log, e);
         if (rc != ZKV_OK)
@@ -241,6 +212,8 @@ static int s_boot(zkv_raft_t *raft, const zkv_raft_boot_t *boot)
         log->commit = commit;
     raft->term = boot->hard_state.term;
     raft->vote = boot->hard_state.vote;
+    raft_config_reset(raft, &raft->cfg.members);
+    raft_config_track(raft, log->snap_index + 1);
     return ZKV_OK;
 }
 
@@ -256,11 +229,7 @@ int zkv_raft_new(const zkv_raft_config_t *config, const zkv_raft_boot_t *boot, z
     raft->id = config->id;
     raft->rng = config->seed;
     raft->next_ready_id = 1;
-    int rc = ZKV_OK;
-    for (uint32_t i = 0; i < config->members.n_voters && rc == ZKV_OK; i++)
-        rc = s_add_peer(raft, config->members.voters[i], true);
-    for (uint32_t i = 0; i < config->members.n_learners && rc == ZKV_OK; i++)
-        rc = s_add_peer(raft, config->members.learners[i], false);
+    int rc = s_infl_pool(raft);
     zkv_raft_boot_t empty = {0};
     if (rc == ZKV_OK)
         rc = s_boot(raft, boot ? boot : &empty);
@@ -287,8 +256,7 @@ void zkv_raft_destroy(zkv_raft_t **raft_p)
     zkv_raft_t *raft = *raft_p;
     if (!raft)
         return;
-    for (uint32_t i = 0; i < raft->n_peers; i++)
-        free(raft->peers[i].infl);
+    free(raft->infl_pool);
     raft_log_free(&raft->log);
     free(raft->records.v);
     free(raft->out.v);
@@ -380,7 +348,7 @@ bool zkv_raft_has_ready(const zkv_raft_t *raft)
     return raft->out.n > 0 || raft->hs_dirty || raft->log.unstable <= raft_log_last(&raft->log) ||
            s_apply_limit(raft) > raft->log.applying || raft->chunks.n > 0 || raft->snap_pending ||
            raft->read_out.n > 0 || raft_read_releasable(raft) || raft_read_startable(raft) ||
-           s_soft_changed(raft);
+           s_soft_changed(raft) || raft->conf_version != raft->rd_conf_version;
 }
 
 static void s_ready_entries(zkv_raft_t *raft, zkv_raft_ready_t *rd)
@@ -464,6 +432,9 @@ int zkv_raft_ready(zkv_raft_t *raft, zkv_raft_ready_t *rd)
     s_ready_out(raft, rd);
     rd->reads = raft->read_out.v;
     rd->n_reads = raft->read_out.n;
+    rd->config_changed = raft->conf_version != raft->rd_conf_version;
+    rd->config_index = raft->conf_index;
+    rd->members = raft->conf;
     rd->must_persist = rd->hard_state_changed || rd->has_snapshot || rd->n_entries > 0;
     if (rd->must_persist && s_record(raft, rd) != ZKV_OK)
         return ZKV_ENOMEM;
@@ -508,6 +479,7 @@ void zkv_raft_advance(zkv_raft_t *raft, const zkv_raft_ready_t *rd)
     raft->rd_role = rd->role;
     raft->rd_term = rd->term;
     raft->rd_leader = rd->leader;
+    raft->rd_conf_version = raft->conf_version;
     raft_read_advance(raft);
     raft->next_ready_id++;
     raft_log_release(log);
@@ -583,6 +555,7 @@ int zkv_raft_compact(zkv_raft_t *raft, uint64_t index, uint64_t size)
        to disk), so a snapshot there could meet them after a crash. */
     if (index > log->durable)
         return ZKV_EBUSY;
+    raft_config_compacting(raft, index);
     raft_log_compact(log, index);
     raft->snap_size = size;
     if (raft->role == ZKV_RAFT_LEADER)
@@ -599,7 +572,8 @@ void zkv_raft_status(const zkv_raft_t *raft, zkv_raft_status_t *s)
     memset(s, 0, sizeof *s);
     s->id = raft->id;
     s->role = raft->role;
-    s->learner = !raft->self->voter;
+    s->voter = raft->self->voter;
+    s->learner = raft->self->member && !raft->self->voter;
     s->term = raft->term;
     s->vote = raft->vote;
     s->leader = raft->leader;
@@ -611,6 +585,8 @@ void zkv_raft_status(const zkv_raft_t *raft, zkv_raft_status_t *s)
     s->snapshot_index = raft->log.snap_index;
     s->transferee = raft->transferee;
     s->match_regressions = raft->match_regressions;
+    s->config_index = raft->conf_index;
+    s->members = raft->conf;
 }
 
 int zkv_raft_term_at(const zkv_raft_t *raft, uint64_t index, uint64_t *term)

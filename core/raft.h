@@ -104,7 +104,7 @@ typedef enum {
 typedef enum {
     ZKV_RAFT_ENTRY_NORMAL = 0, /* data is a state machine command */
     ZKV_RAFT_ENTRY_NOOP = 1,   /* a leader's first entry of its term (§8); no data */
-    ZKV_RAFT_ENTRY_CONFIG = 2, /* reserved for membership changes */
+    ZKV_RAFT_ENTRY_CONFIG = 2, /* a new membership (see zkv_raft_propose_config) */
 } zkv_raft_entry_type_t;
 
 /*  One log entry. data points into the core's log (or, in an incoming
@@ -130,6 +130,16 @@ typedef struct {
     uint32_t learners[ZKV_MEMBERS_MAX];
     uint32_t n_learners;
 } zkv_raft_members_t;
+
+/*  Reads the membership out of a CONFIG entry's data: ZKV_OK, or ZKV_EINVAL
+    for data that is not one. The host owns the format (it may carry more,
+    such as endpoints); NULL in the config means the core's own
+    (zkv_raft_members_encode). */
+typedef int (*zkv_raft_decode_config_t)(void *ctx, const uint8_t *data, size_t size,
+                                        zkv_raft_members_t *members);
+
+/*  Bytes zkv_raft_members_encode writes at most. */
+#define ZKV_RAFT_MEMBERS_SIZE_MAX (8 + 8 * ZKV_MEMBERS_MAX)
 
 /*  State that must be durable before the messages that depend on it leave. */
 typedef struct {
@@ -276,11 +286,23 @@ typedef struct {
     /* 4. Serve. */
     const zkv_raft_read_t *reads;
     size_t n_reads;
+
+    /* The membership in effect: the latest CONFIG entry in the log, or the
+       snapshot's (config_index 0: the boot configuration). Changed since
+       the last Ready: the host opens and closes peer connections. */
+    bool config_changed;
+    uint64_t config_index;
+    zkv_raft_members_t members;
 } zkv_raft_ready_t;
 
 typedef struct {
-    uint32_t id;                /* this node; a voter or a learner in members */
-    zkv_raft_members_t members; /* static membership */
+    uint32_t id;                /* this node */
+    /* The membership as of the boot snapshot (of index 0 without one); the
+       CONFIG entries after it change it. Empty for a node that joins an
+       existing cluster: it learns the membership from the leader. */
+    zkv_raft_members_t members;
+    zkv_raft_decode_config_t decode_config; /* NULL: zkv_raft_members_decode */
+    void *decode_ctx;
     uint32_t election_ticks;    /* election timeout is random in [e, 2e) ticks */
     uint32_t heartbeat_ticks;   /* leader heartbeat period; < election_ticks */
     uint64_t seed;              /* seeds the election timeout PRNG */
@@ -294,6 +316,9 @@ typedef struct {
     uint32_t max_apply_entries; /* committed entries per Ready */
     uint32_t max_reads;         /* reads waiting for confirmation or apply */
     size_t snapshot_chunk_size; /* bytes per InstallSnapshot chunk */
+    /* A learner is promoted only once its match is within this many
+       entries of the leader's last index (and it is being replicated to). */
+    uint32_t max_learner_lag;
 } zkv_raft_config_t;
 
 /*  Durable state to restart from; zero-filled (or NULL) for a new node. */
@@ -310,7 +335,8 @@ typedef struct {
 typedef struct {
     uint32_t id;
     zkv_raft_role_t role;
-    bool learner;
+    bool voter;   /* in the membership in effect, as a voter */
+    bool learner; /* ... as a learner; neither: joining or removed */
     uint64_t term;
     uint32_t vote;
     uint32_t leader;
@@ -323,6 +349,8 @@ typedef struct {
     uint32_t transferee;     /* leadership transfer target, or ZKV_RAFT_NONE */
     /* Leader: followers found holding less than they had acknowledged. */
     uint64_t match_regressions;
+    uint64_t config_index; /* of the membership in effect (0: from boot or a snapshot) */
+    zkv_raft_members_t members;
 } zkv_raft_status_t;
 
 typedef enum {
@@ -365,6 +393,30 @@ int zkv_raft_step(zkv_raft_t *raft, const zkv_raft_msg_t *msg);
     (leadership transfer, or max_uncommitted reached), ZKV_EINVAL. */
 int zkv_raft_propose(zkv_raft_t *raft, const zkv_raft_buf_t *cmds, size_t n, uint64_t *first_index,
                      uint64_t *term);
+
+/*  Propose a new membership (data: a CONFIG entry's, in the host's format).
+    It takes effect on each node as soon as it is in its log (Raft thesis
+    §4.1), and differs from the one in effect in one member only: one id
+    added (voter or learner), removed, promoted or demoted, at least one
+    voter left. ZKV_ENOTLEADER; ZKV_EPENDING while the last change is not
+    committed, or this leader has not yet committed an entry of its term;
+    ZKV_ELAGGING when a learner to promote is not caught up (see
+    max_learner_lag); ZKV_EBUSY during a leadership transfer; ZKV_EINVAL
+    for data that does not decode or is not one such change. A leader that
+    removes itself goes on leading until the change commits, then hands
+    over to the most up-to-date voter and steps down for good. */
+int zkv_raft_propose_config(zkv_raft_t *raft, const void *data, size_t size, uint64_t *index,
+                            uint64_t *term);
+
+/*  The core's own CONFIG entry format: ZKV_RAFT_MEMBERS_SIZE_MAX bytes at
+    most; encode returns the size written (0 if cap is too small). */
+size_t zkv_raft_members_encode(const zkv_raft_members_t *members, uint8_t *buf, size_t cap);
+int zkv_raft_members_decode(void *ctx, const uint8_t *data, size_t size,
+                            zkv_raft_members_t *members);
+
+/*  The membership in effect at index (>= the snapshot index): ZKV_OK, or
+    ZKV_ECOMPACTED / ZKV_ENOTFOUND outside the log. */
+int zkv_raft_config_at(const zkv_raft_t *raft, uint64_t index, zkv_raft_members_t *members);
 
 /*  Start a linearizable read (§6.4 ReadIndex) identified by context. It comes
     back in a Ready's reads once a quorum confirmed leadership after the call

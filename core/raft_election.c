@@ -84,6 +84,7 @@ static void s_become_leader(zkv_raft_t *raft)
     /* §8: a no-op of the new term lets the leader commit, and so learn the
        commit index, without waiting for a client. */
     raft_leader_append(raft, NULL, 0, ZKV_RAFT_ENTRY_NOOP);
+    raft->term_start = raft_log_last(&raft->log);
 }
 
 static void s_request_votes(zkv_raft_t *raft, bool pre_vote, bool force)
@@ -150,10 +151,12 @@ void raft_election_tick(zkv_raft_t *raft)
     raft_campaign(raft, raft->cfg.pre_vote, false);
 }
 
+/*  Whatever our own membership says (thesis §4.1): a candidate's may hold
+    a change ours lacks (we were promoted, or a removal of ours was
+    overwritten), and without our vote it might never win. Only the
+    candidate's membership decides whose votes count. */
 static bool s_can_vote(const zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
-    if (!raft_promotable(raft))
-        return false; /* learners never vote */
     if (raft->vote == m->from)
         return true;
     if (raft->vote == ZKV_RAFT_NONE && raft->leader == ZKV_RAFT_NONE)
@@ -191,7 +194,7 @@ void raft_handle_vote_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
     if (raft->role != (pre ? ZKV_RAFT_PRE_CANDIDATE : ZKV_RAFT_CANDIDATE))
         return;
     raft_peer_t *pr = raft_peer(raft, m->from);
-    if (!pr->voter)
+    if (!pr || !pr->voter)
         return;
     pr->vote = m->reject ? -1 : 1;
     raft_poll(raft);

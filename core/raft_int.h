@@ -53,10 +53,12 @@ typedef struct {
     uint64_t applied;  /* last index the host reported applied */
 } raft_log_t;
 
-/*  The leader's view of one member (self included, for quorum counting). */
+/*  The leader's view of one member (self included, for quorum counting;
+    self is there even when it is no member: joining, or removed). */
 typedef struct {
     uint32_t id;
     bool voter;
+    bool member; /* a voter or a learner in the membership in effect */
     bool self;
     zkv_raft_progress_state_t state;
     uint64_t match;
@@ -65,7 +67,7 @@ typedef struct {
     bool active;       /* heard from in this check-quorum round */
     int8_t vote;       /* election: 1 granted, -1 rejected, 0 unknown */
     uint64_t read_ack; /* highest ReadIndex round acknowledged in this term */
-    uint64_t *infl;    /* ring of the last index of each append in flight */
+    uint64_t *infl;    /* ring of the last index of each append in flight (from infl_free) */
     uint32_t infl_head;
     uint32_t infl_count;
     uint64_t snap_index; /* snapshot being sent */
@@ -105,13 +107,31 @@ typedef struct {
         size_t cap;                                                                                \
     }
 
+/*  Voters and learners of a membership, and self if it is neither. */
+#define RAFT_PEERS_MAX (2 * ZKV_MEMBERS_MAX + 1)
+
 struct zkv_raft_t {
     zkv_raft_config_t cfg;
     uint32_t id;
-    raft_peer_t peers[2 * ZKV_MEMBERS_MAX];
+    raft_peer_t peers[RAFT_PEERS_MAX];
     uint32_t n_peers;
     uint32_t n_voters;
     raft_peer_t *self;
+    /* Inflight rings, one per possible peer, allocated once: a membership
+       change never fails for memory. */
+    uint64_t *infl_pool;
+    uint64_t *infl_free[RAFT_PEERS_MAX];
+    uint32_t n_infl_free;
+
+    /* Membership (raft_config.c): the one in effect is the latest CONFIG
+       entry in the log (conf_index), or conf_snap, the one as of the
+       snapshot index (conf_index 0). */
+    zkv_raft_members_t conf;
+    zkv_raft_members_t conf_snap;
+    uint64_t conf_index;
+    uint64_t conf_version; /* bumped by every change, for Ready.config_changed */
+    uint64_t rd_conf_version;
+    uint64_t term_start; /* leader: index of its term's first entry */
 
     /* Persistent state (§5.1 Figure 2). */
     uint64_t term;
@@ -263,6 +283,21 @@ void raft_handle_snapshot(zkv_raft_t *raft, const zkv_raft_msg_t *m);
 void raft_handle_snapshot_response(zkv_raft_t *raft, const zkv_raft_msg_t *m);
 /* Answer an append while snap_lost so that the leader falls back to a snapshot. */
 void raft_reject_for_snapshot(zkv_raft_t *raft, uint32_t to, uint64_t index);
+
+/* ---------------------------------------------------------------- raft_config.c */
+bool raft_members_valid(const zkv_raft_members_t *m);
+/* Use m as the membership in effect: rebuild the peers, keeping the
+   progress of those that stay. */
+void raft_config_use(zkv_raft_t *raft, const zkv_raft_members_t *m, uint64_t index);
+/* Log entries from index from on changed (appended, truncated, reset). */
+void raft_config_track(zkv_raft_t *raft, uint64_t from);
+/* Entries up to index are about to be compacted away. */
+void raft_config_compacting(zkv_raft_t *raft, uint64_t index);
+/* The log was reset to a snapshot whose membership is m. */
+void raft_config_reset(zkv_raft_t *raft, const zkv_raft_members_t *m);
+/* Leader: the commit index moved; a leader its own change removed steps down. */
+void raft_config_committed(zkv_raft_t *raft);
+int raft_config_decode(const zkv_raft_t *raft, const zkv_raft_entry_t *e, zkv_raft_members_t *m);
 
 /* ---------------------------------------------------------------- raft_transfer.c */
 void raft_transfer_check(zkv_raft_t *raft, raft_peer_t *pr);

@@ -72,7 +72,7 @@ void raft_read_kick(zkv_raft_t *raft)
     s_confirm(raft, raft->read_round); /* test-only bug: serve reads without a quorum round */
     return;
 #endif
-    if (raft_quorum(raft) == 1) {
+    if (raft_quorum(raft) == 1 && raft->self->voter) {
         s_confirm(raft, raft->read_round);
         return;
     }

@@ -134,7 +134,7 @@ void raft_bcast_from(zkv_raft_t *raft, uint64_t from)
     raft_log_t *log = &raft->log;
     uint64_t last = raft_log_last(log);
     uint64_t prev = from - 1;
-    raft_peer_t *sync[2 * ZKV_MEMBERS_MAX];
+    raft_peer_t *sync[RAFT_PEERS_MAX];
     while (raft->cfg.broadcast && prev < last) {
         uint32_t k = 0;
         for (uint32_t i = 0; i < raft->n_peers; i++) {
@@ -176,6 +176,8 @@ int raft_leader_append(zkv_raft_t *raft, const zkv_raft_buf_t *cmds, size_t n, u
             return rc;
         }
     }
+    if (type == ZKV_RAFT_ENTRY_CONFIG)
+        raft_config_track(raft, from);
     raft->self->next = raft_log_last(log) + 1;
     raft_bcast_from(raft, from);
     return ZKV_OK;
@@ -210,7 +212,7 @@ void raft_send_heartbeats(zkv_raft_t *raft, uint64_t context)
     with it, by the log-matching property. */
 bool raft_maybe_commit(zkv_raft_t *raft)
 {
-    uint64_t m[2 * ZKV_MEMBERS_MAX];
+    uint64_t m[RAFT_PEERS_MAX];
     uint32_t k = 0;
     for (uint32_t i = 0; i < raft->n_peers; i++) {
         const raft_peer_t *pr = &raft->peers[i];
@@ -232,6 +234,7 @@ bool raft_maybe_commit(zkv_raft_t *raft)
     if (!current)
         return false;
     raft_log_commit_to(&raft->log, index);
+    raft_config_committed(raft);
     return true;
 }
 
@@ -327,6 +330,8 @@ static void s_handle_reject(zkv_raft_t *raft, raft_peer_t *pr, const zkv_raft_ms
 void raft_handle_append_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     raft_peer_t *pr = raft_peer(raft, m->from);
+    if (!pr || pr->self)
+        return; /* no member (any more) */
     pr->active = true;
     if (m->reject) {
         s_handle_reject(raft, pr, m);
@@ -344,8 +349,8 @@ void raft_handle_append_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
         s_progress_replicate(pr);
     else if (pr->state == ZKV_RAFT_SNAPSHOT && pr->match >= pr->snap_index)
         raft_progress_probe(raft, pr, pr->match + 1);
-    if (updated)
-        raft_maybe_commit(raft);
+    if (updated && raft_maybe_commit(raft) && raft->role != ZKV_RAFT_LEADER)
+        return; /* our removal committed: we stepped down */
     raft_transfer_check(raft, pr);
     raft_send_appends(raft, pr);
 }
@@ -353,6 +358,8 @@ void raft_handle_append_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 void raft_handle_heartbeat_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     raft_peer_t *pr = raft_peer(raft, m->from);
+    if (!pr || pr->self)
+        return;
     pr->active = true;
     if (m->context)
         raft_read_ack(raft, pr, m->context);
@@ -425,10 +432,14 @@ static uint64_t s_append_entries(zkv_raft_t *raft, uint64_t prev, const zkv_raft
         raft_log_truncate(log, ents[i].index);
         break;
     }
-    for (; i < n; i++)
-        if (raft_log_append(log, &ents[i]) != ZKV_OK)
-            return i ? ents[i - 1].index : prev; /* out of memory: keep what fits */
-    return prev + n;
+    uint64_t changed = i < n ? ents[i].index : 0;
+    size_t k = i;
+    for (; k < n; k++)
+        if (raft_log_append(log, &ents[k]) != ZKV_OK)
+            break; /* out of memory: keep what fits */
+    if (changed)
+        raft_config_track(raft, changed);
+    return k ? ents[k - 1].index : prev;
 }
 
 static void s_accepted(zkv_raft_t *raft, const zkv_raft_msg_t *m, uint64_t matched)

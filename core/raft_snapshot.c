@@ -24,7 +24,7 @@ static void s_meta(const zkv_raft_t *raft, const raft_peer_t *pr, zkv_raft_snaps
     meta->index = pr->snap_index;
     meta->term = pr->snap_term;
     meta->size = pr->snap_size;
-    meta->members = raft->cfg.members;
+    meta->members = raft->conf_snap; /* pr->snap_index is our snapshot's */
 }
 
 static void s_send_chunks(zkv_raft_t *raft, raft_peer_t *pr)
@@ -85,6 +85,8 @@ void raft_snapshot_tick(zkv_raft_t *raft, raft_peer_t *pr)
 void raft_handle_snapshot_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     raft_peer_t *pr = raft_peer(raft, m->from);
+    if (!pr || pr->self)
+        return;
     pr->active = true;
     if (pr->state != ZKV_RAFT_SNAPSHOT || m->index != pr->snap_index ||
         m->chunk_offset > pr->snap_size)
@@ -95,8 +97,8 @@ void raft_handle_snapshot_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
         if (installed)
             pr->match = pr->snap_index;
         raft_progress_probe(raft, pr, pr->snap_index + 1);
-        if (installed)
-            raft_maybe_commit(raft);
+        if (installed && raft_maybe_commit(raft) && raft->role != ZKV_RAFT_LEADER)
+            return; /* our removal committed: we stepped down */
         raft_send_append(raft, pr, true);
         return;
     }
@@ -170,6 +172,7 @@ static void s_install(zkv_raft_t *raft, const zkv_raft_msg_t *m)
        the committed ones are known equal until the snapshot is durable. */
     uint64_t durable = log->durable < log->commit ? log->durable : log->commit;
     raft_log_reset(log, meta->index, meta->term);
+    raft_config_reset(raft, &meta->members);
     log->durable = durable;
     /* The snapshot's write drops every stored entry, those of earlier
        Readies too: their persistence no longer makes anything durable. */
@@ -264,6 +267,7 @@ int zkv_raft_snapshot_failed(zkv_raft_t *raft, uint64_t ready_id)
     /* Entries that came with the install were not written either, and what
        they let us commit or verify went with them. */
     raft_log_reset(log, log->snap_index, log->snap_term);
+    raft_config_track(raft, log->snap_index + 1);
     log->commit = log->snap_index;
     raft->verified = log->snap_index;
     s_forget_install(raft, ready_id, log->snap_index);

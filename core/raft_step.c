@@ -11,7 +11,7 @@
 #define S_PEER_ENTRY_SIZE_MAX ZKV_ENTRY_SIZE_MAX
 #endif
 
-static bool s_entries_valid(const zkv_raft_msg_t *m)
+static bool s_entries_valid(const zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     if (m->n_entries > ZKV_RAFT_MSG_ENTRIES_MAX || (m->n_entries > 0 && !m->entries) ||
         m->index > UINT64_MAX - m->n_entries)
@@ -22,6 +22,9 @@ static bool s_entries_valid(const zkv_raft_msg_t *m)
         if (e->index != m->index + 1 + i || e->term < prev_term || e->term > m->term ||
             e->type > ZKV_RAFT_ENTRY_CONFIG || e->size > S_PEER_ENTRY_SIZE_MAX ||
             (e->size > 0 && !e->data))
+            return false;
+        zkv_raft_members_t members;
+        if (e->type == ZKV_RAFT_ENTRY_CONFIG && raft_config_decode(raft, e, &members) != ZKV_OK)
             return false;
         prev_term = e->term;
     }
@@ -41,12 +44,15 @@ int raft_step_validate(const zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     if (m->type < ZKV_RAFT_MSG_APPEND || m->type > ZKV_RAFT_MSG_TIMEOUT_NOW || m->term == 0)
         return ZKV_EINVAL;
-    if (m->from == raft->id || !raft_peer_const(raft, m->from))
+    /* A sender outside our membership may be a leader we do not know yet
+       (we are joining, or behind on changes); answers from non-members are
+       ignored where they arrive. */
+    if (m->from == raft->id || m->from == ZKV_RAFT_NONE)
         return ZKV_EINVAL;
     bool may_broadcast = m->type == ZKV_RAFT_MSG_APPEND || m->type == ZKV_RAFT_MSG_HEARTBEAT;
     if (m->to != raft->id && !(m->to == ZKV_RAFT_BROADCAST && may_broadcast))
         return ZKV_EINVAL;
-    if (m->type == ZKV_RAFT_MSG_APPEND && !s_entries_valid(m))
+    if (m->type == ZKV_RAFT_MSG_APPEND && !s_entries_valid(raft, m))
         return ZKV_EINVAL;
     if (m->type != ZKV_RAFT_MSG_APPEND && m->n_entries > 0)
         return ZKV_EINVAL;

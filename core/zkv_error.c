@@ -19,6 +19,8 @@ const char *zkv_strerror(int code)
     case ZKV_ESTOPPED: return "stopped";
     case ZKV_ENOTSUP: return "not supported";
     case ZKV_ESESSION: return "session expired";
+    case ZKV_EPENDING: return "a membership change is in progress";
+    case ZKV_ELAGGING: return "the learner has not caught up";
     default: return "unknown error";
     }
 }

@@ -20,6 +20,8 @@ typedef enum {
     ZKV_ESTOPPED = -13,   /* the component is shutting down */
     ZKV_ENOTSUP = -14,    /* the file system cannot do this */
     ZKV_ESESSION = -15,   /* the client has no session (never opened, closed or evicted) */
+    ZKV_EPENDING = -16,   /* a membership change is still in progress */
+    ZKV_ELAGGING = -17,   /* the learner has not caught up with the leader */
 } zkv_error_t;
 
 /*  Constant text for an error code; never NULL. */

@@ -21,7 +21,7 @@
 
 #include "raft.h"
 
-#define SIM_MAX_NODES 6 /* 5 voters and a learner */
+#define SIM_MAX_NODES 8 /* 5 voters, a learner and nodes that join later */
 #define SIM_KEYS 4
 #define SIM_TICK 8   /* time units per tick */
 #define SIM_TRACE 48 /* events kept for a failure report */
@@ -47,6 +47,7 @@ typedef struct {
     uint32_t type;
     uint32_t size;
     sim_cmd_t cmd;
+    uint8_t conf[ZKV_RAFT_MEMBERS_SIZE_MAX]; /* CONFIG entries: the membership */
 } sim_dentry_t;
 
 /*  What survives a crash. */
@@ -55,7 +56,8 @@ typedef struct {
     uint64_t snap_index;
     uint64_t snap_term;
     sim_sm_t snap;
-    sim_dentry_t *ents; /* from snap_index + 1 on */
+    zkv_raft_members_t members; /* as of snap_index: what the node boots with */
+    sim_dentry_t *ents;         /* from snap_index + 1 on */
     size_t n;
     size_t cap;
 } sim_disk_t;
@@ -146,6 +148,7 @@ enum {
     SIM_TR_LIVENESS,
     SIM_TR_WRITE,
     SIM_TR_DURABLE,
+    SIM_TR_CONFIG,
 };
 
 /*  What the checker knows about one log index once it is committed. */
@@ -170,9 +173,17 @@ typedef struct {
     uint64_t value;
 } sim_write_rec_t;
 
+/*  A membership some log held at index (of term). */
+typedef struct {
+    uint64_t index;
+    uint64_t term;
+    zkv_raft_members_t members;
+} sim_conf_t;
+
 typedef struct {
     uint64_t seeds, steps, elections, commits, reads, stale_reads_failed, crashes, cuts,
-        snapshots_sent, snapshots_taken, transfers, messages, dropped, proposals, acked;
+        snapshots_sent, snapshots_taken, transfers, messages, dropped, proposals, acked,
+        config_changes, config_refused, joins, removals;
 } sim_stats_t;
 
 typedef struct {
@@ -204,6 +215,7 @@ typedef struct {
     uint32_t disk_sync_percent;
     uint32_t disk_max_delay;
     uint64_t snap_every;    /* applied entries between local snapshots */
+    uint32_t changes;       /* permille of steps that ask for a membership change */
     uint32_t storm;         /* fault rate multiplier: 1, or more for a storm seed */
     uint32_t hunt_permille; /* chance a new leader is cut off or crashed at once */
     uint32_t elected;       /* the last new leader, for the hunt */
@@ -228,6 +240,10 @@ typedef struct {
     sim_reg_t *reg;
     size_t cap_reg;
     size_t n_reg;
+    sim_conf_t *confs; /* every membership seen in a log */
+    size_t n_confs;
+    size_t cap_confs;
+    zkv_raft_members_t cconf; /* the latest committed membership (applied somewhere) */
     sim_write_rec_t *history[SIM_KEYS]; /* committed writes per key, by index */
     size_t n_history[SIM_KEYS];
     size_t cap_history[SIM_KEYS];
@@ -278,5 +294,12 @@ void sim_check_read(sim_t *sim, sim_node_t *nd, const sim_read_t *r, const zkv_r
 void sim_check_step(sim_t *sim);
 void sim_check_hs_write(sim_t *sim, sim_node_t *nd, const zkv_raft_hard_state_t *hs);
 void sim_check_free(sim_t *sim);
+/* Ids in m whose role (none, learner, voter) differs from their role in c. */
+uint32_t sim_conf_changes(const zkv_raft_members_t *c, const zkv_raft_members_t *m);
+
+/* sim_config.c */
+void sim_membership(sim_t *sim);
+void sim_node_join(sim_t *sim, uint32_t id);
+bool sim_member(const zkv_raft_members_t *m, uint32_t id);
 
 #endif

@@ -13,7 +13,14 @@
     durable-quorum        when an entry is first applied anywhere, a quorum
                           of voters holds it on disk (committed entries are
                           durably replicated; the core's own commit index is
-                          not trusted for this)
+                          not trusted for this): the voters of the committed
+                          membership before it, or of a membership one change
+                          on from that one that some log holds at or after it
+                          (the leader's, if a change was on its way)
+    single-change         (sim_config.c) a leader proposes a membership
+                          change only when the one before it is committed
+    removed-quiet         a node that is no voter in its own membership asks
+                          for no votes
     durable-*             a message leaves only once what it vouches for is
                           on the sender's disk: its term, its vote, the
                           entries it acknowledges, an installed snapshot
@@ -50,6 +57,7 @@ void sim_check_free(sim_t *sim)
     free(sim->votes);
     free(sim->committed);
     free(sim->reg);
+    free(sim->confs);
     for (int k = 0; k < SIM_KEYS; k++)
         free(sim->history[k]);
 }
@@ -103,6 +111,57 @@ static void s_register(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e, ui
                  (unsigned long long) prev_term, (unsigned long long) r->prev_term);
 }
 
+/* ---------------------------------------------------------------- memberships */
+
+bool sim_member(const zkv_raft_members_t *m, uint32_t id)
+{
+    for (uint32_t i = 0; i < m->n_voters; i++)
+        if (m->voters[i] == id)
+            return true;
+    for (uint32_t i = 0; i < m->n_learners; i++)
+        if (m->learners[i] == id)
+            return true;
+    return false;
+}
+
+static int s_role(const zkv_raft_members_t *m, uint32_t id)
+{
+    for (uint32_t i = 0; i < m->n_voters; i++)
+        if (m->voters[i] == id)
+            return 2;
+    return sim_member(m, id) ? 1 : 0;
+}
+
+uint32_t sim_conf_changes(const zkv_raft_members_t *c, const zkv_raft_members_t *m)
+{
+    uint32_t n = 0;
+    for (uint32_t id = 1; id <= SIM_MAX_NODES; id++)
+        n += s_role(c, id) != s_role(m, id);
+    return n;
+}
+
+static void s_register_conf(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e)
+{
+    if (e->type != ZKV_RAFT_ENTRY_CONFIG)
+        return;
+    sim_conf_t c = {.index = e->index, .term = e->term};
+    if (zkv_raft_members_decode(NULL, e->data, e->size, &c.members) != 0) {
+        sim_fail(sim, "config-entry", "node %u: CONFIG entry %llu does not decode", nd->id,
+                 (unsigned long long) e->index);
+        return;
+    }
+    for (size_t i = 0; i < sim->n_confs; i++)
+        if (sim->confs[i].index == c.index && sim->confs[i].term == c.term)
+            return;
+    if (sim->n_confs == sim->cap_confs) {
+        sim->cap_confs = sim->cap_confs ? sim->cap_confs * 2 : 16;
+        sim->confs = realloc(sim->confs, sim->cap_confs * sizeof *sim->confs);
+        if (!sim->confs)
+            abort();
+    }
+    sim->confs[sim->n_confs++] = c;
+}
+
 static void s_check_entries(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *rd)
 {
     if (rd->n_entries == 0)
@@ -115,6 +174,7 @@ static void s_check_entries(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *
     }
     for (size_t i = 0; i < rd->n_entries && !sim->failed; i++) {
         s_register(sim, nd, &rd->entries[i], prev);
+        s_register_conf(sim, nd, &rd->entries[i]);
         prev = rd->entries[i].term;
     }
 }
@@ -266,6 +326,15 @@ void sim_check_message(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m)
                  (unsigned long long) hs->term);
         return;
     }
+    if (m->type == ZKV_RAFT_MSG_VOTE || m->type == ZKV_RAFT_MSG_PRE_VOTE) {
+        zkv_raft_status_t s;
+        zkv_raft_status(nd->raft, &s);
+        if (!s.voter) {
+            sim_fail(sim, "removed-quiet", "node %u asks for votes, no voter in its membership",
+                     nd->id);
+            return;
+        }
+    }
     switch (m->type) {
     case ZKV_RAFT_MSG_VOTE:
         if (hs->term != m->term || hs->vote != nd->id)
@@ -340,22 +409,37 @@ static void s_history_add(sim_t *sim, uint64_t index, const zkv_raft_entry_t *e)
     sim->history[k][sim->n_history[k]++] = (sim_write_rec_t){index, c.value};
 }
 
-/*  A quorum of voters holds entry (index, term) on disk. */
-static void s_check_durable_quorum(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e)
+/*  Voters of m holding entry (index, term) on disk. */
+static uint32_t s_holders(const sim_t *sim, const zkv_raft_members_t *m, const zkv_raft_entry_t *e)
 {
     uint32_t holders = 0;
-    for (uint32_t id = 1; id <= sim->n_voters; id++) {
-        const sim_disk_t *d = &sim->nodes[id].disk;
+    for (uint32_t i = 0; i < m->n_voters; i++) {
+        const sim_disk_t *d = &sim->nodes[m->voters[i]].disk;
         if (e->index <= d->snap_index)
             holders++;
         else if (e->index <= d->snap_index + d->n)
             holders += d->ents[e->index - d->snap_index - 1].term == e->term;
     }
-    if (holders < sim->n_voters / 2 + 1)
-        sim_fail(sim, "durable-quorum",
-                 "node %u applies entry %llu of term %llu, held on disk by %u of %u voters", nd->id,
-                 (unsigned long long) e->index, (unsigned long long) e->term, holders,
-                 sim->n_voters);
+    return holders;
+}
+
+/*  A quorum of voters holds entry (index, term) on disk: of the committed
+    membership, or of one a change on from it that a log holds from index on. */
+static void s_check_durable_quorum(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e)
+{
+    const zkv_raft_members_t *c = &sim->cconf;
+    uint32_t holders = s_holders(sim, c, e);
+    if (holders >= c->n_voters / 2 + 1)
+        return;
+    for (size_t i = 0; i < sim->n_confs; i++) {
+        const zkv_raft_members_t *m = &sim->confs[i].members;
+        if (sim->confs[i].index >= e->index && sim_conf_changes(c, m) == 1 &&
+            s_holders(sim, m, e) >= m->n_voters / 2 + 1)
+            return;
+    }
+    sim_fail(sim, "durable-quorum",
+             "node %u applies entry %llu of term %llu, held on disk by %u of %u voters", nd->id,
+             (unsigned long long) e->index, (unsigned long long) e->term, holders, c->n_voters);
 }
 
 void sim_check_apply(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e)
@@ -366,6 +450,10 @@ void sim_check_apply(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e)
     uint64_t data = sim_entry_hash(e);
     if (c->term == 0) {
         s_check_durable_quorum(sim, nd, e);
+        if (e->type == ZKV_RAFT_ENTRY_CONFIG &&
+            zkv_raft_members_decode(NULL, e->data, e->size, &sim->cconf) != 0)
+            sim_fail(sim, "config-entry", "node %u applies a CONFIG entry that does not decode",
+                     nd->id);
         *c = (sim_committed_t){e->term, data, nd->sm.hash};
         sim->max_committed = e->index;
         sim->stats.commits++;

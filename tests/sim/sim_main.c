@@ -65,7 +65,7 @@ static void s_trace_print(const sim_trace_t *t, FILE *out)
 {
     static const char *kinds[] = {"msg",     "leader",   "crash", "restart",  "cut",
                                   "heal",    "propose",  "read",  "snapshot", "transfer",
-                                  "network", "liveness", "write", "durable"};
+                                  "network", "liveness", "write", "durable", "config"};
     fprintf(out, "  step %5u  %-8s node %u", t->step, kinds[t->kind], t->node);
     switch (t->kind) {
     case SIM_TR_MSG:
@@ -94,6 +94,12 @@ static void s_trace_print(const sim_trace_t *t, FILE *out)
                 (unsigned long long) t->c, t->mtype ? " + snapshot" : "");
         break;
     case SIM_TR_DURABLE: fprintf(out, " through ready %llu\n", (unsigned long long) t->a); break;
+    case SIM_TR_CONFIG:
+        fprintf(out, " %s %u: index %llu term %llu, rc %lld\n",
+                (const char *[]){"add learner", "promote", "remove voter", "remove learner"}
+                    [t->mtype & 3],
+                t->peer, (unsigned long long) t->a, (unsigned long long) t->b, (long long) t->c);
+        break;
     case SIM_TR_NET:
         fprintf(out, " drop %llu/1000 delay %llu dup %llu/1000\n", (unsigned long long) t->a,
                 (unsigned long long) t->b, (unsigned long long) t->c);
@@ -196,8 +202,10 @@ static void s_step(sim_t *sim)
     uint64_t start = (uint64_t) sim->step * SIM_TICK, end = start + SIM_TICK;
     sim->now = start;
     sim_faults(sim);
-    if (!sim->calm)
+    if (!sim->calm) {
         s_clients(sim);
+        sim_membership(sim);
+    }
     for (uint32_t id = 1; id <= sim->n_nodes; id++) {
         sim_node_t *nd = &sim->nodes[id];
         if (nd->up) {
@@ -253,6 +261,8 @@ static void s_configure(sim_t *sim)
     sim->cfg.max_uncommitted = 256;
     sim->cfg.max_reads = 64;
     sim->snap_every = snaps[sim_below(sim, 4)];
+    sim->changes = sim_chance(sim, 600) ? 2 + sim_below(sim, 20) : 0;
+    sim->cfg.max_learner_lag = sim_below(sim, 3) * 8;
     sim->storm = sim_chance(sim, 300) ? 8 : 1; /* leaders come and go every few ticks */
     /* Cut down new leaders before their no-op commits: leaves logs with
        tails of old terms, the stuff of Figure 8. */
@@ -272,11 +282,13 @@ static void s_init(sim_t *sim, uint64_t seed, uint32_t voters, uint32_t steps, b
     sim->trace_live = trace;
     sim->rng = seed * 0x2545f4914f6cdd1dull + voters;
     s_configure(sim);
+    sim->cconf = sim->cfg.members;
     for (uint32_t id = 1; id <= sim->n_nodes; id++) {
         sim_node_t *nd = &sim->nodes[id];
         nd->id = id;
         nd->voter = id <= voters;
         nd->phase = sim_below(sim, SIM_TICK);
+        nd->disk.members = sim->cfg.members;
         sim_node_boot(sim, nd);
     }
 }
@@ -289,17 +301,39 @@ static void s_free(sim_t *sim)
     sim_check_free(sim);
 }
 
-/*  The one leader everybody follows, or 0. */
-static uint32_t s_stable_leader(sim_t *sim)
+/*  The nodes that must take part once the cluster heals: the members of
+    the membership the latest leader holds (removed nodes stay outside). */
+static zkv_raft_members_t s_final_members(sim_t *sim)
 {
-    uint32_t leader = 0;
+    zkv_raft_members_t m = sim->cconf;
     uint64_t term = 0;
     for (uint32_t id = 1; id <= sim->n_nodes; id++) {
         zkv_raft_status_t s;
         if (!sim->nodes[id].up)
+            continue;
+        zkv_raft_status(sim->nodes[id].raft, &s);
+        if (s.role == ZKV_RAFT_LEADER && s.term >= term) {
+            term = s.term;
+            m = s.members;
+        }
+    }
+    return m;
+}
+
+/*  The one leader every member follows, or 0. */
+static uint32_t s_stable_leader(sim_t *sim)
+{
+    zkv_raft_members_t m = s_final_members(sim);
+    uint32_t leader = 0;
+    uint64_t term = 0;
+    for (uint32_t id = 1; id <= sim->n_nodes; id++) {
+        zkv_raft_status_t s;
+        if (!sim_member(&m, id))
+            continue;
+        if (!sim->nodes[id].up)
             return 0;
         zkv_raft_status(sim->nodes[id].raft, &s);
-        if (id == 1) {
+        if (!leader) {
             leader = s.leader;
             term = s.term;
         }
@@ -311,8 +345,9 @@ static uint32_t s_stable_leader(sim_t *sim)
 
 static bool s_all_applied(sim_t *sim, uint64_t index)
 {
+    zkv_raft_members_t m = s_final_members(sim);
     for (uint32_t id = 1; id <= sim->n_nodes; id++)
-        if (!sim->nodes[id].up || sim->nodes[id].sm.applied < index)
+        if (sim_member(&m, id) && (!sim->nodes[id].up || sim->nodes[id].sm.applied < index))
             return false;
     return true;
 }
@@ -322,8 +357,11 @@ static bool s_all_applied(sim_t *sim, uint64_t index)
 static uint64_t s_backlog(sim_t *sim)
 {
     uint64_t min = UINT64_MAX, max = 0;
+    zkv_raft_members_t m = s_final_members(sim);
     for (uint32_t id = 1; id <= sim->n_nodes; id++) {
         zkv_raft_status_t s;
+        if (!sim_member(&m, id))
+            continue;
         zkv_raft_status(sim->nodes[id].raft, &s);
         if (sim->nodes[id].sm.applied < min)
             min = sim->nodes[id].sm.applied;
@@ -582,5 +620,8 @@ int main(int argc, char **argv)
            (unsigned long long) total.cuts, (unsigned long long) total.transfers,
            (unsigned long long) total.snapshots_taken, (unsigned long long) total.snapshots_sent,
            (unsigned long long) total.messages, (unsigned long long) total.dropped);
+    printf("  %llu membership changes (%llu refused), %llu nodes joined, %llu removed\n",
+           (unsigned long long) total.config_changes, (unsigned long long) total.config_refused,
+           (unsigned long long) total.joins, (unsigned long long) total.removals);
     return (failed > 0) == o.expect ? 0 : 1;
 }

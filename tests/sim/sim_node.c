@@ -22,10 +22,13 @@ uint64_t sim_sm_hash_put(uint64_t hash, uint64_t key, uint64_t old, uint64_t val
 uint64_t sim_entry_hash(const zkv_raft_entry_t *e)
 {
     uint64_t h = s_mix(e->type + 1);
-    if (e->size == sizeof(sim_cmd_t)) {
+    if (e->type == ZKV_RAFT_ENTRY_NORMAL && e->size == sizeof(sim_cmd_t)) {
         sim_cmd_t c;
         memcpy(&c, e->data, sizeof c);
         h = s_mix(h ^ s_mix(c.key + 7) ^ s_mix(c.value * 3 + 1));
+    } else {
+        for (uint32_t i = 0; i < e->size; i++)
+            h = s_mix(h ^ e->data[i]);
     }
     return h ^ e->size;
 }
@@ -64,8 +67,9 @@ static bool s_disk_entries(sim_disk_t *d, const sim_dentry_t *e, size_t n)
 }
 
 static void s_disk_snapshot(sim_disk_t *d, uint64_t index, uint64_t term, const sim_sm_t *img,
-                            bool drop_all)
+                            const zkv_raft_members_t *members, bool drop_all)
 {
+    d->members = *members;
     size_t keep = 0;
     for (size_t i = 0; i < d->n; i++)
         if (!drop_all && d->ents[i].index > index)
@@ -83,7 +87,7 @@ static void s_write_complete(sim_t *sim, sim_node_t *nd, sim_write_t *w)
         /* Every stored entry predates the install. A snapshot taken locally
            since (after applying past it) is newer: it stays. */
         if (w->meta.index > d->snap_index)
-            s_disk_snapshot(d, w->meta.index, w->meta.term, &w->snap, true);
+            s_disk_snapshot(d, w->meta.index, w->meta.term, &w->snap, &w->meta.members, true);
         else
             d->n = 0;
     }
@@ -143,7 +147,9 @@ static void s_write_enqueue(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *
         de->index = e->index;
         de->type = e->type;
         de->size = e->size;
-        if (e->size == sizeof de->cmd)
+        if (e->type == ZKV_RAFT_ENTRY_CONFIG && e->size <= sizeof de->conf)
+            memcpy(de->conf, e->data, e->size);
+        else if (e->size == sizeof de->cmd)
             memcpy(&de->cmd, e->data, sizeof de->cmd);
     }
     uint64_t at = sim->now;
@@ -276,7 +282,13 @@ static void s_maybe_snapshot(sim_t *sim, sim_node_t *nd)
                  (unsigned long long) nd->sm.applied);
         return;
     }
-    s_disk_snapshot(&nd->disk, nd->sm.applied, term, &nd->sm, false);
+    zkv_raft_members_t members;
+    if (zkv_raft_config_at(nd->raft, nd->sm.applied, &members) != 0) {
+        sim_fail(sim, "api", "node %u: no membership at applied index %llu", nd->id,
+                 (unsigned long long) nd->sm.applied);
+        return;
+    }
+    s_disk_snapshot(&nd->disk, nd->sm.applied, term, &nd->sm, &members, false);
     nd->serve = nd->sm;
     nd->serve_index = nd->sm.applied;
     if (zkv_raft_compact(nd->raft, nd->sm.applied, sizeof nd->sm) != 0)
@@ -329,8 +341,11 @@ void sim_node_boot(sim_t *sim, sim_node_t *nd)
     sim_disk_t *d = &nd->disk;
     zkv_raft_entry_t *ents = d->n ? malloc(d->n * sizeof *ents) : NULL;
     for (size_t i = 0; i < d->n; i++) {
-        ents[i] = (zkv_raft_entry_t){d->ents[i].term, d->ents[i].index, d->ents[i].type,
-                                     d->ents[i].size, (const uint8_t *) &d->ents[i].cmd};
+        const sim_dentry_t *de = &d->ents[i];
+        ents[i] = (zkv_raft_entry_t){de->term, de->index, de->type, de->size,
+                                     de->type == ZKV_RAFT_ENTRY_CONFIG
+                                         ? de->conf
+                                         : (const uint8_t *) &de->cmd};
     }
     zkv_raft_boot_t boot = {
         .hard_state = d->hs,
@@ -341,6 +356,7 @@ void sim_node_boot(sim_t *sim, sim_node_t *nd)
         .n_entries = d->n,
     };
     zkv_raft_config_t cfg = sim->cfg;
+    cfg.members = d->members;
     cfg.id = nd->id;
     cfg.seed = sim_rand(sim);
     int rc = zkv_raft_new(&cfg, &boot, &nd->raft);

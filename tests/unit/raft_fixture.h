@@ -36,6 +36,8 @@ typedef struct {
     zkv_raft_entry_t *disk;
     size_t n_disk;
     uint64_t snap_index, snap_term;
+    bool own_members;                /* boot with snap_members, not the template's */
+    zkv_raft_members_t snap_members; /* membership as of snap_index */
     uint8_t snap_img[256];
     size_t snap_size;
     /* incoming snapshot chunks */
@@ -135,6 +137,8 @@ static inline void fx_disk_write(fx_node_t *nd, const zkv_raft_ready_t *rd)
         nd->n_disk = 0;
         nd->snap_index = rd->snapshot.index;
         nd->snap_term = rd->snapshot.term;
+        nd->snap_members = rd->snapshot.members;
+        nd->own_members = true;
         memcpy(nd->snap_img, nd->recv_img, nd->recv_size);
         nd->snap_size = nd->recv_size;
     }
@@ -234,6 +238,8 @@ static inline void fx_start(fx_t *fx, uint32_t id, const zkv_raft_boot_t *boot)
     zkv_raft_config_t cfg = fx->cfg;
     cfg.id = id;
     cfg.seed = id * 7919;
+    if (nd->own_members)
+        cfg.members = nd->snap_members;
     int rc = zkv_raft_new(&cfg, boot, &nd->raft);
     if (rc != ZKV_OK)
         abort();
@@ -447,6 +453,8 @@ static inline void fx_snapshot(fx_t *fx, uint32_t id, size_t size)
     nd->snap_size = size;
     nd->snap_index = nd->applied;
     zkv_raft_term_at(nd->raft, nd->applied, &nd->snap_term);
+    zkv_raft_config_at(nd->raft, nd->applied, &nd->snap_members);
+    nd->own_members = true;
     size_t keep = 0;
     for (size_t i = 0; i < nd->n_disk; i++) {
         if (nd->disk[i].index <= nd->snap_index)

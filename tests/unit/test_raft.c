@@ -625,7 +625,9 @@ static void test_leadership_transfer_aborts(void **state)
 
 /* ---------------------------------------------------------------- learners */
 
-/*  A learner receives the log but never campaigns, votes or counts. */
+/*  A learner receives the log but never campaigns or counts, and is not
+    asked for votes; asked anyway (by a candidate whose membership has it as
+    a voter, thesis §4.1), it answers like any node. */
 static void test_learner_receives_log_never_votes_or_counts(void **state)
 {
     (void) state;
@@ -661,7 +663,8 @@ static void test_learner_receives_log_never_votes_or_counts(void **state)
     fx_ready(&fx, 3);
     const zkv_raft_msg_t *r = fx_find(&fx, ZKV_RAFT_MSG_VOTE_RESPONSE, 1);
     assert_non_null(r);
-    assert_true(r->reject);
+    assert_false(r->reject);
+    assert_int_equal(fx_status(&fx, 3).role, ZKV_RAFT_FOLLOWER);
     fx_free(&fx);
 }
 
@@ -697,7 +700,7 @@ static void test_step_rejects_malformed_messages(void **state)
     zkv_raft_msg_t ok = {.type = ZKV_RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1};
     assert_int_equal(zkv_raft_step(r, &ok), ZKV_OK);
     zkv_raft_msg_t m = ok;
-    m.from = 9;
+    m.from = ZKV_RAFT_NONE;
     assert_int_equal(zkv_raft_step(r, &m), ZKV_EINVAL);
     m = ok;
     m.from = 2;
@@ -940,8 +943,17 @@ static void test_config_and_limits(void **state)
     uint32_t voters[] = {1, 2, 3};
     zkv_raft_config_t c;
     zkv_raft_t *r = NULL;
-    zkv_raft_config_default(&c, 4, voters, 3);
-    assert_int_equal(zkv_raft_new(&c, NULL, &r), ZKV_EINVAL); /* not a member */
+    zkv_raft_config_default(&c, 4, voters, 3); /* no member: joining or removed */
+    assert_int_equal(zkv_raft_new(&c, NULL, &r), ZKV_OK);
+    zkv_raft_status_t st;
+    zkv_raft_status(r, &st);
+    assert_false(st.voter);
+    assert_false(st.learner);
+    assert_int_equal(zkv_raft_campaign(r), ZKV_EINVAL);
+    zkv_raft_destroy(&r);
+    c.members.n_voters = 0;
+    c.members.learners[c.members.n_learners++] = 4;
+    assert_int_equal(zkv_raft_new(&c, NULL, &r), ZKV_EINVAL); /* learners and no voter */
     zkv_raft_config_default(&c, 1, voters, 3);
     c.election_ticks = 1;
     assert_int_equal(zkv_raft_new(&c, NULL, &r), ZKV_EINVAL);

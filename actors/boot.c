@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "membership.h"
 #include "snapshot.h"
 #include "zkv_error.h"
 
@@ -29,6 +30,76 @@ static int s_fail(zkv_boot_t *boot, char *err, size_t err_size, const char *fmt,
     return -1;
 }
 
+static bool s_count_file(const char *name, void *arg)
+{
+    (void) name;
+    ++*(size_t *) arg;
+    return true;
+}
+
+/*  A data directory from before cluster files: a member of the cluster its
+    --peers describe, as it always was. */
+static bool s_has_log(const zkv_config_t *config, const zkv_fs_t *fs)
+{
+    char dir[ZKV_DATA_SUBDIR_SIZE_MAX];
+    size_t n = 0;
+    snprintf(dir, sizeof dir, "%s/wal", config->data_dir);
+    zkv_fs_list(fs, dir, s_count_file, &n);
+    snprintf(dir, sizeof dir, "%s/snap", config->data_dir);
+    zkv_fs_list(fs, dir, s_count_file, &n);
+    return n > 0;
+}
+
+static int s_new_cluster_file(const zkv_config_t *config, zkv_boot_t *boot, char *err,
+                              size_t err_size)
+{
+    zkv_cluster_file_t *c = &boot->cluster;
+    memset(c, 0, sizeof *c);
+    if (config->join && !s_has_log(config, boot->fs)) {
+        c->state = ZKV_CLUSTER_JOINING; /* id and membership come from the leader */
+    } else {
+        zkv_membership_from_config(config, &c->initial);
+        c->cluster_id = zkv_membership_cluster_id(&c->initial);
+    }
+    if (zkv_cluster_file_save(boot->fs, config->data_dir, c) != ZKV_OK)
+        return s_fail(boot, err, err_size, "cannot write %s/%s", config->data_dir,
+                      ZKV_CLUSTER_FILE_NAME);
+    return 0;
+}
+
+static int s_load_cluster(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
+{
+    char why[512] = "";
+    int rc = zkv_cluster_file_load(boot->fs, config->data_dir, &boot->cluster, why, sizeof why);
+    if (rc == ZKV_ENOTFOUND)
+        return s_new_cluster_file(config, boot, err, err_size);
+    if (rc != ZKV_OK)
+        return s_fail(boot, err, err_size, "%s", why);
+    if (boot->cluster.state == ZKV_CLUSTER_REMOVED)
+        return s_fail(boot, err, err_size,
+                      "node %u was removed from cluster %016" PRIx64
+                      " and cannot come back: an id is never reused; to add this machine again, "
+                      "empty %s and add it with a new id (zkv member add, then zkvd --join)",
+                      config->id, boot->cluster.cluster_id, config->data_dir);
+    return 0;
+}
+
+/*  The membership the snapshot was taken in; snapshots older than
+    membership changes hold no endpoints: the cluster's first one then. */
+static void s_snapshot_members(zkv_boot_t *boot, const zkv_snapshot_meta_t *meta)
+{
+    zkv_membership_t m;
+    if (!meta->config || zkv_membership_decode(meta->config, meta->config_size, &m) != ZKV_OK)
+        return;
+    uint8_t *copy = malloc(meta->config_size ? meta->config_size : 1);
+    if (!copy)
+        return;
+    memcpy(copy, meta->config, meta->config_size);
+    free(boot->members);
+    boot->members = copy;
+    boot->members_size = meta->config_size;
+}
+
 static int s_load_snapshot(const zkv_config_t *config, zkv_boot_t *boot, char *err, size_t err_size)
 {
     char dir[ZKV_DATA_SUBDIR_SIZE_MAX], name[ZKV_SNAPSHOT_NAME_SIZE + 1], why[512] = "";
@@ -44,6 +115,7 @@ static int s_load_snapshot(const zkv_config_t *config, zkv_boot_t *boot, char *e
         return s_fail(boot, err, err_size, "snapshot in %s: %s: %s", dir, zkv_strerror(rc), why);
     rc = zkv_kvstore_restore(boot->kv, meta.index, &tree, meta.app, meta.app_size);
     zkv_btree_destroy(&tree);
+    s_snapshot_members(boot, &meta);
     boot->snapshot_index = meta.index;
     boot->snapshot_term = meta.term;
     snprintf(boot->snapshot_path, sizeof boot->snapshot_path, "%s/%s", dir, name);
@@ -168,12 +240,16 @@ static int s_open_wal(const zkv_config_t *config, zkv_boot_t *boot, char *err, s
     return 0;
 }
 
-static void s_raft_config(const zkv_config_t *config, uint64_t seed, zkv_raft_config_t *rc)
+static void s_raft_config(const zkv_config_t *config, const zkv_boot_t *boot, uint64_t seed,
+                          zkv_raft_config_t *rc)
 {
-    uint32_t voters[ZKV_MEMBERS_MAX];
-    for (size_t i = 0; i < config->member_count; i++)
-        voters[i] = config->members[i].id;
-    zkv_raft_config_default(rc, config->id, voters, (uint32_t) config->member_count);
+    zkv_raft_config_default(rc, config->id, NULL, 0);
+    if (zkv_membership_decode_raft(NULL, boot->members, boot->members_size, &rc->members) !=
+        ZKV_OK)
+        memset(&rc->members, 0, sizeof rc->members);
+    rc->members_data = boot->members;
+    rc->members_size = boot->members_size;
+    rc->decode_config = zkv_membership_decode_raft;
     rc->election_ticks = config->election_ticks;
     rc->heartbeat_ticks = config->heartbeat_ticks;
     if (config->snapshot_chunk_bytes)
@@ -209,7 +285,7 @@ static int s_start_raft(const zkv_config_t *config, uint64_t seed, zkv_boot_t *b
         .n_entries = loaded.count,
     };
     zkv_raft_config_t rconfig;
-    s_raft_config(config, seed, &rconfig);
+    s_raft_config(config, boot, seed, &rconfig);
     if (rc == ZKV_OK)
         rc = zkv_raft_new(&rconfig, &rboot, &boot->raft);
     s_loaded_free(&loaded);
@@ -227,6 +303,11 @@ int zkv_boot_on(const zkv_config_t *config, const zkv_fs_t *fs, uint64_t seed, z
     boot->kv = zkv_kvstore_new();
     if (!boot->kv)
         return s_fail(boot, err, err_size, "out of memory");
+    if (s_load_cluster(config, boot, err, err_size) != 0)
+        return -1;
+    boot->members = zkv_membership_encode(&boot->cluster.initial, &boot->members_size);
+    if (!boot->members)
+        return s_fail(boot, err, err_size, "out of memory");
     if (s_load_snapshot(config, boot, err, err_size) != 0 ||
         s_open_wal(config, boot, err, err_size) != 0)
         return -1;
@@ -243,4 +324,6 @@ void zkv_boot_clear(zkv_boot_t *boot)
     zkv_kvstore_destroy(&boot->kv);
     zkv_wal_destroy(&boot->wal);
     zkv_raft_destroy(&boot->raft);
+    free(boot->members);
+    boot->members = NULL;
 }

@@ -13,7 +13,7 @@
 
 #include "wal.h"
 
-typedef enum { OPT_U32, OPT_U64, OPT_U16, OPT_STRING, OPT_MEMBERS } opt_type_t;
+typedef enum { OPT_U32, OPT_U64, OPT_U16, OPT_STRING, OPT_MEMBERS, OPT_BOOL } opt_type_t;
 
 typedef struct {
     const char *flag; /* without the leading dashes */
@@ -30,6 +30,8 @@ static const option_t s_options[] = {
     {"id", "ZKV_ID", OPT_U32, FIELD(id), "this node's id, one of the ids in --peers (required)"},
     {"peers", "ZKV_PEERS", OPT_MEMBERS, 0, 0,
      "every member, ID=HOST:PUB_PORT:ROUTER_PORT:CLIENT_PORT,... (required)"},
+    {"join", "ZKV_JOIN", OPT_BOOL, FIELD(join),
+     "join a running cluster that added this node (zkv member add); only at the first start"},
     {"listen", "ZKV_LISTEN", OPT_STRING, FIELD(listen),
      "address to bind, e.g. 0.0.0.0 (default: this member's HOST)"},
     {"data-dir", "ZKV_DATA_DIR", OPT_STRING, FIELD(data_dir),
@@ -169,6 +171,15 @@ static int s_set(zkv_config_t *config, const option_t *opt, const char *value, c
             return s_fail(err, err_size, "--%s: too long", opt->flag);
         memcpy(field, value, strlen(value) + 1);
         return 0;
+    case OPT_BOOL:
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes"))
+            *(bool *) field = true;
+        else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") ||
+                 !value[0])
+            *(bool *) field = false;
+        else
+            return s_fail(err, err_size, "--%s: '%s' is not true or false", opt->flag, value);
+        return 0;
     case OPT_U16:
     case OPT_U32:
     case OPT_U64: break;
@@ -302,6 +313,8 @@ int zkv_config_parse(zkv_config_t *config, int argc, char **argv, char **env, FI
         const option_t *opt = s_find_flag(argv[i], &value);
         if (!opt)
             return s_fail(err, err_size, "unknown flag '%s' (see zkvd --help)", argv[i]);
+        if (!value && opt->type == OPT_BOOL)
+            value = "true";
         if (!value) {
             if (i + 1 >= argc)
                 return s_fail(err, err_size, "--%s needs a value", opt->flag);

@@ -6,6 +6,7 @@
 #ifndef ZKV_CONFIG_H
 #define ZKV_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ typedef struct {
     uint16_t pub_port;    /* the leader's broadcast appends and heartbeats */
     uint16_t router_port; /* acks, votes, catch-up, snapshot chunks */
     uint16_t client_port;
+    bool learner; /* in a membership: receives the log, does not vote */
 } zkv_member_t;
 
 typedef struct {
@@ -35,6 +37,9 @@ typedef struct {
     uint32_t election_ticks;
     uint32_t heartbeat_ticks;
     uint32_t snapshot_chunk_bytes; /* 0: the Raft core's default (the simulation sets it small) */
+    /* Join a running cluster (added first with zkv member add): --peers
+       names the members to reach; the membership comes from the leader. */
+    bool join;
 } zkv_config_t;
 
 /*  Fill config from argv and the environment (env may be NULL for none; it is

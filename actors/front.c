@@ -5,6 +5,7 @@
 
 #include "btree.h"
 #include "inproc.h"
+#include "membership.h"
 #include "raft.h"
 #include "response.h"
 #include "zkv.pb-c.h"
@@ -48,8 +49,9 @@ struct zkv_front_t {
     uint64_t shed_told; /* replies shed, as last traced */
     uint64_t next_context;
     zkv_packer_t batch; /* commands proposed together at the end of this round */
-    /* From the replication actor's STATE. */
+    /* From the replication actor's STATE and MEMBERS. */
     uint64_t role, term, leader, commit, applied;
+    zkv_membership_t members; /* in effect; --peers until told */
     uint64_t keys;
     int64_t next_sweep_ms;
 };
@@ -138,9 +140,9 @@ static void s_reply_status(client_t *self, zframe_t *routing, const Zkv__Request
         r.request_id = req->request_id;
     }
     char endpoint[ZKV_HOST_SIZE_MAX + 32] = "";
-    const zkv_member_t *leader = zkv_config_member(&self->config, (uint32_t) self->leader);
+    const zkv_member_t *leader = zkv_membership_find(&self->members, (uint32_t) self->leader);
     if (status == ZKV__STATUS__NOT_LEADER && leader)
-        snprintf(endpoint, sizeof endpoint, "tcp://%s:%u", leader->host, leader->client_port);
+        zkv_member_endpoint(leader, leader->client_port, endpoint, sizeof endpoint);
     r.leader_endpoint = endpoint;
     s_send(self, routing, zkv_response_frame(&r));
 }
@@ -197,6 +199,16 @@ static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *re
             return true;
         s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST,
                        "a session request needs a client id and no sequence");
+        return false;
+    case ZKV__REQUEST__BODY_MEMBER_LIST:
+    case ZKV__REQUEST__BODY_MEMBER_PROMOTE:
+    case ZKV__REQUEST__BODY_MEMBER_REMOVE:
+    case ZKV__REQUEST__BODY_MOVE_LEADER: return true;
+    case ZKV__REQUEST__BODY_MEMBER_ADD:
+        if (req->member_add->member && req->member_add->member->host)
+            return true;
+        s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST,
+                       "member add needs a member with an id, a host and three ports");
         return false;
     default:
         s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST, "unknown request type");
@@ -336,20 +348,40 @@ static void s_status(client_t *self, zframe_t *routing, const Zkv__Request *req)
     me.leader_id = (uint32_t) self->leader;
     me.keys = self->keys;
     r.member = &me;
-    Zkv__MemberStatus others[ZKV_MEMBERS_MAX];
-    Zkv__MemberStatus *ptrs[ZKV_MEMBERS_MAX];
-    char endpoints[ZKV_MEMBERS_MAX][ZKV_HOST_SIZE_MAX + 32];
-    for (size_t i = 0; i < self->config.member_count; i++) {
-        const zkv_member_t *m = &self->config.members[i];
+    Zkv__MemberStatus others[2 * ZKV_MEMBERS_MAX];
+    Zkv__MemberStatus *ptrs[2 * ZKV_MEMBERS_MAX];
+    char endpoints[2 * ZKV_MEMBERS_MAX][ZKV_HOST_SIZE_MAX + 32];
+    for (size_t i = 0; i < self->members.count; i++) {
+        const zkv_member_t *m = &self->members.members[i];
         zkv__member_status__init(&others[i]);
-        snprintf(endpoints[i], sizeof endpoints[i], "tcp://%s:%u", m->host, m->client_port);
+        zkv_member_endpoint(m, m->client_port, endpoints[i], sizeof endpoints[i]);
         others[i].id = m->id;
         others[i].client_endpoint = endpoints[i];
+        others[i].role = (char *) (m->learner ? "learner" : "voter");
         ptrs[i] = &others[i];
     }
-    r.n_members = self->config.member_count;
+    r.n_members = self->members.count;
     r.members = ptrs;
     s_send(self, routing, zkv_response_frame(&r));
+}
+
+/*  Membership and leadership requests go to the replication actor, which
+    answers with a REPLY (a change once it is committed). Only the leader
+    changes anything; any node lists its view. */
+static void s_admin(client_t *self, zframe_t *routing, zframe_t *body, const Zkv__Request *req)
+{
+    if (req->body_case != ZKV__REQUEST__BODY_MEMBER_LIST && self->role != ZKV_RAFT_LEADER) {
+        s_not_leader(self, routing, req);
+        return;
+    }
+    zkv_reply_conn_t *conn = s_admit(self, routing, req);
+    if (!conn)
+        return;
+    uint64_t context = ++self->next_context;
+    pending_key_t key = {context, 0};
+    s_pending_put(self->reads, s_pending_new(s_now(self), key, routing, conn, req));
+    zkv_msg_t msg = {.type = ZKV_MSG_ADMIN, .admin.context = context, .body = zframe_dup(body)};
+    zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &msg);
 }
 
 static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
@@ -370,7 +402,8 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
         case ZKV__REQUEST__BODY_GET:
         case ZKV__REQUEST__BODY_SCAN:
         case ZKV__REQUEST__BODY_DIGEST: s_read(self, routing, body, req); break;
-        default: s_status(self, routing, req); break;
+        case ZKV__REQUEST__BODY_STATUS: s_status(self, routing, req); break;
+        default: s_admin(self, routing, body, req); break;
         }
     }
     zkv__request__free_unpacked(req, NULL);
@@ -494,6 +527,14 @@ static void s_rejected(client_t *self, const zkv_msg_t *msg)
     }
 }
 
+static void s_members(client_t *self, const zkv_msg_t *msg)
+{
+    zkv_membership_t m;
+    if (msg->body && zkv_membership_decode(zframe_data(msg->body), zframe_size(msg->body), &m) ==
+                         ZKV_OK && m.count > 0)
+        self->members = m;
+}
+
 static void s_state(client_t *self, const zkv_msg_t *msg)
 {
     self->role = msg->state.role;
@@ -512,6 +553,7 @@ void zkv_front_handle(zkv_front_t *self, zkv_msg_t *msg)
     case ZKV_MSG_REJECTED: s_rejected(self, msg); break;
     case ZKV_MSG_RESULTS: s_results(self, msg); break;
     case ZKV_MSG_REPLY: s_read_reply(self, msg); break;
+    case ZKV_MSG_MEMBERS: s_members(self, msg); break;
     default: assert(!"not a message for the client actor");
     }
 }
@@ -580,6 +622,7 @@ zkv_front_t *zkv_front_new(const zkv_config_t *config, const zkv_port_t *port,
     self->port = *port;
     self->tracer = tracer;
     self->config = *config;
+    zkv_membership_from_config(config, &self->members);
     self->writes = s_pending_table();
     self->reads = s_pending_table();
     self->replies = zkv_reply_queue_new(CLIENT_CONN_REPLY_BYTES_MAX, CLIENT_REPLY_BYTES_MAX);

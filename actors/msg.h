@@ -12,8 +12,8 @@
     log -> replication      DURABLE, FATAL
     replication -> storage  APPLY, SERVE, CHUNK, INSTALL, PRUNE
     storage -> replication  APPLIED, SNAPSHOT, INSTALLED
-    client -> replication   PROPOSE, READ
-    replication -> client   STATE, READFAIL, REJECTED
+    client -> replication   PROPOSE, READ, ADMIN
+    replication -> client   STATE, READFAIL, REJECTED, MEMBERS, REPLY (to ADMIN)
     client -> storage       SERVE, COUNT
     storage -> client       RESULTS, REPLY
 
@@ -47,8 +47,10 @@ typedef enum {
     ZKV_MSG_REJECTED,    /* proposals refused (status), the commands in body */
     ZKV_MSG_COUNT,       /* at start: answered by RESULTS without results */
     ZKV_MSG_RESULTS,     /* applied index, keys, and the results of writes */
-    ZKV_MSG_REPLY,       /* a read's encoded zkv.Response */
-    ZKV_MSG_TYPE_MAX = ZKV_MSG_REPLY
+    ZKV_MSG_REPLY,       /* a read's (or an ADMIN's) encoded zkv.Response */
+    ZKV_MSG_ADMIN,       /* a membership or leadership zkv.Request, answered by REPLY */
+    ZKV_MSG_MEMBERS,     /* the membership in effect (a packed zkv.ClusterConfig) */
+    ZKV_MSG_TYPE_MAX = ZKV_MSG_MEMBERS
 } zkv_msg_type_t;
 
 /*  PERSIST flags. */
@@ -85,7 +87,10 @@ typedef struct {
         } installed;
         struct {
             uint64_t context;
-        } read, reply;
+        } read, reply, admin;
+        struct {
+            uint64_t cluster_id, config_index;
+        } members;
         struct {
             uint64_t role, term, leader, commit, applied;
         } state;

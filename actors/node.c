@@ -38,10 +38,12 @@ zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
         failed = "cannot bind the trace endpoint";
     else if (!(self->log = zkv_log_actor_new(config->id, &boot.wal)))
         failed = "cannot start the log writer";
-    else if (!(self->storage = zkv_storage_actor_new(config, &boot.kv, boot.snapshot_term)))
+    else if (!(self->storage = zkv_storage_actor_new(
+                   config, &boot.kv,
+                   &(zkv_storage_start_t){boot.snapshot_term, boot.members, boot.members_size})))
         failed = "cannot start the storage actor";
-    else if (!(self->replication =
-                   zkv_replication_actor_new(config, &boot.raft, boot.snapshot_path)))
+    else if (!(self->replication = zkv_replication_actor_new(config, &boot.raft,
+                                                             boot.snapshot_path, &boot.cluster)))
         failed = "cannot bind the peer endpoints";
     else if (!(self->client = zkv_client_actor_new(config)))
         failed = "cannot bind the client endpoint";

@@ -1,6 +1,7 @@
 /*  peer_codec: zkv_raft_msg_t <-> zkv.PeerMessage. */
 #include "peer_codec.h"
 
+#include "membership.h"
 #include "zkv.pb-c.h"
 #include "zkv_error.h"
 
@@ -8,42 +9,20 @@
 
 /* ---------------------------------------------------------------- encode */
 
-typedef struct {
-    Zkv__SnapshotMeta meta;
-    Zkv__ClusterConfig config;
-    Zkv__Member members[2 * ZKV_MEMBERS_MAX];
-    Zkv__Member *member_ptrs[2 * ZKV_MEMBERS_MAX];
-} snapshot_pb_t;
-
-static void s_encode_snapshot(const zkv_raft_snapshot_meta_t *meta, snapshot_pb_t *pb)
+static void s_encode_snapshot(const zkv_raft_snapshot_meta_t *meta, Zkv__SnapshotMeta *pb)
 {
-    zkv__snapshot_meta__init(&pb->meta);
-    zkv__cluster_config__init(&pb->config);
-    pb->meta.index = meta->index;
-    pb->meta.term = meta->term;
-    pb->meta.size = meta->size;
-    size_t n = 0;
-    for (uint32_t i = 0; i < meta->members.n_voters && i < ZKV_MEMBERS_MAX; i++) {
-        zkv__member__init(&pb->members[n]);
-        pb->members[n].id = meta->members.voters[i];
-        pb->member_ptrs[n] = &pb->members[n];
-        n++;
-    }
-    for (uint32_t i = 0; i < meta->members.n_learners && i < ZKV_MEMBERS_MAX; i++) {
-        zkv__member__init(&pb->members[n]);
-        pb->members[n].id = meta->members.learners[i];
-        pb->members[n].learner = true;
-        pb->member_ptrs[n] = &pb->members[n];
-        n++;
-    }
-    pb->config.n_members = n;
-    pb->config.members = pb->member_ptrs;
-    pb->meta.config = &pb->config;
+    zkv__snapshot_meta__init(pb);
+    pb->index = meta->index;
+    pb->term = meta->term;
+    pb->size = meta->size;
+    pb->config.data = (uint8_t *) meta->config_data;
+    pb->config.len = meta->config_size;
 }
 
-zframe_t *zkv_peer_encode(const zkv_raft_msg_t *msg)
+zframe_t *zkv_peer_encode(const zkv_raft_msg_t *msg, uint64_t cluster_id)
 {
     Zkv__PeerMessage pb = ZKV__PEER_MESSAGE__INIT;
+    pb.cluster_id = cluster_id;
     pb.type = (Zkv__PeerMessageType) msg->type;
     pb.from = msg->from;
     pb.to = msg->to;
@@ -61,10 +40,10 @@ zframe_t *zkv_peer_encode(const zkv_raft_msg_t *msg)
     pb.chunk.len = msg->chunk ? msg->chunk_size : 0;
     pb.chunk_last = msg->chunk_last;
 
-    snapshot_pb_t snap;
+    Zkv__SnapshotMeta snap;
     if (msg->type == ZKV_RAFT_MSG_SNAPSHOT || msg->snapshot.index) {
         s_encode_snapshot(&msg->snapshot, &snap);
-        pb.snapshot = &snap.meta;
+        pb.snapshot = &snap;
     }
 
     Zkv__Entry stack_entries[STACK_ENTRIES];
@@ -124,17 +103,12 @@ static bool s_decode_snapshot(const Zkv__SnapshotMeta *pb, zkv_raft_snapshot_met
     meta->index = pb->index;
     meta->term = pb->term;
     meta->size = pb->size;
-    if (!pb->config)
+    if (pb->config.len == 0)
         return true;
-    for (size_t i = 0; i < pb->config->n_members; i++) {
-        const Zkv__Member *m = pb->config->members[i];
-        uint32_t *n = m->learner ? &meta->members.n_learners : &meta->members.n_voters;
-        uint32_t *ids = m->learner ? meta->members.learners : meta->members.voters;
-        if (m->id == 0 || *n >= ZKV_MEMBERS_MAX)
-            return false;
-        ids[(*n)++] = m->id;
-    }
-    return true;
+    meta->config_data = pb->config.data;
+    meta->config_size = pb->config.len;
+    return zkv_membership_decode_raft(NULL, pb->config.data, pb->config.len, &meta->members) ==
+           ZKV_OK;
 }
 
 static bool s_decode_entries(zkv_peer_decoded_t *self, zkv_raft_msg_t *msg)
@@ -167,18 +141,21 @@ static bool s_decode_entries(zkv_peer_decoded_t *self, zkv_raft_msg_t *msg)
     return true;
 }
 
-zkv_peer_decoded_t *zkv_peer_decode(const uint8_t *data, size_t size, zkv_raft_msg_t *msg)
+zkv_peer_decoded_t *zkv_peer_decode(const uint8_t *data, size_t size, zkv_raft_msg_t *msg,
+                                    uint64_t *cluster_id)
 {
     memset(msg, 0, sizeof *msg);
+    *cluster_id = 0;
     zkv_peer_decoded_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->pb = zkv__peer_message__unpack(NULL, size, data);
     const Zkv__PeerMessage *pb = self->pb;
     bool ok = pb && (int) pb->type >= (int) ZKV_RAFT_MSG_APPEND &&
-              (int) pb->type <= (int) ZKV_RAFT_MSG_TIMEOUT_NOW && pb->from != 0 &&
+              (int) pb->type <= (int) ZKV__PEER_MESSAGE_TYPE__REMOVED && pb->from != 0 &&
               pb->chunk.len <= ZKV_RAFT_CHUNK_SIZE_MAX;
     if (ok) {
+        *cluster_id = pb->cluster_id;
         msg->type = (zkv_raft_msg_type_t) pb->type;
         msg->from = pb->from;
         msg->to = pb->to;

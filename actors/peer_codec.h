@@ -10,16 +10,20 @@
 
 #include "raft.h"
 
-/*  Encode msg as one frame; NULL when out of memory. chunk bytes, when the
-    message is a snapshot chunk, are taken from msg->chunk. */
-zframe_t *zkv_peer_encode(const zkv_raft_msg_t *msg);
+/*  Encode msg, of cluster cluster_id, as one frame; NULL when out of memory.
+    chunk bytes, when the message is a snapshot chunk, are taken from
+    msg->chunk. */
+zframe_t *zkv_peer_encode(const zkv_raft_msg_t *msg, uint64_t cluster_id);
 
 /*  A decoded message; msg's pointers point into it until it is freed. */
 typedef struct zkv_peer_decoded_t zkv_peer_decoded_t;
 
-/*  Decode size bytes. NULL when they are not a valid peer message (bad
-    protobuf, unknown type, too many entries, inconsistent fields). */
-zkv_peer_decoded_t *zkv_peer_decode(const uint8_t *data, size_t size, zkv_raft_msg_t *msg);
+/*  Decode size bytes; *cluster_id is the sender's cluster. NULL when they
+    are not a valid peer message (bad protobuf, unknown type, too many
+    entries, inconsistent fields). msg->type may be zkv.REMOVED, which is
+    not the core's. */
+zkv_peer_decoded_t *zkv_peer_decode(const uint8_t *data, size_t size, zkv_raft_msg_t *msg,
+                                    uint64_t *cluster_id);
 void zkv_peer_decoded_destroy(zkv_peer_decoded_t **self_p);
 
 #endif

@@ -8,6 +8,7 @@
 #ifndef ZKV_PORT_H
 #define ZKV_PORT_H
 
+#include "membership.h"
 #include "msg.h"
 #include "raft.h"
 
@@ -25,8 +26,12 @@ typedef struct {
         went, -1 when it could not (that actor is gone). */
     int (*send)(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg);
     /*  A message to another node (to == ZKV_RAFT_BROADCAST: every follower),
-        with its snapshot chunk attached; the replication handler only. */
-    void (*peer)(void *ctx, const zkv_raft_msg_t *msg);
+        with its snapshot chunk attached, of cluster cluster_id; the
+        replication handler only. */
+    void (*peer)(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_id);
+    /*  The membership in effect changed: connect to the members, drop the
+        rest (borrowed). The replication handler only; NULL: no sockets. */
+    void (*members)(void *ctx, const zkv_membership_t *members);
     /*  A reply to the client at routing (borrowed); *body_p is taken. The
         client handler only (front.h). */
     void (*reply)(void *ctx, zframe_t *routing, zframe_t **body_p);

@@ -8,6 +8,7 @@
 #include "inproc.h"
 #include "le.h"
 #include "peer_codec.h"
+#include "replication_cluster.h"
 #include "zkv_error.h"
 
 #define PROPOSE_BATCH_MAX 4096
@@ -42,6 +43,7 @@ struct zkv_repl_t {
     bool fatal;
     uint64_t refused;    /* peer messages refused as malformed or over a limit */
     zkv_packer_t packer; /* entries of PERSIST and APPLY */
+    zkv_repl_cluster_t cluster;
 #if ZKV_NODE_PLANTED_BUG == 3
     uint64_t planted_recv_term;
 #endif
@@ -102,7 +104,7 @@ static void s_send_peer(repl_t *self, const zkv_raft_msg_t *in)
         !s_attach_chunk(self, &msg))
         return; /* the core retries after its timeout */
     s_trace_message(self, &msg);
-    self->port.peer(self->port.ctx, &msg);
+    self->port.peer(self->port.ctx, &msg, self->cluster.file.cluster_id);
 }
 
 /*  Entries packed into one body. An entry that cannot be packed for want of
@@ -237,6 +239,7 @@ static void s_finish_ready(repl_t *self, zkv_raft_ready_t *rd, bool installed)
         s_apply(self, rd);
     if (rd->n_reads)
         s_serve_reads(self, rd);
+    zkv_repl_cluster_ready(&self->cluster, self->raft, rd, &self->port, self->tracer);
     zkv_raft_advance(self->raft, rd);
     if (!installed)
         zkv_raft_snapshot_failed(self->raft, rd->id);
@@ -311,7 +314,8 @@ static void s_refused(repl_t *self, const zkv_raft_msg_t *msg)
 void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size)
 {
     zkv_raft_msg_t msg;
-    zkv_peer_decoded_t *decoded = zkv_peer_decode(data, size, &msg);
+    uint64_t cluster_id;
+    zkv_peer_decoded_t *decoded = zkv_peer_decode(data, size, &msg, &cluster_id);
     if (!decoded) {
         self->refused++;
         zkv_tracer_emit(self->tracer, "peer", 0, 0, 0, 0,
@@ -320,7 +324,9 @@ void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size)
     }
     /* A SUB hears every leader's broadcasts; only ours and everyone's matter. */
     if ((msg.to == self->config.id || msg.to == ZKV_RAFT_BROADCAST) &&
-        msg.from != self->config.id) {
+        msg.from != self->config.id &&
+        zkv_repl_cluster_admit(&self->cluster, self->raft, &msg, cluster_id, &self->port,
+                               self->tracer)) {
         if (msg.type == ZKV_RAFT_MSG_APPEND_RESPONSE && !msg.reject)
             zkv_tracer_emit(self->tracer, "ack", msg.term, msg.index, msg.from, 0, "match=%" PRIu64,
                             msg.index);
@@ -492,6 +498,8 @@ void zkv_repl_handle(zkv_repl_t *self, zkv_actor_id_t from, zkv_msg_t *msg)
         s_propose(self, msg);
     else if (msg->type == ZKV_MSG_READ)
         s_read_index(self, msg);
+    else if (msg->type == ZKV_MSG_ADMIN)
+        zkv_repl_cluster_request(&self->cluster, self->raft, msg, &self->port);
     else
         assert(!"not a message for replication");
 }
@@ -500,6 +508,7 @@ void zkv_repl_tick(zkv_repl_t *self)
 {
     assert(!self->installing);
     zkv_raft_tick(self->raft);
+    zkv_repl_cluster_tick(&self->cluster, self->raft, &self->port);
 }
 
 void zkv_repl_ready(zkv_repl_t *self)
@@ -515,7 +524,17 @@ bool zkv_repl_installing(const zkv_repl_t *self)
 
 bool zkv_repl_fatal(const zkv_repl_t *self)
 {
-    return self->fatal;
+    return self->fatal || (self->cluster.stop && self->cluster.file.state != ZKV_CLUSTER_REMOVED);
+}
+
+bool zkv_repl_removed(const zkv_repl_t *self)
+{
+    return self->cluster.stop && self->cluster.file.state == ZKV_CLUSTER_REMOVED;
+}
+
+uint64_t zkv_repl_cluster_id(const zkv_repl_t *self)
+{
+    return self->cluster.file.cluster_id;
 }
 
 const zkv_raft_t *zkv_repl_raft(const zkv_repl_t *self)
@@ -531,9 +550,11 @@ static void s_read_destroy(void **item)
 }
 
 zkv_repl_t *zkv_repl_new(const zkv_config_t *config, const zkv_fs_t *fs, zkv_raft_t **raft_p,
-                         const char *snapshot_path, const zkv_port_t *port, zkv_tracer_t *tracer)
+                         const char *snapshot_path, const zkv_cluster_file_t *cluster,
+                         const zkv_port_t *port, zkv_tracer_t *tracer)
 {
     zkv_repl_t *self = zmalloc(sizeof *self);
+    zkv_repl_cluster_init(&self->cluster, config, fs, cluster);
     self->port = *port;
     self->config = *config;
     self->fs = fs;

@@ -17,6 +17,7 @@
 
 #include <czmq.h>
 
+#include "cluster_file.h"
 #include "config.h"
 #include "fs.h"
 #include "port.h"
@@ -26,11 +27,13 @@
 /*  The handler: the Ready loop, without sockets, threads or clock. */
 typedef struct zkv_repl_t zkv_repl_t;
 
-/*  With a booted Raft core, which it takes over (*raft_p is NULLed), and the
-    path on fs of the node's current snapshot ("" for none). It sends to the
-    other actors and to peers through port; tracer is borrowed (NULL: none). */
+/*  With a booted Raft core, which it takes over (*raft_p is NULLed), the
+    path on fs of the node's current snapshot ("" for none) and the data
+    directory's cluster file (replication_cluster.h). It sends to the other
+    actors and to peers through port; tracer is borrowed (NULL: none). */
 zkv_repl_t *zkv_repl_new(const zkv_config_t *config, const zkv_fs_t *fs, zkv_raft_t **raft_p,
-                         const char *snapshot_path, const zkv_port_t *port, zkv_tracer_t *tracer);
+                         const char *snapshot_path, const zkv_cluster_file_t *cluster,
+                         const zkv_port_t *port, zkv_tracer_t *tracer);
 void zkv_repl_destroy(zkv_repl_t **self_p);
 
 /*  A message from the node's client, log or storage actor. While the handler
@@ -51,8 +54,15 @@ void zkv_repl_ready(zkv_repl_t *self);
 
 bool zkv_repl_installing(const zkv_repl_t *self);
 
-/*  The log or an install failed for good: the node must stop. */
+/*  The log or an install failed for good, or the node's peers belong to
+    another cluster: the node must stop. */
 bool zkv_repl_fatal(const zkv_repl_t *self);
+
+/*  A membership change removed this node: it stops (and never starts again). */
+bool zkv_repl_removed(const zkv_repl_t *self);
+
+/*  The cluster this node belongs to (0: joining, not known yet). */
+uint64_t zkv_repl_cluster_id(const zkv_repl_t *self);
 
 /*  The core, for inspection. */
 const zkv_raft_t *zkv_repl_raft(const zkv_repl_t *self);
@@ -67,6 +77,7 @@ uint64_t zkv_repl_dead_link_ms(const zkv_config_t *config);
     (*raft_p is NULLed), and the path of the node's current snapshot ("" for
     none). NULL when the peer endpoints cannot be bound. */
 zactor_t *zkv_replication_actor_new(const zkv_config_t *config, zkv_raft_t **raft_p,
-                                    const char *snapshot_path);
+                                    const char *snapshot_path,
+                                    const zkv_cluster_file_t *cluster);
 
 #endif

@@ -45,6 +45,7 @@
 typedef struct {
     uint32_t id;
     zsock_t *dealer;
+    char sub_endpoint[ZKV_HOST_SIZE_MAX * 2 + 64]; /* what the SUB connected to */
 } peer_t;
 
 typedef struct {
@@ -58,7 +59,7 @@ typedef struct {
     zsock_t *pub;
     zsock_t *sub;
     zsock_t *router;
-    peer_t peers[ZKV_MEMBERS_MAX];
+    peer_t peers[2 * ZKV_MEMBERS_MAX];
     size_t peer_count;
     zkv_loop_t *loop;
     bool paused; /* every reader but storage's, while the handler installs */
@@ -84,11 +85,11 @@ static int s_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
 }
 
 /*  Never block on a peer: a dropped message is a lost one, and Raft copes. */
-static void s_peer(void *ctx, const zkv_raft_msg_t *msg)
+static void s_peer(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_id)
 {
     shell_t *self = ctx;
     zsock_t *to = msg->to == ZKV_RAFT_BROADCAST ? self->pub : s_dealer_for(self, msg->to);
-    zframe_t *frame = to ? zkv_peer_encode(msg) : NULL;
+    zframe_t *frame = to ? zkv_peer_encode(msg, cluster_id) : NULL;
     if (!frame)
         return;
     zframe_send(&frame, to, ZFRAME_DONTWAIT);
@@ -165,14 +166,18 @@ static bool s_on_router(void *arg)
 
 /*  Connect from our own listen address when it is a specific one, so that a
     link between two nodes is identified by its two addresses (a test cuts one
-    link with a firewall rule on exactly that pair). */
-static int s_connect_peer(shell_t *self, zsock_t *sock, const char *host, uint16_t port)
+    link with a firewall rule on exactly that pair). The endpoint goes into
+    buf, to disconnect from it later. */
+static int s_connect_peer(shell_t *self, zsock_t *sock, const char *host, uint16_t port,
+                          char *buf, size_t size)
 {
     const char *src = self->config.listen;
     bool any = streq(src, "0.0.0.0") || streq(src, "*") || streq(src, "::");
     if (any)
-        return zsock_connect(sock, "tcp://%s:%u", host, port);
-    return zsock_connect(sock, "tcp://%s:0;%s:%u", src, host, port);
+        snprintf(buf, size, "tcp://%s:%u", host, port);
+    else
+        snprintf(buf, size, "tcp://%s:0;%s:%u", src, host, port);
+    return zsock_connect(sock, "%s", buf);
 }
 
 /*  A cut link leaves connections that look alive while TCP backs off its
@@ -218,6 +223,67 @@ static void s_set_liveness(const shell_t *self, zsock_t *sock)
     zsock_set_reconnect_ivl_max(sock, ms > PEER_RECONNECT_MS ? ms : PEER_RECONNECT_MS);
 }
 
+/*  Stop a socket's monitor before the socket closes: libzmq leaks an event it
+    cannot deliver while closing (zkv_tracer_unmonitor says more). */
+static void s_close_monitored(zsock_t **sock_p)
+{
+    zkv_tracer_unmonitor(*sock_p);
+    zsock_destroy(sock_p);
+}
+
+/*  A member to reach: its broadcasts on our SUB, a DEALER to its ROUTER. */
+static int s_add_peer(shell_t *self, const zkv_member_t *m)
+{
+    if (self->peer_count == sizeof self->peers / sizeof self->peers[0])
+        return -1;
+    peer_t *p = &self->peers[self->peer_count];
+    memset(p, 0, sizeof *p);
+    p->id = m->id;
+    p->dealer = zsock_new(ZMQ_DEALER);
+    if (!p->dealer)
+        return -1;
+    self->peer_count++;
+    zsock_set_sndhwm(p->dealer, PEER_DEALER_HWM);
+    zsock_set_maxmsgsize(p->dealer, PEER_MSG_SIZE_MAX);
+    zsock_set_immediate(p->dealer, 1);
+    zsock_set_sndtimeo(p->dealer, 0);
+    s_set_liveness(self, p->dealer);
+    char name[32], endpoint[sizeof p->sub_endpoint];
+    snprintf(name, sizeof name, "peer-%u", m->id);
+    zkv_tracer_monitor(self->tracer, p->dealer, name);
+    s_connect_peer(self, self->sub, m->host, m->pub_port, p->sub_endpoint,
+                   sizeof p->sub_endpoint);
+    s_connect_peer(self, p->dealer, m->host, m->router_port, endpoint, sizeof endpoint);
+    zkv_tracer_emit(self->tracer, "socket", 0, 0, m->id, 0, "peer %u connected (%s:%u/%u)", m->id,
+                    m->host, m->pub_port, m->router_port);
+    return 0;
+}
+
+static void s_remove_peer(shell_t *self, size_t i)
+{
+    peer_t *p = &self->peers[i];
+    zsock_disconnect(self->sub, "%s", p->sub_endpoint);
+    s_close_monitored(&p->dealer);
+    zkv_tracer_emit(self->tracer, "socket", 0, 0, p->id, 0, "peer %u disconnected", p->id);
+    self->peers[i] = self->peers[--self->peer_count];
+}
+
+/*  The peer sockets follow the membership in effect. An empty one (a node
+    that joins and has not heard from the leader yet) keeps --peers. */
+static void s_members(void *ctx, const zkv_membership_t *m)
+{
+    shell_t *self = ctx;
+    if (m->count == 0)
+        return;
+    for (size_t i = self->peer_count; i-- > 0;)
+        if (!zkv_membership_find(m, self->peers[i].id))
+            s_remove_peer(self, i);
+    for (size_t i = 0; i < m->count; i++)
+        if (m->members[i].id != self->config.id && !s_dealer_for(self, m->members[i].id) &&
+            s_add_peer(self, &m->members[i]) != 0)
+            zsys_error("zkvd: cannot connect to member %u", m->members[i].id);
+}
+
 static int s_bind_peers(shell_t *self)
 {
     const zkv_member_t *me = zkv_config_member(&self->config, self->config.id);
@@ -241,34 +307,11 @@ static int s_bind_peers(shell_t *self)
     if (zsock_bind(self->pub, "tcp://%s:%u", self->config.listen, me->pub_port) < 0 ||
         zsock_bind(self->router, "tcp://%s:%u", self->config.listen, me->router_port) < 0)
         return -1;
-    for (size_t i = 0; i < self->config.member_count; i++) {
-        const zkv_member_t *m = &self->config.members[i];
-        if (m->id == self->config.id)
-            continue;
-        s_connect_peer(self, self->sub, m->host, m->pub_port);
-        peer_t *p = &self->peers[self->peer_count++];
-        p->id = m->id;
-        p->dealer = zsock_new(ZMQ_DEALER);
-        if (!p->dealer)
+    for (size_t i = 0; i < self->config.member_count; i++)
+        if (self->config.members[i].id != self->config.id &&
+            s_add_peer(self, &self->config.members[i]) != 0)
             return -1;
-        zsock_set_sndhwm(p->dealer, PEER_DEALER_HWM);
-        zsock_set_maxmsgsize(p->dealer, PEER_MSG_SIZE_MAX);
-        zsock_set_immediate(p->dealer, 1);
-        s_set_liveness(self, p->dealer);
-        char name[32];
-        snprintf(name, sizeof name, "peer-%u", m->id);
-        zkv_tracer_monitor(self->tracer, p->dealer, name);
-        s_connect_peer(self, p->dealer, m->host, m->router_port);
-    }
     return 0;
-}
-
-/*  Stop a socket's monitor before the socket closes: libzmq leaks an event it
-    cannot deliver while closing (zkv_tracer_unmonitor says more). */
-static void s_close_monitored(zsock_t **sock_p)
-{
-    zkv_tracer_unmonitor(*sock_p);
-    zsock_destroy(sock_p);
 }
 
 static void s_shell_destroy(shell_t *self)
@@ -290,15 +333,16 @@ typedef struct {
     const zkv_config_t *config;
     zkv_raft_t *raft;
     const char *snapshot_path;
+    const zkv_cluster_file_t *cluster;
 } repl_args_t;
 
 static int s_shell_init(shell_t *self, repl_args_t *args)
 {
     self->config = *args->config;
     self->tracer = zkv_tracer_new(self->config.id);
-    zkv_port_t port = {.ctx = self, .send = s_send, .peer = s_peer};
+    zkv_port_t port = {.ctx = self, .send = s_send, .peer = s_peer, .members = s_members};
     self->repl = zkv_repl_new(&self->config, zkv_fs_posix(), &args->raft, args->snapshot_path,
-                              &port, self->tracer);
+                              args->cluster, &port, self->tracer);
     self->log = zkv_actor_pair(self->config.id, "log", false);
     self->storage = zkv_actor_pair(self->config.id, "storage", false);
     self->client = zkv_actor_pair(self->config.id, "client-replication", true);
@@ -311,8 +355,6 @@ static int s_shell_init(shell_t *self, repl_args_t *args)
     zsock_t *peers[] = {self->pub};
     for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)
         zsock_set_sndtimeo(peers[i], 0);
-    for (size_t i = 0; i < self->peer_count; i++)
-        zsock_set_sndtimeo(self->peers[i].dealer, 0);
     /* Everything waiting on every socket is taken before the next Ready, so
        that one round batches as much as it can. */
     self->loop = zkv_loop_new(self->pipe, self);
@@ -345,7 +387,7 @@ static int64_t s_on_round(void *arg)
     s_tick(self);
     zkv_repl_ready(self->repl);
     s_follow_install(self);
-    if (zkv_repl_fatal(self->repl))
+    if (zkv_repl_fatal(self->repl) || zkv_repl_removed(self->repl))
         return ZKV_LOOP_STOP;
     int64_t wait = self->next_tick - zclock_mono();
     return wait > 0 ? wait : 0;
@@ -364,14 +406,15 @@ static void s_repl_actor(zsock_t *pipe, void *arg)
     self.next_tick = zclock_mono() + self.config.tick_ms;
     zkv_loop_on_round(self.loop, s_on_round, self.config.tick_ms);
     if (zkv_loop_run(self.loop) == 1)
-        zstr_send(pipe, "FATAL");
+        zstr_send(pipe, zkv_repl_removed(self.repl) ? "REMOVED" : "FATAL");
     s_shell_destroy(&self);
 }
 
 zactor_t *zkv_replication_actor_new(const zkv_config_t *config, zkv_raft_t **raft_p,
-                                    const char *snapshot_path)
+                                    const char *snapshot_path,
+                                    const zkv_cluster_file_t *cluster)
 {
-    repl_args_t args = {config, *raft_p, snapshot_path};
+    repl_args_t args = {config, *raft_p, snapshot_path, cluster};
     zactor_t *actor = zkv_actor_start(s_repl_actor, &args);
     /* Started or not, the actor has taken the core (and destroyed it on failure). */
     *raft_p = NULL;

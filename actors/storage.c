@@ -32,6 +32,8 @@ struct zkv_storage_t {
     uint64_t recv_index;       /* ... and which one */
     uint64_t recv_term;
     zkv_packer_t results;      /* of the entries being applied */
+    uint8_t *members;          /* the membership applied: a packed zkv.ClusterConfig */
+    size_t members_size;
 };
 
 typedef zkv_storage_t storage_t;
@@ -73,12 +75,28 @@ static bool s_decode_command(const zkv_raft_entry_t *e, Zkv__Command **pb, zkv_c
 }
 
 /*  Apply one entry; a write's result joins the RESULTS batch for the client actor. */
+/*  The membership snapshots are taken in from now on (the core checked it
+    decodes before it took the entry). */
+static void s_set_members(storage_t *self, const uint8_t *data, size_t size)
+{
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        return; /* the older one stays: a snapshot's endpoints are only a hint */
+    if (size)
+        memcpy(copy, data, size);
+    free(self->members);
+    self->members = copy;
+    self->members_size = size;
+}
+
 static void s_apply_entry(storage_t *self, const zkv_raft_entry_t *e)
 {
     Zkv__Command *pb = NULL;
     zkv_command_t cmd;
     self->last_term = e->term;
     self->bytes_since += e->size;
+    if (e->type == ZKV_RAFT_ENTRY_CONFIG)
+        s_set_members(self, e->data, e->size);
     if (e->type != ZKV_RAFT_ENTRY_NORMAL || !s_decode_command(e, &pb, &cmd)) {
         /* No-ops, configuration entries and (never proposed by us) undecodable
            commands change nothing, identically on every node. */
@@ -153,32 +171,6 @@ static void s_serve(storage_t *self, const zkv_msg_t *msg)
 
 /* ---------------------------------------------------------------- snapshots */
 
-/*  The membership as the snapshot's configuration blob. */
-static uint8_t *s_encode_config(const zkv_config_t *config, size_t *size)
-{
-    Zkv__ClusterConfig pb = ZKV__CLUSTER_CONFIG__INIT;
-    Zkv__Member members[ZKV_MEMBERS_MAX];
-    Zkv__Member *ptrs[ZKV_MEMBERS_MAX];
-    char endpoints[ZKV_MEMBERS_MAX][2][ZKV_HOST_SIZE_MAX + 32];
-    for (size_t i = 0; i < config->member_count; i++) {
-        const zkv_member_t *m = &config->members[i];
-        zkv__member__init(&members[i]);
-        members[i].id = m->id;
-        snprintf(endpoints[i][0], sizeof endpoints[i][0], "tcp://%s:%u", m->host, m->pub_port);
-        snprintf(endpoints[i][1], sizeof endpoints[i][1], "tcp://%s:%u", m->host, m->client_port);
-        members[i].peer_endpoint = endpoints[i][0];
-        members[i].client_endpoint = endpoints[i][1];
-        ptrs[i] = &members[i];
-    }
-    pb.n_members = config->member_count;
-    pb.members = ptrs;
-    *size = zkv__cluster_config__get_packed_size(&pb);
-    uint8_t *buf = malloc(*size ? *size : 1);
-    if (buf)
-        zkv__cluster_config__pack(&pb, buf);
-    return buf;
-}
-
 static void s_snapshot_path(storage_t *self, const char *name, char *path, size_t size)
 {
     snprintf(path, size, "%s/%s", self->snap_dir, name);
@@ -206,7 +198,8 @@ static void s_take_snapshot(storage_t *self)
 {
     uint64_t index = zkv_kvstore_applied(self->kv);
     zkv_snapshot_meta_t meta = {.index = index, .term = self->last_term};
-    meta.config = s_encode_config(&self->config, &meta.config_size);
+    meta.config = self->members;
+    meta.config_size = self->members_size;
     meta.app = zkv_kvstore_encode_sessions(self->kv, &meta.app_size);
     char name[ZKV_SNAPSHOT_NAME_SIZE + 1], err[512] = "";
     int64_t started = zclock_mono();
@@ -214,7 +207,6 @@ static void s_take_snapshot(storage_t *self)
                  ? zkv_snapshot_write(self->fs, self->snap_dir, zkv_kvstore_tree(self->kv), &meta,
                                       name, err, sizeof err)
                  : ZKV_ENOMEM;
-    free(meta.config);
     free(meta.app);
     if (rc != ZKV_OK) {
         /* The log still holds everything: try again after the next batch. */
@@ -282,6 +274,8 @@ static int s_install(storage_t *self, uint64_t index, uint64_t term, char *name)
             s_unlink_snapshot(self, name);
     }
     if (rc == ZKV_OK) {
+        if (meta.config)
+            s_set_members(self, meta.config, meta.config_size);
         self->last_term = meta.term;
         self->snapshot_index = meta.index;
         self->bytes_since = 0;
@@ -364,10 +358,16 @@ const zkv_kvstore_t *zkv_storage_kv(const zkv_storage_t *self)
 }
 
 zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs,
-                               zkv_kvstore_t **kv_p, uint64_t last_term, const zkv_port_t *port,
-                               zkv_tracer_t *tracer)
+                               zkv_kvstore_t **kv_p, const zkv_storage_start_t *start,
+                               const zkv_port_t *port, zkv_tracer_t *tracer)
 {
     zkv_storage_t *self = zmalloc(sizeof *self);
+    s_set_members(self, start->members, start->members_size);
+    if (!self->members) {
+        free(self);
+        return NULL;
+    }
+    uint64_t last_term = start->last_term;
     self->port = *port;
     self->config = *config;
     self->kv = *kv_p;
@@ -388,6 +388,7 @@ void zkv_storage_destroy(zkv_storage_t **self_p)
     zkv_snapshot_recv_destroy(&self->recv);
     zkv_packer_free(&self->results);
     zkv_kvstore_destroy(&self->kv);
+    free(self->members);
     free(self);
     *self_p = NULL;
 }
@@ -404,7 +405,7 @@ typedef struct {
 typedef struct {
     const zkv_config_t *config;
     zkv_kvstore_t *kv;
-    uint64_t last_term;
+    const zkv_storage_start_t *start;
 } storage_args_t;
 
 static int s_shell_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
@@ -453,11 +454,11 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
     shell.tracer = zkv_tracer_new(id);
     zkv_port_t port = {.ctx = &shell, .send = s_shell_send};
     shell.storage =
-        zkv_storage_new(args->config, zkv_fs_posix(), &args->kv, args->last_term, &port,
+        zkv_storage_new(args->config, zkv_fs_posix(), &args->kv, args->start, &port,
                         shell.tracer);
     shell.replication = zkv_actor_pair(id, "storage", true);
     shell.client = zkv_actor_pair(id, "client-storage", true);
-    if (!shell.replication || !shell.client) {
+    if (!shell.storage || !shell.replication || !shell.client) {
         s_shell_destroy(&shell);
         zkv_actor_ready(pipe, 1);
         return;
@@ -479,9 +480,9 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
 }
 
 zactor_t *zkv_storage_actor_new(const zkv_config_t *config, zkv_kvstore_t **kv_p,
-                                uint64_t last_term)
+                                const zkv_storage_start_t *start)
 {
-    storage_args_t args = {config, *kv_p, last_term};
+    storage_args_t args = {config, *kv_p, start};
     *kv_p = NULL;
     return zkv_actor_start(s_storage_actor, &args);
 }

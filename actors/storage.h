@@ -16,13 +16,22 @@
 /*  The handler: what the actor does, without its sockets and thread. */
 typedef struct zkv_storage_t zkv_storage_t;
 
+/*  What storage starts from besides the state machine. */
+typedef struct {
+    uint64_t last_term;     /* of the last applied entry (the snapshot's, after a restart) */
+    const uint8_t *members; /* the membership as of it, a packed zkv.ClusterConfig (copied) */
+    size_t members_size;
+} zkv_storage_start_t;
+
 /*  On a recovered state machine, which it takes over (*kv_p is NULLed),
     snapshots in <data dir>/snap on fs; it sends RESULTS and REPLY to the
     client actor and APPLIED, SNAPSHOT and INSTALLED to replication through
-    port. tracer is borrowed (NULL: none). */
+    port. tracer is borrowed (NULL: none). The membership it applies (CONFIG
+    entries, installed snapshots) goes into the snapshots it takes. NULL
+    when out of memory. */
 zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs,
-                               zkv_kvstore_t **kv_p, uint64_t last_term, const zkv_port_t *port,
-                               zkv_tracer_t *tracer);
+                               zkv_kvstore_t **kv_p, const zkv_storage_start_t *start,
+                               const zkv_port_t *port, zkv_tracer_t *tracer);
 void zkv_storage_destroy(zkv_storage_t **self_p);
 
 /*  One message from replication (APPLY, SERVE, CHUNK, INSTALL, PRUNE) or the
@@ -33,9 +42,8 @@ void zkv_storage_handle(zkv_storage_t *self, const zkv_msg_t *msg);
 const zkv_kvstore_t *zkv_storage_kv(const zkv_storage_t *self);
 
 /*  Start the storage actor on a recovered state machine, which it takes over
-    (*kv_p is NULLed). last_term: the term of the last applied entry (the
-    snapshot's, after a restart). */
+    (*kv_p is NULLed). */
 zactor_t *zkv_storage_actor_new(const zkv_config_t *config, zkv_kvstore_t **kv_p,
-                                uint64_t last_term);
+                                const zkv_storage_start_t *start);
 
 #endif

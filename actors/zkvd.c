@@ -43,10 +43,15 @@ static int s_run(zkv_node_t *node, int sfd)
         if (items[0].revents & ZMQ_POLLIN) {
             char *what = zstr_recv(zkv_node_watch(node));
             bool fatal = what && streq(what, "FATAL");
+            bool removed = what && streq(what, "REMOVED");
             zstr_free(&what);
             if (fatal) {
                 fprintf(stderr, "zkvd: stopping after a fatal error\n");
                 return 1;
+            }
+            if (removed) {
+                fprintf(stderr, "zkvd: removed from the cluster, stopped\n");
+                return 0;
             }
         }
     }

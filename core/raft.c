@@ -166,7 +166,9 @@ void zkv_raft_config_default(zkv_raft_config_t *config, uint32_t id, const uint3
 
 static bool s_config_valid(const zkv_raft_config_t *c)
 {
-    return c->id != ZKV_RAFT_NONE && raft_members_valid(&c->members) && c->heartbeat_ticks > 0 &&
+    return c->id != ZKV_RAFT_NONE && raft_members_valid(&c->members) &&
+           c->members_size <= ZKV_RAFT_CONFIG_SIZE_MAX && (!c->members_size || c->members_data) &&
+           c->heartbeat_ticks > 0 &&
            c->election_ticks > c->heartbeat_ticks && c->max_inflight > 0 &&
            c->max_inflight <= ZKV_RAFT_INFLIGHT_MAX && c->max_msg_entries > 0 &&
            c->max_msg_bytes > 0 && c->max_msg_bytes <= ZKV_RAFT_MSG_BYTES_MAX &&
@@ -212,7 +214,8 @@ static int s_boot(zkv_raft_t *raft, const zkv_raft_boot_t *boot)
         log->commit = commit;
     raft->term = boot->hard_state.term;
     raft->vote = boot->hard_state.vote;
-    raft_config_reset(raft, &raft->cfg.members);
+    raft_config_reset(raft, &raft->cfg.members, raft->cfg.members_data, raft->cfg.members_size);
+    raft->cfg.members_data = NULL; /* the caller's, copied */
     raft_config_track(raft, log->snap_index + 1);
     return ZKV_OK;
 }
@@ -435,6 +438,8 @@ int zkv_raft_ready(zkv_raft_t *raft, zkv_raft_ready_t *rd)
     rd->config_changed = raft->conf_version != raft->rd_conf_version;
     rd->config_index = raft->conf_index;
     rd->members = raft->conf;
+    rd->config_data = raft->conf_data;
+    rd->config_size = raft->conf_size;
     rd->must_persist = rd->hard_state_changed || rd->has_snapshot || rd->n_entries > 0;
     if (rd->must_persist && s_record(raft, rd) != ZKV_OK)
         return ZKV_ENOMEM;

@@ -140,6 +140,10 @@ typedef int (*zkv_raft_decode_config_t)(void *ctx, const uint8_t *data, size_t s
 
 /*  Bytes zkv_raft_members_encode writes at most. */
 #define ZKV_RAFT_MEMBERS_SIZE_MAX (8 + 8 * ZKV_MEMBERS_MAX)
+/*  Largest CONFIG entry (a membership in the host's format, which may carry
+    endpoints and more): the core keeps the one in effect and the
+    snapshot's, as the host wrote them. */
+#define ZKV_RAFT_CONFIG_SIZE_MAX (32u * 1024)
 
 /*  State that must be durable before the messages that depend on it leave. */
 typedef struct {
@@ -154,6 +158,10 @@ typedef struct {
     uint64_t term;              /* term of that entry */
     uint64_t size;              /* bytes of the snapshot image */
     zkv_raft_members_t members; /* configuration as of index */
+    /* ... in the host's format (a CONFIG entry's data), of which members
+       are the ids; at most ZKV_RAFT_CONFIG_SIZE_MAX bytes */
+    const uint8_t *config_data;
+    size_t config_size;
 } zkv_raft_snapshot_meta_t;
 
 /*  Values equal zkv.PeerMessageType in proto/zkv.proto. */
@@ -293,6 +301,8 @@ typedef struct {
     bool config_changed;
     uint64_t config_index;
     zkv_raft_members_t members;
+    const uint8_t *config_data; /* ... in the host's format */
+    size_t config_size;
 } zkv_raft_ready_t;
 
 typedef struct {
@@ -301,6 +311,10 @@ typedef struct {
        CONFIG entries after it change it. Empty for a node that joins an
        existing cluster: it learns the membership from the leader. */
     zkv_raft_members_t members;
+    /* The same in the host's format (copied), what the host gets back as
+       Ready.config_data; NULL with the core's own format (encoded then). */
+    const void *members_data;
+    size_t members_size;
     zkv_raft_decode_config_t decode_config; /* NULL: zkv_raft_members_decode */
     void *decode_ctx;
     uint32_t election_ticks;    /* election timeout is random in [e, 2e) ticks */

@@ -101,6 +101,8 @@ int zkv_raft_members_decode(void *ctx, const uint8_t *data, size_t size, zkv_raf
 
 int raft_config_decode(const zkv_raft_t *raft, const zkv_raft_entry_t *e, zkv_raft_members_t *m)
 {
+    if (e->size > ZKV_RAFT_CONFIG_SIZE_MAX)
+        return ZKV_EINVAL;
     zkv_raft_decode_config_t decode =
         raft->cfg.decode_config ? raft->cfg.decode_config : zkv_raft_members_decode;
     int rc = decode(raft->cfg.decode_ctx, e->data, e->size, m);
@@ -138,8 +140,24 @@ static void s_add_peer(zkv_raft_t *raft, raft_peer_t *old, uint32_t n_old, uint3
         raft->self = pr;
 }
 
-void raft_config_use(zkv_raft_t *raft, const zkv_raft_members_t *m, uint64_t index)
+/*  The host's form of m: data, or the core's own encoding without it. */
+static void s_keep(uint8_t *dst, size_t *dst_size, const zkv_raft_members_t *m,
+                   const uint8_t *data, size_t size)
 {
+    if (!data) {
+        *dst_size = zkv_raft_members_encode(m, dst, ZKV_RAFT_CONFIG_SIZE_MAX);
+        return;
+    }
+    assert(size <= ZKV_RAFT_CONFIG_SIZE_MAX);
+    if (dst != data && size)
+        memmove(dst, data, size);
+    *dst_size = size;
+}
+
+void raft_config_use(zkv_raft_t *raft, const zkv_raft_members_t *m, uint64_t index,
+                     const uint8_t *data, size_t size)
+{
+    s_keep(raft->conf_data, &raft->conf_size, m, data, size);
     raft_peer_t old[RAFT_PEERS_MAX];
     uint32_t n_old = raft->n_peers;
     memcpy(old, raft->peers, n_old * sizeof *old);
@@ -161,34 +179,49 @@ void raft_config_use(zkv_raft_t *raft, const zkv_raft_members_t *m, uint64_t ind
         raft->transferee = ZKV_RAFT_NONE;
 }
 
-/*  Latest CONFIG entry at or below hi (0: none after the snapshot). */
-static uint64_t s_latest(const zkv_raft_t *raft, uint64_t hi, zkv_raft_members_t *m)
+/*  Latest CONFIG entry at or below hi: its index, or 0 for the snapshot's
+    membership; *e_p its entry (NULL for the snapshot's). */
+static uint64_t s_latest(const zkv_raft_t *raft, uint64_t hi, zkv_raft_members_t *m,
+                         const zkv_raft_entry_t **e_p)
 {
     const raft_log_t *log = &raft->log;
     for (uint64_t i = hi; i > log->snap_index; i--) {
         const zkv_raft_entry_t *e = raft_log_entry(log, i);
-        if (e->type == ZKV_RAFT_ENTRY_CONFIG && raft_config_decode(raft, e, m) == ZKV_OK)
+        if (e->type == ZKV_RAFT_ENTRY_CONFIG && raft_config_decode(raft, e, m) == ZKV_OK) {
+            *e_p = e;
             return i;
+        }
     }
     *m = raft->conf_snap;
+    *e_p = NULL;
     return 0;
+}
+
+static void s_use_latest(zkv_raft_t *raft, uint64_t hi)
+{
+    zkv_raft_members_t m;
+    const zkv_raft_entry_t *e;
+    uint64_t index = s_latest(raft, hi, &m, &e);
+    if (e)
+        raft_config_use(raft, &m, index, e->data, e->size);
+    else
+        raft_config_use(raft, &m, 0, raft->conf_snap_data, raft->conf_snap_size);
 }
 
 void raft_config_track(zkv_raft_t *raft, uint64_t from)
 {
     uint64_t last = raft_log_last(&raft->log);
-    zkv_raft_members_t m;
     if (raft->conf_index >= from) {
-        uint64_t index = s_latest(raft, last, &m);
-        raft_config_use(raft, &m, index);
+        s_use_latest(raft, last);
         return;
     }
     if (from <= raft->log.snap_index)
         from = raft->log.snap_index + 1;
     for (uint64_t i = last; i >= from && i > raft->conf_index; i--) {
         const zkv_raft_entry_t *e = raft_log_entry(&raft->log, i);
+        zkv_raft_members_t m;
         if (e->type == ZKV_RAFT_ENTRY_CONFIG && raft_config_decode(raft, e, &m) == ZKV_OK) {
-            raft_config_use(raft, &m, i);
+            raft_config_use(raft, &m, i, e->data, e->size);
             return;
         }
     }
@@ -197,14 +230,19 @@ void raft_config_track(zkv_raft_t *raft, uint64_t from)
 void raft_config_compacting(zkv_raft_t *raft, uint64_t index)
 {
     zkv_raft_members_t m;
-    (void) s_latest(raft, index, &m);
+    const zkv_raft_entry_t *e;
+    (void) s_latest(raft, index, &m, &e);
     raft->conf_snap = m;
+    if (e)
+        s_keep(raft->conf_snap_data, &raft->conf_snap_size, &m, e->data, e->size);
 }
 
-void raft_config_reset(zkv_raft_t *raft, const zkv_raft_members_t *m)
+void raft_config_reset(zkv_raft_t *raft, const zkv_raft_members_t *m, const uint8_t *data,
+                       size_t size)
 {
     raft->conf_snap = *m;
-    raft_config_use(raft, m, 0);
+    s_keep(raft->conf_snap_data, &raft->conf_snap_size, m, data, size);
+    raft_config_use(raft, m, 0, raft->conf_snap_data, raft->conf_snap_size);
 }
 
 int zkv_raft_config_at(const zkv_raft_t *raft, uint64_t index, zkv_raft_members_t *m)
@@ -213,7 +251,8 @@ int zkv_raft_config_at(const zkv_raft_t *raft, uint64_t index, zkv_raft_members_
         return ZKV_ECOMPACTED;
     if (index > raft_log_last(&raft->log))
         return ZKV_ENOTFOUND;
-    (void) s_latest(raft, index, m);
+    const zkv_raft_entry_t *e;
+    (void) s_latest(raft, index, m, &e);
     return ZKV_OK;
 }
 

@@ -128,6 +128,12 @@ struct zkv_raft_t {
        snapshot index (conf_index 0). */
     zkv_raft_members_t conf;
     zkv_raft_members_t conf_snap;
+    uint8_t conf_data[ZKV_RAFT_CONFIG_SIZE_MAX]; /* the host's form of conf */
+    size_t conf_size;
+    uint8_t conf_snap_data[ZKV_RAFT_CONFIG_SIZE_MAX];
+    size_t conf_snap_size;
+    uint8_t recv_conf[ZKV_RAFT_CONFIG_SIZE_MAX]; /* recv_meta's, kept past its message */
+    size_t recv_conf_size;
     uint64_t conf_index;
     uint64_t conf_version; /* bumped by every change, for Ready.config_changed */
     uint64_t rd_conf_version;
@@ -288,13 +294,15 @@ void raft_reject_for_snapshot(zkv_raft_t *raft, uint32_t to, uint64_t index);
 bool raft_members_valid(const zkv_raft_members_t *m);
 /* Use m as the membership in effect: rebuild the peers, keeping the
    progress of those that stay. */
-void raft_config_use(zkv_raft_t *raft, const zkv_raft_members_t *m, uint64_t index);
+void raft_config_use(zkv_raft_t *raft, const zkv_raft_members_t *m, uint64_t index,
+                     const uint8_t *data, size_t size);
 /* Log entries from index from on changed (appended, truncated, reset). */
 void raft_config_track(zkv_raft_t *raft, uint64_t from);
 /* Entries up to index are about to be compacted away. */
 void raft_config_compacting(zkv_raft_t *raft, uint64_t index);
-/* The log was reset to a snapshot whose membership is m. */
-void raft_config_reset(zkv_raft_t *raft, const zkv_raft_members_t *m);
+/* The log was reset to a snapshot whose membership is m (data in the host's form). */
+void raft_config_reset(zkv_raft_t *raft, const zkv_raft_members_t *m, const uint8_t *data,
+                       size_t size);
 /* Leader: the commit index moved; a leader its own change removed steps down. */
 void raft_config_committed(zkv_raft_t *raft);
 int raft_config_decode(const zkv_raft_t *raft, const zkv_raft_entry_t *e, zkv_raft_members_t *m);

@@ -25,6 +25,8 @@ static void s_meta(const zkv_raft_t *raft, const raft_peer_t *pr, zkv_raft_snaps
     meta->term = pr->snap_term;
     meta->size = pr->snap_size;
     meta->members = raft->conf_snap; /* pr->snap_index is our snapshot's */
+    meta->config_data = raft->conf_snap_data;
+    meta->config_size = raft->conf_snap_size;
 }
 
 static void s_send_chunks(zkv_raft_t *raft, raft_peer_t *pr)
@@ -172,7 +174,7 @@ static void s_install(zkv_raft_t *raft, const zkv_raft_msg_t *m)
        the committed ones are known equal until the snapshot is durable. */
     uint64_t durable = log->durable < log->commit ? log->durable : log->commit;
     raft_log_reset(log, meta->index, meta->term);
-    raft_config_reset(raft, &meta->members);
+    raft_config_reset(raft, &meta->members, meta->config_data, meta->config_size);
     log->durable = durable;
     /* The snapshot's write drops every stored entry, those of earlier
        Readies too: their persistence no longer makes anything durable. */
@@ -184,6 +186,8 @@ static void s_install(zkv_raft_t *raft, const zkv_raft_msg_t *m)
     raft->snap_size = meta->size;
     raft->snap_pending = true;
     raft->snap_install = *meta;
+    raft->snap_install.config_data = raft->conf_snap_data;
+    raft->snap_install.config_size = raft->conf_snap_size;
     raft->snap_chunks = raft->chunks.n;
     raft->snap_lost = false;
     raft->recv_active = false;
@@ -203,6 +207,11 @@ void raft_handle_snapshot(zkv_raft_t *raft, const zkv_raft_msg_t *m)
         raft->recv_term = raft->term;
         raft->recv_meta = *meta;
         raft->recv_next = 0;
+        /* The message's memory goes with it. */
+        raft->recv_conf_size = meta->config_size;
+        if (meta->config_size)
+            memcpy(raft->recv_conf, meta->config_data, meta->config_size);
+        raft->recv_meta.config_data = meta->config_data ? raft->recv_conf : NULL;
     }
     bool same = raft->recv_active && raft->recv_term == raft->term &&
                 raft->recv_meta.index == meta->index && raft->recv_meta.term == meta->term &&

@@ -37,7 +37,10 @@ static bool s_chunk_valid(const zkv_raft_msg_t *m)
            m->chunk_offset <= m->snapshot.size &&
            m->chunk_size <= m->snapshot.size - m->chunk_offset &&
            m->chunk_last == (m->chunk_offset + m->chunk_size == m->snapshot.size) &&
-           m->snapshot.index > 0 && m->snapshot.term > 0 && m->snapshot.term <= m->term;
+           m->snapshot.index > 0 && m->snapshot.term > 0 && m->snapshot.term <= m->term &&
+           raft_members_valid(&m->snapshot.members) &&
+           m->snapshot.config_size <= ZKV_RAFT_CONFIG_SIZE_MAX &&
+           (m->snapshot.config_size == 0 || m->snapshot.config_data);
 }
 
 int raft_step_validate(const zkv_raft_t *raft, const zkv_raft_msg_t *m)

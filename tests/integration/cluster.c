@@ -55,7 +55,9 @@ struct zkv_cluster_t {
     char zkvd[1024];
     size_t n;
     node_t nodes[ZKV_CLUSTER_NODES_MAX];
-    char peers[ZKV_CLUSTER_NODES_MAX * 64];
+    char peers[ZKV_CLUSTER_NODES_MAX * 64];     /* of the nodes that start the cluster */
+    char peers_all[ZKV_CLUSTER_NODES_MAX * 64]; /* of every node, for those that join */
+    size_t initial;
     char endpoints[ZKV_CLUSTER_NODES_MAX * 64];
     char *argv_extra[ARGV_MAX];
     size_t argc_extra;
@@ -233,9 +235,12 @@ static void s_describe_nodes(zkv_cluster_t *self, uint8_t host_base)
                  node->ports.client);
         snprintf(node->trace_endpoint, sizeof node->trace_endpoint, "tcp://%s:%u", node->host,
                  node->ports.trace);
-        used += (size_t) snprintf(self->peers + used, sizeof self->peers - used, "%s%u=%s:%u:%u:%u",
-                                  k ? "," : "", node->id, node->host, node->ports.pub,
-                                  node->ports.router, node->ports.client);
+        char member[128];
+        snprintf(member, sizeof member, "%s%u=%s:%u:%u:%u", k ? "," : "", node->id, node->host,
+                 node->ports.pub, node->ports.router, node->ports.client);
+        if (k < self->initial)
+            used += (size_t) snprintf(self->peers + used, sizeof self->peers - used, "%s", member);
+        strncat(self->peers_all, member, sizeof self->peers_all - strlen(self->peers_all) - 1);
         eused += (size_t) snprintf(self->endpoints + eused, sizeof self->endpoints - eused, "%s%s",
                                    k ? "," : "", node->client_endpoint);
     }
@@ -318,6 +323,7 @@ zkv_cluster_t *zkv_cluster_new(const zkv_cluster_config_t *config, char *err, si
         return NULL;
     }
     self->n = n;
+    self->initial = config->initial && config->initial < n ? config->initial : n;
     s_register(self, true);
     s_clusters_made++;
     const char *tmp = getenv("TMPDIR");
@@ -431,7 +437,9 @@ int zkv_cluster_start_on(zkv_cluster_t *self, uint32_t id, const char *data_dir)
     argv[argc++] = "--id";
     argv[argc++] = id_text;
     argv[argc++] = "--peers";
-    argv[argc++] = self->peers;
+    argv[argc++] = id > self->initial ? self->peers_all : self->peers;
+    if (id > self->initial)
+        argv[argc++] = "--join";
     argv[argc++] = "--data-dir";
     argv[argc++] = (char *) data_dir;
     argv[argc++] = "--trace-port";
@@ -546,6 +554,8 @@ int zkv_cluster_wait_exit(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, 
     bool exited = node->state == ZKV_NODE_DOWN || s_wait_exit(node, s_now_ms() + timeout_ms);
     if (wstatus)
         *wstatus = node->wstatus;
+    if (exited)
+        node->expected = true; /* the test waited for it: its exit is the test's to judge */
     return exited ? 0 : -1;
 }
 
@@ -671,6 +681,27 @@ zkv_node_ports_t zkv_cluster_ports(const zkv_cluster_t *self, uint32_t id)
 const char *zkv_cluster_peers(const zkv_cluster_t *self)
 {
     return self->peers;
+}
+
+const char *zkv_cluster_peers_all(const zkv_cluster_t *self)
+{
+    return self->peers_all;
+}
+
+const char *zkv_cluster_peer_endpoint(const zkv_cluster_t *self, uint32_t id)
+{
+    static char buf[128];
+    const node_t *node = &self->nodes[id - 1];
+    snprintf(buf, sizeof buf, "%s:%u:%u", node->host, node->ports.pub, node->ports.router);
+    return buf;
+}
+
+const char *zkv_cluster_client_address(const zkv_cluster_t *self, uint32_t id)
+{
+    static char buf[128];
+    const node_t *node = &self->nodes[id - 1];
+    snprintf(buf, sizeof buf, "%s:%u", node->host, node->ports.client);
+    return buf;
 }
 
 const char *zkv_cluster_host(const zkv_cluster_t *self, uint32_t id)

@@ -40,6 +40,10 @@ typedef struct {
         between two nodes with a firewall rule on their two addresses;
         clients still reach them from 127.0.0.1. */
     uint8_t host_base;
+    /*  0: every node is a member from the start. Else nodes 1..initial start
+        the cluster (their --peers name only them) and the others join it
+        (--join, --peers naming every node): a test adds them first. */
+    size_t initial;
 } zkv_cluster_config_t;
 
 typedef enum {
@@ -96,7 +100,9 @@ int zkv_cluster_stop(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *
 int zkv_cluster_signal(zkv_cluster_t *self, uint32_t id, int sig);
 
 /*  Wait up to timeout_ms for a node to exit (after a signal, or on its own).
-    0 and its wait status in *wstatus (may be NULL), or -1 when it is still up. */
+    0 and its wait status in *wstatus (may be NULL), or -1 when it is still up.
+    An exit waited for is the caller's to judge: it no longer counts as one
+    on its own (zkv_cluster_find_exited). */
 int zkv_cluster_wait_exit(zkv_cluster_t *self, uint32_t id, int64_t timeout_ms, int *wstatus);
 
 /*  SIGKILL and reap. 0, or -1 when the node was not running. */
@@ -130,8 +136,14 @@ const char *zkv_cluster_data_dir(const zkv_cluster_t *self, uint32_t id);
 const char *zkv_cluster_stderr_path(const zkv_cluster_t *self, uint32_t id);
 const char *zkv_cluster_stdout_path(const zkv_cluster_t *self, uint32_t id);
 zkv_node_ports_t zkv_cluster_ports(const zkv_cluster_t *self, uint32_t id);
-/*  The --peers value every node is started with. */
+/*  The --peers value the nodes that start the cluster are started with,
+    and the one naming every node. */
 const char *zkv_cluster_peers(const zkv_cluster_t *self);
+const char *zkv_cluster_peers_all(const zkv_cluster_t *self);
+/*  A node's endpoints as zkv member add takes them: "HOST:PUB:ROUTER" and
+    "HOST:CLIENT". Borrowed until the next call. */
+const char *zkv_cluster_peer_endpoint(const zkv_cluster_t *self, uint32_t id);
+const char *zkv_cluster_client_address(const zkv_cluster_t *self, uint32_t id);
 /*  The address a node binds and is named by: "127.0.0.1", or its own with host_base. */
 const char *zkv_cluster_host(const zkv_cluster_t *self, uint32_t id);
 /*  "tcp://HOST:PORT" of one node's client port, of its trace PUB. */

@@ -399,10 +399,11 @@ static size_t s_junk_peer_messages(zframe_t **out, size_t capacity, uint64_t ter
     Zkv__ClusterConfig config = ZKV__CLUSTER_CONFIG__INIT;
     config.n_members = 1;
     config.members = member_ptrs;
+    uint8_t packed[64];
     Zkv__SnapshotMeta meta = ZKV__SNAPSHOT_META__INIT;
     meta.index = 10;
     meta.term = term;
-    meta.config = &config;
+    meta.config = (ProtobufCBinaryData){zkv__cluster_config__pack(&config, packed), packed};
     size_t n = 0;
     for (int kind = 0; kind < 9 && n < capacity; kind++) {
         Zkv__PeerMessage pm = ZKV__PEER_MESSAGE__INIT;

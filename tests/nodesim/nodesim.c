@@ -159,11 +159,11 @@ static int64_t s_port_now(void *ctx)
 
 /*  Broadcasts go over PUB, which may drop; point-to-point messages only
     die with their link. */
-static void s_port_peer(void *ctx, const zkv_raft_msg_t *msg)
+static void s_port_peer(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_id)
 {
     ns_ctx_t *c = ctx;
     ns_world_t *w = c->w;
-    zframe_t *frame = zkv_peer_encode(msg);
+    zframe_t *frame = zkv_peer_encode(msg, cluster_id);
     if (!frame)
         return;
     for (uint32_t to = 1; to <= w->opt.nodes; to++) {
@@ -184,6 +184,9 @@ static void s_node_config(ns_world_t *w, ns_node_t *n)
     for (uint32_t i = 0; i < w->opt.nodes; i++) {
         c->members[i].id = i + 1;
         snprintf(c->members[i].host, sizeof c->members[i].host, "node%u", i + 1);
+        c->members[i].pub_port = 7201;
+        c->members[i].router_port = 7301;
+        c->members[i].client_port = 7101;
     }
     c->member_count = w->opt.nodes;
     snprintf(c->data_dir, sizeof c->data_dir, "data");
@@ -239,9 +242,10 @@ static void s_node_start(ns_world_t *w, ns_node_t *n)
     zkv_port_t client_port = {.ctx = &n->ctx[ZKV_ACTOR_CLIENT], .send = s_port_send,
                               .reply = s_port_reply, .now_ms = s_port_now};
     n->log = zkv_log_new(&boot.wal, &log_port, NULL);
-    n->storage =
-        zkv_storage_new(&n->config, fs, &boot.kv, boot.snapshot_term, &storage_port, NULL);
-    n->repl = zkv_repl_new(&n->config, fs, &boot.raft, boot.snapshot_path, &repl_port, NULL);
+    zkv_storage_start_t start = {boot.snapshot_term, boot.members, boot.members_size};
+    n->storage = zkv_storage_new(&n->config, fs, &boot.kv, &start, &storage_port, NULL);
+    n->repl = zkv_repl_new(&n->config, fs, &boot.raft, boot.snapshot_path, &boot.cluster,
+                           &repl_port, NULL);
     n->front = zkv_front_new(&n->config, &client_port, NULL);
     zkv_boot_clear(&boot);
     n->up = true;
@@ -493,7 +497,9 @@ static void s_ticks(ns_world_t *w)
 static void s_trace_packet(ns_world_t *w, const ns_packet_t *p)
 {
     zkv_raft_msg_t m;
-    zkv_peer_decoded_t *d = zkv_peer_decode(zframe_data(p->frame), zframe_size(p->frame), &m);
+    uint64_t cluster_id;
+    zkv_peer_decoded_t *d =
+        zkv_peer_decode(zframe_data(p->frame), zframe_size(p->frame), &m, &cluster_id);
     if (!d)
         return;
     ns_note(w, "%u -> %u %s term %" PRIu64 " index %" PRIu64 " entries %zu commit %" PRIu64
@@ -591,7 +597,7 @@ static void s_oversized_append(ns_world_t *w, ns_node_t *n)
     zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_APPEND, .from = st.leader, .to = n->id,
                         .term = st.term, .index = st.last_index, .log_term = prev_term,
                         .entries = &e, .n_entries = 1, .commit = 0};
-    zframe_t *frame = zkv_peer_encode(&m);
+    zframe_t *frame = zkv_peer_encode(&m, zkv_repl_cluster_id(n->repl));
     if (frame)
         zkv_repl_peer(n->repl, zframe_data(frame), zframe_size(frame));
     zframe_destroy(&frame);

@@ -66,15 +66,16 @@ void sim_net_free(sim_t *sim)
 
 /* ---------------------------------------------------------------- network */
 
-/*  One allocation per message copy: the message, its entries, their data
-    and a snapshot chunk. */
+/*  One allocation per message copy: the message, its entries, their data,
+    a snapshot chunk and the snapshot's membership. */
 static zkv_raft_msg_t *s_clone(const zkv_raft_msg_t *m)
 {
     size_t bytes = 0;
     for (size_t i = 0; i < m->n_entries; i++)
         bytes += m->entries[i].size;
     size_t ents = m->n_entries * sizeof(zkv_raft_entry_t);
-    zkv_raft_msg_t *c = malloc(sizeof *c + ents + bytes + m->chunk_size);
+    size_t conf = m->snapshot.config_size;
+    zkv_raft_msg_t *c = malloc(sizeof *c + ents + bytes + m->chunk_size + conf);
     if (!c)
         abort();
     *c = *m; /* a broadcast keeps to = 0, as a SUB socket would see it */
@@ -92,6 +93,11 @@ static zkv_raft_msg_t *s_clone(const zkv_raft_msg_t *m)
     if (m->chunk_size) {
         memcpy(data, m->chunk, m->chunk_size);
         c->chunk = data;
+        data += m->chunk_size;
+    }
+    if (conf) {
+        memcpy(data, m->snapshot.config_data, conf);
+        c->snapshot.config_data = data;
     }
     return c;
 }

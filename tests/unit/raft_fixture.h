@@ -93,7 +93,7 @@ static inline void fx_push(fx_t *fx, const zkv_raft_msg_t *m, uint32_t to)
     for (size_t i = 0; i < m->n_entries; i++)
         bytes += m->entries[i].size;
     fm->ents = m->n_entries ? calloc(m->n_entries, sizeof *fm->ents) : NULL;
-    fm->data = malloc(bytes + m->chunk_size + 1);
+    fm->data = malloc(bytes + m->chunk_size + m->snapshot.config_size + 1);
     size_t at = 0;
     for (size_t i = 0; i < m->n_entries; i++) {
         fm->ents[i] = m->entries[i];
@@ -105,6 +105,11 @@ static inline void fx_push(fx_t *fx, const zkv_raft_msg_t *m, uint32_t to)
     if (m->chunk_size) {
         memcpy(fm->data + at, m->chunk, m->chunk_size);
         fm->m.chunk = fm->data + at;
+        at += m->chunk_size;
+    }
+    if (m->snapshot.config_size) {
+        memcpy(fm->data + at, m->snapshot.config_data, m->snapshot.config_size);
+        fm->m.snapshot.config_data = fm->data + at;
     }
 }
 

@@ -27,6 +27,7 @@ static const struct {
     {ZKV_MSG_STATE, FIELDS(state), false},      {ZKV_MSG_READFAIL, FIELDS(readfail), false},
     {ZKV_MSG_REJECTED, FIELDS(rejected), true}, {ZKV_MSG_COUNT, 0, false},
     {ZKV_MSG_RESULTS, FIELDS(results), true},   {ZKV_MSG_REPLY, FIELDS(reply), true},
+    {ZKV_MSG_ADMIN, FIELDS(admin), true},       {ZKV_MSG_MEMBERS, FIELDS(members), true},
 };
 #define S_TYPES (sizeof s_expected / sizeof s_expected[0])
 

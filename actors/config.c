@@ -32,6 +32,8 @@ static const option_t s_options[] = {
      "every member, ID=HOST:PUB_PORT:ROUTER_PORT:CLIENT_PORT,... (required)"},
     {"join", "ZKV_JOIN", OPT_BOOL, FIELD(join),
      "join a running cluster that added this node (zkv member add); only at the first start"},
+    {"restore", "ZKV_RESTORE", OPT_STRING, FIELD(restore),
+     "make the data directory of a new cluster from this backup file, then exit"},
     {"listen", "ZKV_LISTEN", OPT_STRING, FIELD(listen),
      "address to bind, e.g. 0.0.0.0 (default: this member's HOST)"},
     {"data-dir", "ZKV_DATA_DIR", OPT_STRING, FIELD(data_dir),

@@ -40,6 +40,8 @@ typedef struct {
     /* Join a running cluster (added first with zkv member add): --peers
        names the members to reach; the membership comes from the leader. */
     bool join;
+    /* Make the data directory from a backup (zkv snapshot save) and exit. */
+    char restore[ZKV_DATA_PATH_SIZE_MAX];
 } zkv_config_t;
 
 /*  Fill config from argv and the environment (env may be NULL for none; it is

@@ -192,7 +192,8 @@ static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *re
                s_check_key(self, routing, req, req->scan->start) &&
                s_check_key(self, routing, req, req->scan->end);
     case ZKV__REQUEST__BODY_STATUS:
-    case ZKV__REQUEST__BODY_DIGEST: return true;
+    case ZKV__REQUEST__BODY_DIGEST:
+    case ZKV__REQUEST__BODY_SNAPSHOT: return true;
     case ZKV__REQUEST__BODY_OPEN_SESSION:
     case ZKV__REQUEST__BODY_CLOSE_SESSION:
         if (req->client_id != 0 && req->sequence == 0)
@@ -292,8 +293,9 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
 
 static bool s_linearizable(const Zkv__Request *req)
 {
-    if (req->body_case == ZKV__REQUEST__BODY_DIGEST)
-        return false; /* a digest describes this node's own state */
+    if (req->body_case == ZKV__REQUEST__BODY_DIGEST ||
+        req->body_case == ZKV__REQUEST__BODY_SNAPSHOT)
+        return false; /* a digest or a backup describes this node's own state */
     Zkv__Consistency c =
         req->body_case == ZKV__REQUEST__BODY_GET ? req->get->consistency : req->scan->consistency;
     return c != ZKV__CONSISTENCY__SERIALIZABLE;
@@ -323,7 +325,7 @@ static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv_
         msg.type = ZKV_MSG_READ;
         msg.read.context = context;
     } else {
-        msg.type = ZKV_MSG_SERVE;
+        msg.type = req->body_case == ZKV__REQUEST__BODY_SNAPSHOT ? ZKV_MSG_BACKUP : ZKV_MSG_SERVE;
         msg.serve.context = context;
     }
     zkv_port_send(&self->port, linearizable ? ZKV_ACTOR_REPLICATION : ZKV_ACTOR_STORAGE, &msg);
@@ -401,7 +403,8 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
         case ZKV__REQUEST__BODY_CLOSE_SESSION: s_write(self, routing, req); break;
         case ZKV__REQUEST__BODY_GET:
         case ZKV__REQUEST__BODY_SCAN:
-        case ZKV__REQUEST__BODY_DIGEST: s_read(self, routing, body, req); break;
+        case ZKV__REQUEST__BODY_DIGEST:
+        case ZKV__REQUEST__BODY_SNAPSHOT: s_read(self, routing, body, req); break;
         case ZKV__REQUEST__BODY_STATUS: s_status(self, routing, req); break;
         default: s_admin(self, routing, body, req); break;
         }

@@ -14,7 +14,7 @@
     storage -> replication  APPLIED, SNAPSHOT, INSTALLED
     client -> replication   PROPOSE, READ, ADMIN
     replication -> client   STATE, READFAIL, REJECTED, MEMBERS, REPLY (to ADMIN)
-    client -> storage       SERVE, COUNT
+    client -> storage       SERVE, COUNT, BACKUP
     storage -> client       RESULTS, REPLY
 
     The actors are our own threads: a message that does not decode is a bug
@@ -50,7 +50,8 @@ typedef enum {
     ZKV_MSG_REPLY,       /* a read's (or an ADMIN's) encoded zkv.Response */
     ZKV_MSG_ADMIN,       /* a membership or leadership zkv.Request, answered by REPLY */
     ZKV_MSG_MEMBERS,     /* the membership in effect (a packed zkv.ClusterConfig) */
-    ZKV_MSG_TYPE_MAX = ZKV_MSG_MEMBERS
+    ZKV_MSG_BACKUP,      /* a piece of the newest snapshot (zkv.SnapshotRequest), by REPLY */
+    ZKV_MSG_TYPE_MAX = ZKV_MSG_BACKUP
 } zkv_msg_type_t;
 
 /*  PERSIST flags. */
@@ -87,7 +88,7 @@ typedef struct {
         } installed;
         struct {
             uint64_t context;
-        } read, reply, admin;
+        } read, reply, admin, backup;
         struct {
             uint64_t cluster_id, config_index;
         } members;

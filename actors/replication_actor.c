@@ -84,11 +84,15 @@ static int s_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
     return zkv_msg_send(msg, sock);
 }
 
-/*  Never block on a peer: a dropped message is a lost one, and Raft copes. */
+/*  Never block on a peer: a dropped message is a lost one, and Raft copes.
+    A node we keep no DEALER for (no member: removed, or not yet known) is
+    reached over PUB, which it still hears while we are in its membership. */
 static void s_peer(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_id)
 {
     shell_t *self = ctx;
     zsock_t *to = msg->to == ZKV_RAFT_BROADCAST ? self->pub : s_dealer_for(self, msg->to);
+    if (!to)
+        to = self->pub;
     zframe_t *frame = to ? zkv_peer_encode(msg, cluster_id) : NULL;
     if (!frame)
         return;

@@ -22,6 +22,7 @@ void zkv_repl_cluster_init(zkv_repl_cluster_t *rc, const zkv_config_t *config,
     rc->fs = fs;
     snprintf(rc->data_dir, sizeof rc->data_dir, "%s", config->data_dir);
     rc->file = *file;
+    zkv_membership_from_config(config, &rc->peers);
 }
 
 static void s_save(zkv_repl_cluster_t *rc, zkv_tracer_t *tracer)
@@ -47,8 +48,9 @@ static void s_stop(zkv_repl_cluster_t *rc, zkv_tracer_t *tracer, const char *why
 
 /* ---------------------------------------------------------------- replies */
 
+/*  context: the client actor's; request_id: the client's, echoed. */
 static void s_reply(zkv_repl_cluster_t *rc, const zkv_raft_t *raft, const zkv_port_t *port,
-                    uint64_t context, Zkv__Status status, const char *error)
+                    const uint64_t context[2], Zkv__Status status, const char *error)
 {
     Zkv__Response r = ZKV__RESPONSE__INIT;
     Zkv__MemberStatus me = ZKV__MEMBER_STATUS__INIT;
@@ -60,6 +62,7 @@ static void s_reply(zkv_repl_cluster_t *rc, const zkv_raft_t *raft, const zkv_po
     me.commit_index = st.commit;
     me.leader_id = st.leader;
     r.member = &me;
+    r.request_id = context[1];
     r.status = status;
     r.error = (char *) (error ? error : "");
     r.cluster_id = rc->file.cluster_id;
@@ -68,7 +71,7 @@ static void s_reply(zkv_repl_cluster_t *rc, const zkv_raft_t *raft, const zkv_po
     uint8_t *packed = zkv_membership_encode(&rc->current, &size);
     r.config = packed ? zkv__cluster_config__unpack(NULL, size, packed) : NULL;
     free(packed);
-    zkv_msg_t msg = {.type = ZKV_MSG_REPLY, .reply.context = context,
+    zkv_msg_t msg = {.type = ZKV_MSG_REPLY, .reply.context = context[0],
                      .body = zkv_response_frame(&r)};
     if (r.config)
         zkv__cluster_config__free_unpacked(r.config, NULL);
@@ -235,8 +238,10 @@ bool zkv_repl_cluster_admit(zkv_repl_cluster_t *rc, const zkv_raft_t *raft,
                             const zkv_raft_msg_t *msg, uint64_t cluster_id,
                             const zkv_port_t *port, zkv_tracer_t *tracer)
 {
-    if (rc->file.cluster_id == 0 && cluster_id != 0 && msg->to == rc->id && s_from_leader(msg)) {
-        rc->file.cluster_id = cluster_id; /* the leader of the cluster that added us */
+    /* Joining: the cluster of the first leader among --peers that speaks. */
+    if (rc->file.cluster_id == 0 && cluster_id != 0 && s_from_leader(msg) &&
+        zkv_membership_find(&rc->peers, msg->from)) {
+        rc->file.cluster_id = cluster_id;
         s_save(rc, tracer);
         rc->members_unsent = true;
     }
@@ -249,7 +254,10 @@ bool zkv_repl_cluster_admit(zkv_repl_cluster_t *rc, const zkv_raft_t *raft,
             s_stop(rc, tracer, "a member says this node was removed from the cluster; stopping");
         return false;
     }
-    if (zkv_membership_was_removed(&rc->current, msg->from)) {
+    /* A removed leader leads until its removal commits: only then is it out. */
+    zkv_raft_status_t st;
+    zkv_raft_status(raft, &st);
+    if (zkv_membership_was_removed(&rc->current, msg->from) && rc->config_index <= st.commit) {
         s_tell_removed(rc, msg, port);
         return false;
     }
@@ -284,11 +292,35 @@ static int s_next(const zkv_repl_cluster_t *rc, const Zkv__Request *req, zkv_mem
     }
 }
 
+/*  The change asked for is what the membership already says (a retry of a
+    change whose answer was lost): answered OK, changing nothing. */
+static bool s_in_effect(const zkv_repl_cluster_t *rc, const Zkv__Request *req)
+{
+    const zkv_membership_t *m = &rc->current;
+    if (req->body_case == ZKV__REQUEST__BODY_MEMBER_REMOVE)
+        return zkv_membership_was_removed(m, req->member_remove->id);
+    if (req->body_case == ZKV__REQUEST__BODY_MEMBER_PROMOTE) {
+        const zkv_member_t *x = zkv_membership_find(m, req->member_promote->id);
+        return x && !x->learner;
+    }
+    const Zkv__Member *pb = req->member_add->member;
+    const zkv_member_t *x = zkv_membership_find(m, pb->id);
+    return x && pb->host && strcmp(x->host, pb->host) == 0 && x->pub_port == pb->pub_port &&
+           x->router_port == pb->router_port && x->client_port == pb->client_port &&
+           (x->learner == pb->learner || !x->learner);
+}
+
 static void s_change(zkv_repl_cluster_t *rc, zkv_raft_t *raft, const Zkv__Request *req,
-                     uint64_t context, const zkv_port_t *port)
+                     const uint64_t context[2], const zkv_port_t *port)
 {
     char err[256] = "";
     zkv_membership_t next;
+    zkv_raft_status_t st;
+    zkv_raft_status(raft, &st);
+    if (rc->pending == ZKV_RC_IDLE && rc->config_index <= st.commit && s_in_effect(rc, req)) {
+        s_reply(rc, raft, port, context, ZKV__STATUS__OK, NULL);
+        return;
+    }
     if (rc->pending != ZKV_RC_IDLE) {
         s_reply(rc, raft, port, context, ZKV__STATUS__FAILED_PRECONDITION,
                 "a membership change is in progress");
@@ -305,7 +337,8 @@ static void s_change(zkv_repl_cluster_t *rc, zkv_raft_t *raft, const Zkv__Reques
     free(data);
     if (code == ZKV_OK) {
         rc->pending = ZKV_RC_CHANGE;
-        rc->context = context;
+        rc->context[0] = context[0];
+        rc->context[1] = context[1];
         rc->ticks_left = 5 * rc->election_ticks;
         return;
     }
@@ -315,8 +348,8 @@ static void s_change(zkv_repl_cluster_t *rc, zkv_raft_t *raft, const Zkv__Reques
     s_reply(rc, raft, port, context, status, zkv_strerror(code));
 }
 
-static void s_move(zkv_repl_cluster_t *rc, zkv_raft_t *raft, uint32_t target, uint64_t context,
-                   const zkv_port_t *port)
+static void s_move(zkv_repl_cluster_t *rc, zkv_raft_t *raft, uint32_t target,
+                   const uint64_t context[2], const zkv_port_t *port)
 {
     const zkv_member_t *m = zkv_membership_find(&rc->current, target);
     char err[128];
@@ -336,7 +369,8 @@ static void s_move(zkv_repl_cluster_t *rc, zkv_raft_t *raft, uint32_t target, ui
         return;
     }
     rc->pending = ZKV_RC_MOVE;
-    rc->context = context;
+    rc->context[0] = context[0];
+    rc->context[1] = context[1];
     rc->target = target;
     rc->ticks_left = 3 * rc->election_ticks;
     s_check_pending(rc, raft, port); /* moving to ourselves is done */
@@ -345,10 +379,10 @@ static void s_move(zkv_repl_cluster_t *rc, zkv_raft_t *raft, uint32_t target, ui
 void zkv_repl_cluster_request(zkv_repl_cluster_t *rc, zkv_raft_t *raft, const zkv_msg_t *msg,
                               const zkv_port_t *port)
 {
-    uint64_t context = msg->admin.context;
     Zkv__Request *req =
         msg->body ? zkv__request__unpack(NULL, zframe_size(msg->body), zframe_data(msg->body))
                   : NULL;
+    uint64_t context[2] = {msg->admin.context, req ? req->request_id : 0};
     if (!req) {
         s_reply(rc, raft, port, context, ZKV__STATUS__BAD_REQUEST, "malformed request");
         return;

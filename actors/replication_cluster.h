@@ -35,6 +35,7 @@ typedef struct {
     const zkv_fs_t *fs;
     char data_dir[ZKV_DATA_DIR_SIZE_MAX];
     zkv_cluster_file_t file;
+    zkv_membership_t peers;   /* --peers: whom a joining node trusts for the cluster id */
     zkv_membership_t current; /* in effect */
     uint64_t config_index;
     bool members_unsent; /* the client actor has not heard of current yet */
@@ -43,7 +44,7 @@ typedef struct {
     uint64_t dropped;    /* peer messages of another cluster */
     /* The request in flight (one at a time). */
     zkv_rc_pending_t pending;
-    uint64_t context;
+    uint64_t context[2];  /* the client actor's context, the client's request id */
     uint64_t index, term; /* of the proposed change */
     uint32_t target;      /* of the leadership transfer */
     uint32_t ticks_left;

@@ -2,6 +2,7 @@
     snapshots taken and installed. */
 #include "storage.h"
 
+#include <assert.h>
 #include <inttypes.h>
 
 #include "actor.h"
@@ -11,6 +12,7 @@
 #include "port.h"
 #include "response.h"
 #include "snapshot.h"
+#include "storage_backup.h"
 #include "storage_read.h"
 #include "trace.h"
 #include "zkv.pb-c.h"
@@ -34,6 +36,7 @@ struct zkv_storage_t {
     zkv_packer_t results;      /* of the entries being applied */
     uint8_t *members;          /* the membership applied: a packed zkv.ClusterConfig */
     size_t members_size;
+    char snapshot_name[ZKV_SNAPSHOT_NAME_SIZE + 1]; /* of snapshot_index ("": none) */
 };
 
 typedef zkv_storage_t storage_t;
@@ -157,15 +160,44 @@ static void s_apply(storage_t *self, const zkv_msg_t *msg)
 
 /* ---------------------------------------------------------------- reads */
 
+static void s_take_snapshot(storage_t *self);
+static void s_snapshot_path(storage_t *self, const char *name, char *path, size_t size);
+
+/*  A piece of the newest snapshot for a backup; the first one asked for is
+    of everything applied (unless the newest already is). */
+static zframe_t *s_backup(storage_t *self, const zkv_msg_t *msg)
+{
+    Zkv__Request *req =
+        zkv__request__unpack(NULL, zframe_size(msg->body), zframe_data(msg->body));
+    if (!req || req->body_case != ZKV__REQUEST__BODY_SNAPSHOT) {
+        if (req)
+            zkv__request__free_unpacked(req, NULL);
+        return NULL;
+    }
+    if (req->snapshot->index == 0 && req->snapshot->offset == 0 &&
+        (zkv_kvstore_applied(self->kv) > self->snapshot_index || !self->snapshot_name[0]))
+        s_take_snapshot(self);
+    char path[ZKV_DATA_PATH_SIZE_MAX] = "";
+    if (self->snapshot_name[0])
+        s_snapshot_path(self, self->snapshot_name, path, sizeof path);
+    zframe_t *frame = zkv_storage_backup(self->fs, path, self->snapshot_index, req);
+    zkv__request__free_unpacked(req, NULL);
+    return frame;
+}
+
 static void s_serve(storage_t *self, const zkv_msg_t *msg)
 {
     assert(msg->serve.index <= zkv_kvstore_applied(self->kv)); /* ReadIndex's promise */
     zframe_t *response =
-        zkv_storage_read(self->kv, zframe_data(msg->body), zframe_size(msg->body));
+        msg->type == ZKV_MSG_BACKUP
+            ? s_backup(self, msg)
+            : zkv_storage_read(self->kv, zframe_data(msg->body), zframe_size(msg->body));
     if (!response)
         return;
     zkv_msg_t reply = {
         .type = ZKV_MSG_REPLY, .reply.context = msg->serve.context, .body = response};
+    static_assert(offsetof(zkv_msg_t, serve.context) == offsetof(zkv_msg_t, backup.context),
+                  "BACKUP is answered as SERVE is");
     zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &reply);
 }
 
@@ -215,6 +247,7 @@ static void s_take_snapshot(storage_t *self)
         return;
     }
     self->snapshot_index = index;
+    snprintf(self->snapshot_name, sizeof self->snapshot_name, "%s", name);
     self->bytes_since = 0;
     zkv_snapshot_prune(self->fs, self->snap_dir, name, NULL, NULL, 0);
     zkv_tracer_emit(self->tracer, "snapshot", self->last_term, index, 0, 0,
@@ -278,6 +311,7 @@ static int s_install(storage_t *self, uint64_t index, uint64_t term, char *name)
             s_set_members(self, meta.config, meta.config_size);
         self->last_term = meta.term;
         self->snapshot_index = meta.index;
+        snprintf(self->snapshot_name, sizeof self->snapshot_name, "%s", name);
         self->bytes_since = 0;
         /* Older snapshots stay until the log's restart after this one is
            durable (PRUNE): a crash before that must find a usable directory. */
@@ -343,7 +377,8 @@ void zkv_storage_handle(zkv_storage_t *self, const zkv_msg_t *msg)
 {
     switch (msg->type) {
     case ZKV_MSG_APPLY: s_apply(self, msg); break;
-    case ZKV_MSG_SERVE: s_serve(self, msg); break;
+    case ZKV_MSG_SERVE:
+    case ZKV_MSG_BACKUP: s_serve(self, msg); break;
     case ZKV_MSG_CHUNK: s_chunk(self, msg); break;
     case ZKV_MSG_INSTALL: s_on_install(self, msg); break;
     case ZKV_MSG_PRUNE: s_prune(self, msg); break;
@@ -377,6 +412,8 @@ zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs,
     self->tracer = tracer;
     snprintf(self->snap_dir, sizeof self->snap_dir, "%s/snap", self->config.data_dir);
     self->snapshot_index = zkv_kvstore_applied(self->kv);
+    const char *slash = start->snapshot_path ? strrchr(start->snapshot_path, '/') : NULL;
+    snprintf(self->snapshot_name, sizeof self->snapshot_name, "%s", slash ? slash + 1 : "");
     return self;
 }
 

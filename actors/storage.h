@@ -21,6 +21,7 @@ typedef struct {
     uint64_t last_term;     /* of the last applied entry (the snapshot's, after a restart) */
     const uint8_t *members; /* the membership as of it, a packed zkv.ClusterConfig (copied) */
     size_t members_size;
+    const char *snapshot_path; /* the snapshot it was restored from ("" or NULL: none) */
 } zkv_storage_start_t;
 
 /*  On a recovered state machine, which it takes over (*kv_p is NULLed),

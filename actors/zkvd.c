@@ -1,4 +1,5 @@
 /*  zkvd: one zkv node. Runs until SIGINT or SIGTERM, then stops cleanly. */
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "config.h"
 #include "node.h"
+#include "restore.h"
 
 extern char **environ;
 
@@ -67,6 +69,17 @@ int main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "zkvd: %s\n", err);
         return 2;
+    }
+    if (config.restore[0]) {
+        uint64_t index = 0;
+        if (zkv_restore(&config, config.restore, &index, err, sizeof err) != 0) {
+            fprintf(stderr, "zkvd: %s\n", err);
+            return 1;
+        }
+        printf("zkvd: restored %s (snapshot at index %" PRIu64 ") into %s as node %u of a new "
+               "cluster; start every member without --restore\n",
+               config.restore, index, config.data_dir, config.id);
+        return 0;
     }
     int sfd = s_signal_fd();
     if (sfd < 0) {

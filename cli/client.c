@@ -219,13 +219,21 @@ static bool s_is_write(zkv_op_type_t type)
     return type == ZKV_OP_PUT || type == ZKV_OP_DELETE || type == ZKV_OP_CAS;
 }
 
-/*  Writes and linearizable reads must reach the leader; serializable reads,
-    status and digest are served by whichever node they reach. */
+/*  Membership and leadership requests stand outside any session. */
+static bool s_is_admin(zkv_op_type_t type)
+{
+    return type >= ZKV_OP_MEMBER_LIST && type <= ZKV_OP_MOVE_LEADER;
+}
+
+/*  Writes, membership changes and linearizable reads must reach the leader;
+    serializable reads, status, digest and the member list are served by
+    whichever node they reach. */
 static bool s_leader_bound(const zkv_op_t *op)
 {
     bool read = op->type == ZKV_OP_GET || op->type == ZKV_OP_SCAN;
     bool session = op->type == ZKV_OP_OPEN_SESSION || op->type == ZKV_OP_CLOSE_SESSION;
-    return s_is_write(op->type) || session || (read && !op->serializable);
+    bool change = s_is_admin(op->type) && op->type != ZKV_OP_MEMBER_LIST;
+    return s_is_write(op->type) || session || change || (read && !op->serializable);
 }
 
 /* ---------------------------------------------------------------- endpoints */
@@ -469,9 +477,16 @@ typedef struct {
     Zkv__DigestRequest digest;
     Zkv__OpenSessionRequest open;
     Zkv__CloseSessionRequest close;
+    Zkv__MemberListRequest member_list;
+    Zkv__Member member;
+    Zkv__MemberAddRequest member_add;
+    Zkv__MemberPromoteRequest member_promote;
+    Zkv__MemberRemoveRequest member_remove;
+    Zkv__MoveLeaderRequest move_leader;
 } s_bodies_t;
 
-/*  The bodies without data of their own: status, digest and the session's. */
+/*  The bodies without data of their own: status, digest, member list and the
+    session's. */
 static void s_bare_body(Zkv__Request *request, s_bodies_t *b, zkv_op_type_t type)
 {
     switch (type) {
@@ -495,7 +510,53 @@ static void s_bare_body(Zkv__Request *request, s_bodies_t *b, zkv_op_type_t type
         request->body_case = ZKV__REQUEST__BODY_CLOSE_SESSION;
         request->close_session = &b->close;
         break;
+    case ZKV_OP_MEMBER_LIST:
+        zkv__member_list_request__init(&b->member_list);
+        request->body_case = ZKV__REQUEST__BODY_MEMBER_LIST;
+        request->member_list = &b->member_list;
+        break;
     default: assert(!"not a bare request"); break;
+    }
+}
+
+static void s_member_add_body(Zkv__Request *request, s_bodies_t *b, const zkv_client_member_t *m)
+{
+    zkv__member__init(&b->member);
+    b->member.id = m->id;
+    b->member.host = (char *) m->host;
+    b->member.pub_port = m->pub_port;
+    b->member.router_port = m->router_port;
+    b->member.client_port = m->client_port;
+    b->member.learner = m->learner;
+    zkv__member_add_request__init(&b->member_add);
+    b->member_add.member = &b->member;
+    request->body_case = ZKV__REQUEST__BODY_MEMBER_ADD;
+    request->member_add = &b->member_add;
+}
+
+/*  The changes that name a member by its id alone. */
+static void s_member_id_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
+{
+    switch (op->type) {
+    case ZKV_OP_MEMBER_PROMOTE:
+        zkv__member_promote_request__init(&b->member_promote);
+        b->member_promote.id = op->member.id;
+        request->body_case = ZKV__REQUEST__BODY_MEMBER_PROMOTE;
+        request->member_promote = &b->member_promote;
+        break;
+    case ZKV_OP_MEMBER_REMOVE:
+        zkv__member_remove_request__init(&b->member_remove);
+        b->member_remove.id = op->member.id;
+        request->body_case = ZKV__REQUEST__BODY_MEMBER_REMOVE;
+        request->member_remove = &b->member_remove;
+        break;
+    case ZKV_OP_MOVE_LEADER:
+        zkv__move_leader_request__init(&b->move_leader);
+        b->move_leader.id = op->member.id;
+        request->body_case = ZKV__REQUEST__BODY_MOVE_LEADER;
+        request->move_leader = &b->move_leader;
+        break;
+    default: assert(!"not a change by id"); break;
     }
 }
 
@@ -541,6 +602,10 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
         request->delete_ = &b->del;
         break;
     case ZKV_OP_SCAN: s_scan_body(request, b, op, consistency); break;
+    case ZKV_OP_MEMBER_ADD: s_member_add_body(request, b, &op->member); break;
+    case ZKV_OP_MEMBER_PROMOTE:
+    case ZKV_OP_MEMBER_REMOVE:
+    case ZKV_OP_MOVE_LEADER: s_member_id_body(request, b, op); break;
     case ZKV_OP_CAS:
         zkv__cas_request__init(&b->cas);
         b->cas.key = s_bin(op->key);
@@ -559,9 +624,10 @@ static int s_pack(zkv_client_t *self, const s_op_t *op, uint32_t slot, size_t *s
     Zkv__Request request;
     s_bodies_t bodies;
     zkv__request__init(&request);
-    request.client_id = self->id;
+    bool admin = s_is_admin(op->op.type);
+    request.client_id = admin ? 0 : self->id;
     request.sequence = op->sequence;
-    request.first_unacked = self->first_unacked;
+    request.first_unacked = admin ? 0 : self->first_unacked;
     request.request_id = op->gen << S_SLOT_BITS | slot;
     s_body(&request, &bodies, &op->op);
     *size = zkv__request__get_packed_size(&request);
@@ -641,6 +707,16 @@ static const char *s_problem_text(s_problem_t problem)
     return "gave no answer";
 }
 
+/*  What a timed-out operation may have left behind. */
+static const char *s_outcome_text(const s_op_t *op)
+{
+    if (op->sequence)
+        return "; the write may or may not have been applied";
+    if (s_is_admin(op->op.type) && s_leader_bound(&op->op))
+        return "; the change may or may not have been made";
+    return "";
+}
+
 static void s_fail_deadline(zkv_client_t *self, s_op_t *op, int64_t now)
 {
     char took[32];
@@ -649,7 +725,7 @@ static void s_fail_deadline(zkv_client_t *self, s_op_t *op, int64_t now)
         op->problem_endpoint >= 0 ? self->endpoints[op->problem_endpoint].name : "the cluster";
     snprintf(self->error, sizeof self->error, "timed out after %s (%u attempt%s): %s %s%s", took,
              op->attempts, op->attempts == 1 ? "" : "s", where, s_problem_text(op->problem),
-             op->sequence ? "; the write may or may not have been applied" : "");
+             s_outcome_text(op));
     s_complete(self, op, ZKV_CLIENT_ETIMEDOUT, NULL);
 }
 
@@ -753,7 +829,8 @@ static bool s_status_final(int status)
     case ZKV__STATUS__BAD_REQUEST:
     case ZKV__STATUS__KEY_TOO_LARGE:
     case ZKV__STATUS__VALUE_TOO_LARGE:
-    case ZKV__STATUS__INTERNAL: return true;
+    case ZKV__STATUS__INTERNAL:
+    case ZKV__STATUS__FAILED_PRECONDITION: return true;
     default: return false;
     }
 }
@@ -925,7 +1002,7 @@ static int s_check_sizes(zkv_client_t *self, const zkv_op_t *op)
 
 static int s_check(zkv_client_t *self, const zkv_op_t *op, int *endpoint)
 {
-    if (op->type < ZKV_OP_GET || op->type > ZKV_OP_DIGEST) {
+    if (op->type < ZKV_OP_GET || op->type > ZKV_OP_MOVE_LEADER) {
         snprintf(self->error, sizeof self->error, "unknown operation %d", (int) op->type);
         return ZKV_EINVAL;
     }

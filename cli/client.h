@@ -90,10 +90,27 @@ typedef enum {
     ZKV_OP_CAS,
     ZKV_OP_STATUS,
     ZKV_OP_DIGEST, /* the node's state machine digest; pin it to compare replicas */
+    /* Membership and leadership: no session, so neither client id nor sequence. A
+       retry after a lost reply may find its own change done (FAILED_PRECONDITION). */
+    ZKV_OP_MEMBER_LIST, /* the answering node's view, like a serializable read */
+    ZKV_OP_MEMBER_ADD,  /* this and the rest go to the leader, like writes */
+    ZKV_OP_MEMBER_PROMOTE,
+    ZKV_OP_MEMBER_REMOVE,
+    ZKV_OP_MOVE_LEADER,
     /* Sent by the client itself around its writes; zkv_client_submit refuses them. */
     ZKV_OP_OPEN_SESSION,
     ZKV_OP_CLOSE_SESSION,
 } zkv_op_type_t;
+
+/*  The member a membership change names. */
+typedef struct {
+    uint32_t id;          /* add, promote, remove; move leader: the new leader */
+    const char *host;     /* add, with the ports below; borrowed like byte fields */
+    uint16_t pub_port;    /* the leader's appends and heartbeats */
+    uint16_t router_port; /* acks, votes, catch-up, snapshots */
+    uint16_t client_port;
+    bool learner; /* add: join as a learner, to be promoted once caught up */
+} zkv_client_member_t;
 
 /*  One operation. Byte fields are borrowed: they must stay valid until the
     operation completes. Fields an operation does not use are ignored. */
@@ -113,14 +130,16 @@ typedef struct {
     bool keys_only;       /* scan */
     const char *endpoint; /* send only here, never redirected (status or digest of one
                              member) */
+    /* Membership changes and move leader. */
+    zkv_client_member_t member;
 } zkv_op_t;
 
 /*  Called once per submitted operation, from zkv_client_dispatch, zkv_client_poll,
     zkv_client_call or zkv_client_cancel. rc 0: reply holds a final answer
     (OK, NOT_FOUND, CAS_FAILED, BAD_REQUEST, KEY_TOO_LARGE, VALUE_TOO_LARGE,
-    INTERNAL; NOT_LEADER too for an operation pinned to one endpoint). rc < 0:
-    reply is NULL. The reply is borrowed until the next dispatch on this client;
-    the callback may submit new operations. */
+    INTERNAL, FAILED_PRECONDITION; NOT_LEADER too for an operation pinned to one
+    endpoint). rc < 0: reply is NULL. The reply is borrowed until the next
+    dispatch on this client; the callback may submit new operations. */
 typedef void(zkv_client_done_fn)(void *arg, int rc, const Zkv__Response *reply);
 
 typedef struct {

@@ -51,21 +51,6 @@ static int s_read_value(const char *path, uint8_t **data, size_t *size)
     return 0;
 }
 
-typedef int(s_print_fn)(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Response *reply);
-
-/*  Run one request and print its answer. */
-static int s_execute(zkv_globals_t *g, const zkv_op_t *op, s_print_fn *print)
-{
-    zkv_client_t *client = zkv_command_client(g, 0, 0);
-    if (!client)
-        return ZKV_EXIT_USAGE;
-    const Zkv__Response *reply;
-    int rc = zkv_client_call(client, op, &reply);
-    int code = rc ? zkv_command_failed(client, rc) : print(g, op, reply);
-    zkv_client_destroy(&client);
-    return code;
-}
-
 static json_t *s_json_key(zkv_bytes_t key, uint64_t revision)
 {
     json_t *doc = json_object();
@@ -75,15 +60,6 @@ static json_t *s_json_key(zkv_bytes_t key, uint64_t revision)
         return NULL;
     }
     return doc;
-}
-
-static int s_json_out(json_t *doc)
-{
-    if (zkv_output_json(doc)) {
-        zkv_output_error("cannot print JSON (out of memory or stdout closed)");
-        return ZKV_EXIT_ERROR;
-    }
-    return ZKV_EXIT_OK;
 }
 
 /*  A KEY/VALUE table of rows; 0 or -1. */
@@ -125,7 +101,7 @@ static int s_put_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
                 doc = NULL;
             }
         }
-        return s_json_out(doc);
+        return zkv_command_json(doc);
     }
     printf("OK\n");
     if (prev) {
@@ -164,7 +140,7 @@ static int s_put(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
     } else {
         op.value = zkv_command_bytes(args.positional[1]);
     }
-    code = s_execute(g, &op, s_put_print);
+    code = zkv_command_execute(g, &op, s_put_print);
     free(data);
     return code;
 }
@@ -201,7 +177,7 @@ static int s_get_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
             json_object_set_new(doc, "value", json_null());
         if (doc)
             json_object_set_new(doc, "found", json_boolean(found));
-        code = s_json_out(doc);
+        code = zkv_command_json(doc);
     } else if (found && g->format == ZKV_FORMAT_TABLE) {
         const char *headers[] = {"KEY", "VALUE"};
         zkv_table_t *table = zkv_table_new(2, headers);
@@ -237,7 +213,7 @@ static int s_get(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
     zkv_op_t op = {.type = ZKV_OP_GET, .key = zkv_command_bytes(args.positional[0])};
     if (!s_consistency(consistency, &op.serializable))
         return ZKV_EXIT_USAGE;
-    return s_execute(g, &op, s_get_print);
+    return zkv_command_execute(g, &op, s_get_print);
 }
 
 const zkv_command_t zkv_cmd_get = {
@@ -265,7 +241,7 @@ static int s_del_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
         json_t *doc = s_json_key(op->key, reply->revision);
         if (doc)
             json_object_set_new(doc, "deleted", json_integer(deleted));
-        return s_json_out(doc);
+        return zkv_command_json(doc);
     }
     printf("%d\n", deleted);
     return ZKV_EXIT_OK;
@@ -279,7 +255,7 @@ static int s_del(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
     if (!zkv_command_parse(cmd, g, flags, argc, argv, 1, 1, &args, &code))
         return code;
     zkv_op_t op = {.type = ZKV_OP_DELETE, .key = zkv_command_bytes(args.positional[0])};
-    return s_execute(g, &op, s_del_print);
+    return zkv_command_execute(g, &op, s_del_print);
 }
 
 const zkv_command_t zkv_cmd_del = {
@@ -304,7 +280,7 @@ static int s_cas_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
         json_t *doc = s_json_key(op->key, reply->revision);
         if (doc)
             json_object_set_new(doc, "succeeded", json_boolean(ok));
-        code = s_json_out(doc);
+        code = zkv_command_json(doc);
     } else if (ok) {
         printf("OK\n");
     }
@@ -341,7 +317,7 @@ static int s_cas(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
                    .value = zkv_command_bytes(args.positional[args.count - 1])};
     if (!absent)
         op.expected = zkv_command_bytes(args.positional[1]);
-    return s_execute(g, &op, s_cas_print);
+    return zkv_command_execute(g, &op, s_cas_print);
 }
 
 const zkv_command_t zkv_cmd_cas = {
@@ -446,7 +422,7 @@ static int s_scan_print(s_scan_t *s, bool more)
             json_object_set_new(doc, "more", json_boolean(more));
             json_object_set_new(doc, "revision", zkv_output_json_u64(s->revision));
         }
-        return s_json_out(doc);
+        return zkv_command_json(doc);
     }
     if (s->g->format == ZKV_FORMAT_TABLE)
         return s_print_table(s->table);

@@ -101,6 +101,27 @@ zkv_client_t *zkv_command_client(const zkv_globals_t *g, size_t home, size_t inf
     return client;
 }
 
+int zkv_command_execute(const zkv_globals_t *g, const zkv_op_t *op, zkv_command_print_fn *print)
+{
+    zkv_client_t *client = zkv_command_client(g, 0, 0);
+    if (!client)
+        return ZKV_EXIT_USAGE;
+    const Zkv__Response *reply;
+    int rc = zkv_client_call(client, op, &reply);
+    int code = rc ? zkv_command_failed(client, rc) : print(g, op, reply);
+    zkv_client_destroy(&client);
+    return code;
+}
+
+int zkv_command_json(json_t *doc)
+{
+    if (zkv_output_json(doc)) {
+        zkv_output_error("cannot print JSON (out of memory or stdout closed)");
+        return ZKV_EXIT_ERROR;
+    }
+    return ZKV_EXIT_OK;
+}
+
 int zkv_command_failed(zkv_client_t *client, int rc)
 {
     zkv_output_error("%s", zkv_client_error(client));
@@ -125,6 +146,9 @@ int zkv_command_refused(const Zkv__Response *reply)
         zkv_output_error("refused by the node (%s)%s%.300s", name, detail ? ": " : "",
                          detail ? detail : "");
         return ZKV_EXIT_USAGE;
+    case ZKV__STATUS__FAILED_PRECONDITION:
+        zkv_output_error("%.300s", detail ? detail : "refused by the node (FAILED_PRECONDITION)");
+        return ZKV_EXIT_NEGATIVE;
     default:
         zkv_output_error("node error (%s)%s%.300s", name, detail ? ": " : "", detail ? detail : "");
         return ZKV_EXIT_ERROR;

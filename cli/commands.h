@@ -16,7 +16,8 @@
 
 typedef enum {
     ZKV_EXIT_OK = 0,
-    ZKV_EXIT_NEGATIVE = 1,    /* a definite "no": key not found, compare failed */
+    ZKV_EXIT_NEGATIVE = 1,    /* a definite "no": key not found, compare failed, a change
+                                 the cluster's state forbids */
     ZKV_EXIT_USAGE = 2,       /* bad command line, or a request refused as invalid */
     ZKV_EXIT_UNAVAILABLE = 3, /* no answer in time: cluster unreachable or without a leader */
     ZKV_EXIT_ERROR = 4,       /* the node failed (INTERNAL), a bad reply, out of memory */
@@ -49,6 +50,12 @@ extern const zkv_command_t zkv_cmd_cas;
 extern const zkv_command_t zkv_cmd_status;
 extern const zkv_command_t zkv_cmd_trace;
 extern const zkv_command_t zkv_cmd_bench;
+extern const zkv_command_t zkv_cmd_member;
+extern const zkv_command_t zkv_cmd_move_leader;
+
+/*  Print the final answer to op; the exit code. */
+typedef int(zkv_command_print_fn)(const zkv_globals_t *globals, const zkv_op_t *op,
+                                  const Zkv__Response *reply);
 
 /*  The global flag table, its targets in globals; ends with a NULL name. */
 void zkv_globals_flags(zkv_globals_t *globals, zkv_flag_t table[8]);
@@ -68,11 +75,20 @@ bool zkv_command_parse(const zkv_command_t *cmd, zkv_globals_t *globals, const z
 /*  A client for the global endpoints and timeouts; NULL after printing an error. */
 zkv_client_t *zkv_command_client(const zkv_globals_t *globals, size_t home, size_t inflight);
 
+/*  Run one request on a client of its own (retries and redirects happen there)
+    and print its answer; the exit code. */
+int zkv_command_execute(const zkv_globals_t *globals, const zkv_op_t *op,
+                        zkv_command_print_fn *print);
+
+/*  Print a JSON document (see zkv_output_json); the exit code. */
+int zkv_command_json(json_t *doc);
+
 /*  Report a client error (rc < 0) on stderr; the exit code. */
 int zkv_command_failed(zkv_client_t *client, int rc);
 
 /*  Report a reply whose status the command does not print (BAD_REQUEST,
-    KEY_TOO_LARGE, INTERNAL, ...) on stderr; the exit code. */
+    KEY_TOO_LARGE, INTERNAL, ...) on stderr; the exit code. FAILED_PRECONDITION
+    prints the node's reason alone, and is a definite "no". */
 int zkv_command_refused(const Zkv__Response *reply);
 
 /*  Argument bytes, without the NUL. */

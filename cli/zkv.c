@@ -7,8 +7,8 @@
 #include "commands.h"
 
 static const zkv_command_t *const s_commands[] = {
-    &zkv_cmd_put, &zkv_cmd_get,    &zkv_cmd_del,   &zkv_cmd_scan,
-    &zkv_cmd_cas, &zkv_cmd_status, &zkv_cmd_trace, &zkv_cmd_bench,
+    &zkv_cmd_put,    &zkv_cmd_get,   &zkv_cmd_del,   &zkv_cmd_scan,   &zkv_cmd_cas,
+    &zkv_cmd_status, &zkv_cmd_trace, &zkv_cmd_bench, &zkv_cmd_member, &zkv_cmd_move_leader,
 };
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
@@ -20,14 +20,15 @@ static void s_help(FILE *out)
     fprintf(out, "zkv: command-line client of the zkv replicated key-value store\n\n"
                  "Usage: zkv [global flags] COMMAND [arguments] [flags]\n\nCommands:\n");
     for (size_t i = 0; i < S_COMMAND_COUNT; i++)
-        fprintf(out, "  %-8s %s\n", s_commands[i]->name, s_commands[i]->summary);
-    fprintf(out, "  %-8s %s\n", "help", "Show this text, or a command's ('zkv help put')");
+        fprintf(out, "  %-11s %s\n", s_commands[i]->name, s_commands[i]->summary);
+    fprintf(out, "  %-11s %s\n", "help", "Show this text, or a command's ('zkv help put')");
     fprintf(out, "\nGlobal flags (before or after the command):\n");
     zkv_flags_print(out, globals);
-    fprintf(out, "\nExit status: 0 success; 1 key not found or compare failed; 2 bad usage or\n"
-                 "a request refused as invalid; 3 no answer in time (cluster unreachable or\n"
-                 "without a leader; a write's outcome is then unknown); 4 node error or bad\n"
-                 "reply; 130 interrupted. Errors are one line on stderr: \"zkv: <error>\".\n"
+    fprintf(out, "\nExit status: 0 success; 1 key not found, compare failed or a membership\n"
+                 "change the cluster's state forbids; 2 bad usage or a request refused as\n"
+                 "invalid; 3 no answer in time (cluster unreachable or without a leader; a\n"
+                 "write's outcome is then unknown); 4 node error or bad reply; 130\n"
+                 "interrupted. Errors are one line on stderr: \"zkv: <error>\".\n"
                  "See docs/CLI.md for every command, output format and the retry rules.\n");
 }
 
@@ -39,7 +40,7 @@ static const zkv_command_t *s_find(const char *name)
     return NULL;
 }
 
-/*  "zkv help" and "zkv help CMD". */
+/*  "zkv help", "zkv help CMD" and, for a command with subcommands, "zkv help CMD SUB". */
 static int s_run_help(int argc, char **argv)
 {
     if (argc == 0) {
@@ -47,14 +48,18 @@ static int s_run_help(int argc, char **argv)
         return ZKV_EXIT_OK;
     }
     const zkv_command_t *cmd = s_find(argv[0]);
-    if (!cmd || argc > 1) {
+    if (!cmd) {
         zkv_output_error("help: unknown command '%.64s' (see 'zkv --help')", argv[0]);
+        return ZKV_EXIT_USAGE;
+    }
+    if (argc > 2 || (argc == 2 && cmd != &zkv_cmd_member)) {
+        zkv_output_error("help: too many arguments (see 'zkv --help')");
         return ZKV_EXIT_USAGE;
     }
     zkv_globals_t globals = {0};
     char help[] = "--help";
-    char *args[] = {help};
-    return cmd->run(cmd, &globals, 1, args);
+    char *args[] = {argc == 2 ? argv[1] : help, help};
+    return cmd->run(cmd, &globals, argc, args);
 }
 
 int main(int argc, char **argv)

@@ -3,22 +3,34 @@
     answers Requests from a sorted in-memory table, and a PUB that publishes a
     TraceEvent ("client <id>") for every request it answers.
 
-    A follower answers writes and linearizable reads with NOT_LEADER and the
-    leader's endpoint, as the node will. Scans stop at --page-max keys with
-    more=true, to exercise the client's paging. Status lists this node and the
-    --member entries.
+    A follower answers writes, linearizable reads and membership changes with
+    NOT_LEADER and the leader's endpoint, as the node will. Scans stop at
+    --page-max keys with more=true, to exercise the client's paging. Status
+    lists this node and the --member entries.
+
+    Membership: cluster 1234abcd5678ef00 of voters 1, 2 and 3 (host 127.0.0.1,
+    ports 720N, 730N and 710N) at config index 7, which member add, promote and
+    remove change as the leader would, each refusing what the cluster's state
+    forbids with FAILED_PRECONDITION; move-leader to a voter answers OK and
+    changes nothing. A membership request with a client id or sequence is a
+    BAD_REQUEST: it belongs to no session.
 
     Usage: fake_node [--id N] [--follower LEADER_ENDPOINT] [--page-max N]
                      [--member ID=ENDPOINT]...
     Prints "client=<endpoint> trace=<endpoint>" on stdout once bound, then
-    serves until SIGTERM or SIGINT. */
+    "request <body>" for each request it receives, and serves until SIGTERM
+    or SIGINT. */
 #include <czmq.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "zkv.pb-c.h"
 
 #define MEMBERS_MAX 8
+#define CLUSTER_ID UINT64_C(0x1234abcd5678ef00)
+#define CONFIG_INDEX 7
+#define HOST_SIZE 64
 
 typedef struct {
     uint8_t *key;
@@ -26,6 +38,23 @@ typedef struct {
     uint8_t *value;
     size_t value_size;
 } entry_t;
+
+/*  One member of the fake membership. */
+typedef struct {
+    uint32_t id;
+    bool learner;
+    char host[HOST_SIZE];
+    uint32_t ports[3]; /* pub, router, client */
+} member_t;
+
+/*  The protobuf form of the membership, rebuilt for each answer. */
+typedef struct {
+    Zkv__ClusterConfig config;
+    Zkv__Member members[MEMBERS_MAX];
+    Zkv__Member *list[MEMBERS_MAX];
+    char peers[MEMBERS_MAX][HOST_SIZE + 32];
+    char clients[MEMBERS_MAX][HOST_SIZE + 32];
+} config_reply_t;
 
 typedef struct {
     uint32_t id;
@@ -42,6 +71,13 @@ typedef struct {
     size_t capacity;
     uint64_t revision;
     uint8_t *scratch; /* freed once the reply is sent */
+    member_t config[MEMBERS_MAX];
+    size_t config_count;
+    uint32_t removed[MEMBERS_MAX];
+    size_t removed_count;
+    uint64_t config_index;
+    char error[128]; /* the reply's error text */
+    config_reply_t config_reply;
 } node_t;
 
 /* ---------------------------------------------------------------- table */
@@ -183,8 +219,7 @@ static void s_scan(node_t *n, const Zkv__ScanRequest *s, Zkv__Response *r)
     r->revision = n->revision;
 }
 
-static void s_status(node_t *n, Zkv__Response *r, Zkv__MemberStatus *self,
-                     Zkv__MemberStatus *others, Zkv__MemberStatus **list)
+static void s_self(node_t *n, Zkv__MemberStatus *self)
 {
     self->id = n->id;
     self->client_endpoint = n->endpoint;
@@ -193,6 +228,12 @@ static void s_status(node_t *n, Zkv__Response *r, Zkv__MemberStatus *self,
     self->commit_index = self->applied_index = n->revision;
     self->leader_id = n->leader ? 0 : n->id;
     self->keys = n->count;
+}
+
+static void s_status(node_t *n, Zkv__Response *r, Zkv__MemberStatus *self,
+                     Zkv__MemberStatus *others, Zkv__MemberStatus **list)
+{
+    s_self(n, self);
     r->member = self;
     list[0] = self;
     for (size_t i = 0; i < n->members; i++) {
@@ -206,6 +247,159 @@ static void s_status(node_t *n, Zkv__Response *r, Zkv__MemberStatus *self,
     r->status = ZKV__STATUS__OK;
 }
 
+/* ---------------------------------------------------------------- membership */
+
+static void s_config_init(node_t *n)
+{
+    for (uint32_t id = 1; id <= 3; id++) {
+        member_t *m = &n->config[n->config_count++];
+        m->id = id;
+        snprintf(m->host, sizeof m->host, "127.0.0.1");
+        m->ports[0] = 7200 + id;
+        m->ports[1] = 7300 + id;
+        m->ports[2] = 7100 + id;
+    }
+    n->config_index = CONFIG_INDEX;
+}
+
+static member_t *s_member(node_t *n, uint32_t id)
+{
+    for (size_t i = 0; i < n->config_count; i++)
+        if (n->config[i].id == id)
+            return &n->config[i];
+    return NULL;
+}
+
+static bool s_was_removed(const node_t *n, uint32_t id)
+{
+    for (size_t i = 0; i < n->removed_count; i++)
+        if (n->removed[i] == id)
+            return true;
+    return false;
+}
+
+/*  OK with the membership, the cluster id and this node's status. */
+static void s_config_reply(node_t *n, Zkv__Response *r, Zkv__MemberStatus *self)
+{
+    config_reply_t *c = &n->config_reply;
+    zkv__cluster_config__init(&c->config);
+    for (size_t i = 0; i < n->config_count; i++) {
+        const member_t *m = &n->config[i];
+        Zkv__Member *pb = &c->members[i];
+        zkv__member__init(pb);
+        pb->id = m->id;
+        pb->learner = m->learner;
+        pb->host = (char *) m->host;
+        pb->pub_port = m->ports[0];
+        pb->router_port = m->ports[1];
+        pb->client_port = m->ports[2];
+        snprintf(c->peers[i], sizeof c->peers[i], "tcp://%s:%u", m->host, m->ports[0]);
+        snprintf(c->clients[i], sizeof c->clients[i], "tcp://%s:%u", m->host, m->ports[2]);
+        pb->peer_endpoint = c->peers[i];
+        pb->client_endpoint = c->clients[i];
+        c->list[i] = pb;
+    }
+    c->config.members = c->list;
+    c->config.n_members = n->config_count;
+    c->config.removed = n->removed;
+    c->config.n_removed = n->removed_count;
+    r->config = &c->config;
+    r->cluster_id = CLUSTER_ID;
+    r->config_index = n->config_index;
+    s_self(n, self);
+    r->member = self;
+    r->status = ZKV__STATUS__OK;
+}
+
+static void s_refuse(node_t *n, Zkv__Response *r, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_refuse(node_t *n, Zkv__Response *r, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(n->error, sizeof n->error, format, ap);
+    va_end(ap);
+    r->status = ZKV__STATUS__FAILED_PRECONDITION;
+    r->error = n->error;
+}
+
+static bool s_member_valid(const Zkv__Member *m)
+{
+    return m && m->id && m->host[0] && strlen(m->host) < HOST_SIZE && m->pub_port &&
+           m->pub_port <= 65535 && m->router_port && m->router_port <= 65535 && m->client_port &&
+           m->client_port <= 65535;
+}
+
+static void s_member_add(node_t *n, const Zkv__Member *m, Zkv__Response *r, Zkv__MemberStatus *self)
+{
+    if (!s_member_valid(m)) {
+        r->status = ZKV__STATUS__BAD_REQUEST;
+        r->error = "bad member";
+    } else if (s_member(n, m->id)) {
+        s_refuse(n, r, "member %u exists", m->id);
+    } else if (s_was_removed(n, m->id)) {
+        s_refuse(n, r, "member %u was removed", m->id);
+    } else if (n->config_count == MEMBERS_MAX) {
+        s_refuse(n, r, "no room for member %u", m->id);
+    } else {
+        member_t *added = &n->config[n->config_count++];
+        added->id = m->id;
+        added->learner = m->learner;
+        snprintf(added->host, sizeof added->host, "%s", m->host);
+        added->ports[0] = m->pub_port;
+        added->ports[1] = m->router_port;
+        added->ports[2] = m->client_port;
+        n->config_index++;
+        s_config_reply(n, r, self);
+    }
+}
+
+static void s_member_promote(node_t *n, uint32_t id, Zkv__Response *r, Zkv__MemberStatus *self)
+{
+    member_t *m = s_member(n, id);
+    if (!m) {
+        s_refuse(n, r, "no member %u", id);
+    } else if (!m->learner) {
+        s_refuse(n, r, "member %u is a voter", id);
+    } else {
+        m->learner = false;
+        n->config_index++;
+        s_config_reply(n, r, self);
+    }
+}
+
+static void s_member_remove(node_t *n, uint32_t id, Zkv__Response *r, Zkv__MemberStatus *self)
+{
+    member_t *m = s_member(n, id);
+    if (!m) {
+        s_refuse(n, r, "no member %u", id);
+        return;
+    }
+    size_t at = (size_t) (m - n->config);
+    memmove(m, m + 1, (n->config_count - at - 1) * sizeof *m);
+    n->config_count--;
+    if (n->removed_count < MEMBERS_MAX)
+        n->removed[n->removed_count++] = id;
+    n->config_index++;
+    s_config_reply(n, r, self);
+}
+
+static void s_move_leader(node_t *n, uint32_t id, Zkv__Response *r)
+{
+    const member_t *m = s_member(n, id);
+    if (!m || m->learner)
+        s_refuse(n, r, "no voter %u", id);
+    else
+        r->status = ZKV__STATUS__OK;
+}
+
+static bool s_is_membership(const Zkv__Request *q)
+{
+    return q->body_case >= ZKV__REQUEST__BODY_MEMBER_LIST &&
+           q->body_case <= ZKV__REQUEST__BODY_MOVE_LEADER;
+}
+
 static bool s_needs_leader(const Zkv__Request *q)
 {
     switch (q->body_case) {
@@ -216,18 +410,48 @@ static bool s_needs_leader(const Zkv__Request *q)
     case ZKV__REQUEST__BODY_CLOSE_SESSION: return true;
     case ZKV__REQUEST__BODY_GET: return q->get->consistency == ZKV__CONSISTENCY__LINEARIZABLE;
     case ZKV__REQUEST__BODY_SCAN: return q->scan->consistency == ZKV__CONSISTENCY__LINEARIZABLE;
-    default: return false;
+    default: return s_is_membership(q) && q->body_case != ZKV__REQUEST__BODY_MEMBER_LIST;
     }
 }
+
+/*  A follower sends what needs the leader there, as the node does. */
+static bool s_not_leader(const node_t *n, const Zkv__Request *q, Zkv__Response *r)
+{
+    if (!n->leader || !s_needs_leader(q))
+        return false;
+    r->status = ZKV__STATUS__NOT_LEADER;
+    r->leader_endpoint = (char *) n->leader;
+    return true;
+}
+
+static void s_membership(node_t *n, const Zkv__Request *q, Zkv__Response *r,
+                         Zkv__MemberStatus *self)
+{
+    if (q->client_id || q->sequence) {
+        r->status = ZKV__STATUS__BAD_REQUEST;
+        r->error = "a membership request belongs to no session";
+        return;
+    }
+    if (s_not_leader(n, q, r))
+        return;
+    switch (q->body_case) {
+    case ZKV__REQUEST__BODY_MEMBER_ADD: s_member_add(n, q->member_add->member, r, self); break;
+    case ZKV__REQUEST__BODY_MEMBER_PROMOTE:
+        s_member_promote(n, q->member_promote->id, r, self);
+        break;
+    case ZKV__REQUEST__BODY_MEMBER_REMOVE: s_member_remove(n, q->member_remove->id, r, self); break;
+    case ZKV__REQUEST__BODY_MOVE_LEADER: s_move_leader(n, q->move_leader->id, r); break;
+    default: s_config_reply(n, r, self); break;
+    }
+}
+
+/* ---------------------------------------------------------------- answers */
 
 static void s_handle(node_t *n, const Zkv__Request *q, Zkv__Response *r)
 {
     entry_t *e;
-    if (n->leader && s_needs_leader(q)) {
-        r->status = ZKV__STATUS__NOT_LEADER;
-        r->leader_endpoint = (char *) n->leader;
+    if (s_not_leader(n, q, r))
         return;
-    }
     switch (q->body_case) {
     case ZKV__REQUEST__BODY_GET:
         e = s_find(n, q->get->key);
@@ -282,6 +506,17 @@ static void s_reply(node_t *n, zframe_t **identity, Zkv__Response *r)
     zframe_send(&body, n->router, 0);
 }
 
+/*  "request <body>" on stdout: the tests see what reached the node. */
+static void s_log(const Zkv__Request *q)
+{
+    const ProtobufCFieldDescriptor *body =
+        q ? protobuf_c_message_descriptor_get_field(&zkv__request__descriptor,
+                                                    (unsigned) q->body_case)
+          : NULL;
+    printf("request %s\n", body ? body->name : "malformed");
+    fflush(stdout);
+}
+
 static void s_on_request(node_t *n)
 {
     int64_t started = zclock_usecs();
@@ -292,6 +527,7 @@ static void s_on_request(node_t *n)
     zframe_t *frame = zmsg_pop(msg);
     Zkv__Request *q =
         frame ? zkv__request__unpack(NULL, zframe_size(frame), zframe_data(frame)) : NULL;
+    s_log(q);
     Zkv__Response r;
     zkv__response__init(&r);
     Zkv__MemberStatus self, others[MEMBERS_MAX], *list[MEMBERS_MAX + 1];
@@ -305,6 +541,8 @@ static void s_on_request(node_t *n)
         r.request_id = q->request_id;
         if (q->body_case == ZKV__REQUEST__BODY_STATUS)
             s_status(n, &r, &self, others, list);
+        else if (s_is_membership(q))
+            s_membership(n, q, &r, &self);
         else
             s_handle(n, q, &r);
     }
@@ -351,6 +589,7 @@ int main(int argc, char **argv)
         return 2;
     }
     zsys_set_logstream(stderr);
+    s_config_init(&n);
     n.router = zsock_new(ZMQ_ROUTER);
     n.pub = zsock_new(ZMQ_PUB);
     int port = zsock_bind(n.router, "tcp://127.0.0.1:*");

@@ -2,7 +2,8 @@
 # Every zkv command end to end against fake nodes (tests/cli/fake_node.c): a
 # leader (id 1) and a follower (id 2) that redirects to it and names a third,
 # dead member (id 3). Checks what each command prints in each format, exit
-# codes, binary safety, scan paging, status discovery, trace and bench.
+# codes, binary safety, scan paging, status discovery, trace, bench, and the
+# membership commands (with what reaches each node, from the nodes' logs).
 # Usage: test_cli_commands.sh path/to/zkv path/to/fake_node
 set -u
 zkv=$1
@@ -40,6 +41,10 @@ start() {
 
 field() { # field NAME KEY: an endpoint from a node's first line
     sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$tmp/$1.out"
+}
+
+requests() { # requests NAME [BODY]: how many requests (of that body) a node has received
+    grep -c "^request ${2:-}" "$tmp/$1.out"
 }
 
 # expect NAME RC EXPECTED_STDOUT ARGS...: exact stdout, exit code, and one
@@ -204,6 +209,189 @@ grep -Eq '^latency p99.9  *[0-9]+\.[0-9]{3} ms$' "$tmp/bench" || fail "bench lat
 [ -s "$tmp/bench.err" ] && fail "bench wrote to stderr (not a terminal): $(cat "$tmp/bench.err")"
 "$zkv" bench --endpoints "$leader" --inflight 4 --conns 2 --duration 300ms --sequential-keys -w json >"$tmp/bench.json" || fail "bench --duration"
 grep -Eq '^\{"requests":[1-9][0-9]*,"errors":0,"canceled":0,"duration_s":0\.[2-3][0-9]*,"throughput_ops":[0-9.]+,"latency_ms":\{"p50":' "$tmp/bench.json" || fail "bench json: $(cat "$tmp/bench.json")"
+
+# member and move-leader. The fake membership: voters 1, 2, 3 at config index 7.
+# A member list is served by the node asked (here the follower, which knows no leader).
+leader_lists=$(requests leader member_list)
+want="cluster 1234abcd5678ef00, config index 7
+ID  ROLE   LEADER  PEER                 CLIENT
+1   voter  -       127.0.0.1:7201:7301  tcp://127.0.0.1:7101
+2   voter  -       127.0.0.1:7202:7302  tcp://127.0.0.1:7102
+3   voter  -       127.0.0.1:7203:7303  tcp://127.0.0.1:7103"
+expect member-list-follower 0 "$want" member list
+[ "$(requests follower member_list)" -eq 1 ] || fail "member list: not asked of the follower"
+[ "$(requests leader member_list)" -eq "$leader_lists" ] || fail "member list: sent to the leader"
+want="cluster 1234abcd5678ef00, config index 7
+ID  ROLE   LEADER  PEER                 CLIENT
+1   voter  yes     127.0.0.1:7201:7301  tcp://127.0.0.1:7101
+2   voter  no      127.0.0.1:7202:7302  tcp://127.0.0.1:7102
+3   voter  no      127.0.0.1:7203:7303  tcp://127.0.0.1:7103"
+expect member-list 0 "$want" member list --endpoints "$leader"
+rule="+----+-------+--------+---------------------+----------------------+"
+expect member-list-table 0 "cluster 1234abcd5678ef00, config index 7
+$rule
+| ID | ROLE  | LEADER | PEER                | CLIENT               |
+$rule
+| 1  | voter | yes    | 127.0.0.1:7201:7301 | tcp://127.0.0.1:7101 |
+| 2  | voter | no     | 127.0.0.1:7202:7302 | tcp://127.0.0.1:7102 |
+| 3  | voter | no     | 127.0.0.1:7203:7303 | tcp://127.0.0.1:7103 |
+$rule" member list -w table --endpoints "$leader"
+
+# json NAME ARGS...: run zkv into $tmp/out, which must hold one line.
+json() {
+    name=$1
+    shift
+    "$zkv" "$@" -w json >"$tmp/out" 2>"$tmp/err" || fail "$name: $(cat "$tmp/err")"
+    [ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "$name: not one line: $(cat "$tmp/out")"
+}
+has() { # has NAME TEXT...: $tmp/out holds each TEXT
+    name=$1
+    shift
+    for text in "$@"; do
+        grep -qF -- "$text" "$tmp/out" || fail "$name: lacks $text: $(cat "$tmp/out")"
+    done
+}
+member_json() { # member_json ID LEARNER [HOST]: a member in JSON
+    h=${3:-127.0.0.1}
+    printf '{"id":%s,"learner":%s,"host":"%s",' "$1" "$2" "$h"
+    printf '"pub_port":720%s,"router_port":730%s,"client_port":710%s,' "$1" "$1" "$1"
+    printf '"client_endpoint":"tcp://%s:710%s"}' "$h" "$1"
+}
+json member-list-json-follower member list
+has member-list-json-follower '{"cluster_id":"1234abcd5678ef00","config_index":7,"leader":null,'
+json member-list-json member list --endpoints "$leader"
+has member-list-json '{"cluster_id":"1234abcd5678ef00","config_index":7,"leader":1,"members":[' \
+    "[$(member_json 1 false),$(member_json 2 false),$(member_json 3 false)]" '],"removed":[]}'
+
+said() { # said NAME TEXT: stderr is exactly "zkv: TEXT"
+    [ "$(cat "$tmp/err")" = "zkv: $2" ] || fail "$1: stderr: $(cat "$tmp/err")"
+}
+
+# Changes go to the leader: the follower answers NOT_LEADER and the client follows.
+# The fake refuses a membership request that carries a client id or sequence.
+want="member 4 added as learner
+cluster 1234abcd5678ef00, config index 8
+ID  ROLE     LEADER  PEER                 CLIENT
+1   voter    yes     127.0.0.1:7201:7301  tcp://127.0.0.1:7101
+2   voter    no      127.0.0.1:7202:7302  tcp://127.0.0.1:7102
+3   voter    no      127.0.0.1:7203:7303  tcp://127.0.0.1:7103
+4   learner  no      127.0.0.1:7204:7304  tcp://127.0.0.1:7104"
+expect member-add 0 "$want" member add 4 127.0.0.1:7204:7304 tcp://127.0.0.1:7104 --learner
+[ "$(requests follower member_add)" -eq 1 ] || fail "member add: not tried on the follower first"
+[ "$(requests leader member_add)" -eq 1 ] || fail "member add: not redirected to the leader"
+expect member-add-exists 1 "" member add 2 127.0.0.1:7202:7302 127.0.0.1:7102
+said member-add-exists "member 2 exists"
+[ "$(requests leader member_add)" -eq 2 ] || fail "member-add-exists: FAILED_PRECONDITION retried"
+want="member 4 promoted to voter
+cluster 1234abcd5678ef00, config index 9
+ID  ROLE   LEADER  PEER                 CLIENT
+1   voter  yes     127.0.0.1:7201:7301  tcp://127.0.0.1:7101
+2   voter  no      127.0.0.1:7202:7302  tcp://127.0.0.1:7102
+3   voter  no      127.0.0.1:7203:7303  tcp://127.0.0.1:7103
+4   voter  no      127.0.0.1:7204:7304  tcp://127.0.0.1:7104"
+expect member-promote 0 "$want" member promote 4
+expect member-promote-voter 1 "" member promote 4
+said member-promote-voter "member 4 is a voter"
+json member-add-json member add 5 localhost:7205:7305 localhost:7105
+has member-add-json '{"cluster_id":"1234abcd5678ef00","config_index":10,"leader":1,"members":[' \
+    "$(member_json 4 false),$(member_json 5 false localhost)],\"removed\":[]}"
+expect member-remove-absent 1 "" member remove 9
+said member-remove-absent "no member 9"
+json member-remove-json member remove 5
+has member-remove-json '"config_index":11,' "$(member_json 4 false)],\"removed\":[5]}"
+grep -qF '"id":5' "$tmp/out" && fail "member-remove-json: 5 still listed: $(cat "$tmp/out")"
+want="member 3 removed
+cluster 1234abcd5678ef00, config index 12
+ID  ROLE   LEADER  PEER                 CLIENT
+1   voter  yes     127.0.0.1:7201:7301  tcp://127.0.0.1:7101
+2   voter  no      127.0.0.1:7202:7302  tcp://127.0.0.1:7102
+4   voter  no      127.0.0.1:7204:7304  tcp://127.0.0.1:7104"
+expect member-remove 0 "$want" member remove 3
+json member-list-json-after member list --endpoints "$leader"
+has member-list-json-after '"config_index":12,' '"removed":[5,3]}'
+expect member-add-removed 1 "" member add 5 127.0.0.1:7205:7305 127.0.0.1:7105
+said member-add-removed "member 5 was removed"
+expect move-leader 0 "leader is now 2" move-leader 2
+expect move-leader-json 0 '{"leader":2}' move-leader 2 -w json
+[ "$(requests leader move_leader)" -eq 2 ] || fail "move-leader: not sent to the leader"
+expect move-leader-removed 1 "" move-leader 3
+said move-leader-removed "no voter 3"
+
+# Bad command lines: exit 2 with one line on stderr, and nothing reaches a node.
+# bad NAME ERROR_REGEX ARGS...
+bad() {
+    name=$1 err_re=$2
+    shift 2
+    before=$(($(requests leader) + $(requests follower)))
+    "$zkv" --endpoints "$follower,$leader" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    rc=$?
+    err=$(cat "$tmp/err")
+    [ "$rc" -eq 2 ] || fail "$name: exit $rc, want 2: $err"
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "$name: stderr not one line: $err"
+    grep -Eq -- "^zkv: .*$err_re" "$tmp/err" || fail "$name: stderr lacks /$err_re/: $err"
+    [ -s "$tmp/out" ] && fail "$name: stdout: $(cat "$tmp/out")"
+    after=$(($(requests leader) + $(requests follower)))
+    [ "$after" -eq "$before" ] || fail "$name: $((after - before)) request(s) reached the nodes"
+}
+peer=127.0.0.1:7206:7306
+client=127.0.0.1:7106
+wants_id="ID wants a whole number from 1 to 4294967295, not"
+wants_peer='PEER_ENDPOINT wants HOST:PUB_PORT:ROUTER_PORT, ports from 1 to 65535, not'
+wants_client='CLIENT_ENDPOINT wants HOST:PORT or tcp://HOST:PORT, port from 1 to 65535, not'
+bad member-none 'member: missing subcommand; usage: zkv member list' member
+bad member-unknown "unknown subcommand 'join'" member join
+bad member-unknown-flag "unknown flag '--bogus' \(see 'zkv member --help'\)" member --bogus list
+bad member-list-extra 'member list: too many arguments; usage: zkv member list$' member list 4
+bad member-list-flag "unknown flag '--learner'" member list --learner
+bad member-add-none 'member add: missing arguments; usage: zkv member add ID PEER' member add
+bad member-add-short 'member add: missing arguments' member add 6 "$peer"
+bad member-add-extra 'member add: too many arguments' member add 6 "$peer" "$client" 7
+bad member-add-id-text "member add: $wants_id 'six'$" member add six "$peer" "$client"
+bad member-add-id-zero "member add: $wants_id '0'$" member add 0 "$peer" "$client"
+bad member-add-id-big "$wants_id '4294967296'$" member add 4294967296 "$peer" "$client"
+bad member-add-id-negative "unknown flag '-6'" member add -6 "$peer" "$client"
+bad member-add-peer-one-port "member add: $wants_peer '127.0.0.1:7206'$" \
+    member add 6 127.0.0.1:7206 "$client"
+bad member-add-peer-no-host "$wants_peer ':7206:7306'$" member add 6 :7206:7306 "$client"
+bad member-add-peer-port-zero "$wants_peer '127.0.0.1:0:7306'$" \
+    member add 6 127.0.0.1:0:7306 "$client"
+bad member-add-peer-port-big "$wants_peer '127.0.0.1:7206:65536'$" \
+    member add 6 127.0.0.1:7206:65536 "$client"
+bad member-add-peer-port-text "$wants_peer '127.0.0.1:pub:7306'$" \
+    member add 6 127.0.0.1:pub:7306 "$client"
+bad member-add-peer-scheme "$wants_peer 'tcp://$peer'$" member add 6 "tcp://$peer" "$client"
+bad member-add-client-no-port "member add: $wants_client '127.0.0.1'$" \
+    member add 6 "$peer" 127.0.0.1
+bad member-add-client-port-big "$wants_client 'tcp://127.0.0.1:70000'$" \
+    member add 6 "$peer" tcp://127.0.0.1:70000
+bad member-add-client-port-zero "$wants_client '127.0.0.1:0'$" member add 6 "$peer" 127.0.0.1:0
+bad member-add-client-ipc "$wants_client 'ipc:///tmp/zkv'$" member add 6 "$peer" ipc:///tmp/zkv
+bad member-add-client-space "$wants_client '127.0.0.1 :7106'$" \
+    member add 6 "$peer" '127.0.0.1 :7106'
+bad member-add-two-hosts \
+    "member add: PEER_ENDPOINT and CLIENT_ENDPOINT name different hosts, '127.0.0.1' and 'local" \
+    member add 6 "$peer" localhost:7106
+bad member-add-unknown-flag "unknown flag '--voter' \(see 'zkv member add --help'\)" \
+    member add 6 "$peer" "$client" --voter
+bad member-add-learner-value 'flag --learner takes no value' \
+    member add 6 "$peer" "$client" --learner=yes
+bad member-add-bad-format 'unknown output format' member add 6 "$peer" "$client" -w yaml
+bad member-promote-none 'member promote: missing arguments; usage: zkv member promote ID$' \
+    member promote
+bad member-promote-extra 'member promote: too many arguments' member promote 4 5
+bad member-promote-id "member promote: $wants_id 'x4'$" member promote x4
+bad member-promote-zero "$wants_id '0'$" member promote 0
+bad member-remove-none 'member remove: missing arguments; usage: zkv member remove ID$' \
+    member remove
+bad member-remove-id "member remove: $wants_id '3.0'$" member remove 3.0
+bad member-remove-zero "$wants_id '0'$" member remove 0
+bad member-remove-flag "unknown flag '--force'" member remove 3 --force
+bad move-leader-none 'move-leader: missing arguments; usage: zkv move-leader ID$' move-leader
+bad move-leader-extra 'move-leader: too many arguments' move-leader 2 3
+bad move-leader-id "move-leader: $wants_id 'two'$" move-leader two
+bad move-leader-zero "$wants_id '0'$" move-leader 0
+bad move-leader-big "$wants_id '99999999999'$" move-leader 99999999999
+bad move-leader-flag "unknown flag '--bogus' \(see 'zkv move-leader --help'\)" move-leader 2 --bogus
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

@@ -20,14 +20,15 @@ now_ms() {
     echo $(($(date +%s%N) / 1000000))
 }
 
-# run NAME EXPECTED_RC STDERR_LINES [--out REGEX] [--err REGEX] [--max-ms N] -- ARGS...
+# run NAME EXPECTED_RC STDERR_LINES [--out REGEX]... [--err REGEX] [--max-ms N] -- ARGS...
 run() {
     name=$1 want_rc=$2 want_lines=$3
     shift 3
-    out_re= err_re= max_ms=
+    out_res= err_re= max_ms=
     while [ "$1" != "--" ]; do
         case $1 in
-        --out) out_re=$2 ;;
+        --out) out_res="$out_res
+$2" ;;
         --err) err_re=$2 ;;
         --max-ms) max_ms=$2 ;;
         esac
@@ -44,9 +45,12 @@ run() {
     if [ "$want_lines" -eq 1 ]; then
         grep -q '^zkv: ' "$tmp/err" || fail "$name: stderr does not start with 'zkv: '"
     fi
-    if [ -n "$out_re" ]; then
-        grep -Eq -- "$out_re" "$tmp/out" || fail "$name: stdout lacks /$out_re/: $(head -c 300 "$tmp/out")"
-    fi
+    while IFS= read -r out_re; do
+        [ -z "$out_re" ] || grep -Eq -- "$out_re" "$tmp/out" ||
+            fail "$name: stdout lacks /$out_re/: $(head -c 300 "$tmp/out")"
+    done <<EOF
+$out_res
+EOF
     if [ -n "$err_re" ]; then
         grep -Eq -- "$err_re" "$tmp/err" || fail "$name: stderr lacks /$err_re/"
     fi
@@ -63,11 +67,28 @@ run put-help 0 0 --out '^Usage: zkv put KEY VALUE' --out '--prev' -- put --help
 for cmd in get del scan cas status trace bench; do
     run "$cmd-help" 0 0 --out "^Usage: zkv $cmd" --out 'Global flags' -- "$cmd" -h
 done
+run help-lists-membership 0 0 --out '^  member  +List, add, promote or remove members' \
+    --out '^  move-leader +Hand leadership' -- --help
+run member-help 0 0 --out '^Usage: zkv member list \| add ID' \
+    --out '^  promote +make a learner a voter' -- member --help
+run help-member 0 0 --out '^Usage: zkv member list \| add ID' -- help member
+for sub in list add promote remove; do
+    run "member-$sub-help" 0 0 --out "^Usage: zkv member $sub" --out 'Global flags' \
+        -- member "$sub" -h
+    run "help-member-$sub" 0 0 --out "^Usage: zkv member $sub" -- help member "$sub"
+    run "member-help-before-$sub" 0 0 --out "^Usage: zkv member $sub" -- member --help "$sub"
+done
+run member-add-help 0 0 --out '^ +--learner +join as a learner' \
+    --out '^Usage: zkv member add ID PEER_ENDPOINT CLIENT_ENDPOINT \[--learner\]$' -- member add -h
+run move-leader-help 0 0 --out '^Usage: zkv move-leader ID$' --out 'Global flags' -- move-leader -h
+run help-move-leader 0 0 --out '^Usage: zkv move-leader ID$' -- help move-leader
 
 # Bad command lines: exit 2, one line.
 run no-command 2 1 --err 'no command' --
 run unknown-command 2 1 --err "unknown command 'frobnicate'" -- frobnicate
 run help-unknown 2 1 -- help frobnicate
+run help-member-unknown 2 1 --err "unknown subcommand 'frobnicate'" -- help member frobnicate
+run help-put-extra 2 1 --err 'help: too many arguments' -- help put extra
 run unknown-flag 2 1 --err "unknown flag '--bogus'" -- get k --bogus
 run unknown-global-flag 2 1 --err "unknown flag '--bogus'" -- --bogus get k
 run unknown-flag-value 2 1 --err "unknown flag '--bogus'" -- get k --bogus=1
@@ -114,6 +135,13 @@ unset ZKV_ENDPOINTS
 run status-unreachable 3 1 --out 'unreachable' --err 'no member answered' --max-ms 10000 -- status --endpoints $dead --timeout 300ms
 run bench-unreachable 3 1 --err 'every request failed' --max-ms 10000 -- bench --endpoints $dead --timeout 200ms --count 3 --inflight 3 --conns 3
 run trace-silent 0 0 --max-ms 10000 -- trace --trace-endpoints 127.0.0.1:1 --duration 200ms
+# A membership change, unlike the list, may or may not have been made.
+run member-list-unreachable 3 1 --err 'timed out after [0-9]+ms .*did not reply$' --max-ms 10000 \
+    -- member list --endpoints $dead --timeout 300ms
+run member-add-unreachable 3 1 --err 'timed out .*the change may or may not have been made$' \
+    --max-ms 10000 -- --endpoints $dead --timeout 300ms member add 4 h:1:2 h:3
+run move-leader-unreachable 3 1 --err 'the change may or may not have been made$' --max-ms 10000 \
+    -- move-leader 2 --endpoints $dead --timeout 300ms
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

@@ -755,11 +755,15 @@ static uint32_t s_agreed_leader(const zkv_cluster_t *self, const zkv_node_status
             best = (uint32_t) (k + 1);
     if (!best)
         return 0;
-    size_t agree = 0;
-    for (size_t k = 0; k < self->n; k++)
+    /* A majority of the first members, or of the nodes up if more have joined. */
+    size_t agree = 0, up = 0;
+    for (size_t k = 0; k < self->n; k++) {
+        up += self->nodes[k].state == ZKV_NODE_RUNNING;
         if (ok[k] && st[k].term == st[best - 1].term && st[k].leader == best)
             agree++;
-    return agree >= self->n / 2 + 1 ? best : 0;
+    }
+    size_t base = up > self->initial ? up : self->initial;
+    return agree >= base / 2 + 1 ? best : 0;
 }
 
 uint32_t zkv_cluster_wait_leader(zkv_cluster_t *self, int64_t timeout_ms)

@@ -156,9 +156,10 @@ const char *zkv_cluster_endpoints(const zkv_cluster_t *self);
     it did not answer. */
 int zkv_cluster_status(zkv_cluster_t *self, uint32_t id, zkv_node_status_t *status);
 
-/*  Wait for a leader that a majority of the members running answer to,
-    asking every running node that is not paused. Its id, or 0 after
-    timeout_ms (0: one round of questions). */
+/*  Wait for a leader that a majority answer to (of the nodes that started
+    the cluster, or of the nodes running if more), asking every running node
+    that is not paused. Its id, or 0 after timeout_ms (0: one round of
+    questions). */
 uint32_t zkv_cluster_wait_leader(zkv_cluster_t *self, int64_t timeout_ms);
 
 /*  Wait until the node has applied index. 0, or -1 after timeout_ms. */

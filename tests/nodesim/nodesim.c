@@ -242,7 +242,8 @@ static void s_node_start(ns_world_t *w, ns_node_t *n)
     zkv_port_t client_port = {.ctx = &n->ctx[ZKV_ACTOR_CLIENT], .send = s_port_send,
                               .reply = s_port_reply, .now_ms = s_port_now};
     n->log = zkv_log_new(&boot.wal, &log_port, NULL);
-    zkv_storage_start_t start = {boot.snapshot_term, boot.members, boot.members_size};
+    zkv_storage_start_t start = {boot.snapshot_term, boot.members, boot.members_size,
+                                 boot.snapshot_path};
     n->storage = zkv_storage_new(&n->config, fs, &boot.kv, &start, &storage_port, NULL);
     n->repl = zkv_repl_new(&n->config, fs, &boot.raft, boot.snapshot_path, &boot.cluster,
                            &repl_port, NULL);

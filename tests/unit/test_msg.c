@@ -28,6 +28,7 @@ static const struct {
     {ZKV_MSG_REJECTED, FIELDS(rejected), true}, {ZKV_MSG_COUNT, 0, false},
     {ZKV_MSG_RESULTS, FIELDS(results), true},   {ZKV_MSG_REPLY, FIELDS(reply), true},
     {ZKV_MSG_ADMIN, FIELDS(admin), true},       {ZKV_MSG_MEMBERS, FIELDS(members), true},
+    {ZKV_MSG_BACKUP, FIELDS(backup), true},
 };
 #define S_TYPES (sizeof s_expected / sizeof s_expected[0])
 

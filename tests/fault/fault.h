@@ -23,6 +23,7 @@ typedef enum {
     FAULT_KILL,               /* SIGKILL (docker kill), start again after the hold */
     FAULT_STOP,               /* SIGTERM (docker stop), start again after the hold */
     FAULT_PAUSE,              /* SIGSTOP (docker pause), SIGCONT after the hold */
+    FAULT_MEMBER,             /* a new node joins and is promoted; removed after the hold */
     FAULT_PARTITION_ONE,      /* one random node cut off from every other */
     FAULT_PARTITION_LEADER,   /* the leader cut off from every other */
     FAULT_PARTITION_MAJORITY, /* random halves: a minority side and a majority side */

@@ -6,8 +6,8 @@
 #include "splitmix.h"
 
 static const char *s_kind_names[FAULT_KINDS] = {
-    "kill",          "stop", "pause", "partition-one", "partition-leader", "partition-majority",
-    "partition-ring"};
+    "kill",          "stop",          "pause",          "member", "partition-one",
+    "partition-leader", "partition-majority", "partition-ring"};
 
 static int64_t s_start_ms;
 static int s_errors;

@@ -54,6 +54,8 @@ static bool s_enabled(const nemesis_t *self, fault_kind_t kind)
 {
     if (!(self->options->faults & (1u << kind)))
         return false;
+    if (kind == FAULT_MEMBER)
+        return self->target->ops->grow != NULL;
     return !fault_kind_is_partition(kind) || self->target->partitions;
 }
 
@@ -193,8 +195,20 @@ static int s_begin_node_fault(nemesis_t *self, fault_kind_t kind, uint32_t leade
     return t->ops->pause(t, node);
 }
 
+/*  A node joins for the hold; the one that leaves at the repair is it. */
+static int s_begin_member(nemesis_t *self)
+{
+    fault_log("nemesis: member: a new node joins");
+    int rc = self->target->ops->grow(self->target, &self->node);
+    if (rc == 0)
+        fault_log("nemesis: member: node %u joined and was promoted", self->node);
+    return rc;
+}
+
 static int s_begin(nemesis_t *self, fault_kind_t kind, uint32_t leader)
 {
+    if (kind == FAULT_MEMBER)
+        return s_begin_member(self);
     if (!fault_kind_is_partition(kind))
         return s_begin_node_fault(self, kind, leader);
     target_links_t links;
@@ -207,7 +221,12 @@ static int s_begin(nemesis_t *self, fault_kind_t kind, uint32_t leader)
 static void s_repair(nemesis_t *self)
 {
     target_t *t = self->target;
-    if (fault_kind_is_partition(self->kind)) {
+    if (self->kind == FAULT_MEMBER) {
+        bool lead = fault_rng_below(&self->rng, 2) == 0;
+        fault_log("nemesis: member: remove node %u%s", self->node,
+                  lead ? " after moving the leadership to it" : "");
+        t->ops->shrink(t, self->node, lead);
+    } else if (fault_kind_is_partition(self->kind)) {
         target_links_t none = {0};
         fault_log("nemesis: heal %s", fault_kind_name(self->kind));
         t->ops->cut(t, &none);

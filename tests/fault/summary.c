@@ -30,7 +30,7 @@ static bool s_faults(const summary_t *s)
     const char *sep = "";
     printf("  faults injected:");
     for (int k = 0; k < FAULT_KINDS; k++) {
-        if (!(s->options->faults & (1u << k)))
+        if (!(s->options->faults & (1u << k)) || (k == FAULT_MEMBER && !s->target->ops->grow))
             continue;
         uint64_t n = s->nemesis->injected[k];
         printf("%s %s %" PRIu64, sep, fault_kind_name((fault_kind_t) k), n);
@@ -41,6 +41,8 @@ static bool s_faults(const summary_t *s)
     unsigned partitions = s->options->faults & ~((1u << FAULT_PARTITION_ONE) - 1);
     if (partitions && !s->target->partitions)
         printf("  partitions: NOT RUN: %s\n", s->target->partitions_why);
+    if ((s->options->faults & (1u << FAULT_MEMBER)) && !s->target->ops->grow)
+        printf("  member: NOT RUN: the target has no spare nodes\n");
     if (!all && s->options->require_all_faults) {
         printf("  not every kind of fault was injected (--require-all-faults)\n");
         return false;

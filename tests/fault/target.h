@@ -34,6 +34,13 @@ typedef struct {
     int (*resume)(target_t *self, uint32_t id);
     /*  Replace the set of cut links (none: heal). Synchronous. */
     int (*cut)(target_t *self, const target_links_t *links);
+    /*  Membership: a new node (an id never used) is added as a learner, started
+        with --join and promoted once caught up; *id receives it. Later it is
+        removed (after a leadership transfer to it when move_leader: the leader
+        removes itself) and must stop by itself. Synchronous, bounded. NULL
+        where the target has no spare nodes. */
+    int (*grow)(target_t *self, uint32_t *id);
+    int (*shrink)(target_t *self, uint32_t id, bool move_leader);
     /*  The last action is done (a stopped node has exited, a command has returned). */
     bool (*settled)(target_t *self);
     /*  Nodes that died on their own, sanitizer reports, exits that were not clean:

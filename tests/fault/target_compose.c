@@ -193,8 +193,9 @@ static void s_destroy(target_t *self)
     free(c);
 }
 
-static const target_ops_t s_ops = {s_kill, s_stop,    s_start, s_pause,  s_resume,
-                                   s_cut,  s_settled, s_check, s_destroy};
+/*  No spare containers: the membership fault is left out here. */
+static const target_ops_t s_ops = {s_kill, s_stop, s_start,   s_pause, s_resume, s_cut,
+                                   NULL,   NULL,   s_settled, s_check, s_destroy};
 
 static int s_find_containers(target_t *self, const fault_options_t *options, char *err,
                              size_t err_size)

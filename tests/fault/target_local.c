@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "cluster.h"
 #include "netcut.h"
 #include "target.h"
@@ -16,9 +17,15 @@
 /*  An ASan node on two busy cores may take a while to stop cleanly. */
 #define LOCAL_STOP_MS 20000
 #define LOCAL_LEADER_MS 30000
+/*  Nodes kept for the membership fault beyond --nodes (ids are never reused). */
+#define LOCAL_SPARES 4
+/*  A joiner copies the state and the log before it can be promoted. */
+#define LOCAL_CATCH_UP_MS 30000
 
 typedef struct {
     zkv_cluster_t *cluster;
+    zkv_client_t *admin;  /* membership changes */
+    uint32_t next_spare;  /* the next never-used id */
     netcut_t net;
     bool net_installed;
     bool stopping[FAULT_NODES_MAX + 1];
@@ -136,7 +143,7 @@ static bool s_settled(target_t *self)
 static void s_check(target_t *self, bool final)
 {
     local_t *local = s_local(self);
-    for (uint32_t id = 1; id <= self->nodes; id++) {
+    for (uint32_t id = 1; id <= zkv_cluster_size(local->cluster); id++) {
         if (!local->stopping[id] && self->state[id] != TARGET_NODE_DOWN &&
             zkv_cluster_state(local->cluster, id) == ZKV_NODE_DOWN) {
             fault_error("node %u exited on its own: %s; stderr %s", id,
@@ -159,12 +166,92 @@ static void s_destroy(target_t *self)
         fault_error("removing iptables chain %s: %s", local->net.chain, err);
     if (local->cluster && fault_error_count() > 0)
         setenv("ZKV_KEEP_TEST_DIRS", "1", 1); /* the node logs are the evidence */
+    zkv_client_destroy(&local->admin);
     zkv_cluster_destroy(&local->cluster);
     free(local);
 }
 
-static const target_ops_t s_ops = {s_kill, s_stop,    s_start, s_pause,  s_resume,
-                                   s_cut,  s_settled, s_check, s_destroy};
+/* ---------------------------------------------------------------- membership */
+
+/*  One membership or leadership request: OK, or a run error. */
+static int s_admin(local_t *local, zkv_op_type_t type, uint32_t id, bool learner,
+                   Zkv__Status *status)
+{
+    zkv_cluster_t *c = local->cluster;
+    zkv_node_ports_t ports = zkv_cluster_ports(c, id);
+    zkv_op_t op = {.type = type,
+                   .member = {.id = id, .host = zkv_cluster_host(c, id), .pub_port = ports.pub,
+                              .router_port = ports.router, .client_port = ports.client,
+                              .learner = learner}};
+    const Zkv__Response *reply;
+    int rc = zkv_client_call(local->admin, &op, &reply);
+    *status = rc == 0 ? reply->status : ZKV__STATUS__STATUS_UNSPECIFIED;
+    if (rc == 0 && reply->status == ZKV__STATUS__OK)
+        return 0;
+    if (type != ZKV_OP_MEMBER_PROMOTE || *status != ZKV__STATUS__FAILED_PRECONDITION)
+        fault_error("member request %d for node %u: %s %s", (int) type, id,
+                    rc ? zkv_client_strerror(rc) : zkv_client_status_name(reply->status),
+                    rc ? "" : reply->error);
+    return -1;
+}
+
+static int s_grow(target_t *self, uint32_t *id)
+{
+    local_t *local = s_local(self);
+    uint32_t spare = local->next_spare;
+    Zkv__Status status;
+    if (spare > zkv_cluster_size(local->cluster)) {
+        fault_log("member: no spare node left");
+        return -1;
+    }
+    local->next_spare++;
+    if (s_admin(local, ZKV_OP_MEMBER_ADD, spare, true, &status) != 0)
+        return -1;
+    if (zkv_cluster_start(local->cluster, spare) != 0) {
+        fault_error("member: node %u does not start", spare);
+        return -1;
+    }
+    self->state[spare] = TARGET_NODE_UP;
+    int64_t deadline = fault_now_ms() + LOCAL_CATCH_UP_MS;
+    while (s_admin(local, ZKV_OP_MEMBER_PROMOTE, spare, false, &status) != 0) {
+        if (status != ZKV__STATUS__FAILED_PRECONDITION || fault_now_ms() > deadline) {
+            fault_error("member: node %u was not promoted within %d ms", spare,
+                        LOCAL_CATCH_UP_MS);
+            return -1;
+        }
+        usleep(100 * 1000);
+    }
+    *id = spare;
+    return 0;
+}
+
+static int s_shrink(target_t *self, uint32_t id, bool move_leader)
+{
+    local_t *local = s_local(self);
+    Zkv__Status status;
+    if (move_leader && s_admin(local, ZKV_OP_MOVE_LEADER, id, false, &status) != 0)
+        return -1;
+    if (s_admin(local, ZKV_OP_MEMBER_REMOVE, id, false, &status) != 0)
+        return -1;
+    int wstatus = -1;
+    if (zkv_cluster_wait_exit(local->cluster, id, LOCAL_STOP_MS, &wstatus) != 0) {
+        /* Stopped now, with its threads' stacks in its stderr if it hangs. */
+        zkv_cluster_stop(local->cluster, id, LOCAL_STOP_MS, &wstatus);
+        fault_error("member: removed node %u did not stop by itself within %d ms (then: %s)",
+                    id, LOCAL_STOP_MS, zkv_cluster_wstatus_text(wstatus));
+        return -1;
+    }
+    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+        fault_error("member: removed node %u stopped with %s", id,
+                    zkv_cluster_wstatus_text(wstatus));
+        return -1;
+    }
+    self->state[id] = TARGET_NODE_DOWN;
+    return 0;
+}
+
+static const target_ops_t s_ops = {s_kill,  s_stop,   s_start,   s_pause,   s_resume, s_cut,
+                                   s_grow,  s_shrink, s_settled, s_check,   s_destroy};
 
 /*  The chain, when iptables works here; why not in self->partitions_why. */
 static void s_setup_partitions(target_t *self, local_t *local)
@@ -189,23 +276,37 @@ static void s_setup_partitions(target_t *self, local_t *local)
 static int s_start_cluster(target_t *self, local_t *local, const fault_options_t *options,
                            char *err, size_t err_size)
 {
+    size_t spares = (size_t) options->nodes + LOCAL_SPARES <= FAULT_NODES_MAX
+                        ? LOCAL_SPARES
+                        : (size_t) (FAULT_NODES_MAX - options->nodes);
     zkv_cluster_config_t config = {.name = "fault",
-                                   .nodes = (size_t) options->nodes,
+                                   .nodes = (size_t) options->nodes + spares,
+                                   .initial = (size_t) options->nodes,
                                    .zkvd = options->zkvd,
                                    .host_base = (uint8_t) options->host_base,
                                    .snapshot_entries = options->snapshot_entries};
     local->cluster = zkv_cluster_new(&config, err, err_size);
     if (!local->cluster)
         return -1;
-    self->nodes = zkv_cluster_size(local->cluster);
-    snprintf(self->endpoints, sizeof self->endpoints, "%s", zkv_cluster_endpoints(local->cluster));
-    for (uint32_t id = 1; id <= self->nodes; id++)
-        snprintf(self->endpoint[id], sizeof self->endpoint[id], "%s",
-                 zkv_cluster_client_endpoint(local->cluster, id));
-    if (zkv_cluster_start_all(local->cluster) != 0) {
-        snprintf(err, err_size, "starting the nodes failed");
-        return -1;
+    self->nodes = (size_t) options->nodes;
+    local->next_spare = (uint32_t) self->nodes + 1;
+    for (uint32_t id = local->next_spare; id <= zkv_cluster_size(local->cluster); id++)
+        self->state[id] = TARGET_NODE_DOWN;
+    size_t used = 0;
+    for (uint32_t id = 1; id <= self->nodes; id++) {
+        const char *e = zkv_cluster_client_endpoint(local->cluster, id);
+        snprintf(self->endpoint[id], sizeof self->endpoint[id], "%s", e);
+        used += (size_t) snprintf(self->endpoints + used, sizeof self->endpoints - used, "%s%s",
+                                  id > 1 ? "," : "", e);
+        if (zkv_cluster_start(local->cluster, id) != 0) {
+            snprintf(err, err_size, "starting node %u failed", id);
+            return -1;
+        }
     }
+    zkv_client_config_t cc = {.endpoints = self->endpoints, .timeout_ms = 10000};
+    local->admin = zkv_client_new(&cc, err, err_size);
+    if (!local->admin)
+        return -1;
     uint32_t leader = zkv_cluster_wait_leader(local->cluster, LOCAL_LEADER_MS);
     if (!leader) {
         zkv_cluster_dump(local->cluster, stdout);

@@ -292,6 +292,13 @@ static int s_next(const zkv_repl_cluster_t *rc, const Zkv__Request *req, zkv_mem
     }
 }
 
+/*  Why a request must wait: the one in flight. */
+static const char *s_busy(const zkv_repl_cluster_t *rc)
+{
+    return rc->pending == ZKV_RC_MOVE ? "a leadership transfer is in progress"
+                                      : "a membership change is in progress";
+}
+
 /*  The change asked for is what the membership already says (a retry of a
     change whose answer was lost): answered OK, changing nothing. */
 static bool s_in_effect(const zkv_repl_cluster_t *rc, const Zkv__Request *req)
@@ -322,8 +329,7 @@ static void s_change(zkv_repl_cluster_t *rc, zkv_raft_t *raft, const Zkv__Reques
         return;
     }
     if (rc->pending != ZKV_RC_IDLE) {
-        s_reply(rc, raft, port, context, ZKV__STATUS__FAILED_PRECONDITION,
-                "a membership change is in progress");
+        s_reply(rc, raft, port, context, ZKV__STATUS__FAILED_PRECONDITION, s_busy(rc));
         return;
     }
     if (s_next(rc, req, &next, err, sizeof err) != ZKV_OK) {
@@ -359,8 +365,7 @@ static void s_move(zkv_repl_cluster_t *rc, zkv_raft_t *raft, uint32_t target,
         return;
     }
     if (rc->pending != ZKV_RC_IDLE) {
-        s_reply(rc, raft, port, context, ZKV__STATUS__FAILED_PRECONDITION,
-                "a membership change is in progress");
+        s_reply(rc, raft, port, context, ZKV__STATUS__FAILED_PRECONDITION, s_busy(rc));
         return;
     }
     int code = zkv_raft_transfer_leadership(raft, target);
@@ -383,6 +388,7 @@ void zkv_repl_cluster_request(zkv_repl_cluster_t *rc, zkv_raft_t *raft, const zk
         msg->body ? zkv__request__unpack(NULL, zframe_size(msg->body), zframe_data(msg->body))
                   : NULL;
     uint64_t context[2] = {msg->admin.context, req ? req->request_id : 0};
+    s_check_pending(rc, raft, port); /* a change committed since the last Ready is done */
     if (!req) {
         s_reply(rc, raft, port, context, ZKV__STATUS__BAD_REQUEST, "malformed request");
         return;

@@ -173,10 +173,12 @@ static void s_destroy(target_t *self)
 
 /* ---------------------------------------------------------------- membership */
 
-/*  One membership or leadership request: OK, or a run error. */
+/*  One membership or leadership request: OK, or a run error. A change in
+    progress (the answer to an earlier attempt not yet given) is waited out. */
 static int s_admin(local_t *local, zkv_op_type_t type, uint32_t id, bool learner,
                    Zkv__Status *status)
 {
+    int64_t deadline = fault_now_ms() + LOCAL_CATCH_UP_MS;
     zkv_cluster_t *c = local->cluster;
     zkv_node_ports_t ports = zkv_cluster_ports(c, id);
     zkv_op_t op = {.type = type,
@@ -184,7 +186,11 @@ static int s_admin(local_t *local, zkv_op_type_t type, uint32_t id, bool learner
                               .router_port = ports.router, .client_port = ports.client,
                               .learner = learner}};
     const Zkv__Response *reply;
-    int rc = zkv_client_call(local->admin, &op, &reply);
+    int rc;
+    while ((rc = zkv_client_call(local->admin, &op, &reply)) == 0 &&
+           reply->status == ZKV__STATUS__FAILED_PRECONDITION &&
+           strstr(reply->error, "in progress") && fault_now_ms() < deadline)
+        usleep(100 * 1000);
     *status = rc == 0 ? reply->status : ZKV__STATUS__STATUS_UNSPECIFIED;
     if (rc == 0 && reply->status == ZKV__STATUS__OK)
         return 0;

@@ -450,10 +450,12 @@ void sim_check_apply(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e)
     uint64_t data = sim_entry_hash(e);
     if (c->term == 0) {
         s_check_durable_quorum(sim, nd, e);
-        if (e->type == ZKV_RAFT_ENTRY_CONFIG &&
-            zkv_raft_members_decode(NULL, e->data, e->size, &sim->cconf) != 0)
-            sim_fail(sim, "config-entry", "node %u applies a CONFIG entry that does not decode",
-                     nd->id);
+        if (e->type == ZKV_RAFT_ENTRY_CONFIG) {
+            if (zkv_raft_members_decode(NULL, e->data, e->size, &sim->cconf) != 0)
+                sim_fail(sim, "config-entry", "node %u applies a CONFIG entry that does not decode",
+                         nd->id);
+            sim->cconf_index = e->index;
+        }
         *c = (sim_committed_t){e->term, data, nd->sm.hash};
         sim->max_committed = e->index;
         sim->stats.commits++;

@@ -42,6 +42,9 @@ _Static_assert(ZKV_CLIENT_WINDOW <= ZKV_SESSION_WINDOW, "client write window exc
 #define S_CLOSE_LINGER_MS 100
 
 _Static_assert(ZKV_CLIENT_INFLIGHT_MAX <= (1 << S_SLOT_BITS), "slot index must fit its bits");
+/*  A snapshot piece comes with a few fields beside it; far less than this. */
+_Static_assert(ZKV_CLIENT_REPLY_SIZE_MAX >= ZKV_CLIENT_SNAPSHOT_PIECE_MAX + 64 * 1024,
+               "a reply must hold a whole snapshot piece");
 
 /* ---------------------------------------------------------------- arena */
 
@@ -226,8 +229,8 @@ static bool s_is_admin(zkv_op_type_t type)
 }
 
 /*  Writes, membership changes and linearizable reads must reach the leader;
-    serializable reads, status, digest and the member list are served by
-    whichever node they reach. */
+    serializable reads, status, digest, snapshot pieces and the member list are
+    served by whichever node they reach. */
 static bool s_leader_bound(const zkv_op_t *op)
 {
     bool read = op->type == ZKV_OP_GET || op->type == ZKV_OP_SCAN;
@@ -475,6 +478,7 @@ typedef struct {
     Zkv__CasRequest cas;
     Zkv__StatusRequest status;
     Zkv__DigestRequest digest;
+    Zkv__SnapshotRequest snapshot;
     Zkv__OpenSessionRequest open;
     Zkv__CloseSessionRequest close;
     Zkv__MemberListRequest member_list;
@@ -602,6 +606,13 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
         request->delete_ = &b->del;
         break;
     case ZKV_OP_SCAN: s_scan_body(request, b, op, consistency); break;
+    case ZKV_OP_SNAPSHOT:
+        zkv__snapshot_request__init(&b->snapshot);
+        b->snapshot.index = op->index;
+        b->snapshot.offset = op->offset;
+        request->body_case = ZKV__REQUEST__BODY_SNAPSHOT;
+        request->snapshot = &b->snapshot;
+        break;
     case ZKV_OP_MEMBER_ADD: s_member_add_body(request, b, &op->member); break;
     case ZKV_OP_MEMBER_PROMOTE:
     case ZKV_OP_MEMBER_REMOVE:

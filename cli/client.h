@@ -47,6 +47,9 @@
 #define ZKV_CLIENT_WINDOW 1024
 /*  Largest reply accepted; a bigger one makes libzmq drop the connection. */
 #define ZKV_CLIENT_REPLY_SIZE_MAX (64 * 1024 * 1024)
+/*  Largest piece of a snapshot file a node puts in one reply (zkv snapshot save
+    takes a bigger one for a bad reply). */
+#define ZKV_CLIENT_SNAPSHOT_PIECE_MAX (1024 * 1024)
 /*  Backoff after UNAVAILABLE, TIMEOUT or an unknown leader: doubles per
     failure from MIN up to MAX, with jitter. */
 #define ZKV_CLIENT_BACKOFF_MS_MIN 20
@@ -89,7 +92,8 @@ typedef enum {
     ZKV_OP_SCAN,
     ZKV_OP_CAS,
     ZKV_OP_STATUS,
-    ZKV_OP_DIGEST, /* the node's state machine digest; pin it to compare replicas */
+    ZKV_OP_DIGEST,   /* the node's state machine digest; pin it to compare replicas */
+    ZKV_OP_SNAPSHOT, /* a piece of the node's newest snapshot file; pin it, as a digest */
     /* Membership and leadership: no session, so neither client id nor sequence. A
        retry after a lost reply may find its own change done (FAILED_PRECONDITION). */
     ZKV_OP_MEMBER_LIST, /* the answering node's view, like a serializable read */
@@ -128,8 +132,10 @@ typedef struct {
     uint32_t limit;       /* scan: 0 means the node's maximum */
     bool reverse;         /* scan */
     bool keys_only;       /* scan */
-    const char *endpoint; /* send only here, never redirected (status or digest of one
-                             member) */
+    const char *endpoint; /* send only here, never redirected (status, digest or snapshot
+                             of one member) */
+    uint64_t index;       /* snapshot: 0 for the first piece, then the index it announced */
+    uint64_t offset;      /* snapshot: where the piece starts in the file */
     /* Membership changes and move leader. */
     zkv_client_member_t member;
 } zkv_op_t;

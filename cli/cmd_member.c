@@ -361,46 +361,12 @@ static const zkv_command_t s_member_remove = {
 };
 
 static const zkv_command_t *const s_subcommands[] = {
-    &s_member_list,
-    &s_member_add,
-    &s_member_promote,
-    &s_member_remove,
+    &s_member_list, &s_member_add, &s_member_promote, &s_member_remove, NULL,
 };
-#define S_SUBCOMMAND_COUNT (sizeof s_subcommands / sizeof s_subcommands[0])
 
-/*  "member SUBCOMMAND ...": global flags may come before the subcommand. */
 static int s_member(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **argv)
 {
-    zkv_flag_t globals[8];
-    zkv_globals_flags(g, globals);
-    const zkv_flag_t *tables[] = {globals, NULL};
-    zkv_args_t args;
-    char err[256];
-    if (zkv_flags_parse(argc, argv, tables, true, &args, err, sizeof err)) {
-        zkv_output_error("%s (see 'zkv member --help')", err);
-        return ZKV_EXIT_USAGE;
-    }
-    if (args.consumed == argc && args.help) {
-        zkv_command_help(cmd, NULL, stdout);
-        return ZKV_EXIT_OK;
-    }
-    if (args.consumed == argc) {
-        zkv_output_error("member: missing subcommand; usage: zkv %s", cmd->usage);
-        return ZKV_EXIT_USAGE;
-    }
-    const char *word = argv[args.consumed];
-    char help[] = "--help";
-    char *help_args[] = {help};
-    for (size_t i = 0; i < S_SUBCOMMAND_COUNT; i++) {
-        const zkv_command_t *sub = s_subcommands[i];
-        if (strcmp(sub->name + strlen("member "), word) != 0)
-            continue;
-        if (args.help)
-            return sub->run(sub, g, 1, help_args);
-        return sub->run(sub, g, argc - args.consumed - 1, argv + args.consumed + 1);
-    }
-    zkv_output_error("member: unknown subcommand '%.64s' (see 'zkv member --help')", word);
-    return ZKV_EXIT_USAGE;
+    return zkv_command_dispatch(cmd, s_subcommands, g, argc, argv);
 }
 
 const zkv_command_t zkv_cmd_member = {

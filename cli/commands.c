@@ -85,6 +85,42 @@ bool zkv_command_parse(const zkv_command_t *cmd, zkv_globals_t *g, const zkv_fla
     return true;
 }
 
+int zkv_command_dispatch(const zkv_command_t *cmd, const zkv_command_t *const *subcommands,
+                         zkv_globals_t *g, int argc, char **argv)
+{
+    zkv_flag_t globals[8];
+    zkv_globals_flags(g, globals);
+    const zkv_flag_t *tables[] = {globals, NULL};
+    zkv_args_t args;
+    char err[256];
+    if (zkv_flags_parse(argc, argv, tables, true, &args, err, sizeof err)) {
+        zkv_output_error("%s (see 'zkv %s --help')", err, cmd->name);
+        return ZKV_EXIT_USAGE;
+    }
+    if (args.consumed == argc && args.help) {
+        zkv_command_help(cmd, NULL, stdout);
+        return ZKV_EXIT_OK;
+    }
+    if (args.consumed == argc) {
+        zkv_output_error("%s: missing subcommand; usage: zkv %s", cmd->name, cmd->usage);
+        return ZKV_EXIT_USAGE;
+    }
+    const char *word = argv[args.consumed];
+    size_t prefix = strlen(cmd->name) + 1;
+    char help[] = "--help";
+    char *help_args[] = {help};
+    for (const zkv_command_t *const *sub = subcommands; *sub; sub++) {
+        if (strcmp((*sub)->name + prefix, word) != 0)
+            continue;
+        if (args.help)
+            return (*sub)->run(*sub, g, 1, help_args);
+        return (*sub)->run(*sub, g, argc - args.consumed - 1, argv + args.consumed + 1);
+    }
+    zkv_output_error("%s: unknown subcommand '%.64s' (see 'zkv %s --help')", cmd->name, word,
+                     cmd->name);
+    return ZKV_EXIT_USAGE;
+}
+
 zkv_client_t *zkv_command_client(const zkv_globals_t *g, size_t home, size_t inflight)
 {
     zkv_client_config_t config = {

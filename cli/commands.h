@@ -52,6 +52,8 @@ extern const zkv_command_t zkv_cmd_trace;
 extern const zkv_command_t zkv_cmd_bench;
 extern const zkv_command_t zkv_cmd_member;
 extern const zkv_command_t zkv_cmd_move_leader;
+extern const zkv_command_t zkv_cmd_snapshot;
+extern const zkv_command_t zkv_cmd_check;
 
 /*  Print the final answer to op; the exit code. */
 typedef int(zkv_command_print_fn)(const zkv_globals_t *globals, const zkv_op_t *op,
@@ -71,6 +73,11 @@ void zkv_command_help(const zkv_command_t *cmd, const zkv_flag_t *flags, FILE *o
     printed or the command line is wrong; return *code. */
 bool zkv_command_parse(const zkv_command_t *cmd, zkv_globals_t *globals, const zkv_flag_t *flags,
                        int argc, char **argv, int min, int max, zkv_args_t *args, int *code);
+
+/*  Run "CMD SUBCOMMAND ...": subcommands ends with NULL, and each one's name is
+    "CMD SUBCOMMAND". Global flags and -h may come before the subcommand. */
+int zkv_command_dispatch(const zkv_command_t *cmd, const zkv_command_t *const *subcommands,
+                         zkv_globals_t *globals, int argc, char **argv);
 
 /*  A client for the global endpoints and timeouts; NULL after printing an error. */
 zkv_client_t *zkv_command_client(const zkv_globals_t *globals, size_t home, size_t inflight);

@@ -7,8 +7,9 @@
 #include "commands.h"
 
 static const zkv_command_t *const s_commands[] = {
-    &zkv_cmd_put,    &zkv_cmd_get,   &zkv_cmd_del,   &zkv_cmd_scan,   &zkv_cmd_cas,
-    &zkv_cmd_status, &zkv_cmd_trace, &zkv_cmd_bench, &zkv_cmd_member, &zkv_cmd_move_leader,
+    &zkv_cmd_put,    &zkv_cmd_get,         &zkv_cmd_del,      &zkv_cmd_scan,
+    &zkv_cmd_cas,    &zkv_cmd_status,      &zkv_cmd_trace,    &zkv_cmd_bench,
+    &zkv_cmd_member, &zkv_cmd_move_leader, &zkv_cmd_snapshot, &zkv_cmd_check,
 };
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
@@ -24,11 +25,12 @@ static void s_help(FILE *out)
     fprintf(out, "  %-11s %s\n", "help", "Show this text, or a command's ('zkv help put')");
     fprintf(out, "\nGlobal flags (before or after the command):\n");
     zkv_flags_print(out, globals);
-    fprintf(out, "\nExit status: 0 success; 1 key not found, compare failed or a membership\n"
-                 "change the cluster's state forbids; 2 bad usage or a request refused as\n"
-                 "invalid; 3 no answer in time (cluster unreachable or without a leader; a\n"
-                 "write's outcome is then unknown); 4 node error or bad reply; 130\n"
-                 "interrupted. Errors are one line on stderr: \"zkv: <error>\".\n"
+    fprintf(out, "\nExit status: 0 success; 1 key not found, compare failed, a membership\n"
+                 "change the cluster's state forbids, a backup that does not verify or members\n"
+                 "that do not agree (check); 2 bad usage or a request refused as invalid; 3 no\n"
+                 "answer in time (cluster unreachable or without a leader; a write's outcome is\n"
+                 "then unknown); 4 node error, bad reply or a local file that cannot be\n"
+                 "written; 130 interrupted. Errors are one line on stderr: \"zkv: <error>\".\n"
                  "See docs/CLI.md for every command, output format and the retry rules.\n");
 }
 
@@ -52,7 +54,8 @@ static int s_run_help(int argc, char **argv)
         zkv_output_error("help: unknown command '%.64s' (see 'zkv --help')", argv[0]);
         return ZKV_EXIT_USAGE;
     }
-    if (argc > 2 || (argc == 2 && cmd != &zkv_cmd_member)) {
+    bool has_subcommands = cmd == &zkv_cmd_member || cmd == &zkv_cmd_snapshot;
+    if (argc > 2 || (argc == 2 && !has_subcommands)) {
         zkv_output_error("help: too many arguments (see 'zkv --help')");
         return ZKV_EXIT_USAGE;
     }

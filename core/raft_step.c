@@ -71,16 +71,23 @@ static bool s_from_leader(const zkv_raft_msg_t *m)
 }
 
 /*  A message from an older term. Tell a stale leader our term, so a node
-    that was cut off steps down at once; answer a stale pre-vote so its
-    sender learns the term. Everything else is dropped. */
+    that was cut off steps down at once; answer a stale (pre-)vote so its
+    sender learns the term (§5.1). A candidate may hear from nobody else:
+    after membership changes our own membership may lack it, so we send it
+    nothing, and without this answer it would campaign in terms below ours
+    for ever (simulation seed 103423, pre-vote off). Everything else is
+    dropped. */
 static void s_step_stale(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     if ((m->type == ZKV_RAFT_MSG_APPEND || m->type == ZKV_RAFT_MSG_HEARTBEAT) &&
         (raft->cfg.check_quorum || raft->cfg.pre_vote)) {
         zkv_raft_msg_t r = {.type = ZKV_RAFT_MSG_APPEND_RESPONSE, .to = m->from, .reject = true};
         raft_send(raft, &r, NULL, 0, 0);
-    } else if (m->type == ZKV_RAFT_MSG_PRE_VOTE) {
-        zkv_raft_msg_t r = {.type = ZKV_RAFT_MSG_PRE_VOTE_RESPONSE, .to = m->from, .reject = true};
+    } else if (m->type == ZKV_RAFT_MSG_PRE_VOTE || m->type == ZKV_RAFT_MSG_VOTE) {
+        zkv_raft_msg_t r = {.type = m->type == ZKV_RAFT_MSG_VOTE ? ZKV_RAFT_MSG_VOTE_RESPONSE
+                                                                 : ZKV_RAFT_MSG_PRE_VOTE_RESPONSE,
+                            .to = m->from,
+                            .reject = true};
         raft_send(raft, &r, NULL, 0, 0);
     }
 }

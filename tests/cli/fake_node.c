@@ -13,24 +13,45 @@
     remove change as the leader would, each refusing what the cluster's state
     forbids with FAILED_PRECONDITION; move-leader to a voter answers OK and
     changes nothing. A membership request with a client id or sequence is a
-    BAD_REQUEST: it belongs to no session.
+    BAD_REQUEST: it belongs to no session. --config replaces that membership
+    (ID=self: this node's own endpoint), so that zkv check finds fake nodes.
+
+    A digest is --digest (hex) at revision --applied, the revision writes
+    count from; --lag N answers the first N digests one revision behind.
+
+    Backups (zkv snapshot save): with --snapshot-dir, a real snapshot file of
+    SNAPSHOT_KEYS keys at SNAPSHOT_INDEX is written there at start and served
+    --piece bytes at a time, read from the file at each request (a test may
+    damage it). --no-snapshot-yet N answers the first N requests UNAVAILABLE,
+    --replaced N the first N requests for a later piece FAILED_PRECONDITION, as
+    a node that took a newer snapshot meanwhile.
 
     Usage: fake_node [--id N] [--follower LEADER_ENDPOINT] [--page-max N]
-                     [--member ID=ENDPOINT]...
+                     [--member ID=ENDPOINT]... [--config ID=ENDPOINT|self]...
+                     [--applied N] [--digest HEX] [--lag N]
+                     [--snapshot-dir DIR] [--piece N] [--no-snapshot-yet N] [--replaced N]
     Prints "client=<endpoint> trace=<endpoint>" on stdout once bound, then
     "request <body>" for each request it receives, and serves until SIGTERM
     or SIGINT. */
 #include <czmq.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "snapshot.h"
 #include "zkv.pb-c.h"
+#include "zkv_error.h"
 
 #define MEMBERS_MAX 8
 #define CLUSTER_ID UINT64_C(0x1234abcd5678ef00)
 #define CONFIG_INDEX 7
 #define HOST_SIZE 64
+#define SNAPSHOT_INDEX 42
+#define SNAPSHOT_TERM 3
+#define SNAPSHOT_KEYS 300
+#define DIGEST_DEFAULT UINT64_C(0x0123456789abcdef)
 
 typedef struct {
     uint8_t *key;
@@ -78,6 +99,15 @@ typedef struct {
     uint64_t config_index;
     char error[128]; /* the reply's error text */
     config_reply_t config_reply;
+    const char *config_args[MEMBERS_MAX]; /* --config ID=ENDPOINT */
+    size_t config_arg_count;
+    uint64_t digest;
+    uint64_t lag; /* digests still to answer one revision behind */
+    const char *snapshot_dir;
+    char snapshot_path[1024]; /* empty: no snapshot */
+    uint64_t piece;
+    uint64_t no_snapshot_yet; /* snapshot requests still to answer UNAVAILABLE */
+    uint64_t replaced;        /* later pieces still to refuse as of a replaced snapshot */
 } node_t;
 
 /* ---------------------------------------------------------------- table */
@@ -249,8 +279,31 @@ static void s_status(node_t *n, Zkv__Response *r, Zkv__MemberStatus *self,
 
 /* ---------------------------------------------------------------- membership */
 
-static void s_config_init(node_t *n)
+/*  ID=tcp://HOST:PORT or ID=self as a member; false when malformed. */
+static bool s_config_arg(node_t *n, const char *arg, member_t *m)
 {
+    const char *endpoint = strchr(arg, '=') + 1;
+    if (strcmp(endpoint, "self") == 0)
+        endpoint = n->endpoint;
+    const char *colon = strrchr(endpoint, ':');
+    if (strncmp(endpoint, "tcp://", 6) != 0 || !colon || colon - endpoint - 6 >= HOST_SIZE)
+        return false;
+    m->id = (uint32_t) atoi(arg);
+    snprintf(m->host, sizeof m->host, "%.*s", (int) (colon - endpoint - 6), endpoint + 6);
+    m->ports[0] = 7200 + m->id;
+    m->ports[1] = 7300 + m->id;
+    m->ports[2] = (uint32_t) atoi(colon + 1);
+    return true;
+}
+
+static int s_config_init(node_t *n)
+{
+    n->config_index = CONFIG_INDEX;
+    for (size_t i = 0; i < n->config_arg_count; i++)
+        if (!s_config_arg(n, n->config_args[i], &n->config[n->config_count++]))
+            return -1;
+    if (n->config_count)
+        return 0;
     for (uint32_t id = 1; id <= 3; id++) {
         member_t *m = &n->config[n->config_count++];
         m->id = id;
@@ -259,7 +312,7 @@ static void s_config_init(node_t *n)
         m->ports[1] = 7300 + id;
         m->ports[2] = 7100 + id;
     }
-    n->config_index = CONFIG_INDEX;
+    return 0;
 }
 
 static member_t *s_member(node_t *n, uint32_t id)
@@ -445,6 +498,77 @@ static void s_membership(node_t *n, const Zkv__Request *q, Zkv__Response *r,
     }
 }
 
+/* ---------------------------------------------------------------- digest and backup */
+
+static void s_digest(node_t *n, Zkv__Response *r)
+{
+    r->status = ZKV__STATUS__OK;
+    r->digest = n->digest;
+    r->revision = n->revision;
+    if (n->lag > 0 && n->revision > 0) {
+        n->lag--;
+        r->revision--;
+    }
+}
+
+/*  The snapshot the node serves: SNAPSHOT_KEYS keys, values of varied sizes. */
+static int s_snapshot_write(node_t *n)
+{
+    zkv_btree_t *tree = zkv_btree_new();
+    char key[32], value[64];
+    for (int i = 0; tree && i < SNAPSHOT_KEYS; i++) {
+        int k = snprintf(key, sizeof key, "key/%04d", i);
+        int v = snprintf(value, sizeof value, "value %d %.*s", i, i % 40,
+                         "abcdefghijklmnopqrstuvwxyz0123456789ABCD");
+        if (zkv_btree_put(tree, key, (size_t) k, value, (size_t) v, NULL, NULL, NULL) != ZKV_OK)
+            zkv_btree_destroy(&tree);
+    }
+    zkv_snapshot_meta_t meta = {.index = SNAPSHOT_INDEX, .term = SNAPSHOT_TERM};
+    char name[ZKV_SNAPSHOT_NAME_SIZE + 1], err[256];
+    int rc = tree ? zkv_snapshot_write(zkv_fs_posix(), n->snapshot_dir, tree, &meta, name, err,
+                                       sizeof err)
+                  : ZKV_ENOMEM;
+    zkv_btree_destroy(&tree);
+    if (rc != ZKV_OK) {
+        fprintf(stderr, "fake_node: snapshot: %s\n", rc == ZKV_ENOMEM ? "out of memory" : err);
+        return -1;
+    }
+    snprintf(n->snapshot_path, sizeof n->snapshot_path, "%s/%s", n->snapshot_dir, name);
+    return 0;
+}
+
+/*  A piece of the snapshot file, as the node's storage_backup answers. */
+static void s_snapshot(node_t *n, const Zkv__SnapshotRequest *want, Zkv__Response *r)
+{
+    bool later = want->index != 0 || want->offset != 0;
+    int fd = -1;
+    off_t size = -1;
+    if (n->no_snapshot_yet > 0 || !n->snapshot_path[0]) {
+        n->no_snapshot_yet -= n->no_snapshot_yet > 0;
+        r->status = ZKV__STATUS__UNAVAILABLE;
+        r->error = "no snapshot yet";
+    } else if ((want->index != 0 && want->index != SNAPSHOT_INDEX) || (later && n->replaced > 0)) {
+        n->replaced -= later && n->replaced > 0;
+        r->status = ZKV__STATUS__FAILED_PRECONDITION;
+        r->error = "the node took a newer snapshot meanwhile: start again";
+    } else if ((fd = open(n->snapshot_path, O_RDONLY)) < 0 || (size = lseek(fd, 0, SEEK_END)) < 0) {
+        r->status = ZKV__STATUS__INTERNAL;
+        r->error = "the snapshot file cannot be read";
+    } else {
+        uint64_t offset = want->offset < (uint64_t) size ? want->offset : (uint64_t) size;
+        uint64_t length = (uint64_t) size - offset < n->piece ? (uint64_t) size - offset : n->piece;
+        n->scratch = malloc(length + 1);
+        ssize_t got = pread(fd, n->scratch, length, (off_t) offset);
+        r->status = got == (ssize_t) length ? ZKV__STATUS__OK : ZKV__STATUS__INTERNAL;
+        r->snapshot_index = SNAPSHOT_INDEX;
+        r->snapshot_size = (uint64_t) size;
+        r->chunk.data = n->scratch;
+        r->chunk.len = (size_t) length;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
 /* ---------------------------------------------------------------- answers */
 
 static void s_handle(node_t *n, const Zkv__Request *q, Zkv__Response *r)
@@ -473,6 +597,8 @@ static void s_handle(node_t *n, const Zkv__Request *q, Zkv__Response *r)
         break;
     case ZKV__REQUEST__BODY_CAS: s_cas(n, q->cas, r); break;
     case ZKV__REQUEST__BODY_SCAN: s_scan(n, q->scan, r); break;
+    case ZKV__REQUEST__BODY_DIGEST: s_digest(n, r); break;
+    case ZKV__REQUEST__BODY_SNAPSHOT: s_snapshot(n, q->snapshot, r); break;
     case ZKV__REQUEST__BODY_OPEN_SESSION:
     case ZKV__REQUEST__BODY_CLOSE_SESSION: r->status = ZKV__STATUS__OK; break;
     default: r->status = ZKV__STATUS__BAD_REQUEST; r->error = "unknown request";
@@ -561,35 +687,58 @@ static void s_on_request(node_t *n)
 
 /* ---------------------------------------------------------------- main */
 
+/*  A --flag taking a decimal number. */
+static bool s_number(const char *flag, const char *name, const char *value, uint64_t *out)
+{
+    if (strcmp(flag, name) != 0)
+        return false;
+    *out = strtoull(value, NULL, 10);
+    return true;
+}
+
 static int s_args(node_t *n, int argc, char **argv)
 {
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--id") == 0)
-            n->id = (uint32_t) atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--follower") == 0)
-            n->leader = argv[i + 1];
-        else if (strcmp(argv[i], "--page-max") == 0)
-            n->page_max = (uint32_t) atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--member") == 0 && n->members < MEMBERS_MAX &&
-                 strchr(argv[i + 1], '=')) {
-            n->member_ids[n->members] = (uint32_t) atoi(argv[i + 1]);
-            n->member_endpoints[n->members++] = strchr(argv[i + 1], '=') + 1;
-        } else
+        const char *flag = argv[i], *value = argv[i + 1];
+        if (strcmp(flag, "--id") == 0)
+            n->id = (uint32_t) atoi(value);
+        else if (strcmp(flag, "--follower") == 0)
+            n->leader = value;
+        else if (strcmp(flag, "--page-max") == 0)
+            n->page_max = (uint32_t) atoi(value);
+        else if (strcmp(flag, "--digest") == 0)
+            n->digest = strtoull(value, NULL, 16);
+        else if (strcmp(flag, "--member") == 0 && n->members < MEMBERS_MAX && strchr(value, '=')) {
+            n->member_ids[n->members] = (uint32_t) atoi(value);
+            n->member_endpoints[n->members++] = strchr(value, '=') + 1;
+        } else if (strcmp(flag, "--config") == 0 && n->config_arg_count < MEMBERS_MAX &&
+                   strchr(value, '='))
+            n->config_args[n->config_arg_count++] = value;
+        else if (strcmp(flag, "--snapshot-dir") == 0)
+            n->snapshot_dir = value;
+        else if (!s_number(flag, "--applied", value, &n->revision) &&
+                 !s_number(flag, "--lag", value, &n->lag) &&
+                 !s_number(flag, "--piece", value, &n->piece) &&
+                 !s_number(flag, "--no-snapshot-yet", value, &n->no_snapshot_yet) &&
+                 !s_number(flag, "--replaced", value, &n->replaced))
             return -1;
     }
-    return argc % 2 == 1 && n->page_max > 0 ? 0 : -1;
+    return argc % 2 == 1 && n->page_max > 0 && n->piece > 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
-    node_t n = {.id = 1, .page_max = 1000};
+    node_t n = {.id = 1, .page_max = 1000, .digest = DIGEST_DEFAULT, .piece = 1000};
     if (s_args(&n, argc, argv)) {
         fprintf(stderr, "usage: fake_node [--id N] [--follower ENDPOINT] [--page-max N] "
-                        "[--member ID=ENDPOINT]...\n");
+                        "[--member ID=ENDPOINT]... [--config ID=ENDPOINT|self]... "
+                        "[--applied N] [--digest HEX] [--lag N] [--snapshot-dir DIR] "
+                        "[--piece N] [--no-snapshot-yet N] [--replaced N]\n");
         return 2;
     }
     zsys_set_logstream(stderr);
-    s_config_init(&n);
+    if (n.snapshot_dir && s_snapshot_write(&n))
+        return 1;
     n.router = zsock_new(ZMQ_ROUTER);
     n.pub = zsock_new(ZMQ_PUB);
     int port = zsock_bind(n.router, "tcp://127.0.0.1:*");
@@ -597,6 +746,10 @@ int main(int argc, char **argv)
     if (port < 0 || trace_port < 0)
         return 1;
     snprintf(n.endpoint, sizeof n.endpoint, "tcp://127.0.0.1:%d", port);
+    if (s_config_init(&n)) {
+        fprintf(stderr, "fake_node: --config wants ID=tcp://HOST:PORT or ID=self\n");
+        return 2;
+    }
     printf("client=%s trace=tcp://127.0.0.1:%d\n", n.endpoint, trace_port);
     fflush(stdout);
     zpoller_t *poller = zpoller_new(n.router, NULL);

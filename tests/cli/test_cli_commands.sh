@@ -2,8 +2,10 @@
 # Every zkv command end to end against fake nodes (tests/cli/fake_node.c): a
 # leader (id 1) and a follower (id 2) that redirects to it and names a third,
 # dead member (id 3). Checks what each command prints in each format, exit
-# codes, binary safety, scan paging, status discovery, trace, bench, and the
-# membership commands (with what reaches each node, from the nodes' logs).
+# codes, binary safety, scan paging, status discovery, trace, bench, the
+# membership commands (with what reaches each node, from the nodes' logs),
+# and, on nodes of their own, snapshot save (a real snapshot file served in
+# pieces) and check (digests of members named by a node's membership).
 # Usage: test_cli_commands.sh path/to/zkv path/to/fake_node
 set -u
 zkv=$1
@@ -392,6 +394,149 @@ bad move-leader-id "move-leader: $wants_id 'two'$" move-leader two
 bad move-leader-zero "$wants_id '0'$" move-leader 0
 bad move-leader-big "$wants_id '99999999999'$" move-leader 99999999999
 bad move-leader-flag "unknown flag '--bogus' \(see 'zkv move-leader --help'\)" move-leader 2 --bogus
+
+bad snapshot-save-none \
+    'snapshot save: missing arguments; usage: zkv snapshot save FILE \[--force\]$' snapshot save
+bad snapshot-save-extra 'snapshot save: too many arguments' snapshot save "$tmp/a" "$tmp/b"
+bad snapshot-save-directory "snapshot save: $tmp is a directory$" snapshot save "$tmp" --force
+bad check-extra 'check: too many arguments; usage: zkv check \[--wait DURATION\]$' check 1
+bad check-wait "--wait wants a duration such as 500ms, 5s or 2m, not '0s'" check --wait 0s
+
+# snapshot save. Each node below serves a real snapshot file (index 42) from its
+# own directory, 1000 bytes a piece, read from the file at each request.
+start snap --id 1 --snapshot-dir "$tmp/snap"
+snap=$(field snap client)
+served=$(ls "$tmp"/snap/*.snap)
+size=$(wc -c <"$served")
+pieces=$(((size + 999) / 1000))
+[ "$pieces" -ge 5 ] || fail "snapshot: a file of $size bytes needs too few pieces"
+saved() { # saved FILE: the line a successful save prints
+    echo "saved snapshot at index 42 ($size bytes) to $1"
+}
+absent() { # absent NAME FILE...: none of the files exists
+    name=$1
+    shift
+    for f in "$@"; do
+        [ ! -e "$f" ] || fail "$name: $f exists"
+    done
+}
+# Only the first endpoint is asked, for every piece.
+expect snapshot-save 0 "$(saved "$tmp/backup.snap")" \
+    snapshot save "$tmp/backup.snap" --endpoints "$snap,$leader"
+cmp -s "$served" "$tmp/backup.snap" || fail "snapshot-save: the file differs from the node's"
+[ "$(requests snap snapshot)" -eq "$pieces" ] ||
+    fail "snapshot-save: $(requests snap snapshot) requests for $pieces pieces"
+[ "$(requests leader snapshot)" -eq 0 ] || fail "snapshot-save: a piece asked of another node"
+absent snapshot-save "$tmp/backup.snap.part"
+# The second time FILE exists: refused before any node is asked, FILE untouched.
+bad snapshot-save-exists "snapshot save: $tmp/backup.snap exists \(--force replaces it\)$" \
+    snapshot save "$tmp/backup.snap"
+cmp -s "$served" "$tmp/backup.snap" || fail "snapshot-save-exists: FILE changed"
+echo old >"$tmp/backup.snap"
+expect snapshot-save-force 0 "$(saved "$tmp/backup.snap")" \
+    snapshot save "$tmp/backup.snap" --force --endpoints "$snap"
+cmp -s "$served" "$tmp/backup.snap" || fail "snapshot-save-force: FILE not replaced"
+expect snapshot-save-json 0 "{\"file\":\"$tmp/json.snap\",\"index\":42,\"size\":$size}" \
+    snapshot save "$tmp/json.snap" -w json --endpoints "$snap"
+cmp -s "$served" "$tmp/json.snap" || fail "snapshot-save-json: the file differs from the node's"
+
+# A node that has no snapshot yet, then replaces it once midway: the save
+# waits on that node alone, then starts again from the first piece.
+start replaced --snapshot-dir "$tmp/replaced" --no-snapshot-yet 2 --replaced 1
+replaced=$(field replaced client)
+expect snapshot-save-restart 0 "$(saved "$tmp/restarted.snap")" \
+    snapshot save "$tmp/restarted.snap" --endpoints "$replaced,$leader"
+cmp -s "$(ls "$tmp"/replaced/*.snap)" "$tmp/restarted.snap" || fail "snapshot-save-restart: file"
+[ "$(requests replaced snapshot)" -eq $((2 + 2 + pieces)) ] ||
+    fail "snapshot-save-restart: $(requests replaced snapshot) requests, want $((4 + pieces))"
+[ "$(requests leader snapshot)" -eq 0 ] || fail "snapshot-save-restart: asked another node"
+# One that replaces it every time: 3 restarts, then exit 1 with nothing saved.
+start stale --snapshot-dir "$tmp/stale" --replaced 4
+expect snapshot-save-given-up 1 "" \
+    snapshot save "$tmp/stale.snap" --endpoints "$(field stale client)"
+said snapshot-save-given-up "snapshot save: given up after 3 restarts: \
+the node took a newer snapshot meanwhile: start again"
+[ "$(requests stale snapshot)" -eq 8 ] || fail "snapshot-save-given-up: $(requests stale snapshot)"
+absent snapshot-save-given-up "$tmp/stale.snap" "$tmp/stale.snap.part"
+
+# One byte of the served file flipped: the save fails verification, exit 1, no
+# file left; with --force an existing FILE stays as it was.
+start damaged --snapshot-dir "$tmp/damaged"
+damaged=$(ls "$tmp"/damaged/*.snap)
+at=$((size / 2))
+byte=$(od -An -tu1 -j "$at" -N1 "$damaged" | tr -d ' ')
+printf "\\$(printf %o $((255 - byte)))" | dd of="$damaged" bs=1 seek="$at" conv=notrunc status=none
+cmp -s "$served" "$damaged" && fail "snapshot-save-damaged: the byte was not flipped"
+expect snapshot-save-damaged 1 "" \
+    snapshot save "$tmp/damaged.snap" --endpoints "$(field damaged client)"
+grep -Eq "^zkv: snapshot save: the snapshot from tcp://[0-9.:]+ does not verify \
+\(.*/damaged.snap.part: offset [0-9]+: .*\); nothing saved$" "$tmp/err" ||
+    fail "snapshot-save-damaged: $(cat "$tmp/err")"
+absent snapshot-save-damaged "$tmp/damaged.snap" "$tmp/damaged.snap.part"
+echo old >"$tmp/kept.snap"
+expect snapshot-save-damaged-force 1 "" \
+    snapshot save "$tmp/kept.snap" --force --endpoints "$(field damaged client)"
+[ "$(cat "$tmp/kept.snap")" = old ] || fail "snapshot-save-damaged-force: FILE changed"
+absent snapshot-save-damaged-force "$tmp/kept.snap.part"
+
+# check. The node asked (c1 and the like) names the members by --config; each
+# member is asked at that endpoint. Member 2 answers its first two digests one
+# index behind, so the first round does not line up.
+start c2 --id 2 --applied 39 --lag 2
+start c3 --id 3 --applied 39
+start d3 --id 3 --applied 39 --digest fedcba9876543210
+c2=$(field c2 client)
+c3=$(field c3 client)
+d3=$(field d3 client)
+start c1 --id 1 --applied 39 --config 1=self --config "2=$c2" --config "3=$c3"
+c1=$(field c1 client)
+expect check 0 "3 members agree at index 39: digest 0123456789abcdef" check --endpoints "$c1"
+[ "$(requests c1 member_list)" -eq 1 ] || fail "check: membership not asked of the node"
+[ "$(requests c2 digest)" -eq 3 ] || fail "check: member 2 asked $(requests c2 digest) times, not 3"
+[ "$(requests c3 digest)" -eq 3 ] || fail "check: member 3 asked $(requests c3 digest) times, not 3"
+digest_json() { # digest_json ID ENDPOINT REVISION DIGEST: a member in check's JSON
+    printf '{"id":%s,"endpoint":"%s","revision":%s,"digest":"%s"}' "$1" "$2" "$3" "$4"
+}
+d=0123456789abcdef
+e=fedcba9876543210
+expect check-json 0 "{\"index\":39,\"agree\":true,\"members\":[$(digest_json 1 "$c1" 39 $d),\
+$(digest_json 2 "$c2" 39 $d),$(digest_json 3 "$c3" 39 $d)]}" check -w json --endpoints "$c1"
+# Member 3 holds another digest at the same index.
+start d1 --id 1 --applied 39 --config 1=self --config "2=$c2" --config "3=$d3"
+d1=$(field d1 client)
+expect check-differs 1 "ID  ENDPOINT               INDEX  DIGEST
+1   $d1  39     $d
+2   $c2  39     $d
+3   $d3  39     $e" check --endpoints "$d1"
+said check-differs "member 3 differs from the majority at index 39"
+expect check-differs-json 1 "{\"index\":39,\"agree\":false,\"members\":[\
+$(digest_json 1 "$d1" 39 $d),$(digest_json 2 "$c2" 39 $d),$(digest_json 3 "$d3" 39 $e)]}" \
+    check -w json --endpoints "$d1"
+"$zkv" check -w table --endpoints "$d1" 2>/dev/null | grep -q "^| 3  | $d3 | 39    | $e |$" ||
+    fail "check-differs-table"
+# Member 4 does not answer; the others agree.
+start e1 --id 1 --applied 39 --config 1=self --config "2=$c2" --config 4=tcp://127.0.0.1:1
+e1=$(field e1 client)
+expect check-silent 1 "ID  ENDPOINT               INDEX  DIGEST
+1   $e1  39     $d
+2   $c2  39     $d
+4   tcp://127.0.0.1:1      -      -" check --endpoints "$e1" --timeout 500ms
+said check-silent "member 4 (tcp://127.0.0.1:1) did not answer"
+"$zkv" check -w json --endpoints "$e1" --timeout 500ms >"$tmp/out" 2>/dev/null
+has check-silent-json '{"index":39,"agree":false,' \
+    '{"id":4,"endpoint":"tcp://127.0.0.1:1","revision":null,"digest":null,"error":"did not answer"}'
+# Member 1 stays one index behind: writes in flight, as far as check can tell.
+start f1 --id 1 --applied 39 --lag 1000000 --config 1=self --config "2=$c3"
+f1=$(field f1 client)
+asked=$(requests c3 digest)
+expect check-in-flight 1 "ID  ENDPOINT               INDEX  DIGEST
+1   $f1  38     $d
+2   $c3  39     $d" check --endpoints "$f1" --wait 1s
+said check-in-flight "members did not reach the same applied index within 1s (writes in flight?)"
+rounds=$(($(requests c3 digest) - asked))
+[ "$rounds" -ge 2 ] && [ "$rounds" -le 8 ] || fail "check-in-flight: $rounds rounds in 1s"
+"$zkv" check -w json --endpoints "$f1" --wait 300ms >"$tmp/out" 2>/dev/null
+has check-in-flight-json '{"index":null,"agree":false,'
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

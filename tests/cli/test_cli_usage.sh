@@ -82,6 +82,18 @@ run member-add-help 0 0 --out '^ +--learner +join as a learner' \
     --out '^Usage: zkv member add ID PEER_ENDPOINT CLIENT_ENDPOINT \[--learner\]$' -- member add -h
 run move-leader-help 0 0 --out '^Usage: zkv move-leader ID$' --out 'Global flags' -- move-leader -h
 run help-move-leader 0 0 --out '^Usage: zkv move-leader ID$' -- help move-leader
+run help-lists-backup 0 0 --out '^  snapshot +Save a backup of one node' \
+    --out '^  check +Compare every member' -- --help
+run snapshot-help 0 0 --out '^Usage: zkv snapshot save FILE \[--force\]$' --out '^  save  ' \
+    -- snapshot --help
+run snapshot-save-help 0 0 --out '^Usage: zkv snapshot save FILE \[--force\]$' \
+    --out '^ +--force +replace FILE if it exists$' --out 'zkvd --restore FILE' \
+    --out 'Global flags' -- snapshot save -h
+run help-snapshot-save 0 0 --out '^Usage: zkv snapshot save FILE' -- help snapshot save
+run snapshot-help-before-save 0 0 --out '^Usage: zkv snapshot save FILE' -- snapshot --help save
+run check-help 0 0 --out '^Usage: zkv check \[--wait DURATION\]$' --out '^ +--wait DURATION ' \
+    --out 'Global flags' -- check -h
+run help-check 0 0 --out '^Usage: zkv check \[--wait DURATION\]$' -- help check
 
 # Bad command lines: exit 2, one line.
 run no-command 2 1 --err 'no command' --
@@ -116,6 +128,28 @@ run bench-key-size 2 1 --err 'too small' -- bench --key-size 2 --key-space 1000
 run bench-inflight 2 1 --err 'at least' -- bench --conns 4 --inflight 2
 run trace-kind 2 1 -- trace --kind 'role,,vote' --duration 100ms
 run trace-node 2 1 -- trace --node zero --duration 100ms
+# A backup's FILE is checked before any node is asked: at once, even with nobody listening.
+run snapshot-none 2 1 --err 'snapshot: missing subcommand; usage: zkv snapshot save' -- snapshot
+run snapshot-unknown 2 1 --err "snapshot: unknown subcommand 'restore'" -- snapshot restore f
+run help-snapshot-extra 2 1 --err 'help: too many arguments' -- help snapshot save f
+run snapshot-save-no-file 2 1 --err 'snapshot save: missing arguments; usage: zkv snapshot save' \
+    -- snapshot save
+run snapshot-save-extra 2 1 --err 'snapshot save: too many arguments' -- snapshot save a b
+run snapshot-save-force-value 2 1 --err 'flag --force takes no value' -- snapshot save a --force=1
+echo old >"$tmp/exists.snap"
+run snapshot-save-exists 2 1 --err "snapshot save: $tmp/exists.snap exists \(--force replaces" \
+    --max-ms 10000 -- snapshot save "$tmp/exists.snap" --endpoints $dead
+[ "$(cat "$tmp/exists.snap")" = old ] || fail "snapshot-save-exists: FILE changed"
+[ -e "$tmp/exists.snap.part" ] && fail "snapshot-save-exists: FILE.part created"
+run snapshot-save-directory 2 1 --err "snapshot save: $tmp is a directory$" --max-ms 10000 \
+    -- snapshot save "$tmp" --force --endpoints $dead
+run snapshot-save-no-directory 2 1 \
+    --err "cannot create $tmp/absent/b.snap.part: No such file or directory$" --max-ms 10000 \
+    -- snapshot save "$tmp/absent/b.snap" --endpoints $dead
+run check-extra 2 1 --err 'check: too many arguments; usage: zkv check \[--wait DURATION\]$' \
+    -- check now
+run check-wait 2 1 --err '--wait wants a duration' -- check --wait forever
+run check-wait-zero 2 1 --err '--wait wants a duration' -- check --wait 0s
 
 # Oversized keys and values are refused before anything is sent: at once,
 # even with nobody listening.
@@ -142,6 +176,14 @@ run member-add-unreachable 3 1 --err 'timed out .*the change may or may not have
     --max-ms 10000 -- --endpoints $dead --timeout 300ms member add 4 h:1:2 h:3
 run move-leader-unreachable 3 1 --err 'the change may or may not have been made$' --max-ms 10000 \
     -- move-leader 2 --endpoints $dead --timeout 300ms
+# A backup that gets no answer leaves nothing behind.
+run snapshot-save-unreachable 3 1 --max-ms 10000 \
+    --err 'timed out after [0-9]+ms \(1 attempt\): tcp://127.0.0.1:1 did not reply$' \
+    -- snapshot save "$tmp/b.snap" --endpoints $dead --timeout 300ms
+[ -e "$tmp/b.snap" ] && fail "snapshot-save-unreachable: FILE created"
+[ -e "$tmp/b.snap.part" ] && fail "snapshot-save-unreachable: FILE.part left behind"
+run check-unreachable 3 1 --err 'timed out after [0-9]+ms .*did not reply$' --max-ms 10000 \
+    -- check --endpoints $dead --timeout 300ms
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

@@ -307,8 +307,7 @@ static int s_move_leader(const zkv_command_t *cmd, zkv_globals_t *g, int argc, c
     "The change goes to the leader (a follower's NOT_LEADER is followed) and is\n"                 \
     "answered once committed. A change the cluster's state forbids (another change\n"              \
     "in progress, a learner not caught up, the last voter) prints the node's reason\n"             \
-    "and exits 1. Such a refusal can also follow a lost reply: the retry finds the\n"              \
-    "first attempt's change made ('member list' tells).\n"
+    "and exits 1. A retry of a change already in effect (a lost reply) gets OK.\n"
 
 static const zkv_command_t s_member_list = {
     "member list",

@@ -160,7 +160,7 @@ int zkv_tracer_monitor(zkv_tracer_t *self, zsock_t *socket, const char *name)
     int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPTED |
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-                 ZMQ_EVENT_CONNECT_RETRIED;
+                 ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_MONITOR_STOPPED;
     if (zmq_socket_monitor(zsock_resolve(socket), endpoint, events) != 0)
         return -1;
     /* The monitor endpoint exists now; the trace actor connects to it. */
@@ -202,6 +202,7 @@ static const char *s_event_name(uint16_t event)
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: return "handshake-failed";
+    case ZMQ_EVENT_MONITOR_STOPPED: return "monitor-stopped";
     default: return "other";
     }
 }
@@ -224,6 +225,18 @@ static void s_add_monitor(trace_t *self, zmsg_t *msg)
     zstr_free(&name);
 }
 
+/*  A monitor that stopped (its socket closed or unmonitored, as peers come
+    and go with the membership) frees its slot for the next one. */
+static void s_drop_monitor(trace_t *self, size_t which)
+{
+    zpoller_remove(self->poller, self->monitors[which]);
+    zsock_destroy(&self->monitors[which]);
+    zstr_free(&self->monitor_names[which]);
+    self->monitor_count--;
+    self->monitors[which] = self->monitors[self->monitor_count];
+    self->monitor_names[which] = self->monitor_names[self->monitor_count];
+}
+
 static void s_monitor_event(trace_t *self, size_t which)
 {
     zmsg_t *msg = zmsg_recv(self->monitors[which]);
@@ -231,8 +244,8 @@ static void s_monitor_event(trace_t *self, size_t which)
         return;
     zframe_t *head = zmsg_first(msg);
     zframe_t *addr = zmsg_next(msg);
+    uint16_t event = 0;
     if (head && zframe_size(head) == 6) {
-        uint16_t event;
         memcpy(&event, zframe_data(head), 2);
         char *endpoint = addr ? zframe_strdup(addr) : strdup("");
         char detail[TRACE_DETAIL_MAX];
@@ -247,6 +260,8 @@ static void s_monitor_event(trace_t *self, size_t which)
         s_publish(zsock_resolve(self->pub), self->node_id, &ev);
     }
     zmsg_destroy(&msg);
+    if (event == ZMQ_EVENT_MONITOR_STOPPED)
+        s_drop_monitor(self, which);
 }
 
 /*  Events arrive already framed; a "$MONITOR" message asks to watch a socket.
@@ -370,8 +385,10 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
             s_subscription(&self);
         else if (which)
             for (size_t i = 0; i < self.monitor_count; i++)
-                if (which == self.monitors[i])
+                if (which == self.monitors[i]) {
                     s_monitor_event(&self, i);
+                    break;
+                }
         if (zpoller_terminated(self.poller))
             break;
     }

@@ -111,6 +111,51 @@ static void test_events_published_with_topic(void **state)
     zactor_destroy(&trace);
 }
 
+/*  Sockets come and go with the membership: the slot of a monitor that
+    stopped is reused, so the socket monitored after many others (more than
+    the trace actor holds at once) still shows its events. */
+static void test_stopped_monitors_free_their_slots(void **state)
+{
+    (void) state;
+    zactor_t *trace = zkv_trace_actor_new(8, "tcp://127.0.0.1:*");
+    assert_non_null(trace);
+    zstr_send(trace, "ENDPOINT");
+    char *endpoint = zstr_recv(trace);
+    zsock_t *sub = zsock_new_sub(endpoint, "");
+    zkv_tracer_t *tracer = zkv_tracer_new(8);
+    char *topic = NULL;
+    Zkv__TraceEvent *ev = s_emit_until_seen(tracer, sub, 1, 1, 1, "up", 50, WAIT_MS, &topic);
+    assert_non_null(ev);
+    zkv__trace_event__free_unpacked(ev, NULL);
+    zstr_free(&topic);
+    for (int i = 0; i < 48; i++) {
+        zsock_t *gone = zsock_new(ZMQ_DEALER);
+        assert_int_equal(zkv_tracer_monitor(tracer, gone, "gone"), 0);
+        zclock_sleep(10);
+        zkv_tracer_unmonitor(gone);
+        zsock_destroy(&gone);
+    }
+    zsock_t *router = zsock_new_router("tcp://127.0.0.1:*");
+    zsock_t *dealer = zsock_new(ZMQ_DEALER);
+    assert_int_equal(zkv_tracer_monitor(tracer, dealer, "peer-last"), 0);
+    zclock_sleep(50);
+    assert_int_equal(zsock_connect(dealer, "%s", zsock_endpoint(router)), 0);
+    bool seen = false;
+    while (!seen && (ev = s_expect(sub, "socket", &topic)) != NULL) {
+        seen = strstr(ev->detail, "socket=peer-last") && strstr(ev->detail, "event=connected");
+        zkv__trace_event__free_unpacked(ev, NULL);
+        zstr_free(&topic);
+    }
+    assert_true(seen);
+    zkv_tracer_unmonitor(dealer);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+    zkv_tracer_destroy(&tracer);
+    zsock_destroy(&sub);
+    zstr_free(&endpoint);
+    zactor_destroy(&trace);
+}
+
 /*  What else reaches the XPUB from a connection (the end of a subscription it
     never made, an empty frame, a message that is no subscription at all)
     must not make the node believe nobody watches: events keep coming to the
@@ -163,6 +208,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_published_with_topic),
+        cmocka_unit_test(test_stopped_monitors_free_their_slots),
         cmocka_unit_test(test_noise_does_not_stop_tracing),
         cmocka_unit_test(test_bind_failure_reported),
     };

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "zkv_error.h"
 
 #define NODES 6
 #define KEYS_MAX 200000
@@ -26,13 +27,15 @@ typedef struct {
     size_t inflight;
     size_t acked_count;
     bool acked[KEYS_MAX];
-    char keys[WINDOW * 4][H_KEY_SIZE]; /* borrowed by the puts in flight */
-    char values[WINDOW * 4][H_VALUE_SIZE];
 } writer_t;
 
+/*  One put in flight; its key and value are borrowed by the client until it
+    completes, however long its retries take. */
 typedef struct {
     writer_t *w;
     size_t i;
+    char key[H_KEY_SIZE];
+    char value[H_VALUE_SIZE];
 } put_t;
 
 static void s_put_done(void *arg, int rc, const Zkv__Response *reply)
@@ -52,14 +55,19 @@ static void s_fill(writer_t *w)
     while (w->inflight < WINDOW && w->next < KEYS_MAX) {
         put_t *p = malloc(sizeof *p);
         CHECK(p, "out of memory");
-        *p = (put_t){w, w->next++};
-        char *key = w->keys[p->i % (WINDOW * 4)], *value = w->values[p->i % (WINDOW * 4)];
-        h_key(key, "m", p->i);
-        h_value(value, "m", p->i);
+        p->w = w;
+        p->i = w->next++;
+        h_key(p->key, "m", p->i);
+        h_value(p->value, "m", p->i);
         zkv_op_t op = {.type = ZKV_OP_PUT,
-                       .key = {(const uint8_t *) key, strlen(key)},
-                       .value = {(const uint8_t *) value, strlen(value)}};
+                       .key = {(const uint8_t *) p->key, strlen(p->key)},
+                       .value = {(const uint8_t *) p->value, strlen(p->value)}};
         int rc = zkv_client_submit(w->client, &op, s_put_done, p);
+        if (rc == ZKV_EBUSY) { /* a write still retried holds the session's window */
+            w->next--;
+            free(p);
+            return;
+        }
         CHECK(rc == 0, "submit a put: %s", zkv_client_strerror(rc));
         w->inflight++;
     }
@@ -137,6 +145,24 @@ static void s_drain(writer_t *w)
     CHECK(w->inflight == 0, "%zu puts still in flight", w->inflight);
 }
 
+/*  For a failure report: which nodes hold key i, and what they applied. */
+static void s_explain(zkv_client_t *reader, zkv_cluster_t *cluster, size_t i)
+{
+    char key[H_KEY_SIZE], got[H_VALUE_SIZE];
+    h_key(key, "m", i);
+    for (uint32_t id = 1; id <= NODES; id++) {
+        zkv_node_status_t st;
+        if (zkv_cluster_state(cluster, id) != ZKV_NODE_RUNNING ||
+            zkv_cluster_status(cluster, id, &st) != 0)
+            continue;
+        int rc = h_get(reader, key, true, zkv_cluster_client_endpoint(cluster, id), got,
+                       sizeof got);
+        h_note("node %u: %s %s (applied %" PRIu64 ", leader %u, term %" PRIu64 ")", id, key,
+               rc == ZKV__STATUS__OK ? got : zkv_client_status_name(rc), st.applied, st.leader,
+               st.term);
+    }
+}
+
 /*  Every acknowledged put, read from one member's own state. */
 static void s_verify(zkv_client_t *reader, zkv_cluster_t *cluster, uint32_t id, const writer_t *w)
 {
@@ -158,6 +184,8 @@ static void s_verify(zkv_client_t *reader, zkv_cluster_t *cluster, uint32_t id, 
                 first = i;
         }
     }
+    if (missing)
+        s_explain(reader, cluster, first);
     CHECK(missing == 0, "node %u lacks %zu acknowledged puts, the first m%zu", id, missing, first);
     h_note("node %u holds all %zu acknowledged puts", id, w->acked_count);
 }

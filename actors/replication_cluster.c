@@ -255,13 +255,14 @@ bool zkv_repl_cluster_admit(zkv_repl_cluster_t *rc, const zkv_raft_t *raft,
         return false;
     }
     /* A removed leader leads until its removal commits: only then is it out. */
+    if (!zkv_membership_was_removed(&rc->current, msg->from))
+        return true;
     zkv_raft_status_t st;
     zkv_raft_status(raft, &st);
-    if (zkv_membership_was_removed(&rc->current, msg->from) && rc->config_index <= st.commit) {
-        s_tell_removed(rc, msg, port);
-        return false;
-    }
-    return true;
+    if (rc->config_index > st.commit)
+        return true;
+    s_tell_removed(rc, msg, port);
+    return false;
 }
 
 /* ---------------------------------------------------------------- requests */

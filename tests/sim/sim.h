@@ -276,6 +276,8 @@ void sim_net_free(sim_t *sim);
 void sim_faults(sim_t *sim);
 void sim_heal(sim_t *sim);
 void sim_hunt_commit(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *rd);
+/* A node up that says it leads (the lowest id), or 0. */
+uint32_t sim_leader(sim_t *sim);
 
 /* sim_node.c */
 void sim_node_boot(sim_t *sim, sim_node_t *nd);

@@ -13,19 +13,6 @@
 
 enum { S_ADD_LEARNER, S_PROMOTE, S_REMOVE_VOTER, S_REMOVE_LEARNER };
 
-static uint32_t s_leader(sim_t *sim)
-{
-    for (uint32_t id = 1; id <= sim->n_nodes; id++) {
-        zkv_raft_status_t s;
-        if (!sim->nodes[id].up)
-            continue;
-        zkv_raft_status(sim->nodes[id].raft, &s);
-        if (s.role == ZKV_RAFT_LEADER)
-            return id;
-    }
-    return 0;
-}
-
 /*  The highest commit index any node holds now. */
 static uint64_t s_commit_known(sim_t *sim)
 {
@@ -132,7 +119,7 @@ void sim_membership(sim_t *sim)
 {
     if (!sim->changes || !sim_chance(sim, sim->changes))
         return;
-    uint32_t leader = s_leader(sim);
+    uint32_t leader = sim_leader(sim);
     if (!leader)
         return;
     s_change(sim, leader);

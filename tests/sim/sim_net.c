@@ -172,7 +172,7 @@ void sim_heal(sim_t *sim)
     sim_trace(sim, SIM_TR_HEAL, 0, 0, 0, 0, 0, 0);
 }
 
-static uint32_t s_leader(sim_t *sim)
+uint32_t sim_leader(sim_t *sim)
 {
     for (uint32_t id = 1; id <= sim->n_nodes; id++) {
         zkv_raft_status_t s;
@@ -201,7 +201,7 @@ static void s_partition(sim_t *sim)
 {
     uint32_t n = sim->n_nodes, kind = sim_below(sim, 6);
     uint32_t victim = 1 + sim_below(sim, n);
-    uint32_t leader = s_leader(sim);
+    uint32_t leader = sim_leader(sim);
     if (kind == 1 && leader)
         victim = leader;
     switch (kind) {
@@ -246,7 +246,7 @@ static void s_net_params(sim_t *sim)
 static void s_crash(sim_t *sim)
 {
     uint32_t id = 1 + sim_below(sim, sim->n_nodes);
-    uint32_t leader = s_leader(sim);
+    uint32_t leader = sim_leader(sim);
     if (leader && sim_chance(sim, 400))
         id = leader;
     sim_node_t *nd = &sim->nodes[id];
@@ -259,7 +259,7 @@ static void s_crash(sim_t *sim)
 
 static void s_transfer(sim_t *sim)
 {
-    uint32_t leader = s_leader(sim);
+    uint32_t leader = sim_leader(sim);
     uint32_t to = 1 + sim_below(sim, sim->n_voters);
     if (!leader || to == leader)
         return;

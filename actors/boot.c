@@ -244,8 +244,7 @@ static void s_raft_config(const zkv_config_t *config, const zkv_boot_t *boot, ui
                           zkv_raft_config_t *rc)
 {
     zkv_raft_config_default(rc, config->id, NULL, 0);
-    if (zkv_membership_decode_raft(NULL, boot->members, boot->members_size, &rc->members) !=
-        ZKV_OK)
+    if (zkv_membership_decode_raft(NULL, boot->members, boot->members_size, &rc->members) != ZKV_OK)
         memset(&rc->members, 0, sizeof rc->members);
     rc->members_data = boot->members;
     rc->members_size = boot->members_size;

@@ -533,8 +533,9 @@ static void s_rejected(client_t *self, const zkv_msg_t *msg)
 static void s_members(client_t *self, const zkv_msg_t *msg)
 {
     zkv_membership_t m;
-    if (msg->body && zkv_membership_decode(zframe_data(msg->body), zframe_size(msg->body), &m) ==
-                         ZKV_OK && m.count > 0)
+    if (msg->body &&
+        zkv_membership_decode(zframe_data(msg->body), zframe_size(msg->body), &m) == ZKV_OK &&
+        m.count > 0)
         self->members = m;
 }
 

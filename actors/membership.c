@@ -188,8 +188,8 @@ uint64_t zkv_membership_cluster_id(const zkv_membership_t *m)
         if (!next)
             break;
         char line[ZKV_HOST_SIZE_MAX + 64];
-        int n = snprintf(line, sizeof line, "%u=%s:%u:%u:%u;", next->id, next->host,
-                         next->pub_port, next->router_port, next->client_port);
+        int n = snprintf(line, sizeof line, "%u=%s:%u:%u:%u;", next->id, next->host, next->pub_port,
+                         next->router_port, next->client_port);
         h = s_fnv(h, line, (size_t) n);
         last = next->id;
     }
@@ -198,8 +198,7 @@ uint64_t zkv_membership_cluster_id(const zkv_membership_t *m)
 
 /* ---------------------------------------------------------------- changes */
 
-int zkv_membership_add(zkv_membership_t *m, const zkv_member_t *member, char *err,
-                       size_t err_size)
+int zkv_membership_add(zkv_membership_t *m, const zkv_member_t *member, char *err, size_t err_size)
 {
     if (!s_member_valid(member))
         return s_fail(err, err_size, "a member needs an id, a host and three ports");

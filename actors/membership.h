@@ -53,8 +53,7 @@ bool zkv_membership_was_removed(const zkv_membership_t *m, uint32_t id);
 /*  One change to m, checked: ZKV_OK, or ZKV_EINVAL with one line in err
     (a member that exists, an id removed before, no such member, a voter
     already, the last voter, limits). */
-int zkv_membership_add(zkv_membership_t *m, const zkv_member_t *member, char *err,
-                       size_t err_size);
+int zkv_membership_add(zkv_membership_t *m, const zkv_member_t *member, char *err, size_t err_size);
 int zkv_membership_promote(zkv_membership_t *m, uint32_t id, char *err, size_t err_size);
 int zkv_membership_remove(zkv_membership_t *m, uint32_t id, char *err, size_t err_size);
 

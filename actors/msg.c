@@ -10,17 +10,17 @@ typedef struct {
 } s_layout_t;
 
 static const s_layout_t s_layouts[ZKV_MSG_TYPE_MAX + 1] = {
-    [ZKV_MSG_PERSIST] = {"PERSIST", 7, true},  [ZKV_MSG_DROP] = {"DROP", 1, false},
-    [ZKV_MSG_DURABLE] = {"DURABLE", 1, false}, [ZKV_MSG_FATAL] = {"FATAL", 0, true},
-    [ZKV_MSG_APPLY] = {"APPLY", 0, true},      [ZKV_MSG_SERVE] = {"SERVE", 2, true},
-    [ZKV_MSG_CHUNK] = {"CHUNK", 3, true},      [ZKV_MSG_INSTALL] = {"INSTALL", 3, false},
-    [ZKV_MSG_PRUNE] = {"PRUNE", 0, true},      [ZKV_MSG_APPLIED] = {"APPLIED", 1, false},
+    [ZKV_MSG_PERSIST] = {"PERSIST", 7, true},   [ZKV_MSG_DROP] = {"DROP", 1, false},
+    [ZKV_MSG_DURABLE] = {"DURABLE", 1, false},  [ZKV_MSG_FATAL] = {"FATAL", 0, true},
+    [ZKV_MSG_APPLY] = {"APPLY", 0, true},       [ZKV_MSG_SERVE] = {"SERVE", 2, true},
+    [ZKV_MSG_CHUNK] = {"CHUNK", 3, true},       [ZKV_MSG_INSTALL] = {"INSTALL", 3, false},
+    [ZKV_MSG_PRUNE] = {"PRUNE", 0, true},       [ZKV_MSG_APPLIED] = {"APPLIED", 1, false},
     [ZKV_MSG_SNAPSHOT] = {"SNAPSHOT", 3, true}, [ZKV_MSG_INSTALLED] = {"INSTALLED", 2, true},
-    [ZKV_MSG_PROPOSE] = {"PROPOSE", 0, true},  [ZKV_MSG_READ] = {"READ", 1, true},
-    [ZKV_MSG_STATE] = {"STATE", 5, false},     [ZKV_MSG_READFAIL] = {"READFAIL", 2, false},
+    [ZKV_MSG_PROPOSE] = {"PROPOSE", 0, true},   [ZKV_MSG_READ] = {"READ", 1, true},
+    [ZKV_MSG_STATE] = {"STATE", 5, false},      [ZKV_MSG_READFAIL] = {"READFAIL", 2, false},
     [ZKV_MSG_REJECTED] = {"REJECTED", 1, true}, [ZKV_MSG_COUNT] = {"COUNT", 0, false},
-    [ZKV_MSG_RESULTS] = {"RESULTS", 2, true},  [ZKV_MSG_REPLY] = {"REPLY", 1, true},
-    [ZKV_MSG_ADMIN] = {"ADMIN", 1, true},      [ZKV_MSG_MEMBERS] = {"MEMBERS", 2, true},
+    [ZKV_MSG_RESULTS] = {"RESULTS", 2, true},   [ZKV_MSG_REPLY] = {"REPLY", 1, true},
+    [ZKV_MSG_ADMIN] = {"ADMIN", 1, true},       [ZKV_MSG_MEMBERS] = {"MEMBERS", 2, true},
     [ZKV_MSG_BACKUP] = {"BACKUP", 1, true},
 };
 

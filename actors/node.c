@@ -43,8 +43,8 @@ zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
                    &(zkv_storage_start_t){boot.snapshot_term, boot.members, boot.members_size,
                                           boot.snapshot_path})))
         failed = "cannot start the storage actor";
-    else if (!(self->replication = zkv_replication_actor_new(config, &boot.raft,
-                                                             boot.snapshot_path, &boot.cluster)))
+    else if (!(self->replication = zkv_replication_actor_new(config, &boot.raft, boot.snapshot_path,
+                                                             &boot.cluster)))
         failed = "cannot bind the peer endpoints";
     else if (!(self->client = zkv_client_actor_new(config)))
         failed = "cannot bind the client endpoint";

@@ -172,8 +172,8 @@ static bool s_on_router(void *arg)
     link between two nodes is identified by its two addresses (a test cuts one
     link with a firewall rule on exactly that pair). The endpoint goes into
     buf, to disconnect from it later. */
-static int s_connect_peer(shell_t *self, zsock_t *sock, const char *host, uint16_t port,
-                          char *buf, size_t size)
+static int s_connect_peer(shell_t *self, zsock_t *sock, const char *host, uint16_t port, char *buf,
+                          size_t size)
 {
     const char *src = self->config.listen;
     bool any = streq(src, "0.0.0.0") || streq(src, "*") || streq(src, "::");
@@ -255,8 +255,7 @@ static int s_add_peer(shell_t *self, const zkv_member_t *m)
     char name[32], endpoint[sizeof p->sub_endpoint];
     snprintf(name, sizeof name, "peer-%u", m->id);
     zkv_tracer_monitor(self->tracer, p->dealer, name);
-    s_connect_peer(self, self->sub, m->host, m->pub_port, p->sub_endpoint,
-                   sizeof p->sub_endpoint);
+    s_connect_peer(self, self->sub, m->host, m->pub_port, p->sub_endpoint, sizeof p->sub_endpoint);
     s_connect_peer(self, p->dealer, m->host, m->router_port, endpoint, sizeof endpoint);
     zkv_tracer_emit(self->tracer, "socket", 0, 0, m->id, 0, "peer %u connected (%s:%u/%u)", m->id,
                     m->host, m->pub_port, m->router_port);
@@ -415,8 +414,7 @@ static void s_repl_actor(zsock_t *pipe, void *arg)
 }
 
 zactor_t *zkv_replication_actor_new(const zkv_config_t *config, zkv_raft_t **raft_p,
-                                    const char *snapshot_path,
-                                    const zkv_cluster_file_t *cluster)
+                                    const char *snapshot_path, const zkv_cluster_file_t *cluster)
 {
     repl_args_t args = {config, *raft_p, snapshot_path, cluster};
     zactor_t *actor = zkv_actor_start(s_repl_actor, &args);

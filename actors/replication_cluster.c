@@ -13,8 +13,8 @@
     commit of its removal, a TimeoutNow to its successor) leave. */
 #define RC_STOP_GRACE_TICKS 5
 
-void zkv_repl_cluster_init(zkv_repl_cluster_t *rc, const zkv_config_t *config,
-                           const zkv_fs_t *fs, const zkv_cluster_file_t *file)
+void zkv_repl_cluster_init(zkv_repl_cluster_t *rc, const zkv_config_t *config, const zkv_fs_t *fs,
+                           const zkv_cluster_file_t *file)
 {
     memset(rc, 0, sizeof *rc);
     rc->id = config->id;
@@ -29,9 +29,8 @@ static void s_save(zkv_repl_cluster_t *rc, zkv_tracer_t *tracer)
 {
     int rc_save = zkv_cluster_file_save(rc->fs, rc->data_dir, &rc->file);
     zkv_tracer_emit(tracer, "cluster", 0, rc->config_index, 0, 0,
-                    "standing=%s cluster=%016" PRIx64 "%s",
-                    zkv_cluster_state_name(rc->file.state), rc->file.cluster_id,
-                    rc_save == ZKV_OK ? "" : " (cluster file not written)");
+                    "standing=%s cluster=%016" PRIx64 "%s", zkv_cluster_state_name(rc->file.state),
+                    rc->file.cluster_id, rc_save == ZKV_OK ? "" : " (cluster file not written)");
     if (rc_save != ZKV_OK)
         zsys_error("zkvd: cannot write %s/%s", rc->data_dir, ZKV_CLUSTER_FILE_NAME);
 }
@@ -71,8 +70,8 @@ static void s_reply(zkv_repl_cluster_t *rc, const zkv_raft_t *raft, const zkv_po
     uint8_t *packed = zkv_membership_encode(&rc->current, &size);
     r.config = packed ? zkv__cluster_config__unpack(NULL, size, packed) : NULL;
     free(packed);
-    zkv_msg_t msg = {.type = ZKV_MSG_REPLY, .reply.context = context[0],
-                     .body = zkv_response_frame(&r)};
+    zkv_msg_t msg = {
+        .type = ZKV_MSG_REPLY, .reply.context = context[0], .body = zkv_response_frame(&r)};
     if (r.config)
         zkv__cluster_config__free_unpacked(r.config, NULL);
     if (msg.body)
@@ -88,8 +87,7 @@ static void s_finish(zkv_repl_cluster_t *rc, const zkv_raft_t *raft, const zkv_p
 
 /*  A change is done once committed in its term; lost if another entry
     took its index; unknown if leadership went first. */
-static void s_check_pending(zkv_repl_cluster_t *rc, const zkv_raft_t *raft,
-                            const zkv_port_t *port)
+static void s_check_pending(zkv_repl_cluster_t *rc, const zkv_raft_t *raft, const zkv_port_t *port)
 {
     zkv_raft_status_t st;
     zkv_raft_status(raft, &st);
@@ -179,8 +177,7 @@ void zkv_repl_cluster_ready(zkv_repl_cluster_t *rc, const zkv_raft_t *raft,
     s_check_pending(rc, raft, port);
 }
 
-void zkv_repl_cluster_tick(zkv_repl_cluster_t *rc, const zkv_raft_t *raft,
-                           const zkv_port_t *port)
+void zkv_repl_cluster_tick(zkv_repl_cluster_t *rc, const zkv_raft_t *raft, const zkv_port_t *port)
 {
     if (rc->stop_in && --rc->stop_in == 0)
         rc->stop = true;
@@ -235,8 +232,8 @@ static void s_tell_removed(const zkv_repl_cluster_t *rc, const zkv_raft_msg_t *m
 }
 
 bool zkv_repl_cluster_admit(zkv_repl_cluster_t *rc, const zkv_raft_t *raft,
-                            const zkv_raft_msg_t *msg, uint64_t cluster_id,
-                            const zkv_port_t *port, zkv_tracer_t *tracer)
+                            const zkv_raft_msg_t *msg, uint64_t cluster_id, const zkv_port_t *port,
+                            zkv_tracer_t *tracer)
 {
     /* Joining: the cluster of the first leader among --peers that speaks. */
     if (rc->file.cluster_id == 0 && cluster_id != 0 && s_from_leader(msg) &&
@@ -339,8 +336,7 @@ static void s_change(zkv_repl_cluster_t *rc, zkv_raft_t *raft, const Zkv__Reques
     }
     size_t size = 0;
     uint8_t *data = zkv_membership_encode(&next, &size);
-    int code = data ? zkv_raft_propose_config(raft, data, size, &rc->index, &rc->term)
-                    : ZKV_ENOMEM;
+    int code = data ? zkv_raft_propose_config(raft, data, size, &rc->index, &rc->term) : ZKV_ENOMEM;
     free(data);
     if (code == ZKV_OK) {
         rc->pending = ZKV_RC_CHANGE;

@@ -50,8 +50,8 @@ typedef struct {
     uint32_t ticks_left;
 } zkv_repl_cluster_t;
 
-void zkv_repl_cluster_init(zkv_repl_cluster_t *rc, const zkv_config_t *config,
-                           const zkv_fs_t *fs, const zkv_cluster_file_t *file);
+void zkv_repl_cluster_init(zkv_repl_cluster_t *rc, const zkv_config_t *config, const zkv_fs_t *fs,
+                           const zkv_cluster_file_t *file);
 
 /*  After a Ready was acted on: a new membership, a standing that changed,
     requests that completed. */
@@ -61,13 +61,12 @@ void zkv_repl_cluster_ready(zkv_repl_cluster_t *rc, const zkv_raft_t *raft,
 
 /*  Each tick: requests that take too long, a stop that waits for the last
     messages to leave. */
-void zkv_repl_cluster_tick(zkv_repl_cluster_t *rc, const zkv_raft_t *raft,
-                           const zkv_port_t *port);
+void zkv_repl_cluster_tick(zkv_repl_cluster_t *rc, const zkv_raft_t *raft, const zkv_port_t *port);
 
 /*  A peer message of cluster cluster_id: true when it is to be stepped. */
 bool zkv_repl_cluster_admit(zkv_repl_cluster_t *rc, const zkv_raft_t *raft,
-                            const zkv_raft_msg_t *msg, uint64_t cluster_id,
-                            const zkv_port_t *port, zkv_tracer_t *tracer);
+                            const zkv_raft_msg_t *msg, uint64_t cluster_id, const zkv_port_t *port,
+                            zkv_tracer_t *tracer);
 
 /*  An ADMIN message from the client actor: a zkv.Request for the
     membership or the leadership. The answer is a REPLY to the client actor. */

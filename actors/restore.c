@@ -71,8 +71,7 @@ static int s_write(const zkv_config_t *config, const zkv_fs_t *fs, zkv_btree_t *
     if (zkv_snapshot_write(fs, dir, tree, meta, NULL, why, sizeof why) != ZKV_OK)
         return s_fail(err, err_size, "cannot write the snapshot into %s: %s", dir, why);
     if (zkv_cluster_file_save(fs, config->data_dir, &file) != ZKV_OK)
-        return s_fail(err, err_size, "cannot write %s/%s", config->data_dir,
-                      ZKV_CLUSTER_FILE_NAME);
+        return s_fail(err, err_size, "cannot write %s/%s", config->data_dir, ZKV_CLUSTER_FILE_NAME);
     return 0;
 }
 

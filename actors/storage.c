@@ -167,8 +167,7 @@ static void s_snapshot_path(storage_t *self, const char *name, char *path, size_
     of everything applied (unless the newest already is). */
 static zframe_t *s_backup(storage_t *self, const zkv_msg_t *msg)
 {
-    Zkv__Request *req =
-        zkv__request__unpack(NULL, zframe_size(msg->body), zframe_data(msg->body));
+    Zkv__Request *req = zkv__request__unpack(NULL, zframe_size(msg->body), zframe_data(msg->body));
     if (!req || req->body_case != ZKV__REQUEST__BODY_SNAPSHOT) {
         if (req)
             zkv__request__free_unpacked(req, NULL);
@@ -392,9 +391,9 @@ const zkv_kvstore_t *zkv_storage_kv(const zkv_storage_t *self)
     return self->kv;
 }
 
-zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs,
-                               zkv_kvstore_t **kv_p, const zkv_storage_start_t *start,
-                               const zkv_port_t *port, zkv_tracer_t *tracer)
+zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs, zkv_kvstore_t **kv_p,
+                               const zkv_storage_start_t *start, const zkv_port_t *port,
+                               zkv_tracer_t *tracer)
 {
     zkv_storage_t *self = zmalloc(sizeof *self);
     s_set_members(self, start->members, start->members_size);
@@ -491,8 +490,7 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
     shell.tracer = zkv_tracer_new(id);
     zkv_port_t port = {.ctx = &shell, .send = s_shell_send};
     shell.storage =
-        zkv_storage_new(args->config, zkv_fs_posix(), &args->kv, args->start, &port,
-                        shell.tracer);
+        zkv_storage_new(args->config, zkv_fs_posix(), &args->kv, args->start, &port, shell.tracer);
     shell.replication = zkv_actor_pair(id, "storage", true);
     shell.client = zkv_actor_pair(id, "client-storage", true);
     if (!shell.storage || !shell.replication || !shell.client) {

@@ -30,9 +30,9 @@ typedef struct {
     port. tracer is borrowed (NULL: none). The membership it applies (CONFIG
     entries, installed snapshots) goes into the snapshots it takes. NULL
     when out of memory. */
-zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs,
-                               zkv_kvstore_t **kv_p, const zkv_storage_start_t *start,
-                               const zkv_port_t *port, zkv_tracer_t *tracer);
+zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs, zkv_kvstore_t **kv_p,
+                               const zkv_storage_start_t *start, const zkv_port_t *port,
+                               zkv_tracer_t *tracer);
 void zkv_storage_destroy(zkv_storage_t **self_p);
 
 /*  One message from replication (APPLY, SERVE, CHUNK, INSTALL, PRUNE) or the

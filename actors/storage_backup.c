@@ -30,8 +30,8 @@ zframe_t *zkv_storage_backup(const zkv_fs_t *fs, const char *path, uint64_t inde
         return s_error(req, ZKV__STATUS__UNAVAILABLE, "the snapshot file cannot be opened");
     int rc = zkv_fs_size(fs, fd, &size);
     uint64_t offset = want->offset < size ? want->offset : size;
-    size_t n = size - offset < ZKV_BACKUP_CHUNK_MAX ? (size_t) (size - offset)
-                                                    : ZKV_BACKUP_CHUNK_MAX;
+    size_t n =
+        size - offset < ZKV_BACKUP_CHUNK_MAX ? (size_t) (size - offset) : ZKV_BACKUP_CHUNK_MAX;
     uint8_t *buf = malloc(n ? n : 1);
     size_t got = 0;
     if (rc == ZKV_OK)

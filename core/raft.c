@@ -168,12 +168,12 @@ static bool s_config_valid(const zkv_raft_config_t *c)
 {
     return c->id != ZKV_RAFT_NONE && raft_members_valid(&c->members) &&
            c->members_size <= ZKV_RAFT_CONFIG_SIZE_MAX && (!c->members_size || c->members_data) &&
-           c->heartbeat_ticks > 0 &&
-           c->election_ticks > c->heartbeat_ticks && c->max_inflight > 0 &&
-           c->max_inflight <= ZKV_RAFT_INFLIGHT_MAX && c->max_msg_entries > 0 &&
-           c->max_msg_bytes > 0 && c->max_msg_bytes <= ZKV_RAFT_MSG_BYTES_MAX &&
-           c->max_uncommitted > 0 && c->max_apply_entries > 0 && c->max_reads > 0 &&
-           c->snapshot_chunk_size > 0 && c->snapshot_chunk_size <= ZKV_RAFT_CHUNK_SIZE_MAX;
+           c->heartbeat_ticks > 0 && c->election_ticks > c->heartbeat_ticks &&
+           c->max_inflight > 0 && c->max_inflight <= ZKV_RAFT_INFLIGHT_MAX &&
+           c->max_msg_entries > 0 && c->max_msg_bytes > 0 &&
+           c->max_msg_bytes <= ZKV_RAFT_MSG_BYTES_MAX && c->max_uncommitted > 0 &&
+           c->max_apply_entries > 0 && c->max_reads > 0 && c->snapshot_chunk_size > 0 &&
+           c->snapshot_chunk_size <= ZKV_RAFT_CHUNK_SIZE_MAX;
 }
 
 static int s_infl_pool(zkv_raft_t *raft)

@@ -306,7 +306,7 @@ typedef struct {
 } zkv_raft_ready_t;
 
 typedef struct {
-    uint32_t id;                /* this node */
+    uint32_t id; /* this node */
     /* The membership as of the boot snapshot (of index 0 without one); the
        CONFIG entries after it change it. Empty for a node that joins an
        existing cluster: it learns the membership from the leader. */

@@ -141,8 +141,8 @@ static void s_add_peer(zkv_raft_t *raft, raft_peer_t *old, uint32_t n_old, uint3
 }
 
 /*  The host's form of m: data, or the core's own encoding without it. */
-static void s_keep(uint8_t *dst, size_t *dst_size, const zkv_raft_members_t *m,
-                   const uint8_t *data, size_t size)
+static void s_keep(uint8_t *dst, size_t *dst_size, const zkv_raft_members_t *m, const uint8_t *data,
+                   size_t size)
 {
     if (!data) {
         *dst_size = zkv_raft_members_encode(m, dst, ZKV_RAFT_CONFIG_SIZE_MAX);

@@ -5,9 +5,14 @@
 #include "fault.h"
 #include "splitmix.h"
 
-static const char *s_kind_names[FAULT_KINDS] = {
-    "kill",          "stop",          "pause",          "member", "partition-one",
-    "partition-leader", "partition-majority", "partition-ring"};
+static const char *s_kind_names[FAULT_KINDS] = {"kill",
+                                                "stop",
+                                                "pause",
+                                                "member",
+                                                "partition-one",
+                                                "partition-leader",
+                                                "partition-majority",
+                                                "partition-ring"};
 
 static int64_t s_start_ms;
 static int s_errors;

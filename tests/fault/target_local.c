@@ -24,8 +24,8 @@
 
 typedef struct {
     zkv_cluster_t *cluster;
-    zkv_client_t *admin;  /* membership changes */
-    uint32_t next_spare;  /* the next never-used id */
+    zkv_client_t *admin; /* membership changes */
+    uint32_t next_spare; /* the next never-used id */
     netcut_t net;
     bool net_installed;
     bool stopping[FAULT_NODES_MAX + 1];
@@ -182,8 +182,11 @@ static int s_admin(local_t *local, zkv_op_type_t type, uint32_t id, bool learner
     zkv_cluster_t *c = local->cluster;
     zkv_node_ports_t ports = zkv_cluster_ports(c, id);
     zkv_op_t op = {.type = type,
-                   .member = {.id = id, .host = zkv_cluster_host(c, id), .pub_port = ports.pub,
-                              .router_port = ports.router, .client_port = ports.client,
+                   .member = {.id = id,
+                              .host = zkv_cluster_host(c, id),
+                              .pub_port = ports.pub,
+                              .router_port = ports.router,
+                              .client_port = ports.client,
                               .learner = learner}};
     const Zkv__Response *reply;
     int rc;
@@ -221,8 +224,7 @@ static int s_grow(target_t *self, uint32_t *id)
     int64_t deadline = fault_now_ms() + LOCAL_CATCH_UP_MS;
     while (s_admin(local, ZKV_OP_MEMBER_PROMOTE, spare, false, &status) != 0) {
         if (status != ZKV__STATUS__FAILED_PRECONDITION || fault_now_ms() > deadline) {
-            fault_error("member: node %u was not promoted within %d ms", spare,
-                        LOCAL_CATCH_UP_MS);
+            fault_error("member: node %u was not promoted within %d ms", spare, LOCAL_CATCH_UP_MS);
             return -1;
         }
         usleep(100 * 1000);
@@ -243,8 +245,8 @@ static int s_shrink(target_t *self, uint32_t id, bool move_leader)
     if (zkv_cluster_wait_exit(local->cluster, id, LOCAL_STOP_MS, &wstatus) != 0) {
         /* Stopped now, with its threads' stacks in its stderr if it hangs. */
         zkv_cluster_stop(local->cluster, id, LOCAL_STOP_MS, &wstatus);
-        fault_error("member: removed node %u did not stop by itself within %d ms (then: %s)",
-                    id, LOCAL_STOP_MS, zkv_cluster_wstatus_text(wstatus));
+        fault_error("member: removed node %u did not stop by itself within %d ms (then: %s)", id,
+                    LOCAL_STOP_MS, zkv_cluster_wstatus_text(wstatus));
         return -1;
     }
     if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
@@ -256,8 +258,8 @@ static int s_shrink(target_t *self, uint32_t id, bool move_leader)
     return 0;
 }
 
-static const target_ops_t s_ops = {s_kill,  s_stop,   s_start,   s_pause,   s_resume, s_cut,
-                                   s_grow,  s_shrink, s_settled, s_check,   s_destroy};
+static const target_ops_t s_ops = {s_kill, s_stop,   s_start,   s_pause, s_resume, s_cut,
+                                   s_grow, s_shrink, s_settled, s_check, s_destroy};
 
 /*  The chain, when iptables works here; why not in self->partitions_why. */
 static void s_setup_partitions(target_t *self, local_t *local)

@@ -116,9 +116,8 @@ static void s_change(zkv_client_t *admin, writer_t *w, zkv_op_type_t type, uint3
                               .client_port = ports.client,
                               .learner = learner}};
     admin_t a = s_admin(admin, w, &op);
-    CHECK(a.rc == 0 && a.status == ZKV__STATUS__OK, "member request %d for %u: %s %s",
-          (int) type, id, a.rc ? zkv_client_strerror(a.rc) : zkv_client_status_name(a.status),
-          a.error);
+    CHECK(a.rc == 0 && a.status == ZKV__STATUS__OK, "member request %d for %u: %s %s", (int) type,
+          id, a.rc ? zkv_client_strerror(a.rc) : zkv_client_status_name(a.status), a.error);
     h_note("member request %d for node %u done; %zu puts acknowledged", (int) type, id,
            w->acked_count);
 }
@@ -155,8 +154,8 @@ static void s_explain(zkv_client_t *reader, zkv_cluster_t *cluster, size_t i)
         if (zkv_cluster_state(cluster, id) != ZKV_NODE_RUNNING ||
             zkv_cluster_status(cluster, id, &st) != 0)
             continue;
-        int rc = h_get(reader, key, true, zkv_cluster_client_endpoint(cluster, id), got,
-                       sizeof got);
+        int rc =
+            h_get(reader, key, true, zkv_cluster_client_endpoint(cluster, id), got, sizeof got);
         h_note("node %u: %s %s (applied %" PRIu64 ", leader %u, term %" PRIu64 ")", id, key,
                rc == ZKV__STATUS__OK ? got : zkv_client_status_name(rc), st.applied, st.leader,
                st.term);
@@ -224,8 +223,8 @@ static void s_remove_leader(zkv_cluster_t *cluster, zkv_client_t *admin, writer_
     CHECK(next != leader, "the removed node still leads");
     /* It never comes back. */
     CHECK(zkv_cluster_start(cluster, leader) == 0, "restart node %u", leader);
-    CHECK(zkv_cluster_wait_exit(cluster, leader, H_STOP_MS, &wstatus) == 0 &&
-              WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0,
+    CHECK(zkv_cluster_wait_exit(cluster, leader, H_STOP_MS, &wstatus) == 0 && WIFEXITED(wstatus) &&
+              WEXITSTATUS(wstatus) != 0,
           "removed node %u started again", leader);
     CHECK(s_stderr_has(cluster, leader, "was removed from cluster"), "node %u: no reason given",
           leader);

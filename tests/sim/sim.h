@@ -243,8 +243,8 @@ typedef struct {
     sim_conf_t *confs; /* every membership seen in a log */
     size_t n_confs;
     size_t cap_confs;
-    zkv_raft_members_t cconf; /* the latest committed membership (applied somewhere) */
-    uint64_t cconf_index;     /* ... its entry's index (0: the first one) */
+    zkv_raft_members_t cconf;           /* the latest committed membership (applied somewhere) */
+    uint64_t cconf_index;               /* ... its entry's index (0: the first one) */
     sim_write_rec_t *history[SIM_KEYS]; /* committed writes per key, by index */
     size_t n_history[SIM_KEYS];
     size_t cap_history[SIM_KEYS];

@@ -65,7 +65,7 @@ static void s_trace_print(const sim_trace_t *t, FILE *out)
 {
     static const char *kinds[] = {"msg",     "leader",   "crash", "restart",  "cut",
                                   "heal",    "propose",  "read",  "snapshot", "transfer",
-                                  "network", "liveness", "write", "durable", "config"};
+                                  "network", "liveness", "write", "durable",  "config"};
     fprintf(out, "  step %5u  %-8s node %u", t->step, kinds[t->kind], t->node);
     switch (t->kind) {
     case SIM_TR_MSG:
@@ -96,8 +96,8 @@ static void s_trace_print(const sim_trace_t *t, FILE *out)
     case SIM_TR_DURABLE: fprintf(out, " through ready %llu\n", (unsigned long long) t->a); break;
     case SIM_TR_CONFIG:
         fprintf(out, " %s %u: index %llu term %llu, rc %lld\n",
-                (const char *[]){"add learner", "promote", "remove voter", "remove learner"}
-                    [t->mtype & 3],
+                (const char *[]){"add learner", "promote", "remove voter",
+                                 "remove learner"}[t->mtype & 3],
                 t->peer, (unsigned long long) t->a, (unsigned long long) t->b, (long long) t->c);
         break;
     case SIM_TR_NET:

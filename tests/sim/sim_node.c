@@ -342,10 +342,9 @@ void sim_node_boot(sim_t *sim, sim_node_t *nd)
     zkv_raft_entry_t *ents = d->n ? malloc(d->n * sizeof *ents) : NULL;
     for (size_t i = 0; i < d->n; i++) {
         const sim_dentry_t *de = &d->ents[i];
-        ents[i] = (zkv_raft_entry_t){de->term, de->index, de->type, de->size,
-                                     de->type == ZKV_RAFT_ENTRY_CONFIG
-                                         ? de->conf
-                                         : (const uint8_t *) &de->cmd};
+        ents[i] = (zkv_raft_entry_t){
+            de->term, de->index, de->type, de->size,
+            de->type == ZKV_RAFT_ENTRY_CONFIG ? de->conf : (const uint8_t *) &de->cmd};
     }
     zkv_raft_boot_t boot = {
         .hard_state = d->hs,

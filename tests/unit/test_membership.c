@@ -17,9 +17,11 @@
 
 static zkv_member_t s_member(uint32_t id, bool learner)
 {
-    zkv_member_t m = {.id = id, .pub_port = (uint16_t) (7200 + id),
+    zkv_member_t m = {.id = id,
+                      .pub_port = (uint16_t) (7200 + id),
                       .router_port = (uint16_t) (7300 + id),
-                      .client_port = (uint16_t) (7100 + id), .learner = learner};
+                      .client_port = (uint16_t) (7100 + id),
+                      .learner = learner};
     strcpy(m.host, "127.0.0.1");
     return m;
 }

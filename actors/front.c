@@ -1,9 +1,11 @@
 /*  front: the client actor's handler (front.h). */
 #include "front.h"
 
+#include <assert.h>
 #include <inttypes.h>
 
 #include "btree.h"
+#include "command.h"
 #include "inproc.h"
 #include "membership.h"
 #include "raft.h"
@@ -174,6 +176,18 @@ static bool s_check_value(client_t *self, zframe_t *routing, const Zkv__Request 
     return false;
 }
 
+static bool s_check_txn(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    const char *why = "";
+    int rc = zkv_command_check_txn(req->txn, &why);
+    if (rc == ZKV_OK)
+        return true;
+    char text[128];
+    snprintf(text, sizeof text, "transaction refused: %s", why);
+    s_reply_status(self, routing, req, zkv_status_from_error(rc), text);
+    return false;
+}
+
 /*  Sizes and shape of a request, before anything is done with it. */
 static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *req)
 {
@@ -182,7 +196,10 @@ static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *re
     case ZKV__REQUEST__BODY_PUT:
         return s_check_key(self, routing, req, req->put->key) &&
                s_check_value(self, routing, req, req->put->value);
-    case ZKV__REQUEST__BODY_DELETE: return s_check_key(self, routing, req, req->delete_->key);
+    case ZKV__REQUEST__BODY_DELETE:
+        return s_check_key(self, routing, req, req->delete_->key) &&
+               s_check_key(self, routing, req, req->delete_->end);
+    case ZKV__REQUEST__BODY_TXN: return s_check_txn(self, routing, req);
     case ZKV__REQUEST__BODY_CAS:
         return s_check_key(self, routing, req, req->cas->key) &&
                s_check_value(self, routing, req, req->cas->value) &&
@@ -235,6 +252,37 @@ static zkv_reply_conn_t *s_admit(client_t *self, zframe_t *routing, const Zkv__R
     return NULL;
 }
 
+/*  The log command of a write request: the same body, borrowed. */
+static void s_command_body(const Zkv__Request *req, Zkv__Command *cmd)
+{
+    switch (req->body_case) {
+    case ZKV__REQUEST__BODY_PUT:
+        cmd->op_case = ZKV__COMMAND__OP_PUT;
+        cmd->put = req->put;
+        break;
+    case ZKV__REQUEST__BODY_DELETE:
+        cmd->op_case = ZKV__COMMAND__OP_DELETE;
+        cmd->delete_ = req->delete_;
+        break;
+    case ZKV__REQUEST__BODY_OPEN_SESSION:
+        cmd->op_case = ZKV__COMMAND__OP_OPEN_SESSION;
+        cmd->open_session = req->open_session;
+        break;
+    case ZKV__REQUEST__BODY_CLOSE_SESSION:
+        cmd->op_case = ZKV__COMMAND__OP_CLOSE_SESSION;
+        cmd->close_session = req->close_session;
+        break;
+    case ZKV__REQUEST__BODY_TXN:
+        cmd->op_case = ZKV__COMMAND__OP_TXN;
+        cmd->txn = req->txn;
+        break;
+    default:
+        assert(req->body_case == ZKV__REQUEST__BODY_CAS);
+        cmd->op_case = ZKV__COMMAND__OP_CAS;
+        cmd->cas = req->cas;
+    }
+}
+
 static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
 {
     bool session = req->body_case == ZKV__REQUEST__BODY_OPEN_SESSION ||
@@ -256,22 +304,7 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
     cmd.client_id = req->client_id;
     cmd.sequence = req->sequence;
     cmd.first_unacked = req->first_unacked;
-    if (req->body_case == ZKV__REQUEST__BODY_PUT) {
-        cmd.op_case = ZKV__COMMAND__OP_PUT;
-        cmd.put = req->put;
-    } else if (req->body_case == ZKV__REQUEST__BODY_DELETE) {
-        cmd.op_case = ZKV__COMMAND__OP_DELETE;
-        cmd.delete_ = req->delete_;
-    } else if (req->body_case == ZKV__REQUEST__BODY_OPEN_SESSION) {
-        cmd.op_case = ZKV__COMMAND__OP_OPEN_SESSION;
-        cmd.open_session = req->open_session;
-    } else if (req->body_case == ZKV__REQUEST__BODY_CLOSE_SESSION) {
-        cmd.op_case = ZKV__COMMAND__OP_CLOSE_SESSION;
-        cmd.close_session = req->close_session;
-    } else {
-        cmd.op_case = ZKV__COMMAND__OP_CAS;
-        cmd.cas = req->cas;
-    }
+    s_command_body(req, &cmd);
     /* Keys and values are within their limits, but unknown fields of the
        request ride along: one command over the entry limit would make the
        core refuse the whole batch. */
@@ -399,6 +432,7 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
         case ZKV__REQUEST__BODY_PUT:
         case ZKV__REQUEST__BODY_DELETE:
         case ZKV__REQUEST__BODY_CAS:
+        case ZKV__REQUEST__BODY_TXN:
         case ZKV__REQUEST__BODY_OPEN_SESSION:
         case ZKV__REQUEST__BODY_CLOSE_SESSION: s_write(self, routing, req); break;
         case ZKV__REQUEST__BODY_GET:
@@ -450,11 +484,21 @@ static void s_write_result(client_t *self, const zkv_write_result_t *res)
     r.error = (char *) (res->status == ZKV_OK ? "" : zkv_strerror(res->status));
     r.found = res->found;
     r.revision = res->index;
-    if (res->has_previous) {
-        r.value.data = (uint8_t *) res->previous;
-        r.value.len = res->previous_size;
+    r.deleted = res->count;
+    zkv_txn_response_t txn = {0};
+    if (res->cmd_type == ZKV_CMD_TXN && res->status == ZKV_OK) {
+        r.succeeded = res->found;
+        r.found = false;
+        if (zkv_response_txn(&r, res->data, res->data_size, &txn) != ZKV_OK) {
+            r.status = ZKV__STATUS__INTERNAL;
+            r.error = "transaction results unreadable";
+        }
+    } else if (res->has_data) {
+        r.value.data = (uint8_t *) res->data;
+        r.value.len = res->data_size;
     }
     s_send(self, p->routing, zkv_response_frame(&r));
+    zkv_response_txn_free(&txn);
     s_trace_done(self, p, "write", res->status);
     zhashx_delete(self->writes, &key);
 }

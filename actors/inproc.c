@@ -4,7 +4,7 @@
 
 #define RECORD_HEADER 4
 #define ENTRY_HEADER 20
-#define RESULT_HEADER 30
+#define RESULT_HEADER 39
 #define PACKER_KEEP_MAX (4u << 20) /* a buffer past this is not kept for the next batch */
 
 uint8_t *zkv_pack_record(zkv_packer_t *self, size_t size)
@@ -99,7 +99,7 @@ int zkv_unpack_entry(zkv_unpacker_t *self, zkv_raft_entry_t *entry)
 
 bool zkv_pack_result(zkv_packer_t *self, const zkv_write_result_t *result)
 {
-    size_t extra = result->has_previous ? result->previous_size : 0;
+    size_t extra = result->has_data ? result->data_size : 0;
     uint8_t *p = zkv_pack_record(self, RESULT_HEADER + extra);
     if (!p)
         return false;
@@ -107,10 +107,12 @@ bool zkv_pack_result(zkv_packer_t *self, const zkv_write_result_t *result)
     zkv_le64_put(p + 8, result->sequence);
     zkv_le32_put(p + 16, (uint32_t) result->status);
     p[20] = result->found;
-    p[21] = result->has_previous;
+    p[21] = result->has_data;
     zkv_le64_put(p + 22, result->index);
+    zkv_le64_put(p + 30, result->count);
+    p[38] = result->cmd_type;
     if (extra)
-        memcpy(p + RESULT_HEADER, result->previous, extra);
+        memcpy(p + RESULT_HEADER, result->data, extra);
     return true;
 }
 
@@ -122,10 +124,12 @@ static bool s_result_read(const uint8_t *data, size_t size, zkv_write_result_t *
     result->sequence = zkv_le64_get(data + 8);
     result->status = (int32_t) zkv_le32_get(data + 16);
     result->found = data[20];
-    result->has_previous = data[21];
+    result->has_data = data[21];
     result->index = zkv_le64_get(data + 22);
-    result->previous = data + RESULT_HEADER;
-    result->previous_size = size - RESULT_HEADER;
+    result->count = zkv_le64_get(data + 30);
+    result->cmd_type = data[38];
+    result->data = data + RESULT_HEADER;
+    result->data_size = size - RESULT_HEADER;
     return true;
 }
 

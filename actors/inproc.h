@@ -46,16 +46,19 @@ bool zkv_pack_entry(zkv_packer_t *self, const zkv_raft_entry_t *entry);
 int zkv_unpack_entry(zkv_unpacker_t *self, zkv_raft_entry_t *entry);
 
 /*  A write's outcome, storage -> client: client id, sequence, status, found,
-    index, then the previous value when there is one. */
+    whether data follows, index, count, command type, then the data (a put's
+    previous value, a transaction's results). */
 typedef struct {
     uint64_t client_id;
     uint64_t sequence;
     int32_t status; /* ZKV_E* */
     bool found;
-    bool has_previous;
+    bool has_data;
     uint64_t index;
-    const uint8_t *previous;
-    size_t previous_size;
+    uint64_t count;   /* delete: keys removed */
+    uint8_t cmd_type; /* zkv_cmd_type_t */
+    const uint8_t *data;
+    size_t data_size;
 } zkv_write_result_t;
 
 bool zkv_pack_result(zkv_packer_t *self, const zkv_write_result_t *result);

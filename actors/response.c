@@ -1,5 +1,6 @@
 #include "response.h"
 
+#include "txn.h"
 #include "zkv_error.h"
 
 Zkv__Status zkv_status_from_error(int code)
@@ -13,6 +14,7 @@ Zkv__Status zkv_status_from_error(int code)
     case ZKV_EVALSIZE: return ZKV__STATUS__VALUE_TOO_LARGE;
     case ZKV_EINVAL: return ZKV__STATUS__BAD_REQUEST;
     case ZKV_ESESSION: return ZKV__STATUS__SESSION_EXPIRED;
+    case ZKV_ETOOBIG: return ZKV__STATUS__RESULT_TOO_LARGE;
     case ZKV_EBUSY:
     case ZKV_ESTOPPED: return ZKV__STATUS__UNAVAILABLE;
     default: return ZKV__STATUS__INTERNAL;
@@ -25,4 +27,62 @@ zframe_t *zkv_response_frame(const Zkv__Response *response)
     if (frame)
         zkv__response__pack(response, zframe_data(frame));
     return frame;
+}
+
+static size_t s_count_results(const uint8_t *data, size_t size)
+{
+    size_t n = 0, pos = 0;
+    zkv_txn_op_result_t op;
+    int rc;
+    while ((rc = zkv_txn_results_next(data, size, &pos, &op)) == 1)
+        n++;
+    return rc == 0 ? n : SIZE_MAX;
+}
+
+static void s_txn_result(const zkv_txn_op_result_t *op, Zkv__TxnResult *out, Zkv__KeyValue *kv)
+{
+    zkv__txn_result__init(out);
+    out->status = zkv_status_from_error(op->status);
+    out->found = op->found;
+    out->deleted = op->count;
+    if (!op->has_value)
+        return;
+    zkv__key_value__init(kv);
+    kv->value.data = (uint8_t *) op->value.data;
+    kv->value.len = op->value.size;
+    kv->create_revision = op->meta.create_revision;
+    kv->mod_revision = op->meta.mod_revision;
+    kv->version = op->meta.version;
+    kv->lease = op->meta.lease;
+    out->kv = kv;
+}
+
+int zkv_response_txn(Zkv__Response *r, const uint8_t *data, size_t size, zkv_txn_response_t *txn)
+{
+    size_t n = s_count_results(data, size);
+    if (n == SIZE_MAX)
+        return ZKV_ECORRUPT;
+    txn->results = malloc((n ? n : 1) * sizeof *txn->results);
+    txn->ptrs = malloc((n ? n : 1) * sizeof *txn->ptrs);
+    txn->kvs = malloc((n ? n : 1) * sizeof *txn->kvs);
+    if (!txn->results || !txn->ptrs || !txn->kvs)
+        return ZKV_ENOMEM;
+    size_t pos = 0;
+    zkv_txn_op_result_t op;
+    for (size_t i = 0; i < n; i++) {
+        zkv_txn_results_next(data, size, &pos, &op);
+        s_txn_result(&op, &txn->results[i], &txn->kvs[i]);
+        txn->ptrs[i] = &txn->results[i];
+    }
+    r->results = txn->ptrs;
+    r->n_results = n;
+    return ZKV_OK;
+}
+
+void zkv_response_txn_free(zkv_txn_response_t *txn)
+{
+    free(txn->results);
+    free(txn->ptrs);
+    free(txn->kvs);
+    *txn = (zkv_txn_response_t){0};
 }

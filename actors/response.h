@@ -12,4 +12,17 @@ Zkv__Status zkv_status_from_error(int code);
 /*  Encode a response as one frame (NULL when out of memory). */
 zframe_t *zkv_response_frame(const Zkv__Response *response);
 
+/*  The arrays a transaction's response points into. */
+typedef struct {
+    Zkv__TxnResult *results;
+    Zkv__TxnResult **ptrs;
+    Zkv__KeyValue *kvs;
+} zkv_txn_response_t;
+
+/*  Fill r->results from a transaction's encoded results (borrowing their
+    bytes), into arrays kept in txn. ZKV_OK, ZKV_ECORRUPT or ZKV_ENOMEM. */
+int zkv_response_txn(Zkv__Response *r, const uint8_t *data, size_t size, zkv_txn_response_t *txn);
+
+void zkv_response_txn_free(zkv_txn_response_t *txn);
+
 #endif

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 
 #include "actor.h"
+#include "command.h"
 #include "inproc.h"
 #include "loop.h"
 #include "msg.h"
@@ -43,40 +44,6 @@ typedef zkv_storage_t storage_t;
 
 /* ---------------------------------------------------------------- apply */
 
-static bool s_decode_command(const zkv_raft_entry_t *e, Zkv__Command **pb, zkv_command_t *cmd)
-{
-    *pb = zkv__command__unpack(NULL, e->size, e->data);
-    if (!*pb)
-        return false;
-    const Zkv__Command *c = *pb;
-    memset(cmd, 0, sizeof *cmd);
-    cmd->client_id = c->client_id;
-    cmd->sequence = c->sequence;
-    cmd->first_unacked = c->first_unacked;
-    switch (c->op_case) {
-    case ZKV__COMMAND__OP_PUT:
-        cmd->type = ZKV_CMD_PUT;
-        cmd->key = (zkv_bytes_t){c->put->key.data, c->put->key.len};
-        cmd->value = (zkv_bytes_t){c->put->value.data, c->put->value.len};
-        cmd->return_previous = c->put->return_previous;
-        return true;
-    case ZKV__COMMAND__OP_DELETE:
-        cmd->type = ZKV_CMD_DELETE;
-        cmd->key = (zkv_bytes_t){c->delete_->key.data, c->delete_->key.len};
-        return true;
-    case ZKV__COMMAND__OP_CAS:
-        cmd->type = ZKV_CMD_CAS;
-        cmd->key = (zkv_bytes_t){c->cas->key.data, c->cas->key.len};
-        cmd->expected = (zkv_bytes_t){c->cas->expected.data, c->cas->expected.len};
-        cmd->expect_absent = c->cas->expect_absent;
-        cmd->value = (zkv_bytes_t){c->cas->value.data, c->cas->value.len};
-        return true;
-    case ZKV__COMMAND__OP_OPEN_SESSION: cmd->type = ZKV_CMD_OPEN_SESSION; return true;
-    case ZKV__COMMAND__OP_CLOSE_SESSION: cmd->type = ZKV_CMD_CLOSE_SESSION; return true;
-    default: return false;
-    }
-}
-
 /*  Apply one entry; a write's result joins the RESULTS batch for the client actor. */
 /*  The membership snapshots are taken in from now on (the core checked it
     decodes before it took the entry). */
@@ -94,37 +61,36 @@ static void s_set_members(storage_t *self, const uint8_t *data, size_t size)
 
 static void s_apply_entry(storage_t *self, const zkv_raft_entry_t *e)
 {
-    Zkv__Command *pb = NULL;
-    zkv_command_t cmd;
+    zkv_decoded_command_t dc;
     self->last_term = e->term;
     self->bytes_since += e->size;
     if (e->type == ZKV_RAFT_ENTRY_CONFIG)
         s_set_members(self, e->data, e->size);
-    if (e->type != ZKV_RAFT_ENTRY_NORMAL || !s_decode_command(e, &pb, &cmd)) {
+    if (e->type != ZKV_RAFT_ENTRY_NORMAL || !zkv_command_decode(e->data, e->size, &dc)) {
         /* No-ops, configuration entries and (never proposed by us) undecodable
            commands change nothing, identically on every node. */
         zkv_kvstore_skip(self->kv, e->index);
-        if (pb)
-            zkv__command__free_unpacked(pb, NULL);
         return;
     }
     zkv_result_t r;
-    zkv_kvstore_apply(self->kv, e->index, &cmd, &r);
+    zkv_kvstore_apply(self->kv, e->index, &dc.cmd, &r);
     zkv_write_result_t w = {
-        .client_id = cmd.client_id,
-        .sequence = cmd.sequence,
+        .client_id = dc.cmd.client_id,
+        .sequence = dc.cmd.sequence,
         .status = r.status,
         .found = r.found,
-        .has_previous = r.previous != NULL,
+        .has_data = r.data != NULL,
         .index = r.index,
-        .previous = r.previous,
-        .previous_size = r.previous_size,
+        .count = r.count,
+        .cmd_type = (uint8_t) dc.cmd.type,
+        .data = r.data,
+        .data_size = r.data_size,
     };
     /* Out of memory, the result is not sent: the request times out and its
        retry gets the session table's answer. */
     zkv_pack_result(&self->results, &w);
     zkv_result_clear(&r);
-    zkv__command__free_unpacked(pb, NULL);
+    zkv_command_clear(&dc);
 }
 
 static void s_take_snapshot(storage_t *self);
@@ -231,7 +197,7 @@ static void s_take_snapshot(storage_t *self)
     zkv_snapshot_meta_t meta = {.index = index, .term = self->last_term};
     meta.config = self->members;
     meta.config_size = self->members_size;
-    meta.app = zkv_kvstore_encode_sessions(self->kv, &meta.app_size);
+    meta.app = zkv_kvstore_encode_state(self->kv, &meta.app_size);
     char name[ZKV_SNAPSHOT_NAME_SIZE + 1], err[512] = "";
     int64_t started = zclock_mono();
     int rc = meta.config && meta.app

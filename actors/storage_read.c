@@ -14,7 +14,7 @@ typedef struct {
     bool cut; /* stopped by ZKV_SCAN_BYTES_MAX */
 } scan_t;
 
-static bool s_collect(zkv_bytes_t key, zkv_bytes_t value, void *arg)
+static bool s_collect(zkv_bytes_t key, zkv_bytes_t value, const zkv_btree_meta_t *meta, void *arg)
 {
     scan_t *scan = arg;
     if (scan->count == scan->limit)
@@ -29,6 +29,10 @@ static bool s_collect(zkv_bytes_t key, zkv_bytes_t value, void *arg)
     zkv__key_value__init(kv);
     kv->key.data = (uint8_t *) key.data;
     kv->key.len = key.size;
+    kv->create_revision = meta->create_revision;
+    kv->mod_revision = meta->mod_revision;
+    kv->version = meta->version;
+    kv->lease = meta->lease;
     if (!scan->keys_only) {
         kv->value.data = (uint8_t *) value.data;
         kv->value.len = value.size;
@@ -76,12 +80,17 @@ zframe_t *zkv_storage_read(zkv_kvstore_t *kv, const uint8_t *request, size_t siz
     scan_t scan = {0};
     if (req->body_case == ZKV__REQUEST__BODY_GET) {
         zkv_bytes_t value;
-        r.found = zkv_btree_get(zkv_kvstore_tree(kv), req->get->key.data, req->get->key.len,
-                                &value) == ZKV_OK;
+        zkv_btree_meta_t meta;
+        r.found = zkv_btree_get_meta(zkv_kvstore_tree(kv), req->get->key.data, req->get->key.len,
+                                     &value, &meta) == ZKV_OK;
         r.status = r.found ? ZKV__STATUS__OK : ZKV__STATUS__NOT_FOUND;
         if (r.found) {
             r.value.data = (uint8_t *) value.data;
             r.value.len = value.size;
+            r.create_revision = meta.create_revision;
+            r.mod_revision = meta.mod_revision;
+            r.version = meta.version;
+            r.lease = meta.lease;
         }
     } else if (req->body_case == ZKV__REQUEST__BODY_SCAN)
         s_scan(kv, req->scan, &r, &scan);

@@ -92,8 +92,10 @@ static void s_keys_shared_prefix(uint8_t *keys, size_t n)
     }
 }
 
-static bool s_count_visit(zkv_bytes_t key, zkv_bytes_t value, void *arg)
+static bool s_count_visit(zkv_bytes_t key, zkv_bytes_t value, const zkv_btree_meta_t *meta,
+                          void *arg)
 {
+    (void) meta;
     size_t *bytes = arg;
     *bytes += key.size + value.size;
     return true;
@@ -110,7 +112,7 @@ static int s_insert_all(zkv_btree_t *tree, const uint8_t *keys, const size_t *or
 {
     for (size_t i = 0; i < n; i++) {
         int rc = zkv_btree_put(tree, keys + order[i] * KEY_SIZE, KEY_SIZE, value, VALUE_SIZE, NULL,
-                               NULL, NULL);
+                               NULL, NULL, NULL);
         if (rc != ZKV_OK)
             return s_fail("put", rc);
     }

@@ -219,7 +219,7 @@ static uint64_t s_random(zkv_client_t *self)
 
 static bool s_is_write(zkv_op_type_t type)
 {
-    return type == ZKV_OP_PUT || type == ZKV_OP_DELETE || type == ZKV_OP_CAS;
+    return type == ZKV_OP_PUT || type == ZKV_OP_DELETE || type == ZKV_OP_CAS || type == ZKV_OP_TXN;
 }
 
 /*  Membership and leadership requests stand outside any session. */
@@ -602,6 +602,8 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
     case ZKV_OP_DELETE:
         zkv__delete_request__init(&b->del);
         b->del.key = s_bin(op->key);
+        b->del.range = op->range;
+        b->del.end = s_bin(op->end);
         request->body_case = ZKV__REQUEST__BODY_DELETE;
         request->delete_ = &b->del;
         break;
@@ -623,8 +625,14 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
         b->cas.expected = s_bin(op->expected);
         b->cas.expect_absent = op->expect_absent;
         b->cas.value = s_bin(op->value);
+        b->cas.target = op->target;
+        b->cas.expected_number = op->expected_number;
         request->body_case = ZKV__REQUEST__BODY_CAS;
         request->cas = &b->cas;
+        break;
+    case ZKV_OP_TXN:
+        request->body_case = ZKV__REQUEST__BODY_TXN;
+        request->txn = (Zkv__TxnRequest *) op->txn;
         break;
     default: s_bare_body(request, b, op->type); break;
     }
@@ -1013,7 +1021,8 @@ static int s_check_sizes(zkv_client_t *self, const zkv_op_t *op)
 
 static int s_check(zkv_client_t *self, const zkv_op_t *op, int *endpoint)
 {
-    if (op->type < ZKV_OP_GET || op->type > ZKV_OP_MOVE_LEADER) {
+    if (op->type < ZKV_OP_GET || op->type > ZKV_OP_MOVE_LEADER ||
+        (op->type == ZKV_OP_TXN && !op->txn)) {
         snprintf(self->error, sizeof self->error, "unknown operation %d", (int) op->type);
         return ZKV_EINVAL;
     }

@@ -94,6 +94,7 @@ typedef enum {
     ZKV_OP_STATUS,
     ZKV_OP_DIGEST,   /* the node's state machine digest; pin it to compare replicas */
     ZKV_OP_SNAPSHOT, /* a piece of the node's newest snapshot file; pin it, as a digest */
+    ZKV_OP_TXN,      /* a transaction (txn): compares, then one branch of operations */
     /* Membership and leadership: no session, so neither client id nor sequence. A
        retry after a lost reply may find its own change done (FAILED_PRECONDITION). */
     ZKV_OP_MEMBER_LIST, /* the answering node's view, like a serializable read */
@@ -122,13 +123,17 @@ typedef struct {
     zkv_op_type_t type;
     zkv_bytes_t key;      /* get, put, delete, cas */
     zkv_bytes_t value;    /* put; cas: the new value */
-    zkv_bytes_t expected; /* cas, unless expect_absent */
+    zkv_bytes_t expected; /* cas with target VALUE, unless expect_absent */
     bool expect_absent;   /* cas: succeed only when the key is absent */
+    Zkv__Compare__Target target; /* cas: what is compared (VALUE: expected) */
+    uint64_t expected_number;    /* cas with target VERSION, MOD or CREATE */
+    bool range;                  /* delete: every key in [key, end); an empty end: no bound */
+    const Zkv__TxnRequest *txn;  /* txn: borrowed like the byte fields */
     bool return_previous; /* put: the reply carries the replaced value */
     bool serializable;    /* get, scan: any node may serve it from its own state */
     zkv_bytes_t prefix;   /* scan: either a prefix, */
     zkv_bytes_t start;    /* or the range [start, end); empty end: no bound */
-    zkv_bytes_t end;
+    zkv_bytes_t end;      /* and delete with range */
     uint32_t limit;       /* scan: 0 means the node's maximum */
     bool reverse;         /* scan */
     bool keys_only;       /* scan */

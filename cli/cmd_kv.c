@@ -1,4 +1,4 @@
-/*  cmd_kv: the data commands, put, get, del, scan and cas. Each makes one
+/*  cmd_kv: the data commands put, get and scan. Each makes one
     client, runs its request through zkv_client_call (retries and redirects
     happen there) and prints the answer in the chosen format. */
 #include <stdlib.h>
@@ -51,17 +51,6 @@ static int s_read_value(const char *path, uint8_t **data, size_t *size)
     return 0;
 }
 
-static json_t *s_json_key(zkv_bytes_t key, uint64_t revision)
-{
-    json_t *doc = json_object();
-    if (doc && (zkv_output_json_bytes(doc, "key", key.data, key.size) ||
-                json_object_set_new(doc, "revision", zkv_output_json_u64(revision)))) {
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
-}
-
 /*  A KEY/VALUE table of rows; 0 or -1. */
 static int s_table_row(zkv_table_t *table, zkv_bytes_t key, const zkv_bytes_t *value)
 {
@@ -92,7 +81,7 @@ static int s_put_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
         return zkv_command_refused(reply);
     bool prev = op->return_previous && reply->found;
     if (g->format == ZKV_FORMAT_JSON) {
-        json_t *doc = s_json_key(op->key, reply->revision);
+        json_t *doc = zkv_command_json_key(op->key, reply->revision);
         if (doc && op->return_previous) {
             json_object_set_new(doc, "prev_found", json_boolean(prev));
             if (prev &&
@@ -167,9 +156,15 @@ static int s_get_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
         return zkv_command_refused(reply);
     int code = ZKV_EXIT_OK;
     if (g->format == ZKV_FORMAT_JSON) {
-        json_t *doc = s_json_key(op->key, reply->revision);
+        json_t *doc = zkv_command_json_key(op->key, reply->revision);
         if (doc && found &&
             zkv_output_json_bytes(doc, "value", reply->value.data, reply->value.len)) {
+            json_decref(doc);
+            doc = NULL;
+        }
+        if (doc && found &&
+            zkv_command_json_meta(doc, reply->create_revision, reply->mod_revision, reply->version,
+                                  reply->lease)) {
             json_decref(doc);
             doc = NULL;
         }
@@ -230,107 +225,6 @@ const zkv_command_t zkv_cmd_get = {
     s_get,
 };
 
-/* ---------------------------------------------------------------- del */
-
-static int s_del_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Response *reply)
-{
-    if (reply->status != ZKV__STATUS__OK && reply->status != ZKV__STATUS__NOT_FOUND)
-        return zkv_command_refused(reply);
-    int deleted = reply->status == ZKV__STATUS__OK;
-    if (g->format == ZKV_FORMAT_JSON) {
-        json_t *doc = s_json_key(op->key, reply->revision);
-        if (doc)
-            json_object_set_new(doc, "deleted", json_integer(deleted));
-        return zkv_command_json(doc);
-    }
-    printf("%d\n", deleted);
-    return ZKV_EXIT_OK;
-}
-
-static int s_del(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **argv)
-{
-    zkv_args_t args;
-    int code;
-    const zkv_flag_t flags[] = {{NULL}};
-    if (!zkv_command_parse(cmd, g, flags, argc, argv, 1, 1, &args, &code))
-        return code;
-    zkv_op_t op = {.type = ZKV_OP_DELETE, .key = zkv_command_bytes(args.positional[0])};
-    return zkv_command_execute(g, &op, s_del_print);
-}
-
-const zkv_command_t zkv_cmd_del = {
-    "del",
-    "del KEY",
-    "Delete a key",
-    "Prints the number of keys deleted, 1 or 0 (the key was absent), like\n"
-    "etcdctl. Deleting an absent key is not an error.\n\n"
-    "Example:\n  zkv del greeting\n",
-    s_del,
-};
-
-/* ---------------------------------------------------------------- cas */
-
-static int s_cas_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Response *reply)
-{
-    bool ok = reply->status == ZKV__STATUS__OK;
-    if (!ok && reply->status != ZKV__STATUS__CAS_FAILED && reply->status != ZKV__STATUS__NOT_FOUND)
-        return zkv_command_refused(reply);
-    int code = ZKV_EXIT_OK;
-    if (g->format == ZKV_FORMAT_JSON) {
-        json_t *doc = s_json_key(op->key, reply->revision);
-        if (doc)
-            json_object_set_new(doc, "succeeded", json_boolean(ok));
-        code = zkv_command_json(doc);
-    } else if (ok) {
-        printf("OK\n");
-    }
-    if (code == ZKV_EXIT_OK && !ok) {
-        zkv_output_error("compare failed: %s", op->expect_absent ? "the key exists"
-                                               : reply->status == ZKV__STATUS__NOT_FOUND
-                                                   ? "the key is absent"
-                                                   : "the current value differs from EXPECTED");
-        code = ZKV_EXIT_NEGATIVE;
-    }
-    return code;
-}
-
-static int s_cas(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **argv)
-{
-    bool absent = false;
-    const zkv_flag_t flags[] = {
-        {"absent", 0, ZKV_FLAG_BOOL, &absent, NULL,
-         "succeed only if KEY does not exist (then: cas --absent KEY NEW)"},
-        {NULL},
-    };
-    zkv_args_t args;
-    int code;
-    if (!zkv_command_parse(cmd, g, flags, argc, argv, 2, 3, &args, &code))
-        return code;
-    if (args.count != (absent ? 2 : 3)) {
-        zkv_output_error("cas: %s; usage: zkv %s",
-                         absent ? "--absent takes KEY NEW" : "wants KEY EXPECTED NEW", cmd->usage);
-        return ZKV_EXIT_USAGE;
-    }
-    zkv_op_t op = {.type = ZKV_OP_CAS,
-                   .key = zkv_command_bytes(args.positional[0]),
-                   .expect_absent = absent,
-                   .value = zkv_command_bytes(args.positional[args.count - 1])};
-    if (!absent)
-        op.expected = zkv_command_bytes(args.positional[1]);
-    return zkv_command_execute(g, &op, s_cas_print);
-}
-
-const zkv_command_t zkv_cmd_cas = {
-    "cas",
-    "cas KEY EXPECTED NEW | cas --absent KEY NEW",
-    "Compare and swap a value",
-    "Sets KEY to NEW if its current value is EXPECTED (or, with --absent, if it\n"
-    "does not exist), atomically. Prints OK; otherwise prints\n"
-    "'zkv: compare failed: ...' on stderr and exits 1.\n\n"
-    "Examples:\n  zkv cas counter 41 42\n  zkv cas --absent lock owner-1\n",
-    s_cas,
-};
-
 /* ---------------------------------------------------------------- scan */
 
 typedef struct {
@@ -346,20 +240,6 @@ typedef struct {
     size_t prefix_end_size;
 } s_scan_t;
 
-/*  The first key after every key that begins with bytes: bytes with its last
-    byte below 0xff incremented and the rest cut. false when there is none. */
-static bool s_successor(const uint8_t *data, size_t size, uint8_t *out, size_t *out_size)
-{
-    while (size > 0 && data[size - 1] == 0xff)
-        size--;
-    if (size == 0)
-        return false;
-    memcpy(out, data, size);
-    out[size - 1]++;
-    *out_size = size;
-    return true;
-}
-
 static int s_scan_emit(s_scan_t *s, const Zkv__KeyValue *kv)
 {
     zkv_bytes_t key = s_bin(kv->key), value = s_bin(kv->value);
@@ -367,6 +247,8 @@ static int s_scan_emit(s_scan_t *s, const Zkv__KeyValue *kv)
         json_t *item = json_object();
         if (!item || zkv_output_json_bytes(item, "key", key.data, key.size) ||
             (!s->keys_only && zkv_output_json_bytes(item, "value", value.data, value.size)) ||
+            zkv_command_json_meta(item, kv->create_revision, kv->mod_revision, kv->version,
+                                  kv->lease) ||
             json_array_append_new(s->kvs, item)) {
             json_decref(item);
             return -1;
@@ -404,7 +286,7 @@ static bool s_scan_next(s_scan_t *s, zkv_op_t *op, zkv_bytes_t last)
         if (last.size) /* an empty key's data may be NULL */
             memcpy(s->next_start, last.data, last.size);
         s->next_start[last.size] = 0;
-    } else if (!s_successor(last.data, last.size, s->next_start, &size)) {
+    } else if (!zkv_prefix_end(last.data, last.size, s->next_start, &size)) {
         return false;
     }
     op->start.data = s->next_start;
@@ -476,7 +358,7 @@ static int s_scan_run(s_scan_t *s, zkv_op_t *op, uint64_t limit)
         return ZKV_EXIT_ERROR;
     }
     if (op->prefix.size <= ZKV_KEY_SIZE_MAX &&
-        !s_successor(op->prefix.data, op->prefix.size, s->prefix_end, &s->prefix_end_size))
+        !zkv_prefix_end(op->prefix.data, op->prefix.size, s->prefix_end, &s->prefix_end_size))
         s->prefix_end_size = 0;
     zkv_client_t *client = zkv_command_client(s->g, 0, 0);
     if (!client)

@@ -196,3 +196,37 @@ zkv_bytes_t zkv_command_bytes(const char *text)
     zkv_bytes_t bytes = {(const uint8_t *) text, text ? strlen(text) : 0};
     return bytes;
 }
+
+json_t *zkv_command_json_key(zkv_bytes_t key, uint64_t revision)
+{
+    json_t *doc = json_object();
+    if (doc && (zkv_output_json_bytes(doc, "key", key.data, key.size) ||
+                json_object_set_new(doc, "revision", zkv_output_json_u64(revision)))) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+int zkv_command_json_meta(json_t *doc, uint64_t create_revision, uint64_t mod_revision,
+                          uint64_t version, uint64_t lease)
+{
+    if (json_object_set_new(doc, "create_revision", zkv_output_json_u64(create_revision)) ||
+        json_object_set_new(doc, "mod_revision", zkv_output_json_u64(mod_revision)) ||
+        json_object_set_new(doc, "version", zkv_output_json_u64(version)) ||
+        json_object_set_new(doc, "lease", zkv_output_json_u64(lease)))
+        return -1;
+    return 0;
+}
+
+bool zkv_prefix_end(const uint8_t *prefix, size_t size, uint8_t *out, size_t *out_size)
+{
+    while (size > 0 && prefix[size - 1] == 0xff)
+        size--;
+    if (size == 0)
+        return false;
+    memcpy(out, prefix, size);
+    out[size - 1]++;
+    *out_size = size;
+    return true;
+}

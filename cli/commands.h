@@ -54,6 +54,7 @@ extern const zkv_command_t zkv_cmd_member;
 extern const zkv_command_t zkv_cmd_move_leader;
 extern const zkv_command_t zkv_cmd_snapshot;
 extern const zkv_command_t zkv_cmd_check;
+extern const zkv_command_t zkv_cmd_txn;
 
 /*  Print the final answer to op; the exit code. */
 typedef int(zkv_command_print_fn)(const zkv_globals_t *globals, const zkv_op_t *op,
@@ -100,5 +101,19 @@ int zkv_command_refused(const Zkv__Response *reply);
 
 /*  Argument bytes, without the NUL. */
 zkv_bytes_t zkv_command_bytes(const char *text);
+
+/*  {"key": KEY, "revision": R}, or NULL when out of memory. */
+json_t *zkv_command_json_key(zkv_bytes_t key, uint64_t revision);
+
+/*  Add a key's metadata to a JSON object (create_revision, mod_revision,
+    version, lease); 0 or -1. */
+int zkv_command_json_meta(json_t *doc, uint64_t create_revision, uint64_t mod_revision,
+                          uint64_t version, uint64_t lease);
+
+/*  The first key after every key that begins with prefix: prefix with its
+    last byte below 0xff incremented and the rest cut, into out (room for
+    ZKV_KEY_SIZE_MAX bytes). false when there is none (every key from prefix
+    on begins with it). */
+bool zkv_prefix_end(const uint8_t *prefix, size_t size, uint8_t *out, size_t *out_size);
 
 #endif

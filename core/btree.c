@@ -63,13 +63,15 @@ static size_t s_rec_size(const zkv_btree_rec_t *rec)
 }
 
 static zkv_btree_rec_t *s_rec_new(zkv_btree_t *self, const void *key, size_t key_size,
-                                  const void *value, size_t value_size)
+                                  const void *value, size_t value_size,
+                                  const zkv_btree_meta_t *meta)
 {
     zkv_btree_rec_t *rec = s_alloc(self, sizeof(zkv_btree_rec_t) + key_size + value_size, true);
     if (rec == NULL)
         return NULL;
     rec->key_size = (uint32_t) key_size;
     rec->value_size = (uint32_t) value_size;
+    rec->meta = meta ? *meta : (zkv_btree_meta_t){0};
     if (key_size > 0)
         memcpy(rec->data, key, key_size);
     if (value_size > 0)
@@ -260,6 +262,12 @@ void zkv_btree_set_alloc_budget(zkv_btree_t *self, size_t allocations)
 
 int zkv_btree_get(const zkv_btree_t *self, const void *key, size_t key_size, zkv_bytes_t *value)
 {
+    return zkv_btree_get_meta(self, key, key_size, value, NULL);
+}
+
+int zkv_btree_get_meta(const zkv_btree_t *self, const void *key, size_t key_size,
+                       zkv_bytes_t *value, zkv_btree_meta_t *meta)
+{
     if (key_size > ZKV_KEY_SIZE_MAX)
         return ZKV_ENOTFOUND;
     const zkv_btree_leaf_t *leaf = s_find_leaf(self, key, key_size);
@@ -267,11 +275,13 @@ int zkv_btree_get(const zkv_btree_t *self, const void *key, size_t key_size, zkv
     size_t pos = s_leaf_lower(leaf, key, key_size, &maybe);
     if (!maybe || s_rec_cmp(leaf->rec[pos], key, key_size) != 0)
         return ZKV_ENOTFOUND;
+    const zkv_btree_rec_t *rec = leaf->rec[pos];
     if (value != NULL) {
-        const zkv_btree_rec_t *rec = leaf->rec[pos];
         value->data = rec->data + rec->key_size;
         value->size = rec->value_size;
     }
+    if (meta != NULL)
+        *meta = rec->meta;
     return ZKV_OK;
 }
 
@@ -330,7 +340,7 @@ static bool s_path_leftmost(const s_path_t *path)
 }
 
 static int s_replace(zkv_btree_t *self, const s_path_t *path, const void *value, size_t value_size,
-                     void **old_value, size_t *old_size)
+                     const zkv_btree_meta_t *meta, void **old_value, size_t *old_size)
 {
     zkv_btree_rec_t *old = path->leaf->rec[path->pos];
     void *copy = NULL;
@@ -341,8 +351,9 @@ static int s_replace(zkv_btree_t *self, const s_path_t *path, const void *value,
         /* memmove: value may point into this very record */
         if (value_size > 0)
             memmove(old->data + old->key_size, value, value_size);
+        old->meta = meta ? *meta : (zkv_btree_meta_t){0};
     } else {
-        zkv_btree_rec_t *rec = s_rec_new(self, old->data, old->key_size, value, value_size);
+        zkv_btree_rec_t *rec = s_rec_new(self, old->data, old->key_size, value, value_size, meta);
         if (rec == NULL) {
             free(copy);
             return ZKV_ENOMEM;
@@ -549,7 +560,8 @@ static void s_insert(zkv_btree_t *self, const s_path_t *path, zkv_btree_rec_t *r
 }
 
 int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const void *value,
-                  size_t value_size, bool *replaced, void **old_value, size_t *old_size)
+                  size_t value_size, const zkv_btree_meta_t *meta, bool *replaced, void **old_value,
+                  size_t *old_size)
 {
     if (replaced != NULL)
         *replaced = false;
@@ -564,12 +576,12 @@ int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const voi
     s_path_t path;
     s_descend(self, key, key_size, &path);
     if (path.found) {
-        int rc = s_replace(self, &path, value, value_size, old_value, old_size);
+        int rc = s_replace(self, &path, value, value_size, meta, old_value, old_size);
         if (rc == ZKV_OK && replaced != NULL)
             *replaced = true;
         return rc;
     }
-    zkv_btree_rec_t *rec = s_rec_new(self, key, key_size, value, value_size);
+    zkv_btree_rec_t *rec = s_rec_new(self, key, key_size, value, value_size, meta);
     if (rec == NULL)
         return ZKV_ENOMEM;
     s_spare_t spare;

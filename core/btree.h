@@ -32,8 +32,19 @@ typedef struct {
     size_t size;
 } zkv_bytes_t;
 
+/*  What the store keeps beside each value (zeros where nobody sets it): the
+    log indexes of the key's creation and last change, how often it changed
+    since its creation, and the lease it is attached to (0: none). */
+typedef struct {
+    uint64_t create_revision;
+    uint64_t mod_revision;
+    uint64_t version;
+    uint64_t lease;
+} zkv_btree_meta_t;
+
 /*  Called for each entry of a scan, in order; return false to stop early. */
-typedef bool (*zkv_btree_visit_fn)(zkv_bytes_t key, zkv_bytes_t value, void *arg);
+typedef bool (*zkv_btree_visit_fn)(zkv_bytes_t key, zkv_bytes_t value, const zkv_btree_meta_t *meta,
+                                   void *arg);
 
 zkv_btree_t *zkv_btree_new(void);
 void zkv_btree_destroy(zkv_btree_t **self_p);
@@ -41,13 +52,18 @@ void zkv_btree_destroy(zkv_btree_t **self_p);
 /*  ZKV_OK with *value set, or ZKV_ENOTFOUND. */
 int zkv_btree_get(const zkv_btree_t *self, const void *key, size_t key_size, zkv_bytes_t *value);
 
-/*  Insert or replace. *replaced (if not NULL) says whether the key existed. If
-    old_value is not NULL and the key existed, *old_value receives a malloc'd copy
-    of the previous value (the caller frees it) and *old_size its size; otherwise
+/*  As get, with the key's metadata copied into *meta (if not NULL). */
+int zkv_btree_get_meta(const zkv_btree_t *self, const void *key, size_t key_size,
+                       zkv_bytes_t *value, zkv_btree_meta_t *meta);
+
+/*  Insert or replace, with meta (NULL: zeros) as the key's metadata. *replaced (if not NULL) says
+   whether the key existed. If old_value is not NULL and the key existed, *old_value receives a
+   malloc'd copy of the previous value (the caller frees it) and *old_size its size; otherwise
     *old_value is NULL. ZKV_OK, ZKV_EKEYSIZE, ZKV_EVALSIZE or ZKV_ENOMEM; on error
     the tree is unchanged. */
 int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const void *value,
-                  size_t value_size, bool *replaced, void **old_value, size_t *old_size);
+                  size_t value_size, const zkv_btree_meta_t *meta, bool *replaced, void **old_value,
+                  size_t *old_size);
 
 /*  Remove key, rebalancing by borrowing from or merging with a sibling. ZKV_OK or
     ZKV_ENOTFOUND. old_value/old_size as for put; asking for the old value is the
@@ -102,5 +118,6 @@ void zkv_btree_iter_next(zkv_btree_iter_t *self);
 void zkv_btree_iter_prev(zkv_btree_iter_t *self);
 zkv_bytes_t zkv_btree_iter_key(const zkv_btree_iter_t *self);
 zkv_bytes_t zkv_btree_iter_value(const zkv_btree_iter_t *self);
+const zkv_btree_meta_t *zkv_btree_iter_meta(const zkv_btree_iter_t *self);
 
 #endif

@@ -33,6 +33,7 @@
 typedef struct {
     uint32_t key_size;
     uint32_t value_size;
+    zkv_btree_meta_t meta;
     uint8_t data[]; /* key bytes, then value bytes */
 } zkv_btree_rec_t;
 

@@ -168,6 +168,11 @@ zkv_bytes_t zkv_btree_iter_value(const zkv_btree_iter_t *self)
     return s_value(s_rec(&self->at));
 }
 
+const zkv_btree_meta_t *zkv_btree_iter_meta(const zkv_btree_iter_t *self)
+{
+    return &s_rec(&self->at)->meta;
+}
+
 size_t zkv_btree_range(const zkv_btree_t *self, const void *start, size_t start_size,
                        const void *end, size_t end_size, bool reverse, size_t limit,
                        zkv_btree_visit_fn visit, void *arg)
@@ -191,7 +196,7 @@ size_t zkv_btree_range(const zkv_btree_t *self, const void *start, size_t start_
         if (reverse && start != NULL && s_rec_cmp(rec, start, start_size) < 0)
             break;
         visited++;
-        if (visit != NULL && !visit(s_key(rec), s_value(rec), arg))
+        if (visit != NULL && !visit(s_key(rec), s_value(rec), &rec->meta, arg))
             break;
         if (reverse)
             s_prev(&c);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "btree.h"
+#include "txn.h"
 
 /*  Sessions held at once; opening one more forgets the least recently active. */
 #ifndef ZKV_SESSIONS_MAX /* the node simulation builds a variant with a tiny table */
@@ -34,6 +35,7 @@ typedef enum {
     ZKV_CMD_CAS = 3,
     ZKV_CMD_OPEN_SESSION = 4,  /* client_id's session; no key */
     ZKV_CMD_CLOSE_SESSION = 5, /* found: there was one */
+    ZKV_CMD_TXN = 6,           /* found: the compares held */
 } zkv_cmd_type_t;
 
 /*  A decoded log command; byte fields are borrowed from the caller. */
@@ -43,23 +45,27 @@ typedef struct {
     uint64_t sequence;      /* from 1, per client */
     uint64_t first_unacked; /* lowest sequence the client still awaits */
     zkv_bytes_t key;
-    zkv_bytes_t value;    /* put, cas */
-    zkv_bytes_t expected; /* cas, unless expect_absent */
-    bool expect_absent;   /* cas succeeds only when the key is absent */
-    bool return_previous; /* put: hand back the value it replaced */
+    zkv_bytes_t value;     /* put, cas */
+    zkv_bytes_t end;       /* delete with range */
+    bool range;            /* delete every key in [key, end); an empty end: no upper bound */
+    zkv_compare_t compare; /* cas: the put applies only if it holds (its key is key) */
+    bool return_previous;  /* put: hand back the value it replaced */
+    const zkv_txn_t *txn;  /* txn */
 } zkv_command_t;
 
 typedef struct {
-    int status;        /* ZKV_OK, ZKV_ENOTFOUND (delete of an absent key),
-                          ZKV_EMISMATCH (cas), ZKV_EKEYSIZE, ZKV_EVALSIZE,
-                          ZKV_EINVAL (bad command, or a sequence already forgotten),
-                          ZKV_ESESSION (the client has no session),
-                          ZKV_EBUSY (more than ZKV_SESSION_WINDOW in flight) */
-    bool found;        /* the key existed before the command */
-    bool duplicate;    /* a retry: the stored result of the first application */
-    uint64_t index;    /* log index at which the command took effect */
-    uint8_t *previous; /* malloc'd previous value when asked for and found */
-    size_t previous_size;
+    int status;     /* ZKV_OK, ZKV_ENOTFOUND (delete of an absent key or an empty range),
+                       ZKV_EMISMATCH (cas), ZKV_EKEYSIZE, ZKV_EVALSIZE,
+                       ZKV_EINVAL (bad command, or a sequence already forgotten),
+                       ZKV_ESESSION (the client has no session),
+                       ZKV_EBUSY (more than ZKV_SESSION_WINDOW in flight) */
+    bool found;     /* the key existed before the command; txn: the compares held */
+    bool duplicate; /* a retry: the stored result of the first application */
+    uint64_t index; /* log index at which the command took effect */
+    uint64_t count; /* delete: keys removed */
+    uint8_t *data;  /* malloc'd: put's previous value when asked for and found; txn's
+                       results (zkv_txn_results_next) */
+    size_t data_size;
 } zkv_result_t;
 
 typedef struct zkv_kvstore_t zkv_kvstore_t;
@@ -68,8 +74,10 @@ zkv_kvstore_t *zkv_kvstore_new(void);
 void zkv_kvstore_destroy(zkv_kvstore_t **self_p);
 
 /*  Apply the command committed at index (indexes must increase). Fills result;
-    the caller frees result->previous. Returns result->status. A command that
-    fails changes nothing but its session. */
+    the caller frees result->data. Returns result->status. A command that
+    fails changes nothing but its session. Every key it writes gets index as
+    its mod revision (and create revision when it is new) and one more
+    version; a transaction's keys all get the same. */
 int zkv_kvstore_apply(zkv_kvstore_t *self, uint64_t index, const zkv_command_t *cmd,
                       zkv_result_t *result);
 
@@ -88,18 +96,19 @@ size_t zkv_kvstore_sessions(const zkv_kvstore_t *self);
 /*  Sessions forgotten to make room since start (counted, not replicated state). */
 uint64_t zkv_kvstore_sessions_evicted(const zkv_kvstore_t *self);
 
-/*  Encode the sessions and applied index for a snapshot: a malloc'd buffer the
-    caller frees, or NULL when out of memory. */
-uint8_t *zkv_kvstore_encode_sessions(const zkv_kvstore_t *self, size_t *size);
+/*  Encode what a snapshot keeps besides the tree (the sessions): a malloc'd
+    buffer the caller frees, or NULL when out of memory. */
+uint8_t *zkv_kvstore_encode_state(const zkv_kvstore_t *self, size_t *size);
 
 /*  Replace the tree (ownership passes to the store; *tree_p is NULLed) and the
-    sessions with those of a snapshot taken at index, after validating the
-    session bytes. ZKV_OK or ZKV_ECORRUPT (the store is unchanged and the tree
-    stays the caller's). */
+    state with those of a snapshot taken at index, after validating the state
+    bytes (of this version or an older one). ZKV_OK or ZKV_ECORRUPT (the store
+    is unchanged and the tree stays the caller's). */
 int zkv_kvstore_restore(zkv_kvstore_t *self, uint64_t index, zkv_btree_t **tree_p,
-                        const uint8_t *sessions, size_t size);
+                        const uint8_t *state, size_t size);
 
-/*  64-bit FNV-1a digest of every key and value in order, to compare replicas. */
+/*  64-bit FNV-1a digest of every key, value and metadata in order, to compare
+    replicas. */
 uint64_t zkv_kvstore_digest(const zkv_kvstore_t *self);
 
 /*  Release a result's memory. */

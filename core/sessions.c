@@ -62,7 +62,7 @@ static void s_results_forget(session_t *session, size_t n)
     if (n == 0)
         return;
     for (size_t i = 0; i < n; i++)
-        free(session->results[i].previous);
+        free(session->results[i].data);
     memmove(session->results, session->results + n,
             (session->count - n) * sizeof *session->results);
     session->count -= n;
@@ -278,12 +278,12 @@ int zkv_sessions_store(zkv_sessions_t *self, uint64_t client_id, const zkv_store
         s->capacity = cap;
     }
     zkv_stored_result_t copy = *result;
-    copy.previous = NULL;
-    if (result->previous) {
-        copy.previous = malloc(result->previous_size ? result->previous_size : 1);
-        if (!copy.previous)
+    copy.data = NULL;
+    if (result->data) {
+        copy.data = malloc(result->data_size ? result->data_size : 1);
+        if (!copy.data)
             return ZKV_ENOMEM;
-        memcpy(copy.previous, result->previous, result->previous_size);
+        memcpy(copy.data, result->data, result->data_size);
     }
     size_t at = s_lower_bound(s, result->sequence);
     assert(at == s->count || s->results[at].sequence != result->sequence);
@@ -296,7 +296,8 @@ int zkv_sessions_store(zkv_sessions_t *self, uint64_t client_id, const zkv_store
 /* ---------------------------------------------------------------- encoding */
 
 #define SESSION_HEADER_SIZE (8 + 8 + 8 + 4)
-#define RESULT_HEADER_SIZE (8 + 4 + 1 + 8 + 1 + 4)
+#define RESULT_HEADER_SIZE_V1 (8 + 4 + 1 + 8 + 1 + 4)
+#define RESULT_HEADER_SIZE (RESULT_HEADER_SIZE_V1 + 8)
 
 static int s_compare_ids(const void *a, const void *b)
 {
@@ -311,12 +312,13 @@ static uint8_t *s_encode_result(uint8_t *p, const zkv_stored_result_t *r)
     zkv_le32_put(p + 8, (uint32_t) r->status);
     p[12] = r->found;
     zkv_le64_put(p + 13, r->index);
-    p[21] = r->previous != NULL;
-    zkv_le32_put(p + 22, (uint32_t) r->previous_size);
+    p[21] = r->data != NULL;
+    zkv_le32_put(p + 22, (uint32_t) r->data_size);
+    zkv_le64_put(p + 26, r->count);
     p += RESULT_HEADER_SIZE;
-    if (r->previous_size)
-        memcpy(p, r->previous, r->previous_size);
-    return p + r->previous_size;
+    if (r->data_size)
+        memcpy(p, r->data, r->data_size);
+    return p + r->data_size;
 }
 
 uint8_t *zkv_sessions_encode(const zkv_sessions_t *self, size_t *size)
@@ -330,7 +332,7 @@ uint8_t *zkv_sessions_encode(const zkv_sessions_t *self, size_t *size)
             all[n++] = s;
             total += SESSION_HEADER_SIZE;
             for (size_t i = 0; i < s->count; i++)
-                total += RESULT_HEADER_SIZE + s->results[i].previous_size;
+                total += RESULT_HEADER_SIZE + s->results[i].data_size;
         }
     qsort(all, n, sizeof *all, s_compare_ids);
     uint8_t *buf = malloc(total);
@@ -358,6 +360,7 @@ uint8_t *zkv_sessions_encode(const zkv_sessions_t *self, size_t *size)
 typedef struct {
     const uint8_t *p;
     size_t left;
+    int format;
 } reader_t;
 
 static const uint8_t *s_take(reader_t *r, size_t n)
@@ -373,22 +376,23 @@ static const uint8_t *s_take(reader_t *r, size_t n)
 /*  Decode one result; false when malformed. */
 static bool s_decode_result(reader_t *r, zkv_stored_result_t *out)
 {
-    const uint8_t *h = s_take(r, RESULT_HEADER_SIZE);
+    const uint8_t *h = s_take(r, r->format == 1 ? RESULT_HEADER_SIZE_V1 : RESULT_HEADER_SIZE);
     if (!h || h[12] > 1 || h[21] > 1)
         return false;
+    out->count = r->format == 1 ? 0 : zkv_le64_get(h + 26);
     out->sequence = zkv_le64_get(h);
     out->status = (int32_t) zkv_le32_get(h + 8);
     out->found = h[12];
     out->index = zkv_le64_get(h + 13);
-    out->previous_size = zkv_le32_get(h + 22);
-    bool has_previous = h[21];
-    if (out->previous_size > ZKV_VALUE_SIZE_MAX || (!has_previous && out->previous_size))
+    out->data_size = zkv_le32_get(h + 22);
+    bool has_data = h[21];
+    if (out->data_size > ZKV_STORED_DATA_SIZE_MAX || (!has_data && out->data_size))
         return false;
-    const uint8_t *prev = s_take(r, out->previous_size);
-    if (!prev)
+    const uint8_t *bytes = s_take(r, out->data_size);
+    if (!bytes)
         return false;
     /* A borrowed pointer: zkv_sessions_store copies it. */
-    out->previous = has_previous ? (uint8_t *) prev : NULL;
+    out->data = has_data ? (uint8_t *) bytes : NULL;
     return true;
 }
 
@@ -445,10 +449,12 @@ static bool s_relink_by_activity(zkv_sessions_t *self)
     return true;
 }
 
-zkv_sessions_t *zkv_sessions_decode(const uint8_t *data, size_t size, size_t max_sessions,
-                                    size_t window)
+zkv_sessions_t *zkv_sessions_decode(const uint8_t *data, size_t size, int format,
+                                    size_t max_sessions, size_t window)
 {
-    reader_t r = {data, size};
+    if (format != 1 && format != ZKV_SESSIONS_FORMAT)
+        return NULL;
+    reader_t r = {data, size, format};
     const uint8_t *h = s_take(&r, 8);
     if (!h)
         return NULL;

@@ -14,9 +14,13 @@ typedef struct {
     int status;
     bool found;
     uint64_t index;
-    uint8_t *previous; /* owned by the session table */
-    size_t previous_size;
+    uint64_t count; /* keys a range delete removed */
+    uint8_t *data;  /* a put's previous value or a transaction's results; owned by the table */
+    size_t data_size;
 } zkv_stored_result_t;
+
+/*  Bytes of data one stored result may hold. */
+#define ZKV_STORED_DATA_SIZE_MAX (4u * 1024 * 1024)
 
 typedef struct zkv_sessions_t zkv_sessions_t;
 
@@ -53,16 +57,20 @@ zkv_session_verdict_t zkv_sessions_check(zkv_sessions_t *self, uint64_t index, u
                                          uint64_t sequence, uint64_t first_unacked,
                                          const zkv_stored_result_t **stored);
 
-/*  Remember the result of a write the last check called NEW. The previous value
-    is copied. ZKV_OK or ZKV_ENOMEM. */
+/*  Remember the result of a write the last check called NEW. Its data is
+    copied. ZKV_OK or ZKV_ENOMEM. */
 int zkv_sessions_store(zkv_sessions_t *self, uint64_t client_id, const zkv_stored_result_t *result);
 
-/*  Serialise every session (sorted by client id): a malloc'd buffer, or NULL. */
+/*  Serialise every session (sorted by client id), in the newest format: a
+    malloc'd buffer, or NULL. */
 uint8_t *zkv_sessions_encode(const zkv_sessions_t *self, size_t *size);
 
-/*  Decode a buffer from zkv_sessions_encode into a new table; NULL when the bytes
-    are malformed or memory runs out. */
-zkv_sessions_t *zkv_sessions_decode(const uint8_t *data, size_t size, size_t max_sessions,
-                                    size_t window);
+/*  Formats of the encoding: 1 has no count in a result (read from older
+    snapshots), 2 is written. */
+#define ZKV_SESSIONS_FORMAT 2
+/*  Decode a buffer from zkv_sessions_encode (in format 1 or 2) into a new table;
+    NULL when the bytes are malformed or memory runs out. */
+zkv_sessions_t *zkv_sessions_decode(const uint8_t *data, size_t size, int format,
+                                    size_t max_sessions, size_t window);
 
 #endif

@@ -121,12 +121,17 @@ static void s_put_header(s_writer_t *w, const zkv_snapshot_meta_t *meta, uint64_
     s_put(w, h, sizeof h);
 }
 
-static bool s_put_record(zkv_bytes_t key, zkv_bytes_t value, void *arg)
+static bool s_put_record(zkv_bytes_t key, zkv_bytes_t value, const zkv_btree_meta_t *meta,
+                         void *arg)
 {
     s_writer_t *w = arg;
     uint8_t h[SNAP_RECORD_HEADER_SIZE];
     zkv_le32_put(h, (uint32_t) key.size);
     zkv_le32_put(h + 4, (uint32_t) value.size);
+    zkv_le64_put(h + 8, meta->create_revision);
+    zkv_le64_put(h + 16, meta->mod_revision);
+    zkv_le64_put(h + 24, meta->version);
+    zkv_le64_put(h + 32, meta->lease);
     s_put(w, h, sizeof h);
     s_put(w, key.data, key.size);
     s_put(w, value.data, value.size);

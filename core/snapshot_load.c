@@ -35,6 +35,7 @@ typedef struct {
     uint64_t count;
     uint64_t config_size;
     uint64_t app_size;
+    size_t record_header_size; /* by format version */
 } s_header_t;
 
 static int s_corrupt(s_reader_t *r, uint64_t offset, const char *why)
@@ -98,13 +99,17 @@ static int s_header(s_reader_t *r, uint64_t size, s_header_t *h)
         return s_corrupt(r, 0, "not a zkv snapshot");
     if (zkv_le32_get(p + 56) != zkv_crc32c(0, p, 56))
         return s_corrupt(r, 0, "header checksum mismatch");
-    if (zkv_le32_get(p + 8) != SNAP_VERSION || zkv_le32_get(p + 12) || zkv_le32_get(p + 60))
+    uint32_t version = zkv_le32_get(p + 8);
+    if (version < SNAP_VERSION_OLDEST || version > SNAP_VERSION || zkv_le32_get(p + 12) ||
+        zkv_le32_get(p + 60))
         return s_corrupt(r, 8, "unknown format version or flags");
     *h = (s_header_t){.index = zkv_le64_get(p + 16),
                       .term = zkv_le64_get(p + 24),
                       .count = zkv_le64_get(p + 32),
                       .config_size = zkv_le64_get(p + 40),
-                      .app_size = zkv_le64_get(p + 48)};
+                      .app_size = zkv_le64_get(p + 48),
+                      .record_header_size =
+                          version == 1 ? SNAP_RECORD_HEADER_SIZE_V1 : SNAP_RECORD_HEADER_SIZE};
     uint64_t room = size - ZKV_SNAPSHOT_HEADER_SIZE - ZKV_SNAPSHOT_TRAILER_SIZE;
     if (h->config_size > ZKV_SNAPSHOT_CONFIG_SIZE_MAX || h->config_size > room)
         return s_corrupt(r, 40, "configuration size out of range");
@@ -112,7 +117,7 @@ static int s_header(s_reader_t *r, uint64_t size, s_header_t *h)
     if (h->app_size > ZKV_SNAPSHOT_APP_SIZE_MAX || h->app_size > room)
         return s_corrupt(r, 48, "application state size out of range");
     room -= h->app_size;
-    if (h->count > room / SNAP_RECORD_HEADER_SIZE)
+    if (h->count > room / h->record_header_size)
         return s_corrupt(r, 32, "key count larger than the file can hold");
     return ZKV_OK;
 }
@@ -146,17 +151,34 @@ static int s_compare(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return c ? c : (an > bn) - (an < bn);
 }
 
-static int s_records(s_reader_t *r, uint64_t count, zkv_btree_t *tree)
+/*  A record's sizes and metadata (zeros in a version 1 file). */
+static void s_record_header(const uint8_t *p, size_t size, uint32_t *key_size, uint32_t *value_size,
+                            zkv_btree_meta_t *meta)
+{
+    *key_size = zkv_le32_get(p);
+    *value_size = zkv_le32_get(p + 4);
+    *meta = (zkv_btree_meta_t){0};
+    if (size == SNAP_RECORD_HEADER_SIZE_V1)
+        return;
+    meta->create_revision = zkv_le64_get(p + 8);
+    meta->mod_revision = zkv_le64_get(p + 16);
+    meta->version = zkv_le64_get(p + 24);
+    meta->lease = zkv_le64_get(p + 32);
+}
+
+static int s_records(s_reader_t *r, const s_header_t *h, zkv_btree_t *tree)
 {
     uint8_t prev[ZKV_KEY_SIZE_MAX];
     size_t prev_size = 0;
-    for (uint64_t i = 0; i < count; i++) {
+    for (uint64_t i = 0; i < h->count; i++) {
         uint64_t at = r->pos;
         const uint8_t *p;
-        int rc = s_take(r, SNAP_RECORD_HEADER_SIZE, &p);
+        int rc = s_take(r, h->record_header_size, &p);
         if (rc != ZKV_OK)
             return rc;
-        uint32_t key_size = zkv_le32_get(p), value_size = zkv_le32_get(p + 4);
+        uint32_t key_size, value_size;
+        zkv_btree_meta_t meta;
+        s_record_header(p, h->record_header_size, &key_size, &value_size, &meta);
         if (key_size > ZKV_KEY_SIZE_MAX || value_size > ZKV_VALUE_SIZE_MAX)
             return s_corrupt(r, at, "key or value size out of range");
         rc = s_take(r, (size_t) key_size + value_size, &p);
@@ -166,8 +188,8 @@ static int s_records(s_reader_t *r, uint64_t count, zkv_btree_t *tree)
             return s_corrupt(r, at, "keys out of order");
         memcpy(prev, p, key_size);
         prev_size = key_size;
-        if (tree &&
-            zkv_btree_put(tree, p, key_size, p + key_size, value_size, NULL, NULL, NULL) != ZKV_OK)
+        if (tree && zkv_btree_put(tree, p, key_size, p + key_size, value_size, &meta, NULL, NULL,
+                                  NULL) != ZKV_OK)
             return snap_error(r->err, r->err_size, ZKV_ENOMEM, "out of memory loading %s", r->path);
     }
     if (r->pos != r->end)
@@ -188,7 +210,7 @@ static int s_body(s_reader_t *r, const s_header_t *h, const uint8_t *trailer, bo
         rc = s_copy(r, NULL, h->config_size + h->app_size);
     if (rc != ZKV_OK || meta_only)
         return rc;
-    rc = s_records(r, h->count, tree);
+    rc = s_records(r, h, tree);
     if (rc != ZKV_OK)
         return rc;
     uint32_t crc = zkv_crc32c(r->crc, trailer, 16);

@@ -12,9 +12,14 @@
 
 #define SNAP_MAGIC UINT64_C(0x3150414e53564b5a)     /* "ZKVSNAP1" */
 #define SNAP_END_MAGIC UINT64_C(0x31444e4553564b5a) /* "ZKVSEND1" */
-#define SNAP_VERSION 1u
-/*  Bytes of a record before its key: key size, value size. */
-#define SNAP_RECORD_HEADER_SIZE 8u
+/*  Version 2 added each key's metadata to its record; version 1 files still load
+    (their keys get zero metadata). */
+#define SNAP_VERSION 2u
+#define SNAP_VERSION_OLDEST 1u
+/*  Bytes of a record before its key: key size, value size, and from version 2
+    create revision, mod revision, version and lease. */
+#define SNAP_RECORD_HEADER_SIZE_V1 8u
+#define SNAP_RECORD_HEADER_SIZE 40u
 /*  Buffered writes go out in pieces this large. */
 #define SNAP_WRITE_BUFFER_SIZE (256u * 1024)
 /*  Loading reads through a window that holds any one record. */

@@ -21,6 +21,7 @@ const char *zkv_strerror(int code)
     case ZKV_ESESSION: return "session expired";
     case ZKV_EPENDING: return "a membership change is in progress";
     case ZKV_ELAGGING: return "the learner has not caught up";
+    case ZKV_ETOOBIG: return "result too large";
     default: return "unknown error";
     }
 }

@@ -22,6 +22,7 @@ typedef enum {
     ZKV_ESESSION = -15,   /* the client has no session (never opened, closed or evicted) */
     ZKV_EPENDING = -16,   /* a membership change is still in progress */
     ZKV_ELAGGING = -17,   /* the learner has not caught up with the leader */
+    ZKV_ETOOBIG = -18,    /* a result over its limit (a transaction's reads) */
 } zkv_error_t;
 
 /*  Constant text for an error code; never NULL. */

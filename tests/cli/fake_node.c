@@ -58,6 +58,7 @@ typedef struct {
     size_t key_size;
     uint8_t *value;
     size_t value_size;
+    uint64_t create_revision, mod_revision, version;
 } entry_t;
 
 /*  One member of the fake membership. */
@@ -150,9 +151,11 @@ static uint8_t *s_dup(ProtobufCBinaryData bin)
     return copy;
 }
 
+/*  At the next revision, as the callers then count it. */
 static void s_set(node_t *n, ProtobufCBinaryData key, ProtobufCBinaryData value)
 {
     entry_t *e = s_find(n, key);
+    uint64_t revision = n->revision + 1;
     if (!e) {
         if (n->count == n->capacity) {
             n->capacity = n->capacity ? n->capacity * 2 : 64;
@@ -164,11 +167,15 @@ static void s_set(node_t *n, ProtobufCBinaryData key, ProtobufCBinaryData value)
         e = &n->entries[at];
         e->key = s_dup(key);
         e->key_size = key.len;
+        e->create_revision = revision;
+        e->version = 0;
     } else {
         free(e->value);
     }
     e->value = s_dup(value);
     e->value_size = value.len;
+    e->mod_revision = revision;
+    e->version++;
 }
 
 static void s_remove(node_t *n, entry_t *e)
@@ -210,10 +217,34 @@ static void s_cas(node_t *n, const Zkv__CasRequest *cas, Zkv__Response *r)
     bool ok = cas->expect_absent ? e == NULL
                                  : e && s_compare(e->value, e->value_size, cas->expected.data,
                                                   cas->expected.len) == 0;
+    if (cas->target == ZKV__COMPARE__TARGET__VERSION)
+        ok = (e ? e->version : 0) == cas->expected_number;
+    else if (cas->target == ZKV__COMPARE__TARGET__MOD)
+        ok = (e ? e->mod_revision : 0) == cas->expected_number;
     r->status = ok ? ZKV__STATUS__OK : ZKV__STATUS__CAS_FAILED;
     if (ok)
         s_set(n, cas->key, cas->value);
     r->revision = ok ? ++n->revision : n->revision;
+}
+
+/*  One key, or every key in [key, end) (empty end: no bound). */
+static void s_delete(node_t *n, const Zkv__DeleteRequest *d, Zkv__Response *r)
+{
+    for (size_t i = 0; i < n->count;) {
+        entry_t *e = &n->entries[i];
+        bool hit = d->range ? s_compare(e->key, e->key_size, d->key.data, d->key.len) >= 0 &&
+                                  (d->end.len == 0 ||
+                                   s_compare(e->key, e->key_size, d->end.data, d->end.len) < 0)
+                            : s_compare(e->key, e->key_size, d->key.data, d->key.len) == 0;
+        if (hit) {
+            s_remove(n, e);
+            r->deleted++;
+        } else
+            i++;
+    }
+    r->found = r->deleted > 0;
+    r->status = r->found ? ZKV__STATUS__OK : ZKV__STATUS__NOT_FOUND;
+    r->revision = r->found ? ++n->revision : n->revision;
 }
 
 static bool s_in_scan(const Zkv__ScanRequest *s, const entry_t *e)
@@ -243,6 +274,9 @@ static void s_scan(node_t *n, const Zkv__ScanRequest *s, Zkv__Response *r)
         kv->key.len = e->key_size;
         if (!s->keys_only)
             kv->value = s_bin(e);
+        kv->create_revision = e->create_revision;
+        kv->mod_revision = e->mod_revision;
+        kv->version = e->version;
         r->kvs[r->n_kvs++] = kv;
     }
     r->status = ZKV__STATUS__OK;
@@ -520,7 +554,8 @@ static int s_snapshot_write(node_t *n)
         int k = snprintf(key, sizeof key, "key/%04d", i);
         int v = snprintf(value, sizeof value, "value %d %.*s", i, i % 40,
                          "abcdefghijklmnopqrstuvwxyz0123456789ABCD");
-        if (zkv_btree_put(tree, key, (size_t) k, value, (size_t) v, NULL, NULL, NULL) != ZKV_OK)
+        if (zkv_btree_put(tree, key, (size_t) k, value, (size_t) v, NULL, NULL, NULL, NULL) !=
+            ZKV_OK)
             zkv_btree_destroy(&tree);
     }
     zkv_snapshot_meta_t meta = {.index = SNAPSHOT_INDEX, .term = SNAPSHOT_TERM};
@@ -581,20 +616,16 @@ static void s_handle(node_t *n, const Zkv__Request *q, Zkv__Response *r)
         e = s_find(n, q->get->key);
         r->status = e ? ZKV__STATUS__OK : ZKV__STATUS__NOT_FOUND;
         r->found = e != NULL;
-        if (e)
+        if (e) {
             r->value = s_bin(e);
+            r->create_revision = e->create_revision;
+            r->mod_revision = e->mod_revision;
+            r->version = e->version;
+        }
         r->revision = n->revision;
         break;
     case ZKV__REQUEST__BODY_PUT: s_put(n, q->put, r); break;
-    case ZKV__REQUEST__BODY_DELETE:
-        e = s_find(n, q->delete_->key);
-        r->status = e ? ZKV__STATUS__OK : ZKV__STATUS__NOT_FOUND;
-        r->found = e != NULL;
-        if (e) {
-            s_remove(n, e);
-            r->revision = ++n->revision;
-        }
-        break;
+    case ZKV__REQUEST__BODY_DELETE: s_delete(n, q->delete_, r); break;
     case ZKV__REQUEST__BODY_CAS: s_cas(n, q->cas, r); break;
     case ZKV__REQUEST__BODY_SCAN: s_scan(n, q->scan, r); break;
     case ZKV__REQUEST__BODY_DIGEST: s_digest(n, r); break;

@@ -78,7 +78,7 @@ export ZKV_ENDPOINTS=$follower
 # put/get/del through the follower: redirected to the leader.
 expect put 0 "OK" put greeting hello
 expect get 0 "hello" get greeting
-expect get-json 0 '{"key":"greeting","revision":1,"value":"hello","found":true}' get greeting -w json
+expect get-json 0 '{"key":"greeting","revision":1,"value":"hello","create_revision":1,"mod_revision":1,"version":1,"lease":0,"found":true}' get greeting -w json
 expect get-table 0 "+----------+-------+
 | KEY      | VALUE |
 +----------+-------+
@@ -116,14 +116,14 @@ expect put-file 0 "OK" put bin --file "$tmp/binary"
 "$zkv" get bin >"$tmp/got" || fail "get bin"
 printf 'a\000b\377\n\n' >"$tmp/want"
 cmp -s "$tmp/got" "$tmp/want" || fail "get bin: bytes differ"
-expect get-bin-json 0 '{"key":"bin","revision":10,"value_base64":"YQBi/wo=","found":true}' get bin -w json
+expect get-bin-json 0 '{"key":"bin","revision":10,"value_base64":"YQBi/wo=","create_revision":10,"mod_revision":10,"version":1,"lease":0,"found":true}' get bin -w json
 expect get-bin-table 0 '+-----+----------------+
 | KEY | VALUE          |
 +-----+----------------+
 | bin | a\x00b\xff\x0a |
 +-----+----------------+' get bin -w table
 printf 'caf\303\251' | "$zkv" put utf8 --file - >/dev/null || fail "put from stdin"
-expect get-utf8-json 0 '{"key":"utf8","revision":11,"value":"café","found":true}' get utf8 -w json
+expect get-utf8-json 0 '{"key":"utf8","revision":11,"value":"café","create_revision":11,"mod_revision":11,"version":1,"lease":0,"found":true}' get utf8 -w json
 expect del-bin 0 "1" del bin
 expect del-utf8 0 "1" del utf8
 
@@ -157,8 +157,8 @@ expect scan-all-keys 0 "-dash
 $(seq -w 1 25 | sed 's/^/k/')
 lock
 other" scan --keys-only
-expect scan-json 0 '{"kvs":[{"key":"k01","value":"v01"},{"key":"k02","value":"v02"}],"count":2,"more":true,"revision":39}' scan --prefix k --limit 2 -w json
-expect scan-json-all-pages 0 '{"kvs":[{"key":"lock"},{"key":"other"}],"count":2,"more":false,"revision":39}' scan --from l --keys-only -w json
+expect scan-json 0 '{"kvs":[{"key":"k01","value":"v01","create_revision":14,"mod_revision":14,"version":1,"lease":0},{"key":"k02","value":"v02","create_revision":15,"mod_revision":15,"version":1,"lease":0}],"count":2,"more":true,"revision":39}' scan --prefix k --limit 2 -w json
+expect scan-json-all-pages 0 '{"kvs":[{"key":"lock","create_revision":8,"mod_revision":9,"version":2,"lease":0},{"key":"other","create_revision":39,"mod_revision":39,"version":1,"lease":0}],"count":2,"more":false,"revision":39}' scan --from l --keys-only -w json
 expect scan-table 0 "+-------+-------+
 | KEY   | VALUE |
 +-------+-------+
@@ -213,6 +213,22 @@ grep -Eq '^latency p99.9  *[0-9]+\.[0-9]{3} ms$' "$tmp/bench" || fail "bench lat
 grep -Eq '^\{"requests":[1-9][0-9]*,"errors":0,"canceled":0,"duration_s":0\.[2-3][0-9]*,"throughput_ops":[0-9.]+,"latency_ms":\{"p50":' "$tmp/bench.json" || fail "bench json: $(cat "$tmp/bench.json")"
 
 # member and move-leader. The fake membership: voters 1, 2, 3 at config index 7.
+# Range deletes, and cas on a version or a revision.
+for k in r/1 r/2 r0; do "$zkv" put "$k" v >/dev/null || fail "put $k"; done
+expect del-prefix 0 "2" del --prefix r/
+expect del-prefix-none 0 "0" del --prefix r/
+"$zkv" del --from r0 --to r1 -w json >"$tmp/out" || fail "del-range-json"
+grep -q '"key":"r0","revision":[0-9]*,"deleted":1}$' "$tmp/out" || fail "del-range: $(cat "$tmp/out")"
+expect cas-version-0 0 "OK" cas vkey one --version 0
+expect cas-version-stale 1 "" cas vkey two --version 0
+grep -q "compare failed: the key's version differs" "$tmp/err" || fail "cas-version: $(cat "$tmp/err")"
+expect cas-version-1 0 "OK" cas vkey two --version 1
+rev=$("$zkv" get vkey -w json | sed -n 's/.*"mod_revision":\([0-9]*\).*/\1/p')
+[ -n "$rev" ] || fail "no mod_revision in get -w json"
+expect cas-mod-rev 0 "OK" cas vkey three --mod-rev "$rev"
+expect cas-mod-rev-stale 1 "" cas vkey four --mod-rev "$rev"
+expect cas-mod-rev-check 0 "three" get vkey
+
 # A member list is served by the node asked (here the follower, which knows no leader).
 leader_lists=$(requests leader member_list)
 want="cluster 1234abcd5678ef00, config index 7

@@ -64,7 +64,7 @@ run help-flag 0 0 --out '^Commands:' --out 'bench' -- --help
 run help-command 0 0 --out 'Usage: zkv \[global flags\]' -- help
 run help-put 0 0 --out '^Usage: zkv put KEY VALUE' -- help put
 run put-help 0 0 --out '^Usage: zkv put KEY VALUE' --out '--prev' -- put --help
-for cmd in get del scan cas status trace bench; do
+for cmd in get del scan cas txn status trace bench; do
     run "$cmd-help" 0 0 --out "^Usage: zkv $cmd" --out 'Global flags' -- "$cmd" -h
 done
 run help-lists-membership 0 0 --out '^  member  +List, add, promote or remove members' \
@@ -112,6 +112,14 @@ run get-two-keys 2 1 --err 'too many arguments' -- get a b
 run del-no-key 2 1 -- del
 run cas-short 2 1 -- cas k
 run cas-absent-long 2 1 --err 'absent' -- cas --absent k a b
+run cas-two-compares 2 1 --err 'at most one of' -- cas k v --version 1 --mod-rev 2
+run cas-version-three-args 2 1 --err 'KEY NEW with that flag' -- cas k a b --version 1
+run cas-version-negative 2 1 -- cas k v --version -1
+run del-key-and-prefix 2 1 --err 'give KEY, --prefix P' -- del k --prefix p
+run del-prefix-and-from 2 1 --err 'give KEY, --prefix P' -- del --prefix p --from a
+run del-to-alone 2 1 --err 'give KEY, --prefix P' -- del --to b
+run txn-extra-arg 2 1 -- txn x
+run txn-missing-file 2 1 --err 'cannot open' -- txn --file /nonexistent/txn
 run scan-extra-arg 2 1 -- scan x
 run scan-prefix-and-from 2 1 -- scan --prefix a --from b
 run scan-to-alone 2 1 -- scan --to b

@@ -37,10 +37,10 @@ static void s_snapshot(const char *dir, uint64_t index, uint64_t term)
     snprintf(snap, sizeof snap, "%s/snap", dir);
     int n = snprintf(key, sizeof key, "k%" PRIu64, index);
     zkv_btree_t *tree = zkv_btree_new();
-    assert_int_equal(zkv_btree_put(tree, key, (size_t) n, "v", 1, NULL, NULL, NULL), ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, key, (size_t) n, "v", 1, NULL, NULL, NULL, NULL), ZKV_OK);
     zkv_kvstore_t *kv = zkv_kvstore_new();
     zkv_snapshot_meta_t meta = {.index = index, .term = term, .config = "c", .config_size = 1};
-    meta.app = zkv_kvstore_encode_sessions(kv, &meta.app_size);
+    meta.app = zkv_kvstore_encode_state(kv, &meta.app_size);
     assert_int_equal(zkv_snapshot_write(zkv_fs_posix(), snap, tree, &meta, NULL, NULL, 0), ZKV_OK);
     free(meta.app);
     zkv_kvstore_destroy(&kv);

@@ -50,7 +50,8 @@ static void s_put(zkv_btree_t *tree, const char *key, const char *value)
 {
     bool replaced = true;
     assert_int_equal(
-        zkv_btree_put(tree, key, strlen(key), value, strlen(value), &replaced, NULL, NULL), ZKV_OK);
+        zkv_btree_put(tree, key, strlen(key), value, strlen(value), NULL, &replaced, NULL, NULL),
+        ZKV_OK);
     assert_false(replaced);
 }
 
@@ -73,8 +74,9 @@ typedef struct {
     size_t stop_after; /* 0: never stop early */
 } s_seen_t;
 
-static bool s_collect(zkv_bytes_t key, zkv_bytes_t value, void *arg)
+static bool s_collect(zkv_bytes_t key, zkv_bytes_t value, const zkv_btree_meta_t *meta, void *arg)
 {
+    (void) meta;
     s_seen_t *seen = arg;
     if (seen->n == seen->cap) {
         seen->cap = seen->cap ? seen->cap * 2 : 64;
@@ -168,14 +170,16 @@ static void test_put_get_replace_old_value(void **state)
     bool replaced = true;
     void *old = (void *) 1;
     size_t old_size = 99;
-    assert_int_equal(zkv_btree_put(tree, "k", 1, "one", 3, &replaced, &old, &old_size), ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, "k", 1, "one", 3, NULL, &replaced, &old, &old_size),
+                     ZKV_OK);
     assert_false(replaced);
     assert_null(old);
     assert_int_equal(old_size, 0);
     s_assert_value(tree, "k", 1, "one", 3);
 
     /* same size: in place */
-    assert_int_equal(zkv_btree_put(tree, "k", 1, "two", 3, &replaced, &old, &old_size), ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, "k", 1, "two", 3, NULL, &replaced, &old, &old_size),
+                     ZKV_OK);
     assert_true(replaced);
     assert_int_equal(old_size, 3);
     assert_memory_equal(old, "one", 3);
@@ -183,7 +187,8 @@ static void test_put_get_replace_old_value(void **state)
     s_assert_value(tree, "k", 1, "two", 3);
 
     /* other size: a new record */
-    assert_int_equal(zkv_btree_put(tree, "k", 1, "three", 5, &replaced, &old, &old_size), ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, "k", 1, "three", 5, NULL, &replaced, &old, &old_size),
+                     ZKV_OK);
     assert_true(replaced);
     assert_int_equal(old_size, 3);
     assert_memory_equal(old, "two", 3);
@@ -193,10 +198,10 @@ static void test_put_get_replace_old_value(void **state)
     /* a value borrowed from the tree itself may be put back */
     zkv_bytes_t v;
     assert_int_equal(zkv_btree_get(tree, "k", 1, &v), ZKV_OK);
-    assert_int_equal(zkv_btree_put(tree, "k", 1, v.data, v.size, NULL, NULL, NULL), ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, "k", 1, v.data, v.size, NULL, NULL, NULL, NULL), ZKV_OK);
     s_assert_value(tree, "k", 1, "three", 5);
     assert_int_equal(zkv_btree_get(tree, "k", 1, &v), ZKV_OK);
-    assert_int_equal(zkv_btree_put(tree, "k", 1, v.data + 1, 2, NULL, NULL, NULL), ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, "k", 1, v.data + 1, 2, NULL, NULL, NULL, NULL), ZKV_OK);
     s_assert_value(tree, "k", 1, "hr", 2);
 
     /* delete hands back the old value */
@@ -220,13 +225,13 @@ static void test_empty_key_and_value(void **state)
     bool replaced;
     void *old;
     size_t old_size;
-    assert_int_equal(zkv_btree_put(tree, NULL, 0, NULL, 0, &replaced, NULL, NULL), ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, NULL, 0, NULL, 0, NULL, &replaced, NULL, NULL), ZKV_OK);
     assert_false(replaced);
     s_put(tree, "a", "");
     s_assert_value(tree, "", 0, NULL, 0);
     s_assert_value(tree, "a", 1, NULL, 0);
     /* the old value of an empty value is a non-NULL, empty copy */
-    assert_int_equal(zkv_btree_put(tree, "", 0, "x", 1, &replaced, &old, &old_size), ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, "", 0, "x", 1, NULL, &replaced, &old, &old_size), ZKV_OK);
     assert_true(replaced);
     assert_non_null(old);
     assert_int_equal(old_size, 0);
@@ -275,7 +280,8 @@ static void test_binary_key_order(void **state)
     size_t n = sizeof keys / sizeof keys[0];
     for (size_t i = 0; i < n; i++)
         assert_int_equal(
-            zkv_btree_put(tree, keys[i].key, keys[i].size, &i, sizeof i, NULL, NULL, NULL), ZKV_OK);
+            zkv_btree_put(tree, keys[i].key, keys[i].size, &i, sizeof i, NULL, NULL, NULL, NULL),
+            ZKV_OK);
     assert_int_equal(zkv_btree_count(tree), n);
     s_seen_t seen = {0};
     assert_int_equal(zkv_btree_range(tree, NULL, 0, NULL, 0, false, 0, s_collect, &seen), n);
@@ -311,13 +317,15 @@ static void test_size_limits(void **state)
     size_t memory = zkv_btree_memory(tree);
     bool replaced = true;
 
-    assert_int_equal(zkv_btree_put(tree, key, ZKV_KEY_SIZE_MAX + 1, "v", 1, &replaced, NULL, NULL),
-                     ZKV_EKEYSIZE);
-    assert_false(replaced);
-    assert_int_equal(zkv_btree_put(tree, "big", 3, value, ZKV_VALUE_SIZE_MAX + 1, NULL, NULL, NULL),
-                     ZKV_EVALSIZE);
     assert_int_equal(
-        zkv_btree_put(tree, "small", 5, value, ZKV_VALUE_SIZE_MAX + 1, &replaced, NULL, NULL),
+        zkv_btree_put(tree, key, ZKV_KEY_SIZE_MAX + 1, "v", 1, NULL, &replaced, NULL, NULL),
+        ZKV_EKEYSIZE);
+    assert_false(replaced);
+    assert_int_equal(
+        zkv_btree_put(tree, "big", 3, value, ZKV_VALUE_SIZE_MAX + 1, NULL, NULL, NULL, NULL),
+        ZKV_EVALSIZE);
+    assert_int_equal(
+        zkv_btree_put(tree, "small", 5, value, ZKV_VALUE_SIZE_MAX + 1, NULL, &replaced, NULL, NULL),
         ZKV_EVALSIZE);
     assert_false(replaced);
     assert_int_equal(zkv_btree_count(tree), count);
@@ -327,12 +335,12 @@ static void test_size_limits(void **state)
     assert_int_equal(zkv_btree_delete(tree, key, ZKV_KEY_SIZE_MAX + 1, NULL, NULL), ZKV_ENOTFOUND);
     assert_int_equal(zkv_btree_prefix(tree, key, ZKV_KEY_SIZE_MAX + 1, false, 0, NULL, NULL), 0);
 
-    assert_int_equal(
-        zkv_btree_put(tree, key, ZKV_KEY_SIZE_MAX, value, ZKV_VALUE_SIZE_MAX, NULL, NULL, NULL),
-        ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, key, ZKV_KEY_SIZE_MAX, value, ZKV_VALUE_SIZE_MAX, NULL,
+                                   NULL, NULL, NULL),
+                     ZKV_OK);
     s_assert_value(tree, key, ZKV_KEY_SIZE_MAX, value, ZKV_VALUE_SIZE_MAX);
-    assert_int_equal(zkv_btree_memory(tree),
-                     memory + ZKV_KEY_SIZE_MAX + ZKV_VALUE_SIZE_MAX + 8 /* record header */);
+    assert_int_equal(zkv_btree_memory(tree), memory + ZKV_KEY_SIZE_MAX + ZKV_VALUE_SIZE_MAX +
+                                                 sizeof(zkv_btree_meta_t) + 8 /* record header */);
     /* a prefix as long as the longest key finds it; 0xff-padded prefixes too */
     assert_int_equal(zkv_btree_prefix(tree, key, ZKV_KEY_SIZE_MAX, true, 0, NULL, NULL), 1);
     assert_int_equal(zkv_btree_prefix(tree, key, 100, false, 0, NULL, NULL), 1);
@@ -535,7 +543,7 @@ static void test_enomem_leaves_tree_unchanged(void **state)
         size_t count = zkv_btree_count(tree), memory = zkv_btree_memory(tree);
         for (size_t budget = 0;; budget++) {
             zkv_btree_set_alloc_budget(tree, budget);
-            int rc = zkv_btree_put(tree, key, strlen(key), "v", 1, NULL, NULL, NULL);
+            int rc = zkv_btree_put(tree, key, strlen(key), "v", 1, NULL, NULL, NULL, NULL);
             if (rc == ZKV_OK) {
                 most = budget > most ? budget : most;
                 break;
@@ -557,17 +565,18 @@ static void test_enomem_leaves_tree_unchanged(void **state)
     size_t old_size = 0;
     s_key_of(5, key, sizeof key);
     zkv_btree_set_alloc_budget(tree, 0);
-    assert_int_equal(zkv_btree_put(tree, key, strlen(key), "w", 1, NULL, &old, &old_size),
+    assert_int_equal(zkv_btree_put(tree, key, strlen(key), "w", 1, NULL, NULL, &old, &old_size),
                      ZKV_ENOMEM);
     assert_null(old);
-    assert_int_equal(zkv_btree_put(tree, key, strlen(key), "w", 1, NULL, NULL, NULL), ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, key, strlen(key), "w", 1, NULL, NULL, NULL, NULL), ZKV_OK);
     zkv_btree_set_alloc_budget(tree, 1);
-    assert_int_equal(zkv_btree_put(tree, key, strlen(key), "ww", 2, NULL, &old, &old_size),
+    assert_int_equal(zkv_btree_put(tree, key, strlen(key), "ww", 2, NULL, NULL, &old, &old_size),
                      ZKV_ENOMEM);
     assert_null(old);
     s_assert_value(tree, key, strlen(key), "w", 1);
     zkv_btree_set_alloc_budget(tree, 2);
-    assert_int_equal(zkv_btree_put(tree, key, strlen(key), "ww", 2, NULL, &old, &old_size), ZKV_OK);
+    assert_int_equal(zkv_btree_put(tree, key, strlen(key), "ww", 2, NULL, NULL, &old, &old_size),
+                     ZKV_OK);
     assert_memory_equal(old, "w", 1);
     free(old);
 
@@ -594,19 +603,19 @@ static void test_memory_accounting(void **state)
     (void) state;
     zkv_btree_t *tree = zkv_btree_new();
     size_t base = zkv_btree_memory(tree);
-    const size_t header = 8;
+    const size_t header = 8 + sizeof(zkv_btree_meta_t);
     char key[32];
     for (size_t i = 0; i < 100; i++) { /* one leaf: no node allocated */
         size_t before = zkv_btree_memory(tree);
         s_key_of(i, key, sizeof key);
-        assert_int_equal(zkv_btree_put(tree, key, strlen(key), key, i % 7, NULL, NULL, NULL),
+        assert_int_equal(zkv_btree_put(tree, key, strlen(key), key, i % 7, NULL, NULL, NULL, NULL),
                          ZKV_OK);
         assert_int_equal(zkv_btree_memory(tree), before + header + strlen(key) + i % 7);
     }
     size_t before = zkv_btree_memory(tree);
     s_key_of(3, key, sizeof key);
-    assert_int_equal(zkv_btree_put(tree, key, strlen(key), "0123456789", 10, NULL, NULL, NULL),
-                     ZKV_OK);
+    assert_int_equal(
+        zkv_btree_put(tree, key, strlen(key), "0123456789", 10, NULL, NULL, NULL, NULL), ZKV_OK);
     assert_int_equal(zkv_btree_memory(tree), before + 10 - 3);
     assert_int_equal(zkv_btree_delete(tree, key, strlen(key), NULL, NULL), ZKV_OK);
     assert_int_equal(zkv_btree_memory(tree), before - 3 - header - strlen(key));
@@ -617,11 +626,12 @@ static void test_memory_accounting(void **state)
     size_t payload = 0;
     for (size_t i = 0; i < N; i++) { /* ascending: leaves stay about half full */
         s_key_of(i, key, sizeof key);
-        assert_int_equal(zkv_btree_put(tree, key, strlen(key), key, 16, NULL, NULL, NULL), ZKV_OK);
+        assert_int_equal(zkv_btree_put(tree, key, strlen(key), key, 16, NULL, NULL, NULL, NULL),
+                         ZKV_OK);
         payload += strlen(key) + 16;
     }
     size_t overhead = (zkv_btree_memory(tree) - base - payload) / N;
-    assert_true(overhead <= 64);
+    assert_true(overhead <= 64 + sizeof(zkv_btree_meta_t));
     s_assert_ok(tree);
     zkv_btree_destroy(&tree);
 }
@@ -868,7 +878,7 @@ static void s_op_put(s_run_t *r)
     void *old = NULL;
     size_t old_size = 0;
     const s_buf_t *k = &r->m.keys[id];
-    assert_int_equal(zkv_btree_put(r->tree, k->data, k->size, r->value_buf, size, &replaced,
+    assert_int_equal(zkv_btree_put(r->tree, k->data, k->size, r->value_buf, size, NULL, &replaced,
                                    want_old ? &old : NULL, &old_size),
                      ZKV_OK);
     assert_int_equal(replaced, s_has(&r->m, id));

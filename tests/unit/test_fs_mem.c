@@ -688,8 +688,8 @@ static zkv_btree_t *s_tree(unsigned v)
         char key[16], value[32];
         int kn = snprintf(key, sizeof key, "k%05u", i);
         int vn = snprintf(value, sizeof value, "v%u-%u", v, i);
-        assert_int_equal(zkv_btree_put(t, key, (size_t) kn, value, (size_t) vn, NULL, NULL, NULL),
-                         ZKV_OK);
+        assert_int_equal(
+            zkv_btree_put(t, key, (size_t) kn, value, (size_t) vn, NULL, NULL, NULL, NULL), ZKV_OK);
     }
     return t;
 }

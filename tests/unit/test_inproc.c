@@ -72,10 +72,12 @@ static void test_results_round_trip(void **state)
         .client_id = 9, .sequence = 3, .status = -4, .found = true, .index = 77};
     zkv_write_result_t b = {.client_id = 1,
                             .sequence = 2,
-                            .has_previous = true,
+                            .has_data = true,
                             .index = 78,
-                            .previous = (const uint8_t *) "old",
-                            .previous_size = 3};
+                            .count = 12345,
+                            .cmd_type = 6,
+                            .data = (const uint8_t *) "old",
+                            .data_size = 3};
     assert_true(zkv_pack_result(&packer, &a));
     assert_true(zkv_pack_result(&packer, &b));
     zframe_t *frame = zkv_packer_frame(&packer);
@@ -87,12 +89,14 @@ static void test_results_round_trip(void **state)
     assert_int_equal(r.sequence, 3);
     assert_int_equal(r.status, -4);
     assert_true(r.found);
-    assert_false(r.has_previous);
+    assert_false(r.has_data);
     assert_int_equal(r.index, 77);
     assert_int_equal(zkv_unpack_result(&in, &r), 1);
-    assert_true(r.has_previous);
-    assert_int_equal(r.previous_size, 3);
-    assert_memory_equal(r.previous, "old", 3);
+    assert_true(r.has_data);
+    assert_int_equal(r.count, 12345);
+    assert_int_equal(r.cmd_type, 6);
+    assert_int_equal(r.data_size, 3);
+    assert_memory_equal(r.data, "old", 3);
     assert_int_equal(zkv_unpack_result(&in, &r), 0);
     zframe_destroy(&frame);
     zkv_packer_free(&packer);
@@ -142,12 +146,12 @@ static void test_damaged_frames(void **state)
     zkv_packer_free(&packer);
 }
 
-/*  Records too short for an entry (20 bytes) or a result (30): -1, and the
+/*  Records too short for an entry (20 bytes) or a result (39): -1, and the
     next record still reads. */
 static void test_short_records_refused(void **state)
 {
     (void) state;
-    size_t sizes[] = {19, 20, 29, 30};
+    size_t sizes[] = {19, 20, 38, 39};
     zkv_packer_t packer = {0};
     for (size_t i = 0; i < 4; i++)
         memset(zkv_pack_record(&packer, sizes[i]), 0, sizes[i]);

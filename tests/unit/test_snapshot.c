@@ -55,7 +55,7 @@ static zkv_btree_t *s_tree(uint32_t keys)
     for (uint32_t i = 0; i < keys; i++) {
         size_t ks = s_key(key, i), vs = s_value_size(i);
         s_value(value, i, vs);
-        assert_int_equal(zkv_btree_put(tree, key, ks, value, vs, NULL, NULL, NULL), ZKV_OK);
+        assert_int_equal(zkv_btree_put(tree, key, ks, value, vs, NULL, NULL, NULL, NULL), ZKV_OK);
     }
     free(value);
     assert_int_equal(zkv_btree_count(tree), keys);
@@ -236,7 +236,7 @@ static void test_corrupt_refused(void **state)
     for (uint32_t i = 0; i < 60; i++) {
         size_t ks = s_key(key, i), vs = (size_t) (i * 7 % 40);
         s_value(value, i, vs);
-        assert_int_equal(zkv_btree_put(tree, key, ks, value, vs, NULL, NULL, NULL), ZKV_OK);
+        assert_int_equal(zkv_btree_put(tree, key, ks, value, vs, NULL, NULL, NULL, NULL), ZKV_OK);
     }
     s_meta_t m;
     s_make_meta(&m, 77, 3);
@@ -299,11 +299,14 @@ static void s_bput(s_buf_t *b, const void *data, size_t size)
     b->size += size;
 }
 
+/*  Crafted files are of format version 2 unless set otherwise. */
+static uint32_t s_craft_version = 2;
+
 static void s_bput_header(s_buf_t *b, uint64_t count, uint64_t config_size, uint64_t app_size)
 {
     uint8_t h[ZKV_SNAPSHOT_HEADER_SIZE] = {0};
     memcpy(h, "ZKVSNAP1", 8);
-    zkv_le32_put(h + 8, 1);
+    zkv_le32_put(h + 8, s_craft_version);
     zkv_le64_put(h + 16, 5);
     zkv_le64_put(h + 24, 1);
     zkv_le64_put(h + 32, count);
@@ -313,12 +316,16 @@ static void s_bput_header(s_buf_t *b, uint64_t count, uint64_t config_size, uint
     s_bput(b, h, sizeof h);
 }
 
+/*  A record with the given sizes and metadata (create, mod, version, lease = 1, 2, 3, 4),
+    and only the key's bytes after it. */
 static void s_bput_record(s_buf_t *b, const char *key, uint32_t key_size, uint32_t value_size)
 {
-    uint8_t h[8];
+    uint8_t h[40];
     zkv_le32_put(h, key_size);
     zkv_le32_put(h + 4, value_size);
-    s_bput(b, h, 8);
+    for (int i = 0; i < 4; i++)
+        zkv_le64_put(h + 8 + 8 * i, (uint64_t) i + 1);
+    s_bput(b, h, s_craft_version == 1 ? 8 : 40);
     s_bput(b, key, strlen(key));
 }
 
@@ -347,6 +354,21 @@ static void s_refused_because(const char *path, const char *why)
         fail_msg("expected \"%s\" in: %s", why, err);
 }
 
+/*  The crafted file at path loads, and key "a" has metadata 1, 2, 3, 4 times scale. */
+static void s_assert_crafted_meta(const char *path, uint64_t scale)
+{
+    char err[ERR_SIZE];
+    zkv_btree_t *tree = NULL;
+    assert_int_equal(zkv_snapshot_load(zkv_fs_posix(), path, &tree, NULL, err, sizeof err), ZKV_OK);
+    zkv_btree_meta_t meta;
+    assert_int_equal(zkv_btree_get_meta(tree, "a", 1, NULL, &meta), ZKV_OK);
+    assert_int_equal(meta.create_revision, 1 * scale);
+    assert_int_equal(meta.mod_revision, 2 * scale);
+    assert_int_equal(meta.version, 3 * scale);
+    assert_int_equal(meta.lease, 4 * scale);
+    zkv_btree_destroy(&tree);
+}
+
 static void test_invalid_content_refused(void **state)
 {
     (void) state;
@@ -362,6 +384,15 @@ static void test_invalid_content_refused(void **state)
     s_bfinish(&b, path);
     char err[ERR_SIZE];
     assert_int_equal(zkv_snapshot_load(zkv_fs_posix(), path, NULL, NULL, err, sizeof err), ZKV_OK);
+    s_assert_crafted_meta(path, 1);
+    /*  Version 1 (no metadata in records) still loads: its keys get zeros. */
+    s_craft_version = 1;
+    s_bput_header(&b, 2, 0, 0);
+    s_bput_record(&b, "a", 1, 0);
+    s_bput_record(&b, "b", 1, 0);
+    s_bfinish(&b, path);
+    s_assert_crafted_meta(path, 0);
+    s_craft_version = 2;
 
     s_bput_header(&b, 2, 0, 0);
     s_bput_record(&b, "b", 1, 0);
@@ -410,7 +441,7 @@ static void test_invalid_content_refused(void **state)
     s_refused_because(path, "application state size");
 
     s_bput_header(&b, 0, 0, 0);
-    b.data[8] = 2; /* a future version, header CRC redone */
+    b.data[8] = 3; /* a future version, header CRC redone */
     zkv_le32_put(b.data + 56, zkv_crc32c(0, b.data, 56));
     s_bfinish(&b, path);
     s_refused_because(path, "version");

@@ -21,6 +21,7 @@ typedef struct {
     zsock_t *router;
     zsock_t *replication;
     zsock_t *storage;
+    zsock_t *watch;
     zkv_tracer_t *tracer;
     zkv_front_t *front;
 } shell_t;
@@ -28,8 +29,11 @@ typedef struct {
 static int s_port_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
 {
     shell_t *self = ctx;
-    assert(to == ZKV_ACTOR_REPLICATION || to == ZKV_ACTOR_STORAGE);
-    return zkv_msg_send(msg, to == ZKV_ACTOR_REPLICATION ? self->replication : self->storage);
+    assert(to == ZKV_ACTOR_REPLICATION || to == ZKV_ACTOR_STORAGE || to == ZKV_ACTOR_WATCH);
+    zsock_t *sock = to == ZKV_ACTOR_REPLICATION ? self->replication
+                    : to == ZKV_ACTOR_WATCH     ? self->watch
+                                                : self->storage;
+    return zkv_msg_send(msg, sock);
 }
 
 static void s_port_reply(void *ctx, zframe_t *routing, zframe_t **body_p)
@@ -83,6 +87,12 @@ static bool s_on_storage(void *arg)
     return s_on_pair(self, self->storage);
 }
 
+static bool s_on_watch(void *arg)
+{
+    shell_t *self = arg;
+    return s_on_pair(self, self->watch);
+}
+
 static int64_t s_on_round(void *arg)
 {
     shell_t *self = arg;
@@ -96,6 +106,7 @@ static void s_shell_destroy(shell_t *self)
     zsock_destroy(&self->router);
     zsock_destroy(&self->replication);
     zsock_destroy(&self->storage);
+    zsock_destroy(&self->watch);
 }
 
 static int s_shell_init(shell_t *self, const zkv_config_t *config)
@@ -104,11 +115,13 @@ static int s_shell_init(shell_t *self, const zkv_config_t *config)
     self->router = zsock_new(ZMQ_ROUTER);
     self->replication = zkv_actor_pair(config->id, "client-replication", false);
     self->storage = zkv_actor_pair(config->id, "client-storage", false);
+    self->watch = zkv_actor_pair(config->id, "client-watch", false);
     self->tracer = zkv_tracer_new(config->id);
     zkv_port_t port = {.ctx = self, .send = s_port_send, .reply = s_port_reply,
                        .now_ms = s_port_now};
     self->front = zkv_front_new(config, &port, self->tracer);
-    if (!self->router || !self->replication || !self->storage || !self->front || !me)
+    if (!self->router || !self->replication || !self->storage || !self->watch || !self->front ||
+        !me)
         return -1;
     zsock_set_router_mandatory(self->router, 0);
     zsock_set_sndhwm(self->router, CLIENT_REPLY_HWM);
@@ -119,6 +132,8 @@ static int s_shell_init(shell_t *self, const zkv_config_t *config)
     zsock_set_rcvtimeo(self->router, 0);
     zsock_set_rcvtimeo(self->replication, 0);
     zsock_set_rcvtimeo(self->storage, 0);
+    zsock_set_rcvtimeo(self->watch, 0);
+    zsock_set_sndtimeo(self->watch, 0);
     return zsock_bind(self->router, "tcp://%s:%u", config->listen, me->client_port) < 0 ? -1 : 0;
 }
 
@@ -137,6 +152,7 @@ static void s_client_actor(zsock_t *pipe, void *arg)
     /* State and results first: a request of this round sees the newest role. */
     zkv_loop_reader(loop, self.replication, s_on_replication, CLIENT_DRAIN_MAX);
     zkv_loop_reader(loop, self.storage, s_on_storage, CLIENT_DRAIN_MAX);
+    zkv_loop_reader(loop, self.watch, s_on_watch, CLIENT_DRAIN_MAX);
     zkv_loop_reader(loop, self.router, s_on_router, CLIENT_DRAIN_MAX);
     zkv_loop_on_round(loop, s_on_round, ZKV_FRONT_SWEEP_MS);
     zkv_actor_ready(pipe, 0);

@@ -40,6 +40,14 @@ static const option_t s_options[] = {
      "write-ahead log and snapshots, one node only (default: data/node<ID>)"},
     {"trace-port", "ZKV_TRACE_PORT", OPT_U16, FIELD(trace_port),
      "PUB port of trace events (default: 7400+ID)"},
+    {"watch-port", "ZKV_WATCH_PORT", OPT_U16, FIELD(watch_port),
+     "PUB port of the changes, for watchers (default: 7600+ID)"},
+    {"watch-history-events", "ZKV_WATCH_HISTORY_EVENTS", OPT_U64, FIELD(watch_history_events),
+     "changes kept for watchers to catch up from (default 100000)"},
+    {"watch-history-bytes", "ZKV_WATCH_HISTORY_BYTES", OPT_U64, FIELD(watch_history_bytes),
+     "... and at most this many bytes of them (default 67108864)"},
+    {"watch-queue", "ZKV_WATCH_QUEUE", OPT_U32, FIELD(watch_queue),
+     "messages queued for one watcher before it holds the stream up (default 10000)"},
     {"snapshot-entries", "ZKV_SNAPSHOT_ENTRIES", OPT_U64, FIELD(snapshot_entries),
      "snapshot after this many applied entries (default 100000)"},
     {"snapshot-bytes", "ZKV_SNAPSHOT_BYTES", OPT_U64, FIELD(snapshot_bytes),
@@ -228,6 +236,9 @@ static void s_defaults(zkv_config_t *config)
     memset(config, 0, sizeof *config);
     config->snapshot_entries = 100000;
     config->snapshot_bytes = 64ull << 20;
+    config->watch_history_events = 100000;
+    config->watch_history_bytes = 64ull << 20;
+    config->watch_queue = 10000;
     config->wal_segment_bytes = ZKV_WAL_SEGMENT_SIZE_DEFAULT;
     config->tick_ms = 10;
     config->election_ticks = 30;
@@ -255,6 +266,11 @@ static int s_validate(zkv_config_t *config, char *err, size_t err_size)
                       "--election-ticks greater than --heartbeat-ticks");
     if (config->snapshot_entries == 0)
         return s_fail(err, err_size, "--snapshot-entries must be > 0");
+    if (config->watch_history_events == 0 || config->watch_history_bytes == 0 ||
+        config->watch_queue == 0)
+        return s_fail(
+            err, err_size,
+            "--watch-history-events, --watch-history-bytes and --watch-queue must be > 0");
     if (config->wal_segment_bytes < ZKV_WAL_SEGMENT_SIZE_MIN ||
         config->wal_segment_bytes > ZKV_WAL_SEGMENT_SIZE_MAX)
         return s_fail(err, err_size, "--wal-segment-bytes must be between %u and %u",
@@ -263,6 +279,8 @@ static int s_validate(zkv_config_t *config, char *err, size_t err_size)
         snprintf(config->listen, sizeof config->listen, "%s", self->host);
     if (!config->trace_port)
         config->trace_port = (uint16_t) (7400 + config->id % 600);
+    if (!config->watch_port)
+        config->watch_port = (uint16_t) (7600 + config->id % 600);
     if (!config->data_dir[0])
         snprintf(config->data_dir, sizeof config->data_dir, "data/node%u", config->id);
     return 0;

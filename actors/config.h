@@ -30,6 +30,10 @@ typedef struct {
     char listen[ZKV_HOST_SIZE_MAX]; /* address to bind; default: this member's host */
     char data_dir[ZKV_DATA_DIR_SIZE_MAX];
     uint16_t trace_port;
+    uint16_t watch_port;           /* PUB of the changes applied, for watchers */
+    uint64_t watch_history_events; /* changes kept for watchers to catch up from ... */
+    uint64_t watch_history_bytes;  /* ... and their bytes */
+    uint32_t watch_queue;          /* messages queued per watcher before the stream waits */
     uint64_t snapshot_entries; /* take a snapshot after this many applied entries */
     uint64_t snapshot_bytes;   /* ... or this many bytes of log */
     uint64_t wal_segment_bytes; /* preallocated size of a WAL segment file */

@@ -200,6 +200,9 @@ static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *re
         return s_check_key(self, routing, req, req->delete_->key) &&
                s_check_key(self, routing, req, req->delete_->end);
     case ZKV__REQUEST__BODY_TXN: return s_check_txn(self, routing, req);
+    case ZKV__REQUEST__BODY_WATCH:
+        return s_check_key(self, routing, req, req->watch->key) &&
+               s_check_key(self, routing, req, req->watch->end);
     case ZKV__REQUEST__BODY_CAS:
         return s_check_key(self, routing, req, req->cas->key) &&
                s_check_value(self, routing, req, req->cas->value) &&
@@ -327,8 +330,8 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
 static bool s_linearizable(const Zkv__Request *req)
 {
     if (req->body_case == ZKV__REQUEST__BODY_DIGEST ||
-        req->body_case == ZKV__REQUEST__BODY_SNAPSHOT)
-        return false; /* a digest or a backup describes this node's own state */
+        req->body_case == ZKV__REQUEST__BODY_SNAPSHOT || req->body_case == ZKV__REQUEST__BODY_WATCH)
+        return false; /* a digest, a backup or a history: this node's own state */
     Zkv__Consistency c =
         req->body_case == ZKV__REQUEST__BODY_GET ? req->get->consistency : req->scan->consistency;
     return c != ZKV__CONSISTENCY__SERIALIZABLE;
@@ -361,7 +364,10 @@ static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv_
         msg.type = req->body_case == ZKV__REQUEST__BODY_SNAPSHOT ? ZKV_MSG_BACKUP : ZKV_MSG_SERVE;
         msg.serve.context = context;
     }
-    zkv_port_send(&self->port, linearizable ? ZKV_ACTOR_REPLICATION : ZKV_ACTOR_STORAGE, &msg);
+    zkv_actor_id_t to = linearizable                                 ? ZKV_ACTOR_REPLICATION
+                        : req->body_case == ZKV__REQUEST__BODY_WATCH ? ZKV_ACTOR_WATCH
+                                                                     : ZKV_ACTOR_STORAGE;
+    zkv_port_send(&self->port, to, &msg);
 }
 
 static void s_status(client_t *self, zframe_t *routing, const Zkv__Request *req)
@@ -438,6 +444,7 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
         case ZKV__REQUEST__BODY_GET:
         case ZKV__REQUEST__BODY_SCAN:
         case ZKV__REQUEST__BODY_DIGEST:
+        case ZKV__REQUEST__BODY_WATCH:
         case ZKV__REQUEST__BODY_SNAPSHOT: s_read(self, routing, body, req); break;
         case ZKV__REQUEST__BODY_STATUS: s_status(self, routing, req); break;
         default: s_admin(self, routing, body, req); break;

@@ -140,3 +140,52 @@ int zkv_unpack_result(zkv_unpacker_t *self, zkv_write_result_t *result)
     int rc = zkv_unpack_record(self, &data, &size);
     return rc == 1 && !s_result_read(data, size, result) ? -1 : rc;
 }
+
+#define EVENT_HEADER (1 + 8 + 4 + 32 + 4)
+
+bool zkv_pack_event(zkv_packer_t *self, const zkv_event_t *event)
+{
+    uint8_t *p = zkv_pack_record(self, EVENT_HEADER + event->key.size + event->value.size);
+    if (!p)
+        return false;
+    p[0] = (uint8_t) event->type;
+    zkv_le64_put(p + 1, event->revision);
+    zkv_le32_put(p + 9, event->seq);
+    zkv_le64_put(p + 13, event->meta.create_revision);
+    zkv_le64_put(p + 21, event->meta.mod_revision);
+    zkv_le64_put(p + 29, event->meta.version);
+    zkv_le64_put(p + 37, event->meta.lease);
+    zkv_le32_put(p + 45, (uint32_t) event->key.size);
+    if (event->key.size)
+        memcpy(p + EVENT_HEADER, event->key.data, event->key.size);
+    if (event->value.size)
+        memcpy(p + EVENT_HEADER + event->key.size, event->value.data, event->value.size);
+    return true;
+}
+
+static bool s_event_read(const uint8_t *data, size_t size, zkv_event_t *event)
+{
+    if (size < EVENT_HEADER || data[0] > ZKV_EVENT_DELETE)
+        return false;
+    size_t key_size = zkv_le32_get(data + 45);
+    if (key_size > size - EVENT_HEADER)
+        return false;
+    *event = (zkv_event_t){
+        .type = (zkv_event_type_t) data[0],
+        .revision = zkv_le64_get(data + 1),
+        .seq = zkv_le32_get(data + 9),
+        .meta = {zkv_le64_get(data + 13), zkv_le64_get(data + 21), zkv_le64_get(data + 29),
+                 zkv_le64_get(data + 37)},
+        .key = {data + EVENT_HEADER, key_size},
+        .value = {data + EVENT_HEADER + key_size, size - EVENT_HEADER - key_size},
+    };
+    return true;
+}
+
+int zkv_unpack_event(zkv_unpacker_t *self, zkv_event_t *event)
+{
+    const uint8_t *data;
+    size_t size;
+    int rc = zkv_unpack_record(self, &data, &size);
+    return rc == 1 && !s_event_read(data, size, event) ? -1 : rc;
+}

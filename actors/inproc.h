@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "raft.h"
+#include "watch_history.h"
 
 /*  Records packed into one buffer, reused from batch to batch. */
 typedef struct {
@@ -65,5 +66,12 @@ bool zkv_pack_result(zkv_packer_t *self, const zkv_write_result_t *result);
 
 /*  The next result, as zkv_unpack_entry. */
 int zkv_unpack_result(zkv_unpacker_t *self, zkv_write_result_t *result);
+
+/*  A change, storage -> watch: type, revision, seq, metadata, key size, then
+    the key and the value. */
+bool zkv_pack_event(zkv_packer_t *self, const zkv_event_t *event);
+
+/*  The next change, its bytes pointing into the frame, as zkv_unpack_entry. */
+int zkv_unpack_event(zkv_unpacker_t *self, zkv_event_t *event);
 
 #endif

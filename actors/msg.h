@@ -16,6 +16,9 @@
     replication -> client   STATE, READFAIL, REJECTED, MEMBERS, REPLY (to ADMIN)
     client -> storage       SERVE, COUNT, BACKUP
     storage -> client       RESULTS, REPLY
+    storage -> watch        EVENTS
+    client -> watch         SERVE (a watch catch-up)
+    watch -> client         REPLY
 
     The actors are our own threads: a message that does not decode is a bug
     and is asserted on, never taken for input. */
@@ -51,7 +54,8 @@ typedef enum {
     ZKV_MSG_ADMIN,       /* a membership or leadership zkv.Request, answered by REPLY */
     ZKV_MSG_MEMBERS,     /* the membership in effect (a packed zkv.ClusterConfig) */
     ZKV_MSG_BACKUP,      /* a piece of the newest snapshot (zkv.SnapshotRequest), by REPLY */
-    ZKV_MSG_TYPE_MAX = ZKV_MSG_BACKUP
+    ZKV_MSG_EVENTS,      /* the changes of applied entries (reset: forget those up to revision) */
+    ZKV_MSG_TYPE_MAX = ZKV_MSG_EVENTS
 } zkv_msg_type_t;
 
 /*  PERSIST flags. */
@@ -104,6 +108,9 @@ typedef struct {
         struct {
             uint64_t applied, keys;
         } results;
+        struct {
+            uint64_t reset, revision;
+        } events;
     };
     zframe_t *body; /* owned; NULL for types without one (sent empty when left NULL) */
 } zkv_msg_t;

@@ -8,11 +8,13 @@
 #include "replication.h"
 #include "storage.h"
 #include "trace.h"
+#include "watch.h"
 
 struct zkv_node_t {
     zkv_dirlock_t *lock; /* held from before boot until every actor stopped */
     zactor_t *trace;
     zactor_t *log;
+    zactor_t *watch;
     zactor_t *storage;
     zactor_t *replication;
     zactor_t *client;
@@ -38,6 +40,8 @@ zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
         failed = "cannot bind the trace endpoint";
     else if (!(self->log = zkv_log_actor_new(config->id, &boot.wal)))
         failed = "cannot start the log writer";
+    else if (!(self->watch = zkv_watch_actor_new(config)))
+        failed = "cannot bind the watch endpoint";
     else if (!(self->storage = zkv_storage_actor_new(
                    config, &boot.kv,
                    &(zkv_storage_start_t){boot.snapshot_term, boot.members, boot.members_size,
@@ -50,8 +54,9 @@ zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
         failed = "cannot bind the client endpoint";
     zkv_boot_clear(&boot);
     if (failed) {
-        snprintf(err, err_size, "%s (listen %s, ports %u/%u/%u/%u)", failed, config->listen,
-                 me->client_port, me->pub_port, me->router_port, config->trace_port);
+        snprintf(err, err_size, "%s (listen %s, ports %u/%u/%u/%u/%u)", failed, config->listen,
+                 me->client_port, me->pub_port, me->router_port, config->trace_port,
+                 config->watch_port);
         zkv_node_destroy(&self);
     }
     return self;
@@ -65,6 +70,7 @@ void zkv_node_destroy(zkv_node_t **self_p)
     zactor_destroy(&self->client);
     zactor_destroy(&self->replication);
     zactor_destroy(&self->storage);
+    zactor_destroy(&self->watch);
     zactor_destroy(&self->log);
     zactor_destroy(&self->trace);
     zkv_dirlock_destroy(&self->lock);

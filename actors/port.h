@@ -17,6 +17,7 @@ typedef enum {
     ZKV_ACTOR_STORAGE,
     ZKV_ACTOR_REPLICATION,
     ZKV_ACTOR_CLIENT,
+    ZKV_ACTOR_WATCH,
     ZKV_ACTOR_COUNT
 } zkv_actor_id_t;
 
@@ -35,8 +36,15 @@ typedef struct {
     /*  A reply to the client at routing (borrowed); *body_p is taken. The
         client handler only (front.h). */
     void (*reply)(void *ctx, zframe_t *routing, zframe_t **body_p);
-    /*  Milliseconds of a monotonic clock; the client handler only. */
+    /*  Milliseconds of a monotonic clock; the client and watch handlers. */
     int64_t (*now_ms)(void *ctx);
+    /*  The watch handler only: publish one message of two frames, topic and
+        body (both taken). 0 when queued for every subscriber it matches, -1
+        when one of their queues is full (nothing was sent). */
+    int (*publish)(void *ctx, zframe_t **topic, zframe_t **body);
+    /*  The watch handler only: drop every subscriber's connection (each comes
+        back and catches up). */
+    void (*cut_off)(void *ctx);
 } zkv_port_t;
 
 static inline int zkv_port_send(const zkv_port_t *port, zkv_actor_id_t to, zkv_msg_t *msg)

@@ -26,14 +26,18 @@ typedef struct {
 
 /*  On a recovered state machine, which it takes over (*kv_p is NULLed),
     snapshots in <data dir>/snap on fs; it sends RESULTS and REPLY to the
-    client actor and APPLIED, SNAPSHOT and INSTALLED to replication through
-    port. tracer is borrowed (NULL: none). The membership it applies (CONFIG
-    entries, installed snapshots) goes into the snapshots it takes. NULL
-    when out of memory. */
+    client actor, APPLIED, SNAPSHOT and INSTALLED to replication, and the
+    changes it applies (EVENTS) to the watch actor through port. tracer is borrowed (NULL: none).
+   The membership it applies (CONFIG entries, installed snapshots) goes into the snapshots it takes.
+   NULL when out of memory. */
 zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs, zkv_kvstore_t **kv_p,
                                const zkv_storage_start_t *start, const zkv_port_t *port,
                                zkv_tracer_t *tracer);
 void zkv_storage_destroy(zkv_storage_t **self_p);
+
+/*  Tell the watch actor where the changes start: nothing before the state
+    machine's applied index is known to it. Once, before any message. */
+void zkv_storage_announce(zkv_storage_t *self);
 
 /*  One message from replication (APPLY, SERVE, CHUNK, INSTALL, PRUNE) or the
     client actor (SERVE, COUNT). */

@@ -487,6 +487,7 @@ typedef struct {
     Zkv__MemberPromoteRequest member_promote;
     Zkv__MemberRemoveRequest member_remove;
     Zkv__MoveLeaderRequest move_leader;
+    Zkv__WatchRequest watch;
 } s_bodies_t;
 
 /*  The bodies without data of their own: status, digest, member list and the
@@ -633,6 +634,17 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
     case ZKV_OP_TXN:
         request->body_case = ZKV__REQUEST__BODY_TXN;
         request->txn = (Zkv__TxnRequest *) op->txn;
+        break;
+    case ZKV_OP_WATCH:
+        zkv__watch_request__init(&b->watch);
+        b->watch.key = s_bin(op->key);
+        b->watch.end = s_bin(op->end);
+        b->watch.range = op->range;
+        b->watch.after_revision = op->index;
+        b->watch.after_seq = op->seq;
+        b->watch.limit = op->limit;
+        request->body_case = ZKV__REQUEST__BODY_WATCH;
+        request->watch = &b->watch;
         break;
     default: s_bare_body(request, b, op->type); break;
     }
@@ -849,6 +861,7 @@ static bool s_status_final(int status)
     case ZKV__STATUS__KEY_TOO_LARGE:
     case ZKV__STATUS__VALUE_TOO_LARGE:
     case ZKV__STATUS__INTERNAL:
+    case ZKV__STATUS__COMPACTED:
     case ZKV__STATUS__FAILED_PRECONDITION: return true;
     default: return false;
     }

@@ -95,6 +95,7 @@ typedef enum {
     ZKV_OP_DIGEST,   /* the node's state machine digest; pin it to compare replicas */
     ZKV_OP_SNAPSHOT, /* a piece of the node's newest snapshot file; pin it, as a digest */
     ZKV_OP_TXN,      /* a transaction (txn): compares, then one branch of operations */
+    ZKV_OP_WATCH,    /* a watcher's catch-up from the node's history; pin it, as a digest */
     /* Membership and leadership: no session, so neither client id nor sequence. A
        retry after a lost reply may find its own change done (FAILED_PRECONDITION). */
     ZKV_OP_MEMBER_LIST, /* the answering node's view, like a serializable read */
@@ -139,7 +140,9 @@ typedef struct {
     bool keys_only;       /* scan */
     const char *endpoint; /* send only here, never redirected (status, digest or snapshot
                              of one member) */
-    uint64_t index;       /* snapshot: 0 for the first piece, then the index it announced */
+    uint64_t index;       /* snapshot: 0 for the first piece, then the index it announced;
+                             watch: the revision of the position to catch up after */
+    uint32_t seq;         /* watch: the position's seq (UINT32_MAX: all of index) */
     uint64_t offset;      /* snapshot: where the piece starts in the file */
     /* Membership changes and move leader. */
     zkv_client_member_t member;
@@ -148,7 +151,7 @@ typedef struct {
 /*  Called once per submitted operation, from zkv_client_dispatch, zkv_client_poll,
     zkv_client_call or zkv_client_cancel. rc 0: reply holds a final answer
     (OK, NOT_FOUND, CAS_FAILED, BAD_REQUEST, KEY_TOO_LARGE, VALUE_TOO_LARGE,
-    INTERNAL, FAILED_PRECONDITION; NOT_LEADER too for an operation pinned to one
+    INTERNAL, FAILED_PRECONDITION, COMPACTED; NOT_LEADER too for an operation pinned to one
     endpoint). rc < 0: reply is NULL. The reply is borrowed until the next
     dispatch on this client; the callback may submit new operations. */
 typedef void(zkv_client_done_fn)(void *arg, int rc, const Zkv__Response *reply);

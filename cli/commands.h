@@ -55,6 +55,7 @@ extern const zkv_command_t zkv_cmd_move_leader;
 extern const zkv_command_t zkv_cmd_snapshot;
 extern const zkv_command_t zkv_cmd_check;
 extern const zkv_command_t zkv_cmd_txn;
+extern const zkv_command_t zkv_cmd_watch;
 
 /*  Print the final answer to op; the exit code. */
 typedef int(zkv_command_print_fn)(const zkv_globals_t *globals, const zkv_op_t *op,

@@ -14,6 +14,9 @@ struct zkv_kvstore_t {
     zkv_sessions_t *sessions;
     uint64_t applied;                  /* last log index applied */
     uint8_t scratch[ZKV_KEY_SIZE_MAX]; /* the key a range delete is at */
+    zkv_kvstore_event_fn on_event;
+    void *event_arg;
+    uint32_t event_seq; /* changes made so far at applied */
 };
 
 zkv_kvstore_t *zkv_kvstore_new(void)
@@ -69,6 +72,19 @@ static int s_validate(const zkv_command_t *cmd)
     return ZKV_OK;
 }
 
+static void s_emit(zkv_kvstore_t *self, zkv_event_type_t type, zkv_bytes_t key, zkv_bytes_t value,
+                   const zkv_btree_meta_t *meta)
+{
+    zkv_event_t event = {.type = type,
+                         .revision = self->applied,
+                         .seq = self->event_seq++,
+                         .key = key,
+                         .value = value,
+                         .meta = *meta};
+    if (self->on_event)
+        self->on_event(self->event_arg, &event);
+}
+
 /*  The one way a key is written: its metadata follows from what it held. */
 static int s_write(zkv_kvstore_t *self, zkv_bytes_t key, zkv_bytes_t value, uint64_t lease,
                    bool *found, void **previous, size_t *previous_size)
@@ -79,8 +95,17 @@ static int s_write(zkv_kvstore_t *self, zkv_bytes_t key, zkv_bytes_t value, uint
     meta.mod_revision = self->applied;
     meta.version = existed ? meta.version + 1 : 1;
     meta.lease = lease;
-    return zkv_btree_put(self->tree, key.data, key.size, value.data, value.size, &meta, found,
-                         previous, previous_size);
+    int rc = zkv_btree_put(self->tree, key.data, key.size, value.data, value.size, &meta, found,
+                           previous, previous_size);
+    if (rc == ZKV_OK)
+        s_emit(self, ZKV_EVENT_PUT, key, value, &meta);
+    return rc;
+}
+
+static void s_emit_delete(zkv_kvstore_t *self, zkv_bytes_t key)
+{
+    zkv_btree_meta_t meta = {.mod_revision = self->applied};
+    s_emit(self, ZKV_EVENT_DELETE, key, (zkv_bytes_t){0}, &meta);
 }
 
 static bool s_in_range(zkv_bytes_t key, zkv_bytes_t end)
@@ -100,6 +125,8 @@ static int s_remove(zkv_kvstore_t *self, zkv_bytes_t key, zkv_bytes_t end, bool 
     if (!range) {
         int rc = zkv_btree_delete(self->tree, key.data, key.size, NULL, NULL);
         *count = rc == ZKV_OK;
+        if (rc == ZKV_OK)
+            s_emit_delete(self, key);
         return rc == ZKV_ENOTFOUND ? ZKV_OK : rc;
     }
     zkv_btree_iter_t *it = zkv_btree_iter_new(self->tree);
@@ -118,6 +145,7 @@ static int s_remove(zkv_kvstore_t *self, zkv_bytes_t key, zkv_bytes_t end, bool 
         int rc = zkv_btree_delete(self->tree, self->scratch, at_size, NULL, NULL);
         assert(rc == ZKV_OK);
         (*count)++;
+        s_emit_delete(self, (zkv_bytes_t){self->scratch, at_size});
     }
     zkv_btree_iter_destroy(&it);
     return ZKV_OK;
@@ -197,6 +225,7 @@ int zkv_kvstore_apply(zkv_kvstore_t *self, uint64_t index, const zkv_command_t *
     assert(index > self->applied);
     memset(result, 0, sizeof *result);
     self->applied = index;
+    self->event_seq = 0;
     result->index = index;
     result->status = s_validate(cmd);
     if (result->status != ZKV_OK)
@@ -228,6 +257,12 @@ int zkv_kvstore_apply(zkv_kvstore_t *self, uint64_t index, const zkv_command_t *
             result->status = ZKV_ENOMEM;
     }
     return result->status;
+}
+
+void zkv_kvstore_on_event(zkv_kvstore_t *self, zkv_kvstore_event_fn fn, void *arg)
+{
+    self->on_event = fn;
+    self->event_arg = arg;
 }
 
 void zkv_kvstore_skip(zkv_kvstore_t *self, uint64_t index)

@@ -21,6 +21,7 @@
 
 #include "btree.h"
 #include "txn.h"
+#include "watch_history.h"
 
 /*  Sessions held at once; opening one more forgets the least recently active. */
 #ifndef ZKV_SESSIONS_MAX /* the node simulation builds a variant with a tiny table */
@@ -80,6 +81,12 @@ void zkv_kvstore_destroy(zkv_kvstore_t **self_p);
     version; a transaction's keys all get the same. */
 int zkv_kvstore_apply(zkv_kvstore_t *self, uint64_t index, const zkv_command_t *cmd,
                       zkv_result_t *result);
+
+/*  Called for every change an applied command makes, in order, seq counting
+    from 0 within its index: a key written (its new value and metadata) or
+    deleted. The event's bytes are borrowed for the call. */
+typedef void (*zkv_kvstore_event_fn)(void *arg, const zkv_event_t *event);
+void zkv_kvstore_on_event(zkv_kvstore_t *self, zkv_kvstore_event_fn fn, void *arg);
 
 /*  Record that index was applied without a command (no-op and config entries). */
 void zkv_kvstore_skip(zkv_kvstore_t *self, uint64_t index);

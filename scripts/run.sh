@@ -27,13 +27,14 @@ done
 
 cat <<EOT
 zkv: 3 nodes on 127.0.0.1, data in $data/
-  node  client  trace  peer pub/router
-  1     7101    7401   7201/7301
-  2     7102    7402   7202/7302
-  3     7103    7403   7203/7303
+  node  client  trace  watch  peer pub/router
+  1     7101    7401   7601   7201/7301
+  2     7102    7402   7602   7202/7302
+  3     7103    7403   7603   7203/7303
 In another terminal (zkv talks to this cluster by default):
   export PATH=\$PWD/build/cli:\$PATH
   zkv put 100 Alice && zkv get 100
+  zkv watch --prefix user/        # and in a third: zkv put user/1 Bob
   zkv status
   zkv trace
   zkv bench --conns 4 --inflight 64 --count 100000

@@ -21,7 +21,8 @@ base=${ZKV_TEST_PORT_BASE:-61200}
 export ZKV_IMAGE=${ZKV_TEST_IMAGE:-zkv:test}
 export ZKV_NET_PREFIX=${ZKV_TEST_NET_PREFIX:-172.28.73}
 for n in 1 2 3 4; do
-  export "ZKV${n}_CLIENT_PORT=$((base + n))" "ZKV${n}_TRACE_PORT=$((base + 300 + n))"
+  export "ZKV${n}_CLIENT_PORT=$((base + n))" "ZKV${n}_TRACE_PORT=$((base + 300 + n))" \
+    "ZKV${n}_WATCH_PORT=$((base + 500 + n))"
 done
 endpoints="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 4))"
 node4="127.0.0.1:$((base + 4))"

@@ -27,7 +27,8 @@ project=${ZKV_FAULT_PROJECT:-zkv-fault}
 export ZKV_IMAGE=${ZKV_TEST_IMAGE:-zkv:test}
 export ZKV_NET_PREFIX=${ZKV_FAULT_NET_PREFIX:-172.28.73}
 for n in 1 2 3; do
-  export "ZKV${n}_CLIENT_PORT=$((base + n))" "ZKV${n}_TRACE_PORT=$((base + 300 + n))"
+  export "ZKV${n}_CLIENT_PORT=$((base + n))" "ZKV${n}_TRACE_PORT=$((base + 300 + n))" \
+    "ZKV${n}_WATCH_PORT=$((base + 500 + n))"
 done
 
 compose() { "$root/scripts/compose.sh" -p "$project" "$@"; }

@@ -57,6 +57,7 @@ typedef struct {
     uint16_t router;
     uint16_t client;
     uint16_t trace;
+    uint16_t watch;
 } zkv_node_ports_t;
 
 /*  One node's answer to a status request. */

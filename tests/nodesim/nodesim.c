@@ -191,6 +191,8 @@ static void s_node_config(ns_world_t *w, ns_node_t *n)
     c->member_count = w->opt.nodes;
     snprintf(c->data_dir, sizeof c->data_dir, "data");
     c->snapshot_entries = NS_SNAPSHOT_ENTRIES;
+    c->watch_history_events = 500; /* small: histories evict while watched */
+    c->watch_history_bytes = 64 * 1024;
     c->snapshot_bytes = UINT64_MAX;
     c->wal_segment_bytes = 16 * 1024;
     c->tick_ms = NS_TICK_MS;
@@ -245,6 +247,8 @@ static void s_node_start(ns_world_t *w, ns_node_t *n)
     zkv_storage_start_t start = {boot.snapshot_term, boot.members, boot.members_size,
                                  boot.snapshot_path};
     n->storage = zkv_storage_new(&n->config, fs, &boot.kv, &start, &storage_port, NULL);
+    ns_watch_start(w, n);
+    zkv_storage_announce(n->storage);
     n->repl = zkv_repl_new(&n->config, fs, &boot.raft, boot.snapshot_path, &boot.cluster,
                            &repl_port, NULL);
     n->front = zkv_front_new(&n->config, &client_port, NULL);
@@ -267,6 +271,7 @@ static void s_node_crash(ns_world_t *w, ns_node_t *n)
     zkv_storage_destroy(&n->storage);
     zkv_repl_destroy(&n->repl);
     zkv_front_destroy(&n->front);
+    zkv_watch_hub_destroy(&n->watch);
     for (int to = 0; to < ZKV_ACTOR_COUNT; to++)
         for (int from = 0; from < ZKV_ACTOR_COUNT; from++)
             s_queue_clear(&n->q[to][from]);
@@ -291,6 +296,8 @@ static void s_node_free(ns_node_t *n)
     zkv_storage_destroy(&n->storage);
     zkv_repl_destroy(&n->repl);
     zkv_front_destroy(&n->front);
+    zkv_watch_hub_destroy(&n->watch);
+    free(n->pub);
     for (int to = 0; to < ZKV_ACTOR_COUNT; to++)
         for (int from = 0; from < ZKV_ACTOR_COUNT; from++)
             s_queue_clear(&n->q[to][from]);
@@ -421,8 +428,9 @@ static void s_deliver(ns_world_t *w, ns_node_t *n, zkv_actor_id_t to, zkv_actor_
     } else if (to == ZKV_ACTOR_REPLICATION) {
         s_check_installed(w, n, msg);
         zkv_repl_handle(n->repl, from, msg);
-    }
-    else {
+    } else if (to == ZKV_ACTOR_WATCH) {
+        ns_watch_handle(w, n, msg);
+    } else {
         ns_client_actor_sees(w, n, msg);
         zkv_front_handle(n->front, msg);
     }
@@ -890,6 +898,7 @@ static void s_world_free(ns_world_t *w)
     free(w->effects);
     free(w->applied_term);
     free(w->applied_hash);
+    free(w->watch_ref);
 }
 
 static void s_world_init(ns_world_t *w, const ns_options_t *options, ns_stats_t *stats,
@@ -927,6 +936,8 @@ int ns_run(const ns_options_t *options, ns_stats_t *stats, FILE *out)
     const zkv_kvstore_t *final = w->failed ? NULL : s_quiet(w);
     if (final && ns_history_check(w, final) != 0 && !w->failed)
         ns_fail(w, "history check failed");
+    if (!w->failed)
+        ns_watch_check(w);
     int rc = w->failed ? 1 : 0;
     if (rc)
         fprintf(out, "VIOLATION seed %" PRIu64 ": %s\n", options->seed, w->why);

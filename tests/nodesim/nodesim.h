@@ -64,6 +64,8 @@ typedef struct {
     uint64_t bad_peer;   /* peer messages no node of ours sends (an entry over the limit) */
     uint64_t bursts;     /* cut leaders handed a burst of writes of a client without a session */
     uint64_t burst_writes;
+    uint64_t watch_events;   /* published by the nodes' watch handlers */
+    uint64_t watch_cut_offs; /* their streams restarted (resets) */
 } ns_stats_t;
 
 /*  Run one seed. 0 when every check held; otherwise 1 with the violation

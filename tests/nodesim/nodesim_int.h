@@ -15,6 +15,7 @@
 #include "port.h"
 #include "replication.h"
 #include "storage.h"
+#include "watch_hub.h"
 
 #define NS_NODES_MAX 5
 #define NS_KEYS 3
@@ -57,6 +58,15 @@ typedef struct {
     zkv_actor_id_t from;
 } ns_ctx_t;
 
+/*  A published event's position (and its hash, in the world's reference;
+    its epoch, in a node's stream: a reset or a cut-off starts a new one). */
+typedef struct {
+    uint64_t rev;
+    uint32_t seq;
+    uint64_t hash;
+    uint64_t epoch;
+} ns_watch_rec_t;
+
 struct ns_node {
     uint32_t id;
     bool up;
@@ -66,6 +76,11 @@ struct ns_node {
     zkv_storage_t *storage;
     zkv_repl_t *repl;
     zkv_front_t *front;
+    zkv_watch_hub_t *watch;
+    ns_watch_rec_t *pub; /* what its watch handler published, in order */
+    size_t pub_n, pub_cap;
+    uint64_t pub_epoch;
+    bool resubscribe;                       /* cut off: the subscriber comes back */
     ns_request_t *requests, **requests_end; /* in arrival order */
     ns_queue_t q[ZKV_ACTOR_COUNT][ZKV_ACTOR_COUNT]; /* [to][from] */
     ns_ctx_t ctx[ZKV_ACTOR_COUNT];
@@ -146,6 +161,8 @@ struct ns_world {
     uint64_t *applied_term;             /* by index: the term applied there (0: none yet) */
     uint64_t *applied_hash;
     size_t applied_cap;
+    ns_watch_rec_t *watch_ref; /* every event published by any node, by position */
+    size_t watch_n, watch_cap;
     bool failed;
     char why[1024];
 };
@@ -158,6 +175,11 @@ void ns_note(ns_world_t *w, const char *fmt, ...) __attribute__((format(printf, 
 void ns_enqueue(ns_node_t *n, zkv_actor_id_t to, zkv_actor_id_t from, zkv_msg_t *msg);
 /*  Queue a request (taken) for node n's client actor. */
 void ns_request_enqueue(ns_node_t *n, ns_request_t *r);
+
+/* nodesim_watch.c */
+void ns_watch_start(ns_world_t *w, ns_node_t *n);
+void ns_watch_handle(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg);
+void ns_watch_check(ns_world_t *w);
 
 /* nodesim_client.c */
 void ns_clients_init(ns_world_t *w);

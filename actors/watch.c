@@ -1,0 +1,177 @@
+/*  watch actor: the watch hub on an XPUB and two inproc pairs. */
+#include "watch.h"
+
+#include "actor.h"
+#include "loop.h"
+#include "watch_hub.h"
+#include "zkv_limits.h"
+
+#define WATCH_DRAIN_MAX 1024
+/*  A subscription is a flag byte and a prefix, at most a key. */
+#define WATCH_SUBSCRIPTION_SIZE_MAX (ZKV_KEY_SIZE_MAX + 1)
+/*  A dead watcher's connection is found within this (ZMTP heartbeats). */
+#define WATCH_HEARTBEAT_MS 1000
+
+typedef struct {
+    zsock_t *xpub;
+    zsock_t *storage; /* PAIR, bound: "watch" */
+    zsock_t *client;  /* PAIR, bound: "client-watch" */
+    char endpoint[ZKV_HOST_SIZE_MAX + 32];
+    bool unbound; /* cut off: the endpoint waits to be bound again */
+    zkv_tracer_t *tracer;
+    zkv_watch_hub_t *hub;
+} shell_t;
+
+static int s_port_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
+{
+    shell_t *self = ctx;
+    assert(to == ZKV_ACTOR_CLIENT);
+    return zkv_msg_send(msg, self->client);
+}
+
+static int64_t s_port_now(void *ctx)
+{
+    (void) ctx;
+    return zclock_mono();
+}
+
+static int s_port_publish(void *ctx, zframe_t **topic, zframe_t **body)
+{
+    shell_t *self = ctx;
+    int rc = -1;
+    /* The pipes count whole messages: once the first frame goes, the second does. */
+    if (!self->unbound && zframe_send(topic, self->xpub, ZFRAME_MORE | ZFRAME_DONTWAIT) == 0) {
+        rc = zframe_send(body, self->xpub, ZFRAME_DONTWAIT);
+        assert(rc == 0);
+    }
+    zframe_destroy(topic);
+    zframe_destroy(body);
+    return self->unbound ? 0 : rc;
+}
+
+/*  Unbinding closes every connection accepted on the endpoint. */
+static void s_port_cut_off(void *ctx)
+{
+    shell_t *self = ctx;
+    if (!self->unbound)
+        zsock_unbind(self->xpub, "%s", self->endpoint);
+    self->unbound = zsock_bind(self->xpub, "%s", self->endpoint) < 0;
+}
+
+static bool s_on_xpub(void *arg)
+{
+    shell_t *self = arg;
+    zframe_t *frame = zframe_recv(self->xpub);
+    if (!frame)
+        return false;
+    const uint8_t *data = zframe_data(frame);
+    size_t size = zframe_size(frame);
+    if (size >= 1 && data[0] <= 1)
+        zkv_watch_hub_subscription(self->hub, data + 1, size - 1, data[0] == 1);
+    zframe_destroy(&frame);
+    return true;
+}
+
+static bool s_on_pair(shell_t *self, zsock_t *pair)
+{
+    zkv_msg_t msg;
+    if (!zkv_msg_recv(pair, &msg))
+        return false;
+    zkv_watch_hub_handle(self->hub, &msg);
+    zkv_msg_clear(&msg);
+    return true;
+}
+
+static bool s_on_storage(void *arg)
+{
+    shell_t *self = arg;
+    return s_on_pair(self, self->storage);
+}
+
+static bool s_on_client(void *arg)
+{
+    shell_t *self = arg;
+    return s_on_pair(self, self->client);
+}
+
+static int64_t s_on_round(void *arg)
+{
+    shell_t *self = arg;
+    if (self->unbound) /* a cut-off's bind found the port still closing */
+        self->unbound = zsock_bind(self->xpub, "%s", self->endpoint) < 0;
+    int64_t wait = zkv_watch_hub_tick(self->hub);
+    return self->unbound ? ZKV_WATCH_RETRY_MS : wait;
+}
+
+static void s_shell_destroy(shell_t *self)
+{
+    zkv_watch_hub_destroy(&self->hub);
+    zkv_tracer_destroy(&self->tracer);
+    zsock_destroy(&self->xpub);
+    zsock_destroy(&self->storage);
+    zsock_destroy(&self->client);
+}
+
+static void s_set_xpub(zsock_t *xpub, const zkv_config_t *config)
+{
+    zsock_set_xpub_nodrop(xpub, 1);
+    zsock_set_xpub_verboser(xpub, 1);
+    zmq_setsockopt(zsock_resolve(xpub), ZMQ_XPUB_WELCOME_MSG, ZKV_WATCH_WELCOME,
+                   ZKV_WATCH_WELCOME_SIZE);
+    zsock_set_sndhwm(xpub,
+                     (int) (config->watch_queue > INT32_MAX ? INT32_MAX : config->watch_queue));
+    zsock_set_linger(xpub, 0);
+    zsock_set_maxmsgsize(xpub, WATCH_SUBSCRIPTION_SIZE_MAX);
+    zsock_set_heartbeat_ivl(xpub, WATCH_HEARTBEAT_MS);
+    zsock_set_heartbeat_timeout(xpub, 3 * WATCH_HEARTBEAT_MS);
+    zsock_set_rcvtimeo(xpub, 0);
+}
+
+static int s_shell_init(shell_t *self, const zkv_config_t *config)
+{
+    self->xpub = zsock_new(ZMQ_XPUB);
+    self->storage = zkv_actor_pair(config->id, "watch", true);
+    self->client = zkv_actor_pair(config->id, "client-watch", true);
+    self->tracer = zkv_tracer_new(config->id);
+    zkv_port_t port = {.ctx = self,
+                       .send = s_port_send,
+                       .now_ms = s_port_now,
+                       .publish = s_port_publish,
+                       .cut_off = s_port_cut_off};
+    self->hub = zkv_watch_hub_new(config, &port, self->tracer);
+    if (!self->xpub || !self->storage || !self->client || !self->hub)
+        return -1;
+    s_set_xpub(self->xpub, config);
+    /* The storage and client actors stop first: never block on them. */
+    zsock_set_rcvtimeo(self->storage, 0);
+    zsock_set_rcvtimeo(self->client, 0);
+    zsock_set_sndtimeo(self->client, 0);
+    snprintf(self->endpoint, sizeof self->endpoint, "tcp://%s:%u", config->listen,
+             config->watch_port);
+    return zsock_bind(self->xpub, "%s", self->endpoint) < 0 ? -1 : 0;
+}
+
+static void s_watch_actor(zsock_t *pipe, void *arg)
+{
+    zkv_actor_name("watch");
+    shell_t self = {0};
+    if (s_shell_init(&self, arg) != 0) {
+        s_shell_destroy(&self);
+        zkv_actor_ready(pipe, 1);
+        return;
+    }
+    zkv_loop_t *loop = zkv_loop_new(pipe, &self);
+    zkv_loop_reader(loop, self.storage, s_on_storage, WATCH_DRAIN_MAX);
+    zkv_loop_reader(loop, self.xpub, s_on_xpub, WATCH_DRAIN_MAX);
+    zkv_loop_reader(loop, self.client, s_on_client, WATCH_DRAIN_MAX);
+    zkv_loop_on_round(loop, s_on_round, -1);
+    zkv_actor_ready(pipe, 0);
+    zkv_loop_run(loop);
+    zkv_loop_destroy(&loop);
+    s_shell_destroy(&self);
+}
+
+zactor_t *zkv_watch_actor_new(const zkv_config_t *config)
+{
+    return zkv_actor_start(s_watch_actor, (void *) config);
+}

@@ -50,6 +50,7 @@ static bool s_op(const Zkv__TxnOp *in, zkv_txn_op_t *out)
         out->key = s_bytes(in->put->key);
         out->value = s_bytes(in->put->value);
         out->return_previous = in->put->return_previous;
+        out->lease = in->put->lease;
         return true;
     case ZKV__TXN_OP__OP_DELETE:
         out->type = ZKV_TXN_DELETE;
@@ -96,6 +97,7 @@ static bool s_body(const Zkv__Command *c, zkv_decoded_command_t *dc)
         cmd->key = s_bytes(c->put->key);
         cmd->value = s_bytes(c->put->value);
         cmd->return_previous = c->put->return_previous;
+        cmd->lease = c->put->lease;
         return true;
     case ZKV__COMMAND__OP_DELETE:
         cmd->type = ZKV_CMD_DELETE;
@@ -105,6 +107,19 @@ static bool s_body(const Zkv__Command *c, zkv_decoded_command_t *dc)
         return true;
     case ZKV__COMMAND__OP_CAS: s_cas(c->cas, cmd); return true;
     case ZKV__COMMAND__OP_TXN: return s_txn(c->txn, dc);
+    case ZKV__COMMAND__OP_LEASE_GRANT:
+        cmd->type = ZKV_CMD_LEASE_GRANT;
+        cmd->lease = c->lease_grant->id;
+        cmd->ttl_s = c->lease_grant->ttl;
+        return true;
+    case ZKV__COMMAND__OP_LEASE_REVOKE:
+        cmd->type = ZKV_CMD_LEASE_REVOKE;
+        cmd->lease = c->lease_revoke->id;
+        return true;
+    case ZKV__COMMAND__OP_LEASE_KEEPALIVE:
+        cmd->type = ZKV_CMD_LEASE_KEEPALIVE;
+        cmd->lease = c->lease_keepalive->id;
+        return true;
     case ZKV__COMMAND__OP_OPEN_SESSION: cmd->type = ZKV_CMD_OPEN_SESSION; return true;
     case ZKV__COMMAND__OP_CLOSE_SESSION: cmd->type = ZKV_CMD_CLOSE_SESSION; return true;
     default: return false;

@@ -6,7 +6,9 @@
 
 #include "btree.h"
 #include "command.h"
+#include "front_lease.h"
 #include "inproc.h"
+#include "le.h"
 #include "membership.h"
 #include "raft.h"
 #include "response.h"
@@ -56,6 +58,7 @@ struct zkv_front_t {
     zkv_membership_t members; /* in effect; --peers until told */
     uint64_t keys;
     int64_t next_sweep_ms;
+    zkv_front_leases_t *leases;
 };
 
 typedef zkv_front_t client_t;
@@ -188,6 +191,21 @@ static bool s_check_txn(client_t *self, zframe_t *routing, const Zkv__Request *r
     return false;
 }
 
+static bool s_check_lease(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    const char *why = NULL;
+    if (req->body_case == ZKV__REQUEST__BODY_LEASE_GRANT &&
+        (req->lease_grant->ttl == 0 || req->lease_grant->ttl > ZKV_LEASE_TTL_MAX))
+        why = "a lease's ttl is 1 to 31536000 seconds";
+    else if ((req->body_case == ZKV__REQUEST__BODY_LEASE_REVOKE && !req->lease_revoke->id) ||
+             (req->body_case == ZKV__REQUEST__BODY_LEASE_KEEPALIVE && !req->lease_keepalive->id))
+        why = "no lease id";
+    if (!why)
+        return true;
+    s_reply_status(self, routing, req, ZKV__STATUS__BAD_REQUEST, why);
+    return false;
+}
+
 /*  Sizes and shape of a request, before anything is done with it. */
 static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *req)
 {
@@ -203,6 +221,10 @@ static bool s_validate(client_t *self, zframe_t *routing, const Zkv__Request *re
     case ZKV__REQUEST__BODY_WATCH:
         return s_check_key(self, routing, req, req->watch->key) &&
                s_check_key(self, routing, req, req->watch->end);
+    case ZKV__REQUEST__BODY_LEASE_GRANT:
+    case ZKV__REQUEST__BODY_LEASE_REVOKE:
+    case ZKV__REQUEST__BODY_LEASE_KEEPALIVE:
+    case ZKV__REQUEST__BODY_LEASE_LIST: return s_check_lease(self, routing, req);
     case ZKV__REQUEST__BODY_CAS:
         return s_check_key(self, routing, req, req->cas->key) &&
                s_check_value(self, routing, req, req->cas->value) &&
@@ -279,6 +301,18 @@ static void s_command_body(const Zkv__Request *req, Zkv__Command *cmd)
         cmd->op_case = ZKV__COMMAND__OP_TXN;
         cmd->txn = req->txn;
         break;
+    case ZKV__REQUEST__BODY_LEASE_GRANT:
+        cmd->op_case = ZKV__COMMAND__OP_LEASE_GRANT;
+        cmd->lease_grant = req->lease_grant;
+        break;
+    case ZKV__REQUEST__BODY_LEASE_REVOKE:
+        cmd->op_case = ZKV__COMMAND__OP_LEASE_REVOKE;
+        cmd->lease_revoke = req->lease_revoke;
+        break;
+    case ZKV__REQUEST__BODY_LEASE_KEEPALIVE:
+        cmd->op_case = ZKV__COMMAND__OP_LEASE_KEEPALIVE;
+        cmd->lease_keepalive = req->lease_keepalive;
+        break;
     default:
         assert(req->body_case == ZKV__REQUEST__BODY_CAS);
         cmd->op_case = ZKV__COMMAND__OP_CAS;
@@ -308,6 +342,9 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
     cmd.sequence = req->sequence;
     cmd.first_unacked = req->first_unacked;
     s_command_body(req, &cmd);
+    uint64_t min_ttl = zkv_front_leases_min_ttl(self->leases);
+    if (cmd.op_case == ZKV__COMMAND__OP_LEASE_GRANT && cmd.lease_grant->ttl < min_ttl)
+        cmd.lease_grant->ttl = min_ttl; /* as etcd does: a lease outlives an election */
     /* Keys and values are within their limits, but unknown fields of the
        request ride along: one command over the entry limit would make the
        core refuse the whole batch. */
@@ -425,6 +462,21 @@ static void s_admin(client_t *self, zframe_t *routing, zframe_t *body, const Zkv
     zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &msg);
 }
 
+/*  Served by the leader, whose reckoning of expiry is the one that acts. */
+static void s_lease_list(client_t *self, zframe_t *routing, const Zkv__Request *req)
+{
+    if (self->role != ZKV_RAFT_LEADER) {
+        s_not_leader(self, routing, req);
+        return;
+    }
+    Zkv__Response r = ZKV__RESPONSE__INIT;
+    r.client_id = req->client_id;
+    r.request_id = req->request_id;
+    r.revision = self->applied;
+    zkv_front_leases_list(self->leases, &r, s_now(self));
+    s_send(self, routing, zkv_response_frame(&r));
+}
+
 static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
 {
     Zkv__Request *req = zkv__request__unpack(NULL, zframe_size(body), zframe_data(body));
@@ -439,6 +491,9 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
         case ZKV__REQUEST__BODY_DELETE:
         case ZKV__REQUEST__BODY_CAS:
         case ZKV__REQUEST__BODY_TXN:
+        case ZKV__REQUEST__BODY_LEASE_GRANT:
+        case ZKV__REQUEST__BODY_LEASE_REVOKE:
+        case ZKV__REQUEST__BODY_LEASE_KEEPALIVE:
         case ZKV__REQUEST__BODY_OPEN_SESSION:
         case ZKV__REQUEST__BODY_CLOSE_SESSION: s_write(self, routing, req); break;
         case ZKV__REQUEST__BODY_GET:
@@ -447,6 +502,7 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
         case ZKV__REQUEST__BODY_WATCH:
         case ZKV__REQUEST__BODY_SNAPSHOT: s_read(self, routing, body, req); break;
         case ZKV__REQUEST__BODY_STATUS: s_status(self, routing, req); break;
+        case ZKV__REQUEST__BODY_LEASE_LIST: s_lease_list(self, routing, req); break;
         default: s_admin(self, routing, body, req); break;
         }
     }
@@ -493,7 +549,12 @@ static void s_write_result(client_t *self, const zkv_write_result_t *res)
     r.revision = res->index;
     r.deleted = res->count;
     zkv_txn_response_t txn = {0};
-    if (res->cmd_type == ZKV_CMD_TXN && res->status == ZKV_OK) {
+    bool lease = res->cmd_type == ZKV_CMD_LEASE_GRANT || res->cmd_type == ZKV_CMD_LEASE_KEEPALIVE;
+    if (lease && res->status == ZKV_OK && res->data_size == 8) {
+        r.lease_id = res->cmd_type == ZKV_CMD_LEASE_GRANT ? res->count : 0;
+        r.ttl = zkv_le64_get(res->data);
+        r.deleted = 0;
+    } else if (res->cmd_type == ZKV_CMD_TXN && res->status == ZKV_OK) {
         r.succeeded = res->found;
         r.found = false;
         if (zkv_response_txn(&r, res->data, res->data_size, &txn) != ZKV_OK) {
@@ -593,6 +654,7 @@ static void s_members(client_t *self, const zkv_msg_t *msg)
 static void s_state(client_t *self, const zkv_msg_t *msg)
 {
     self->role = msg->state.role;
+    zkv_front_leases_role(self->leases, self->role == ZKV_RAFT_LEADER, s_now(self));
     self->term = msg->state.term;
     self->leader = msg->state.leader;
     self->commit = msg->state.commit;
@@ -609,6 +671,7 @@ void zkv_front_handle(zkv_front_t *self, zkv_msg_t *msg)
     case ZKV_MSG_RESULTS: s_results(self, msg); break;
     case ZKV_MSG_REPLY: s_read_reply(self, msg); break;
     case ZKV_MSG_MEMBERS: s_members(self, msg); break;
+    case ZKV_MSG_LEASES: zkv_front_leases_update(self->leases, msg, s_now(self)); break;
     default: assert(!"not a message for the client actor");
     }
 }
@@ -651,6 +714,7 @@ static void s_sweep_replies(client_t *self)
 
 int64_t zkv_front_round(zkv_front_t *self)
 {
+    int64_t lease_wait = zkv_front_leases_round(self->leases, &self->batch, s_now(self));
     if (self->batch.size) {
         zkv_msg_t propose = {.type = ZKV_MSG_PROPOSE, .body = zkv_packer_frame(&self->batch)};
         zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &propose);
@@ -662,7 +726,8 @@ int64_t zkv_front_round(zkv_front_t *self)
         s_sweep_replies(self);
         self->next_sweep_ms = now + ZKV_FRONT_SWEEP_MS;
     }
-    return self->next_sweep_ms > now ? self->next_sweep_ms - now : 0;
+    int64_t wait = self->next_sweep_ms > now ? self->next_sweep_ms - now : 0;
+    return lease_wait >= 0 && lease_wait < wait ? lease_wait : wait;
 }
 
 zkv_reply_queue_t *zkv_front_replies(zkv_front_t *self)
@@ -682,7 +747,8 @@ zkv_front_t *zkv_front_new(const zkv_config_t *config, const zkv_port_t *port,
     self->reads = s_pending_table();
     self->replies = zkv_reply_queue_new(CLIENT_CONN_REPLY_BYTES_MAX, CLIENT_REPLY_BYTES_MAX);
     self->next_sweep_ms = s_now(self) + ZKV_FRONT_SWEEP_MS;
-    if (!self->writes || !self->reads || !self->replies ||
+    self->leases = zkv_front_leases_new(config);
+    if (!self->writes || !self->reads || !self->replies || !self->leases ||
         !zkv_config_member(config, config->id))
         zkv_front_destroy(&self);
     return self;
@@ -697,6 +763,7 @@ void zkv_front_destroy(zkv_front_t **self_p)
     zhashx_destroy(&self->writes);
     zhashx_destroy(&self->reads);
     zkv_reply_queue_destroy(&self->replies); /* after the requests that count on it */
+    zkv_front_leases_destroy(&self->leases);
     free(self);
     *self_p = NULL;
 }

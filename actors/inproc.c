@@ -189,3 +189,29 @@ int zkv_unpack_event(zkv_unpacker_t *self, zkv_event_t *event)
     int rc = zkv_unpack_record(self, &data, &size);
     return rc == 1 && !s_event_read(data, size, event) ? -1 : rc;
 }
+
+bool zkv_pack_lease(zkv_packer_t *self, int change, uint64_t id, uint64_t ttl_s)
+{
+    uint8_t *p = zkv_pack_record(self, 17);
+    if (!p)
+        return false;
+    p[0] = (uint8_t) change;
+    zkv_le64_put(p + 1, id);
+    zkv_le64_put(p + 9, ttl_s);
+    return true;
+}
+
+int zkv_unpack_lease(zkv_unpacker_t *self, int *change, uint64_t *id, uint64_t *ttl_s)
+{
+    const uint8_t *data;
+    size_t size;
+    int rc = zkv_unpack_record(self, &data, &size);
+    if (rc != 1)
+        return rc;
+    if (size != 17)
+        return -1;
+    *change = data[0];
+    *id = zkv_le64_get(data + 1);
+    *ttl_s = zkv_le64_get(data + 9);
+    return 1;
+}

@@ -67,6 +67,10 @@ bool zkv_pack_result(zkv_packer_t *self, const zkv_write_result_t *result);
 /*  The next result, as zkv_unpack_entry. */
 int zkv_unpack_result(zkv_unpacker_t *self, zkv_write_result_t *result);
 
+/*  A lease change, storage -> client: change, id, ttl in seconds. */
+bool zkv_pack_lease(zkv_packer_t *self, int change, uint64_t id, uint64_t ttl_s);
+int zkv_unpack_lease(zkv_unpacker_t *self, int *change, uint64_t *id, uint64_t *ttl_s);
+
 /*  A change, storage -> watch: type, revision, seq, metadata, key size, then
     the key and the value. */
 bool zkv_pack_event(zkv_packer_t *self, const zkv_event_t *event);

@@ -22,6 +22,7 @@ static const s_layout_t s_layouts[ZKV_MSG_TYPE_MAX + 1] = {
     [ZKV_MSG_RESULTS] = {"RESULTS", 2, true},   [ZKV_MSG_REPLY] = {"REPLY", 1, true},
     [ZKV_MSG_ADMIN] = {"ADMIN", 1, true},       [ZKV_MSG_MEMBERS] = {"MEMBERS", 2, true},
     [ZKV_MSG_BACKUP] = {"BACKUP", 1, true},     [ZKV_MSG_EVENTS] = {"EVENTS", 2, true},
+    [ZKV_MSG_LEASES] = {"LEASES", 1, true},
 };
 
 static const s_layout_t *s_layout(zkv_msg_type_t type)

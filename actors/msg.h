@@ -16,6 +16,7 @@
     replication -> client   STATE, READFAIL, REJECTED, MEMBERS, REPLY (to ADMIN)
     client -> storage       SERVE, COUNT, BACKUP
     storage -> client       RESULTS, REPLY
+    storage -> client       LEASES
     storage -> watch        EVENTS
     client -> watch         SERVE (a watch catch-up)
     watch -> client         REPLY
@@ -55,7 +56,8 @@ typedef enum {
     ZKV_MSG_MEMBERS,     /* the membership in effect (a packed zkv.ClusterConfig) */
     ZKV_MSG_BACKUP,      /* a piece of the newest snapshot (zkv.SnapshotRequest), by REPLY */
     ZKV_MSG_EVENTS,      /* the changes of applied entries (reset: forget those up to revision) */
-    ZKV_MSG_TYPE_MAX = ZKV_MSG_EVENTS
+    ZKV_MSG_LEASES,      /* leases granted, renewed, revoked (reset: these are all there are) */
+    ZKV_MSG_TYPE_MAX = ZKV_MSG_LEASES
 } zkv_msg_type_t;
 
 /*  PERSIST flags. */
@@ -111,6 +113,9 @@ typedef struct {
         struct {
             uint64_t reset, revision;
         } events;
+        struct {
+            uint64_t reset;
+        } leases;
     };
     zframe_t *body; /* owned; NULL for types without one (sent empty when left NULL) */
 } zkv_msg_t;

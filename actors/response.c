@@ -15,6 +15,8 @@ Zkv__Status zkv_status_from_error(int code)
     case ZKV_EINVAL: return ZKV__STATUS__BAD_REQUEST;
     case ZKV_ESESSION: return ZKV__STATUS__SESSION_EXPIRED;
     case ZKV_ETOOBIG: return ZKV__STATUS__RESULT_TOO_LARGE;
+    case ZKV_ENOLEASE: return ZKV__STATUS__LEASE_NOT_FOUND;
+    case ZKV_EEXIST: return ZKV__STATUS__ALREADY_EXISTS;
     case ZKV_EBUSY:
     case ZKV_ESTOPPED: return ZKV__STATUS__UNAVAILABLE;
     default: return ZKV__STATUS__INTERNAL;

@@ -36,6 +36,7 @@ struct zkv_storage_t {
     uint64_t recv_term;
     zkv_packer_t results;      /* of the entries being applied */
     zkv_packer_t events;       /* the changes they make, for the watch actor */
+    zkv_packer_t leases;       /* the lease changes, for the client actor's lessor */
     bool events_lost;          /* one did not fit: the watch actor must forget */
     uint8_t *members;          /* the membership applied: a packed zkv.ClusterConfig */
     size_t members_size;
@@ -119,6 +120,25 @@ static void s_send_events(storage_t *self, uint64_t applied)
     self->events_lost = false;
 }
 
+static void s_on_lease(void *arg, zkv_lease_change_t change, uint64_t id, uint64_t ttl_s)
+{
+    storage_t *self = arg;
+    zkv_pack_lease(&self->leases, (int) change, id, ttl_s);
+}
+
+/*  The lease changes just applied (reset: the whole table, after a restart
+    or an install), for the client actor's lessor. */
+static void s_send_leases(storage_t *self, bool reset)
+{
+    if (reset)
+        zkv_kvstore_each_lease(self->kv);
+    if (!reset && self->leases.size == 0)
+        return;
+    zkv_msg_t out = {
+        .type = ZKV_MSG_LEASES, .leases.reset = reset, .body = zkv_packer_frame(&self->leases)};
+    zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &out);
+}
+
 void zkv_storage_announce(zkv_storage_t *self)
 {
     zkv_msg_t out = {.type = ZKV_MSG_EVENTS, .events = {1, zkv_kvstore_applied(self->kv)}};
@@ -144,6 +164,7 @@ static void s_apply(storage_t *self, const zkv_msg_t *msg)
     uint64_t applied = zkv_kvstore_applied(self->kv);
     zkv_tracer_emit(self->tracer, "apply", self->last_term, applied, 0, 0,
                     "applied=%" PRIu64 " entries=%" PRIu64, applied, applied - first + 1);
+    s_send_leases(self, false);
     zkv_msg_t out = {.type = ZKV_MSG_RESULTS,
                      .results = {applied, zkv_btree_count(zkv_kvstore_tree(self->kv))},
                      .body = zkv_packer_frame(&self->results)};
@@ -317,6 +338,7 @@ static int s_install(storage_t *self, uint64_t index, uint64_t term, char *name)
 #else
         zkv_storage_announce(self); /* the changes up to the snapshot are unknown */
 #endif
+        s_send_leases(self, true);
         /* Older snapshots stay until the log's restart after this one is
            durable (PRUNE): a crash before that must find a usable directory. */
     }
@@ -371,6 +393,7 @@ static void s_prune(storage_t *self, const zkv_msg_t *msg)
     are; after a restart it knows before anything new is applied. */
 static void s_count(storage_t *self)
 {
+    s_send_leases(self, true);
     zkv_msg_t out = {.type = ZKV_MSG_RESULTS,
                      .results = {zkv_kvstore_applied(self->kv),
                                  zkv_btree_count(zkv_kvstore_tree(self->kv))}};
@@ -412,6 +435,7 @@ zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs, z
     self->kv = *kv_p;
     *kv_p = NULL;
     zkv_kvstore_on_event(self->kv, s_on_event, self);
+    zkv_kvstore_on_lease(self->kv, s_on_lease, self);
     self->last_term = last_term;
     self->fs = fs;
     self->tracer = tracer;
@@ -430,6 +454,7 @@ void zkv_storage_destroy(zkv_storage_t **self_p)
     zkv_snapshot_recv_destroy(&self->recv);
     zkv_packer_free(&self->results);
     zkv_packer_free(&self->events);
+    zkv_packer_free(&self->leases);
     zkv_kvstore_destroy(&self->kv);
     free(self->members);
     free(self);

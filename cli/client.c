@@ -219,7 +219,9 @@ static uint64_t s_random(zkv_client_t *self)
 
 static bool s_is_write(zkv_op_type_t type)
 {
-    return type == ZKV_OP_PUT || type == ZKV_OP_DELETE || type == ZKV_OP_CAS || type == ZKV_OP_TXN;
+    return type == ZKV_OP_PUT || type == ZKV_OP_DELETE || type == ZKV_OP_CAS ||
+           type == ZKV_OP_TXN || type == ZKV_OP_LEASE_GRANT || type == ZKV_OP_LEASE_REVOKE ||
+           type == ZKV_OP_LEASE_KEEPALIVE;
 }
 
 /*  Membership and leadership requests stand outside any session. */
@@ -234,6 +236,8 @@ static bool s_is_admin(zkv_op_type_t type)
 static bool s_leader_bound(const zkv_op_t *op)
 {
     bool read = op->type == ZKV_OP_GET || op->type == ZKV_OP_SCAN;
+    if (op->type == ZKV_OP_LEASE_LIST)
+        return true;
     bool session = op->type == ZKV_OP_OPEN_SESSION || op->type == ZKV_OP_CLOSE_SESSION;
     bool change = s_is_admin(op->type) && op->type != ZKV_OP_MEMBER_LIST;
     return s_is_write(op->type) || session || change || (read && !op->serializable);
@@ -488,6 +492,10 @@ typedef struct {
     Zkv__MemberRemoveRequest member_remove;
     Zkv__MoveLeaderRequest move_leader;
     Zkv__WatchRequest watch;
+    Zkv__LeaseGrantRequest lease_grant;
+    Zkv__LeaseRevokeRequest lease_revoke;
+    Zkv__LeaseKeepAliveRequest lease_keepalive;
+    Zkv__LeaseListRequest lease_list;
 } s_bodies_t;
 
 /*  The bodies without data of their own: status, digest, member list and the
@@ -580,6 +588,36 @@ static void s_scan_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op
     request->scan = &b->scan;
 }
 
+static void s_lease_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
+{
+    switch (op->type) {
+    case ZKV_OP_LEASE_GRANT:
+        zkv__lease_grant_request__init(&b->lease_grant);
+        b->lease_grant.ttl = op->ttl_s;
+        b->lease_grant.id = op->lease;
+        request->body_case = ZKV__REQUEST__BODY_LEASE_GRANT;
+        request->lease_grant = &b->lease_grant;
+        break;
+    case ZKV_OP_LEASE_REVOKE:
+        zkv__lease_revoke_request__init(&b->lease_revoke);
+        b->lease_revoke.id = op->lease;
+        request->body_case = ZKV__REQUEST__BODY_LEASE_REVOKE;
+        request->lease_revoke = &b->lease_revoke;
+        break;
+    case ZKV_OP_LEASE_KEEPALIVE:
+        zkv__lease_keep_alive_request__init(&b->lease_keepalive);
+        b->lease_keepalive.id = op->lease;
+        request->body_case = ZKV__REQUEST__BODY_LEASE_KEEPALIVE;
+        request->lease_keepalive = &b->lease_keepalive;
+        break;
+    default:
+        zkv__lease_list_request__init(&b->lease_list);
+        request->body_case = ZKV__REQUEST__BODY_LEASE_LIST;
+        request->lease_list = &b->lease_list;
+        break;
+    }
+}
+
 static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
 {
     Zkv__Consistency consistency =
@@ -597,6 +635,7 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
         b->put.key = s_bin(op->key);
         b->put.value = s_bin(op->value);
         b->put.return_previous = op->return_previous;
+        b->put.lease = op->lease;
         request->body_case = ZKV__REQUEST__BODY_PUT;
         request->put = &b->put;
         break;
@@ -635,6 +674,10 @@ static void s_body(Zkv__Request *request, s_bodies_t *b, const zkv_op_t *op)
         request->body_case = ZKV__REQUEST__BODY_TXN;
         request->txn = (Zkv__TxnRequest *) op->txn;
         break;
+    case ZKV_OP_LEASE_GRANT:
+    case ZKV_OP_LEASE_REVOKE:
+    case ZKV_OP_LEASE_KEEPALIVE:
+    case ZKV_OP_LEASE_LIST: s_lease_body(request, b, op); break;
     case ZKV_OP_WATCH:
         zkv__watch_request__init(&b->watch);
         b->watch.key = s_bin(op->key);
@@ -862,6 +905,8 @@ static bool s_status_final(int status)
     case ZKV__STATUS__VALUE_TOO_LARGE:
     case ZKV__STATUS__INTERNAL:
     case ZKV__STATUS__COMPACTED:
+    case ZKV__STATUS__LEASE_NOT_FOUND:
+    case ZKV__STATUS__ALREADY_EXISTS:
     case ZKV__STATUS__FAILED_PRECONDITION: return true;
     default: return false;
     }

@@ -92,10 +92,14 @@ typedef enum {
     ZKV_OP_SCAN,
     ZKV_OP_CAS,
     ZKV_OP_STATUS,
-    ZKV_OP_DIGEST,   /* the node's state machine digest; pin it to compare replicas */
-    ZKV_OP_SNAPSHOT, /* a piece of the node's newest snapshot file; pin it, as a digest */
-    ZKV_OP_TXN,      /* a transaction (txn): compares, then one branch of operations */
-    ZKV_OP_WATCH,    /* a watcher's catch-up from the node's history; pin it, as a digest */
+    ZKV_OP_DIGEST,          /* the node's state machine digest; pin it to compare replicas */
+    ZKV_OP_SNAPSHOT,        /* a piece of the node's newest snapshot file; pin it, as a digest */
+    ZKV_OP_TXN,             /* a transaction (txn): compares, then one branch of operations */
+    ZKV_OP_WATCH,           /* a watcher's catch-up from the node's history; pin it, as a digest */
+    ZKV_OP_LEASE_GRANT,     /* ttl_s, lease (0: the node picks); reply lease_id, ttl */
+    ZKV_OP_LEASE_REVOKE,    /* lease: revoked, its keys deleted */
+    ZKV_OP_LEASE_KEEPALIVE, /* lease: renewed; reply ttl */
+    ZKV_OP_LEASE_LIST,      /* every lease, as the leader reckons its time left */
     /* Membership and leadership: no session, so neither client id nor sequence. A
        retry after a lost reply may find its own change done (FAILED_PRECONDITION). */
     ZKV_OP_MEMBER_LIST, /* the answering node's view, like a serializable read */
@@ -130,6 +134,8 @@ typedef struct {
     uint64_t expected_number;    /* cas with target VERSION, MOD or CREATE */
     bool range;                  /* delete: every key in [key, end); an empty end: no bound */
     const Zkv__TxnRequest *txn;  /* txn: borrowed like the byte fields */
+    uint64_t lease;              /* put: attach the key to it (0: none); the lease operations' id */
+    uint64_t ttl_s;              /* lease grant: seconds */
     bool return_previous; /* put: the reply carries the replaced value */
     bool serializable;    /* get, scan: any node may serve it from its own state */
     zkv_bytes_t prefix;   /* scan: either a prefix, */

@@ -103,9 +103,11 @@ static int s_put_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
 static int s_put(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **argv)
 {
     bool prev = false;
-    const char *file = NULL;
+    const char *file = NULL, *lease = NULL;
     const zkv_flag_t flags[] = {
         {"prev", 0, ZKV_FLAG_BOOL, &prev, NULL, "also print the value it replaced"},
+        {"lease", 0, ZKV_FLAG_STRING, &lease, "ID",
+         "attach the key to this lease: deleted with it"},
         {"file", 0, ZKV_FLAG_STRING, &file, "PATH",
          "read the value from a file ('-': stdin) instead of VALUE"},
         {NULL},
@@ -121,6 +123,8 @@ static int s_put(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
     }
     zkv_op_t op = {
         .type = ZKV_OP_PUT, .key = zkv_command_bytes(args.positional[0]), .return_previous = prev};
+    if (lease && !zkv_lease_id_parse(lease, &op.lease))
+        return ZKV_EXIT_USAGE;
     uint8_t *data = NULL;
     if (file) {
         if (s_read_value(file, &data, &op.value.size))
@@ -136,12 +140,13 @@ static int s_put(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
 
 const zkv_command_t zkv_cmd_put = {
     "put",
-    "put KEY VALUE [--prev] | put KEY --file PATH [--prev]",
+    "put KEY VALUE [--prev] [--lease ID] | put KEY --file PATH [--prev] [--lease ID]",
     "Write a value",
     "Prints OK once a majority of the cluster has the write. With --prev it also\n"
     "prints the key and the value it replaced (nothing more if the key was new).\n"
     "A retry after a lost reply reuses the request's sequence number, so the\n"
-    "write is applied once.\n\n"
+    "write is applied once. With --lease the key is deleted when the lease is\n"
+    "revoked or expires (zkv lease); a put without it detaches the key.\n\n"
     "Examples:\n  zkv put greeting hello\n  zkv put blob --file picture.png --prev\n"
     "  zkv put -- -dashed-key value\n",
     s_put,

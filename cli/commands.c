@@ -185,6 +185,12 @@ int zkv_command_refused(const Zkv__Response *reply)
     case ZKV__STATUS__FAILED_PRECONDITION:
         zkv_output_error("%.300s", detail ? detail : "refused by the node (FAILED_PRECONDITION)");
         return ZKV_EXIT_NEGATIVE;
+    case ZKV__STATUS__LEASE_NOT_FOUND:
+        zkv_output_error("lease not found (never granted, revoked, or expired)");
+        return ZKV_EXIT_NEGATIVE;
+    case ZKV__STATUS__ALREADY_EXISTS:
+        zkv_output_error("a lease with that id exists");
+        return ZKV_EXIT_NEGATIVE;
     default:
         zkv_output_error("node error (%s)%s%.300s", name, detail ? ": " : "", detail ? detail : "");
         return ZKV_EXIT_ERROR;

@@ -56,6 +56,8 @@ extern const zkv_command_t zkv_cmd_snapshot;
 extern const zkv_command_t zkv_cmd_check;
 extern const zkv_command_t zkv_cmd_txn;
 extern const zkv_command_t zkv_cmd_watch;
+extern const zkv_command_t zkv_cmd_lease;
+extern const zkv_command_t zkv_cmd_lock;
 
 /*  Print the final answer to op; the exit code. */
 typedef int(zkv_command_print_fn)(const zkv_globals_t *globals, const zkv_op_t *op,
@@ -116,5 +118,8 @@ int zkv_command_json_meta(json_t *doc, uint64_t create_revision, uint64_t mod_re
     ZKV_KEY_SIZE_MAX bytes). false when there is none (every key from prefix
     on begins with it). */
 bool zkv_prefix_end(const uint8_t *prefix, size_t size, uint8_t *out, size_t *out_size);
+
+/*  A lease id (decimal, nonzero); false after saying why on stderr. */
+bool zkv_lease_id_parse(const char *text, uint64_t *id);
 
 #endif

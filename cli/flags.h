@@ -14,7 +14,7 @@
 /*  Longest duration accepted: one day. */
 #define ZKV_DURATION_MS_MAX (24LL * 3600 * 1000)
 /*  Positional arguments any command takes, at most. */
-#define ZKV_FLAGS_POSITIONAL_MAX 8
+#define ZKV_FLAGS_POSITIONAL_MAX 64
 
 typedef enum {
     ZKV_FLAG_BOOL,     /* bool *; takes no value */
@@ -37,7 +37,7 @@ typedef struct {
 } zkv_flag_t;
 
 typedef struct {
-    char *positional[ZKV_FLAGS_POSITIONAL_MAX];
+    char *positional[ZKV_FLAGS_POSITIONAL_MAX + 1]; /* and room for a NULL after them */
     int count;
     int consumed; /* arguments parsed, when stopping at the first positional */
     bool help;    /* -h or --help was given */

@@ -119,6 +119,11 @@ void zkv_watcher_destroy(zkv_watcher_t **self_p)
     *self_p = NULL;
 }
 
+size_t zkv_watcher_node(const zkv_watcher_t *self)
+{
+    return self->node;
+}
+
 void zkv_watcher_position(const zkv_watcher_t *self, uint64_t *revision, uint32_t *seq)
 {
     *revision = self->position.revision;
@@ -212,8 +217,9 @@ static int s_subscribe(zkv_watcher_t *self)
     if (!self->sub)
         return ZKV_ENOMEM;
     zsock_set_rcvtimeo(self->sub, 0);
-    zsock_set_heartbeat_ivl(self->sub, 1000);
-    zsock_set_heartbeat_timeout(self->sub, 3000);
+    /* No ZMTP heartbeats: with one due while the socket's input is stopped (a
+       full queue, the watcher not reading), libzmq 4.3.4 asserts (!_io_error
+       in stream_engine_base.cpp). A dead node is found by the catch-up check. */
     zsock_set_reconnect_ivl_max(self->sub, 1000);
     zsock_set_maxmsgsize(self->sub, 4 * 1024 * 1024);
     zmq_setsockopt(zsock_resolve(self->sub), ZMQ_SUBSCRIBE, WATCHER_WELCOME, WATCHER_WELCOME_SIZE);
@@ -271,6 +277,8 @@ static void s_on_ack(zkv_watcher_t *self, const Zkv__WatchEvent *e, int *rc)
 /*  One message from the stream; *rc set when the run must end. */
 static bool s_on_message(zkv_watcher_t *self, int *rc)
 {
+    if (!self->sub)
+        return false; /* the node was left while handling the last one */
     zmsg_t *msg = zmsg_recv(self->sub);
     if (!msg)
         return false;
@@ -336,7 +344,9 @@ int zkv_watcher_run(zkv_watcher_t *self, int64_t run_ms, zkv_watcher_fn *fn,
         if (rc || !self->sub)
             continue;
         zmq_pollitem_t item = {zsock_resolve(self->sub), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, WATCHER_POLL_MS) > 0)
+        int64_t left = end - zclock_mono();
+        if (zmq_poll(&item, 1, left < WATCHER_POLL_MS ? (left > 0 ? left : 0) : WATCHER_POLL_MS) >
+            0)
             for (int n = 0; rc == 0 && n < 1000 && s_on_message(self, &rc); n++)
                 ;
     }

@@ -49,6 +49,9 @@ void zkv_watcher_destroy(zkv_watcher_t **self_p);
 int zkv_watcher_run(zkv_watcher_t *self, int64_t run_ms, zkv_watcher_fn *fn,
                     zkv_watcher_note_fn *note, void *arg);
 
+/*  The node followed now: its place in the endpoint list, from 0. */
+size_t zkv_watcher_node(const zkv_watcher_t *self);
+
 /*  The position of the last event delivered (revision, seq). */
 void zkv_watcher_position(const zkv_watcher_t *self, uint64_t *revision, uint32_t *seq);
 

@@ -7,9 +7,10 @@
 #include "commands.h"
 
 static const zkv_command_t *const s_commands[] = {
-    &zkv_cmd_put,      &zkv_cmd_get,   &zkv_cmd_del,   &zkv_cmd_scan,   &zkv_cmd_cas,
-    &zkv_cmd_status,   &zkv_cmd_trace, &zkv_cmd_bench, &zkv_cmd_member, &zkv_cmd_move_leader,
-    &zkv_cmd_snapshot, &zkv_cmd_check, &zkv_cmd_txn,   &zkv_cmd_watch,
+    &zkv_cmd_put,    &zkv_cmd_get,         &zkv_cmd_del,      &zkv_cmd_scan,
+    &zkv_cmd_cas,    &zkv_cmd_status,      &zkv_cmd_trace,    &zkv_cmd_bench,
+    &zkv_cmd_member, &zkv_cmd_move_leader, &zkv_cmd_snapshot, &zkv_cmd_check,
+    &zkv_cmd_txn,    &zkv_cmd_watch,       &zkv_cmd_lease,    &zkv_cmd_lock,
 };
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
@@ -54,7 +55,8 @@ static int s_run_help(int argc, char **argv)
         zkv_output_error("help: unknown command '%.64s' (see 'zkv --help')", argv[0]);
         return ZKV_EXIT_USAGE;
     }
-    bool has_subcommands = cmd == &zkv_cmd_member || cmd == &zkv_cmd_snapshot;
+    bool has_subcommands =
+        cmd == &zkv_cmd_member || cmd == &zkv_cmd_snapshot || cmd == &zkv_cmd_lease;
     if (argc > 2 || (argc == 2 && !has_subcommands)) {
         zkv_output_error("help: too many arguments (see 'zkv --help')");
         return ZKV_EXIT_USAGE;

@@ -201,11 +201,12 @@ static void s_maybe_grow(zkv_btree_node_t *node)
         s_recache(node, first->data, c);
 }
 
-zkv_btree_t *zkv_btree_new(void)
+static zkv_btree_t *s_new(size_t key_size_max)
 {
     zkv_btree_t *self = malloc(sizeof(zkv_btree_t));
     if (self == NULL)
         return NULL;
+    self->key_size_max = key_size_max;
     self->count = 0;
     self->memory = sizeof(zkv_btree_t);
     self->alloc_budget = SIZE_MAX;
@@ -217,6 +218,16 @@ zkv_btree_t *zkv_btree_new(void)
     }
     self->root = &root->hdr;
     return self;
+}
+
+zkv_btree_t *zkv_btree_new(void)
+{
+    return s_new(ZKV_KEY_SIZE_MAX);
+}
+
+zkv_btree_t *zkv_btree_new_wide(void)
+{
+    return s_new(ZKV_BTREE_WIDE_KEY_SIZE_MAX);
 }
 
 static void s_destroy_node(zkv_btree_t *self, zkv_btree_node_t *node)
@@ -268,7 +279,7 @@ int zkv_btree_get(const zkv_btree_t *self, const void *key, size_t key_size, zkv
 int zkv_btree_get_meta(const zkv_btree_t *self, const void *key, size_t key_size,
                        zkv_bytes_t *value, zkv_btree_meta_t *meta)
 {
-    if (key_size > ZKV_KEY_SIZE_MAX)
+    if (key_size > self->key_size_max)
         return ZKV_ENOTFOUND;
     const zkv_btree_leaf_t *leaf = s_find_leaf(self, key, key_size);
     bool maybe;
@@ -569,7 +580,7 @@ int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const voi
         *old_value = NULL;
     if (old_size != NULL)
         *old_size = 0;
-    if (key_size > ZKV_KEY_SIZE_MAX)
+    if (key_size > self->key_size_max)
         return ZKV_EKEYSIZE;
     if (value_size > ZKV_VALUE_SIZE_MAX)
         return ZKV_EVALSIZE;
@@ -760,7 +771,7 @@ int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void *
         *old_value = NULL;
     if (old_size != NULL)
         *old_size = 0;
-    if (key_size > ZKV_KEY_SIZE_MAX)
+    if (key_size > self->key_size_max)
         return ZKV_ENOTFOUND;
     s_path_t path;
     s_descend(self, key, key_size, &path);

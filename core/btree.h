@@ -22,6 +22,9 @@
 #include "zkv_limits.h"
 
 #define ZKV_BTREE_ORDER 128
+/*  The longest key of a wide tree: a store's key behind an 8-byte id, as an
+    index of keys by owner needs (the lease table's). */
+#define ZKV_BTREE_WIDE_KEY_SIZE_MAX (ZKV_KEY_SIZE_MAX + 8)
 
 typedef struct zkv_btree_t zkv_btree_t;
 typedef struct zkv_btree_iter_t zkv_btree_iter_t;
@@ -46,7 +49,11 @@ typedef struct {
 typedef bool (*zkv_btree_visit_fn)(zkv_bytes_t key, zkv_bytes_t value, const zkv_btree_meta_t *meta,
                                    void *arg);
 
+/*  A tree of keys up to ZKV_KEY_SIZE_MAX bytes; a wide one, up to
+    ZKV_BTREE_WIDE_KEY_SIZE_MAX (the limits below say ZKV_KEY_SIZE_MAX for
+    the first). */
 zkv_btree_t *zkv_btree_new(void);
+zkv_btree_t *zkv_btree_new_wide(void);
 void zkv_btree_destroy(zkv_btree_t **self_p);
 
 /*  ZKV_OK with *value set, or ZKV_ENOTFOUND. */

@@ -79,7 +79,7 @@ static int s_check_leaf(s_check_t *c, const zkv_btree_leaf_t *leaf, s_bounds_t b
         const zkv_btree_rec_t *rec = leaf->rec[i];
         if (rec == NULL)
             return s_fail(c, "key %zu: null record", c->count);
-        if (rec->key_size > ZKV_KEY_SIZE_MAX || rec->value_size > ZKV_VALUE_SIZE_MAX)
+        if (rec->key_size > c->tree->key_size_max || rec->value_size > ZKV_VALUE_SIZE_MAX)
             return s_fail(c, "key %zu: key or value size over the limit", c->count);
         if (!s_entry_ok(&leaf->hdr, rec, leaf->pfx[i]))
             return s_fail(c, "key %zu: lacks the leaf's common bytes or its cached bytes are stale",

@@ -65,6 +65,7 @@ struct zkv_btree_t {
     size_t count;
     size_t memory;       /* see zkv_btree_memory */
     size_t alloc_budget; /* see zkv_btree_set_alloc_budget */
+    size_t key_size_max; /* ZKV_KEY_SIZE_MAX, or ZKV_BTREE_WIDE_KEY_SIZE_MAX */
 };
 
 /*  Prefix order agrees with key order: pfx(a) < pfx(b) implies a < b, and only

@@ -209,12 +209,12 @@ size_t zkv_btree_range(const zkv_btree_t *self, const void *start, size_t start_
 size_t zkv_btree_prefix(const zkv_btree_t *self, const void *prefix, size_t prefix_size,
                         bool reverse, size_t limit, zkv_btree_visit_fn visit, void *arg)
 {
-    if (prefix_size > ZKV_KEY_SIZE_MAX)
+    if (prefix_size > self->key_size_max)
         return 0;
     /* Keys with the prefix are exactly [prefix, successor), where the successor
        drops trailing 0xff bytes and increments the last one; none is left when
        the prefix is all 0xff (or empty), and then every key >= prefix matches. */
-    uint8_t end[ZKV_KEY_SIZE_MAX];
+    uint8_t end[ZKV_BTREE_WIDE_KEY_SIZE_MAX];
     size_t end_size = prefix_size;
     if (prefix_size > 0)
         memcpy(end, prefix, prefix_size);

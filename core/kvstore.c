@@ -1,23 +1,12 @@
 /*  kvstore: committed commands -> B+ tree, deduplicated by client session. */
-#include "kvstore.h"
+#include "kvstore_int.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "le.h"
-#include "sessions.h"
 #include "zkv_error.h"
-
-struct zkv_kvstore_t {
-    zkv_btree_t *tree;
-    zkv_sessions_t *sessions;
-    uint64_t applied;                  /* last log index applied */
-    uint8_t scratch[ZKV_KEY_SIZE_MAX]; /* the key a range delete is at */
-    zkv_kvstore_event_fn on_event;
-    void *event_arg;
-    uint32_t event_seq; /* changes made so far at applied */
-};
 
 zkv_kvstore_t *zkv_kvstore_new(void)
 {
@@ -26,7 +15,8 @@ zkv_kvstore_t *zkv_kvstore_new(void)
         return NULL;
     self->tree = zkv_btree_new();
     self->sessions = zkv_sessions_new(ZKV_SESSIONS_MAX, ZKV_SESSION_WINDOW);
-    if (!self->tree || !self->sessions)
+    self->leases = zkv_leases_new();
+    if (!self->tree || !self->sessions || !self->leases)
         zkv_kvstore_destroy(&self);
     return self;
 }
@@ -39,6 +29,7 @@ void zkv_kvstore_destroy(zkv_kvstore_t **self_p)
         return;
     zkv_btree_destroy(&self->tree);
     zkv_sessions_destroy(&self->sessions);
+    zkv_leases_destroy(&self->leases);
     free(self);
     *self_p = NULL;
 }
@@ -60,6 +51,10 @@ static int s_validate(const zkv_command_t *cmd)
         return cmd->client_id != 0 ? ZKV_OK : ZKV_EINVAL;
     if (cmd->type == ZKV_CMD_TXN)
         return cmd->txn ? zkv_txn_validate(cmd->txn, NULL) : ZKV_EINVAL;
+    if (cmd->type == ZKV_CMD_LEASE_GRANT)
+        return cmd->ttl_s && cmd->ttl_s <= ZKV_LEASE_TTL_MAX ? ZKV_OK : ZKV_EINVAL;
+    if (cmd->type == ZKV_CMD_LEASE_REVOKE || cmd->type == ZKV_CMD_LEASE_KEEPALIVE)
+        return cmd->lease ? ZKV_OK : ZKV_EINVAL;
     if (cmd->type != ZKV_CMD_PUT && cmd->type != ZKV_CMD_DELETE && cmd->type != ZKV_CMD_CAS)
         return ZKV_EINVAL;
     if (cmd->key.size > ZKV_KEY_SIZE_MAX || cmd->end.size > ZKV_KEY_SIZE_MAX)
@@ -85,18 +80,29 @@ static void s_emit(zkv_kvstore_t *self, zkv_event_type_t type, zkv_bytes_t key, 
         self->on_event(self->event_arg, &event);
 }
 
-/*  The one way a key is written: its metadata follows from what it held. */
+/*  The one way a key is written: its metadata follows from what it held. A
+    lease link is made before the write and the old one dropped after it, so
+    a failure (out of memory) changes nothing. */
 static int s_write(zkv_kvstore_t *self, zkv_bytes_t key, zkv_bytes_t value, uint64_t lease,
                    bool *found, void **previous, size_t *previous_size)
 {
+    if (lease && zkv_leases_find(self->leases, lease, NULL) != ZKV_OK)
+        return ZKV_ENOLEASE;
     zkv_btree_meta_t meta = {0};
     bool existed = zkv_btree_get_meta(self->tree, key.data, key.size, NULL, &meta) == ZKV_OK;
+    uint64_t old_lease = meta.lease;
+    bool relink = old_lease != lease;
+    if (relink && lease && zkv_leases_attach(self->leases, lease, key) != ZKV_OK)
+        return ZKV_ENOMEM;
     meta.create_revision = existed ? meta.create_revision : self->applied;
     meta.mod_revision = self->applied;
     meta.version = existed ? meta.version + 1 : 1;
     meta.lease = lease;
     int rc = zkv_btree_put(self->tree, key.data, key.size, value.data, value.size, &meta, found,
                            previous, previous_size);
+    uint64_t unlink = rc == ZKV_OK ? old_lease : lease;
+    if (relink && unlink)
+        zkv_leases_detach(self->leases, unlink, key);
     if (rc == ZKV_OK)
         s_emit(self, ZKV_EVENT_PUT, key, value, &meta);
     return rc;
@@ -106,6 +112,19 @@ static void s_emit_delete(zkv_kvstore_t *self, zkv_bytes_t key)
 {
     zkv_btree_meta_t meta = {.mod_revision = self->applied};
     s_emit(self, ZKV_EVENT_DELETE, key, (zkv_bytes_t){0}, &meta);
+}
+
+int kvstore_delete_key(zkv_kvstore_t *self, zkv_bytes_t key)
+{
+    zkv_btree_meta_t meta = {0};
+    if (zkv_btree_get_meta(self->tree, key.data, key.size, NULL, &meta) != ZKV_OK)
+        return ZKV_ENOTFOUND;
+    if (meta.lease)
+        zkv_leases_detach(self->leases, meta.lease, key);
+    int rc = zkv_btree_delete(self->tree, key.data, key.size, NULL, NULL);
+    assert(rc == ZKV_OK);
+    s_emit_delete(self, key);
+    return rc;
 }
 
 static bool s_in_range(zkv_bytes_t key, zkv_bytes_t end)
@@ -123,11 +142,8 @@ static int s_remove(zkv_kvstore_t *self, zkv_bytes_t key, zkv_bytes_t end, bool 
 {
     *count = 0;
     if (!range) {
-        int rc = zkv_btree_delete(self->tree, key.data, key.size, NULL, NULL);
-        *count = rc == ZKV_OK;
-        if (rc == ZKV_OK)
-            s_emit_delete(self, key);
-        return rc == ZKV_ENOTFOUND ? ZKV_OK : rc;
+        *count = kvstore_delete_key(self, key) == ZKV_OK;
+        return ZKV_OK;
     }
     zkv_btree_iter_t *it = zkv_btree_iter_new(self->tree);
     if (!it)
@@ -142,10 +158,9 @@ static int s_remove(zkv_kvstore_t *self, zkv_bytes_t key, zkv_bytes_t end, bool 
             break;
         memcpy(self->scratch, at.data, at.size);
         at_size = at.size;
-        int rc = zkv_btree_delete(self->tree, self->scratch, at_size, NULL, NULL);
+        int rc = kvstore_delete_key(self, (zkv_bytes_t){self->scratch, at_size});
         assert(rc == ZKV_OK);
         (*count)++;
-        s_emit_delete(self, (zkv_bytes_t){self->scratch, at_size});
     }
     zkv_btree_iter_destroy(&it);
     return ZKV_OK;
@@ -162,9 +177,17 @@ static int s_txn_delete(void *arg, const zkv_txn_op_t *op, uint64_t *count)
     return s_remove(arg, op->key, op->end, op->range, count);
 }
 
+static int s_txn_check(void *arg, const zkv_txn_op_t *op)
+{
+    zkv_kvstore_t *self = arg;
+    if (op->type != ZKV_TXN_PUT || !op->lease)
+        return ZKV_OK;
+    return zkv_leases_find(self->leases, op->lease, NULL);
+}
+
 static int s_txn(zkv_kvstore_t *self, const zkv_command_t *cmd, zkv_result_t *result)
 {
-    zkv_txn_store_t store = {s_txn_put, s_txn_delete, self};
+    zkv_txn_store_t store = {s_txn_check, s_txn_put, s_txn_delete, self};
     return zkv_txn_apply(self->tree, cmd->txn, &store, &result->found, &result->data,
                          &result->data_size);
 }
@@ -175,7 +198,8 @@ static int s_execute(zkv_kvstore_t *self, const zkv_command_t *cmd, zkv_result_t
     int rc;
     switch (cmd->type) {
     case ZKV_CMD_PUT:
-        return s_write(self, cmd->key, cmd->value, 0, &result->found, old, &result->data_size);
+        return s_write(self, cmd->key, cmd->value, cmd->lease, &result->found, old,
+                       &result->data_size);
     case ZKV_CMD_DELETE:
         rc = s_remove(self, cmd->key, cmd->end, cmd->range, &result->count);
         result->found = result->count > 0;
@@ -186,6 +210,9 @@ static int s_execute(zkv_kvstore_t *self, const zkv_command_t *cmd, zkv_result_t
             return ZKV_EMISMATCH;
         return s_write(self, cmd->key, cmd->value, 0, NULL, NULL, NULL);
     case ZKV_CMD_TXN: return s_txn(self, cmd, result);
+    case ZKV_CMD_LEASE_GRANT: return kvstore_lease_grant(self, cmd, result);
+    case ZKV_CMD_LEASE_REVOKE: return kvstore_lease_revoke(self, cmd->lease, result);
+    case ZKV_CMD_LEASE_KEEPALIVE: return kvstore_lease_keepalive(self, cmd->lease, result);
     case ZKV_CMD_OPEN_SESSION:
     case ZKV_CMD_CLOSE_SESSION: break;
     }
@@ -289,79 +316,4 @@ size_t zkv_kvstore_sessions(const zkv_kvstore_t *self)
 uint64_t zkv_kvstore_sessions_evicted(const zkv_kvstore_t *self)
 {
     return zkv_sessions_evicted(self->sessions);
-}
-
-/*  "ZKVSTAT2": the state blob's format 2 (sessions in their format 2); a blob
-    without it is format 1, the sessions alone in their format 1. */
-#define STATE_MAGIC_V2 UINT64_C(0x3254415453564b5a)
-
-uint8_t *zkv_kvstore_encode_state(const zkv_kvstore_t *self, size_t *size)
-{
-    size_t sessions_size;
-    uint8_t *sessions = zkv_sessions_encode(self->sessions, &sessions_size);
-    uint8_t *blob = sessions ? malloc(8 + sessions_size) : NULL;
-    if (blob) {
-        zkv_le64_put(blob, STATE_MAGIC_V2);
-        memcpy(blob + 8, sessions, sessions_size);
-        *size = 8 + sessions_size;
-    }
-    free(sessions);
-    return blob;
-}
-
-int zkv_kvstore_restore(zkv_kvstore_t *self, uint64_t index, zkv_btree_t **tree_p,
-                        const uint8_t *state, size_t size)
-{
-    int format = 1;
-    if (size >= 8 && zkv_le64_get(state) == STATE_MAGIC_V2) {
-        format = 2;
-        state += 8;
-        size -= 8;
-    }
-    zkv_sessions_t *fresh =
-        zkv_sessions_decode(state, size, format, ZKV_SESSIONS_MAX, ZKV_SESSION_WINDOW);
-    if (!fresh)
-        return ZKV_ECORRUPT;
-    zkv_sessions_destroy(&self->sessions);
-    self->sessions = fresh;
-    zkv_btree_destroy(&self->tree);
-    self->tree = *tree_p;
-    *tree_p = NULL;
-    self->applied = index;
-    return ZKV_OK;
-}
-
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-static uint64_t s_fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * FNV_PRIME;
-    return h;
-}
-
-static bool s_digest_visit(zkv_bytes_t key, zkv_bytes_t value, const zkv_btree_meta_t *meta,
-                           void *arg)
-{
-    uint64_t *h = arg;
-    uint8_t fixed[48];
-    zkv_le64_put(fixed, key.size);
-    zkv_le64_put(fixed + 8, value.size);
-    zkv_le64_put(fixed + 16, meta->create_revision);
-    zkv_le64_put(fixed + 24, meta->mod_revision);
-    zkv_le64_put(fixed + 32, meta->version);
-    zkv_le64_put(fixed + 40, meta->lease);
-    /* Sizes first, so ("ab","c") and ("a","bc") differ. */
-    *h = s_fnv(*h, fixed, sizeof fixed);
-    *h = s_fnv(*h, key.data, key.size);
-    *h = s_fnv(*h, value.data, value.size);
-    return true;
-}
-
-uint64_t zkv_kvstore_digest(const zkv_kvstore_t *self)
-{
-    uint64_t h = FNV_OFFSET;
-    zkv_btree_range(self->tree, NULL, 0, NULL, 0, false, 0, s_digest_visit, &h);
-    return h;
 }

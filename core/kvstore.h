@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "btree.h"
+#include "leases.h"
 #include "txn.h"
 #include "watch_history.h"
 
@@ -34,9 +35,12 @@ typedef enum {
     ZKV_CMD_PUT = 1,
     ZKV_CMD_DELETE = 2,
     ZKV_CMD_CAS = 3,
-    ZKV_CMD_OPEN_SESSION = 4,  /* client_id's session; no key */
-    ZKV_CMD_CLOSE_SESSION = 5, /* found: there was one */
-    ZKV_CMD_TXN = 6,           /* found: the compares held */
+    ZKV_CMD_OPEN_SESSION = 4,    /* client_id's session; no key */
+    ZKV_CMD_CLOSE_SESSION = 5,   /* found: there was one */
+    ZKV_CMD_TXN = 6,             /* found: the compares held */
+    ZKV_CMD_LEASE_GRANT = 7,     /* lease (0: the entry's index) for ttl_s; count: its id */
+    ZKV_CMD_LEASE_REVOKE = 8,    /* lease and its keys deleted; count: keys deleted */
+    ZKV_CMD_LEASE_KEEPALIVE = 9, /* lease renewed (each node reckons expiry from here) */
 } zkv_cmd_type_t;
 
 /*  A decoded log command; byte fields are borrowed from the caller. */
@@ -52,6 +56,8 @@ typedef struct {
     zkv_compare_t compare; /* cas: the put applies only if it holds (its key is key) */
     bool return_previous;  /* put: hand back the value it replaced */
     const zkv_txn_t *txn;  /* txn */
+    uint64_t lease;        /* put: attach the key to it (0: none); the lease commands' id */
+    uint64_t ttl_s;        /* lease grant: its time to live in seconds */
 } zkv_command_t;
 
 typedef struct {
@@ -59,13 +65,16 @@ typedef struct {
                        ZKV_EMISMATCH (cas), ZKV_EKEYSIZE, ZKV_EVALSIZE,
                        ZKV_EINVAL (bad command, or a sequence already forgotten),
                        ZKV_ESESSION (the client has no session),
-                       ZKV_EBUSY (more than ZKV_SESSION_WINDOW in flight) */
+                       ZKV_EBUSY (more than ZKV_SESSION_WINDOW in flight, or
+                       ZKV_LEASES_MAX leases), ZKV_ENOLEASE (a put's or a lease
+                       command's lease does not exist), ZKV_EEXIST (a grant's id) */
     bool found;     /* the key existed before the command; txn: the compares held */
     bool duplicate; /* a retry: the stored result of the first application */
     uint64_t index; /* log index at which the command took effect */
-    uint64_t count; /* delete: keys removed */
+    uint64_t count; /* delete, lease revoke: keys removed; lease grant: its id */
     uint8_t *data;  /* malloc'd: put's previous value when asked for and found; txn's
-                       results (zkv_txn_results_next) */
+                       results (zkv_txn_results_next); lease grant and keepalive: the
+                       ttl in seconds, 8 bytes little-endian */
     size_t data_size;
 } zkv_result_t;
 
@@ -88,6 +97,19 @@ int zkv_kvstore_apply(zkv_kvstore_t *self, uint64_t index, const zkv_command_t *
 typedef void (*zkv_kvstore_event_fn)(void *arg, const zkv_event_t *event);
 void zkv_kvstore_on_event(zkv_kvstore_t *self, zkv_kvstore_event_fn fn, void *arg);
 
+/*  Called for every lease granted, kept alive or revoked, as applied (and by
+    zkv_kvstore_each_lease, as granted, for every lease held). */
+typedef enum { ZKV_LEASE_GRANTED, ZKV_LEASE_RENEWED, ZKV_LEASE_REVOKED } zkv_lease_change_t;
+typedef void (*zkv_kvstore_lease_fn)(void *arg, zkv_lease_change_t change, uint64_t id,
+                                     uint64_t ttl_s);
+void zkv_kvstore_on_lease(zkv_kvstore_t *self, zkv_kvstore_lease_fn fn, void *arg);
+
+/*  Report every lease held through the lease callback, as granted. */
+void zkv_kvstore_each_lease(zkv_kvstore_t *self);
+
+/*  The lease table, for inspection. */
+const zkv_leases_t *zkv_kvstore_leases(const zkv_kvstore_t *self);
+
 /*  Record that index was applied without a command (no-op and config entries). */
 void zkv_kvstore_skip(zkv_kvstore_t *self, uint64_t index);
 
@@ -103,7 +125,7 @@ size_t zkv_kvstore_sessions(const zkv_kvstore_t *self);
 /*  Sessions forgotten to make room since start (counted, not replicated state). */
 uint64_t zkv_kvstore_sessions_evicted(const zkv_kvstore_t *self);
 
-/*  Encode what a snapshot keeps besides the tree (the sessions): a malloc'd
+/*  Encode what a snapshot keeps besides the tree (sessions, leases): a malloc'd
     buffer the caller frees, or NULL when out of memory. */
 uint8_t *zkv_kvstore_encode_state(const zkv_kvstore_t *self, size_t *size);
 
@@ -114,8 +136,8 @@ uint8_t *zkv_kvstore_encode_state(const zkv_kvstore_t *self, size_t *size);
 int zkv_kvstore_restore(zkv_kvstore_t *self, uint64_t index, zkv_btree_t **tree_p,
                         const uint8_t *state, size_t size);
 
-/*  64-bit FNV-1a digest of every key, value and metadata in order, to compare
-    replicas. */
+/*  64-bit FNV-1a digest of every key, value and metadata in order, then every
+    lease, to compare replicas. */
 uint64_t zkv_kvstore_digest(const zkv_kvstore_t *self);
 
 /*  Release a result's memory. */

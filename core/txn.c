@@ -224,6 +224,11 @@ int zkv_txn_apply(const zkv_btree_t *tree, const zkv_txn_t *txn, const zkv_txn_s
         ok = zkv_compare_holds(tree, &txn->compares[i]);
     const zkv_txn_op_t *ops = ok ? txn->success : txn->failure;
     size_t n = ok ? txn->success_count : txn->failure_count;
+    for (size_t i = 0; i < n; i++) {
+        int rc = store->check(store->arg, &ops[i]);
+        if (rc != ZKV_OK)
+            return rc;
+    }
     s_out_t out = {0};
     int rc = ZKV_OK;
     for (size_t i = 0; i < n && rc == ZKV_OK; i++) {

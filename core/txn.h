@@ -99,6 +99,10 @@ int zkv_txn_validate(const zkv_txn_t *txn, const char **why);
     leases and watch events on them). Each returns ZKV_OK or an error that
     aborts the transaction. */
 typedef struct {
+    /*  Whether op can run (a put's lease exists), for every operation of the
+        chosen branch before any runs: ZKV_OK, or the error of the whole
+        transaction, which then changes nothing. */
+    int (*check)(void *arg, const zkv_txn_op_t *op);
     int (*put)(void *arg, const zkv_txn_op_t *op, bool *found, void **previous,
                size_t *previous_size);
     int (*delete)(void *arg, const zkv_txn_op_t *op, uint64_t *count);
@@ -107,9 +111,9 @@ typedef struct {
 
 /*  Evaluate the compares and run the branch they choose on tree, through
     store for writes. *succeeded says which branch ran; *results receives the
-    encoded results (malloc'd, the caller frees) of its operations. ZKV_OK, or
-    ZKV_ENOMEM from a write (the writes before it stay: the store stops the
-    node). */
+    encoded results (malloc'd, the caller frees) of its operations. ZKV_OK, an
+    error of store->check (nothing changed), or ZKV_ENOMEM from a write (the
+    writes before it stay: the store stops the node). */
 int zkv_txn_apply(const zkv_btree_t *tree, const zkv_txn_t *txn, const zkv_txn_store_t *store,
                   bool *succeeded, uint8_t **results, size_t *results_size);
 

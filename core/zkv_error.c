@@ -22,6 +22,8 @@ const char *zkv_strerror(int code)
     case ZKV_EPENDING: return "a membership change is in progress";
     case ZKV_ELAGGING: return "the learner has not caught up";
     case ZKV_ETOOBIG: return "result too large";
+    case ZKV_ENOLEASE: return "lease not found";
+    case ZKV_EEXIST: return "already exists";
     default: return "unknown error";
     }
 }

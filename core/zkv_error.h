@@ -23,6 +23,8 @@ typedef enum {
     ZKV_EPENDING = -16,   /* a membership change is still in progress */
     ZKV_ELAGGING = -17,   /* the learner has not caught up with the leader */
     ZKV_ETOOBIG = -18,    /* a result over its limit (a transaction's reads) */
+    ZKV_ENOLEASE = -19,   /* no such lease (never granted, revoked or expired) */
+    ZKV_EEXIST = -20,     /* it exists already (a lease granted with an id in use) */
 } zkv_error_t;
 
 /*  Constant text for an error code; never NULL. */

@@ -195,6 +195,13 @@ static const Zkv__Response *s_scan_page(checks_t *self, const uint8_t *start, si
     return r;
 }
 
+/*  Keys of the other checks (bank.c, watchcheck.c), not the workload's. */
+static bool s_not_workload(const ProtobufCBinaryData *key)
+{
+    return (key->len >= 5 && memcmp(key->data, "bank/", 5) == 0) ||
+           (key->len >= 5 && memcmp(key->data, "fill/", 5) == 0);
+}
+
 /*  The whole scan into f. The number of keys, or -1 when a page failed. */
 static long s_scan_all(checks_t *self, FILE *f)
 {
@@ -207,6 +214,8 @@ static long s_scan_all(checks_t *self, FILE *f)
             return -1;
         for (size_t i = 0; i < r->n_kvs; i++) {
             const Zkv__KeyValue *kv = r->kvs[i];
+            if (s_not_workload(&kv->key))
+                continue;
             fputs("{\"key\": ", f);
             record_json_string(f, (record_str_t){(const char *) kv->key.data, kv->key.len});
             fputs(", \"value\": ", f);

@@ -28,7 +28,8 @@ uint32_t checks_wait_leader(checks_t *self, int64_t timeout_ms);
 int checks_converge(checks_t *self, uint32_t leader, const char *digests_path, int64_t timeout_ms,
                     char *summary, size_t summary_size);
 
-/*  Read every key linearizably (full scan, retried until timeout_ms) and
+/*  Read every key of the workload linearizably (a full scan that skips the
+    bank/ and fill/ keys of --bank and --watch, retried until timeout_ms) and
     write it to final_path as JSON lines. The number of keys, or -1. */
 long checks_final_state(checks_t *self, const char *final_path, int64_t timeout_ms);
 

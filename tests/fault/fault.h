@@ -48,6 +48,8 @@ typedef struct {
     bool expect_violation;            /* pass only when the checker finds a violation */
     bool require_partitions; /* fail, instead of going on without them, when iptables cannot */
     bool require_all_faults; /* fail unless every enabled kind was injected at least once */
+    bool bank;               /* transfers in transactions beside the workload (bank.h) */
+    bool watch;              /* a watcher of every key, paused and moved (watchcheck.h) */
     /* local */
     const char *zkvd;
     int nodes;

@@ -31,6 +31,10 @@ static void s_usage(FILE *out)
         "  --require-partitions     fail when iptables cannot cut links here\n"
         "  --require-all-faults     fail unless every enabled kind of fault was injected\n"
         "  --expect-violation       pass only if the checker finds a violation (planted bugs)\n"
+        "  --bank                   also transfers between accounts in transactions: the total\n"
+        "                           never changes, each answer matches its receipt\n"
+        "  --watch                  also a watcher of every key, paused past its queue and its\n"
+        "                           node killed: its events must build the final state\n"
         "local:   --zkvd PATH  --nodes N (default 3)  --host-base B (nodes on 127.0.0.B+id)\n"
         "         --snapshot-entries N (zkvd's flag: small values make snapshots and\n"
         "         InstallSnapshot part of the run)\n"
@@ -130,6 +134,8 @@ enum {
     O_REQ_PART,
     O_REQ_ALL,
     O_EXPECT,
+    O_BANK,
+    O_WATCH,
     O_ZKVD,
     O_NODES,
     O_HOST_BASE,
@@ -155,6 +161,8 @@ static const struct option s_options[] = {
     {"require-partitions", no_argument, NULL, O_REQ_PART},
     {"require-all-faults", no_argument, NULL, O_REQ_ALL},
     {"expect-violation", no_argument, NULL, O_EXPECT},
+    {"bank", no_argument, NULL, O_BANK},
+    {"watch", no_argument, NULL, O_WATCH},
     {"zkvd", required_argument, NULL, O_ZKVD},
     {"nodes", required_argument, NULL, O_NODES},
     {"host-base", required_argument, NULL, O_HOST_BASE},
@@ -246,6 +254,10 @@ int options_parse(fault_options_t *o, int argc, char **argv)
             o->require_all_faults = true;
         else if (c == O_EXPECT)
             o->expect_violation = true;
+        else if (c == O_BANK)
+            o->bank = true;
+        else if (c == O_WATCH)
+            o->watch = true;
         else if (c == '?' || s_apply(o, c, optarg) != 0) {
             if (c != '?')
                 fprintf(stderr, "zkv-fault: bad value '%s' for --%s\n", optarg, s_flag_name(c));

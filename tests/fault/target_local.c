@@ -287,12 +287,15 @@ static int s_start_cluster(target_t *self, local_t *local, const fault_options_t
     size_t spares = (size_t) options->nodes + LOCAL_SPARES <= FAULT_NODES_MAX
                         ? LOCAL_SPARES
                         : (size_t) (FAULT_NODES_MAX - options->nodes);
+    /* A short watch queue: the paused watcher (--watch) overflows it. */
+    static const char *const watch_args[] = {"--watch-queue", "100", NULL};
     zkv_cluster_config_t config = {.name = "fault",
                                    .nodes = (size_t) options->nodes + spares,
                                    .initial = (size_t) options->nodes,
                                    .zkvd = options->zkvd,
                                    .host_base = (uint8_t) options->host_base,
-                                   .snapshot_entries = options->snapshot_entries};
+                                   .snapshot_entries = options->snapshot_entries,
+                                   .args = options->watch ? watch_args : NULL};
     local->cluster = zkv_cluster_new(&config, err, err_size);
     if (!local->cluster)
         return -1;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bank.h"
 #include "checks.h"
 #include "client.h"
 #include "fault.h"
@@ -25,10 +26,12 @@
 #include "record.h"
 #include "summary.h"
 #include "target.h"
+#include "watchcheck.h"
 #include "workload.h"
 
 #define MAIN_POLL_MAX_MS 100
-#define MAIN_ITEMS_MAX (FAULT_CLIENTS_MAX * ZKV_CLIENT_ENDPOINTS_MAX + ZKV_CLIENT_ENDPOINTS_MAX)
+#define MAIN_ITEMS_MAX                                                                             \
+    ((FAULT_CLIENTS_MAX + 3) * ZKV_CLIENT_ENDPOINTS_MAX + ZKV_CLIENT_ENDPOINTS_MAX)
 #define MAIN_PROGRESS_MS 10000
 #define MAIN_CHECK_LOCAL_MS 1000
 #define MAIN_CHECK_COMPOSE_MS 5000
@@ -38,6 +41,7 @@
 #define MAIN_CONVERGE_MS 60000
 #define MAIN_FINAL_MS 30000
 #define MAIN_PATH_SIZE 1024
+#define MAIN_WATCH_MS 20 /* the watcher reads at least this often */
 
 typedef struct {
     fault_options_t o;
@@ -47,6 +51,8 @@ typedef struct {
     target_t *target;
     record_t *record;
     workload_t *workload;
+    bank_t *bank;        /* NULL without --bank */
+    watchcheck_t *watch; /* NULL without --watch */
     monitor_t *monitor;
     nemesis_t *nemesis;
     int64_t started_ms;
@@ -115,6 +121,16 @@ static int s_setup(s_run_t *run)
     run->record = record_open(run->history, err, sizeof err);
     if (run->record)
         run->workload = workload_new(&run->o, run->target, run->record, err, sizeof err);
+    if (run->workload && run->o.bank &&
+        !(run->bank = bank_new(&run->o, run->target, err, sizeof err))) {
+        fault_error("%s", err);
+        return -1;
+    }
+    if (run->workload && run->o.watch &&
+        !(run->watch = watchcheck_new(&run->o, run->target, err, sizeof err))) {
+        fault_error("%s", err);
+        return -1;
+    }
     if (run->workload)
         run->monitor = monitor_new(run->target, err, sizeof err);
     if (run->monitor)
@@ -143,11 +159,25 @@ static void s_round(s_run_t *run, int64_t nemesis_wait, int64_t until_ms)
     size_t n = workload_pollitems(run->workload, items, MAIN_ITEMS_MAX);
     n += monitor_pollitems(run->monitor, items + n, MAIN_ITEMS_MAX - n);
     int64_t wait = s_min_wait(workload_wait_ms(run->workload), monitor_wait_ms(run->monitor));
+    if (run->bank) {
+        bank_issue(run->bank);
+        n += bank_pollitems(run->bank, items + n, MAIN_ITEMS_MAX - n);
+        wait = s_min_wait(wait, bank_wait_ms(run->bank));
+    }
+    if (run->watch) {
+        n += watchcheck_pollitems(run->watch, items + n, MAIN_ITEMS_MAX - n);
+        wait = s_min_wait(wait, watchcheck_wait_ms(run->watch));
+        wait = s_min_wait(wait, MAIN_WATCH_MS);
+    }
     wait = s_min_wait(wait, nemesis_wait);
     wait = s_min_wait(wait, until_ms - fault_now_ms());
     wait = s_min_wait(wait, MAIN_POLL_MAX_MS);
     zmq_poll(items, (int) n, wait < 0 ? 0 : (long) wait);
     workload_dispatch(run->workload);
+    if (run->bank)
+        bank_dispatch(run->bank);
+    if (run->watch && run->started_ms)
+        watchcheck_step(run->watch, fault_now_ms() - run->started_ms);
     monitor_step(run->monitor);
 }
 
@@ -218,12 +248,15 @@ static void s_loop(s_run_t *run)
 static void s_wind_down(s_run_t *run)
 {
     workload_stop(run->workload);
+    if (run->bank)
+        bank_stop(run->bank);
     fault_log("workload stopped after %.1f s; %zu operations in flight; healing",
               (double) run->ran_ms / 1000, workload_inflight(run->workload));
     nemesis_end(run->nemesis);
     target_heal_all(run->target, MAIN_HEAL_MS);
     int64_t until = fault_now_ms() + run->o.op_timeout_ms + 2000;
-    while (workload_inflight(run->workload) && fault_now_ms() < until)
+    while ((workload_inflight(run->workload) || (run->bank && bank_inflight(run->bank))) &&
+           fault_now_ms() < until)
         s_round(run, -1, until);
     if (workload_inflight(run->workload)) {
         fault_error("%zu operations still in flight past their deadline; canceled",
@@ -256,6 +289,10 @@ static void s_final_checks(s_run_t *run)
         run->converge = checks_converge(checks, leader, run->digests, MAIN_CONVERGE_MS,
                                         run->converge_text, sizeof run->converge_text);
         run->final_keys = checks_final_state(checks, run->final, MAIN_FINAL_MS);
+        if (run->bank)
+            bank_check(run->bank, MAIN_FINAL_MS);
+        if (run->watch)
+            watchcheck_final(run->watch, MAIN_FINAL_MS);
     }
     checks_destroy(&checks);
     fault_log("checking the history%s", run->final_keys >= 0 ? " with the final state" : "");
@@ -301,6 +338,8 @@ static bool s_summary(s_run_t *run)
 static void s_teardown(s_run_t *run)
 {
     workload_destroy(&run->workload);
+    bank_destroy(&run->bank);
+    watchcheck_destroy(&run->watch);
     monitor_destroy(&run->monitor);
     nemesis_destroy(&run->nemesis);
     record_close(&run->record);

@@ -1120,6 +1120,28 @@ static void test_randomized_against_model(void **state)
     s_model_free(&r.m);
 }
 
+/*  A wide tree takes keys 8 bytes past the store's limit; a plain one does not. */
+static void test_wide_keys(void **state)
+{
+    (void) state;
+    size_t size = ZKV_BTREE_WIDE_KEY_SIZE_MAX;
+    uint8_t *key = malloc(size + 1);
+    memset(key, 'w', size + 1);
+    zkv_btree_t *plain = zkv_btree_new(), *wide = zkv_btree_new_wide();
+    assert_int_equal(zkv_btree_put(plain, key, size, "v", 1, NULL, NULL, NULL, NULL), ZKV_EKEYSIZE);
+    assert_int_equal(zkv_btree_put(wide, key, size, "v", 1, NULL, NULL, NULL, NULL), ZKV_OK);
+    assert_int_equal(zkv_btree_put(wide, key, size + 1, "v", 1, NULL, NULL, NULL, NULL),
+                     ZKV_EKEYSIZE);
+    assert_int_equal(zkv_btree_get(wide, key, size, NULL), ZKV_OK);
+    assert_int_equal(zkv_btree_prefix(wide, key, size, false, 0, NULL, NULL), 1);
+    char why[256];
+    assert_int_equal(zkv_btree_check(wide, why, sizeof why), 0);
+    assert_int_equal(zkv_btree_delete(wide, key, size, NULL, NULL), ZKV_OK);
+    zkv_btree_destroy(&plain);
+    zkv_btree_destroy(&wide);
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1134,6 +1156,7 @@ int main(void)
         cmocka_unit_test(test_delete_everything),
         cmocka_unit_test(test_enomem_leaves_tree_unchanged),
         cmocka_unit_test(test_memory_accounting),
+        cmocka_unit_test(test_wide_keys),
         cmocka_unit_test(test_randomized_against_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

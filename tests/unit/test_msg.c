@@ -29,6 +29,7 @@ static const struct {
     {ZKV_MSG_RESULTS, FIELDS(results), true},   {ZKV_MSG_REPLY, FIELDS(reply), true},
     {ZKV_MSG_ADMIN, FIELDS(admin), true},       {ZKV_MSG_MEMBERS, FIELDS(members), true},
     {ZKV_MSG_BACKUP, FIELDS(backup), true},     {ZKV_MSG_EVENTS, FIELDS(events), true},
+    {ZKV_MSG_LEASES, FIELDS(leases), true},
 };
 #define S_TYPES (sizeof s_expected / sizeof s_expected[0])
 

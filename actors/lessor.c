@@ -149,7 +149,12 @@ void zkv_lessor_update(zkv_lessor_t *self, zkv_lease_change_t change, uint64_t i
         zhashx_insert(self->leases, &lease->id, lease);
     }
     lease->ttl_s = ttl_s;
+#if ZKV_NODE_PLANTED_BUG == 13
+    /* TEST-ONLY planted bug (sim_node_planted_early_lease_expiry): half the ttl. */
+    s_set_deadline(self, lease, now_ms + (int64_t) ttl_s * 500);
+#else
     s_set_deadline(self, lease, now_ms + (int64_t) ttl_s * 1000);
+#endif
     s_compact(self);
 }
 

@@ -426,6 +426,8 @@ static void s_deliver(ns_world_t *w, ns_node_t *n, zkv_actor_id_t to, zkv_actor_
             return;
         }
     } else if (to == ZKV_ACTOR_REPLICATION) {
+        if (from == ZKV_ACTOR_CLIENT && msg->type == ZKV_MSG_PROPOSE)
+            ns_lease_check_proposal(w, n, msg);
         s_check_installed(w, n, msg);
         zkv_repl_handle(n->repl, from, msg);
     } else if (to == ZKV_ACTOR_WATCH) {
@@ -726,6 +728,8 @@ static void s_step(ns_world_t *w)
     ns_node_t *n = &w->nodes[ns_random(w, w->opt.nodes)];
     if (r < 15)
         ns_clients_step(w);
+    else if (r < 17)
+        ns_lease_step(w);
     else if (r < 40 && n->up)
         s_round(w, n);
     else

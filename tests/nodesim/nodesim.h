@@ -66,6 +66,8 @@ typedef struct {
     uint64_t burst_writes;
     uint64_t watch_events;   /* published by the nodes' watch handlers */
     uint64_t watch_cut_offs; /* their streams restarted (resets) */
+    uint64_t leases;         /* granted to the lease client */
+    uint64_t expiries;       /* revokes proposed by a leader's lessor */
 } ns_stats_t;
 
 /*  Run one seed. 0 when every check held; otherwise 1 with the violation

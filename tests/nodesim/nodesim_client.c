@@ -1,8 +1,7 @@
 /*  nodesim_client: clients with sessions, speaking the client protocol to
-    each node's client actor. They send writes to the node they believe
-    leads, retry a write with its sequence elsewhere after a timeout or a
-    NOT_LEADER, read through ReadIndex, and record a history that is checked
-    per key at the end. */
+    each node's client actor (one put in four as a transaction). They send writes to the node they
+   believe leads, retry a write with its sequence elsewhere after a timeout or a NOT_LEADER, read
+   through ReadIndex, and record a history that is checked per key at the end. */
 #include "nodesim_int.h"
 
 #include <inttypes.h>
@@ -67,8 +66,7 @@ static uint32_t s_pick_node(ns_world_t *w, uint32_t avoid)
 
 /*  A request over the client protocol, from the connection named routing
     (NS_ROUTING_BYTES: which client, or a burst), to node n's client actor. */
-static void s_send_request(ns_world_t *w, ns_node_t *n, uint64_t routing,
-                           const Zkv__Request *req)
+void ns_request_send(ns_node_t *n, uint64_t routing, const Zkv__Request *req)
 {
     zframe_t *body = zframe_new(NULL, zkv__request__get_packed_size(req));
     zkv__request__pack(req, zframe_data(body));
@@ -76,11 +74,37 @@ static void s_send_request(ns_world_t *w, ns_node_t *n, uint64_t routing,
     r->routing = zframe_new(&routing, sizeof routing);
     r->body = body;
     ns_request_enqueue(n, r);
-    (void) w;
+}
+
+/*  A put sent as a transaction: if version("zz") = 0 (always: nobody writes
+    it) then the put; the same write for the history, through another path. */
+typedef struct {
+    Zkv__TxnRequest txn;
+    Zkv__Compare compare, *compares[1];
+    Zkv__TxnOp op, *ops[1];
+} s_txn_t;
+
+static void s_as_txn(Zkv__Request *req, Zkv__PutRequest *put, s_txn_t *t)
+{
+    zkv__txn_request__init(&t->txn);
+    zkv__compare__init(&t->compare);
+    t->compare.key = (ProtobufCBinaryData){2, (uint8_t *) "zz"};
+    t->compare.target = ZKV__COMPARE__TARGET__VERSION;
+    t->compares[0] = &t->compare;
+    zkv__txn_op__init(&t->op);
+    t->op.op_case = ZKV__TXN_OP__OP_PUT;
+    t->op.put = put;
+    t->ops[0] = &t->op;
+    t->txn.n_compares = 1;
+    t->txn.compares = t->compares;
+    t->txn.n_success = 1;
+    t->txn.success = t->ops;
+    req->body_case = ZKV__REQUEST__BODY_TXN;
+    req->txn = &t->txn;
 }
 
 static void s_request_for(ns_client_t *cl, Zkv__Request *req, Zkv__PutRequest *put,
-                          Zkv__GetRequest *get, Zkv__OpenSessionRequest *open)
+                          Zkv__GetRequest *get, Zkv__OpenSessionRequest *open, s_txn_t *txn)
 {
     req->request_id = cl->op_id;
     if (cl->kind == NS_OP_GET) {
@@ -100,6 +124,8 @@ static void s_request_for(ns_client_t *cl, Zkv__Request *req, Zkv__PutRequest *p
         put->value = (ProtobufCBinaryData){strlen(cl->value), (uint8_t *) cl->value};
         req->body_case = ZKV__REQUEST__BODY_PUT;
         req->put = put;
+        if (cl->seq % 4 == 0)
+            s_as_txn(req, put, txn);
     }
 }
 
@@ -116,8 +142,9 @@ static void s_attempt(ns_world_t *w, ns_client_t *cl, uint32_t node)
     Zkv__PutRequest put = ZKV__PUT_REQUEST__INIT;
     Zkv__GetRequest get = ZKV__GET_REQUEST__INIT;
     Zkv__OpenSessionRequest open = ZKV__OPEN_SESSION_REQUEST__INIT;
-    s_request_for(cl, &req, &put, &get, &open);
-    s_send_request(w, n, (uint64_t) (cl - w->clients), &req);
+    s_txn_t txn;
+    s_request_for(cl, &req, &put, &get, &open, &txn);
+    ns_request_send(n, (uint64_t) (cl - w->clients), &req);
 }
 
 /* ---------------------------------------------------------------- history */
@@ -199,6 +226,12 @@ static void s_response(ns_world_t *w, ns_client_t *cl, const Zkv__Response *r)
         (r->client_id != cl->id || r->sequence != cl->seq))
         ns_fail(w, "client %" PRIx64 " seq %" PRIu64 " answered for write %" PRIx64 "/%" PRIu64,
                 cl->id, cl->seq, r->client_id, r->sequence);
+    else if (r->status == ZKV__STATUS__OK && write && cl->kind == NS_OP_PUT && cl->seq % 4 == 0 &&
+             !r->succeeded)
+        ns_fail(w,
+                "client %" PRIx64 " seq %" PRIu64 ": a transaction whose compare holds "
+                "answered failed",
+                cl->id, cl->seq);
     else if (r->status == ZKV__STATUS__OK && write)
         s_done(w, cl, ZKV_LINCHECK_OK, NULL);
     else if (!write && (r->status == ZKV__STATUS__OK || r->status == ZKV__STATUS__NOT_FOUND))
@@ -224,7 +257,9 @@ void ns_client_reply(ns_world_t *w, ns_node_t *n, zframe_t *routing, zframe_t *b
         return;
     }
     memcpy(&who, zframe_data(routing), sizeof who);
-    if (who & NS_SESSIONLESS) {
+    if (who == NS_LEASE_ROUTING) {
+        ns_lease_reply(w, r);
+    } else if (who & NS_SESSIONLESS) {
         if (r->status == ZKV__STATUS__OK)
             ns_fail(w, "client %" PRIx64 " has no session, yet node %u acknowledged its write "
                        "%" PRIu64, r->client_id, n->id, r->sequence);
@@ -312,7 +347,7 @@ void ns_clients_burst(ns_world_t *w, ns_node_t *n, uint32_t writes)
         req.request_id = i + 1;
         req.body_case = ZKV__REQUEST__BODY_PUT;
         req.put = &put;
-        s_send_request(w, n, id, &req);
+        ns_request_send(n, id, &req);
     }
     w->stats->burst_writes += writes;
     ns_note(w, "node %u gets %u writes of client %" PRIx64 ", which has no session", n->id,

@@ -16,6 +16,7 @@
 #include "replication.h"
 #include "storage.h"
 #include "watch_hub.h"
+#include "zkv.pb-c.h"
 
 #define NS_NODES_MAX 5
 #define NS_KEYS 3
@@ -138,6 +139,26 @@ typedef struct {
 
 #define NS_EFFECTS_MAX (1u << 16) /* a power of two */
 
+/*  A lease the lease client held: when its last acknowledged keepalive (or
+    grant) was sent. */
+typedef struct {
+    uint64_t id;
+    uint64_t ttl_s;
+    int64_t last_sent;
+} ns_lease_t;
+
+#define NS_LEASES_MAX 4096
+#define NS_LEASE_ROUTING (NS_SESSIONLESS - 1) /* the lease client's requests */
+
+typedef struct {
+    int phase;
+    bool waiting;
+    uint64_t request_id;
+    int64_t sent_at, next_at;
+    uint64_t lease; /* held, 0: none */
+    uint32_t keeps_left;
+} ns_lease_client_t;
+
 struct ns_world {
     ns_options_t opt;
     ns_stats_t *stats;
@@ -161,6 +182,9 @@ struct ns_world {
     uint64_t *applied_term;             /* by index: the term applied there (0: none yet) */
     uint64_t *applied_hash;
     size_t applied_cap;
+    ns_lease_client_t lease_client;
+    ns_lease_t leases[NS_LEASES_MAX];
+    size_t n_leases;
     ns_watch_rec_t *watch_ref; /* every event published by any node, by position */
     size_t watch_n, watch_cap;
     bool failed;
@@ -181,7 +205,14 @@ void ns_watch_start(ns_world_t *w, ns_node_t *n);
 void ns_watch_handle(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg);
 void ns_watch_check(ns_world_t *w);
 
+/* nodesim_lease.c */
+void ns_lease_step(ns_world_t *w);
+void ns_lease_reply(ns_world_t *w, const Zkv__Response *r);
+void ns_lease_check_proposal(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg);
+
 /* nodesim_client.c */
+/*  A request (borrowed) to node n's client actor, from routing. */
+void ns_request_send(ns_node_t *n, uint64_t routing, const Zkv__Request *req);
 void ns_clients_init(ns_world_t *w);
 /*  A message for node n's client actor, seen before the actor handles it. */
 void ns_client_actor_sees(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg);

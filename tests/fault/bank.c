@@ -166,7 +166,9 @@ static bool s_transfer_txn(bank_t *self, s_client_t *c)
     }
     c->receipt = s_new_receipt(self, c);
     snprintf(c->values[2], sizeof c->values[2], "%" PRIu64, amount);
-    s_put_op(c, 2, self->receipts[c->receipt].key, c->values[2]);
+    /* A copy: the receipts array moves as it grows, the request borrows its key. */
+    snprintf(c->keys[2], sizeof c->keys[2], "%s", self->receipts[c->receipt].key);
+    s_put_op(c, 2, c->keys[2], c->values[2]);
     c->txn.n_compares = 2;
     c->txn.compares = c->compare_ptrs;
     c->txn.n_success = 3;

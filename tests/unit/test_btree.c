@@ -12,8 +12,9 @@
 #include <cmocka.h>
 
 #include "btree.h"
-#include "zkv_error.h"
+#include "seed_testutil.h"
 #include "splitmix.h"
+#include "zkv_error.h"
 
 #define SEED_DEFAULT 0x5eed2026u
 
@@ -1078,17 +1079,10 @@ static void s_run_op(s_run_t *r)
     }
 }
 
-static uint64_t s_seed(void)
-{
-    const char *env = getenv("ZKV_SEED");
-    return env != NULL ? strtoull(env, NULL, 0) : SEED_DEFAULT;
-}
-
 static void test_randomized_against_model(void **state)
 {
     (void) state;
-    s_run_t r = {.rng = s_seed()};
-    printf("[ seed     ] ZKV_SEED=%llu\n", (unsigned long long) r.rng);
+    s_run_t r = {.rng = t_seed(SEED_DEFAULT)};
     s_model_init(&r.m, &r.rng);
     r.tree = zkv_btree_new();
     r.it = zkv_btree_iter_new(r.tree);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "lessor.h"
+#include "seed_testutil.h"
 #include "splitmix.h"
 
 #define SEED_DEFAULT 0x1e55012026u
@@ -395,19 +396,12 @@ static void s_check_each(s_run_t *r)
     assert_int_equal(r->each_next, r->granted);
 }
 
-static uint64_t s_seed(void)
-{
-    const char *env = getenv("ZKV_SEED");
-    return env != NULL ? strtoull(env, NULL, 0) : SEED_DEFAULT;
-}
-
 static void test_many_leases_against_model(void **state)
 {
     (void) state;
     s_run_t *r = calloc(1, sizeof *r);
     assert_non_null(r);
-    r->rng = s_seed();
-    printf("[ seed     ] ZKV_SEED=%llu\n", (unsigned long long) r->rng);
+    r->rng = t_seed(SEED_DEFAULT);
     fflush(stdout);
     r->lessor = s_lessor();
     r->now_ms = T0;

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "seed_testutil.h"
 #include "splitmix.h"
 #include "watch_history.h"
 #include "zkv_error.h"
@@ -894,17 +895,10 @@ static void s_run_op(s_run_t *r)
     s_assert_state(r);
 }
 
-static uint64_t s_seed(void)
-{
-    const char *env = getenv("ZKV_SEED");
-    return env != NULL ? strtoull(env, NULL, 0) : SEED_DEFAULT;
-}
-
 static void test_randomized_against_model(void **state)
 {
     (void) state;
-    s_run_t r = {.rng = s_seed()};
-    printf("[ seed     ] ZKV_SEED=%llu\n", (unsigned long long) r.rng);
+    s_run_t r = {.rng = t_seed(SEED_DEFAULT)};
     for (size_t round = 0; round < ROUNDS; round++) {
         s_new_round(&r);
         for (size_t op = 0; op < OPS_PER_ROUND; op++)

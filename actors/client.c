@@ -109,15 +109,24 @@ static void s_shell_destroy(shell_t *self)
     zsock_destroy(&self->watch);
 }
 
-static int s_shell_init(shell_t *self, const zkv_config_t *config)
+typedef struct {
+    const zkv_config_t *config;
+    zkv_metrics_t *metrics;
+} client_args_t;
+
+static int s_shell_init(shell_t *self, const client_args_t *args)
 {
+    const zkv_config_t *config = args->config;
     const zkv_member_t *me = zkv_config_member(config, config->id);
     self->router = zsock_new(ZMQ_ROUTER);
     self->replication = zkv_actor_pair(config->id, "client-replication", false);
     self->storage = zkv_actor_pair(config->id, "client-storage", false);
     self->watch = zkv_actor_pair(config->id, "client-watch", false);
     self->tracer = zkv_tracer_new(config->id);
-    zkv_port_t port = {.ctx = self, .send = s_port_send, .reply = s_port_reply,
+    zkv_port_t port = {.ctx = self,
+                       .metrics = args->metrics,
+                       .send = s_port_send,
+                       .reply = s_port_reply,
                        .now_ms = s_port_now};
     self->front = zkv_front_new(config, &port, self->tracer);
     if (!self->router || !self->replication || !self->storage || !self->watch || !self->front ||
@@ -161,7 +170,8 @@ static void s_client_actor(zsock_t *pipe, void *arg)
     s_shell_destroy(&self);
 }
 
-zactor_t *zkv_client_actor_new(const zkv_config_t *config)
+zactor_t *zkv_client_actor_new(const zkv_config_t *config, zkv_metrics_t *metrics)
 {
-    return zkv_actor_start(s_client_actor, (void *) config);
+    client_args_t args = {config, metrics};
+    return zkv_actor_start(s_client_actor, &args);
 }

@@ -13,9 +13,10 @@
 #include <czmq.h>
 
 #include "config.h"
+#include "metrics.h"
 
 /*  Start the client actor; NULL when its endpoint cannot be bound. It connects
     to the replication and storage actors' inproc endpoints. */
-zactor_t *zkv_client_actor_new(const zkv_config_t *config);
+zactor_t *zkv_client_actor_new(const zkv_config_t *config, zkv_metrics_t *metrics);
 
 #endif

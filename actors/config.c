@@ -40,6 +40,10 @@ static const option_t s_options[] = {
      "write-ahead log and snapshots, one node only (default: data/node<ID>)"},
     {"trace-port", "ZKV_TRACE_PORT", OPT_U16, FIELD(trace_port),
      "PUB port of trace events (default: 7400+ID)"},
+    {"metrics-port", "ZKV_METRICS_PORT", OPT_U16, FIELD(metrics_port),
+     "HTTP port of GET /metrics and /health (default: 7500+ID)"},
+    {"health-max-lag", "ZKV_HEALTH_MAX_LAG", OPT_U64, FIELD(health_max_lag),
+     "/health fails past this many entries applied behind the leader (default 1000)"},
     {"watch-port", "ZKV_WATCH_PORT", OPT_U16, FIELD(watch_port),
      "PUB port of the changes, for watchers (default: 7600+ID)"},
     {"watch-history-events", "ZKV_WATCH_HISTORY_EVENTS", OPT_U64, FIELD(watch_history_events),
@@ -239,6 +243,7 @@ static void s_defaults(zkv_config_t *config)
     config->watch_history_events = 100000;
     config->watch_history_bytes = 64ull << 20;
     config->watch_queue = 10000;
+    config->health_max_lag = 1000;
     config->wal_segment_bytes = ZKV_WAL_SEGMENT_SIZE_DEFAULT;
     config->tick_ms = 10;
     config->election_ticks = 30;
@@ -281,6 +286,8 @@ static int s_validate(zkv_config_t *config, char *err, size_t err_size)
         config->trace_port = (uint16_t) (7400 + config->id % 600);
     if (!config->watch_port)
         config->watch_port = (uint16_t) (7600 + config->id % 600);
+    if (!config->metrics_port)
+        config->metrics_port = (uint16_t) (7500 + config->id % 600);
     if (!config->data_dir[0])
         snprintf(config->data_dir, sizeof config->data_dir, "data/node%u", config->id);
     return 0;

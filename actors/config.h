@@ -30,6 +30,8 @@ typedef struct {
     char listen[ZKV_HOST_SIZE_MAX]; /* address to bind; default: this member's host */
     char data_dir[ZKV_DATA_DIR_SIZE_MAX];
     uint16_t trace_port;
+    uint16_t metrics_port;         /* HTTP: GET /metrics and /health */
+    uint64_t health_max_lag;       /* /health: most entries applied behind the leader's commit */
     uint16_t watch_port;           /* PUB of the changes applied, for watchers */
     uint64_t watch_history_events; /* changes kept for watchers to catch up from ... */
     uint64_t watch_history_bytes;  /* ... and their bytes */

@@ -39,8 +39,10 @@ typedef struct {
     zkv_reply_conn_t *conn; /* counts this request as pending */
     uint64_t request_id;
     int64_t started_ms;
+    uint64_t started_ns; /* for the latency metric only */
     uint64_t client_id;
     uint64_t sequence;
+    uint32_t op; /* the request's body case */
 } pending_t;
 
 struct zkv_front_t {
@@ -59,6 +61,11 @@ struct zkv_front_t {
     uint64_t keys;
     int64_t next_sweep_ms;
     zkv_front_leases_t *leases;
+    /* The request being handled: when it came, and whether it was answered
+       at once (then with sent_status); for metrics. */
+    uint64_t arrival_ns;
+    uint64_t sent;
+    Zkv__Status sent_status;
 };
 
 typedef zkv_front_t client_t;
@@ -87,8 +94,10 @@ static pending_t *s_pending_new(int64_t now, pending_key_t key, zframe_t *routin
     zkv_reply_conn_hold(conn);
     p->request_id = req->request_id;
     p->started_ms = now;
+    p->started_ns = zkv_metrics_now_ns();
     p->client_id = req->client_id;
     p->sequence = req->sequence;
+    p->op = (uint32_t) req->body_case;
     return p;
 }
 
@@ -126,8 +135,25 @@ static void s_pending_put(zhashx_t *table, pending_t *p)
     zhashx_insert(table, &p->key, p);
 }
 
-static void s_send(client_t *self, zframe_t *routing, zframe_t *body)
+/*  A request answered: counted by operation and status, its latency observed. */
+static void s_count(client_t *self, uint32_t op, Zkv__Status status, uint64_t started_ns)
 {
+    zkv_metrics_t *m = self->port.metrics;
+    uint32_t o = op < ZKV_METRICS_OPS ? op : 0;
+    uint32_t st = (uint32_t) status < ZKV_METRICS_STATUSES ? (uint32_t) status : 0;
+    zkv_metric_add(&m->client.requests[o][st], 1);
+    zkv_hist_since(&m->client.latency[o], started_ns);
+}
+
+static void s_count_pending(client_t *self, const pending_t *p)
+{
+    s_count(self, p->op, self->sent_status, p->started_ns);
+}
+
+static void s_send(client_t *self, zframe_t *routing, zframe_t *body, Zkv__Status status)
+{
+    self->sent++;
+    self->sent_status = status;
     if (body)
         self->port.reply(self->port.ctx, routing, &body);
     zframe_destroy(&body); /* a reply the shell did not take */
@@ -149,7 +175,7 @@ static void s_reply_status(client_t *self, zframe_t *routing, const Zkv__Request
     if (status == ZKV__STATUS__NOT_LEADER && leader)
         zkv_member_endpoint(leader, leader->client_port, endpoint, sizeof endpoint);
     r.leader_endpoint = endpoint;
-    s_send(self, routing, zkv_response_frame(&r));
+    s_send(self, routing, zkv_response_frame(&r), status);
 }
 
 static void s_not_leader(client_t *self, zframe_t *routing, const Zkv__Request *req)
@@ -440,7 +466,7 @@ static void s_status(client_t *self, zframe_t *routing, const Zkv__Request *req)
     }
     r.n_members = self->members.count;
     r.members = ptrs;
-    s_send(self, routing, zkv_response_frame(&r));
+    s_send(self, routing, zkv_response_frame(&r), r.status);
 }
 
 /*  Membership and leadership requests go to the replication actor, which
@@ -474,15 +500,17 @@ static void s_lease_list(client_t *self, zframe_t *routing, const Zkv__Request *
     r.request_id = req->request_id;
     r.revision = self->applied;
     zkv_front_leases_list(self->leases, &r, s_now(self));
-    s_send(self, routing, zkv_response_frame(&r));
+    s_send(self, routing, zkv_response_frame(&r), r.status);
 }
 
 static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
 {
+    uint64_t sent = self->sent;
     Zkv__Request *req = zkv__request__unpack(NULL, zframe_size(body), zframe_data(body));
     if (!req) {
         s_reply_status(self, routing, NULL, ZKV__STATUS__BAD_REQUEST,
                        "malformed request: not a zkv.Request");
+        s_count(self, 0, ZKV__STATUS__BAD_REQUEST, self->arrival_ns);
         return;
     }
     if (s_validate(self, routing, req)) {
@@ -506,16 +534,21 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
         default: s_admin(self, routing, body, req); break;
         }
     }
+    if (self->sent != sent) /* answered at once */
+        s_count(self, (uint32_t) req->body_case, self->sent_status, self->arrival_ns);
     zkv__request__free_unpacked(req, NULL);
 }
 
 void zkv_front_request(zkv_front_t *self, zframe_t *routing, zframe_t *body)
 {
+    self->arrival_ns = zkv_metrics_now_ns();
     if (body)
         s_request(self, routing, body);
-    else
+    else {
         s_reply_status(self, routing, NULL, ZKV__STATUS__BAD_REQUEST,
                        "malformed request: expected exactly one frame");
+        s_count(self, 0, ZKV__STATUS__BAD_REQUEST, self->arrival_ns);
+    }
 }
 
 /* ---------------------------------------------------------------- results */
@@ -565,7 +598,8 @@ static void s_write_result(client_t *self, const zkv_write_result_t *res)
         r.value.data = (uint8_t *) res->data;
         r.value.len = res->data_size;
     }
-    s_send(self, p->routing, zkv_response_frame(&r));
+    s_send(self, p->routing, zkv_response_frame(&r), r.status);
+    s_count_pending(self, p);
     zkv_response_txn_free(&txn);
     s_trace_done(self, p, "write", res->status);
     zhashx_delete(self->writes, &key);
@@ -590,7 +624,11 @@ static void s_read_reply(client_t *self, zkv_msg_t *msg)
     pending_t *p = zhashx_lookup(self->reads, &key);
     if (!p)
         return;
-    s_send(self, p->routing, msg->body); /* takes the frame */
+    Zkv__Status status = msg->body
+                             ? zkv_response_status(zframe_data(msg->body), zframe_size(msg->body))
+                             : ZKV__STATUS__STATUS_UNSPECIFIED;
+    s_send(self, p->routing, msg->body, status); /* takes the frame */
+    s_count_pending(self, p);
     msg->body = NULL;
     s_trace_done(self, p, "read", ZKV_OK);
     zhashx_delete(self->reads, &key);
@@ -609,6 +647,7 @@ static void s_read_failed(client_t *self, uint64_t context, uint64_t status)
     else
         s_reply_status(self, p->routing, &req, zkv_status_from_error((int) status),
                        zkv_strerror((int) status));
+    s_count_pending(self, p);
     zhashx_delete(self->reads, &key);
 }
 
@@ -636,6 +675,7 @@ static void s_rejected(client_t *self, const zkv_msg_t *msg)
             else
                 s_reply_status(self, p->routing, &req, ZKV__STATUS__UNAVAILABLE,
                                zkv_strerror((int) status));
+            s_count_pending(self, p);
             zhashx_delete(self->writes, &key);
         }
         zkv__command__free_unpacked(cmd, NULL);
@@ -691,6 +731,7 @@ static void s_sweep(client_t *self, zhashx_t *table, int64_t now)
         req.sequence = p->sequence;
         s_reply_status(self, p->routing, &req, ZKV__STATUS__TIMEOUT,
                        "no result in time; retry with the same client id and sequence");
+        s_count_pending(self, p);
         zhashx_delete(table, key);
     }
     zlistx_destroy(&expired);
@@ -714,6 +755,8 @@ static void s_sweep_replies(client_t *self)
 
 int64_t zkv_front_round(zkv_front_t *self)
 {
+    zkv_metric_set(&self->port.metrics->client.in_flight,
+                   zhashx_size(self->writes) + zhashx_size(self->reads));
     int64_t lease_wait = zkv_front_leases_round(self->leases, &self->batch, s_now(self));
     if (self->batch.size) {
         zkv_msg_t propose = {.type = ZKV_MSG_PROPOSE, .body = zkv_packer_frame(&self->batch)};

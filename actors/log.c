@@ -126,6 +126,17 @@ void zkv_log_handle(zkv_log_t *self, const zkv_msg_t *msg)
         assert(!"unknown log message");
 }
 
+static void s_metrics(log_t *self, uint64_t started_ns, uint64_t entries, uint64_t bytes)
+{
+    zkv_metrics_t *m = self->port.metrics;
+    zkv_hist_since(&m->wal.fsync_seconds, started_ns);
+    zkv_hist_size(&m->wal.entries_per_fsync, entries);
+    zkv_metric_add(&m->wal.written_bytes, bytes);
+    size_t segments = zkv_wal_segment_count(self->wal);
+    zkv_metric_set(&m->wal.segments, segments);
+    zkv_metric_set(&m->wal.bytes, segments * zkv_wal_segment_size(self->wal));
+}
+
 void zkv_log_round(zkv_log_t *self)
 {
     bool wrote = self->wrote;
@@ -135,6 +146,8 @@ void zkv_log_round(zkv_log_t *self)
     if (!wrote || self->failed)
         return;
     int64_t started = zclock_usecs();
+    uint64_t started_ns = zkv_metrics_now_ns();
+    uint64_t bytes = zkv_wal_unsynced_bytes(self->wal);
 #if ZKV_NODE_PLANTED_BUG == 2
     /* TEST-ONLY planted bug (sim_node_planted_ack_before_sync): report writes
        durable without syncing them; a crash may lose them. */
@@ -148,6 +161,7 @@ void zkv_log_round(zkv_log_t *self)
     }
     /* latency: the sync alone; entries: how far the log grew (0 after a truncation). */
     uint64_t last = zkv_wal_last_index(self->wal);
+    s_metrics(self, started_ns, last > self->first ? last - self->first : 0, bytes);
     zkv_tracer_emit(self->tracer, "persist", 0, last, 0, (uint64_t) (zclock_usecs() - started),
                     "entries=%" PRIu64 " messages=%zu", last > self->first ? last - self->first : 0,
                     messages);
@@ -200,6 +214,7 @@ typedef struct {
 typedef struct {
     uint32_t node_id;
     zkv_wal_t *wal;
+    zkv_metrics_t *metrics;
 } log_args_t;
 
 static int s_shell_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
@@ -238,7 +253,7 @@ static void s_log_actor(zsock_t *pipe, void *arg)
         zsock_set_rcvtimeo(shell.pair, 0);
     }
     shell.tracer = zkv_tracer_new(args->node_id);
-    zkv_port_t port = {.ctx = &shell, .send = s_shell_send};
+    zkv_port_t port = {.ctx = &shell, .metrics = args->metrics, .send = s_shell_send};
     shell.log = zkv_log_new(&args->wal, &port, shell.tracer);
     if (!shell.pair) {
         zkv_log_destroy(&shell.log);
@@ -257,9 +272,9 @@ static void s_log_actor(zsock_t *pipe, void *arg)
     zkv_tracer_destroy(&shell.tracer);
 }
 
-zactor_t *zkv_log_actor_new(uint32_t node_id, zkv_wal_t **wal_p)
+zactor_t *zkv_log_actor_new(uint32_t node_id, zkv_wal_t **wal_p, zkv_metrics_t *metrics)
 {
-    log_args_t args = {.node_id = node_id, .wal = *wal_p};
+    log_args_t args = {.node_id = node_id, .wal = *wal_p, .metrics = metrics};
     *wal_p = NULL;
     return zkv_actor_start(s_log_actor, &args);
 }

@@ -36,6 +36,6 @@ const zkv_wal_t *zkv_log_wal(const zkv_log_t *self);
 
 /*  Start the log actor on an opened WAL, which it takes over (*wal_p is
     NULLed). It binds the node's inproc "log" endpoint. */
-zactor_t *zkv_log_actor_new(uint32_t node_id, zkv_wal_t **wal_p);
+zactor_t *zkv_log_actor_new(uint32_t node_id, zkv_wal_t **wal_p, zkv_metrics_t *metrics);
 
 #endif

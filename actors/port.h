@@ -9,6 +9,7 @@
 #define ZKV_PORT_H
 
 #include "membership.h"
+#include "metrics.h"
 #include "msg.h"
 #include "raft.h"
 
@@ -23,6 +24,8 @@ typedef enum {
 
 typedef struct {
     void *ctx;
+    /*  The node's metrics: each handler writes its own part (metrics.h). */
+    zkv_metrics_t *metrics;
     /*  msg to the node's actor to; the message is taken (cleared). 0 when it
         went, -1 when it could not (that actor is gone). */
     int (*send)(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg);

@@ -9,6 +9,7 @@
 #include "le.h"
 #include "peer_codec.h"
 #include "replication_cluster.h"
+#include "replication_metrics.h"
 #include "zkv_error.h"
 
 #define PROPOSE_BATCH_MAX 4096
@@ -44,6 +45,7 @@ struct zkv_repl_t {
     uint64_t refused;    /* peer messages refused as malformed or over a limit */
     zkv_packer_t packer; /* entries of PERSIST and APPLY */
     zkv_repl_cluster_t cluster;
+    zkv_repl_metrics_t metrics;
 #if ZKV_NODE_PLANTED_BUG == 3
     uint64_t planted_recv_term;
 #endif
@@ -104,6 +106,7 @@ static void s_send_peer(repl_t *self, const zkv_raft_msg_t *in)
         !s_attach_chunk(self, &msg))
         return; /* the core retries after its timeout */
     s_trace_message(self, &msg);
+    zkv_repl_metrics_sent(&self->metrics, &msg);
     self->port.peer(self->port.ctx, &msg, self->cluster.file.cluster_id);
 }
 
@@ -184,6 +187,7 @@ static void s_tell_state(repl_t *self)
 {
     zkv_raft_status_t st;
     zkv_raft_status(self->raft, &st);
+    zkv_repl_metrics_state(&self->metrics, &st);
     if (st.role != self->told.role || st.term != self->told.term || st.leader != self->told.leader)
         zkv_tracer_emit(self->tracer, "role", st.term, st.last_index, st.leader, 0,
                         "role=%s leader=%u vote=%u", zkv_raft_role_name(st.role), st.leader,
@@ -305,6 +309,7 @@ static size_t s_largest_entry(const zkv_raft_msg_t *msg)
 static void s_refused(repl_t *self, const zkv_raft_msg_t *msg)
 {
     self->refused++;
+    zkv_metric_add(&self->port.metrics->raft.peer_refused, 1);
     zkv_tracer_emit(self->tracer, "peer", msg->term, msg->index, msg->from, 0,
                     "refused %s from %u: entries=%zu largest=%zu limit=%u (refused %" PRIu64 ")",
                     zkv_raft_msg_type_name(msg->type), msg->from, msg->n_entries,
@@ -318,6 +323,7 @@ void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size)
     zkv_peer_decoded_t *decoded = zkv_peer_decode(data, size, &msg, &cluster_id);
     if (!decoded) {
         self->refused++;
+        zkv_metric_add(&self->port.metrics->raft.peer_refused, 1);
         zkv_tracer_emit(self->tracer, "peer", 0, 0, 0, 0,
                         "malformed peer message dropped (refused %" PRIu64 ")", self->refused);
         return;
@@ -341,6 +347,7 @@ void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size)
         if (msg.type == ZKV_RAFT_MSG_SNAPSHOT)
             self->planted_recv_term = msg.snapshot.term;
 #endif
+        zkv_repl_metrics_received(&self->metrics, &msg, (uint32_t) self->told.leader);
         int rc = zkv_raft_step(self->raft, &msg);
         if (rc == ZKV_EINVAL)
             s_refused(self, &msg);
@@ -364,6 +371,7 @@ static void s_propose(repl_t *self, zkv_msg_t *msg)
     int rc = more == 1 ? ZKV_EBUSY : more < 0 ? ZKV_EINVAL : ZKV_OK;
     if (rc == ZKV_OK && n)
         rc = zkv_raft_propose(self->raft, bufs, n, NULL, NULL);
+    zkv_repl_metrics_proposed(&self->metrics, n, rc != ZKV_OK);
     if (rc != ZKV_OK) {
         zkv_msg_t rejected = {.type = ZKV_MSG_REJECTED,
                               .rejected.status = (uint64_t) (int64_t) rc,
@@ -556,6 +564,7 @@ zkv_repl_t *zkv_repl_new(const zkv_config_t *config, const zkv_fs_t *fs, zkv_raf
     zkv_repl_t *self = zmalloc(sizeof *self);
     zkv_repl_cluster_init(&self->cluster, config, fs, cluster);
     self->port = *port;
+    self->metrics.m = port->metrics;
     self->config = *config;
     self->fs = fs;
     self->raft = *raft_p;

@@ -77,6 +77,7 @@ uint64_t zkv_repl_dead_link_ms(const zkv_config_t *config);
     (*raft_p is NULLed), and the path of the node's current snapshot ("" for
     none). NULL when the peer endpoints cannot be bound. */
 zactor_t *zkv_replication_actor_new(const zkv_config_t *config, zkv_raft_t **raft_p,
-                                    const char *snapshot_path, const zkv_cluster_file_t *cluster);
+                                    const char *snapshot_path, const zkv_cluster_file_t *cluster,
+                                    zkv_metrics_t *metrics);
 
 #endif

@@ -337,13 +337,18 @@ typedef struct {
     zkv_raft_t *raft;
     const char *snapshot_path;
     const zkv_cluster_file_t *cluster;
+    zkv_metrics_t *metrics;
 } repl_args_t;
 
 static int s_shell_init(shell_t *self, repl_args_t *args)
 {
     self->config = *args->config;
     self->tracer = zkv_tracer_new(self->config.id);
-    zkv_port_t port = {.ctx = self, .send = s_send, .peer = s_peer, .members = s_members};
+    zkv_port_t port = {.ctx = self,
+                       .metrics = args->metrics,
+                       .send = s_send,
+                       .peer = s_peer,
+                       .members = s_members};
     self->repl = zkv_repl_new(&self->config, zkv_fs_posix(), &args->raft, args->snapshot_path,
                               args->cluster, &port, self->tracer);
     self->log = zkv_actor_pair(self->config.id, "log", false);
@@ -414,9 +419,10 @@ static void s_repl_actor(zsock_t *pipe, void *arg)
 }
 
 zactor_t *zkv_replication_actor_new(const zkv_config_t *config, zkv_raft_t **raft_p,
-                                    const char *snapshot_path, const zkv_cluster_file_t *cluster)
+                                    const char *snapshot_path, const zkv_cluster_file_t *cluster,
+                                    zkv_metrics_t *metrics)
 {
-    repl_args_t args = {config, *raft_p, snapshot_path, cluster};
+    repl_args_t args = {config, *raft_p, snapshot_path, cluster, metrics};
     zactor_t *actor = zkv_actor_start(s_repl_actor, &args);
     /* Started or not, the actor has taken the core (and destroyed it on failure). */
     *raft_p = NULL;

@@ -31,6 +31,30 @@ zframe_t *zkv_response_frame(const Zkv__Response *response)
     return frame;
 }
 
+/*  A varint at data[*pos]; false past the end or over 10 bytes. */
+static bool s_varint(const uint8_t *data, size_t size, size_t *pos, uint64_t *value)
+{
+    *value = 0;
+    for (unsigned shift = 0; *pos < size && shift < 64; shift += 7) {
+        uint8_t b = data[(*pos)++];
+        *value |= (uint64_t) (b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+Zkv__Status zkv_response_status(const uint8_t *data, size_t size)
+{
+    size_t pos = 0;
+    uint64_t tag, value;
+    while (s_varint(data, size, &pos, &tag) && (tag & 7) == 0 && (tag >> 3) <= 3 &&
+           s_varint(data, size, &pos, &value))
+        if (tag >> 3 == 3)
+            return (Zkv__Status) value;
+    return ZKV__STATUS__STATUS_UNSPECIFIED;
+}
+
 static size_t s_count_results(const uint8_t *data, size_t size)
 {
     size_t n = 0, pos = 0;

@@ -12,6 +12,11 @@ Zkv__Status zkv_status_from_error(int code);
 /*  Encode a response as one frame (NULL when out of memory). */
 zframe_t *zkv_response_frame(const Zkv__Response *response);
 
+/*  The status of an encoded response, without decoding the rest (a scan's
+    can be megabytes): protobuf-c writes fields in number order, so status
+    (3) follows only client_id and sequence. UNSPECIFIED when not found. */
+Zkv__Status zkv_response_status(const uint8_t *data, size_t size);
+
 /*  The arrays a transaction's response points into. */
 typedef struct {
     Zkv__TxnResult *results;

@@ -139,8 +139,18 @@ static void s_send_leases(storage_t *self, bool reset)
     zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &out);
 }
 
+static void s_metrics(storage_t *self, uint64_t entries)
+{
+    zkv_metrics_t *m = self->port.metrics;
+    zkv_metric_add(&m->storage.applied_entries, entries);
+    zkv_metric_set(&m->storage.keys, zkv_btree_count(zkv_kvstore_tree(self->kv)));
+    zkv_metric_set(&m->storage.sessions, zkv_kvstore_sessions(self->kv));
+    zkv_metric_set(&m->storage.leases, zkv_leases_count(zkv_kvstore_leases(self->kv)));
+}
+
 void zkv_storage_announce(zkv_storage_t *self)
 {
+    s_metrics(self, 0);
     zkv_msg_t out = {.type = ZKV_MSG_EVENTS, .events = {1, zkv_kvstore_applied(self->kv)}};
     zkv_port_send(&self->port, ZKV_ACTOR_WATCH, &out);
 }
@@ -165,6 +175,7 @@ static void s_apply(storage_t *self, const zkv_msg_t *msg)
     zkv_tracer_emit(self->tracer, "apply", self->last_term, applied, 0, 0,
                     "applied=%" PRIu64 " entries=%" PRIu64, applied, applied - first + 1);
     s_send_leases(self, false);
+    s_metrics(self, first ? applied - first + 1 : 0);
     zkv_msg_t out = {.type = ZKV_MSG_RESULTS,
                      .results = {applied, zkv_btree_count(zkv_kvstore_tree(self->kv))},
                      .body = zkv_packer_frame(&self->results)};
@@ -239,6 +250,7 @@ static void s_announce_snapshot(storage_t *self, uint64_t index, const char *nam
         fs->size(fs->ctx, fd, &size);
         zkv_fs_close(fs, fd);
     }
+    zkv_metric_set(&self->port.metrics->storage.snapshot_bytes, size);
     zkv_msg_t msg = {.type = ZKV_MSG_SNAPSHOT,
                      .snapshot = {index, self->last_term, size},
                      .body = zkv_msg_text_body(path)};
@@ -254,17 +266,21 @@ static void s_take_snapshot(storage_t *self)
     meta.app = zkv_kvstore_encode_state(self->kv, &meta.app_size);
     char name[ZKV_SNAPSHOT_NAME_SIZE + 1], err[512] = "";
     int64_t started = zclock_mono();
+    uint64_t started_ns = zkv_metrics_now_ns();
     int rc = meta.config && meta.app
                  ? zkv_snapshot_write(self->fs, self->snap_dir, zkv_kvstore_tree(self->kv), &meta,
                                       name, err, sizeof err)
                  : ZKV_ENOMEM;
     free(meta.app);
+    zkv_metrics_t *m = self->port.metrics;
+    zkv_metric_add(rc == ZKV_OK ? &m->storage.snapshots : &m->storage.snapshot_failures, 1);
     if (rc != ZKV_OK) {
         /* The log still holds everything: try again after the next batch. */
         zkv_tracer_emit(self->tracer, "snapshot", self->last_term, index, 0, 0,
                         "write failed: %s %s", zkv_strerror(rc), err);
         return;
     }
+    zkv_hist_since(&m->storage.snapshot_seconds, started_ns);
     self->snapshot_index = index;
     snprintf(self->snapshot_name, sizeof self->snapshot_name, "%s", name);
     self->bytes_since = 0;
@@ -363,6 +379,8 @@ static void s_on_install(storage_t *self, const zkv_msg_t *msg)
     /* 2: our disk failed (a full one, say); the node stops rather than fill
        it again with every retry. 1: the transfer failed; the leader resends. */
     uint64_t status = rc == ZKV_OK ? 0 : rc == ZKV_EIO ? 2 : 1;
+    if (rc == ZKV_OK)
+        zkv_metric_add(&self->port.metrics->storage.installs, 1);
 #if ZKV_NODE_PLANTED_BUG == 10
     /* TEST-ONLY planted bug (sim_node_planted_full_disk_retry): a full disk
        is taken for a failed transfer; the node asks again forever. */
@@ -475,6 +493,7 @@ typedef struct {
     const zkv_config_t *config;
     zkv_kvstore_t *kv;
     const zkv_storage_start_t *start;
+    zkv_metrics_t *metrics;
 } storage_args_t;
 
 static int s_shell_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
@@ -525,7 +544,7 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
     shell_t shell = {0};
     uint32_t id = args->config->id;
     shell.tracer = zkv_tracer_new(id);
-    zkv_port_t port = {.ctx = &shell, .send = s_shell_send};
+    zkv_port_t port = {.ctx = &shell, .metrics = args->metrics, .send = s_shell_send};
     shell.storage =
         zkv_storage_new(args->config, zkv_fs_posix(), &args->kv, args->start, &port, shell.tracer);
     shell.replication = zkv_actor_pair(id, "storage", true);
@@ -554,9 +573,9 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
 }
 
 zactor_t *zkv_storage_actor_new(const zkv_config_t *config, zkv_kvstore_t **kv_p,
-                                const zkv_storage_start_t *start)
+                                const zkv_storage_start_t *start, zkv_metrics_t *metrics)
 {
-    storage_args_t args = {config, *kv_p, start};
+    storage_args_t args = {config, *kv_p, start, metrics};
     *kv_p = NULL;
     return zkv_actor_start(s_storage_actor, &args);
 }

@@ -47,8 +47,8 @@ void zkv_storage_handle(zkv_storage_t *self, const zkv_msg_t *msg);
 const zkv_kvstore_t *zkv_storage_kv(const zkv_storage_t *self);
 
 /*  Start the storage actor on a recovered state machine, which it takes over
-    (*kv_p is NULLed). */
+    (*kv_p is NULLed); metrics outlives it, as for every actor. */
 zactor_t *zkv_storage_actor_new(const zkv_config_t *config, zkv_kvstore_t **kv_p,
-                                const zkv_storage_start_t *start);
+                                const zkv_storage_start_t *start, zkv_metrics_t *metrics);
 
 #endif

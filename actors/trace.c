@@ -188,6 +188,7 @@ typedef struct {
     char *monitor_names[TRACE_MONITORS_MAX];
     size_t monitor_count;
     uint32_t node_id;
+    zkv_metrics_t *metrics; /* NULL: none */
     bool terminated;
 } trace_t;
 
@@ -237,6 +238,25 @@ static void s_drop_monitor(trace_t *self, size_t which)
     self->monitor_names[which] = self->monitor_names[self->monitor_count];
 }
 
+/*  A peer DEALER's connection is usable once its handshake is done
+    (ZMQ_IMMEDIATE queues nothing before). */
+static void s_link_event(trace_t *self, const char *name, uint16_t event)
+{
+    unsigned id = 0;
+    int end = 0;
+    if (!self->metrics || sscanf(name, "peer-%u%n", &id, &end) != 1 || name[end] || !id)
+        return;
+    zkv_link_metrics_t *link = zkv_metrics_link(self->metrics, id);
+    if (link && event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        zkv_metric_set(&link->connected, 1);
+    else if (link && event == ZMQ_EVENT_DISCONNECTED)
+        zkv_metric_set(&link->connected, 0);
+    else if (link && event == ZMQ_EVENT_MONITOR_STOPPED) { /* a member removed */
+        zkv_metric_set(&link->connected, 0);
+        zkv_metric_set(&link->id, 0);
+    }
+}
+
 static void s_monitor_event(trace_t *self, size_t which)
 {
     zmsg_t *msg = zmsg_recv(self->monitors[which]);
@@ -247,6 +267,7 @@ static void s_monitor_event(trace_t *self, size_t which)
     uint16_t event = 0;
     if (head && zframe_size(head) == 6) {
         memcpy(&event, zframe_data(head), 2);
+        s_link_event(self, self->monitor_names[which], event);
         char *endpoint = addr ? zframe_strdup(addr) : strdup("");
         char detail[TRACE_DETAIL_MAX];
         snprintf(detail, sizeof detail, "socket=%s event=%s endpoint=%s",
@@ -340,13 +361,14 @@ static void s_trace_destroy(trace_t *self)
 typedef struct {
     uint32_t node_id;
     char endpoint[256];
+    zkv_metrics_t *metrics;
 } trace_args_t;
 
 static void s_trace_actor(zsock_t *pipe, void *arg)
 {
     zkv_actor_name("trace");
     trace_args_t *args = arg;
-    trace_t self = {.pipe = pipe, .node_id = args->node_id};
+    trace_t self = {.pipe = pipe, .node_id = args->node_id, .metrics = args->metrics};
     char inproc[64], state[64];
     s_inproc_endpoint(inproc, sizeof inproc, args->node_id);
     s_state_endpoint(state, sizeof state, args->node_id);
@@ -395,9 +417,9 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
     s_trace_destroy(&self);
 }
 
-zactor_t *zkv_trace_actor_new(uint32_t node_id, const char *endpoint)
+zactor_t *zkv_trace_actor_new(uint32_t node_id, const char *endpoint, zkv_metrics_t *metrics)
 {
-    trace_args_t args = {.node_id = node_id};
+    trace_args_t args = {.node_id = node_id, .metrics = metrics};
     snprintf(args.endpoint, sizeof args.endpoint, "%s", endpoint);
     return zkv_actor_start(s_trace_actor, &args);
 }

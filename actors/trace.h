@@ -13,10 +13,14 @@
 #include <czmq.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 /*  Start the trace actor: node id and the tcp endpoint to bind, e.g.
     "tcp://127.0.0.1:7401" (port * for any). NULL when the endpoint cannot be
-    bound. Command "ENDPOINT" answers with the bound endpoint. */
-zactor_t *zkv_trace_actor_new(uint32_t node_id, const char *endpoint);
+    bound. Command "ENDPOINT" answers with the bound endpoint. The monitor
+    events of the sockets named "peer-<id>" set metrics' peer links (metrics.h;
+    NULL: none). */
+zactor_t *zkv_trace_actor_new(uint32_t node_id, const char *endpoint, zkv_metrics_t *metrics);
 
 typedef struct zkv_tracer_t zkv_tracer_t;
 

@@ -126,13 +126,20 @@ static void s_set_xpub(zsock_t *xpub, const zkv_config_t *config)
     zsock_set_rcvtimeo(xpub, 0);
 }
 
-static int s_shell_init(shell_t *self, const zkv_config_t *config)
+typedef struct {
+    const zkv_config_t *config;
+    zkv_metrics_t *metrics;
+} watch_args_t;
+
+static int s_shell_init(shell_t *self, const watch_args_t *args)
 {
+    const zkv_config_t *config = args->config;
     self->xpub = zsock_new(ZMQ_XPUB);
     self->storage = zkv_actor_pair(config->id, "watch", true);
     self->client = zkv_actor_pair(config->id, "client-watch", true);
     self->tracer = zkv_tracer_new(config->id);
     zkv_port_t port = {.ctx = self,
+                       .metrics = args->metrics,
                        .send = s_port_send,
                        .now_ms = s_port_now,
                        .publish = s_port_publish,
@@ -170,7 +177,8 @@ static void s_watch_actor(zsock_t *pipe, void *arg)
     s_shell_destroy(&self);
 }
 
-zactor_t *zkv_watch_actor_new(const zkv_config_t *config)
+zactor_t *zkv_watch_actor_new(const zkv_config_t *config, zkv_metrics_t *metrics)
 {
-    return zkv_actor_start(s_watch_actor, (void *) config);
+    watch_args_t args = {config, metrics};
+    return zkv_actor_start(s_watch_actor, &args);
 }

@@ -7,8 +7,9 @@
 #include <czmq.h>
 
 #include "config.h"
+#include "metrics.h"
 
 /*  NULL when the watch port cannot be bound. */
-zactor_t *zkv_watch_actor_new(const zkv_config_t *config);
+zactor_t *zkv_watch_actor_new(const zkv_config_t *config, zkv_metrics_t *metrics);
 
 #endif

@@ -106,6 +106,7 @@ static bool s_publish_visit(const zkv_event_t *event, void *arg)
     s_event_pb(event, &pb, &kv);
     if (!s_publish(self, event->key, &pb))
         return false;
+    zkv_metric_add(&self->port.metrics->watch.events, 1);
     self->published = (zkv_event_pos_t){event->revision, event->seq};
     return true;
 }
@@ -114,6 +115,7 @@ static void s_cut_off(zkv_watch_hub_t *self, const char *why)
 {
     self->port.cut_off(self->port.ctx);
     self->cut_offs++;
+    zkv_metric_add(&self->port.metrics->watch.cut_offs, 1);
     self->published = zkv_watch_history_newest(self->history);
     self->blocked_since_ms = 0;
     self->subscriptions = 0;
@@ -269,6 +271,7 @@ static void s_serve(zkv_watch_hub_t *self, const zkv_msg_t *msg)
     resp.watch_port = self->watch_port;
     s_reply_t r = {0};
     s_catch_up(self, req->watch, &resp, &r);
+    zkv_metric_add(&self->port.metrics->watch.catch_ups, 1);
     zkv_msg_t out = {.type = ZKV_MSG_REPLY,
                      .reply.context = msg->serve.context,
                      .body = zkv_response_frame(&resp)};

@@ -382,6 +382,11 @@ size_t zkv_wal_segment_count(const zkv_wal_t *self)
     return self->seg_count;
 }
 
+uint64_t zkv_wal_segment_size(const zkv_wal_t *self)
+{
+    return self->segment_size;
+}
+
 uint64_t zkv_wal_unsynced_bytes(const zkv_wal_t *self)
 {
     return self->unsynced;

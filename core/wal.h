@@ -153,8 +153,9 @@ uint64_t zkv_wal_last_index(const zkv_wal_t *self);
 /*  The last hard state recorded; false (and *hard_state zeroed) if none ever was. */
 bool zkv_wal_hard_state(const zkv_wal_t *self, zkv_wal_hard_state_t *hard_state);
 
-/*  Segment files in the directory now. */
+/*  Segment files in the directory now, and the size each is preallocated to. */
 size_t zkv_wal_segment_count(const zkv_wal_t *self);
+uint64_t zkv_wal_segment_size(const zkv_wal_t *self);
 
 /*  Bytes appended but not yet synced. */
 uint64_t zkv_wal_unsynced_bytes(const zkv_wal_t *self);

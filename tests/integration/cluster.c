@@ -23,7 +23,7 @@
 #define ZKV_ZKVD_PATH "zkvd"
 #endif
 
-#define PORTS_PER_NODE 5
+#define PORTS_PER_NODE 6
 /*  Ports come from below Linux's ephemeral range (32768..), so that no
     outgoing connection holds one, and above the developer's own 7101.. cluster. */
 #define PORT_LOW 10000
@@ -207,8 +207,12 @@ static int s_pick_ports(zkv_cluster_t *self)
             continue;
         for (size_t k = 0; k < self->n; k++) {
             uint16_t p = (uint16_t) (base + k * PORTS_PER_NODE);
-            self->nodes[k].ports = (zkv_node_ports_t){p, (uint16_t) (p + 1), (uint16_t) (p + 2),
-                                                      (uint16_t) (p + 3), (uint16_t) (p + 4)};
+            self->nodes[k].ports = (zkv_node_ports_t){p,
+                                                      (uint16_t) (p + 1),
+                                                      (uint16_t) (p + 2),
+                                                      (uint16_t) (p + 3),
+                                                      (uint16_t) (p + 4),
+                                                      (uint16_t) (p + 5)};
         }
         return 0;
     }
@@ -428,10 +432,11 @@ int zkv_cluster_start_on(zkv_cluster_t *self, uint32_t id, const char *data_dir)
     node_t *node = s_node(self, id);
     if (zkv_cluster_state(self, id) != ZKV_NODE_DOWN)
         return -1;
-    char id_text[16], trace_text[16], watch_text[16];
+    char id_text[16], trace_text[16], watch_text[16], metrics_text[16];
     snprintf(id_text, sizeof id_text, "%u", id);
     snprintf(trace_text, sizeof trace_text, "%u", node->ports.trace);
     snprintf(watch_text, sizeof watch_text, "%u", node->ports.watch);
+    snprintf(metrics_text, sizeof metrics_text, "%u", node->ports.metrics);
     char *argv[ARGV_MAX + 16];
     size_t argc = 0;
     argv[argc++] = self->zkvd;
@@ -447,6 +452,8 @@ int zkv_cluster_start_on(zkv_cluster_t *self, uint32_t id, const char *data_dir)
     argv[argc++] = trace_text;
     argv[argc++] = "--watch-port";
     argv[argc++] = watch_text;
+    argv[argc++] = "--metrics-port";
+    argv[argc++] = metrics_text;
     for (size_t i = 0; i < self->argc_extra; i++)
         argv[argc++] = self->argv_extra[i];
     argv[argc] = NULL;

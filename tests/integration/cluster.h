@@ -58,6 +58,7 @@ typedef struct {
     uint16_t client;
     uint16_t trace;
     uint16_t watch;
+    uint16_t metrics; /* HTTP: /metrics and /health */
 } zkv_node_ports_t;
 
 /*  One node's answer to a status request. */

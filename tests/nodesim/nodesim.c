@@ -237,12 +237,21 @@ static void s_node_start(ns_world_t *w, ns_node_t *n)
     }
     for (int a = 0; a < ZKV_ACTOR_COUNT; a++)
         n->ctx[a] = (ns_ctx_t){w, n, (zkv_actor_id_t) a};
-    zkv_port_t log_port = {.ctx = &n->ctx[ZKV_ACTOR_LOG], .send = s_port_send};
-    zkv_port_t storage_port = {.ctx = &n->ctx[ZKV_ACTOR_STORAGE], .send = s_port_send};
-    zkv_port_t repl_port = {.ctx = &n->ctx[ZKV_ACTOR_REPLICATION], .send = s_port_send,
+    if (!n->metrics)
+        n->metrics = zkv_metrics_new(n->id);
+    zkv_metrics_t *m = n->metrics;
+    zkv_port_t log_port = {.ctx = &n->ctx[ZKV_ACTOR_LOG], .metrics = m, .send = s_port_send};
+    zkv_port_t storage_port = {
+        .ctx = &n->ctx[ZKV_ACTOR_STORAGE], .metrics = m, .send = s_port_send};
+    zkv_port_t repl_port = {.ctx = &n->ctx[ZKV_ACTOR_REPLICATION],
+                            .metrics = m,
+                            .send = s_port_send,
                             .peer = s_port_peer};
-    zkv_port_t client_port = {.ctx = &n->ctx[ZKV_ACTOR_CLIENT], .send = s_port_send,
-                              .reply = s_port_reply, .now_ms = s_port_now};
+    zkv_port_t client_port = {.ctx = &n->ctx[ZKV_ACTOR_CLIENT],
+                              .metrics = m,
+                              .send = s_port_send,
+                              .reply = s_port_reply,
+                              .now_ms = s_port_now};
     n->log = zkv_log_new(&boot.wal, &log_port, NULL);
     zkv_storage_start_t start = {boot.snapshot_term, boot.members, boot.members_size,
                                  boot.snapshot_path};
@@ -297,6 +306,7 @@ static void s_node_free(ns_node_t *n)
     zkv_repl_destroy(&n->repl);
     zkv_front_destroy(&n->front);
     zkv_watch_hub_destroy(&n->watch);
+    zkv_metrics_destroy(&n->metrics);
     free(n->pub);
     for (int to = 0; to < ZKV_ACTOR_COUNT; to++)
         for (int from = 0; from < ZKV_ACTOR_COUNT; from++)

@@ -78,6 +78,7 @@ struct ns_node {
     zkv_repl_t *repl;
     zkv_front_t *front;
     zkv_watch_hub_t *watch;
+    zkv_metrics_t *metrics; /* its handlers', kept across restarts */
     ns_watch_rec_t *pub; /* what its watch handler published, in order */
     size_t pub_n, pub_cap;
     uint64_t pub_epoch;

@@ -126,6 +126,7 @@ void ns_watch_start(ns_world_t *w, ns_node_t *n)
 {
     (void) w;
     zkv_port_t port = {.ctx = &n->ctx[ZKV_ACTOR_WATCH],
+                       .metrics = n->metrics,
                        .send = s_send,
                        .now_ms = s_now,
                        .publish = s_publish,

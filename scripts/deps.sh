@@ -8,6 +8,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev libjansson-dev
   iproute2 iptables procps
+  prometheus # integration_metrics scrapes a cluster with it (and promtool checks the text)
 )
 
 missing=()

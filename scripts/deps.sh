@@ -8,6 +8,8 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev libjansson-dev
   iproute2 iptables procps
+  curl # tests/cluster/prometheus.sh asks the compose Prometheus's HTTP API
+  dpkg-dev file  # scripts/package.sh: CPack runs dpkg-shlibdeps, and file to find binaries
   prometheus # integration_metrics scrapes a cluster with it (and promtool checks the text)
 )
 

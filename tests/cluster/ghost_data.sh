@@ -7,8 +7,9 @@
 # Runs its own compose project (zkv-test) on its own host ports and network, so a cluster a
 # developer runs (local or compose) is never touched; removes its containers and volumes at
 # the end, also on failure. Exit 77 (ctest: skipped) when no Docker engine is reachable.
-# Host ports: ZKV_TEST_PORT_BASE + 1..3 (client) and + 301..303 (trace); the default 61100
-# is above Linux's ephemeral range and the integration tests' ports (10000-32000).
+# Host ports: ZKV_TEST_PORT_BASE + 1..3 (client), + 11..13 (metrics), + 301..303 (trace) and
+# + 501..503 (watch); the default 61100 is above Linux's ephemeral range and the
+# integration tests' ports (10000-32000).
 # Also ZKV_TEST_NET_PREFIX (default 172.28.72) and ZKV_TEST_IMAGE (default zkv:test).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,7 +24,7 @@ export ZKV_IMAGE=${ZKV_TEST_IMAGE:-zkv:test}
 export ZKV_NET_PREFIX=${ZKV_TEST_NET_PREFIX:-172.28.72}
 for n in 1 2 3; do
   export "ZKV${n}_CLIENT_PORT=$((base + n))" "ZKV${n}_TRACE_PORT=$((base + 300 + n))" \
-    "ZKV${n}_WATCH_PORT=$((base + 500 + n))"
+    "ZKV${n}_WATCH_PORT=$((base + 500 + n))" "ZKV${n}_METRICS_PORT=$((base + 10 + n))"
 done
 endpoints="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))"
 node2="127.0.0.1:$((base + 2))"

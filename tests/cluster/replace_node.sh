@@ -8,7 +8,8 @@
 # Runs its own compose project (zkv-replace) on its own host ports and network; removes
 # its containers and volumes at the end, also on failure. Exit 77 (ctest: skipped) when
 # no Docker engine is reachable. Host ports: ZKV_TEST_PORT_BASE (default 61200) + 1..4
-# (client) and + 301..304 (trace); ZKV_TEST_NET_PREFIX (default 172.28.73).
+# (client), + 11..14 (metrics), + 301..304 (trace) and + 501..504 (watch);
+# ZKV_TEST_NET_PREFIX (default 172.28.73).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -22,7 +23,7 @@ export ZKV_IMAGE=${ZKV_TEST_IMAGE:-zkv:test}
 export ZKV_NET_PREFIX=${ZKV_TEST_NET_PREFIX:-172.28.73}
 for n in 1 2 3 4; do
   export "ZKV${n}_CLIENT_PORT=$((base + n))" "ZKV${n}_TRACE_PORT=$((base + 300 + n))" \
-    "ZKV${n}_WATCH_PORT=$((base + 500 + n))"
+    "ZKV${n}_WATCH_PORT=$((base + 500 + n))" "ZKV${n}_METRICS_PORT=$((base + 10 + n))"
 done
 endpoints="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 4))"
 node4="127.0.0.1:$((base + 4))"

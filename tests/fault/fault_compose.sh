@@ -7,10 +7,10 @@
 # when no Docker engine is reachable.
 #
 # Usage: fault_compose.sh ZKV_FAULT HISTORY [more zkv-fault options]
-# Host ports: ZKV_FAULT_PORT_BASE + 1..3 (client) and + 301..303 (trace), default 61200 (the
-# ghost-data test uses 61100, the integration tests 10000-32000); network ZKV_FAULT_NET_PREFIX
-# (default 172.28.73); image ZKV_TEST_IMAGE (default zkv:test, as the ghost-data test);
-# ZKV_FAULT_DURATION seconds (default 45).
+# Host ports: ZKV_FAULT_PORT_BASE + 1..3 (client), + 11..13 (metrics), + 301..303 (trace) and
+# + 501..503 (watch), default 61200 (the ghost-data test uses 61100, the integration tests
+# 10000-32000); network ZKV_FAULT_NET_PREFIX (default 172.28.73); image ZKV_TEST_IMAGE
+# (default zkv:test, as the ghost-data test); ZKV_FAULT_DURATION seconds (default 45).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 fault=${1:?usage: fault_compose.sh ZKV_FAULT HISTORY [zkv-fault options]}
@@ -28,7 +28,7 @@ export ZKV_IMAGE=${ZKV_TEST_IMAGE:-zkv:test}
 export ZKV_NET_PREFIX=${ZKV_FAULT_NET_PREFIX:-172.28.73}
 for n in 1 2 3; do
   export "ZKV${n}_CLIENT_PORT=$((base + n))" "ZKV${n}_TRACE_PORT=$((base + 300 + n))" \
-    "ZKV${n}_WATCH_PORT=$((base + 500 + n))"
+    "ZKV${n}_WATCH_PORT=$((base + 500 + n))" "ZKV${n}_METRICS_PORT=$((base + 10 + n))"
 done
 
 compose() { "$root/scripts/compose.sh" -p "$project" "$@"; }

@@ -29,11 +29,8 @@
 typedef struct zkv_btree_t zkv_btree_t;
 typedef struct zkv_btree_iter_t zkv_btree_iter_t;
 
-/*  A borrowed view of bytes inside the tree, valid until the tree is next modified. */
-typedef struct {
-    const uint8_t *data;
-    size_t size;
-} zkv_bytes_t;
+/*  zkv_bytes_t (zkv_types.h): here a borrowed view of bytes inside the tree,
+    valid until the tree is next modified. */
 
 /*  What the store keeps beside each value (zeros where nobody sets it): the
     log indexes of the key's creation and last change, how often it changed

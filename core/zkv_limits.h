@@ -6,8 +6,7 @@
 #ifndef ZKV_LIMITS_H
 #define ZKV_LIMITS_H
 
-#define ZKV_KEY_SIZE_MAX 4096
-#define ZKV_VALUE_SIZE_MAX (1024 * 1024)
+#include "zkv_types.h" /* ZKV_KEY_SIZE_MAX, ZKV_VALUE_SIZE_MAX: the client's too */
 
 /*  Room in an entry beyond one key and two values: a command's ids,
     sequences, flags and protobuf tags and lengths (well under 100 bytes),

@@ -84,6 +84,7 @@ void zkv_config_usage(FILE *out)
         fprintf(out, "  --%-18s %-22s %s\n", s_options[i].flag, s_options[i].env,
                 s_options[i].help);
     fprintf(out, "  --%-18s %-22s %s\n", "help", "", "print this text");
+    fprintf(out, "  --%-18s %-22s %s\n", "version", "", "print the version");
     fprintf(out, "\nexample: zkvd --id 1 --peers 1=127.0.0.1:7201:7301:7101,"
                  "2=127.0.0.1:7202:7302:7102,3=127.0.0.1:7203:7303:7103\n");
 }
@@ -101,42 +102,50 @@ static bool s_parse_u64(const char *text, uint64_t max, uint64_t *out)
     return true;
 }
 
+/*  One port, the text from start to end, into *port; NULL, or what is wrong. */
+static const char *s_parse_port(const char *start, const char *end, uint16_t *port, char *why,
+                                size_t why_size)
+{
+    char text[16];
+    size_t n = (size_t) (end - start);
+    uint64_t v = 0;
+    snprintf(text, sizeof text, "%.*s", (int) (n < sizeof text ? n : sizeof text - 1), start);
+    if (n == 0 || n >= sizeof text || !s_parse_u64(text, UINT64_MAX, &v))
+        snprintf(why, why_size, "port '%.*s' is not a number", (int) (n > 20 ? 20 : n), start);
+    else if (v == 0 || v > 65535)
+        snprintf(why, why_size, "port %s is out of range (1 to 65535)", text);
+    else {
+        *port = (uint16_t) v;
+        return NULL;
+    }
+    return why;
+}
+
 /*  HOST:PUB:ROUTER:CLIENT; the host may itself hold colons only if bracketed,
-    so split on the last three colons. */
-static bool s_parse_address(const char *text, zkv_member_t *m)
+    so split on the last three colons. NULL, or what is wrong. */
+static const char *s_parse_address(const char *text, zkv_member_t *m, char *why, size_t why_size)
 {
     const char *c3 = strrchr(text, ':');
-    if (!c3)
-        return false;
-    const char *c2 = c3 - 1;
+    const char *c2 = c3 ? c3 - 1 : text;
     while (c2 > text && *c2 != ':')
         c2--;
-    const char *c1 = c2 - 1;
+    const char *c1 = c2 > text ? c2 - 1 : text;
     while (c1 > text && *c1 != ':')
         c1--;
-    if (c1 <= text || *c1 != ':' || *c2 != ':')
-        return false;
+    if (!c3 || c1 <= text || *c1 != ':' || *c2 != ':')
+        return "not HOST:PUB:ROUTER:CLIENT";
     size_t host_size = (size_t) (c1 - text);
-    if (host_size == 0 || host_size >= sizeof m->host)
-        return false;
+    if (host_size >= sizeof m->host)
+        return "the host is too long";
     memcpy(m->host, text, host_size);
     m->host[host_size] = 0;
-    char ports[3][8];
     const char *starts[3] = {c1 + 1, c2 + 1, c3 + 1};
     const char *ends[3] = {c2, c3, text + strlen(text)};
     uint16_t *dest[3] = {&m->pub_port, &m->router_port, &m->client_port};
-    for (int i = 0; i < 3; i++) {
-        size_t n = (size_t) (ends[i] - starts[i]);
-        uint64_t v;
-        if (n == 0 || n >= sizeof ports[i])
-            return false;
-        memcpy(ports[i], starts[i], n);
-        ports[i][n] = 0;
-        if (!s_parse_u64(ports[i], 65535, &v) || v == 0)
-            return false;
-        *dest[i] = (uint16_t) v;
-    }
-    return true;
+    for (int i = 0; i < 3; i++)
+        if (s_parse_port(starts[i], ends[i], dest[i], why, why_size))
+            return why;
+    return NULL;
 }
 
 static int s_parse_members(zkv_config_t *config, const char *text, char *err, size_t err_size)
@@ -151,6 +160,8 @@ static int s_parse_members(zkv_config_t *config, const char *text, char *err, si
         char *eq = strchr(tok, '=');
         uint64_t id;
         zkv_member_t m = {0};
+        char why[64];
+        const char *problem = NULL;
         if (config->member_count == ZKV_MEMBERS_MAX)
             rc = s_fail(err, err_size, "--peers: more than %d members", ZKV_MEMBERS_MAX);
         else if (!eq)
@@ -159,8 +170,10 @@ static int s_parse_members(zkv_config_t *config, const char *text, char *err, si
             *eq = 0;
             if (!s_parse_u64(tok, UINT32_MAX, &id) || id == 0)
                 rc = s_fail(err, err_size, "--peers: bad member id '%s'", tok);
-            else if (!s_parse_address(eq + 1, &m))
-                rc = s_fail(err, err_size, "--peers: '%s' is not HOST:PUB:ROUTER:CLIENT", eq + 1);
+            else if ((problem = s_parse_address(eq + 1, &m, why, sizeof why)))
+                rc =
+                    s_fail(err, err_size, "--peers: member %s: %s in '%s' (HOST:PUB:ROUTER:CLIENT)",
+                           tok, problem, eq + 1);
             else {
                 m.id = (uint32_t) id;
                 config->members[config->member_count++] = m;
@@ -250,6 +263,51 @@ static void s_defaults(zkv_config_t *config)
     config->heartbeat_ticks = 5;
 }
 
+/*  Two members on one host and port, or one member with a port twice, would
+    fail to bind (or worse, one would reach the other): refused at parse time. */
+static int s_check_member_ports(const zkv_config_t *config, char *err, size_t err_size)
+{
+    static const char *const names[3] = {"PUB", "ROUTER", "CLIENT"};
+    for (size_t i = 0; i < config->member_count; i++) {
+        const zkv_member_t *a = &config->members[i];
+        const uint16_t pa[3] = {a->pub_port, a->router_port, a->client_port};
+        for (size_t j = i; j < config->member_count; j++) {
+            const zkv_member_t *b = &config->members[j];
+            const uint16_t pb[3] = {b->pub_port, b->router_port, b->client_port};
+            if (j != i && strcmp(a->host, b->host) != 0)
+                continue;
+            for (int x = 0; x < 3; x++)
+                for (int y = j == i ? x + 1 : 0; y < 3; y++) {
+                    if (pa[x] != pb[y])
+                        continue;
+                    if (j == i)
+                        return s_fail(err, err_size, "--peers: member %u uses port %u as %s and %s",
+                                      a->id, pa[x], names[x], names[y]);
+                    return s_fail(err, err_size,
+                                  "--peers: members %u and %u both use %s:%u (%s and %s)", a->id,
+                                  b->id, a->host, pa[x], names[x], names[y]);
+                }
+        }
+    }
+    return 0;
+}
+
+/*  This node's own ports: its member's three and its trace, watch and metrics ports. */
+static int s_check_own_ports(const zkv_config_t *config, char *err, size_t err_size)
+{
+    const zkv_member_t *me = zkv_config_member(config, config->id);
+    const uint16_t ports[] = {me->pub_port,       me->router_port,    me->client_port,
+                              config->trace_port, config->watch_port, config->metrics_port};
+    static const char *const names[] = {"its PUB port", "its ROUTER port", "its CLIENT port",
+                                        "--trace-port", "--watch-port",    "--metrics-port"};
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++)
+        for (size_t j = i + 1; j < sizeof ports / sizeof ports[0]; j++)
+            if (ports[i] == ports[j])
+                return s_fail(err, err_size, "node %u would listen on port %u twice: %s and %s",
+                              config->id, ports[i], names[i], names[j]);
+    return s_check_member_ports(config, err, err_size);
+}
+
 static int s_validate(zkv_config_t *config, char *err, size_t err_size)
 {
     if (config->id == 0)
@@ -290,7 +348,7 @@ static int s_validate(zkv_config_t *config, char *err, size_t err_size)
         config->metrics_port = (uint16_t) (7500 + config->id % 600);
     if (!config->data_dir[0])
         snprintf(config->data_dir, sizeof config->data_dir, "data/node%u", config->id);
-    return 0;
+    return s_check_own_ports(config, err, err_size);
 }
 
 /*  The data directory must exist (it is created, with its parent) and be writable. */

@@ -9,8 +9,10 @@
 #include <czmq.h>
 
 #include "config.h"
+#include "listen.h"
 #include "node.h"
 #include "restore.h"
+#include "zkv_version.h"
 
 extern char **environ;
 
@@ -59,13 +61,31 @@ static int s_run(zkv_node_t *node, int sfd)
     }
 }
 
+/*  The node could not start: after a failed bind, with every socket closed
+    (zsys_shutdown), try each port again to say which one and why. */
+static int s_failed(const zkv_config_t *config, const char *err)
+{
+    zsys_shutdown();
+    char why[512];
+    bool unbound = strncmp(err, "cannot bind", strlen("cannot bind")) == 0;
+    fprintf(stderr, "zkvd: %s\n", unbound && zkv_listen_check(config, why, sizeof why) ? why : err);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("zkvd %s\n", ZKV_VERSION);
+            return 0;
+        }
     zkv_config_t config;
     char err[512];
     int rc = zkv_config_parse(&config, argc, argv, environ, stdout, err, sizeof err);
     if (rc == 1)
         return 0;
+    if (rc == 0 && !config.restore[0])
+        rc = zkv_listen_resolve(&config, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "zkvd: %s\n", err);
         return 2;
@@ -90,10 +110,8 @@ int main(int argc, char **argv)
     zsys_handler_set(NULL);
     zkv_node_t *node = zkv_node_new(&config, err, sizeof err);
     if (!node) {
-        fprintf(stderr, "zkvd: %s\n", err);
         close(sfd);
-        zsys_shutdown();
-        return 1;
+        return s_failed(&config, err);
     }
     rc = s_run(node, sfd);
     zkv_node_destroy(&node);

@@ -6,6 +6,11 @@
     it is final (the node answered the same client id and sequence), and any
     other reply is stale and ignored.
 
+    A socket monitor per endpoint says when a connection is refused or drops:
+    an attempt there ends at once and the next endpoint is tried, and when
+    every endpoint has refused for a whole attempt timeout the operation fails
+    without waiting out its deadline (nothing listens there).
+
     The per-request path allocates nothing in steady state: requests are packed
     into one reused buffer, and replies are decoded into an arena that is reset
     at the start of every dispatch. */
@@ -14,6 +19,7 @@
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +46,19 @@ _Static_assert(ZKV_CLIENT_WINDOW <= ZKV_SESSION_WINDOW, "client write window exc
 #define S_HWM_MIN 1000
 /*  How long a destroyed client's socket may take to send its session's close. */
 #define S_CLOSE_LINGER_MS 100
+/*  The connection events that change what the client believes of an endpoint. */
+#define S_LINK_EVENTS                                                                              \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED |                   \
+     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+/*  Longest pause between libzmq's attempts to reach a node that is down: each
+    failed attempt is a monitor event, and few events keep an idle client's
+    unread monitor queue small. */
+#define S_RECONNECT_IVL_MAX_MS 1000
+/*  Endpoints named in one error message, at most this many characters. */
+#define S_ERROR_LIST_MAX 300
 
 _Static_assert(ZKV_CLIENT_INFLIGHT_MAX <= (1 << S_SLOT_BITS), "slot index must fit its bits");
+_Static_assert(ZKV_CLIENT_ENDPOINTS_MAX <= 32, "an operation's tried endpoints are 32 bits");
 /*  A snapshot piece comes with a few fields beside it; far less than this. */
 _Static_assert(ZKV_CLIENT_REPLY_SIZE_MAX >= ZKV_CLIENT_SNAPSHOT_PIECE_MAX + 64 * 1024,
                "a reply must hold a whole snapshot piece");
@@ -125,10 +142,18 @@ static int s_arena_init(s_arena_t *arena)
 
 /* ---------------------------------------------------------------- state */
 
+/*  What the socket monitor last said of an endpoint: UP once a ZMTP handshake
+    succeeded, DOWN after a refused, failed or dropped connection (libzmq keeps
+    trying), UNKNOWN before either (a connection still being made). */
+typedef enum { S_LINK_UNKNOWN, S_LINK_UP, S_LINK_DOWN } s_link_t;
+
 typedef struct {
     char name[ZKV_CLIENT_ENDPOINT_SIZE_MAX];
     zsock_t *sock;
-    void *handle; /* the libzmq socket, for zmq_poll and zmq_msg_recv */
+    void *handle;     /* the libzmq socket, for zmq_poll and zmq_msg_recv */
+    zsock_t *monitor; /* PAIR: the DEALER's connection events */
+    s_link_t link;
+    int64_t up_until_ms; /* when an UP link last went down; 0: never up */
 } s_endpoint_t;
 
 /*  S_HELD: a write waiting for the session to open. */
@@ -146,6 +171,7 @@ typedef enum {
     S_PROBLEM_NODE_TIMEOUT,
     S_PROBLEM_NO_LEADER,
     S_PROBLEM_SEND,
+    S_PROBLEM_DOWN,
 } s_problem_t;
 
 typedef struct {
@@ -162,6 +188,7 @@ typedef struct {
     uint32_t attempts;
     uint32_t failures; /* consecutive, for the backoff */
     uint32_t hops;     /* redirects since the last backoff */
+    uint32_t tried;    /* endpoints an attempt went to, one bit each */
     s_problem_t problem;
     int problem_endpoint;
     zkv_client_done_fn *done;
@@ -173,6 +200,8 @@ struct zkv_client_t {
     uint64_t id;
     uint64_t old_id; /* before the session last expired: its late replies are stale */
     s_session_t session;
+    bool heard;       /* some node has answered */
+    int64_t links_ms; /* when the monitors were last read */
     int64_t timeout_ms;
     int64_t attempt_ms;
     s_endpoint_t endpoints[ZKV_CLIENT_ENDPOINTS_MAX];
@@ -265,6 +294,25 @@ int zkv_client_endpoint_normalize(const char *text, size_t length, char *out, si
     return n > 0 && (size_t) n < out_size ? 0 : -1;
 }
 
+/*  What is wrong with a normalised tcp endpoint's port, or NULL: libzmq would
+    refuse it only when connecting, with a bare "Invalid argument". */
+static const char *s_port_problem(const char *name)
+{
+    if (strncmp(name, "tcp://", 6) != 0)
+        return NULL;
+    const char *colon = strrchr(name + 6, ':');
+    if (!colon || !colon[1])
+        return "no port (HOST:PORT)";
+    uint64_t port = 0;
+    for (const char *p = colon + 1; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return "the port is not a number";
+        if (port <= 65535)
+            port = port * 10 + (uint64_t) (*p - '0');
+    }
+    return port >= 1 && port <= 65535 ? NULL : "the port is out of range (1 to 65535)";
+}
+
 int zkv_client_endpoints_parse(const char *list, char out[][ZKV_CLIENT_ENDPOINT_SIZE_MAX],
                                size_t capacity, char *err, size_t err_size)
 {
@@ -282,6 +330,12 @@ int zkv_client_endpoints_parse(const char *list, char out[][ZKV_CLIENT_ENDPOINT_
                      (int) (length > 200 ? 200 : length), p, list ? list : "");
             return -1;
         }
+        const char *problem = s_port_problem(out[count]);
+        if (problem) {
+            snprintf(err, err_size, "bad endpoint '%.*s': %s", (int) (length > 200 ? 200 : length),
+                     p, problem);
+            return -1;
+        }
         count++;
         if (!comma)
             return (int) count;
@@ -297,6 +351,41 @@ static int s_endpoint_find(const zkv_client_t *self, const char *name)
     return -1;
 }
 
+static atomic_uint s_monitor_serial;
+
+/*  A PAIR that receives sock's connection events; made before sock connects,
+    so that none is missed. NULL when libzmq refuses. */
+static zsock_t *s_monitor_new(zsock_t *sock)
+{
+    char address[64];
+    snprintf(address, sizeof address, "inproc://zkv-client-link-%u",
+             atomic_fetch_add(&s_monitor_serial, 1));
+    if (zmq_socket_monitor(zsock_resolve(sock), address, S_LINK_EVENTS) != 0)
+        return NULL;
+    zsock_t *monitor = zsock_new(ZMQ_PAIR);
+    if (monitor) {
+        zsock_set_linger(monitor, 0);
+        /* libzmq's monitor blocks its I/O thread on a full queue: no limit here. */
+        zsock_set_rcvhwm(monitor, 0);
+        if (zsock_connect(monitor, "%s", address) != 0)
+            zsock_destroy(&monitor);
+    }
+    if (!monitor)
+        zmq_socket_monitor(zsock_resolve(sock), NULL, 0);
+    return monitor;
+}
+
+/*  Close an endpoint's sockets. The monitor stops first: closing the DEALER
+    raises events, and libzmq's monitor blocks its thread sending one to a PAIR
+    that is gone. */
+static void s_endpoint_close(s_endpoint_t *e)
+{
+    if (e->sock && e->monitor)
+        zmq_socket_monitor(e->handle, NULL, 0);
+    zsock_destroy(&e->sock);
+    zsock_destroy(&e->monitor);
+}
+
 /*  Add a normalised endpoint and connect to it; its index, or -1 when the table
     is full or libzmq refuses the endpoint. */
 static int s_endpoint_add(zkv_client_t *self, const char *name)
@@ -310,14 +399,17 @@ static int s_endpoint_add(zkv_client_t *self, const char *name)
     zsock_set_sndhwm(sock, self->hwm);
     zsock_set_rcvhwm(sock, self->hwm);
     zsock_set_maxmsgsize(sock, ZKV_CLIENT_REPLY_SIZE_MAX);
-    if (zsock_connect(sock, "%s", name) != 0) {
-        zsock_destroy(&sock);
-        return -1;
-    }
+    zsock_set_reconnect_ivl_max(sock, S_RECONNECT_IVL_MAX_MS);
     s_endpoint_t *e = &self->endpoints[self->endpoint_count];
-    snprintf(e->name, sizeof e->name, "%s", name);
+    memset(e, 0, sizeof *e);
     e->sock = sock;
     e->handle = zsock_resolve(sock);
+    e->monitor = s_monitor_new(sock);
+    if (!e->monitor || zsock_connect(sock, "%s", name) != 0) {
+        s_endpoint_close(e);
+        return -1;
+    }
+    snprintf(e->name, sizeof e->name, "%s", name);
     return (int) self->endpoint_count++;
 }
 
@@ -454,7 +546,7 @@ void zkv_client_destroy(zkv_client_t **self_p)
         return;
     s_close_session(self);
     for (size_t i = 0; i < self->endpoint_count; i++)
-        zsock_destroy(&self->endpoints[i].sock);
+        s_endpoint_close(&self->endpoints[i]);
     if (self->arena.base) {
         s_arena_reset(&self->arena);
         free(self->arena.base);
@@ -776,6 +868,7 @@ static const char *s_problem_text(s_problem_t problem)
     case S_PROBLEM_NODE_TIMEOUT: return "answered TIMEOUT";
     case S_PROBLEM_NO_LEADER: return "answered NOT_LEADER without naming a leader";
     case S_PROBLEM_SEND: return "could not be sent to (queue full)";
+    case S_PROBLEM_DOWN: return "refused or closed the connection";
     case S_PROBLEM_NONE: break;
     }
     return "gave no answer";
@@ -791,27 +884,104 @@ static const char *s_outcome_text(const s_op_t *op)
     return "";
 }
 
+/*  "A, B, C": the endpoints op's attempts went to. */
+static void s_tried_list(const zkv_client_t *self, const s_op_t *op, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < self->endpoint_count && used < size; i++) {
+        if (!(op->tried & (UINT32_C(1) << i)))
+            continue;
+        bool full = used > S_ERROR_LIST_MAX;
+        int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "",
+                         full ? "..." : self->endpoints[i].name);
+        used += n > 0 ? (size_t) n : 0;
+        if (full)
+            return;
+    }
+}
+
 static void s_fail_deadline(zkv_client_t *self, s_op_t *op, int64_t now)
 {
-    char took[32];
+    char took[32], tried[S_ERROR_SIZE];
     s_format_ms(took, sizeof took, now - op->start_ms);
-    const char *where =
-        op->problem_endpoint >= 0 ? self->endpoints[op->problem_endpoint].name : "the cluster";
-    snprintf(self->error, sizeof self->error, "timed out after %s (%u attempt%s): %s %s%s", took,
-             op->attempts, op->attempts == 1 ? "" : "s", where, s_problem_text(op->problem),
+    s_tried_list(self, op, tried, sizeof tried);
+    if (!self->heard && op->tried)
+        snprintf(self->error, sizeof self->error,
+                 "timed out after %s (%u attempt%s): nothing answered at %.360s%s", took,
+                 op->attempts, op->attempts == 1 ? "" : "s", tried, s_outcome_text(op));
+    else
+        snprintf(self->error, sizeof self->error, "timed out after %s (%u attempt%s): %s %s%s",
+                 took, op->attempts, op->attempts == 1 ? "" : "s",
+                 op->problem_endpoint >= 0 ? self->endpoints[op->problem_endpoint].name
+                                           : "the cluster",
+                 s_problem_text(op->problem), s_outcome_text(op));
+    s_complete(self, op, ZKV_CLIENT_ETIMEDOUT, NULL);
+}
+
+/* ---------------------------------------------------------------- links */
+
+/*  Whether endpoint e has been down, never up, since the time since. */
+static bool s_down_since(const s_endpoint_t *e, int64_t since)
+{
+    return e->link == S_LINK_DOWN && e->up_until_ms < since;
+}
+
+/*  The first endpoint from `from` on, wrapping, that is not known to be down;
+    `from` itself when every one is. */
+static int s_usable(const zkv_client_t *self, int from)
+{
+    int n = (int) self->endpoint_count;
+    for (int k = 0; k < n; k++) {
+        int i = (from + k) % n;
+        if (self->endpoints[i].link != S_LINK_DOWN)
+            return i;
+    }
+    return from;
+}
+
+static bool s_all_down(const zkv_client_t *self)
+{
+    return self->endpoints[s_usable(self, 0)].link == S_LINK_DOWN;
+}
+
+/*  Every endpoint op may use has refused or dropped its connections for a
+    whole attempt timeout: nothing listens there, and its deadline would not
+    change that. A node that restarts within the attempt timeout is waited for. */
+static bool s_unreachable(const zkv_client_t *self, const s_op_t *op, int64_t now)
+{
+    if (now - op->start_ms < self->attempt_ms)
+        return false;
+    if (op->pinned)
+        return s_down_since(&self->endpoints[op->endpoint], op->start_ms);
+    for (size_t i = 0; i < self->endpoint_count; i++)
+        if (!s_down_since(&self->endpoints[i], op->start_ms))
+            return false;
+    return true;
+}
+
+static void s_fail_unreachable(zkv_client_t *self, s_op_t *op, int64_t now)
+{
+    char tried[S_ERROR_SIZE];
+    s_tried_list(self, op, tried, sizeof tried);
+    snprintf(self->error, sizeof self->error,
+             "nothing answers at %.360s (connection refused; %u attempt%s in %lldms)%s", tried,
+             op->attempts, op->attempts == 1 ? "" : "s", (long long) (now - op->start_ms),
              s_outcome_text(op));
     s_complete(self, op, ZKV_CLIENT_ETIMEDOUT, NULL);
 }
 
 /* ---------------------------------------------------------------- attempts */
 
-/*  Where the next attempt of op goes: its own endpoint when pinned or a
-    serializable read, else the leader when known. */
+/*  Where the next attempt of op goes: its own endpoint when pinned, else the
+    leader when known (for what must reach it) or its own, or the next one up
+    if that one is down. */
 static int s_target(const zkv_client_t *self, const s_op_t *op)
 {
-    if (op->pinned || !s_leader_bound(&op->op) || self->leader < 0)
+    if (op->pinned)
         return op->endpoint;
-    return self->leader;
+    bool to_leader = s_leader_bound(&op->op) && self->leader >= 0;
+    return s_usable(self, to_leader ? self->leader : op->endpoint);
 }
 
 static void s_attempt_failed(zkv_client_t *self, s_op_t *op, s_problem_t problem, bool rotate,
@@ -835,8 +1005,12 @@ static void s_send(zkv_client_t *self, s_op_t *op, int64_t now)
         return;
     }
     op->state = S_SENT;
-    op->timer_ms =
-        now + self->attempt_ms < op->deadline_ms ? now + self->attempt_ms : op->deadline_ms;
+    op->tried |= UINT32_C(1) << op->endpoint;
+    int64_t at = now + self->attempt_ms;
+    /* Sent to a node that is down: be back when op may be found unreachable. */
+    if (e->link == S_LINK_DOWN && op->start_ms + self->attempt_ms > now)
+        at = op->start_ms + self->attempt_ms;
+    op->timer_ms = at < op->deadline_ms ? at : op->deadline_ms;
     s_timer_note(self, op->timer_ms);
 }
 
@@ -853,7 +1027,11 @@ static void s_attempt_failed(zkv_client_t *self, s_op_t *op, s_problem_t problem
             self->cursor = next;
         op->endpoint = next;
     }
-    if (now >= op->deadline_ms) {
+    if (s_unreachable(self, op, now) || (op->op.once && problem == S_PROBLEM_DOWN)) {
+        s_fail_unreachable(self, op, now);
+        return;
+    }
+    if (now >= op->deadline_ms || op->op.once) {
         s_fail_deadline(self, op, now);
         return;
     }
@@ -863,6 +1041,9 @@ static void s_attempt_failed(zkv_client_t *self, s_op_t *op, s_problem_t problem
     }
     op->hops = 0;
     int64_t at = now + s_backoff_ms(self, ++op->failures);
+    /* Be back when op may be found unreachable, not a backoff later. */
+    if (now < op->start_ms + self->attempt_ms && at > op->start_ms + self->attempt_ms)
+        at = op->start_ms + self->attempt_ms;
     op->state = S_WAITING;
     op->timer_ms = at < op->deadline_ms ? at : op->deadline_ms;
     s_timer_note(self, op->timer_ms);
@@ -1003,6 +1184,7 @@ static void s_on_frame(zkv_client_t *self, int from, zmq_msg_t *msg, int64_t now
         self->stats.malformed++;
         return;
     }
+    self->heard = true;
     s_on_reply(self, from, reply, now);
 }
 
@@ -1029,6 +1211,53 @@ static void s_drain(zkv_client_t *self, int from)
     }
 }
 
+/*  Endpoint at refused, failed or dropped a connection: attempts waiting there
+    move on now; with every endpoint down, after a backoff. */
+static void s_link_down(zkv_client_t *self, int at, int64_t now)
+{
+    s_endpoint_t *e = &self->endpoints[at];
+    if (e->link == S_LINK_UP)
+        e->up_until_ms = now;
+    e->link = S_LINK_DOWN;
+    if (self->leader == at)
+        self->leader = -1;
+    if (self->cursor == at)
+        self->cursor = s_usable(self, at);
+    bool all_down = s_all_down(self);
+    for (uint32_t i = 0; i < self->capacity; i++) {
+        s_op_t *op = &self->ops[i];
+        if (op->state != S_SENT || op->endpoint != at)
+            continue;
+        self->stats.down++;
+        s_attempt_failed(self, op, S_PROBLEM_DOWN, true, all_down || op->pinned, now);
+    }
+}
+
+/*  Take the connection events of one endpoint, without blocking. */
+static void s_drain_link(zkv_client_t *self, int at, int64_t now)
+{
+    void *handle = zsock_resolve(self->endpoints[at].monitor);
+    for (;;) {
+        zmq_msg_t head, address;
+        zmq_msg_init(&head);
+        zmq_msg_init(&address);
+        int size = zmq_msg_recv(&head, handle, ZMQ_DONTWAIT);
+        if (size >= 0 && zmq_msg_more(&head))
+            zmq_msg_recv(&address, handle, 0);
+        uint16_t event = 0;
+        if (size >= (int) sizeof event)
+            memcpy(&event, zmq_msg_data(&head), sizeof event);
+        zmq_msg_close(&head);
+        zmq_msg_close(&address);
+        if (size < 0)
+            return;
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->endpoints[at].link = S_LINK_UP;
+        else if (event)
+            s_link_down(self, at, now);
+    }
+}
+
 static void s_timers(zkv_client_t *self, int64_t now)
 {
     self->next_timer_ms = INT64_MAX;
@@ -1044,9 +1273,13 @@ static void s_timers(zkv_client_t *self, int64_t now)
             self->stats.no_reply++;
             s_attempt_failed(self, op, S_PROBLEM_NO_REPLY, true, false, now);
         } else if (op->state == S_HELD) {
-            s_fail_deadline(self, op, now);
+            /* The session's opening, due no later, fails it with the reason. */
+            if (self->session != S_SESSION_OPENING)
+                s_fail_deadline(self, op, now);
         } else if (now >= op->deadline_ms) {
             s_fail_deadline(self, op, now);
+        } else if (s_unreachable(self, op, now)) {
+            s_fail_unreachable(self, op, now);
         } else {
             s_send(self, op, now);
         }
@@ -1097,6 +1330,10 @@ static int s_check(zkv_client_t *self, const zkv_op_t *op, int *endpoint)
         return ZKV_EBUSY;
     }
     *endpoint = -1;
+    if (op->once && !op->endpoint) {
+        snprintf(self->error, sizeof self->error, "a single attempt needs an endpoint");
+        return ZKV_EINVAL;
+    }
     if (op->endpoint && (*endpoint = s_endpoint_lookup(self, op->endpoint)) < 0) {
         snprintf(self->error, sizeof self->error, "cannot use endpoint '%.200s'", op->endpoint);
         return ZKV_EINVAL;
@@ -1194,16 +1431,27 @@ int zkv_client_submit(zkv_client_t *self, const zkv_op_t *op, zkv_client_done_fn
     return 0;
 }
 
-size_t zkv_client_pollitems(zkv_client_t *self, zmq_pollitem_t *items, size_t capacity)
+/*  The DEALERs, then the monitors: every one, or (links_up false) those of
+    endpoints not known to be up. Polling a socket costs system calls, and a
+    busy client reads its monitors at its next dispatch anyway. */
+static size_t s_pollitems(zkv_client_t *self, zmq_pollitem_t *items, size_t capacity, bool links_up)
 {
     size_t n = 0;
-    for (size_t i = 0; i < self->endpoint_count && n < capacity; i++, n++) {
-        items[n].socket = self->endpoints[i].handle;
+    for (size_t i = 0; i < 2 * self->endpoint_count && n < capacity; i++) {
+        const s_endpoint_t *e = &self->endpoints[i % self->endpoint_count];
+        if (i >= self->endpoint_count && e->link == S_LINK_UP && !links_up)
+            continue;
+        items[n].socket = i < self->endpoint_count ? e->handle : zsock_resolve(e->monitor);
         items[n].fd = 0;
         items[n].events = ZMQ_POLLIN;
-        items[n].revents = 0;
+        items[n++].revents = 0;
     }
     return n;
+}
+
+size_t zkv_client_pollitems(zkv_client_t *self, zmq_pollitem_t *items, size_t capacity)
+{
+    return s_pollitems(self, items, capacity, false);
 }
 
 int64_t zkv_client_wait_ms(const zkv_client_t *self)
@@ -1221,6 +1469,13 @@ int zkv_client_dispatch(zkv_client_t *self)
     for (size_t i = 0; i < self->endpoint_count; i++)
         s_drain(self, (int) i);
     int64_t now = s_now_ms();
+    /* Connection events can wait a millisecond: reading an empty monitor costs
+       a system call, too much on every dispatch of a busy client. */
+    if (now != self->links_ms) {
+        self->links_ms = now;
+        for (size_t i = 0; i < self->endpoint_count; i++)
+            s_drain_link(self, (int) i, now);
+    }
     if (now >= self->next_timer_ms)
         s_timers(self, now);
     return (int) (self->completions - before);
@@ -1228,12 +1483,15 @@ int zkv_client_dispatch(zkv_client_t *self)
 
 int zkv_client_poll(zkv_client_t *self, int64_t max_wait_ms)
 {
-    zmq_pollitem_t items[ZKV_CLIENT_ENDPOINTS_MAX];
-    size_t n = zkv_client_pollitems(self, items, ZKV_CLIENT_ENDPOINTS_MAX);
+    zmq_pollitem_t items[ZKV_CLIENT_POLLITEMS_MAX];
+    size_t n = s_pollitems(self, items, ZKV_CLIENT_POLLITEMS_MAX, true);
     int64_t wait = zkv_client_wait_ms(self);
     if (wait < 0 || wait > max_wait_ms)
         wait = max_wait_ms;
     zmq_poll(items, (int) n, (long) wait);
+    for (size_t i = self->endpoint_count; i < n; i++)
+        if (items[i].revents & ZMQ_POLLIN)
+            self->links_ms = -1; /* a monitor has news: read it now */
     return zkv_client_dispatch(self);
 }
 
@@ -1297,6 +1555,11 @@ uint64_t zkv_client_next_sequence(const zkv_client_t *self)
 uint64_t zkv_client_first_unacked(const zkv_client_t *self)
 {
     return self->first_unacked;
+}
+
+bool zkv_client_heard(const zkv_client_t *self)
+{
+    return self->heard;
 }
 
 const char *zkv_client_leader(const zkv_client_t *self)

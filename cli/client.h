@@ -13,6 +13,10 @@
     TIMEOUT answers are retried after a short backoff, and an attempt that gets
     no reply within the attempt timeout moves on to the next endpoint. A retried
     write carries the same client id and sequence, so the node applies it once.
+    A socket monitor on each endpoint tells a refused or dropped connection: an
+    attempt there moves on at once, attempts avoid endpoints known to be down,
+    and when every endpoint has refused for a whole attempt timeout the
+    operation fails (ETIMEDOUT) without waiting out its deadline.
 
     Two ways to use it: zkv_client_call runs one operation to completion;
     zkv_client_submit starts one and calls back when it is done, driven by
@@ -34,6 +38,8 @@
 /*  Endpoints a client knows at once: the configured list plus leaders and
     members it learns of. */
 #define ZKV_CLIENT_ENDPOINTS_MAX 32
+/*  Sockets of one client in a zmq_poll: a DEALER and a monitor per endpoint. */
+#define ZKV_CLIENT_POLLITEMS_MAX (2 * ZKV_CLIENT_ENDPOINTS_MAX)
 /*  Longest endpoint string, including the terminating NUL. */
 #define ZKV_CLIENT_ENDPOINT_SIZE_MAX 256
 /*  Defaults for the overall deadline of an operation and for one attempt. */
@@ -60,7 +66,8 @@
 
 /*  Client errors, beside the ZKV_E* codes of zkv_error.h (ZKV_EKEYSIZE,
     ZKV_EVALSIZE, ZKV_EINVAL, ZKV_EBUSY, ZKV_ENOMEM):
-    ETIMEDOUT  no final answer before the deadline; a write's outcome is unknown
+    ETIMEDOUT  no final answer before the deadline, or every endpoint refused its
+               connections for an attempt timeout; a write's outcome is unknown
     EPROTO     a reply with a status the client does not know
     EINTR      interrupted (SIGINT/SIGTERM)
     ECANCELED  zkv_client_cancel
@@ -146,6 +153,8 @@ typedef struct {
     bool keys_only;       /* scan */
     const char *endpoint; /* send only here, never redirected (status, digest or snapshot
                              of one member) */
+    bool once;            /* with endpoint: one attempt; no reply in the attempt timeout, a
+                             refused connection or a non-final answer ends it (ETIMEDOUT) */
     uint64_t index;       /* snapshot: 0 for the first piece, then the index it announced;
                              watch: the revision of the position to catch up after */
     uint32_t seq;         /* watch: the position's seq (UINT32_MAX: all of index) */
@@ -168,6 +177,7 @@ typedef struct {
     uint64_t retries;    /* attempts after the first of an operation */
     uint64_t redirects;  /* NOT_LEADER answers followed to a named leader */
     uint64_t no_reply;   /* attempts that got no reply within the attempt timeout */
+    uint64_t down;       /* attempts ended by a refused or dropped connection */
     uint64_t refused;    /* UNAVAILABLE, TIMEOUT or NOT_LEADER without a leader */
     uint64_t stale;      /* replies to an attempt already superseded or finished */
     uint64_t malformed;  /* frames that are not a Response to this client */
@@ -197,8 +207,12 @@ int zkv_client_submit(zkv_client_t *self, const zkv_op_t *op, zkv_client_done_fn
     dispatch. Returns the number of operations completed. */
 int zkv_client_poll(zkv_client_t *self, int64_t max_wait_ms);
 
-/*  Fill items (up to capacity) with this client's sockets for zmq_poll; returns
-    how many. The set grows when the client learns of a new endpoint. */
+/*  Fill items (up to capacity; ZKV_CLIENT_POLLITEMS_MAX holds them all) with
+    this client's sockets for zmq_poll: its DEALERs, then the socket monitors
+    of the endpoints not known to be connected (a connection that drops is
+    read at the next dispatch); returns how many. The set changes as
+    connections come and go and the client learns of new endpoints: fill it
+    before each poll. */
 size_t zkv_client_pollitems(zkv_client_t *self, zmq_pollitem_t *items, size_t capacity);
 
 /*  Milliseconds until this client's next timer fires (attempt timeout, backoff,
@@ -221,6 +235,9 @@ uint64_t zkv_client_id(const zkv_client_t *self);
 uint64_t zkv_client_next_sequence(const zkv_client_t *self);
 /*  The lowest write sequence still awaiting a reply (next_sequence when none). */
 uint64_t zkv_client_first_unacked(const zkv_client_t *self);
+/*  Whether any node has ever answered this client: false after a failure
+    means nothing is listening at its endpoints, or nothing that answers. */
+bool zkv_client_heard(const zkv_client_t *self);
 /*  The endpoint believed to lead, or NULL when unknown. */
 const char *zkv_client_leader(const zkv_client_t *self);
 void zkv_client_stats(const zkv_client_t *self, zkv_client_stats_t *stats);

@@ -2,7 +2,12 @@
     sockets, client id and write window) keep up to --inflight requests in
     flight between them, multiplexed by one zmq_poll; each request's latency,
     retries included, goes into a log-linear histogram from CLOCK_MONOTONIC.
-    Request records and key buffers are allocated once, up front. */
+    Request records and key buffers are allocated once, up front.
+
+    Its keys live under --prefix (bench/), deleted with one range delete at the
+    end. A run stops early when the cluster does not answer: at the first
+    request that timed out with no node ever answering its connection, or once
+    no request has succeeded for a whole --timeout. */
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +45,8 @@ typedef struct {
     bool serializable;
     uint64_t count;      /* requests to complete; 0 in duration mode */
     int64_t duration_ms; /* 0 in count mode */
+    const char *prefix;  /* before every key */
+    bool keep_keys;      /* leave the keys under prefix at the end */
 } s_params_t;
 
 struct s_bench_t {
@@ -59,11 +66,16 @@ struct s_bench_t {
     uint64_t failed;
     uint64_t canceled;
     uint64_t next_key;
+    uint64_t puts; /* submitted */
     uint64_t rng;
     int64_t start_ns;
     int64_t last_ns; /* last completion */
+    int64_t last_ok_ns;
     bool stopping;
-    char first_error[256];
+    bool give_up;      /* the cluster does not answer: cancel what is in flight */
+    int64_t deleted;   /* keys deleted at the end; -1: none deleted */
+    char stopped[128]; /* why the run stopped early, if it did */
+    char first_error[512];
     int first_error_code;
 };
 
@@ -93,6 +105,26 @@ static void s_note_error(s_bench_t *b, int code, const char *text)
     }
 }
 
+/*  A request found no answer in time. With no node ever answering, or none of
+    the requests answered for a whole --timeout, the run ends: waiting out every
+    other request's deadline would tell nothing more. */
+static void s_timed_out(s_bench_t *b, zkv_client_t *client, int64_t now)
+{
+    char text[sizeof b->first_error];
+    bool heard = zkv_client_heard(client);
+    snprintf(text, sizeof text, "%s%s%s", zkv_client_error(client), heard ? "" : "; ",
+             heard ? "" : ZKV_HINT_NO_CLUSTER);
+    s_note_error(b, ZKV_EXIT_UNAVAILABLE, text);
+    if (b->give_up)
+        return;
+    if (!heard)
+        snprintf(b->stopped, sizeof b->stopped, "no node answered");
+    else if (now - b->last_ok_ns >= b->g->timeout_ms * 1000000)
+        snprintf(b->stopped, sizeof b->stopped, "no request succeeded for %lld ms",
+                 (long long) b->g->timeout_ms);
+    b->give_up = b->stopped[0] != 0;
+}
+
 static void s_done(void *arg, int rc, const Zkv__Response *reply)
 {
     s_req_t *req = arg;
@@ -108,15 +140,17 @@ static void s_done(void *arg, int rc, const Zkv__Response *reply)
     b->last_ns = now;
     if (rc == 0 && (reply->status == ZKV__STATUS__OK || reply->status == ZKV__STATUS__NOT_FOUND)) {
         b->succeeded++;
+        b->last_ok_ns = now;
         zkv_histogram_record(b->latency, (uint64_t) (now - req->start_ns));
+    } else if (rc == ZKV_CLIENT_ETIMEDOUT) {
+        s_timed_out(b, b->clients[req->conn], now);
     } else if (rc == 0) {
         char text[256];
         snprintf(text, sizeof text, "node answered %s: %.200s",
                  zkv_client_status_name((int) reply->status), reply->error ? reply->error : "");
         s_note_error(b, ZKV_EXIT_ERROR, text);
     } else {
-        s_note_error(b, rc == ZKV_CLIENT_ETIMEDOUT ? ZKV_EXIT_UNAVAILABLE : ZKV_EXIT_ERROR,
-                     zkv_client_error(b->clients[req->conn]));
+        s_note_error(b, ZKV_EXIT_ERROR, zkv_client_error(b->clients[req->conn]));
     }
 }
 
@@ -125,9 +159,11 @@ static void s_fill_key(s_bench_t *b, uint8_t *key)
     uint64_t n = b->p.sequential ? b->next_key++ % b->p.key_space : s_random(b) % b->p.key_space;
     char digits[32];
     int length = snprintf(digits, sizeof digits, "%llu", (unsigned long long) n);
-    size_t pad = b->p.key_size - (size_t) length;
-    memset(key, '0', pad);
-    memcpy(key + pad, digits, (size_t) length);
+    size_t prefix = strlen(b->p.prefix);
+    size_t pad = b->p.key_size - prefix - (size_t) length;
+    memcpy(key, b->p.prefix, prefix);
+    memset(key + prefix, '0', pad);
+    memcpy(key + prefix + pad, digits, (size_t) length);
 }
 
 /*  Start one request on client c. 0, or an error from zkv_client_submit. */
@@ -147,6 +183,7 @@ static int s_submit(s_bench_t *b, size_t c)
     if (rc == 0) {
         b->free_head = req->next_free;
         b->submitted++;
+        b->puts += !read;
     }
     return rc;
 }
@@ -186,7 +223,7 @@ static long s_wait_ms(s_bench_t *b, size_t *items)
     int64_t wait = S_PROGRESS_MS;
     *items = 0;
     for (size_t c = 0; c < b->p.conns; c++) {
-        *items += zkv_client_pollitems(b->clients[c], b->items + *items, ZKV_CLIENT_ENDPOINTS_MAX);
+        *items += zkv_client_pollitems(b->clients[c], b->items + *items, ZKV_CLIENT_POLLITEMS_MAX);
         b->item_end[c] = *items;
         int64_t w = zkv_client_wait_ms(b->clients[c]);
         if (w >= 0 && w < wait)
@@ -243,7 +280,7 @@ static int s_loop(s_bench_t *b)
         zmq_poll(b->items, (int) items, wait);
         s_dispatch(b);
         int64_t now = s_now_ns();
-        if (zsys_interrupted && !b->stopping) {
+        if ((zsys_interrupted || b->give_up) && !b->stopping) {
             b->stopping = true;
             for (size_t c = 0; c < b->p.conns; c++)
                 zkv_client_cancel(b->clients[c]);
@@ -308,6 +345,8 @@ static json_t *s_json(const s_bench_t *b, double seconds)
                      b->p.serializable ? "s" : "l", "sequential_keys", b->p.sequential);
 }
 
+static void s_keys_note(const s_bench_t *b, char *out, size_t size);
+
 static int s_report_text(const s_bench_t *b, double seconds)
 {
     const char *headers[] = {"METRIC", "VALUE"};
@@ -340,6 +379,12 @@ static int s_report_text(const s_bench_t *b, double seconds)
     }
     zkv_table_print(table, stdout, b->g->format == ZKV_FORMAT_TABLE);
     zkv_table_destroy(&table);
+    char keys[256];
+    s_keys_note(b, keys, sizeof keys);
+    if (keys[0])
+        printf("keys: %s\n", keys);
+    if (b->stopped[0])
+        printf("stopped early: %s\n", b->stopped);
     if (b->failed)
         printf("first error: %s\n", b->first_error);
     return ZKV_EXIT_OK;
@@ -350,7 +395,15 @@ static int s_report(const s_bench_t *b)
     double seconds = b->last_ns > b->start_ns ? (double) (b->last_ns - b->start_ns) / 1e9 : 0;
     int code;
     if (b->g->format == ZKV_FORMAT_JSON) {
-        code = zkv_output_json(s_json(b, seconds)) ? ZKV_EXIT_ERROR : ZKV_EXIT_OK;
+        json_t *doc = s_json(b, seconds);
+        if (doc) {
+            json_object_set_new(doc, "prefix", json_string(b->p.prefix));
+            json_object_set_new(doc, "deleted",
+                                b->deleted >= 0 ? json_integer(b->deleted) : json_null());
+            json_object_set_new(doc, "stopped",
+                                b->stopped[0] ? json_string(b->stopped) : json_null());
+        }
+        code = zkv_output_json(doc) ? ZKV_EXIT_ERROR : ZKV_EXIT_OK;
         if (code)
             zkv_output_error("cannot print JSON (out of memory or stdout closed)");
     } else {
@@ -369,10 +422,12 @@ static int s_check(const s_params_t *p)
 {
     char digits[32];
     int needed = snprintf(digits, sizeof digits, "%llu", (unsigned long long) (p->key_space - 1));
-    if (p->key_size < (uint64_t) needed) {
-        zkv_output_error("--key-size %llu is too small for --key-space %llu (keys are %d digits)",
-                         (unsigned long long) p->key_size, (unsigned long long) p->key_space,
-                         needed);
+    size_t prefix = strlen(p->prefix);
+    if (p->key_size < prefix + (uint64_t) needed) {
+        zkv_output_error("--key-size %llu is too small for --prefix '%.64s' and --key-space %llu "
+                         "(keys are %zu + %d bytes)",
+                         (unsigned long long) p->key_size, p->prefix,
+                         (unsigned long long) p->key_space, prefix, needed);
         return -1;
     }
     if (p->inflight < p->conns) {
@@ -394,7 +449,7 @@ static int s_alloc(s_bench_t *b)
     b->clients = calloc(b->p.conns, sizeof *b->clients);
     b->quota = calloc(b->p.conns, sizeof *b->quota);
     b->item_end = calloc(b->p.conns, sizeof *b->item_end);
-    b->items = calloc(b->p.conns * ZKV_CLIENT_ENDPOINTS_MAX, sizeof *b->items);
+    b->items = calloc(b->p.conns * ZKV_CLIENT_POLLITEMS_MAX, sizeof *b->items);
     b->reqs = calloc(n, sizeof *b->reqs);
     b->keys = malloc(n * b->p.key_size);
     b->value = malloc(b->p.value_size ? b->p.value_size : 1);
@@ -423,6 +478,10 @@ static int s_setup(s_bench_t *b)
         return ZKV_EXIT_USAGE;
     }
     b->rng = (uint64_t) s_now_ns() | 1;
+    /* czmq allows 1024 sockets by default; a client has two per endpoint. */
+    size_t sockets = b->p.conns * (size_t) endpoints * 2 + 64;
+    if (sockets > 1024)
+        zsys_set_max_sockets(sockets);
     if (s_alloc(b)) {
         zkv_output_error("out of memory");
         return ZKV_EXIT_ERROR;
@@ -450,14 +509,54 @@ static void s_teardown(s_bench_t *b)
     zkv_histogram_destroy(&b->latency);
 }
 
+/*  Delete the keys under the prefix with one range delete, on the first
+    connection (its session is open). */
+static void s_cleanup(s_bench_t *b)
+{
+    b->deleted = -1;
+    if (b->p.keep_keys || !b->puts || !b->p.prefix[0] || zsys_interrupted || b->give_up)
+        return;
+    uint8_t end[ZKV_KEY_SIZE_MAX];
+    size_t end_size = 0;
+    size_t prefix = strlen(b->p.prefix);
+    if (!zkv_prefix_end((const uint8_t *) b->p.prefix, prefix, end, &end_size))
+        end_size = 0;
+    zkv_op_t op = {.type = ZKV_OP_DELETE,
+                   .key = {(const uint8_t *) b->p.prefix, prefix},
+                   .end = {end, end_size},
+                   .range = true};
+    const Zkv__Response *reply;
+    if (zkv_client_call(b->clients[0], &op, &reply) == 0 &&
+        (reply->status == ZKV__STATUS__OK || reply->status == ZKV__STATUS__NOT_FOUND))
+        b->deleted = (int64_t) reply->deleted;
+}
+
+/*  What became of the keys written, for the report; "" when none were. */
+static void s_keys_note(const s_bench_t *b, char *out, size_t size)
+{
+    out[0] = 0;
+    if (b->deleted >= 0)
+        snprintf(out, size, "deleted %lld keys under '%.64s'", (long long) b->deleted, b->p.prefix);
+    else if (b->puts && b->succeeded && b->p.prefix[0])
+        snprintf(out, size, "left under '%.64s' (zkv del --prefix '%.64s' deletes them)",
+                 b->p.prefix, b->p.prefix);
+    else if (b->puts && b->succeeded)
+        snprintf(out, size, "left in place (no --prefix)");
+}
+
 static int s_run(s_bench_t *b)
 {
     if (s_check(&b->p))
         return ZKV_EXIT_USAGE;
     int code = s_setup(b);
     if (code == ZKV_EXIT_OK) {
-        b->start_ns = b->last_ns = s_now_ns();
-        code = s_loop(b) ? ZKV_EXIT_ERROR : s_report(b);
+        b->start_ns = b->last_ns = b->last_ok_ns = s_now_ns();
+        if (s_loop(b))
+            code = ZKV_EXIT_ERROR;
+        else {
+            s_cleanup(b);
+            code = s_report(b);
+        }
     }
     s_teardown(b);
     return code;
@@ -473,7 +572,8 @@ static int s_bench(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **
                          .key_size = 16,
                          .value_size = 256,
                          .key_space = 100000,
-                         .count = 10000}};
+                         .count = 10000,
+                         .prefix = "bench/"}};
     const zkv_flag_t flags[] = {
         {"conns", 0, ZKV_FLAG_U64, &b.p.conns, "N", "client connections (default 1)", 1,
          S_CONNS_MAX},
@@ -493,6 +593,10 @@ static int s_bench(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **
          &count_seen},
         {"duration", 0, ZKV_FLAG_DURATION, &b.p.duration_ms, "DURATION",
          "run this long instead of --count", 0, 0, &duration_seen},
+        {"prefix", 0, ZKV_FLAG_STRING, &b.p.prefix, "P",
+         "every key begins with P (default bench/)"},
+        {"keep-keys", 0, ZKV_FLAG_BOOL, &b.p.keep_keys, NULL,
+         "leave the keys written; by default every key under --prefix is deleted at the end"},
         {NULL},
     };
     zkv_args_t args;
@@ -521,13 +625,16 @@ const zkv_command_t zkv_cmd_bench = {
     "connections, each with its own client id, keeping --inflight requests in\n"
     "flight between them. Writes and linearizable reads follow the leader;\n"
     "serializable reads stay on the connection's own node (connections start\n"
-    "on the endpoints in turn). Keys are decimal numbers below --key-space,\n"
-    "zero-padded to --key-size bytes. Latency is measured per request, retries\n"
-    "included, into a histogram with about 1% precision; a progress bar is shown\n"
-    "on stderr when it is a terminal. Prints requests, errors, duration,\n"
-    "throughput (successful requests per second) and latency p50/p90/p99/p99.9/\n"
-    "max in ms; -w json prints one object. Ctrl-C stops early and prints the\n"
-    "results so far. Exits 0 unless every request failed.\n\n"
+    "on the endpoints in turn). Keys are --prefix (bench/) and a decimal number\n"
+    "below --key-space, zero-padded to --key-size bytes in all; at the end one\n"
+    "range delete removes every key under the prefix, unless --keep-keys. Latency\n"
+    "is measured per request, retries included, into a histogram with about 1%\n"
+    "precision; a progress bar is shown on stderr when it is a terminal. Prints\n"
+    "requests, errors, duration, throughput (successful requests per second),\n"
+    "latency p50/p90/p99/p99.9/max in ms and what became of the keys; -w json\n"
+    "prints one object. Ctrl-C stops early and prints the results so far; so does\n"
+    "a cluster that does not answer (no node ever answered, or no request\n"
+    "succeeded for --timeout). Exits 0 unless every request failed.\n\n"
     "Examples:\n  zkv bench --conns 8 --inflight 64 --count 100000\n"
     "  zkv bench --read-ratio 0.9 --consistency s --duration 30s -w json\n",
     s_bench,

@@ -1,8 +1,10 @@
 /*  cmd_kv: the data commands put, get and scan. Each makes one
     client, runs its request through zkv_client_call (retries and redirects
     happen there) and prints the answer in the chosen format. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 
@@ -28,27 +30,46 @@ static zkv_bytes_t s_bin(ProtobufCBinaryData bin)
     return bytes;
 }
 
-/*  Read a value from a file or stdin ("-"), at most one byte over the limit so
-    the client's size check still sees an oversized value. 0, or -1 after an error. */
+/*  Bytes left in a stream, read and dropped: the size of an oversized value. */
+static size_t s_count_rest(FILE *in)
+{
+    char sink[65536];
+    size_t total = 0, n;
+    while ((n = fread(sink, 1, sizeof sink, in)) > 0)
+        total += n;
+    return total;
+}
+
+/*  Read a value from a file or stdin ("-"). 0, or the exit code after an error:
+    one that cannot be read, or one over the limit, reported with its whole size. */
 static int s_read_value(const char *path, uint8_t **data, size_t *size)
 {
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!in) {
         zkv_output_error("cannot open %.200s: %m", path);
-        return -1;
+        return ZKV_EXIT_USAGE;
     }
     *data = malloc(ZKV_VALUE_SIZE_MAX + 1);
     *size = *data ? fread(*data, 1, ZKV_VALUE_SIZE_MAX + 1, in) : 0;
+    if (*size > ZKV_VALUE_SIZE_MAX)
+        *size += s_count_rest(in);
     bool failed = !*data || ferror(in);
     if (in != stdin)
         fclose(in);
+    int code = ZKV_EXIT_OK;
     if (failed) {
         zkv_output_error("cannot read %.200s", path);
+        code = ZKV_EXIT_USAGE;
+    } else if (*size > ZKV_VALUE_SIZE_MAX) {
+        zkv_output_error("value of %zu bytes (%.200s) is over the limit of %d", *size, path,
+                         ZKV_VALUE_SIZE_MAX);
+        code = ZKV_EXIT_USAGE;
+    }
+    if (code) {
         free(*data);
         *data = NULL;
-        return -1;
     }
-    return 0;
+    return code;
 }
 
 /*  A KEY/VALUE table of rows; 0 or -1. */
@@ -127,8 +148,9 @@ static int s_put(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
         return ZKV_EXIT_USAGE;
     uint8_t *data = NULL;
     if (file) {
-        if (s_read_value(file, &data, &op.value.size))
-            return ZKV_EXIT_USAGE;
+        code = s_read_value(file, &data, &op.value.size);
+        if (code)
+            return code;
         op.value.data = data;
     } else {
         op.value = zkv_command_bytes(args.positional[1]);
@@ -186,8 +208,11 @@ static int s_get_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
             zkv_table_destroy(&table);
         code = s_print_table(table);
         zkv_table_destroy(&table);
-    } else if (found) {
+    } else if (found && isatty(STDOUT_FILENO)) {
         zkv_output_line(stdout, reply->value.data, reply->value.len);
+    } else if (found && reply->value.len) {
+        /* Into a file or a pipe: the value's bytes alone, a binary one intact. */
+        fwrite(reply->value.data, 1, reply->value.len, stdout);
     }
     if (code == ZKV_EXIT_OK && !found) {
         char *key = zkv_output_escape(op->key.data, op->key.size, 200);
@@ -198,12 +223,39 @@ static int s_get_print(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Re
     return code;
 }
 
+/*  get --file: the value into PATH, nothing on stdout (but for -w json or
+    table); an absent key leaves PATH alone. */
+static int s_get_to_file(const zkv_globals_t *g, const zkv_op_t *op, const Zkv__Response *reply,
+                         const char *path)
+{
+    if (reply->status != ZKV__STATUS__OK || g->format != ZKV_FORMAT_SIMPLE) {
+        int code = s_get_print(g, op, reply);
+        if (code || reply->status != ZKV__STATUS__OK)
+            return code;
+    }
+    FILE *out = fopen(path, "wb");
+    size_t size = reply->value.len;
+    bool ok = out && (size == 0 || fwrite(reply->value.data, 1, size, out) == size);
+    int saved = errno;
+    if (out && fclose(out) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    if (!ok) {
+        zkv_output_error("cannot write %.200s: %s", path, strerror(saved));
+        return ZKV_EXIT_ERROR;
+    }
+    return ZKV_EXIT_OK;
+}
+
 static int s_get(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **argv)
 {
-    const char *consistency = NULL;
+    const char *consistency = NULL, *file = NULL;
     const zkv_flag_t flags[] = {
         {"consistency", 0, ZKV_FLAG_STRING, &consistency, "l|s",
          "l: linearizable, through the leader (default); s: serializable, any node"},
+        {"file", 0, ZKV_FLAG_STRING, &file, "PATH",
+         "write the value to PATH, byte for byte, instead of stdout"},
         {NULL},
     };
     zkv_args_t args;
@@ -213,20 +265,31 @@ static int s_get(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
     zkv_op_t op = {.type = ZKV_OP_GET, .key = zkv_command_bytes(args.positional[0])};
     if (!s_consistency(consistency, &op.serializable))
         return ZKV_EXIT_USAGE;
-    return zkv_command_execute(g, &op, s_get_print);
+    if (!file)
+        return zkv_command_execute(g, &op, s_get_print);
+    zkv_client_t *client = zkv_command_client(g, 0, 0);
+    if (!client)
+        return ZKV_EXIT_USAGE;
+    const Zkv__Response *reply;
+    int rc = zkv_client_call(client, &op, &reply);
+    code = rc ? zkv_command_failed(client, rc) : s_get_to_file(g, &op, reply, file);
+    zkv_client_destroy(&client);
+    return code;
 }
 
 const zkv_command_t zkv_cmd_get = {
     "get",
-    "get KEY [--consistency l|s]",
+    "get KEY [--consistency l|s] [--file PATH]",
     "Read a value",
-    "Prints the value as stored, byte for byte, and a newline. An absent key\n"
-    "prints nothing on stdout, 'zkv: key not found: KEY' on stderr and exits 1\n"
-    "(-w json still prints {\"found\":false,...}). A linearizable read (the\n"
-    "default) is served by the leader after confirming its leadership; a\n"
-    "serializable one by any node from its own, possibly stale, state.\n\n"
+    "Prints the value as stored, byte for byte, and a newline when stdout is a\n"
+    "terminal (none into a file or a pipe, so that binary values stay intact);\n"
+    "--file PATH writes it to PATH instead. An absent key prints nothing on\n"
+    "stdout, 'zkv: key not found: KEY' on stderr and exits 1 (-w json still\n"
+    "prints {\"found\":false,...}). A linearizable read (the default) is served\n"
+    "by the leader after confirming its leadership; a serializable one by any\n"
+    "node from its own, possibly stale, state.\n\n"
     "Examples:\n  zkv get greeting\n  zkv get greeting -w json\n"
-    "  zkv get greeting --consistency s\n",
+    "  zkv get greeting --consistency s\n  zkv get picture --file picture.png\n",
     s_get,
 };
 

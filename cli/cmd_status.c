@@ -1,7 +1,13 @@
 /*  cmd_status: ask every member for its status, in parallel, and print one row
     per member. Members are the listed endpoints plus any member another one
     names (Response.members) by its client endpoint, so one live endpoint is
-    enough to see the whole cluster. */
+    enough to see the whole cluster. Each member gets one attempt: a refused
+    connection shows at once, silence after the attempt timeout.
+
+    A member named by the others but not answering at a listed endpoint may be
+    the one behind a listed endpoint that did not answer either (a container's
+    address seen from the host, where the user lists published ports): such a
+    pair is shown as one row, at the endpoint the user listed. */
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +30,21 @@ typedef struct {
     uint32_t leader;
     uint64_t keys;
     char error[160];
+    char member_endpoint[ZKV_CLIENT_ENDPOINT_SIZE_MAX]; /* the members' name for it, if other */
 } s_row_t;
+
+/*  A member the answers name, asked once the listed endpoints are done. */
+typedef struct {
+    uint32_t id;
+    char endpoint[ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+} s_named_t;
 
 struct s_status_t {
     zkv_client_t *client;
     s_row_t rows[ZKV_CLIENT_ENDPOINTS_MAX];
     size_t count;
+    s_named_t named[ZKV_CLIENT_ENDPOINTS_MAX];
+    size_t named_count;
 };
 
 static void s_done(void *arg, int rc, const Zkv__Response *reply);
@@ -42,22 +57,26 @@ static void s_copy_text(char *out, size_t size, const char *text)
     free(escaped);
 }
 
-/*  Query a member by endpoint unless it is known already; its row, or NULL. */
-static s_row_t *s_query(s_status_t *s, const char *endpoint)
+static s_row_t *s_row(s_status_t *s, const char *name)
 {
-    char name[ZKV_CLIENT_ENDPOINT_SIZE_MAX];
-    if (zkv_client_endpoint_normalize(endpoint, strlen(endpoint), name, sizeof name))
-        return NULL;
     for (size_t i = 0; i < s->count; i++)
         if (strcmp(s->rows[i].endpoint, name) == 0)
             return &s->rows[i];
-    if (s->count == ZKV_CLIENT_ENDPOINTS_MAX)
-        return NULL;
-    s_row_t *row = &s->rows[s->count];
+    return NULL;
+}
+
+/*  Query a member by normalised endpoint unless it is known already; its row,
+    or NULL. */
+static s_row_t *s_query(s_status_t *s, const char *name)
+{
+    s_row_t *row = s_row(s, name);
+    if (row || s->count == ZKV_CLIENT_ENDPOINTS_MAX)
+        return row;
+    row = &s->rows[s->count];
     memset(row, 0, sizeof *row);
     row->owner = s;
     snprintf(row->endpoint, sizeof row->endpoint, "%s", name);
-    zkv_op_t op = {.type = ZKV_OP_STATUS, .endpoint = row->endpoint};
+    zkv_op_t op = {.type = ZKV_OP_STATUS, .endpoint = row->endpoint, .once = true};
     int rc = zkv_client_submit(s->client, &op, s_done, row);
     if (rc) {
         row->done = true;
@@ -67,16 +86,27 @@ static s_row_t *s_query(s_status_t *s, const char *endpoint)
     return row;
 }
 
+/*  Note each member an answer names: its row's id, or a member to ask later. */
 static void s_learn_members(s_status_t *s, const Zkv__Response *reply)
 {
     for (size_t i = 0; i < reply->n_members; i++) {
         const Zkv__MemberStatus *m = reply->members[i];
-        if (!m || !m->client_endpoint || !m->client_endpoint[0])
+        char name[ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+        if (!m || !m->client_endpoint || !m->id ||
+            zkv_client_endpoint_normalize(m->client_endpoint, strlen(m->client_endpoint), name,
+                                          sizeof name))
             continue;
-        s_row_t *row = s_query(s, m->client_endpoint);
-        if (row && !row->id_known && m->id) {
+        s_row_t *row = s_row(s, name);
+        if (row && !row->id_known) {
             row->id = m->id;
             row->id_known = true;
+        }
+        bool known = row != NULL;
+        for (size_t j = 0; j < s->named_count && !known; j++)
+            known = strcmp(s->named[j].endpoint, name) == 0;
+        if (!known && s->named_count < ZKV_CLIENT_ENDPOINTS_MAX) {
+            s->named[s->named_count].id = m->id;
+            snprintf(s->named[s->named_count++].endpoint, sizeof s->named[0].endpoint, "%s", name);
         }
     }
 }
@@ -110,6 +140,70 @@ static void s_done(void *arg, int rc, const Zkv__Response *reply)
     }
     s_fill(row, reply->member);
     s_learn_members(row->owner, reply);
+}
+
+/* ---------------------------------------------------------------- named members */
+
+static bool s_answered_id(const s_status_t *s, uint32_t id)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (s->rows[i].answered && s->rows[i].id_known && s->rows[i].id == id)
+            return true;
+    return false;
+}
+
+static const char *s_port(const char *endpoint)
+{
+    const char *colon = strrchr(endpoint, ':');
+    return colon ? colon + 1 : "";
+}
+
+/*  The listed row, silent and of unknown id, that stands for member m: the only
+    one on m's port, else the only one left when m is the only member left
+    (open: members named that no row answered for). NULL when it is not clear. */
+static s_row_t *s_pair(s_status_t *s, const s_named_t *m, size_t open)
+{
+    s_row_t *on_port = NULL, *any = NULL;
+    size_t ports = 0, silent = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        s_row_t *r = &s->rows[i];
+        if (r->answered || r->id_known)
+            continue;
+        silent++;
+        any = r;
+        if (strcmp(s_port(r->endpoint), s_port(m->endpoint)) == 0) {
+            ports++;
+            on_port = r;
+        }
+    }
+    if (ports == 1)
+        return on_port;
+    return ports == 0 && silent == 1 && open == 1 ? any : NULL;
+}
+
+/*  Once the listed endpoints are done: ask each member the answers named that
+    no row stands for yet. */
+static void s_ask_named(s_status_t *s)
+{
+    size_t open = 0, count = s->named_count;
+    s_named_t named[ZKV_CLIENT_ENDPOINTS_MAX];
+    memcpy(named, s->named, count * sizeof named[0]);
+    s->named_count = 0;
+    for (size_t i = 0; i < count; i++)
+        open += !s_answered_id(s, named[i].id);
+    for (size_t i = 0; i < count; i++) {
+        if (s_answered_id(s, named[i].id))
+            continue;
+        s_row_t *row = s_pair(s, &named[i], open);
+        if (row)
+            snprintf(row->member_endpoint, sizeof row->member_endpoint, "%s", named[i].endpoint);
+        else
+            row = s_query(s, named[i].endpoint);
+        if (row && !row->id_known) {
+            row->id = named[i].id;
+            row->id_known = true;
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- printing */
@@ -157,6 +251,8 @@ static json_t *s_row_json(const s_row_t *r)
     json_object_set_new(o, "id", r->id_known ? json_integer(r->id) : json_null());
     json_object_set_new(o, "endpoint", json_string(r->endpoint));
     json_object_set_new(o, "reachable", json_boolean(r->answered));
+    if (r->member_endpoint[0])
+        json_object_set_new(o, "member_endpoint", json_string(r->member_endpoint));
     if (!r->answered) {
         json_object_set_new(o, "error", json_string(r->error));
         return o;
@@ -235,7 +331,13 @@ static int s_collect(s_status_t *s, const zkv_globals_t *g)
     }
     for (int i = 0; i < listed; i++)
         s_query(s, names[i]);
-    while (zkv_client_inflight(s->client) > 0) {
+    for (;;) {
+        if (zkv_client_inflight(s->client) == 0) {
+            if (s->named_count == 0)
+                break;
+            s_ask_named(s);
+            continue;
+        }
         if (zsys_interrupted) {
             zkv_client_cancel(s->client);
             zkv_output_error("interrupted");
@@ -244,6 +346,28 @@ static int s_collect(s_status_t *s, const zkv_globals_t *g)
         zkv_client_poll(s->client, 100);
     }
     return ZKV_EXIT_OK;
+}
+
+/*  Print the rows; the exit code: 3 when no member answered. */
+static int s_print(s_status_t *s, const zkv_globals_t *g)
+{
+    size_t answered = 0;
+    char tried[400] = "";
+    for (size_t i = 0; i < s->count; i++) {
+        answered += s->rows[i].answered;
+        size_t used = strlen(tried);
+        snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", s->rows[i].endpoint);
+    }
+    size_t count = s_sort_unique(s->rows, s->count);
+    int rc = g->format == ZKV_FORMAT_JSON
+                 ? s_print_json(s->rows, count)
+                 : s_print_table(s->rows, count, g->format == ZKV_FORMAT_TABLE);
+    if (rc)
+        return ZKV_EXIT_ERROR;
+    if (answered > 0)
+        return ZKV_EXIT_OK;
+    zkv_output_error("no member answered at %s; %s", tried, ZKV_HINT_NO_CLUSTER);
+    return ZKV_EXIT_UNAVAILABLE;
 }
 
 static int s_status(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **argv)
@@ -260,20 +384,8 @@ static int s_status(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char *
     }
     s->client = zkv_command_client(g, 0, ZKV_CLIENT_ENDPOINTS_MAX);
     code = s->client ? s_collect(s, g) : ZKV_EXIT_USAGE;
-    if (code == ZKV_EXIT_OK) {
-        size_t answered = 0;
-        for (size_t i = 0; i < s->count; i++)
-            answered += s->rows[i].answered;
-        size_t count = s_sort_unique(s->rows, s->count);
-        int rc = g->format == ZKV_FORMAT_JSON
-                     ? s_print_json(s->rows, count)
-                     : s_print_table(s->rows, count, g->format == ZKV_FORMAT_TABLE);
-        code = rc ? ZKV_EXIT_ERROR : ZKV_EXIT_OK;
-        if (code == ZKV_EXIT_OK && answered == 0) {
-            zkv_output_error("no member answered within %lld ms", (long long) g->timeout_ms);
-            code = ZKV_EXIT_UNAVAILABLE;
-        }
-    }
+    if (code == ZKV_EXIT_OK)
+        code = s_print(s, g);
     zkv_client_destroy(&s->client);
     free(s);
     return code;
@@ -286,11 +398,12 @@ const zkv_command_t zkv_cmd_status = {
     "Asks every listed endpoint for its status at once, and every member they\n"
     "name that is not listed (by its client endpoint), so one live endpoint is\n"
     "enough. Prints one row per member: id, client endpoint, role, term, commit\n"
-    "index, applied index, the leader it follows and its number of keys. A member\n"
-    "that does not answer before --timeout is shown as 'unreachable'. Exits 0 if\n"
-    "any member answered, 3 if none did. -w json prints an array of objects\n"
-    "(unreachable members have \"reachable\":false and an \"error\").\n\n"
-    "Examples:\n  zkv status\n  zkv status -w table --timeout 2s\n"
+    "index, applied index, the leader it follows and its number of keys. Each\n"
+    "member gets one attempt: one that refuses the connection, or does not answer\n"
+    "within --attempt-timeout, is shown as 'unreachable'. Exits 0 if any member\n"
+    "answered, 3 if none did. -w json prints an array of objects (unreachable\n"
+    "members have \"reachable\":false and an \"error\").\n\n"
+    "Examples:\n  zkv status\n  zkv status -w table --attempt-timeout 2s\n"
     "  zkv status --endpoints 127.0.0.1:7102 -w json\n",
     s_status,
 };

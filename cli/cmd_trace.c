@@ -1,7 +1,12 @@
 /*  cmd_trace: follow the trace PUB sockets of one or more nodes and print one
     line per event. Every message is two frames, the topic "<kind> <node id>"
     and a TraceEvent; --kind becomes SUB prefix subscriptions, --node is
-    filtered here. Runs until Ctrl-C, --count events or --duration. */
+    filtered here. Runs until Ctrl-C, --count events or --duration.
+
+    PUB/SUB says nothing of a missing publisher, so a monitor on the SUB
+    watches the connections: once every endpoint is connected, or after
+    --attempt-timeout, one line on stderr says which are and which do not
+    answer; later connections and losses get a line each. */
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +21,15 @@
     should not be lost to a slow terminal. */
 #define S_RCVHWM 100000
 #define S_POLL_MS 100
+#define S_LINK_ADDRESS "inproc://zkv-trace-link"
 
 typedef struct {
     const zkv_globals_t *g;
+    char names[ZKV_CLIENT_ENDPOINTS_MAX][ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+    bool up[ZKV_CLIENT_ENDPOINTS_MAX];
+    size_t count;
+    zsock_t *monitor; /* PAIR: the SUB's connection events */
+    bool said;        /* the first line on the connections is out */
     uint64_t node;
     bool node_set;
     uint64_t count_max; /* 0: no limit */
@@ -150,17 +161,94 @@ static int s_drain(s_trace_t *t, void *handle)
     return 0;
 }
 
+/* ---------------------------------------------------------------- links */
+
+/*  The endpoints that are (up) or are not connected, comma-separated. */
+static void s_list(const s_trace_t *t, bool up, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < t->count && used < size; i++)
+        if (t->up[i] == up) {
+            int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "", t->names[i]);
+            used += n > 0 ? (size_t) n : 0;
+        }
+}
+
+/*  One line on stderr: which endpoints are connected, which do not answer. */
+static void s_say_links(s_trace_t *t)
+{
+    char up[400], down[400];
+    s_list(t, true, up, sizeof up);
+    s_list(t, false, down, sizeof down);
+    t->said = true;
+    if (!up[0])
+        fprintf(stderr, "zkv: trace: nothing answers at %s; waiting (%s)\n", down,
+                "is a cluster running? scripts/run.sh starts a local one; --trace-endpoints or "
+                "ZKV_TRACE_ENDPOINTS names another");
+    else if (down[0])
+        fprintf(stderr, "zkv: trace: connected to %s; nothing answers at %s; waiting for events\n",
+                up, down);
+    else
+        fprintf(stderr, "zkv: trace: connected to %s; waiting for events\n", up);
+}
+
+/*  Take the SUB's connection events; after the first line, each change gets one. */
+static void s_links(s_trace_t *t)
+{
+    void *handle = zsock_resolve(t->monitor);
+    zmq_msg_t head, address;
+    zmq_msg_init(&head);
+    zmq_msg_init(&address);
+    while (zmq_msg_recv(&head, handle, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&head) &&
+           zmq_msg_recv(&address, handle, 0) >= 0) {
+        uint16_t event = 0;
+        if (zmq_msg_size(&head) >= sizeof event)
+            memcpy(&event, zmq_msg_data(&head), sizeof event);
+        bool up = event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+        for (size_t i = 0; i < t->count; i++) {
+            if (strlen(t->names[i]) != zmq_msg_size(&address) ||
+                memcmp(t->names[i], zmq_msg_data(&address), zmq_msg_size(&address)) ||
+                t->up[i] == up)
+                continue;
+            t->up[i] = up;
+            if (t->said)
+                fprintf(stderr, "zkv: trace: %s %s\n", up ? "connected to" : "lost", t->names[i]);
+        }
+    }
+    zmq_msg_close(&head);
+    zmq_msg_close(&address);
+}
+
+static bool s_all_up(const s_trace_t *t)
+{
+    for (size_t i = 0; i < t->count; i++)
+        if (!t->up[i])
+            return false;
+    return true;
+}
+
+/* ---------------------------------------------------------------- follow */
+
 static int s_follow(s_trace_t *t, zsock_t *sub, int64_t duration_ms)
 {
-    int64_t end = duration_ms ? zclock_mono() + duration_ms : INT64_MAX;
+    int64_t start = zclock_mono();
+    int64_t end = duration_ms ? start + duration_ms : INT64_MAX;
     void *handle = zsock_resolve(sub);
     while (!zsys_interrupted && (!t->count_max || t->printed < t->count_max)) {
         int64_t now = zclock_mono();
         if (now >= end)
             break;
-        zmq_pollitem_t item = {handle, 0, ZMQ_POLLIN, 0};
+        if (!t->said && (s_all_up(t) || now - start >= t->g->attempt_timeout_ms))
+            s_say_links(t);
+        zmq_pollitem_t items[] = {{handle, 0, ZMQ_POLLIN, 0},
+                                  {zsock_resolve(t->monitor), 0, ZMQ_POLLIN, 0}};
         long wait = end - now < S_POLL_MS ? (long) (end - now) : S_POLL_MS;
-        if (zmq_poll(&item, 1, wait) > 0 && s_drain(t, handle)) {
+        if (zmq_poll(items, 2, wait) <= 0)
+            continue;
+        if (items[1].revents & ZMQ_POLLIN)
+            s_links(t);
+        if ((items[0].revents & ZMQ_POLLIN) && s_drain(t, handle)) {
             zkv_output_error("cannot print the event (out of memory or stdout closed)");
             return ZKV_EXIT_ERROR;
         }
@@ -168,26 +256,46 @@ static int s_follow(s_trace_t *t, zsock_t *sub, int64_t duration_ms)
     return ZKV_EXIT_OK;
 }
 
-static zsock_t *s_connect(const char *list)
+/*  Close the SUB, its monitor stopped first: closing raises events, and libzmq's
+    monitor blocks its thread sending one to a PAIR that is gone. */
+static void s_close(zsock_t **sub_p)
 {
-    char names[ZKV_CLIENT_ENDPOINTS_MAX][ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+    if (*sub_p)
+        zmq_socket_monitor(zsock_resolve(*sub_p), NULL, 0);
+    zsock_destroy(sub_p);
+}
+
+/*  The SUB, its monitor in t, connected to every endpoint; NULL after an error. */
+static zsock_t *s_connect(s_trace_t *t, const char *list)
+{
     char err[256];
-    int count = zkv_client_endpoints_parse(list, names, ZKV_CLIENT_ENDPOINTS_MAX, err, sizeof err);
+    int count =
+        zkv_client_endpoints_parse(list, t->names, ZKV_CLIENT_ENDPOINTS_MAX, err, sizeof err);
     if (count < 0) {
         zkv_output_error("trace endpoints: %s", err);
         return NULL;
     }
+    t->count = (size_t) count;
     zsock_t *sub = zsock_new(ZMQ_SUB);
-    if (!sub) {
+    if (sub && zmq_socket_monitor(zsock_resolve(sub), S_LINK_ADDRESS,
+                                  ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) == 0) {
+        t->monitor = zsock_new(ZMQ_PAIR);
+        if (t->monitor) {
+            zsock_set_rcvhwm(t->monitor, 0); /* a full monitor queue blocks libzmq */
+            zsock_connect(t->monitor, "%s", S_LINK_ADDRESS);
+        }
+    }
+    if (!sub || !t->monitor) {
         zkv_output_error("cannot make a SUB socket");
+        s_close(&sub);
         return NULL;
     }
     zsock_set_rcvhwm(sub, S_RCVHWM);
     zsock_set_linger(sub, 0);
     for (int i = 0; i < count; i++)
-        if (zsock_connect(sub, "%s", names[i]) != 0) {
-            zkv_output_error("cannot connect to %s: %s", names[i], zmq_strerror(zmq_errno()));
-            zsock_destroy(&sub);
+        if (zsock_connect(sub, "%s", t->names[i]) != 0) {
+            zkv_output_error("cannot connect to %s: %s", t->names[i], zmq_strerror(zmq_errno()));
+            s_close(&sub);
             return NULL;
         }
     return sub;
@@ -216,11 +324,12 @@ static int s_trace(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **
         endpoints = getenv("ZKV_TRACE_ENDPOINTS");
     if (!endpoints || !*endpoints)
         endpoints = ZKV_DEFAULT_TRACE_ENDPOINTS;
-    zsock_t *sub = s_connect(endpoints);
-    if (!sub)
-        return ZKV_EXIT_USAGE;
-    code = s_subscribe(sub, kinds) ? ZKV_EXIT_USAGE : s_follow(&t, sub, duration_ms);
-    zsock_destroy(&sub);
+    zsock_t *sub = s_connect(&t, endpoints);
+    code = ZKV_EXIT_USAGE;
+    if (sub && !s_subscribe(sub, kinds))
+        code = s_follow(&t, sub, duration_ms);
+    s_close(&sub);
+    zsock_destroy(&t.monitor);
     return code;
 }
 
@@ -233,8 +342,10 @@ const zkv_command_t zkv_cmd_trace = {
     "and the latency when set, and the detail (key=value pairs). -w json prints\n"
     "one JSON object per line. Runs until Ctrl-C, --count events or --duration.\n"
     "Kinds include role, vote, append, ack, persist, commit, apply, snapshot,\n"
-    "client and socket. PUB/SUB cannot tell a silent node from an absent one: with no node\n"
-    "running, trace just waits. Malformed messages are skipped.\n\n"
+    "client and socket. Once connected (or after --attempt-timeout) one line on\n"
+    "stderr says which nodes are connected and which do not answer, and trace\n"
+    "waits for events; it keeps trying the silent ones. Malformed messages are\n"
+    "skipped.\n\n"
     "Examples:\n  zkv trace\n  zkv trace --kind role,vote --node 2\n"
     "  zkv trace --count 100 -w json --trace-endpoints 127.0.0.1:7401\n",
     s_trace,

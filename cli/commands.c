@@ -116,8 +116,17 @@ int zkv_command_dispatch(const zkv_command_t *cmd, const zkv_command_t *const *s
             return (*sub)->run(*sub, g, 1, help_args);
         return (*sub)->run(*sub, g, argc - args.consumed - 1, argv + args.consumed + 1);
     }
-    zkv_output_error("%s: unknown subcommand '%.64s' (see 'zkv %s --help')", cmd->name, word,
-                     cmd->name);
+    const char *names[16];
+    size_t count = 0;
+    for (const zkv_command_t *const *sub = subcommands; *sub && count < 16; sub++)
+        names[count++] = (*sub)->name + prefix;
+    const char *near = zkv_command_suggest(word, names, count);
+    if (near)
+        zkv_output_error("%s: unknown subcommand '%.64s'; did you mean '%s'? (see 'zkv %s --help')",
+                         cmd->name, word, near, cmd->name);
+    else
+        zkv_output_error("%s: unknown subcommand '%.64s' (see 'zkv %s --help')", cmd->name, word,
+                         cmd->name);
     return ZKV_EXIT_USAGE;
 }
 
@@ -160,7 +169,10 @@ int zkv_command_json(json_t *doc)
 
 int zkv_command_failed(zkv_client_t *client, int rc)
 {
-    zkv_output_error("%s", zkv_client_error(client));
+    if (rc == ZKV_CLIENT_ETIMEDOUT && !zkv_client_heard(client))
+        zkv_output_error("%s; %s", zkv_client_error(client), ZKV_HINT_NO_CLUSTER);
+    else
+        zkv_output_error("%s", zkv_client_error(client));
     switch (rc) {
     case ZKV_EKEYSIZE:
     case ZKV_EVALSIZE:
@@ -223,6 +235,50 @@ int zkv_command_json_meta(json_t *doc, uint64_t create_revision, uint64_t mod_re
         json_object_set_new(doc, "lease", zkv_output_json_u64(lease)))
         return -1;
     return 0;
+}
+
+#define S_SUGGEST_LENGTH_MAX 32
+#define S_SUGGEST_EDITS_MAX 2
+
+/*  Edits from a to b (optimal string alignment: insert, delete, change, swap
+    two neighbours), for words of at most S_SUGGEST_LENGTH_MAX bytes. */
+static size_t s_edits(const char *a, size_t n, const char *b, size_t m)
+{
+    size_t d[S_SUGGEST_LENGTH_MAX + 1][S_SUGGEST_LENGTH_MAX + 1];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+const char *zkv_command_suggest(const char *word, const char *const *names, size_t count)
+{
+    size_t n = strlen(word), best = S_SUGGEST_EDITS_MAX + 1;
+    const char *found = NULL;
+    for (size_t i = 0; i < count && n <= S_SUGGEST_LENGTH_MAX; i++) {
+        size_t m = strlen(names[i]);
+        if (m > S_SUGGEST_LENGTH_MAX)
+            continue;
+        size_t edits = s_edits(word, n, names[i], m);
+        if (edits < best && edits < m) {
+            best = edits;
+            found = names[i];
+        }
+    }
+    return found;
 }
 
 bool zkv_prefix_end(const uint8_t *prefix, size_t size, uint8_t *out, size_t *out_size)

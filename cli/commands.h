@@ -13,6 +13,10 @@
 
 #define ZKV_DEFAULT_ENDPOINTS "tcp://127.0.0.1:7101,tcp://127.0.0.1:7102,tcp://127.0.0.1:7103"
 #define ZKV_DEFAULT_TRACE_ENDPOINTS "tcp://127.0.0.1:7401,tcp://127.0.0.1:7402,tcp://127.0.0.1:7403"
+/*  Said after "nothing answers at ...". */
+#define ZKV_HINT_NO_CLUSTER                                                                        \
+    "is a cluster running? scripts/run.sh starts a local one; --endpoints or ZKV_ENDPOINTS "       \
+    "names another"
 
 typedef enum {
     ZKV_EXIT_OK = 0,
@@ -118,6 +122,11 @@ int zkv_command_json_meta(json_t *doc, uint64_t create_revision, uint64_t mod_re
     ZKV_KEY_SIZE_MAX bytes). false when there is none (every key from prefix
     on begins with it). */
 bool zkv_prefix_end(const uint8_t *prefix, size_t size, uint8_t *out, size_t *out_size);
+
+/*  The name in names (count of them) nearest to word, for "did you mean ...?":
+    NULL when none is within 2 edits (a letter added, dropped, changed, or two
+    swapped) and shorter than the change. */
+const char *zkv_command_suggest(const char *word, const char *const *names, size_t count);
 
 /*  A lease id (decimal, nonzero); false after saying why on stderr. */
 bool zkv_lease_id_parse(const char *text, uint64_t *id);

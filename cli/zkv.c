@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "zkv_version.h"
 
 static const zkv_command_t *const s_commands[] = {
     &zkv_cmd_put,    &zkv_cmd_get,         &zkv_cmd_del,      &zkv_cmd_scan,
@@ -20,7 +21,8 @@ static void s_help(FILE *out)
     zkv_flag_t globals[8];
     zkv_globals_flags(&unused, globals);
     fprintf(out, "zkv: command-line client of the zkv replicated key-value store\n\n"
-                 "Usage: zkv [global flags] COMMAND [arguments] [flags]\n\nCommands:\n");
+                 "Usage: zkv [global flags] COMMAND [arguments] [flags]\n"
+                 "       zkv --version\n\nCommands:\n");
     for (size_t i = 0; i < S_COMMAND_COUNT; i++)
         fprintf(out, "  %-11s %s\n", s_commands[i]->name, s_commands[i]->summary);
     fprintf(out, "  %-11s %s\n", "help", "Show this text, or a command's ('zkv help put')");
@@ -43,6 +45,21 @@ static const zkv_command_t *s_find(const char *name)
     return NULL;
 }
 
+/*  "unknown command", with the nearest command's name when it is near. */
+static void s_unknown(const char *context, const char *word)
+{
+    const char *names[S_COMMAND_COUNT + 1];
+    for (size_t i = 0; i < S_COMMAND_COUNT; i++)
+        names[i] = s_commands[i]->name;
+    names[S_COMMAND_COUNT] = "help";
+    const char *near = zkv_command_suggest(word, names, S_COMMAND_COUNT + 1);
+    if (near)
+        zkv_output_error("%sunknown command '%.64s'; did you mean '%s'? (see 'zkv --help')",
+                         context, word, near);
+    else
+        zkv_output_error("%sunknown command '%.64s' (see 'zkv --help')", context, word);
+}
+
 /*  "zkv help", "zkv help CMD" and, for a command with subcommands, "zkv help CMD SUB". */
 static int s_run_help(int argc, char **argv)
 {
@@ -52,7 +69,7 @@ static int s_run_help(int argc, char **argv)
     }
     const zkv_command_t *cmd = s_find(argv[0]);
     if (!cmd) {
-        zkv_output_error("help: unknown command '%.64s' (see 'zkv --help')", argv[0]);
+        s_unknown("help: ", argv[0]);
         return ZKV_EXIT_USAGE;
     }
     bool has_subcommands =
@@ -69,6 +86,10 @@ static int s_run_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("zkv %s\n", ZKV_VERSION);
+        return ZKV_EXIT_OK;
+    }
     zkv_globals_t globals = {0};
     zkv_flag_t flags[8];
     zkv_globals_flags(&globals, flags);
@@ -92,7 +113,7 @@ int main(int argc, char **argv)
         return s_run_help(argc - at - 1, argv + at + 1);
     const zkv_command_t *cmd = s_find(argv[at]);
     if (!cmd) {
-        zkv_output_error("unknown command '%.64s' (see 'zkv --help')", argv[at]);
+        s_unknown("", argv[at]);
         return ZKV_EXIT_USAGE;
     }
     /* czmq logs to stdout by default; stdout is for output only. */

@@ -110,12 +110,16 @@ expect cas-right 0 "OK" cas lock owner1 owner3
 expect cas-json 1 '{"key":"lock","revision":9,"succeeded":false}' cas lock owner1 x -w json
 expect cas-check 0 "owner3" get lock
 
-# Binary values: raw bytes in simple output, base64 in JSON when not UTF-8.
+# Binary values: raw bytes in simple output, base64 in JSON when not UTF-8. Into a file
+# (stdout is no terminal) or with --file, the value's bytes alone, no newline added.
 printf 'a\000b\377\n' >"$tmp/binary"
 expect put-file 0 "OK" put bin --file "$tmp/binary"
 "$zkv" get bin >"$tmp/got" || fail "get bin"
-printf 'a\000b\377\n\n' >"$tmp/want"
-cmp -s "$tmp/got" "$tmp/want" || fail "get bin: bytes differ"
+cmp -s "$tmp/got" "$tmp/binary" || fail "get bin: bytes differ"
+expect get-file 0 "" get bin --file "$tmp/got-file"
+cmp -s "$tmp/got-file" "$tmp/binary" || fail "get bin --file: bytes differ"
+expect get-file-absent 1 "" get nothing --file "$tmp/absent-file"
+[ -e "$tmp/absent-file" ] && fail "get --file of an absent key created the file"
 expect get-bin-json 0 '{"key":"bin","revision":10,"value_base64":"YQBi/wo=","create_revision":10,"mod_revision":10,"version":1,"lease":0,"found":true}' get bin -w json
 expect get-bin-table 0 '+-----+----------------+
 | KEY | VALUE          |
@@ -177,6 +181,24 @@ grep -q '"id":3,"endpoint":"tcp://127.0.0.1:1","reachable":false' "$tmp/status.j
 grep -q '"id":1,"endpoint":"'"$leader"'","reachable":true,"role":"leader","term":3,"commit_index":39' "$tmp/status.json" || fail "status json leader: $(cat "$tmp/status.json")"
 "$zkv" status --timeout 500ms -w table | grep -q '^| 2  | ' || fail "status -w table"
 
+# status through other addresses (a container's published port, say): a member the
+# answers name at an address not listed, silent like a listed endpoint, shows once, at
+# the listed endpoint (the one the user reaches): paired by port, else as the one left.
+start nat --id 1 --member "2=tcp://127.0.0.2:2"
+nat=$(field nat client)
+start nat2 --id 1 --member "2=tcp://172.28.71.12:7102"
+nat2=$(field nat2 client)
+for n in "$nat" "$nat2"; do
+    "$zkv" status --endpoints "$n,127.0.0.1:2" >"$tmp/status" 2>"$tmp/err" ||
+        fail "status via $n: $(cat "$tmp/err")"
+    [ "$(tr -s ' ' <"$tmp/status")" = "ID ENDPOINT ROLE TERM COMMIT APPLIED LEADER KEYS
+1 $n leader 3 0 0 1 0
+2 tcp://127.0.0.1:2 unreachable - - - - -" ] || fail "status via $n: $(cat "$tmp/status")"
+done
+"$zkv" status --endpoints "$nat,127.0.0.1:2" -w json | grep -q \
+    '"id":2,"endpoint":"tcp://127.0.0.1:2","reachable":false,"member_endpoint":"tcp://127.0.0.2:2"' ||
+    fail "status json: the member's own endpoint"
+
 # trace: two client events from the leader, then exit.
 "$zkv" trace --trace-endpoints "$leader_trace" --kind client --node 1 --count 2 >"$tmp/trace" 2>"$tmp/trace.err" &
 trace_pid=$!
@@ -191,6 +213,8 @@ if kill -0 "$trace_pid" 2>/dev/null; then
     fail "trace did not stop after --count 2"
 fi
 wait "$trace_pid" || fail "trace exit status"
+[ "$(cat "$tmp/trace.err")" = "zkv: trace: connected to $leader_trace; waiting for events" ] ||
+    fail "trace stderr: $(cat "$tmp/trace.err")"
 [ "$(wc -l <"$tmp/trace")" -eq 2 ] || fail "trace: $(cat "$tmp/trace")"
 grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}\.[0-9]{3} node=1 client +term=3 index=39 latency=[0-9.]+ms status=ok$' "$tmp/trace" || fail "trace line: $(cat "$tmp/trace")"
 "$zkv" trace --trace-endpoints "$leader_trace" --kind client --count 1 -w json >"$tmp/trace" &
@@ -207,10 +231,23 @@ grep -q '"node":1,"kind":"client","term":3,"index":39,"latency_us":' "$tmp/trace
     --key-space 50 >"$tmp/bench" 2>"$tmp/bench.err" || fail "bench: $(cat "$tmp/bench.err")"
 grep -q '^requests  *400$' "$tmp/bench" || fail "bench requests: $(cat "$tmp/bench")"
 grep -q '^errors  *0$' "$tmp/bench" || fail "bench errors: $(cat "$tmp/bench")"
+grep -Eq "^keys: deleted [1-9][0-9]* keys under 'bench/'$" "$tmp/bench" ||
+    fail "bench keys: $(cat "$tmp/bench")"
+expect bench-keys-gone 0 "" scan --prefix bench/ --keys-only --endpoints "$leader"
 grep -Eq '^latency p99.9  *[0-9]+\.[0-9]{3} ms$' "$tmp/bench" || fail "bench latency: $(cat "$tmp/bench")"
 [ -s "$tmp/bench.err" ] && fail "bench wrote to stderr (not a terminal): $(cat "$tmp/bench.err")"
 "$zkv" bench --endpoints "$leader" --inflight 4 --conns 2 --duration 300ms --sequential-keys -w json >"$tmp/bench.json" || fail "bench --duration"
 grep -Eq '^\{"requests":[1-9][0-9]*,"errors":0,"canceled":0,"duration_s":0\.[2-3][0-9]*,"throughput_ops":[0-9.]+,"latency_ms":\{"p50":' "$tmp/bench.json" || fail "bench json: $(cat "$tmp/bench.json")"
+grep -Eq '"prefix":"bench/","deleted":[1-9][0-9]*,"stopped":null\}$' "$tmp/bench.json" ||
+    fail "bench json keys: $(cat "$tmp/bench.json")"
+# --prefix and --keep-keys: the keys stay, and the output says where.
+"$zkv" bench --endpoints "$leader" --count 20 --key-space 5 --prefix b2/ --keep-keys \
+    >"$tmp/bench" || fail "bench --keep-keys"
+grep -q "^keys: left under 'b2/' (zkv del --prefix 'b2/' deletes them)$" "$tmp/bench" ||
+    fail "bench --keep-keys: $(cat "$tmp/bench")"
+"$zkv" scan --prefix b2/ --keys-only --endpoints "$leader" | grep -q '^b2/0000000000004$' ||
+    fail "bench --keep-keys: b2/0000000000004 is not there"
+"$zkv" del --prefix b2/ --endpoints "$leader" >/dev/null || fail "del --prefix b2/"
 
 # member and move-leader. The fake membership: voters 1, 2, 3 at config index 7.
 # Range deletes, and cas on a version or a revision.

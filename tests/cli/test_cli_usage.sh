@@ -2,10 +2,12 @@
 # The zkv command's usage and failure behaviour, without a cluster: help texts,
 # exit codes, and the rule that a failure prints exactly one line on stderr,
 # "zkv: <error>". Requests go to a closed port (tcp://127.0.0.1:1) and must fail
-# cleanly within their --timeout.
-# Usage: test_cli_usage.sh path/to/zkv
+# cleanly within their --timeout, or once the connection has been refused for an
+# attempt timeout.
+# Usage: test_cli_usage.sh path/to/zkv VERSION
 set -u
 zkv=$1
+version=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dead=tcp://127.0.0.1:1
@@ -59,8 +61,9 @@ EOF
     fi
 }
 
-# Help.
+# Help and version.
 run help-flag 0 0 --out '^Commands:' --out 'bench' -- --help
+run version 0 0 --out "^zkv $version\$" -- --version
 run help-command 0 0 --out 'Usage: zkv \[global flags\]' -- help
 run help-put 0 0 --out '^Usage: zkv put KEY VALUE' -- help put
 run put-help 0 0 --out '^Usage: zkv put KEY VALUE' --out '--prev' -- put --help
@@ -97,7 +100,12 @@ run help-check 0 0 --out '^Usage: zkv check \[--wait DURATION\]$' -- help check
 
 # Bad command lines: exit 2, one line.
 run no-command 2 1 --err 'no command' --
-run unknown-command 2 1 --err "unknown command 'frobnicate'" -- frobnicate
+run unknown-command 2 1 --err "unknown command 'frobnicate' \(see 'zkv --help'\)$" -- frobnicate
+run typo-command 2 1 --err "unknown command 'stauts'; did you mean 'status'\?" -- stauts
+run typo-command-short 2 1 --err "unknown command 'pt'; did you mean 'put'\?" -- pt k v
+run typo-help 2 1 --err "help: unknown command 'gte'; did you mean 'get'\?" -- help gte
+run typo-subcommand 2 1 --err "member: unknown subcommand 'lsit'; did you mean 'list'\?" \
+    -- member lsit
 run help-unknown 2 1 -- help frobnicate
 run help-member-unknown 2 1 --err "unknown subcommand 'frobnicate'" -- help member frobnicate
 run help-put-extra 2 1 --err 'help: too many arguments' -- help put extra
@@ -129,6 +137,15 @@ run zero-duration 2 1 -- get k --timeout 0s
 run bad-format 2 1 --err 'output format' -- get k -w yaml
 run bad-consistency 2 1 --err 'consistency' -- get k --consistency x
 run bad-endpoints 2 1 --err 'bad endpoint' -- get k --endpoints 'tcp://127.0.0.1:1,,x'
+# A port out of range is said at once, not found out by connecting.
+run endpoint-port-high 2 1 --max-ms 2000 \
+    --err "bad endpoint '127.0.0.1:99999': the port is out of range \(1 to 65535\)$" \
+    -- get k --endpoints 127.0.0.1:99999
+run endpoint-port-zero 2 1 --max-ms 2000 --err "bad endpoint 'h:0': the port is out of range" \
+    -- status --endpoints 127.0.0.1:7101,h:0
+run endpoint-no-port 2 1 --err "bad endpoint '127.0.0.1': no port" -- get k --endpoints 127.0.0.1
+run trace-endpoint-port 2 1 --err "bad endpoint '127.0.0.1:70000': the port is out of range" \
+    -- trace --trace-endpoints 127.0.0.1:70000
 run bad-limit 2 1 -- scan --limit -3
 run bench-count-and-duration 2 1 -- bench --count 5 --duration 1s
 run bench-ratio 2 1 --err '0 to 1' -- bench --read-ratio 1.5
@@ -166,31 +183,76 @@ run key-too-large 2 1 --err 'over the limit of 4096' --max-ms 10000 -- put "$lon
 run scan-prefix-too-large 2 1 --max-ms 10000 -- scan --prefix "$long_key" --endpoints $dead
 head -c 1048577 /dev/zero >"$tmp/big"
 run value-too-large 2 1 --err 'over the limit of 1048576' --max-ms 10000 -- put k --file "$tmp/big" --endpoints $dead
+# Its size is the whole file's, not where reading stopped.
+head -c 2097152 /dev/zero >"$tmp/big2"
+run value-2mib 2 1 --err "value of 2097152 bytes \($tmp/big2\) is over the limit of 1048576$" \
+    --max-ms 10000 -- put k --file "$tmp/big2" --endpoints $dead
+head -c 3000000 /dev/zero >"$tmp/big3"
+"$zkv" put k --file - --endpoints $dead <"$tmp/big3" >/dev/null 2>"$tmp/err"
+rc=$?
+want="zkv: value of 3000000 bytes (-) is over the limit of 1048576"
+[ $rc -eq 2 ] && [ "$(cat "$tmp/err")" = "$want" ] || fail "value-stdin: $rc $(cat "$tmp/err")"
 run value-file-missing 2 1 --err 'cannot open' -- put k --file "$tmp/absent" --endpoints $dead
 
 # Nobody answering: one line, exit 3, within the deadline (plus start-up).
-run get-unreachable 3 1 --err 'timed out after [0-9]+ms' --max-ms 10000 -- get k --endpoints $dead --timeout 300ms
+hint='is a cluster running\? scripts/run.sh starts a local one; '
+hint="$hint--endpoints or ZKV_ENDPOINTS names another\$"
+refused='\(connection refused; [0-9]+ attempts in [0-9]+ms\)'
+both='tcp://127.0.0.1:1, tcp://127.0.0.1:2'
+run get-unreachable 3 1 --err "nothing answers at tcp://127.0.0.1:1 \(connection refused.*; $hint" \
+    --max-ms 10000 -- get k --endpoints $dead --timeout 300ms
 run put-unreachable 3 1 --err 'the write was not sent' --max-ms 10000 -- --timeout 300ms --endpoints $dead put k v
+# Every endpoint refusing: named, and given up after one attempt timeout (1 s), not the
+# 5 s deadline.
+run get-refused-everywhere 3 1 --max-ms 2500 --err "nothing answers at $both $refused; $hint" \
+    -- get k --endpoints 127.0.0.1:1,127.0.0.1:2
+run put-refused-everywhere 3 1 --max-ms 2500 \
+    --err "session failed \(nothing answers at $both .*\): the write was not sent; $hint" \
+    -- put k v --endpoints 127.0.0.1:1,127.0.0.1:2
+# The default endpoints are the local cluster's: with none running (exit 3), all three
+# are named and the hint says how to start one. (A developer's cluster answers instead.)
+start=$(now_ms)
+"$zkv" get k >/dev/null 2>"$tmp/err" </dev/null
+if [ $? -eq 3 ]; then
+    [ $(($(now_ms) - start)) -le 2500 ] || fail "no-local-cluster: took $(($(now_ms) - start)) ms"
+    local3='tcp://127.0.0.1:7101, tcp://127.0.0.1:7102, tcp://127.0.0.1:7103'
+    grep -Eq "nothing answers at $local3 .*scripts/run.sh" "$tmp/err" ||
+        fail "no-local-cluster: $(cat "$tmp/err")"
+fi
 export ZKV_ENDPOINTS=$dead
 run env-endpoints 3 1 --err '127.0.0.1:1' --max-ms 10000 -- get k --timeout 200ms
 unset ZKV_ENDPOINTS
-run status-unreachable 3 1 --out 'unreachable' --err 'no member answered' --max-ms 10000 -- status --endpoints $dead --timeout 300ms
+run status-unreachable 3 1 --out 'unreachable' \
+    --err "no member answered at tcp://127.0.0.1:1; $hint" --max-ms 10000 -- status --endpoints $dead --timeout 300ms
+# A refused member is unreachable at once, whatever the timeouts.
+run status-refused 3 1 --out '^\? +tcp://127.0.0.1:2 +unreachable' --max-ms 1000 \
+    --err 'no member answered at tcp://127.0.0.1:1, tcp://127.0.0.1:2;' \
+    -- status --endpoints $dead,127.0.0.1:2 --timeout 20s --attempt-timeout 10s
 run bench-unreachable 3 1 --err 'every request failed' --max-ms 10000 -- bench --endpoints $dead --timeout 200ms --count 3 --inflight 3 --conns 3
+# No node answering ends a run at once, not after every request's deadline.
+run bench-no-cluster 3 1 --out '^stopped early: no node answered$' --max-ms 3000 \
+    --err "every request failed; first: .*nothing answers at tcp://127.0.0.1:1 .*$hint" \
+    -- bench --endpoints $dead --count 10
 run trace-silent 0 0 --max-ms 10000 -- trace --trace-endpoints 127.0.0.1:1 --duration 200ms
+# Nothing connected after --attempt-timeout: said once, and trace goes on waiting.
+run trace-nothing-answers 0 1 --max-ms 10000 \
+    --err "^zkv: trace: nothing answers at $both; waiting \(is a cluster running\?" \
+    -- trace --trace-endpoints 127.0.0.1:1,127.0.0.1:2 --attempt-timeout 200ms --duration 600ms
 # A membership change, unlike the list, may or may not have been made.
-run member-list-unreachable 3 1 --err 'timed out after [0-9]+ms .*did not reply$' --max-ms 10000 \
-    -- member list --endpoints $dead --timeout 300ms
-run member-add-unreachable 3 1 --err 'timed out .*the change may or may not have been made$' \
+run member-list-unreachable 3 1 --err "nothing answers at tcp://127.0.0.1:1 $refused; $hint" \
+    --max-ms 10000 -- member list --endpoints $dead --timeout 300ms
+run member-add-unreachable 3 1 \
+    --err "nothing answers .*; the change may or may not have been made; $hint" \
     --max-ms 10000 -- --endpoints $dead --timeout 300ms member add 4 h:1:2 h:3
-run move-leader-unreachable 3 1 --err 'the change may or may not have been made$' --max-ms 10000 \
-    -- move-leader 2 --endpoints $dead --timeout 300ms
+run move-leader-unreachable 3 1 --err "the change may or may not have been made; $hint" \
+    --max-ms 10000 -- move-leader 2 --endpoints $dead --timeout 300ms
 # A backup that gets no answer leaves nothing behind.
 run snapshot-save-unreachable 3 1 --max-ms 10000 \
-    --err 'timed out after [0-9]+ms \(1 attempt\): tcp://127.0.0.1:1 did not reply$' \
+    --err "nothing answers at tcp://127.0.0.1:1 $refused; $hint" \
     -- snapshot save "$tmp/b.snap" --endpoints $dead --timeout 300ms
 [ -e "$tmp/b.snap" ] && fail "snapshot-save-unreachable: FILE created"
 [ -e "$tmp/b.snap.part" ] && fail "snapshot-save-unreachable: FILE.part left behind"
-run check-unreachable 3 1 --err 'timed out after [0-9]+ms .*did not reply$' --max-ms 10000 \
+run check-unreachable 3 1 --err "nothing answers at tcp://127.0.0.1:1 .*; $hint" --max-ms 10000 \
     -- check --endpoints $dead --timeout 300ms
 
 if [ "$failures" -ne 0 ]; then

@@ -749,6 +749,100 @@ static void test_endpoint_lists(void **state)
     assert_null(zkv_client_new(&config, err, sizeof err));
 }
 
+/*  A port out of range is refused with the reason, before libzmq says "Invalid argument". */
+static void test_endpoint_ports(void **state)
+{
+    (void) state;
+    char out[4][ZKV_CLIENT_ENDPOINT_SIZE_MAX];
+    char err[256];
+    assert_int_equal(zkv_client_endpoints_parse("h:65535,tcp://h:1", out, 4, err, sizeof err), 2);
+    assert_int_equal(zkv_client_endpoints_parse("127.0.0.1:99999", out, 4, err, sizeof err), -1);
+    assert_string_equal(err,
+                        "bad endpoint '127.0.0.1:99999': the port is out of range (1 to 65535)");
+    assert_int_equal(zkv_client_endpoints_parse("h:0", out, 4, err, sizeof err), -1);
+    assert_non_null(strstr(err, "out of range"));
+    assert_int_equal(zkv_client_endpoints_parse("h:1,h", out, 4, err, sizeof err), -1);
+    assert_string_equal(err, "bad endpoint 'h': no port (HOST:PORT)");
+    assert_int_equal(zkv_client_endpoints_parse("h:7x", out, 4, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a number"));
+}
+
+/*  The first endpoint refuses connections (nothing listens there): the
+    operation goes on to the next at once, not after the attempt timeout, and
+    later ones skip it. */
+static void test_refused_endpoint_skipped(void **state)
+{
+    (void) state;
+    fake_node_t node;
+    fake_start(&node, (fake_config_t){.mode = FAKE_SERVE});
+    char endpoints[600];
+    snprintf(endpoints, sizeof endpoints, "tcp://127.0.0.1:1,%s", node.endpoint);
+    zkv_client_t *client = client_for(endpoints, 5000, 2000);
+    const Zkv__Response *reply;
+    for (int i = 0; i < 3; i++) {
+        zkv_op_t op = i == 1 ? put_op("k", "v") : get_op("k");
+        int64_t start = now_ms();
+        assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+        assert_int_equal(reply->status, ZKV__STATUS__OK);
+        assert_true(now_ms() - start < 1000); /* far below the attempt timeout */
+    }
+    assert_true(zkv_client_heard(client));
+    zkv_client_stats_t stats;
+    zkv_client_stats(client, &stats);
+    assert_int_equal(stats.no_reply, 0);
+    zkv_client_destroy(&client);
+    fake_stop(&node);
+}
+
+/*  Nothing listens at any endpoint: the operation fails once every endpoint has
+    refused for an attempt timeout, long before its deadline, naming them all. */
+static void test_every_endpoint_refused(void **state)
+{
+    (void) state;
+    zkv_client_t *client = client_for("127.0.0.1:1,127.0.0.1:2", 20000, 300);
+    zkv_op_t op = get_op("k");
+    const Zkv__Response *reply;
+    int64_t start = now_ms();
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_ETIMEDOUT);
+    int64_t took = now_ms() - start;
+    assert_true(took >= 290 && took < 3000);
+    assert_false(zkv_client_heard(client));
+    assert_non_null(strstr(zkv_client_error(client),
+                           "nothing answers at tcp://127.0.0.1:1, tcp://127.0.0.1:2"));
+    /* A write: its session cannot open, and the write is not sent. */
+    op = put_op("k", "v");
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_ETIMEDOUT);
+    assert_non_null(strstr(zkv_client_error(client), "the write was not sent"));
+    zkv_client_destroy(&client);
+}
+
+/*  A single attempt (zkv status): a refused connection ends it at once, silence
+    after the attempt timeout, never the whole deadline. */
+static void test_single_attempt(void **state)
+{
+    (void) state;
+    fake_node_t silent;
+    fake_start(&silent, (fake_config_t){.mode = FAKE_SILENT});
+    zkv_client_t *client = client_for(silent.endpoint, 20000, 300);
+    zkv_op_t op = {.type = ZKV_OP_STATUS, .endpoint = "tcp://127.0.0.1:1", .once = true};
+    const Zkv__Response *reply;
+    int64_t start = now_ms();
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_ETIMEDOUT);
+    assert_true(now_ms() - start < 250);
+    op.endpoint = silent.endpoint;
+    start = now_ms();
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_ETIMEDOUT);
+    int64_t took = now_ms() - start;
+    assert_true(took >= 290 && took < 3000);
+    size_t n;
+    free(fake_records(&silent, &n));
+    assert_int_equal(n, 1);
+    zkv_op_t unpinned = {.type = ZKV_OP_STATUS, .once = true};
+    assert_int_equal(zkv_client_call(client, &unpinned, &reply), ZKV_EINVAL);
+    zkv_client_destroy(&client);
+    fake_stop(&silent);
+}
+
 /* ---------------------------------------------------------------- histogram */
 
 static void assert_near(uint64_t got, uint64_t want)
@@ -927,6 +1021,10 @@ int main(void)
         cmocka_unit_test(test_pinned_status_not_redirected),
         cmocka_unit_test(test_not_leader_without_hint_rotates),
         cmocka_unit_test(test_endpoint_lists),
+        cmocka_unit_test(test_endpoint_ports),
+        cmocka_unit_test(test_refused_endpoint_skipped),
+        cmocka_unit_test(test_every_endpoint_refused),
+        cmocka_unit_test(test_single_attempt),
         cmocka_unit_test(test_histogram_uniform),
         cmocka_unit_test(test_histogram_exact_small_values),
         cmocka_unit_test(test_histogram_tail_and_merge),

@@ -10,9 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include "config.h"
+#include "listen.h"
 
 #define PEERS "1=127.0.0.1:7201:7301:7101,2=127.0.0.1:7202:7302:7102,3=127.0.0.1:7203:7303:7103"
 
@@ -103,7 +108,11 @@ static void test_misconfigurations(void **state)
     char *no_id[] = {"zkvd", "--peers", PEERS, NULL};
     s_expect_error(no_id, NULL, "--id is required");
     char *bad_port[] = {"zkvd", "--id", "1", "--peers", "1=h:1:2:70000", NULL};
-    s_expect_error(bad_port, NULL, "HOST:PUB:ROUTER:CLIENT");
+    s_expect_error(bad_port, NULL, "port 70000 is out of range (1 to 65535)");
+    char *zero_port[] = {"zkvd", "--id", "1", "--peers", "1=h:0:2:3", NULL};
+    s_expect_error(zero_port, NULL, "member 1: port 0 is out of range");
+    char *word_port[] = {"zkvd", "--id", "1", "--peers", "1=h:1:x:3", NULL};
+    s_expect_error(word_port, NULL, "port 'x' is not a number");
     char *unknown[] = {"zkvd", "--bogus", NULL};
     s_expect_error(unknown, NULL, "unknown flag");
     char *no_value[] = {"zkvd", "--id", NULL};
@@ -113,6 +122,86 @@ static void test_misconfigurations(void **state)
     char *bad_env[] = {"ZKV_ID=-1", NULL};
     char *none[] = {"zkvd", NULL};
     s_expect_error(none, bad_env, "--id");
+}
+
+/*  A port used twice is refused at parse time, not at bind (or never, when two
+    members on one host would reach each other's socket). */
+static void test_ports_used_twice(void **state)
+{
+    (void) state;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/ports", s_dir);
+    char *same_member[] = {"zkvd", "--id", "1", "--data-dir", dir, "--peers", "1=h:7201:7201:7101",
+                           NULL};
+    s_expect_error(same_member, NULL, "node 1 would listen on port 7201 twice");
+    char *other_member[] = {
+        "zkvd", "--id", "1", "--data-dir", dir, "--peers", "1=h:7201:7301:7101,2=h:7202:7302:7302",
+        NULL};
+    s_expect_error(other_member, NULL, "member 2 uses port 7302 as ROUTER and CLIENT");
+    char *two_members[] = {
+        "zkvd", "--id", "1", "--data-dir", dir, "--peers", "1=h:7201:7301:7101,2=h:7202:7301:7102",
+        NULL};
+    s_expect_error(two_members, NULL, "members 1 and 2 both use h:7301 (ROUTER and ROUTER)");
+    char *trace[] = {"zkvd", "--id",         "1",    "--data-dir", dir, "--peers",
+                     PEERS,  "--trace-port", "7101", NULL};
+    s_expect_error(trace, NULL, "port 7101 twice: its CLIENT port and --trace-port");
+    /* The same ports on other hosts are fine. */
+    char err[256] = "";
+    char *hosts[] = {
+        "zkvd", "--id", "1", "--data-dir", dir, "--peers", "1=a:7201:7301:7101,2=b:7201:7301:7101",
+        NULL};
+    zkv_config_t c;
+    assert_int_equal(s_parse(&c, hosts, NULL, err), 0);
+}
+
+/*  libzmq binds no host name: localhost becomes its address; an unknown name is
+    one clear line. */
+static void test_listen_resolve(void **state)
+{
+    (void) state;
+    zkv_config_t c = {0};
+    char err[256] = "";
+    snprintf(c.listen, sizeof c.listen, "localhost");
+    assert_int_equal(zkv_listen_resolve(&c, err, sizeof err), 0);
+    assert_string_equal(c.listen, "127.0.0.1");
+    snprintf(c.listen, sizeof c.listen, "0.0.0.0");
+    assert_int_equal(zkv_listen_resolve(&c, err, sizeof err), 0);
+    assert_string_equal(c.listen, "0.0.0.0");
+    snprintf(c.listen, sizeof c.listen, "nosuch.invalid");
+    assert_int_equal(zkv_listen_resolve(&c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cannot listen on 'nosuch.invalid'"));
+}
+
+/*  A port in use is named with its role and the reason. */
+static void test_listen_port_in_use(void **state)
+{
+    (void) state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t size = sizeof addr;
+    assert_int_equal(bind(fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *) &addr, &size), 0);
+    unsigned busy = ntohs(addr.sin_port);
+    char dir[128], peers[128], trace[16], err[256] = "";
+    snprintf(dir, sizeof dir, "%s/in-use", s_dir);
+    snprintf(peers, sizeof peers, "1=127.0.0.1:1:2:%u", busy);
+    snprintf(trace, sizeof trace, "%u", busy == 65535 ? 65534 : busy + 1);
+    char *argv[] = {
+        "zkvd", "--id",         "1", "--peers",        peers, "--data-dir", dir, "--trace-port",
+        trace,  "--watch-port", "3", "--metrics-port", "4",   NULL};
+    zkv_config_t c;
+    assert_int_equal(s_parse(&c, argv, NULL, err), 0);
+    c.trace_port = 0; /* only the busy port may fail: the others need no privilege */
+    c.watch_port = c.metrics_port = c.members[0].pub_port = c.members[0].router_port = 0;
+    assert_int_equal(zkv_listen_check(&c, err, sizeof err), -1);
+    char want[128];
+    snprintf(want, sizeof want,
+             "cannot bind tcp://127.0.0.1:%u (the client port, in --peers): ", busy);
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, "Address already in use"));
+    close(fd);
+    assert_int_equal(zkv_listen_check(&c, err, sizeof err), 0);
 }
 
 static void test_data_dir_not_usable(void **state)
@@ -145,6 +234,9 @@ int main(void)
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_env_and_flag_precedence),
         cmocka_unit_test(test_misconfigurations),
+        cmocka_unit_test(test_ports_used_twice),
+        cmocka_unit_test(test_listen_resolve),
+        cmocka_unit_test(test_listen_port_in_use),
         cmocka_unit_test(test_data_dir_not_usable),
         cmocka_unit_test(test_help),
     };

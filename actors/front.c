@@ -13,7 +13,11 @@
 #include "raft.h"
 #include "response.h"
 #include "zkv.pb-c.h"
+#include "zkv.h"
 #include "zkv_error.h"
+
+/*  libzkv's writes in flight per client fit the results a session keeps. */
+_Static_assert(ZKV_CLIENT_WINDOW <= ZKV_SESSION_WINDOW, "client write window exceeds the node's");
 
 #define CLIENT_REQUEST_TIMEOUT_MS 3000 /* then TIMEOUT: the outcome is unknown */
 #define CLIENT_PENDING_MAX 100000      /* requests in flight before UNAVAILABLE */

@@ -14,7 +14,7 @@
     The per-request path allocates nothing in steady state: requests are packed
     into one reused buffer, and replies are decoded into an arena that is reset
     at the start of every dispatch. */
-#include "client.h"
+#include "zkv.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -25,11 +25,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-
-#include "kvstore.h"
-#include "zkv_error.h"
-
-_Static_assert(ZKV_CLIENT_WINDOW <= ZKV_SESSION_WINDOW, "client write window exceeds the node's");
 
 #define S_SLOT_BITS 24
 #define S_SLOT_MASK ((UINT64_C(1) << S_SLOT_BITS) - 1)

@@ -16,7 +16,6 @@
 
 #include "commands.h"
 #include "histogram.h"
-#include "zkv_error.h"
 
 #define S_CONNS_MAX 1024
 #define S_INFLIGHT_MAX (S_CONNS_MAX * ZKV_CLIENT_WINDOW)

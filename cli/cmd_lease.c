@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "commands.h"
-#include "zkv_error.h"
 
 /*  A lease id: a decimal number, nonzero; false after saying why. */
 bool zkv_lease_id_parse(const char *text, uint64_t *id)

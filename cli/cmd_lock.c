@@ -14,8 +14,7 @@
 
 #include "commands.h"
 #include "leases.h"
-#include "watcher.h"
-#include "zkv_error.h"
+#include "zkv.h"
 
 typedef struct {
     zkv_globals_t *g;

@@ -4,8 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "watcher.h"
-#include "zkv_error.h"
+#include "zkv.h"
 
 typedef struct {
     const zkv_globals_t *g;

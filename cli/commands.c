@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zkv_error.h"
-
 void zkv_globals_flags(zkv_globals_t *g, zkv_flag_t table[8])
 {
     const zkv_flag_t flags[] = {

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client.h"
+#include "zkv.h"
 #include "flags.h"
 #include "output.h"
 

@@ -1,12 +1,9 @@
 /*  watcher: subscribe, catch up, follow (watcher.h). */
-#include "watcher.h"
+#include "zkv.h"
 
 #include <czmq.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "watch_history.h"
-#include "zkv_error.h"
 
 #define WATCHER_TIMEOUT_MS_DEFAULT 2000
 /*  Silence on the stream after which the node is asked for what came since. */

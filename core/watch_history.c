@@ -232,25 +232,6 @@ size_t zkv_watch_history_bytes(const zkv_watch_history_t *self)
     return self->bytes;
 }
 
-static int s_key_cmp(zkv_bytes_t a, zkv_bytes_t b)
-{
-    size_t n = a.size < b.size ? a.size : b.size;
-    int c = n ? memcmp(a.data, b.data, n) : 0;
-    if (c != 0)
-        return c;
-    return (a.size > b.size) - (a.size < b.size);
-}
-
-bool zkv_key_filter_match(const zkv_key_filter_t *filter, zkv_bytes_t key)
-{
-    assert(filter);
-    if (!filter->range)
-        return s_key_cmp(key, filter->start) == 0;
-    if (s_key_cmp(key, filter->start) < 0)
-        return false;
-    return filter->end.size == 0 || s_key_cmp(key, filter->end) < 0;
-}
-
 /*  Index (from the oldest) of the first kept event after pos; count when there is none. */
 static size_t s_first_after(const zkv_watch_history_t *self, zkv_event_pos_t pos)
 {
@@ -304,11 +285,4 @@ int zkv_watch_history_scan(const zkv_watch_history_t *self, zkv_event_pos_t afte
     if (next)
         *next = at;
     return ZKV_OK;
-}
-
-int zkv_event_pos_cmp(zkv_event_pos_t a, zkv_event_pos_t b)
-{
-    if (a.revision != b.revision)
-        return a.revision < b.revision ? -1 : 1;
-    return (a.seq > b.seq) - (a.seq < b.seq);
 }

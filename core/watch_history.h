@@ -30,15 +30,6 @@ typedef struct {
     zkv_btree_meta_t meta; /* put: the key's after it; delete: zeros but mod_revision = revision */
 } zkv_event_t;
 
-/*  A place in the stream of changes: everything up to and including (revision, seq) seen.
-    ZKV_EVENT_SEQ_ALL as seq: every change of that revision seen (an event's own seq is always
-    below it). Positions are ordered by revision, then seq. */
-#define ZKV_EVENT_SEQ_ALL UINT32_MAX
-typedef struct {
-    uint64_t revision;
-    uint32_t seq;
-} zkv_event_pos_t;
-
 /*  What one kept event costs against bytes_max beyond its key and value: its ring slot (64
     bytes on LP64, checked at compile time). A budget, not a measure of the heap: malloc's own
     headers and unused ring slots are not counted. */
@@ -74,16 +65,6 @@ zkv_event_pos_t zkv_watch_history_newest(const zkv_watch_history_t *self);
 size_t zkv_watch_history_count(const zkv_watch_history_t *self);
 /*  Bytes charged against bytes_max by the kept events. */
 size_t zkv_watch_history_bytes(const zkv_watch_history_t *self);
-
-/*  Which keys a watcher wants: key == start exactly (when !range), or start <= key < end
-    (range; end.size 0: no upper bound). Key order: memcmp on the common length, then the
-    shorter first (the btree's order). */
-typedef struct {
-    zkv_bytes_t start;
-    zkv_bytes_t end;
-    bool range;
-} zkv_key_filter_t;
-bool zkv_key_filter_match(const zkv_key_filter_t *filter, zkv_bytes_t key);
 
 typedef bool (*zkv_event_visit_fn)(const zkv_event_t *event, void *arg); /* false: stop */
 

@@ -1,10 +1,12 @@
 /*  zkv_types: what libzkv (zkv.h) and the node share: the error codes, the
-    byte string type and the sizes of keys and values. Include zkv.h; this
+    byte string type, the sizes of keys and values, and the positions and key
+    ranges of watches (core/zkv_types.c implements them for both). Include zkv.h; this
     part is also the node's own definition of them (core/zkv_error.h,
     core/zkv_limits.h), so that client and node cannot disagree. */
 #ifndef ZKV_TYPES_H
 #define ZKV_TYPES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +45,28 @@ typedef enum {
     ZKV_ENOLEASE = -19,   /* no such lease (never granted, revoked or expired) */
     ZKV_EEXIST = -20,     /* it exists already (a lease granted with an id in use) */
 } zkv_error_t;
+
+/*  A place in the stream of changes: everything up to and including (revision, seq) seen.
+    ZKV_EVENT_SEQ_ALL as seq: every change of that revision seen (an event's own seq is always
+    below it). Positions are ordered by revision, then seq. */
+#define ZKV_EVENT_SEQ_ALL UINT32_MAX
+typedef struct {
+    uint64_t revision;
+    uint32_t seq;
+} zkv_event_pos_t;
+
+/*  Compare positions: <0, 0, >0. */
+int zkv_event_pos_cmp(zkv_event_pos_t a, zkv_event_pos_t b);
+
+/*  Which keys a watcher wants: key == start exactly (when !range), or start <= key < end
+    (range; end.size 0: no upper bound). Key order: memcmp on the common length, then the
+    shorter first (the node's order). */
+typedef struct {
+    zkv_bytes_t start;
+    zkv_bytes_t end;
+    bool range;
+} zkv_key_filter_t;
+bool zkv_key_filter_match(const zkv_key_filter_t *filter, zkv_bytes_t key);
 
 /*  Constant text for an error code; never NULL. */
 const char *zkv_strerror(int code);

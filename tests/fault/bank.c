@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "zkv.h"
 
 #define BANK_CLIENTS 2
 #define BANK_ACCOUNTS 8

@@ -7,11 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "client.h"
+#include "zkv.h"
 #include "digests.h"
 #include "history.h"
 #include "record.h"
-#include "zkv_error.h"
 
 #define CHECKS_CALL_MS 2000
 #define CHECKS_POLL_MS 200

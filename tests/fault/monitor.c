@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "zkv.h"
 
 #define MONITOR_INTERVAL_MS 250
 #define MONITOR_TIMEOUT_MS 400

@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "zkv.h"
 #include "cluster.h"
 #include "netcut.h"
 #include "target.h"

@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
-#include "watcher.h"
-#include "zkv_error.h"
+#include "zkv.h"
 
 #define WC_PAUSE_MS 4000
 #define WC_DOWN_MS 3000

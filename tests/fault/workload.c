@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "zkv.h"
 
 #define WL_VALUE_SIZE 48
 #define WL_ATTEMPT_MS 1000

@@ -17,7 +17,7 @@
 
 #include "bank.h"
 #include "checks.h"
-#include "client.h"
+#include "zkv.h"
 #include "fault.h"
 #include "guard.h"
 #include "monitor.h"

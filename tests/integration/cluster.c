@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "zkv.h"
 
 #ifndef ZKV_ZKVD_PATH
 #define ZKV_ZKVD_PATH "zkvd"

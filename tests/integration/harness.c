@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "zkv.pb-c.h"
-#include "zkv_error.h"
 
 #define CLUSTERS_MAX 4
 #define RETRY_PAUSE_MS 200

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client.h"
+#include "zkv.h"
 #include "cluster.h"
 
 #define CHECK(cond, ...)                                                                           \

@@ -18,7 +18,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "btree.h"
 #include "harness.h"
 
 #define REPLY_MS 5000

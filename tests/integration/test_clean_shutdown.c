@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "harness.h"
-#include "zkv_error.h"
 
 #define STREAM_WRITES 2000
 #define WINDOW 128

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "harness.h"
-#include "zkv_error.h"
 
 #define WRITERS 4
 #define WINDOW 64           /* writes in flight per writer */

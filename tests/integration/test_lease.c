@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "watcher.h"
+#include "zkv.h"
 
 #define KEYS 20
 #define TTL_A 2

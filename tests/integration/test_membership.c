@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "zkv_error.h"
 
 #define NODES 6
 #define KEYS_MAX 200000

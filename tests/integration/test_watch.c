@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "watcher.h"
+#include "zkv.h"
 
 #define KEYS 64
 #define INFLIGHT 64

@@ -16,9 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "client.h"
+#include "zkv.h"
 #include "histogram.h"
-#include "zkv_error.h"
 
 /* ---------------------------------------------------------------- fake node */
 

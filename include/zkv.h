@@ -1,5 +1,10 @@
-/*  client: the zkv client library, shared by the zkv command, its benchmark,
-    the integration tests and the fault driver.
+/*  zkv.h: libzkv, the C client library of zkv (pkg-config zkv; link -lzkv).
+    The zkv command, its benchmark, the fault driver and the tests use it as
+    any program would. Three ways to call it: the simple calls at the end
+    (zkv_get, zkv_put, ...) return plain C values; zkv_client_call runs any
+    operation (zkv_op_t) to completion and hands back the node's answer, a
+    zkv.Response of proto/zkv.proto (zkv.pb-c.h, protobuf-c); zkv_client_submit
+    starts one and calls back, for many in flight. examples/ shows each.
 
     One zkv_client_t is one client session: a random client id, a session
     opened on the cluster before the first write (and closed by
@@ -18,22 +23,21 @@
     and when every endpoint has refused for a whole attempt timeout the
     operation fails (ETIMEDOUT) without waiting out its deadline.
 
-    Two ways to use it: zkv_client_call runs one operation to completion;
-    zkv_client_submit starts one and calls back when it is done, driven by
-    zkv_client_poll (one client) or by zkv_client_pollitems and
-    zkv_client_dispatch (several clients in one zmq_poll loop).
+    Submitted operations make progress in zkv_client_poll (one client) or in
+    zkv_client_pollitems and zkv_client_dispatch (several clients in one
+    zmq_poll loop), and in zkv_client_call.
 
     Not thread-safe: one thread owns a client. */
-#ifndef ZKV_CLIENT_H
-#define ZKV_CLIENT_H
+#ifndef ZKV_H
+#define ZKV_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <zmq.h>
 
-#include "btree.h"
 #include "zkv.pb-c.h"
+#include "zkv_types.h"
 
 /*  Endpoints a client knows at once: the configured list plus leaders and
     members it learns of. */
@@ -64,7 +68,7 @@
     hint during an election can bounce a request between nodes). */
 #define ZKV_CLIENT_HOPS_MAX 8
 
-/*  Client errors, beside the ZKV_E* codes of zkv_error.h (ZKV_EKEYSIZE,
+/*  Client errors, beside the ZKV_E* codes of zkv_types.h (ZKV_EKEYSIZE,
     ZKV_EVALSIZE, ZKV_EINVAL, ZKV_EBUSY, ZKV_ENOMEM):
     ETIMEDOUT  no final answer before the deadline, or every endpoint refused its
                connections for an attempt timeout; a write's outcome is unknown
@@ -133,32 +137,32 @@ typedef struct {
     operation completes. Fields an operation does not use are ignored. */
 typedef struct {
     zkv_op_type_t type;
-    zkv_bytes_t key;      /* get, put, delete, cas */
-    zkv_bytes_t value;    /* put; cas: the new value */
-    zkv_bytes_t expected; /* cas with target VALUE, unless expect_absent */
-    bool expect_absent;   /* cas: succeed only when the key is absent */
+    zkv_bytes_t key;             /* get, put, delete, cas */
+    zkv_bytes_t value;           /* put; cas: the new value */
+    zkv_bytes_t expected;        /* cas with target VALUE, unless expect_absent */
+    bool expect_absent;          /* cas: succeed only when the key is absent */
     Zkv__Compare__Target target; /* cas: what is compared (VALUE: expected) */
     uint64_t expected_number;    /* cas with target VERSION, MOD or CREATE */
     bool range;                  /* delete: every key in [key, end); an empty end: no bound */
     const Zkv__TxnRequest *txn;  /* txn: borrowed like the byte fields */
     uint64_t lease;              /* put: attach the key to it (0: none); the lease operations' id */
     uint64_t ttl_s;              /* lease grant: seconds */
-    bool return_previous; /* put: the reply carries the replaced value */
-    bool serializable;    /* get, scan: any node may serve it from its own state */
-    zkv_bytes_t prefix;   /* scan: either a prefix, */
-    zkv_bytes_t start;    /* or the range [start, end); empty end: no bound */
-    zkv_bytes_t end;      /* and delete with range */
-    uint32_t limit;       /* scan: 0 means the node's maximum */
-    bool reverse;         /* scan */
-    bool keys_only;       /* scan */
-    const char *endpoint; /* send only here, never redirected (status, digest or snapshot
-                             of one member) */
-    bool once;            /* with endpoint: one attempt; no reply in the attempt timeout, a
-                             refused connection or a non-final answer ends it (ETIMEDOUT) */
-    uint64_t index;       /* snapshot: 0 for the first piece, then the index it announced;
-                             watch: the revision of the position to catch up after */
-    uint32_t seq;         /* watch: the position's seq (UINT32_MAX: all of index) */
-    uint64_t offset;      /* snapshot: where the piece starts in the file */
+    bool return_previous;        /* put: the reply carries the replaced value */
+    bool serializable;           /* get, scan: any node may serve it from its own state */
+    zkv_bytes_t prefix;          /* scan: either a prefix, */
+    zkv_bytes_t start;           /* or the range [start, end); empty end: no bound */
+    zkv_bytes_t end;             /* and delete with range */
+    uint32_t limit;              /* scan: 0 means the node's maximum */
+    bool reverse;                /* scan */
+    bool keys_only;              /* scan */
+    const char *endpoint;        /* send only here, never redirected (status, digest or snapshot
+                                    of one member) */
+    bool once;                   /* with endpoint: one attempt; no reply in the attempt timeout, a
+                                    refused connection or a non-final answer ends it (ETIMEDOUT) */
+    uint64_t index;              /* snapshot: 0 for the first piece, then the index it announced;
+                                    watch: the revision of the position to catch up after */
+    uint32_t seq;                /* watch: the position's seq (UINT32_MAX: all of index) */
+    uint64_t offset;             /* snapshot: where the piece starts in the file */
     /* Membership changes and move leader. */
     zkv_client_member_t member;
 } zkv_op_t;
@@ -260,5 +264,104 @@ int zkv_client_endpoint_normalize(const char *text, size_t length, char *out, si
     count, or -1 with a message in err (empty, too many, or a bad entry). */
 int zkv_client_endpoints_parse(const char *list, char out[][ZKV_CLIENT_ENDPOINT_SIZE_MAX],
                                size_t capacity, char *err, size_t err_size);
+
+/* ---------------------------------------------------------------- watch */
+
+/*  The watcher follows the changes of a key or a key range, every event once
+    and in order, across reconnections, cut-offs and node failures: the
+    client side of zkv's watch (proto/zkv.proto, WatchRequest).
+
+    On one node at a time: subscribe to its watch port (PUB) and wait for the
+    connection's welcome and the subscription's acknowledgement; catch up
+    from its history, through the client port, after the position of the last
+    event delivered; then follow the stream, dropping what is at or before
+    that position. A new welcome (the connection was dropped: the node cut
+    its subscribers off, or it restarted) means catch up again. A second of
+    silence is checked with a catch-up request, which also finds whatever a
+    lost connection missed; a node that does not answer is left for the next
+    one, where the watcher resumes from its position. Used by zkv watch, the
+    integration tests and the fault driver. Not thread-safe. */
+typedef struct zkv_watcher_t zkv_watcher_t;
+
+typedef struct {
+    const char *endpoints; /* client endpoints, comma-separated, as for zkv_client_config_t */
+    zkv_bytes_t key;       /* borrowed: one key, or with range */
+    zkv_bytes_t end;       /* the range [key, end); empty: no upper bound */
+    bool range;
+    uint64_t start_revision; /* deliver events from this revision on; 0: from now */
+    int64_t timeout_ms;      /* one request or one wait for the stream; 0: 5 s */
+} zkv_watcher_config_t;
+
+/*  An event, borrowed for the call. */
+typedef void(zkv_watcher_fn)(void *arg, const Zkv__WatchEvent *event);
+
+/*  Notes for the user (a resync, a node left): one line, borrowed for the call. */
+typedef void(zkv_watcher_note_fn)(void *arg, const char *note);
+
+/*  NULL with a message in err when the configuration is invalid. */
+zkv_watcher_t *zkv_watcher_new(const zkv_watcher_config_t *config, char *err, size_t err_size);
+void zkv_watcher_destroy(zkv_watcher_t **self_p);
+
+/*  Deliver events for up to run_ms (-1: until interrupted or an error),
+    trying node after node while none answers. 0 when the time is up;
+    ZKV_CLIENT_EINTR on SIGINT/SIGTERM; ZKV_ECOMPACTED when every node's
+    history starts after the position (zkv_watcher_error says which
+    revisions); ZKV_ENOMEM. Can be called again to go on. */
+int zkv_watcher_run(zkv_watcher_t *self, int64_t run_ms, zkv_watcher_fn *fn,
+                    zkv_watcher_note_fn *note, void *arg);
+
+/*  The node followed now: its place in the endpoint list, from 0. */
+size_t zkv_watcher_node(const zkv_watcher_t *self);
+
+/*  The position of the last event delivered (revision, seq). */
+void zkv_watcher_position(const zkv_watcher_t *self, uint64_t *revision, uint32_t *seq);
+
+/*  Why the last run failed. */
+const char *zkv_watcher_error(const zkv_watcher_t *self);
+
+/* ---------------------------------------------------------------- simple calls */
+
+/*  The error a response's status means: ZKV_OK, ZKV_ENOTFOUND, ZKV_EMISMATCH
+    (CAS_FAILED), ZKV_EINVAL (BAD_REQUEST), ZKV_EKEYSIZE, ZKV_EVALSIZE,
+    ZKV_EPENDING (FAILED_PRECONDITION), ZKV_ETOOBIG, ZKV_ECOMPACTED,
+    ZKV_ENOLEASE, ZKV_EEXIST; ZKV_CLIENT_EPROTO for any other. */
+int zkv_client_status_error(int status);
+
+/*  A value and its metadata, copied out of the reply: data is malloc'd, with
+    a NUL after its size bytes; zkv_value_free releases it. */
+typedef struct {
+    uint8_t *data;
+    size_t size;
+    uint64_t create_revision; /* log index of the key's creation */
+    uint64_t mod_revision;    /* ... and of its last change */
+    uint64_t version;         /* changes since its creation, 1 after it */
+    uint64_t lease;           /* 0: none */
+    uint64_t revision;        /* the node's applied index the read was served at */
+} zkv_value_t;
+
+/*  Synchronous calls, each to completion with the client's retries (as
+    zkv_client_call): 0, or an error of zkv_client_status_error or of the
+    client. Reads are linearizable. */
+int zkv_get(zkv_client_t *client, const void *key, size_t key_size, zkv_value_t *value);
+void zkv_value_free(zkv_value_t *value);
+int zkv_put(zkv_client_t *client, const void *key, size_t key_size, const void *value,
+            size_t value_size);
+/*  ZKV_ENOTFOUND when the key was absent. */
+int zkv_delete(zkv_client_t *client, const void *key, size_t key_size);
+/*  Replace the value only while it is expected (expected NULL: only while the
+    key is absent); ZKV_EMISMATCH otherwise. */
+int zkv_cas(zkv_client_t *client, const void *key, size_t key_size, const void *expected,
+            size_t expected_size, const void *value, size_t value_size);
+
+/*  Called for each key of a scan in order, borrowed for the call; false stops. */
+typedef bool(zkv_scan_fn)(void *arg, zkv_bytes_t key, zkv_bytes_t value);
+
+/*  The keys under prefix (size 0: every key), at most limit (0: the node's
+    maximum, 10,000; a zkv_op_t scan goes on from where one stops). */
+int zkv_scan(zkv_client_t *client, const void *prefix, size_t prefix_size, uint32_t limit,
+             zkv_scan_fn *fn, void *arg);
+
+/*  This library's version, "MAJOR.MINOR.PATCH". */
+const char *zkv_version(void);
 
 #endif

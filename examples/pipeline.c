@@ -8,6 +8,8 @@
 
     Writes COUNT keys under example/pipeline/, reads a sample back, deletes
     them, prints the rate. Exits 0 when every write was acknowledged. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, also under -std=c99 */
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 #include <zkv.h>
 
 #define LOCAL_CLUSTER "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
-#define KEY_SIZE 32
+#define KEY_SIZE 48
 
 typedef struct {
     size_t done, failed;

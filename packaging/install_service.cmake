@@ -3,13 +3,7 @@
 # /usr), not the configure-time one. The unit names zkvd and the env files by absolute path.
 # In: ZKV_SOURCE_DIR (packaging/), ZKV_WORK_DIR, ZKV_SBINDIR, ZKV_SYSCONFDIR, ZKV_UNIT_DIR
 # (GNUInstallDirs-style: relative to the prefix, or absolute).
-macro(zkv_absolute var path)
-  if(IS_ABSOLUTE "${path}")
-    set(${var} "${path}")
-  else()
-    set(${var} "${CMAKE_INSTALL_PREFIX}/${path}")
-  endif()
-endmacro()
+include("${ZKV_SOURCE_DIR}/install_dirs.cmake")
 
 zkv_absolute(ZKV_FULL_SBINDIR "${ZKV_SBINDIR}")
 # As GNUInstallDirs does: the prefix /usr keeps its configuration in /etc.

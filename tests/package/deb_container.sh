@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Inside a clean Debian 12 container (tests/package/deb_install.sh copies it there): install
-# the zkv package with apt-get, check what it installed, start three nodes the way
-# zkvd@1..3.service would (its Environment=, EnvironmentFile=, User=, StateDirectory=,
-# WorkingDirectory= and ExecStart=, read from the installed unit: systemd does not run
-# here), put and get through them, stop them, then remove, purge and reinstall the package.
-# With --systemd, in a container whose PID 1 is systemd: install, then run the nodes as
-# the units themselves, hardening and all (systemctl enable --now zkvd@1 zkvd@2 zkvd@3).
+# the packages zkv, libzkv0 and libzkv-dev with apt-get, check what they installed, build
+# the installed examples/basic.c with cc and pkg-config as a user would, start three nodes
+# the way zkvd@1..3.service would (its Environment=, EnvironmentFile=, User=,
+# StateDirectory=, WorkingDirectory= and ExecStart=, read from the installed unit: systemd
+# does not run here), put and get through them with zkv and with the example, stop them,
+# then remove, purge and reinstall zkv, and purge all three.
+# With --systemd, in a container whose PID 1 is systemd: install (zkv and libzkv0), then run
+# the nodes as the units themselves, hardening and all (systemctl enable --now zkvd@1..3).
 # Every wait is bounded. Exit 77 when no Debian mirror is reachable.
-# Usage: deb_container.sh [--systemd] PATH_TO_DEB
+# Usage: deb_container.sh ZKV_DEB LIBZKV0_DEB LIBZKV_DEV_DEB
+#        deb_container.sh --systemd ZKV_DEB LIBZKV0_DEB
 set -euo pipefail
 mode=direct
 if [ "$1" = --systemd ]; then
@@ -40,11 +43,17 @@ if ! timeout 120 apt-get update -qq >/tmp/apt.log 2>&1; then
   exit 77
 fi
 cd "$(dirname "$deb")"
+# ./NAME.deb: a path, so that apt-get installs the file, not a package of that name.
+debs=() packages=()
+for d in "$@"; do
+  debs+=("./$(basename "$d")")
+  packages+=("$(dpkg-deb -f "$d" Package)")
+done
 t0=$(now_ms)
-timeout 300 apt-get install -y -qq --no-install-recommends "./$(basename "$deb")" >/tmp/apt.log 2>&1 ||
-  { cat /tmp/apt.log; fail "apt-get install ./$(basename "$deb")"; }
-log "apt-get install: $(dpkg-query -W -f '${Package} ${Version}' zkv) with its dependencies" \
-  "in $(($(now_ms) - t0)) ms"
+timeout 300 apt-get install -y -qq --no-install-recommends "${debs[@]}" >/tmp/apt.log 2>&1 ||
+  { cat /tmp/apt.log; fail "apt-get install ${debs[*]}"; }
+installed=$(dpkg-query -W -f '${Package} ${Version}\n' "${packages[@]}" | paste -sd ,)
+log "apt-get install: $installed with their dependencies in $(($(now_ms) - t0)) ms"
 
 # Runs "$@" every 200 ms until it succeeds, for at most $1 seconds.
 retry() {
@@ -110,6 +119,34 @@ IFS=: read -r _ _ uid _ _ home shell < <(getent passwd zkv) || fail "no user zkv
 zkvd --help | grep -q -- '--peers' || fail "zkvd --help"
 log "installed: zkvd, zkv, zkv(1), zkvd(8), $unit, the conffile, the user zkv"
 
+# --- the library, and a program built against it --------------------------------------------
+# libzkv.so.0 in the multiarch /usr/lib, in ld.so's cache (libzkv0's ldconfig trigger).
+lib=$(dpkg -L libzkv0 | grep '/libzkv\.so\.0$') || fail "libzkv0 installed no libzkv.so.0"
+[[ $lib == /usr/lib/*-linux-gnu/libzkv.so.0 ]] ||
+  fail "libzkv.so.0 is not in /usr/lib/<multiarch>: $lib"
+grep -q 'libzkv\.so\.0 ' <<<"$(ldconfig -p)" || fail "ld.so's cache does not list libzkv.so.0"
+# Whether program $1 loads the installed libzkv.so.0 (by /lib or /usr/lib: /usr is merged).
+loads_libzkv() {
+  local path
+  path=$(ldd "$1" | sed -nE 's/^\s*libzkv\.so\.0 => (\S+) .*/\1/p')
+  [ -n "$path" ] && [ "$(readlink -f "$path")" = "$(readlink -f "$lib")" ]
+}
+loads_libzkv /usr/bin/zkv || fail "zkv does not load $lib: $(ldd /usr/bin/zkv)"
+# A compiler and pkg-config, as a user would install them; the headers of libzmq and
+# libprotobuf-c came with libzkv-dev's Depends. The example is the copy the package installed.
+t0=$(now_ms)
+timeout 300 apt-get install -y -qq --no-install-recommends gcc libc6-dev pkg-config \
+  >/tmp/apt.log 2>&1 || { cat /tmp/apt.log; fail "apt-get install gcc libc6-dev pkg-config"; }
+t1=$(now_ms)
+mkdir -p /tmp/example
+cp /usr/share/doc/zkv/examples/basic.c /tmp/example/
+# shellcheck disable=SC2046 # pkg-config's output is a list of flags
+out=$(cd /tmp/example && cc basic.c $(pkg-config --cflags --libs zkv) -o basic 2>&1) ||
+  fail "cc basic.c \$(pkg-config --cflags --libs zkv): $out"
+loads_libzkv /tmp/example/basic || fail "basic does not load $lib: $(ldd /tmp/example/basic)"
+log "examples/basic.c built against the installed libzkv with pkg-config in" \
+  "$(($(now_ms) - t1)) ms (gcc, libc6-dev, pkg-config installed in $((t1 - t0)) ms)"
+
 # --- three nodes, as zkvd@1..3.service would start them -------------------------------------
 # The value(s) of one key of the unit, with %i and %S expanded for instance $1.
 unit_values() {
@@ -156,6 +193,12 @@ for i in 1 2 3; do
 done
 log "put and get through zkvd@1..3: OK; zkv status: one leader, two followers"
 
+# The example as its user would run it: against the local cluster, its default endpoints.
+t0=$(now_ms)
+out=$(timeout 60 /tmp/example/basic 2>&1) || fail "basic (examples/basic.c) against the nodes: $out"
+log "basic (examples/basic.c): put, get, cas, scan, delete through libzkv, exit 0," \
+  "in $(($(now_ms) - t0)) ms"
+
 # SIGTERM, as systemctl stop: each node exits 0 within 10 s.
 kill -TERM "${pids[@]}"
 for i in 1 2 3; do
@@ -177,3 +220,11 @@ grep -q 'kept' /tmp/apt.log || fail "purge did not say the data was kept"
 dpkg -i "$(basename "$deb")" >/tmp/apt.log 2>&1 || { cat /tmp/apt.log; fail "dpkg -i after purge"; }
 [ -x /usr/sbin/zkvd ] && [ -f /etc/zkv/zkvd.env ] || fail "dpkg -i after purge"
 log "remove keeps the conffile, purge keeps node data and its user, dpkg -i installs again"
+
+apt-get purge -y -qq zkv libzkv0 libzkv-dev >/tmp/apt.log 2>&1 ||
+  { cat /tmp/apt.log; fail "apt-get purge zkv libzkv0 libzkv-dev"; }
+[ ! -e "$lib" ] && [ ! -e /usr/include/zkv/zkv.h ] && [ ! -e "${lib%/*}/pkgconfig/zkv.pc" ] ||
+  fail "purge left files of libzkv0 or libzkv-dev"
+! grep -q 'libzkv\.so\.0 ' <<<"$(ldconfig -p)" ||
+  fail "ld.so's cache still lists libzkv.so.0 after purge"
+log "purge of zkv, libzkv0, libzkv-dev: their files gone, libzkv.so.0 out of ld.so's cache"

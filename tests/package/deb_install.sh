@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The Debian package, built and installed as a user would: scripts/package.sh makes the .deb
-# in a build directory of its own (RelWithDebInfo, no sanitizers, whatever build runs this
-# test); on the host its control fields and contents are checked, its binaries shown not to
-# be sanitized, and its unit passed through `systemd-analyze verify` (when installed); then
-# a clean Debian 12 container (debian:12-slim, made by scripts/debian-image.sh when missing:
-# no registry needed) installs it with apt-get, runs three nodes from it as zkvd@1..3 would
-# (deb_container.sh, which reads the unit: no systemd there), writes and reads through them,
-# and removes and purges the package. Last, where this engine can boot systemd in a
+# The Debian packages, built and installed as a user would: scripts/package.sh makes zkv,
+# libzkv0 and libzkv-dev in a build directory of its own (RelWithDebInfo, no sanitizers,
+# whatever build runs this test); on the host their control fields and contents are checked
+# (libzkv0's SONAME, shlibs and ldconfig trigger, libzkv-dev's headers and zkv.pc), their
+# binaries shown not to be sanitized, and the unit passed through `systemd-analyze verify`
+# (when installed); then a clean Debian 12 container (debian:12-slim, made by
+# scripts/debian-image.sh when missing: no registry needed) installs the three with apt-get,
+# builds examples/basic.c as installed there with cc and pkg-config, runs three nodes from the
+# package as zkvd@1..3 would (deb_container.sh, which reads the unit: no systemd there),
+# writes and reads through them and with the example, and removes and purges the packages.
+# Last, where this engine can boot systemd in a
 # container (it needs CAP_SYS_ADMIN and the host's cgroups; without them this part is
 # skipped, and says so), the same Debian with systemd installed runs the nodes as the units
 # themselves, hardening included.
@@ -39,23 +42,84 @@ if ! out=$(bash "$root/scripts/package.sh" "$dir" 2>&1); then
   echo "$out" >&2
   fail "scripts/package.sh failed"
 fi
-deb=$(ls "$dir"/zkv_*.deb)
-log "built $(basename "$deb"): $(stat -c %s "$deb") bytes, in $(($(now_ms) - t0)) ms"
-
 version=$(sed -nE 's/^project\(zkv VERSION ([0-9.]+).*/\1/p' "$root/CMakeLists.txt")
+arch=$(dpkg --print-architecture)
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+libdir=/usr/lib/$multiarch
+deb=$dir/zkv_${version}_$arch.deb
+lib_deb=$dir/libzkv0_${version}_$arch.deb
+dev_deb=$dir/libzkv-dev_${version}_$arch.deb
+debs=("$deb" "$lib_deb" "$dev_deb")
+for d in "${debs[@]}"; do
+  [ -f "$d" ] || fail "scripts/package.sh made no $(basename "$d"): $(ls "$dir"/*.deb)"
+  log "built $(basename "$d"): $(stat -c %s "$d") bytes"
+done
+[ "$(ls "$dir"/*.deb | wc -l)" -eq 3 ] ||
+  fail "scripts/package.sh made more than three: $(ls "$dir"/*.deb)"
+log "in $(($(now_ms) - t0)) ms"
+
+# Whether the Depends of package $1 hold $2: a name (any version), or "name (op version)".
+depends_on() {
+  local dep
+  while read -r dep; do
+    if [ "$dep" = "$2" ] || [ "${dep%% *}" = "$2" ]; then return 0; fi
+  done < <(dpkg-deb -f "$1" Depends | sed 's/, /\n/g')
+  return 1
+}
+# The paths package $1 holds, one a line (./usr/...), symbolic links as "path -> target".
+contents() {
+  dpkg-deb -c "$1" | sed -E 's/^([^ ]+ +){5}//'
+}
+
+for d in "${debs[@]}"; do
+  [ "$(dpkg-deb -f "$d" Version)" = "$version" ] || fail "$(basename "$d"): Version is not $version"
+done
 [ "$(dpkg-deb -f "$deb" Package)" = zkv ] || fail "Package is not zkv"
-[ "$(dpkg-deb -f "$deb" Version)" = "$version" ] || fail "Version is not the project's $version"
-depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libc6 libczmq4 libzmq5 libprotobuf-c1; do
-  grep -qE "(^|, )$lib( |,|\$)" <<<"$depends" || fail "Depends lacks $lib: $depends"
+for dep in "libzkv0 (= $version)" libc6 libczmq4 libzmq5 libprotobuf-c1; do
+  depends_on "$deb" "$dep" || fail "zkv: Depends lacks $dep: $(dpkg-deb -f "$deb" Depends)"
 done
 [ "$(dpkg-deb -I "$deb" conffiles)" = /etc/zkv/zkvd.env ] || fail "conffiles is not /etc/zkv/zkvd.env"
-contents=$(dpkg-deb -c "$deb" | awk '{ print $6 }')
+contents=$(contents "$deb")
 for path in ./usr/sbin/zkvd ./usr/bin/zkv ./usr/share/man/man1/zkv.1.gz \
   ./usr/share/man/man8/zkvd.8.gz ./usr/lib/systemd/system/zkvd@.service ./etc/zkv/zkvd.env \
   ./usr/share/doc/zkv/copyright ./usr/share/doc/zkv/examples/zkvd-1.env; do
-  grep -qxF "$path" <<<"$contents" || fail "the package lacks $path"
+  grep -qxF "$path" <<<"$contents" || fail "the package zkv lacks $path"
 done
+! grep -q libzkv <<<"$contents" || fail "the package zkv holds a file of libzkv"
+
+# libzkv0: the shared object under its SONAME, a shlibs file naming the package, and
+# ldconfig run when it comes and goes.
+[ "$(dpkg-deb -f "$lib_deb" Package)" = libzkv0 ] || fail "Package is not libzkv0"
+[ "$(dpkg-deb -f "$lib_deb" Section)" = libs ] || fail "libzkv0: Section is not libs"
+for dep in libc6 libczmq4 libzmq5 libprotobuf-c1; do
+  depends_on "$lib_deb" "$dep" ||
+    fail "libzkv0: Depends lacks $dep: $(dpkg-deb -f "$lib_deb" Depends)"
+done
+lib_contents=$(contents "$lib_deb")
+[ "$(grep '\.so' <<<"$lib_contents")" = ".$libdir/libzkv.so.0 -> libzkv.so.0.1.0
+.$libdir/libzkv.so.0.1.0" ] ||
+  fail "libzkv0 does not hold libzkv.so.0 -> libzkv.so.0.1.0 alone: $lib_contents"
+grep -qxF ./usr/share/doc/libzkv0/copyright <<<"$lib_contents" || fail "libzkv0 lacks its copyright"
+[ "$(dpkg-deb -I "$lib_deb" shlibs)" = "libzkv 0 libzkv0 (>= $version)" ] ||
+  fail "libzkv0: shlibs is not 'libzkv 0 libzkv0 (>= $version)': $(dpkg-deb -I "$lib_deb" shlibs)"
+grep -qx 'activate-noawait ldconfig' <<<"$(dpkg-deb -I "$lib_deb" triggers)" ||
+  fail "libzkv0 has no ldconfig trigger"
+
+# libzkv-dev: what a program needs to build against libzkv, and its examples.
+[ "$(dpkg-deb -f "$dev_deb" Package)" = libzkv-dev ] || fail "Package is not libzkv-dev"
+for dep in "libzkv0 (= $version)" libzmq3-dev libprotobuf-c-dev; do
+  depends_on "$dev_deb" "$dep" ||
+    fail "libzkv-dev: Depends lacks $dep: $(dpkg-deb -f "$dev_deb" Depends)"
+done
+dev_contents=$(contents "$dev_deb")
+for path in ./usr/include/zkv/zkv.h ./usr/include/zkv/zkv_types.h ./usr/include/zkv/zkv.pb-c.h \
+  ".$libdir/libzkv.so -> libzkv.so.0" ".$libdir/pkgconfig/zkv.pc" \
+  ./usr/share/doc/zkv/examples/basic.c ./usr/share/doc/zkv/examples/pipeline.c \
+  ./usr/share/doc/libzkv-dev/copyright; do
+  grep -qxF "$path" <<<"$dev_contents" || fail "libzkv-dev lacks $path"
+done
+[ "$(grep -c '\.so' <<<"$dev_contents")" -eq 1 ] ||
+  fail "libzkv-dev holds more than the link libzkv.so"
 
 tree=$(mktemp -d)
 name=zkv-pkg-test-$$-$RANDOM
@@ -70,13 +134,36 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-dpkg-deb -x "$deb" "$tree"
-for bin in "$tree/usr/sbin/zkvd" "$tree/usr/bin/zkv"; do
+for d in "${debs[@]}"; do dpkg-deb -x "$d" "$tree"; done
+for bin in "$tree/usr/sbin/zkvd" "$tree/usr/bin/zkv" "$tree$libdir/libzkv.so.0.1.0"; do
   if readelf -d "$bin" | grep -qE 'NEEDED.*lib(a|ub|t)san'; then
     fail "$(basename "$bin") in the package is a sanitized build"
   fi
   readelf -d "$bin" | grep -q BIND_NOW || fail "$(basename "$bin") lacks Debian's hardening flags"
+  ! readelf -d "$bin" | grep -qE 'RPATH|RUNPATH' || fail "$(basename "$bin") carries an RPATH"
 done
+readelf -d "$tree$libdir/libzkv.so.0.1.0" | grep -qF 'Library soname: [libzkv.so.0]' ||
+  fail "libzkv.so.0.1.0's SONAME is not libzkv.so.0"
+readelf -d "$tree/usr/bin/zkv" | grep -qF 'Shared library: [libzkv.so.0]' ||
+  fail "zkv does not link libzkv.so.0"
+# Every header zkv.h includes by quoted name is beside it.
+while read -r h; do
+  [ -f "$tree/usr/include/zkv/$h" ] || fail "zkv.h includes \"$h\", which libzkv-dev lacks"
+done < <(sed -nE 's/^#include "([^"]+)".*/\1/p' "$tree/usr/include/zkv/zkv.h")
+# zkv.pc, read by pkg-config as installed: /usr paths, this version, -lzkv, the headers' directory.
+pc() { pkg-config --with-path="$tree$libdir/pkgconfig" "$@" zkv; }
+[ "$(pc --modversion)" = "$version" ] || fail "zkv.pc: Version is not $version"
+[ "$(pc --variable=libdir)" = "$libdir" ] && [ "$(pc --variable=includedir)" = /usr/include ] ||
+  fail "zkv.pc: libdir or includedir is not $libdir, /usr/include:" \
+    "$(cat "$tree$libdir/pkgconfig/zkv.pc")"
+[ "$(pc --print-requires | tr '\n' ' ')" = "libzmq libprotobuf-c " ] &&
+  [ -z "$(pc --print-requires-private)" ] ||
+  fail "zkv.pc: Requires is not libzmq libprotobuf-c, or Requires.private is not empty"
+grep -qx 'Libs: -L${libdir} -lzkv' "$tree$libdir/pkgconfig/zkv.pc" &&
+  grep -qx 'Cflags: -I${includedir}/zkv' "$tree$libdir/pkgconfig/zkv.pc" ||
+  fail "zkv.pc: Libs or Cflags is not -lzkv, -I\${includedir}/zkv"
+log "contents and control fields: zkv, libzkv0 (SONAME libzkv.so.0, shlibs, ldconfig trigger)," \
+  "libzkv-dev (headers, zkv.pc, examples)"
 
 if command -v systemd-analyze >/dev/null; then
   # Verified inside the package's own tree (ExecStart= must exist there, man: links resolve
@@ -100,10 +187,11 @@ if ! out=$(bash "$root/scripts/debian-image.sh" 2>&1); then
 fi
 # sleep as the container's life: it ends by itself even if this script is killed outright.
 docker run -d --name "$name" --label zkv-test=package debian:12-slim sleep 900 >/dev/null
-docker cp "$deb" "$name:/tmp/"
+for d in "${debs[@]}"; do docker cp "$d" "$name:/tmp/"; done
 docker cp "$here/deb_container.sh" "$name:/tmp/"
 rc=0
-timeout 600 docker exec "$name" bash /tmp/deb_container.sh "/tmp/$(basename "$deb")" || rc=$?
+timeout 600 docker exec "$name" bash /tmp/deb_container.sh "/tmp/$(basename "$deb")" \
+  "/tmp/$(basename "$lib_deb")" "/tmp/$(basename "$dev_deb")" || rc=$?
 [ "$rc" -eq 77 ] && exit 77
 [ "$rc" -eq 0 ] || fail "in the container (exit $rc)"
 log "container part in $(($(now_ms) - t1)) ms"
@@ -128,10 +216,13 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 if [ "$state" = running ] || [ "$state" = degraded ]; then
+  # zkv and the library it needs: the units need no compiler.
   docker cp "$deb" "$sd:/tmp/"
+  docker cp "$lib_deb" "$sd:/tmp/"
   docker cp "$here/deb_container.sh" "$sd:/tmp/"
   rc=0
-  timeout 300 docker exec "$sd" bash /tmp/deb_container.sh --systemd "/tmp/$(basename "$deb")" || rc=$?
+  timeout 300 docker exec "$sd" bash /tmp/deb_container.sh --systemd "/tmp/$(basename "$deb")" \
+    "/tmp/$(basename "$lib_deb")" || rc=$?
   [ "$rc" -eq 0 ] || fail "under systemd in the container (exit $rc)"
   log "systemd part in $(($(now_ms) - t2)) ms"
 else

@@ -26,3 +26,17 @@ compose_start() {
   fi
   wait_healthy
 }
+
+# The EXIT trap of a compose test: on failure the last log lines of each container, then
+# the project down with its volumes. Arguments: compose's own (e.g. --profile metrics).
+# trap 'compose_cleanup ARGS' EXIT
+compose_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ "$rc" -ne 0 ]; then
+    log "FAIL; last lines of each container's log:"
+    compose "$@" logs --no-color --tail 20 2>&1 || true
+  fi
+  compose "$@" down -v -t 5 >/dev/null 2>&1 || true
+  exit "$rc"
+}

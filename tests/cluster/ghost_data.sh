@@ -36,16 +36,6 @@ log() { echo "ghost-data: $*"; }
 # shellcheck source=tests/cluster/compose_lib.sh
 . "$root/tests/cluster/compose_lib.sh"
 
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ "$rc" -ne 0 ]; then
-    log "FAIL; last lines of each node's log:"
-    compose logs --no-color --tail 20 2>&1 || true
-  fi
-  compose down -v -t 5 >/dev/null 2>&1 || true
-  exit "$rc"
-}
 
 # The leader's id once every node in "$@" (ids) answers and names the same leader,
 # itself among them; waits at most 30 s.
@@ -72,7 +62,7 @@ wait_leader() {
 
 # A leftover project from a run that was killed (ctest timeout) would hold the ports.
 compose down -v -t 5 >/dev/null 2>&1 || true
-trap cleanup EXIT
+trap compose_cleanup EXIT
 trap 'exit 130' INT TERM
 
 compose_start

@@ -44,16 +44,6 @@ log() { echo "prometheus: $*"; }
 # shellcheck source=tests/cluster/compose_lib.sh
 . "$root/tests/cluster/compose_lib.sh"
 
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ "$rc" -ne 0 ]; then
-    log "FAIL; last lines of each container's log:"
-    compose --profile metrics logs --no-color --tail 20 2>&1 || true
-  fi
-  compose --profile metrics down -v -t 5 >/dev/null 2>&1 || true
-  exit "$rc"
-}
 
 # The value of an instant query whose result is one sample ("" when it has none or
 # Prometheus does not answer), from the JSON by sed: {"value":[<time>,"<value>"]}.
@@ -100,7 +90,7 @@ expect_200() {
 
 # A leftover project from a run that was killed (ctest timeout) would hold the ports.
 compose --profile metrics down -v -t 5 >/dev/null 2>&1 || true
-trap cleanup EXIT
+trap 'compose_cleanup --profile metrics' EXIT
 trap 'exit 130' INT TERM
 
 t0=$(now_ms)

@@ -36,16 +36,6 @@ log() { echo "replace-node: $*"; }
 # shellcheck source=tests/cluster/compose_lib.sh
 . "$root/tests/cluster/compose_lib.sh"
 
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ "$rc" -ne 0 ]; then
-    log "FAIL; last lines of each node's log:"
-    compose --profile spare logs --no-color --tail 20 2>&1 || true
-  fi
-  compose --profile spare down -v -t 5 >/dev/null 2>&1 || true
-  exit "$rc"
-}
 
 # Run "$@" until it succeeds, at most 30 s.
 retry() {
@@ -61,7 +51,7 @@ retry() {
 }
 
 compose --profile spare down -v -t 5 >/dev/null 2>&1 || true
-trap cleanup EXIT
+trap 'compose_cleanup --profile spare' EXIT
 trap 'exit 130' INT TERM
 
 compose_start

@@ -40,3 +40,16 @@ compose_cleanup() {
   compose "$@" down -v -t 5 >/dev/null 2>&1 || true
   exit "$rc"
 }
+
+# Run "$@" until it succeeds, at most 30 s.
+retry() {
+  local deadline=$(($(now_ms) + 30000))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$(now_ms)" -ge "$deadline" ]; then
+      log "gave up after 30 s: $*"
+      "$@" || true
+      return 1
+    fi
+    sleep 0.3
+  done
+}

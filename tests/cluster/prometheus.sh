@@ -44,7 +44,6 @@ log() { echo "prometheus: $*"; }
 # shellcheck source=tests/cluster/compose_lib.sh
 . "$root/tests/cluster/compose_lib.sh"
 
-
 # The value of an instant query whose result is one sample ("" when it has none or
 # Prometheus does not answer), from the JSON by sed: {"value":[<time>,"<value>"]}.
 query() {
@@ -66,19 +65,6 @@ wait_at_least() {
   done
   log "'$1' did not reach $2 within $3 s (last value: '$v')" >&2
   return 1
-}
-
-# Run "$@" until it succeeds, at most 30 s.
-retry() {
-  local deadline=$(($(now_ms) + 30000))
-  until "$@" >/dev/null 2>&1; do
-    if [ "$(now_ms)" -ge "$deadline" ]; then
-      log "gave up after 30 s: $*"
-      "$@" || true
-      return 1
-    fi
-    sleep 0.3
-  done
 }
 
 # "$1" answers HTTP 200 at the URL "$2".

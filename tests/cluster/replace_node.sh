@@ -36,20 +36,6 @@ log() { echo "replace-node: $*"; }
 # shellcheck source=tests/cluster/compose_lib.sh
 . "$root/tests/cluster/compose_lib.sh"
 
-
-# Run "$@" until it succeeds, at most 30 s.
-retry() {
-  local deadline=$(($(now_ms) + 30000))
-  until "$@" >/dev/null 2>&1; do
-    if [ "$(now_ms)" -ge "$deadline" ]; then
-      log "gave up after 30 s: $*"
-      "$@" || true
-      return 1
-    fi
-    sleep 0.3
-  done
-}
-
 compose --profile spare down -v -t 5 >/dev/null 2>&1 || true
 trap 'compose_cleanup --profile spare' EXIT
 trap 'exit 130' INT TERM

@@ -88,8 +88,9 @@ static void s_pending_destroy(void **item)
     *item = NULL;
 }
 
-static pending_t *s_pending_new(int64_t now, pending_key_t key, zframe_t *routing,
-                                zkv_reply_conn_t *conn, const Zkv__Request *req)
+/*  now: the clock the sweep reads; started_ns: the request's arrival, for its latency. */
+static pending_t *s_pending_new(int64_t now, uint64_t started_ns, pending_key_t key,
+                                zframe_t *routing, zkv_reply_conn_t *conn, const Zkv__Request *req)
 {
     pending_t *p = zmalloc(sizeof *p);
     p->key = key;
@@ -98,7 +99,7 @@ static pending_t *s_pending_new(int64_t now, pending_key_t key, zframe_t *routin
     zkv_reply_conn_hold(conn);
     p->request_id = req->request_id;
     p->started_ms = now;
-    p->started_ns = zkv_metrics_now_ns();
+    p->started_ns = started_ns;
     p->client_id = req->client_id;
     p->sequence = req->sequence;
     p->op = (uint32_t) req->body_case;
@@ -391,7 +392,8 @@ static void s_write(client_t *self, zframe_t *routing, const Zkv__Request *req)
     zkv__command__pack(&cmd, packed);
     /* A retry replaces the earlier pending entry: answer where the client is now. */
     pending_key_t key = {req->client_id, req->sequence};
-    s_pending_put(self->writes, s_pending_new(s_now(self), key, routing, conn, req));
+    s_pending_put(self->writes,
+                  s_pending_new(s_now(self), self->arrival_ns, key, routing, conn, req));
 }
 
 static bool s_linearizable(const Zkv__Request *req)
@@ -422,7 +424,8 @@ static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv_
         return;
     uint64_t context = ++self->next_context;
     pending_key_t key = {context, 0};
-    s_pending_put(self->reads, s_pending_new(s_now(self), key, routing, conn, req));
+    s_pending_put(self->reads,
+                  s_pending_new(s_now(self), self->arrival_ns, key, routing, conn, req));
     zkv_msg_t msg = {.body = zframe_dup(body)};
     if (linearizable) {
         msg.type = ZKV_MSG_READ;
@@ -487,7 +490,8 @@ static void s_admin(client_t *self, zframe_t *routing, zframe_t *body, const Zkv
         return;
     uint64_t context = ++self->next_context;
     pending_key_t key = {context, 0};
-    s_pending_put(self->reads, s_pending_new(s_now(self), key, routing, conn, req));
+    s_pending_put(self->reads,
+                  s_pending_new(s_now(self), self->arrival_ns, key, routing, conn, req));
     zkv_msg_t msg = {.type = ZKV_MSG_ADMIN, .admin.context = context, .body = zframe_dup(body)};
     zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &msg);
 }

@@ -4,10 +4,11 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "raft.h"
+
 bool zkv_health_check(const zkv_metrics_t *metrics, uint64_t max_lag, char *reason,
                       size_t reason_size)
 {
-    static const char *roles[] = {"follower", "pre-candidate", "candidate", "leader"};
     uint64_t role = zkv_metric_get(&metrics->raft.role);
     uint64_t term = zkv_metric_get(&metrics->raft.term);
     uint64_t leader = zkv_metric_get(&metrics->raft.leader);
@@ -15,7 +16,7 @@ bool zkv_health_check(const zkv_metrics_t *metrics, uint64_t max_lag, char *reas
     uint64_t commit = zkv_metric_get(&metrics->raft.leader_commit);
     if (!leader) {
         snprintf(reason, reason_size, "no leader known (%s in term %" PRIu64 ")",
-                 role < 4 ? roles[role] : "unknown", term);
+                 zkv_raft_role_name((zkv_raft_role_t) role), term);
         return false;
     }
     if (commit > applied && commit - applied > max_lag) {

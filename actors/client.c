@@ -1,9 +1,11 @@
 /*  client actor: the front handler (front.h) on a ROUTER and two inproc pairs. */
 #include "client.h"
 
+#include "acl_file.h"
 #include "actor.h"
 #include "front.h"
 #include "loop.h"
+#include "security.h"
 #include "zkv_limits.h"
 
 /*  Replies a connection may hold in libzmq: past it the ROUTER drops. The
@@ -24,6 +26,7 @@ typedef struct {
     zsock_t *watch;
     zkv_tracer_t *tracer;
     zkv_front_t *front;
+    const zkv_config_t *config;
 } shell_t;
 
 static int s_port_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
@@ -129,6 +132,7 @@ static int s_shell_init(shell_t *self, const client_args_t *args)
                        .reply = s_port_reply,
                        .now_ms = s_port_now};
     self->front = zkv_front_new(config, &port, self->tracer);
+    self->config = config;
     if (!self->router || !self->replication || !self->storage || !self->watch || !self->front ||
         !me)
         return -1;
@@ -143,14 +147,39 @@ static int s_shell_init(shell_t *self, const client_args_t *args)
     zsock_set_rcvtimeo(self->storage, 0);
     zsock_set_rcvtimeo(self->watch, 0);
     zsock_set_sndtimeo(self->watch, 0);
+    zkv_security_server(config, self->router, ZKV_ZAP_CLIENT);
     return zsock_bind(self->router, "tcp://%s:%u", config->listen, me->client_port) < 0 ? -1 : 0;
+}
+
+/*  --acl, at start and on RELOAD (SIGHUP). A file that no longer parses
+    leaves the rules as they were, and says why. */
+static int s_load_acl(shell_t *self)
+{
+    const zkv_config_t *config = self->config;
+    if (!config->acl_path[0])
+        return 0;
+    char err[512];
+    zkv_acl_t *acl = zkv_acl_file_load(config->acl_path, err, sizeof err);
+    if (!acl) {
+        zsys_error("zkvd: %s; the rules stay as they were", err);
+        return -1;
+    }
+    zsys_info("zkvd: %zu authorization rules from %s", zkv_acl_rules(acl), config->acl_path);
+    zkv_front_set_acl(self->front, &acl);
+    return 0;
+}
+
+static void s_on_command(void *arg, const char *command)
+{
+    if (streq(command, "RELOAD"))
+        s_load_acl(arg);
 }
 
 static void s_client_actor(zsock_t *pipe, void *arg)
 {
     zkv_actor_name("client");
     shell_t self = {0};
-    if (s_shell_init(&self, arg) != 0) {
+    if (s_shell_init(&self, arg) != 0 || s_load_acl(&self) != 0) {
         s_shell_destroy(&self);
         zkv_actor_ready(pipe, 1);
         return;
@@ -164,6 +193,7 @@ static void s_client_actor(zsock_t *pipe, void *arg)
     zkv_loop_reader(loop, self.watch, s_on_watch, CLIENT_DRAIN_MAX);
     zkv_loop_reader(loop, self.router, s_on_router, CLIENT_DRAIN_MAX);
     zkv_loop_on_round(loop, s_on_round, ZKV_FRONT_SWEEP_MS);
+    zkv_loop_on_command(loop, s_on_command);
     zkv_actor_ready(pipe, 0);
     zkv_loop_run(loop);
     zkv_loop_destroy(&loop);

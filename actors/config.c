@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "security.h"
 #include "wal.h"
 
 typedef enum { OPT_U32, OPT_U64, OPT_U16, OPT_STRING, OPT_MEMBERS, OPT_BOOL } opt_type_t;
@@ -58,6 +59,20 @@ static const option_t s_options[] = {
      "... or after this many bytes of log (default 67108864)"},
     {"wal-segment-bytes", "ZKV_WAL_SEGMENT_BYTES", OPT_U64, FIELD(wal_segment_bytes),
      "size of a log segment file, preallocated (default 67108864)"},
+    {"server-cert", "ZKV_SERVER_CERT", OPT_STRING, FIELD(cert_path),
+     "secret certificate of the client, watch and trace sockets, shared by the members"},
+    {"peer-cert", "ZKV_PEER_CERT", OPT_STRING, FIELD(peer_cert_path),
+     "this node's own secret certificate for the peer sockets (node-id = --id)"},
+    {"peer-certs", "ZKV_PEER_CERTS", OPT_STRING, FIELD(peer_certs),
+     "directory of the members' public peer certificates (*.cert)"},
+    {"client-certs", "ZKV_CLIENT_CERTS", OPT_STRING, FIELD(client_certs),
+     "directory of the public certificates of the clients allowed (*.cert)"},
+    {"trace-certs", "ZKV_TRACE_CERTS", OPT_STRING, FIELD(trace_certs),
+     "directory of the trace subscribers allowed (default: --client-certs)"},
+    {"acl", "ZKV_ACL", OPT_STRING, FIELD(acl_path),
+     "authorization file: each client's rights on key prefixes (default: all)"},
+    {"insecure", "ZKV_INSECURE", OPT_BOOL, FIELD(insecure),
+     "no CURVE: plaintext and no authentication on any socket"},
     {"tick-ms", "ZKV_TICK_MS", OPT_U32, FIELD(tick_ms), "length of one Raft tick (default 10)"},
     {"election-ticks", "ZKV_ELECTION_TICKS", OPT_U32, FIELD(election_ticks),
      "election timeout in ticks, randomised up to twice this (default 30)"},
@@ -408,7 +423,7 @@ int zkv_config_parse(zkv_config_t *config, int argc, char **argv, char **env, FI
         if (s_set(config, opt, value, err, err_size) != 0)
             return -1;
     }
-    if (s_validate(config, err, err_size) != 0)
+    if (s_validate(config, err, err_size) != 0 || zkv_security_load(config, err, err_size) != 0)
         return -1;
     return s_check_data_dir(config->data_dir, err, err_size);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cert.h"
 #include "zkv_limits.h"
 
 
@@ -46,6 +47,17 @@ typedef struct {
     /* Join a running cluster (added first with zkv member add): --peers
        names the members to reach; the membership comes from the leader. */
     bool join;
+    /* CURVE on every TCP socket but the metrics port (security.h): the
+       files named, and the key pairs loaded from them at parse time. */
+    bool insecure;                               /* plaintext, said loudly */
+    char cert_path[ZKV_DATA_PATH_SIZE_MAX];      /* --server-cert: client, watch, trace */
+    char peer_cert_path[ZKV_DATA_PATH_SIZE_MAX]; /* this node's peer sockets */
+    char peer_certs[ZKV_DATA_PATH_SIZE_MAX];     /* members' public peer certificates */
+    char client_certs[ZKV_DATA_PATH_SIZE_MAX];   /* clients allowed */
+    char trace_certs[ZKV_DATA_PATH_SIZE_MAX];    /* trace subscribers; default client_certs */
+    char acl_path[ZKV_DATA_PATH_SIZE_MAX];       /* rights on key prefixes; none: all */
+    zkv_cert_t cert;
+    zkv_cert_t peer_cert;
     /* Make the data directory from a backup (zkv snapshot save) and exit. */
     char restore[ZKV_DATA_PATH_SIZE_MAX];
 } zkv_config_t;

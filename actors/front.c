@@ -6,6 +6,7 @@
 
 #include "btree.h"
 #include "command.h"
+#include "front_acl.h"
 #include "front_lease.h"
 #include "inproc.h"
 #include "le.h"
@@ -65,6 +66,7 @@ struct zkv_front_t {
     uint64_t keys;
     int64_t next_sweep_ms;
     zkv_front_leases_t *leases;
+    zkv_acl_t *acl; /* --acl's rules; NULL: every client may do everything */
     /* The request being handled: when it came, and whether it was answered
        at once (then with sent_status); for metrics. */
     uint64_t arrival_ns;
@@ -511,6 +513,20 @@ static void s_lease_list(client_t *self, zframe_t *routing, const Zkv__Request *
     s_send(self, routing, zkv_response_frame(&r), r.status);
 }
 
+/*  The client's key, as the auth actor named it, may make this request. */
+static bool s_authorize(client_t *self, zframe_t *routing, zframe_t *body, const Zkv__Request *req)
+{
+    const char *user = self->acl ? zframe_meta(body, "User-Id") : NULL;
+    const char *what = "";
+    if (zkv_front_acl_allows(self->acl, user, req, &what))
+        return true;
+    char text[160];
+    snprintf(text, sizeof text, "permission denied: client '%.64s' may not %s this",
+             user ? user : "", what);
+    s_reply_status(self, routing, req, ZKV__STATUS__PERMISSION_DENIED, text);
+    return false;
+}
+
 static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
 {
     uint64_t sent = self->sent;
@@ -521,7 +537,7 @@ static void s_request(client_t *self, zframe_t *routing, zframe_t *body)
         s_count(self, 0, ZKV__STATUS__BAD_REQUEST, self->arrival_ns);
         return;
     }
-    if (s_validate(self, routing, req)) {
+    if (s_authorize(self, routing, body, req) && s_validate(self, routing, req)) {
         switch (req->body_case) {
         case ZKV__REQUEST__BODY_PUT:
         case ZKV__REQUEST__BODY_DELETE:
@@ -786,6 +802,13 @@ zkv_reply_queue_t *zkv_front_replies(zkv_front_t *self)
     return self->replies;
 }
 
+void zkv_front_set_acl(zkv_front_t *self, zkv_acl_t **acl_p)
+{
+    zkv_acl_destroy(&self->acl);
+    self->acl = *acl_p;
+    *acl_p = NULL;
+}
+
 zkv_front_t *zkv_front_new(const zkv_config_t *config, const zkv_port_t *port,
                            zkv_tracer_t *tracer)
 {
@@ -815,6 +838,7 @@ void zkv_front_destroy(zkv_front_t **self_p)
     zhashx_destroy(&self->reads);
     zkv_reply_queue_destroy(&self->replies); /* after the requests that count on it */
     zkv_front_leases_destroy(&self->leases);
+    zkv_acl_destroy(&self->acl);
     free(self);
     *self_p = NULL;
 }

@@ -13,6 +13,7 @@
 
 #include <czmq.h>
 
+#include "acl.h"
 #include "config.h"
 #include "msg.h"
 #include "port.h"
@@ -29,6 +30,10 @@ typedef struct zkv_front_t zkv_front_t;
 zkv_front_t *zkv_front_new(const zkv_config_t *config, const zkv_port_t *port,
                            zkv_tracer_t *tracer);
 void zkv_front_destroy(zkv_front_t **self_p);
+
+/*  Authorize requests by acl from now on (taken; NULL: allow everything).
+    The client's name is its request frame's User-Id property (auth.h). */
+void zkv_front_set_acl(zkv_front_t *self, zkv_acl_t **acl_p);
 
 /*  One request from the client at routing (both borrowed); body NULL: the
     message was not exactly one frame. */

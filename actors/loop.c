@@ -14,6 +14,7 @@ struct zkv_loop_t {
     s_reader_t readers[ZKV_LOOP_READERS_MAX];
     size_t n_readers;
     zkv_loop_round_fn *on_round;
+    zkv_loop_command_fn *on_command;
     int64_t wait_ms;
 };
 
@@ -51,6 +52,11 @@ void zkv_loop_on_round(zkv_loop_t *self, zkv_loop_round_fn *fn, int64_t first_wa
     self->wait_ms = first_wait_ms;
 }
 
+void zkv_loop_on_command(zkv_loop_t *self, zkv_loop_command_fn *fn)
+{
+    self->on_command = fn;
+}
+
 /*  Poll the pipe and the readers not paused; true when the pipe said $TERM or broke. */
 static bool s_wait(zkv_loop_t *self)
 {
@@ -67,6 +73,8 @@ static bool s_wait(zkv_loop_t *self)
         return false;
     char *command = zstr_recv(self->pipe);
     bool term = !command || streq(command, "$TERM");
+    if (!term && self->on_command)
+        self->on_command(self->self, command);
     zstr_free(&command);
     return term;
 }

@@ -7,7 +7,8 @@
     sync, the Raft core's Ready) and says how long the next round may wait
     without input. A paused reader is not polled: its messages wait in its
     socket (the replication actor reads only storage while it installs a
-    snapshot). $TERM on the actor's pipe ends the loop. */
+    snapshot). $TERM on the actor's pipe ends the loop; other commands on it
+    go to the command hook (RELOAD, on SIGHUP). */
 #ifndef ZKV_LOOP_H
 #define ZKV_LOOP_H
 
@@ -23,6 +24,9 @@ typedef bool(zkv_loop_read_fn)(void *self);
     (-1: no limit), or ZKV_LOOP_STOP to end the loop. */
 typedef int64_t(zkv_loop_round_fn)(void *self);
 #define ZKV_LOOP_STOP (-2)
+
+/*  A command other than $TERM on the actor's pipe. */
+typedef void(zkv_loop_command_fn)(void *self, const char *command);
 
 #define ZKV_LOOP_READERS_MAX 8
 
@@ -40,6 +44,9 @@ void zkv_loop_pause(zkv_loop_t *self, zsock_t *sock, bool paused);
 
 /*  The round hook (none by default: wait for input without limit). */
 void zkv_loop_on_round(zkv_loop_t *self, zkv_loop_round_fn *fn, int64_t first_wait_ms);
+
+/*  The command hook (none by default: other commands are dropped). */
+void zkv_loop_on_command(zkv_loop_t *self, zkv_loop_command_fn *fn);
 
 /*  Run until $TERM (0) or the round hook says stop (1). */
 int zkv_loop_run(zkv_loop_t *self);

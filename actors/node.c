@@ -1,6 +1,7 @@
 /*  node: boot, then actors up in dependency order and down in reverse. */
 #include "node.h"
 
+#include "auth.h"
 #include "boot.h"
 #include "client.h"
 #include "dirlock.h"
@@ -15,6 +16,7 @@
 struct zkv_node_t {
     zkv_dirlock_t *lock;    /* held from before boot until every actor stopped */
     zkv_metrics_t *metrics; /* written by the actors, read by http; freed after them */
+    zactor_t *auth;         /* first up, last down: no CURVE socket without it */
     zactor_t *trace;
     zactor_t *log;
     zactor_t *watch;
@@ -44,7 +46,10 @@ zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
     const char *failed = NULL;
     if (!metrics)
         failed = "out of memory";
-    else if (!(self->trace = zkv_trace_actor_new(config->id, endpoint, metrics)))
+    else if (!config->insecure && !(self->auth = zkv_auth_actor_new(config)))
+        failed = "cannot start the ZAP handler (another in this process?)";
+    else if (!(self->trace = zkv_trace_actor_new(config->id, endpoint, metrics,
+                                                 config->insecure ? NULL : &config->cert)))
         failed = "cannot bind the trace endpoint";
     else if (!(self->log = zkv_log_actor_new(config->id, &boot.wal, metrics)))
         failed = "cannot start the log writer";
@@ -85,10 +90,19 @@ void zkv_node_destroy(zkv_node_t **self_p)
     zactor_destroy(&self->watch);
     zactor_destroy(&self->log);
     zactor_destroy(&self->trace);
+    zactor_destroy(&self->auth);
     zkv_dirlock_destroy(&self->lock);
     zkv_metrics_destroy(&self->metrics);
     free(self);
     *self_p = NULL;
+}
+
+void zkv_node_reload(zkv_node_t *self)
+{
+    if (self->auth)
+        zstr_send(self->auth, "RELOAD");
+    zstr_send(self->client, "RELOAD");
+    zstr_send(self->watch, "RELOAD");
 }
 
 zactor_t *zkv_node_watch(zkv_node_t *self)

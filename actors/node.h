@@ -20,6 +20,9 @@ zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
 /*  Stop every actor and free everything. */
 void zkv_node_destroy(zkv_node_t **self_p);
 
+/*  SIGHUP: read the certificate directories and the authorization file again. */
+void zkv_node_reload(zkv_node_t *self);
+
 /*  The actor whose pipe says "FATAL" when the node can no longer go on (a
     failed disk write): poll it beside the signals. */
 zactor_t *zkv_node_watch(zkv_node_t *self);

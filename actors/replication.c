@@ -316,11 +316,19 @@ static void s_refused(repl_t *self, const zkv_raft_msg_t *msg)
                     s_largest_entry(msg), ZKV_ENTRY_SIZE_MAX, self->refused);
 }
 
-void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size)
+void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size, uint32_t sender)
 {
     zkv_raft_msg_t msg;
     uint64_t cluster_id;
     zkv_peer_decoded_t *decoded = zkv_peer_decode(data, size, &msg, &cluster_id);
+    if (decoded && sender && msg.from != sender) {
+        zkv_tracer_emit(self->tracer, "peer", 0, 0, sender, 0,
+                        "message of member %u's key claims to be from %u: dropped", sender,
+                        msg.from);
+        zkv_metric_add(&self->port.metrics->raft.peer_refused, 1);
+        zkv_peer_decoded_destroy(&decoded);
+        return;
+    }
     if (!decoded) {
         self->refused++;
         zkv_metric_add(&self->port.metrics->raft.peer_refused, 1);

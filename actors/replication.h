@@ -42,8 +42,10 @@ void zkv_repl_destroy(zkv_repl_t **self_p);
 void zkv_repl_handle(zkv_repl_t *self, zkv_actor_id_t from, zkv_msg_t *msg);
 
 /*  An encoded peer message as it came off the network: decoded, validated
-    (a bad one is refused and counted) and stepped. */
-void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size);
+    (a bad one is refused and counted) and stepped. sender: the member its
+    connection's key belongs to (CURVE, auth.h), or 0 when not known; a
+    message whose from is another member is refused. */
+void zkv_repl_peer(zkv_repl_t *self, const uint8_t *data, size_t size, uint32_t sender);
 
 /*  One tick of the core's clock (not while installing). */
 void zkv_repl_tick(zkv_repl_t *self);

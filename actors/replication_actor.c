@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 
+#include "security.h"
 #include "actor.h"
 #include "loop.h"
 #include "peer_codec.h"
@@ -147,7 +148,7 @@ static bool s_on_sub(void *arg)
     zframe_t *frame = zframe_recv(self->sub);
     if (!frame)
         return false;
-    zkv_repl_peer(self->repl, zframe_data(frame), zframe_size(frame));
+    zkv_repl_peer(self->repl, zframe_data(frame), zframe_size(frame), 0);
     zframe_destroy(&frame);
     return true;
 }
@@ -159,8 +160,13 @@ static bool s_on_router(void *arg)
     if (!msg)
         return false;
     if (zmsg_size(msg) == 2) {
+        /* With CURVE the auth actor named the connection's key "node-<id>". */
         zframe_t *body = zmsg_last(msg);
-        zkv_repl_peer(self->repl, zframe_data(body), zframe_size(body));
+        const char *user = self->config.insecure ? NULL : zframe_meta(body, "User-Id");
+        uint32_t sender = user && strncmp(user, "node-", 5) == 0
+                              ? (uint32_t) strtoul(user + 5, NULL, 10)
+                              : 0;
+        zkv_repl_peer(self->repl, zframe_data(body), zframe_size(body), sender);
     }
     zmsg_destroy(&msg);
     return true;
@@ -255,6 +261,12 @@ static int s_add_peer(shell_t *self, const zkv_member_t *m)
     char name[32], endpoint[sizeof p->sub_endpoint];
     snprintf(name, sizeof name, "peer-%u", m->id);
     zkv_tracer_monitor(self->tracer, p->dealer, name);
+    char err[512];
+    if (zkv_security_peer_client(&self->config, self->sub, m->id, err, sizeof err) != 0 ||
+        zkv_security_peer_client(&self->config, p->dealer, m->id, err, sizeof err) != 0) {
+        zsys_error("zkvd: not connecting to member %u: %s", m->id, err);
+        return 0;
+    }
     s_connect_peer(self, self->sub, m->host, m->pub_port, p->sub_endpoint, sizeof p->sub_endpoint);
     s_connect_peer(self, p->dealer, m->host, m->router_port, endpoint, sizeof endpoint);
     zkv_tracer_emit(self->tracer, "socket", 0, 0, m->id, 0, "peer %u connected (%s:%u/%u)", m->id,
@@ -305,6 +317,8 @@ static int s_bind_peers(shell_t *self)
     s_set_liveness(self, self->pub);
     s_set_liveness(self, self->sub);
     s_set_liveness(self, self->router);
+    zkv_security_server(&self->config, self->pub, ZKV_ZAP_PEER);
+    zkv_security_server(&self->config, self->router, ZKV_ZAP_PEER);
     zkv_tracer_monitor(self->tracer, self->sub, "peer-sub");
     zkv_tracer_monitor(self->tracer, self->router, "peer-router");
     if (zsock_bind(self->pub, "tcp://%s:%u", self->config.listen, me->pub_port) < 0 ||

@@ -17,6 +17,7 @@ Zkv__Status zkv_status_from_error(int code)
     case ZKV_ETOOBIG: return ZKV__STATUS__RESULT_TOO_LARGE;
     case ZKV_ENOLEASE: return ZKV__STATUS__LEASE_NOT_FOUND;
     case ZKV_EEXIST: return ZKV__STATUS__ALREADY_EXISTS;
+    case ZKV_EPERM: return ZKV__STATUS__PERMISSION_DENIED;
     case ZKV_EBUSY:
     case ZKV_ESTOPPED: return ZKV__STATUS__UNAVAILABLE;
     default: return ZKV__STATUS__INTERNAL;

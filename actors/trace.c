@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "security.h"
 #include "actor.h"
 #include "zkv.pb-c.h"
 
@@ -362,6 +363,7 @@ typedef struct {
     uint32_t node_id;
     char endpoint[256];
     zkv_metrics_t *metrics;
+    const zkv_cert_t *cert;
 } trace_args_t;
 
 static void s_trace_actor(zsock_t *pipe, void *arg)
@@ -380,6 +382,8 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
         zsock_set_maxmsgsize(self.pub, TRACE_INPUT_SIZE_MAX);
         zsock_set_xpub_verboser(self.pub, 1);
         zsock_set_sndtimeo(self.pub, 0);
+        if (args->cert)
+            zkv_cert_apply_server(zsock_resolve(self.pub), args->cert, ZKV_ZAP_TRACE);
     }
     if (!self.topics || !self.pull || !self.pub || !self.state ||
         zsock_bind(self.pull, "%s", inproc) != 0 || zsock_bind(self.state, "%s", state) != 0 ||
@@ -417,9 +421,10 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
     s_trace_destroy(&self);
 }
 
-zactor_t *zkv_trace_actor_new(uint32_t node_id, const char *endpoint, zkv_metrics_t *metrics)
+zactor_t *zkv_trace_actor_new(uint32_t node_id, const char *endpoint, zkv_metrics_t *metrics,
+                              const zkv_cert_t *cert)
 {
-    trace_args_t args = {.node_id = node_id, .metrics = metrics};
+    trace_args_t args = {.node_id = node_id, .metrics = metrics, .cert = cert};
     snprintf(args.endpoint, sizeof args.endpoint, "%s", endpoint);
     return zkv_actor_start(s_trace_actor, &args);
 }

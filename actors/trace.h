@@ -13,14 +13,17 @@
 #include <czmq.h>
 #include <stdint.h>
 
+#include "cert.h"
 #include "metrics.h"
 
 /*  Start the trace actor: node id and the tcp endpoint to bind, e.g.
     "tcp://127.0.0.1:7401" (port * for any). NULL when the endpoint cannot be
     bound. Command "ENDPOINT" answers with the bound endpoint. The monitor
     events of the sockets named "peer-<id>" set metrics' peer links (metrics.h;
-    NULL: none). */
-zactor_t *zkv_trace_actor_new(uint32_t node_id, const char *endpoint, zkv_metrics_t *metrics);
+    NULL: none). With cert, the endpoint is a CURVE server of ZAP domain
+    "trace" (security.h); NULL: plaintext. */
+zactor_t *zkv_trace_actor_new(uint32_t node_id, const char *endpoint, zkv_metrics_t *metrics,
+                              const zkv_cert_t *cert);
 
 typedef struct zkv_tracer_t zkv_tracer_t;
 

@@ -1,8 +1,10 @@
 /*  watch actor: the watch hub on an XPUB and two inproc pairs. */
 #include "watch.h"
 
+#include "acl_file.h"
 #include "actor.h"
 #include "loop.h"
+#include "security.h"
 #include "watch_hub.h"
 #include "zkv_limits.h"
 
@@ -18,6 +20,8 @@ typedef struct {
     bool unbound; /* cut off: the endpoint waits to be bound again */
     zkv_tracer_t *tracer;
     zkv_watch_hub_t *hub;
+    const zkv_config_t *config;
+    zkv_acl_t *acl; /* --acl: which prefixes a watcher may subscribe to; NULL: any */
 } shell_t;
 
 static int s_port_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
@@ -56,6 +60,29 @@ static void s_port_cut_off(void *ctx)
     self->unbound = zsock_bind(self->xpub, "%s", self->endpoint) < 0;
 }
 
+/*  With CURVE the XPUB is manual: a subscription takes effect only here, when
+    the watcher's key may read the prefix. One without a User-Id comes from
+    libzmq itself, for a connection gone: its pipe is already out of the trie.
+    The hub counts every subscription, refused ones too: it then only
+    publishes what nobody receives. */
+static void s_authorize(shell_t *self, zframe_t *frame)
+{
+    const char *user = self->config->insecure ? NULL : zframe_meta(frame, "User-Id");
+    if (!user)
+        return;
+    const uint8_t *data = zframe_data(frame);
+    size_t size = zframe_size(frame);
+    zkv_bytes_t prefix = {data + 1, size - 1};
+    bool subscribe = data[0] == 1;
+    if (subscribe && !zkv_acl_allows_prefix(self->acl, user, prefix, ZKV_ACL_READ)) {
+        zkv_tracer_emit(self->tracer, "watch", 0, 0, 0, 0,
+                        "refused a subscription of client '%.64s': no read right on it", user);
+        return;
+    }
+    zmq_setsockopt(zsock_resolve(self->xpub), subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE,
+                   prefix.data, prefix.size);
+}
+
 static bool s_on_xpub(void *arg)
 {
     shell_t *self = arg;
@@ -64,8 +91,10 @@ static bool s_on_xpub(void *arg)
         return false;
     const uint8_t *data = zframe_data(frame);
     size_t size = zframe_size(frame);
-    if (size >= 1 && data[0] <= 1)
+    if (size >= 1 && data[0] <= 1) {
+        s_authorize(self, frame);
         zkv_watch_hub_subscription(self->hub, data + 1, size - 1, data[0] == 1);
+    }
     zframe_destroy(&frame);
     return true;
 }
@@ -104,6 +133,7 @@ static int64_t s_on_round(void *arg)
 static void s_shell_destroy(shell_t *self)
 {
     zkv_watch_hub_destroy(&self->hub);
+    zkv_acl_destroy(&self->acl);
     zkv_tracer_destroy(&self->tracer);
     zsock_destroy(&self->xpub);
     zsock_destroy(&self->storage);
@@ -124,6 +154,26 @@ static void s_set_xpub(zsock_t *xpub, const zkv_config_t *config)
        input is stopped): a watcher that vanished without closing fills its
        queue, holds the stream up and is cut off with every other. */
     zsock_set_rcvtimeo(xpub, 0);
+    if (!config->insecure) {
+        zsock_set_xpub_manual(xpub, 1);
+        zkv_security_server(config, xpub, ZKV_ZAP_CLIENT);
+    }
+}
+
+/*  --acl, at start and on RELOAD; a file that no longer parses keeps the rules. */
+static int s_load_acl(shell_t *self)
+{
+    if (!self->config->acl_path[0])
+        return 0;
+    char err[512];
+    zkv_acl_t *acl = zkv_acl_file_load(self->config->acl_path, err, sizeof err);
+    if (!acl) {
+        zsys_error("zkvd: %s; the watch rules stay as they were", err);
+        return -1;
+    }
+    zkv_acl_destroy(&self->acl);
+    self->acl = acl;
+    return 0;
 }
 
 typedef struct {
@@ -148,6 +198,9 @@ static int s_shell_init(shell_t *self, const watch_args_t *args)
     if (!self->xpub || !self->storage || !self->client || !self->hub)
         return -1;
     s_set_xpub(self->xpub, config);
+    self->config = config;
+    if (s_load_acl(self) != 0)
+        return -1;
     /* The storage and client actors stop first: never block on them. */
     zsock_set_rcvtimeo(self->storage, 0);
     zsock_set_rcvtimeo(self->client, 0);
@@ -155,6 +208,12 @@ static int s_shell_init(shell_t *self, const watch_args_t *args)
     snprintf(self->endpoint, sizeof self->endpoint, "tcp://%s:%u", config->listen,
              config->watch_port);
     return zsock_bind(self->xpub, "%s", self->endpoint) < 0 ? -1 : 0;
+}
+
+static void s_on_command(void *arg, const char *command)
+{
+    if (streq(command, "RELOAD"))
+        s_load_acl(arg);
 }
 
 static void s_watch_actor(zsock_t *pipe, void *arg)
@@ -171,6 +230,7 @@ static void s_watch_actor(zsock_t *pipe, void *arg)
     zkv_loop_reader(loop, self.xpub, s_on_xpub, WATCH_DRAIN_MAX);
     zkv_loop_reader(loop, self.client, s_on_client, WATCH_DRAIN_MAX);
     zkv_loop_on_round(loop, s_on_round, -1);
+    zkv_loop_on_command(loop, s_on_command);
     zkv_actor_ready(pipe, 0);
     zkv_loop_run(loop);
     zkv_loop_destroy(&loop);

@@ -24,6 +24,7 @@ static int s_signal_fd(void)
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
         return -1;
     return signalfd(-1, &mask, SFD_CLOEXEC);
@@ -40,8 +41,14 @@ static int s_run(zkv_node_t *node, int sfd)
             continue;
         if (items[1].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo info;
-            if (read(sfd, &info, sizeof info) == sizeof info)
-                fprintf(stderr, "zkvd: %s, stopping\n", strsignal((int) info.ssi_signo));
+            if (read(sfd, &info, sizeof info) != sizeof info)
+                continue;
+            if (info.ssi_signo == SIGHUP) {
+                fprintf(stderr, "zkvd: hangup, reading certificates and --acl again\n");
+                zkv_node_reload(node);
+                continue;
+            }
+            fprintf(stderr, "zkvd: %s, stopping\n", strsignal((int) info.ssi_signo));
             return 0;
         }
         if (items[0].revents & ZMQ_POLLIN) {
@@ -108,6 +115,10 @@ int main(int argc, char **argv)
     }
     /* Signals are ours to handle: czmq must not install its own. */
     zsys_handler_set(NULL);
+    if (config.insecure)
+        fprintf(stderr, "zkvd: WARNING: --insecure: no CURVE. Every port is plaintext and open: "
+                        "anyone who reaches it can read and write every key and speak as a "
+                        "member\n");
     zkv_node_t *node = zkv_node_new(&config, err, sizeof err);
     if (!node) {
         close(sfd);

@@ -9,12 +9,17 @@
     A socket monitor per endpoint says when a connection is refused or drops:
     an attempt there ends at once and the next endpoint is tried, and when
     every endpoint has refused for a whole attempt timeout the operation fails
-    without waiting out its deadline (nothing listens there).
+    without waiting out its deadline (nothing listens there). A handshake the
+    node refuses (our CURVE key, or one side without CURVE) is final: libzmq
+    does not connect there again, and the operation fails at once, with the
+    reason in words.
 
     The per-request path allocates nothing in steady state: requests are packed
     into one reused buffer, and replies are decoded into an arena that is reset
     at the start of every dispatch. */
 #include "zkv.h"
+
+#include "cert.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -44,7 +49,8 @@
 /*  The connection events that change what the client believes of an endpoint. */
 #define S_LINK_EVENTS                                                                              \
     (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED |                   \
-     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
+     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 /*  Longest pause between libzmq's attempts to reach a node that is down: each
     failed attempt is a monitor event, and few events keep an idle client's
     unread monitor queue small. */
@@ -149,6 +155,11 @@ typedef struct {
     zsock_t *monitor; /* PAIR: the DEALER's connection events */
     s_link_t link;
     int64_t up_until_ms; /* when an UP link last went down; 0: never up */
+    /* The last failed handshake since the last good one, for the error text:
+       its monitor event (0: none) and value; refused: for good. */
+    uint16_t handshake_event;
+    uint32_t handshake_value;
+    bool refused;
 } s_endpoint_t;
 
 /*  S_HELD: a write waiting for the session to open. */
@@ -222,6 +233,9 @@ struct zkv_client_t {
     s_arena_t arena;
     uint64_t rng;
     zkv_client_stats_t stats;
+    bool curve; /* the keys below are set on every DEALER */
+    zkv_cert_t cert;
+    char server_key[ZKV_CERT_KEY_LEN + 1];
     char error[S_ERROR_SIZE];
 };
 
@@ -395,6 +409,10 @@ static int s_endpoint_add(zkv_client_t *self, const char *name)
     zsock_set_rcvhwm(sock, self->hwm);
     zsock_set_maxmsgsize(sock, ZKV_CLIENT_REPLY_SIZE_MAX);
     zsock_set_reconnect_ivl_max(sock, S_RECONNECT_IVL_MAX_MS);
+    if (self->curve && zkv_cert_apply_client(zsock_resolve(sock), &self->cert, self->server_key)) {
+        zsock_destroy(&sock);
+        return -1;
+    }
     s_endpoint_t *e = &self->endpoints[self->endpoint_count];
     memset(e, 0, sizeof *e);
     e->sock = sock;
@@ -480,6 +498,20 @@ static int s_init(zkv_client_t *self, const zkv_client_config_t *config, size_t 
     return 0;
 }
 
+/*  Read the keys once: every DEALER, and those added later for leaders a node
+    names, gets them. 0, or -1 with one line in err. */
+static int s_curve_init(zkv_client_t *self, const zkv_curve_t *curve, char *err, size_t err_size)
+{
+    int rc = zkv_cert_client_keys(&self->cert, self->server_key, curve->cert, curve->server_key,
+                                  err, err_size);
+    if (rc > 0 && !zmq_has("curve")) {
+        snprintf(err, err_size, "this libzmq has no CURVE (built without libsodium)");
+        rc = -1;
+    }
+    self->curve = rc > 0;
+    return rc < 0 ? -1 : 0;
+}
+
 zkv_client_t *zkv_client_new(const zkv_client_config_t *config, char *err, size_t err_size)
 {
     char(*names)[ZKV_CLIENT_ENDPOINT_SIZE_MAX] = malloc(sizeof(*names) * ZKV_CLIENT_ENDPOINTS_MAX);
@@ -491,7 +523,8 @@ zkv_client_t *zkv_client_new(const zkv_client_config_t *config, char *err, size_
     }
     count = zkv_client_endpoints_parse(config->endpoints, names, ZKV_CLIENT_ENDPOINTS_MAX, err,
                                        err_size);
-    if (count < 0 || s_config_check(config, (size_t) count, err, err_size))
+    if (count < 0 || s_config_check(config, (size_t) count, err, err_size) ||
+        s_curve_init(self, &config->curve, err, err_size))
         goto fail;
     size_t capacity = config->inflight_max ? config->inflight_max : ZKV_CLIENT_INFLIGHT_DEFAULT;
     if (s_init(self, config, capacity)) {
@@ -896,18 +929,48 @@ static void s_tried_list(const zkv_client_t *self, const s_op_t *op, char *out, 
     }
 }
 
+/*  The endpoint whose failed handshake explains op's failure: its own when
+    pinned, else the first of those with one; -1 when none failed one. */
+static int s_handshake_endpoint(const zkv_client_t *self, const s_op_t *op)
+{
+    if (op->pinned)
+        return self->endpoints[op->endpoint].handshake_event ? op->endpoint : -1;
+    for (size_t i = 0; i < self->endpoint_count; i++)
+        if (self->endpoints[i].handshake_event)
+            return (int) i;
+    return -1;
+}
+
+/*  Fail op with the reason a handshake failed, after head; false when no
+    handshake failure explains it. */
+static bool s_fail_handshake(zkv_client_t *self, s_op_t *op, const char *head)
+{
+    int at = s_handshake_endpoint(self, op);
+    if (at < 0)
+        return false;
+    const s_endpoint_t *e = &self->endpoints[at];
+    char why[S_ERROR_SIZE];
+    zkv_cert_handshake_failure(why, sizeof why, e->name, e->handshake_event, e->handshake_value,
+                               self->curve);
+    snprintf(self->error, sizeof self->error, "%.100s%.360s%s", head, why, s_outcome_text(op));
+    s_complete(self, op, ZKV_CLIENT_EHANDSHAKE, NULL);
+    return true;
+}
+
 static void s_fail_deadline(zkv_client_t *self, s_op_t *op, int64_t now)
 {
-    char took[32], tried[S_ERROR_SIZE];
+    char took[32], head[100], tried[S_ERROR_SIZE];
     s_format_ms(took, sizeof took, now - op->start_ms);
+    snprintf(head, sizeof head, "timed out after %s (%u attempt%s): ", took, op->attempts,
+             op->attempts == 1 ? "" : "s");
+    if (!self->heard && s_fail_handshake(self, op, head))
+        return;
     s_tried_list(self, op, tried, sizeof tried);
     if (!self->heard && op->tried)
-        snprintf(self->error, sizeof self->error,
-                 "timed out after %s (%u attempt%s): nothing answered at %.360s%s", took,
-                 op->attempts, op->attempts == 1 ? "" : "s", tried, s_outcome_text(op));
+        snprintf(self->error, sizeof self->error, "%.64snothing answered at %.360s%s", head, tried,
+                 s_outcome_text(op));
     else
-        snprintf(self->error, sizeof self->error, "timed out after %s (%u attempt%s): %s %s%s",
-                 took, op->attempts, op->attempts == 1 ? "" : "s",
+        snprintf(self->error, sizeof self->error, "%s%s %s%s", head,
                  op->problem_endpoint >= 0 ? self->endpoints[op->problem_endpoint].name
                                            : "the cluster",
                  s_problem_text(op->problem), s_outcome_text(op));
@@ -940,23 +1003,30 @@ static bool s_all_down(const zkv_client_t *self)
     return self->endpoints[s_usable(self, 0)].link == S_LINK_DOWN;
 }
 
-/*  Every endpoint op may use has refused or dropped its connections for a
-    whole attempt timeout: nothing listens there, and its deadline would not
-    change that. A node that restarts within the attempt timeout is waited for. */
+/*  Whether op can hope for nothing more from endpoint e: it refused our
+    handshake for good, or has refused or dropped its connections for a whole
+    attempt timeout (a node that restarts within it is waited for). */
+static bool s_gone(const zkv_client_t *self, const s_endpoint_t *e, const s_op_t *op, int64_t now)
+{
+    return e->refused || (now - op->start_ms >= self->attempt_ms && s_down_since(e, op->start_ms));
+}
+
+/*  Every endpoint op may use is gone: nothing listens there, or nothing that
+    lets us in, and its deadline would not change that. */
 static bool s_unreachable(const zkv_client_t *self, const s_op_t *op, int64_t now)
 {
-    if (now - op->start_ms < self->attempt_ms)
-        return false;
     if (op->pinned)
-        return s_down_since(&self->endpoints[op->endpoint], op->start_ms);
+        return s_gone(self, &self->endpoints[op->endpoint], op, now);
     for (size_t i = 0; i < self->endpoint_count; i++)
-        if (!s_down_since(&self->endpoints[i], op->start_ms))
+        if (!s_gone(self, &self->endpoints[i], op, now))
             return false;
     return true;
 }
 
 static void s_fail_unreachable(zkv_client_t *self, s_op_t *op, int64_t now)
 {
+    if (s_fail_handshake(self, op, ""))
+        return;
     char tried[S_ERROR_SIZE];
     s_tried_list(self, op, tried, sizeof tried);
     snprintf(self->error, sizeof self->error,
@@ -1083,6 +1153,7 @@ static bool s_status_final(int status)
     case ZKV__STATUS__COMPACTED:
     case ZKV__STATUS__LEASE_NOT_FOUND:
     case ZKV__STATUS__ALREADY_EXISTS:
+    case ZKV__STATUS__PERMISSION_DENIED:
     case ZKV__STATUS__FAILED_PRECONDITION: return true;
     default: return false;
     }
@@ -1228,6 +1299,27 @@ static void s_link_down(zkv_client_t *self, int at, int64_t now)
     }
 }
 
+/*  Note what a connection event says of an endpoint's handshake. Without
+    CURVE a connection dropped in the handshake is a node going down, said
+    as ever ("nothing answers"). */
+static void s_note_handshake(zkv_client_t *self, s_endpoint_t *e, uint16_t event, uint32_t value)
+{
+    bool failed = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+                  event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                  (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && self->curve);
+    /* A refused connection: whatever was wrong with the last handshake is past. */
+    bool past =
+        event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED || (event == ZMQ_EVENT_CLOSED && !e->refused);
+    if (failed) {
+        e->handshake_event = event;
+        e->handshake_value = value;
+        e->refused = zkv_cert_handshake_failure(NULL, 0, e->name, event, value, self->curve);
+    } else if (past) {
+        e->handshake_event = 0;
+        e->refused = false;
+    }
+}
+
 /*  Take the connection events of one endpoint, without blocking. */
 static void s_drain_link(zkv_client_t *self, int at, int64_t now)
 {
@@ -1240,12 +1332,16 @@ static void s_drain_link(zkv_client_t *self, int at, int64_t now)
         if (size >= 0 && zmq_msg_more(&head))
             zmq_msg_recv(&address, handle, 0);
         uint16_t event = 0;
-        if (size >= (int) sizeof event)
+        uint32_t value = 0;
+        if (size >= (int) (sizeof event + sizeof value)) {
             memcpy(&event, zmq_msg_data(&head), sizeof event);
+            memcpy(&value, (uint8_t *) zmq_msg_data(&head) + sizeof event, sizeof value);
+        }
         zmq_msg_close(&head);
         zmq_msg_close(&address);
         if (size < 0)
             return;
+        s_note_handshake(self, &self->endpoints[at], event, value);
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
             self->endpoints[at].link = S_LINK_UP;
         else if (event)
@@ -1580,6 +1676,7 @@ const char *zkv_client_strerror(int rc)
     case ZKV_CLIENT_EINTR: return "interrupted";
     case ZKV_CLIENT_ECANCELED: return "canceled";
     case ZKV_CLIENT_ESESSION: return "session expired";
+    case ZKV_CLIENT_EHANDSHAKE: return "handshake refused";
     default: return zkv_strerror(rc);
     }
 }

@@ -21,6 +21,7 @@ int zkv_client_status_error(int status)
     case ZKV__STATUS__COMPACTED: return ZKV_ECOMPACTED;
     case ZKV__STATUS__LEASE_NOT_FOUND: return ZKV_ENOLEASE;
     case ZKV__STATUS__ALREADY_EXISTS: return ZKV_EEXIST;
+    case ZKV__STATUS__PERMISSION_DENIED: return ZKV_EPERM;
     default: return ZKV_CLIENT_EPROTO;
     }
 }

@@ -104,16 +104,17 @@ static void s_note_error(s_bench_t *b, int code, const char *text)
     }
 }
 
-/*  A request found no answer in time. With no node ever answering, or none of
-    the requests answered for a whole --timeout, the run ends: waiting out every
-    other request's deadline would tell nothing more. */
-static void s_timed_out(s_bench_t *b, zkv_client_t *client, int64_t now)
+/*  A request found no answer in time, or no node let us in (rc). With no node
+    ever answering, or none of the requests answered for a whole --timeout, the
+    run ends: waiting out every other request's deadline would tell nothing more. */
+static void s_timed_out(s_bench_t *b, zkv_client_t *client, int rc, int64_t now)
 {
     char text[sizeof b->first_error];
     bool heard = zkv_client_heard(client);
-    snprintf(text, sizeof text, "%s%s%s", zkv_client_error(client), heard ? "" : "; ",
-             heard ? "" : ZKV_HINT_NO_CLUSTER);
-    s_note_error(b, ZKV_EXIT_UNAVAILABLE, text);
+    bool hint = !heard && rc == ZKV_CLIENT_ETIMEDOUT;
+    snprintf(text, sizeof text, "%s%s%s", zkv_client_error(client), hint ? "; " : "",
+             hint ? ZKV_HINT_NO_CLUSTER : "");
+    s_note_error(b, zkv_command_exit_code(rc), text);
     if (b->give_up)
         return;
     if (!heard)
@@ -141,8 +142,8 @@ static void s_done(void *arg, int rc, const Zkv__Response *reply)
         b->succeeded++;
         b->last_ok_ns = now;
         zkv_histogram_record(b->latency, (uint64_t) (now - req->start_ns));
-    } else if (rc == ZKV_CLIENT_ETIMEDOUT) {
-        s_timed_out(b, b->clients[req->conn], now);
+    } else if (rc == ZKV_CLIENT_ETIMEDOUT || rc == ZKV_CLIENT_EHANDSHAKE) {
+        s_timed_out(b, b->clients[req->conn], rc, now);
     } else if (rc == 0) {
         char text[256];
         snprintf(text, sizeof text, "node answered %s: %.200s",

@@ -120,7 +120,8 @@ static int s_wait_for(s_lock_t *l, const char *pred, size_t pred_size, uint64_t 
     zkv_watcher_config_t wc = {.endpoints = l->g->endpoints,
                                .key = {(const uint8_t *) pred, pred_size},
                                .start_revision = revision + 1,
-                               .timeout_ms = l->g->attempt_timeout_ms};
+                               .timeout_ms = l->g->attempt_timeout_ms,
+                               .curve = l->g->curve};
     char err[256];
     zkv_watcher_t *w = zkv_watcher_new(&wc, err, sizeof err);
     if (!w) {
@@ -134,7 +135,7 @@ static int s_wait_for(s_lock_t *l, const char *pred, size_t pred_size, uint64_t 
         if (rc == ZKV_ECOMPACTED)
             break; /* look again: the scan says whether it is still there */
         if (rc) {
-            code = rc == ZKV_CLIENT_EINTR ? ZKV_EXIT_INTERRUPTED : ZKV_EXIT_ERROR;
+            code = zkv_command_exit_code(rc);
             if (rc != ZKV_CLIENT_EINTR)
                 zkv_output_error("lock: %s", zkv_watcher_error(w));
         } else

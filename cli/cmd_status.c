@@ -45,6 +45,7 @@ struct s_status_t {
     size_t count;
     s_named_t named[ZKV_CLIENT_ENDPOINTS_MAX];
     size_t named_count;
+    char refusal[512]; /* why the first member that refused our handshake did */
 };
 
 static void s_done(void *arg, int rc, const Zkv__Response *reply);
@@ -128,6 +129,9 @@ static void s_done(void *arg, int rc, const Zkv__Response *reply)
 {
     s_row_t *row = arg;
     row->done = true;
+    if (rc == ZKV_CLIENT_EHANDSHAKE && !row->owner->refusal[0])
+        snprintf(row->owner->refusal, sizeof row->owner->refusal, "%s",
+                 zkv_client_error(row->owner->client));
     if (rc) {
         snprintf(row->error, sizeof row->error, "%s",
                  rc == ZKV_CLIENT_ETIMEDOUT ? "unreachable" : zkv_client_strerror(rc));
@@ -366,6 +370,10 @@ static int s_print(s_status_t *s, const zkv_globals_t *g)
         return ZKV_EXIT_ERROR;
     if (answered > 0)
         return ZKV_EXIT_OK;
+    if (s->refusal[0]) {
+        zkv_output_error("no member answered at %s: %s", tried, s->refusal);
+        return ZKV_EXIT_USAGE;
+    }
     zkv_output_error("no member answered at %s; %s", tried, ZKV_HINT_NO_CLUSTER);
     return ZKV_EXIT_UNAVAILABLE;
 }
@@ -400,9 +408,11 @@ const zkv_command_t zkv_cmd_status = {
     "enough. Prints one row per member: id, client endpoint, role, term, commit\n"
     "index, applied index, the leader it follows and its number of keys. Each\n"
     "member gets one attempt: one that refuses the connection, or does not answer\n"
-    "within --attempt-timeout, is shown as 'unreachable'. Exits 0 if any member\n"
-    "answered, 3 if none did. -w json prints an array of objects (unreachable\n"
-    "members have \"reachable\":false and an \"error\").\n\n"
+    "within --attempt-timeout, is shown as 'unreachable'; one that refuses our\n"
+    "handshake (our key, or CURVE on one side only), as 'handshake refused'. Exits\n"
+    "0 if any member answered, else 3 (2 when one refused our handshake). -w json\n"
+    "prints an array of objects (unreachable members have \"reachable\":false and\n"
+    "an \"error\").\n\n"
     "Examples:\n  zkv status\n  zkv status -w table --attempt-timeout 2s\n"
     "  zkv status --endpoints 127.0.0.1:7102 -w json\n",
     s_status,

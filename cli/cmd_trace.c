@@ -6,12 +6,15 @@
     PUB/SUB says nothing of a missing publisher, so a monitor on the SUB
     watches the connections: once every endpoint is connected, or after
     --attempt-timeout, one line on stderr says which are and which do not
-    answer; later connections and losses get a line each. */
+    answer (and why a handshake failed); later connections, losses and
+    handshake failures get a line each. When every node has refused our
+    handshake for good, trace ends: libzmq does not connect there again. */
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cert.h"
 #include "commands.h"
 
 /*  Kinds one --kind may list. */
@@ -22,12 +25,23 @@
 #define S_RCVHWM 100000
 #define S_POLL_MS 100
 #define S_LINK_ADDRESS "inproc://zkv-trace-link"
+/*  A handshake failure in words: the endpoint and a sentence. */
+#define S_WHY_SIZE (ZKV_CLIENT_ENDPOINT_SIZE_MAX + 128)
+#define S_LINK_EVENTS                                                                              \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |                                      \
+     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
+     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 
 typedef struct {
     const zkv_globals_t *g;
     char names[ZKV_CLIENT_ENDPOINTS_MAX][ZKV_CLIENT_ENDPOINT_SIZE_MAX];
     bool up[ZKV_CLIENT_ENDPOINTS_MAX];
+    char why[ZKV_CLIENT_ENDPOINTS_MAX][S_WHY_SIZE]; /* the last handshake failure; "": none */
+    bool refused[ZKV_CLIENT_ENDPOINTS_MAX]; /* for good */
     size_t count;
+    bool curve; /* the SUB speaks CURVE with these keys */
+    zkv_cert_t cert;
+    char server_key[ZKV_CERT_KEY_LEN + 1];
     zsock_t *monitor; /* PAIR: the SUB's connection events */
     bool said;        /* the first line on the connections is out */
     uint64_t node;
@@ -175,25 +189,62 @@ static void s_list(const s_trace_t *t, bool up, char *out, size_t size)
         }
 }
 
+/*  The first handshake failure of an endpoint not connected, or NULL. */
+static const char *s_why(const s_trace_t *t)
+{
+    for (size_t i = 0; i < t->count; i++)
+        if (!t->up[i] && t->why[i][0])
+            return t->why[i];
+    return NULL;
+}
+
 /*  One line on stderr: which endpoints are connected, which do not answer. */
 static void s_say_links(s_trace_t *t)
 {
-    char up[400], down[400];
+    char up[400], down[400], why[S_WHY_SIZE + 2] = "";
     s_list(t, true, up, sizeof up);
     s_list(t, false, down, sizeof down);
+    if (s_why(t))
+        snprintf(why, sizeof why, "%s; ", s_why(t));
     t->said = true;
-    if (!up[0])
+    if (!up[0] && why[0])
+        fprintf(stderr, "zkv: trace: nothing answers at %s; %swaiting\n", down, why);
+    else if (!up[0])
         fprintf(stderr, "zkv: trace: nothing answers at %s; waiting (%s)\n", down,
                 "is a cluster running? scripts/run.sh starts a local one; --trace-endpoints or "
                 "ZKV_TRACE_ENDPOINTS names another");
     else if (down[0])
-        fprintf(stderr, "zkv: trace: connected to %s; nothing answers at %s; waiting for events\n",
-                up, down);
+        fprintf(stderr,
+                "zkv: trace: connected to %s; nothing answers at %s; %swaiting for events\n", up,
+                down, why);
     else
         fprintf(stderr, "zkv: trace: connected to %s; waiting for events\n", up);
 }
 
-/*  Take the SUB's connection events; after the first line, each change gets one. */
+/*  What an event says of endpoint i; after the first line, each change gets one. */
+static void s_link_event(s_trace_t *t, size_t i, uint16_t event, uint32_t value)
+{
+    bool up = event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+    if (up || event == ZMQ_EVENT_DISCONNECTED) {
+        if (up)
+            t->why[i][0] = '\0';
+        if (t->up[i] != up && t->said)
+            fprintf(stderr, "zkv: trace: %s %s\n", up ? "connected to" : "lost", t->names[i]);
+        t->up[i] = up;
+        return;
+    }
+    /* Without CURVE, a connection dropped in the handshake is a node going down. */
+    if (!t->curve && event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        return;
+    char why[sizeof t->why[0]];
+    t->refused[i] =
+        zkv_cert_handshake_failure(why, sizeof why, t->names[i], event, value, t->curve);
+    if (strcmp(why, t->why[i]) != 0 && t->said)
+        fprintf(stderr, "zkv: trace: %s\n", why);
+    snprintf(t->why[i], sizeof t->why[i], "%s", why);
+}
+
+/*  Take the SUB's connection events. */
 static void s_links(s_trace_t *t)
 {
     void *handle = zsock_resolve(t->monitor);
@@ -203,21 +254,26 @@ static void s_links(s_trace_t *t)
     while (zmq_msg_recv(&head, handle, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&head) &&
            zmq_msg_recv(&address, handle, 0) >= 0) {
         uint16_t event = 0;
-        if (zmq_msg_size(&head) >= sizeof event)
+        uint32_t value = 0;
+        if (zmq_msg_size(&head) >= sizeof event + sizeof value) {
             memcpy(&event, zmq_msg_data(&head), sizeof event);
-        bool up = event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
-        for (size_t i = 0; i < t->count; i++) {
-            if (strlen(t->names[i]) != zmq_msg_size(&address) ||
-                memcmp(t->names[i], zmq_msg_data(&address), zmq_msg_size(&address)) ||
-                t->up[i] == up)
-                continue;
-            t->up[i] = up;
-            if (t->said)
-                fprintf(stderr, "zkv: trace: %s %s\n", up ? "connected to" : "lost", t->names[i]);
+            memcpy(&value, (uint8_t *) zmq_msg_data(&head) + sizeof event, sizeof value);
         }
+        for (size_t i = 0; i < t->count; i++)
+            if (strlen(t->names[i]) == zmq_msg_size(&address) &&
+                memcmp(t->names[i], zmq_msg_data(&address), zmq_msg_size(&address)) == 0)
+                s_link_event(t, i, event, value);
     }
     zmq_msg_close(&head);
     zmq_msg_close(&address);
+}
+
+static bool s_all_refused(const s_trace_t *t)
+{
+    for (size_t i = 0; i < t->count; i++)
+        if (!t->refused[i])
+            return false;
+    return true;
 }
 
 static bool s_all_up(const s_trace_t *t)
@@ -248,6 +304,10 @@ static int s_follow(s_trace_t *t, zsock_t *sub, int64_t duration_ms)
             continue;
         if (items[1].revents & ZMQ_POLLIN)
             s_links(t);
+        if (s_all_refused(t)) {
+            zkv_output_error("trace: %s", t->why[0]);
+            return ZKV_EXIT_USAGE;
+        }
         if ((items[0].revents & ZMQ_POLLIN) && s_drain(t, handle)) {
             zkv_output_error("cannot print the event (out of memory or stdout closed)");
             return ZKV_EXIT_ERROR;
@@ -276,9 +336,17 @@ static zsock_t *s_connect(s_trace_t *t, const char *list)
         return NULL;
     }
     t->count = (size_t) count;
+    int keys = zkv_cert_client_keys(&t->cert, t->server_key, t->g->curve.cert,
+                                    t->g->curve.server_key, err, sizeof err);
+    if (keys < 0) {
+        zkv_output_error("%s", err);
+        return NULL;
+    }
+    t->curve = keys > 0;
     zsock_t *sub = zsock_new(ZMQ_SUB);
-    if (sub && zmq_socket_monitor(zsock_resolve(sub), S_LINK_ADDRESS,
-                                  ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) == 0) {
+    if (t->curve && sub && zkv_cert_apply_client(zsock_resolve(sub), &t->cert, t->server_key))
+        zsock_destroy(&sub);
+    if (sub && zmq_socket_monitor(zsock_resolve(sub), S_LINK_ADDRESS, S_LINK_EVENTS) == 0) {
         t->monitor = zsock_new(ZMQ_PAIR);
         if (t->monitor) {
             zsock_set_rcvhwm(t->monitor, 0); /* a full monitor queue blocks libzmq */

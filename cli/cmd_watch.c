@@ -75,8 +75,10 @@ static int s_watch(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **
         return ZKV_EXIT_USAGE;
     }
     uint8_t end[ZKV_KEY_SIZE_MAX];
-    zkv_watcher_config_t wc = {
-        .endpoints = g->endpoints, .start_revision = rev, .timeout_ms = g->attempt_timeout_ms};
+    zkv_watcher_config_t wc = {.endpoints = g->endpoints,
+                               .start_revision = rev,
+                               .timeout_ms = g->attempt_timeout_ms,
+                               .curve = g->curve};
     if (prefix) {
         wc.key = zkv_command_bytes(prefix);
         wc.range = true;
@@ -107,10 +109,9 @@ static int s_watch(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **
     zkv_watcher_destroy(&watcher);
     if (w.failed)
         return ZKV_EXIT_ERROR;
-    return rc == 0                  ? ZKV_EXIT_OK
-           : rc == ZKV_CLIENT_EINTR ? ZKV_EXIT_INTERRUPTED
-           : rc == ZKV_ECOMPACTED   ? ZKV_EXIT_NEGATIVE
-                                    : ZKV_EXIT_ERROR;
+    if (rc == ZKV_ECOMPACTED)
+        return ZKV_EXIT_NEGATIVE;
+    return rc ? zkv_command_exit_code(rc) : ZKV_EXIT_OK;
 }
 
 const zkv_command_t zkv_cmd_watch = {

@@ -3,8 +3,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-void zkv_globals_flags(zkv_globals_t *g, zkv_flag_t table[8])
+/*  Where the certificates are when nothing names them: under $HOME. */
+#define S_CERT_DIR_DEFAULT ".config/zkv"
+
+void zkv_globals_flags(zkv_globals_t *g, zkv_flag_t table[ZKV_GLOBAL_FLAGS_SIZE])
 {
     const zkv_flag_t flags[] = {
         {"endpoints", 0, ZKV_FLAG_STRING, &g->endpoints, "LIST",
@@ -15,12 +19,115 @@ void zkv_globals_flags(zkv_globals_t *g, zkv_flag_t table[8])
          "wait this long for one reply before trying the next endpoint (default 1s)"},
         {"write-out", 'w', ZKV_FLAG_STRING, &g->write_out, "FORMAT",
          "output format: simple, json or table (default simple)"},
+        {"cert", 0, ZKV_FLAG_STRING, &g->cert, "FILE",
+         "this client's certificate (env ZKV_CERT; default ~/.config/zkv/client.cert)"},
+        {"server-key", 0, ZKV_FLAG_STRING, &g->server_key, "KEY|FILE",
+         "the nodes' public key or certificate (env ZKV_SERVER_KEY; default "
+         "~/.config/zkv/server.cert)"},
+        {"insecure", 0, ZKV_FLAG_BOOL, &g->insecure, NULL,
+         "no CURVE, for a cluster run with --insecure (env ZKV_INSECURE=1)"},
         {NULL},
     };
+    _Static_assert(sizeof flags / sizeof flags[0] <= ZKV_GLOBAL_FLAGS_SIZE, "table too small");
     memcpy(table, flags, sizeof flags);
 }
 
-int zkv_globals_finish(zkv_globals_t *g)
+/*  A variable set to anything but "" or "0". */
+static bool s_env_true(const char *name)
+{
+    const char *value = getenv(name);
+    return value && *value && strcmp(value, "0") != 0;
+}
+
+static const char *s_env(const char *name)
+{
+    const char *value = getenv(name);
+    return value && *value ? value : NULL;
+}
+
+/*  $ZKV_CERT_DIR, else ~/.config/zkv; "" without either. shown: as said in messages. */
+static void s_cert_dir(char *dir, size_t size, const char **shown)
+{
+    const char *home = s_env("HOME");
+    *shown = s_env("ZKV_CERT_DIR");
+    if (*shown)
+        snprintf(dir, size, "%s", *shown);
+    else if (home)
+        snprintf(dir, size, "%s/" S_CERT_DIR_DEFAULT, home);
+    else
+        dir[0] = '\0';
+    if (!*shown)
+        *shown = "~/" S_CERT_DIR_DEFAULT;
+}
+
+/*  dir/name into out if the file probed (name, or name_secret) exists; else NULL. */
+static const char *s_dir_file(char *out, size_t size, const char *dir, const char *name,
+                              const char *probe_suffix)
+{
+    char probe[PATH_MAX];
+    if (!dir[0] || (size_t) snprintf(out, size, "%s/%s", dir, name) >= size ||
+        (size_t) snprintf(probe, sizeof probe, "%s%s", out, probe_suffix) >= sizeof probe)
+        return NULL;
+    return access(probe, F_OK) == 0 ? out : NULL;
+}
+
+/*  Flags win over variables, each over its own and --cert or --server-key
+    over ZKV_INSECURE; at one level, CURVE and plaintext conflict. 0, or -1
+    after printing an error. */
+static int s_curve_named(zkv_globals_t *g)
+{
+    bool flags = g->cert || g->server_key;
+    if (g->insecure && flags) {
+        zkv_output_error("--insecure and --cert or --server-key: give one or the other");
+        return -1;
+    }
+    if (g->insecure)
+        return 0;
+    g->cert = g->cert ? g->cert : s_env("ZKV_CERT");
+    g->server_key = g->server_key ? g->server_key : s_env("ZKV_SERVER_KEY");
+    g->insecure = !flags && s_env_true("ZKV_INSECURE");
+    if (g->insecure && (g->cert || g->server_key)) {
+        zkv_output_error("ZKV_INSECURE and ZKV_CERT or ZKV_SERVER_KEY are set: unset one");
+        return -1;
+    }
+    return 0;
+}
+
+/*  The keys of a command that connects, into g->curve. 0, or -1 after
+    printing an error. */
+static int s_curve_finish(zkv_globals_t *g)
+{
+    if (s_curve_named(g))
+        return -1;
+    if (g->insecure)
+        return 0;
+    char dir[PATH_MAX];
+    const char *shown;
+    s_cert_dir(dir, sizeof dir, &shown);
+    if (!g->cert)
+        g->cert = s_dir_file(g->default_cert, sizeof g->default_cert, dir, "client.cert",
+                             "_secret");
+    if (!g->server_key)
+        g->server_key = s_dir_file(g->default_server, sizeof g->default_server, dir,
+                                   "server.cert", "");
+    if (!g->cert) {
+        zkv_output_error("no client certificate: give --cert and --server-key (or ZKV_CERT and "
+                         "ZKV_SERVER_KEY, or put client.cert and server.cert in %.200s), or "
+                         "--insecure for a cluster run without CURVE",
+                         shown);
+        return -1;
+    }
+    if (!g->server_key) {
+        zkv_output_error("no server key: give --server-key (or ZKV_SERVER_KEY, or put "
+                         "server.cert in %.200s)",
+                         shown);
+        return -1;
+    }
+    g->curve = (zkv_curve_t){g->cert, g->server_key};
+    return 0;
+}
+
+int zkv_globals_finish(zkv_globals_t *g, bool connects)
 {
     if (!g->endpoints)
         g->endpoints = getenv("ZKV_ENDPOINTS");
@@ -34,13 +141,13 @@ int zkv_globals_finish(zkv_globals_t *g)
         zkv_output_error("unknown output format '%.32s' (simple, json or table)", g->write_out);
         return -1;
     }
-    return 0;
+    return connects ? s_curve_finish(g) : 0;
 }
 
 void zkv_command_help(const zkv_command_t *cmd, const zkv_flag_t *flags, FILE *out)
 {
     zkv_globals_t unused = {0};
-    zkv_flag_t globals[8];
+    zkv_flag_t globals[ZKV_GLOBAL_FLAGS_SIZE];
     zkv_globals_flags(&unused, globals);
     fprintf(out, "Usage: zkv %s\n\n%s\n", cmd->usage, cmd->summary);
     if (cmd->details)
@@ -56,7 +163,7 @@ void zkv_command_help(const zkv_command_t *cmd, const zkv_flag_t *flags, FILE *o
 bool zkv_command_parse(const zkv_command_t *cmd, zkv_globals_t *g, const zkv_flag_t *flags,
                        int argc, char **argv, int min, int max, zkv_args_t *args, int *code)
 {
-    zkv_flag_t globals[8];
+    zkv_flag_t globals[ZKV_GLOBAL_FLAGS_SIZE];
     zkv_globals_flags(g, globals);
     const zkv_flag_t *tables[] = {flags, globals, NULL};
     char err[256];
@@ -76,7 +183,7 @@ bool zkv_command_parse(const zkv_command_t *cmd, zkv_globals_t *g, const zkv_fla
         *code = ZKV_EXIT_USAGE;
         return false;
     }
-    if (zkv_globals_finish(g)) {
+    if (zkv_globals_finish(g, !cmd->local)) {
         *code = ZKV_EXIT_USAGE;
         return false;
     }
@@ -86,7 +193,7 @@ bool zkv_command_parse(const zkv_command_t *cmd, zkv_globals_t *g, const zkv_fla
 int zkv_command_dispatch(const zkv_command_t *cmd, const zkv_command_t *const *subcommands,
                          zkv_globals_t *g, int argc, char **argv)
 {
-    zkv_flag_t globals[8];
+    zkv_flag_t globals[ZKV_GLOBAL_FLAGS_SIZE];
     zkv_globals_flags(g, globals);
     const zkv_flag_t *tables[] = {globals, NULL};
     zkv_args_t args;
@@ -136,6 +243,7 @@ zkv_client_t *zkv_command_client(const zkv_globals_t *g, size_t home, size_t inf
         .attempt_timeout_ms = g->attempt_timeout_ms,
         .home = home,
         .inflight_max = inflight,
+        .curve = g->curve,
     };
     char err[256];
     zkv_client_t *client = zkv_client_new(&config, err, sizeof err);
@@ -171,10 +279,17 @@ int zkv_command_failed(zkv_client_t *client, int rc)
         zkv_output_error("%s; %s", zkv_client_error(client), ZKV_HINT_NO_CLUSTER);
     else
         zkv_output_error("%s", zkv_client_error(client));
+    return zkv_command_exit_code(rc);
+}
+
+int zkv_command_exit_code(int rc)
+{
     switch (rc) {
     case ZKV_EKEYSIZE:
     case ZKV_EVALSIZE:
-    case ZKV_EINVAL: return ZKV_EXIT_USAGE;
+    case ZKV_EINVAL:
+    /* Our keys or --insecure are wrong for this cluster: the command line to fix. */
+    case ZKV_CLIENT_EHANDSHAKE: return ZKV_EXIT_USAGE;
     case ZKV_CLIENT_ETIMEDOUT: return ZKV_EXIT_UNAVAILABLE;
     case ZKV_CLIENT_EINTR: return ZKV_EXIT_INTERRUPTED;
     default: return ZKV_EXIT_ERROR;
@@ -200,6 +315,9 @@ int zkv_command_refused(const Zkv__Response *reply)
         return ZKV_EXIT_NEGATIVE;
     case ZKV__STATUS__ALREADY_EXISTS:
         zkv_output_error("a lease with that id exists");
+        return ZKV_EXIT_NEGATIVE;
+    case ZKV__STATUS__PERMISSION_DENIED:
+        zkv_output_error("%.300s", detail ? detail : "permission denied");
         return ZKV_EXIT_NEGATIVE;
     default:
         zkv_output_error("node error (%s)%s%.300s", name, detail ? ": " : "", detail ? detail : "");

@@ -4,6 +4,7 @@
 #ifndef ZKV_COMMANDS_H
 #define ZKV_COMMANDS_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,6 +18,8 @@
 #define ZKV_HINT_NO_CLUSTER                                                                        \
     "is a cluster running? scripts/run.sh starts a local one; --endpoints or ZKV_ENDPOINTS "       \
     "names another"
+/*  The global flags' table: the flags and the NULL after them. */
+#define ZKV_GLOBAL_FLAGS_SIZE 8
 
 typedef enum {
     ZKV_EXIT_OK = 0,
@@ -35,6 +38,12 @@ typedef struct {
     int64_t attempt_timeout_ms; /* --attempt-timeout: wait for one reply */
     const char *write_out;      /* -w */
     zkv_format_t format;
+    const char *cert;       /* --cert, else $ZKV_CERT, else $ZKV_CERT_DIR/client.cert */
+    const char *server_key; /* --server-key, else $ZKV_SERVER_KEY, else .../server.cert */
+    bool insecure;          /* --insecure, else ZKV_INSECURE=1: plaintext */
+    zkv_curve_t curve;      /* what every connection uses, once finished; zeroed: plaintext */
+    char default_cert[PATH_MAX]; /* the certificate directory's files, when they are used */
+    char default_server[PATH_MAX];
 } zkv_globals_t;
 
 typedef struct zkv_command_t zkv_command_t;
@@ -44,6 +53,7 @@ struct zkv_command_t {
     const char *summary; /* one line, for zkv --help */
     const char *details; /* paragraphs and examples for zkv CMD --help */
     int (*run)(const zkv_command_t *self, zkv_globals_t *globals, int argc, char **argv);
+    bool local; /* works on local files alone: needs no certificate */
 };
 
 extern const zkv_command_t zkv_cmd_put;
@@ -62,16 +72,20 @@ extern const zkv_command_t zkv_cmd_txn;
 extern const zkv_command_t zkv_cmd_watch;
 extern const zkv_command_t zkv_cmd_lease;
 extern const zkv_command_t zkv_cmd_lock;
+extern const zkv_command_t zkv_cmd_cert;
 
 /*  Print the final answer to op; the exit code. */
 typedef int(zkv_command_print_fn)(const zkv_globals_t *globals, const zkv_op_t *op,
                                   const Zkv__Response *reply);
 
 /*  The global flag table, its targets in globals; ends with a NULL name. */
-void zkv_globals_flags(zkv_globals_t *globals, zkv_flag_t table[8]);
+void zkv_globals_flags(zkv_globals_t *globals, zkv_flag_t table[ZKV_GLOBAL_FLAGS_SIZE]);
 
-/*  Apply defaults and $ZKV_ENDPOINTS after parsing. 0, or -1 after printing an error. */
-int zkv_globals_finish(zkv_globals_t *globals);
+/*  Apply defaults and the environment after parsing; for a command that
+    connects, find its keys (globals->curve): flags, else variables, else the
+    certificate directory, else an error unless --insecure. 0, or -1 after
+    printing an error. */
+int zkv_globals_finish(zkv_globals_t *globals, bool connects);
 
 /*  Print a command's help: usage, details, its flags, the global flags. */
 void zkv_command_help(const zkv_command_t *cmd, const zkv_flag_t *flags, FILE *out);
@@ -100,6 +114,9 @@ int zkv_command_json(json_t *doc);
 
 /*  Report a client error (rc < 0) on stderr; the exit code. */
 int zkv_command_failed(zkv_client_t *client, int rc);
+
+/*  The exit code of a client error (rc < 0). */
+int zkv_command_exit_code(int rc);
 
 /*  Report a reply whose status the command does not print (BAD_REQUEST,
     KEY_TOO_LARGE, INTERNAL, ...) on stderr; the exit code. FAILED_PRECONDITION

@@ -1,6 +1,8 @@
 /*  watcher: subscribe, catch up, follow (watcher.h). */
 #include "zkv.h"
 
+#include "cert.h"
+
 #include <czmq.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,7 +31,11 @@ struct zkv_watcher_t {
     zkv_event_pos_t position;
     uint32_t watch_port;    /* the node's, from its last catch-up answer */
     size_t compacted_nodes; /* nodes in a row whose history starts after position */
-    char error[256];
+    size_t refused_nodes;   /* nodes in a row that refused our handshake */
+    bool curve;             /* the keys below are set on the SUB too */
+    zkv_cert_t cert;
+    char server_key[ZKV_CERT_KEY_LEN + 1];
+    char error[512];
     zkv_watcher_fn *fn;
     zkv_watcher_note_fn *note;
     void *arg;
@@ -92,12 +98,20 @@ zkv_watcher_t *zkv_watcher_new(const zkv_watcher_config_t *config, char *err, si
     }
     zkv_client_config_t cc = {.endpoints = config->endpoints,
                               .timeout_ms = self->config.timeout_ms,
-                              .attempt_timeout_ms = self->config.timeout_ms};
+                              .attempt_timeout_ms = self->config.timeout_ms,
+                              .curve = config->curve};
     self->client = zkv_client_new(&cc, err, err_size);
-    if (!self->client) {
+    /* The client has read the keys for its DEALERs; the SUB needs them as well. */
+    int keys = self->client ? zkv_cert_client_keys(&self->cert, self->server_key,
+                                                   config->curve.cert, config->curve.server_key,
+                                                   err, err_size)
+                            : -1;
+    if (keys < 0) {
+        zkv_client_destroy(&self->client);
         free(self);
         return NULL;
     }
+    self->curve = keys > 0;
     if (config->start_revision) {
         self->started = true;
         self->position = (zkv_event_pos_t){config->start_revision - 1, ZKV_EVENT_SEQ_ALL};
@@ -219,6 +233,9 @@ static int s_subscribe(zkv_watcher_t *self)
        in stream_engine_base.cpp). A dead node is found by the catch-up check. */
     zsock_set_reconnect_ivl_max(self->sub, 1000);
     zsock_set_maxmsgsize(self->sub, 4 * 1024 * 1024);
+    if (self->curve &&
+        zkv_cert_apply_client(zsock_resolve(self->sub), &self->cert, self->server_key))
+        return ZKV_EINVAL;
     zmq_setsockopt(zsock_resolve(self->sub), ZMQ_SUBSCRIBE, WATCHER_WELCOME, WATCHER_WELCOME_SIZE);
     zmq_setsockopt(zsock_resolve(self->sub), ZMQ_SUBSCRIBE, self->topic.data, self->topic.size);
     if (zsock_connect(self->sub, "tcp://%s:%u", host, self->watch_port) != 0)
@@ -244,12 +261,15 @@ static int s_catch_up_or_leave(zkv_watcher_t *self)
 {
     int rc = s_catch_up(self);
     if (rc == 0) {
-        self->compacted_nodes = 0;
+        self->compacted_nodes = self->refused_nodes = 0;
         return 0;
     }
     if (rc == ZKV_CLIENT_EINTR)
         return rc;
     if (rc == ZKV_ECOMPACTED && ++self->compacted_nodes >= self->endpoint_count)
+        return rc;
+    /* Our keys will not do anywhere: trying on would only repeat that. */
+    if (rc == ZKV_CLIENT_EHANDSHAKE && ++self->refused_nodes >= self->endpoint_count)
         return rc;
     s_next_node(self, rc == ZKV_ECOMPACTED ? self->error : zkv_client_error(self->client));
     return 0;

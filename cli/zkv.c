@@ -12,13 +12,14 @@ static const zkv_command_t *const s_commands[] = {
     &zkv_cmd_cas,    &zkv_cmd_status,      &zkv_cmd_trace,    &zkv_cmd_bench,
     &zkv_cmd_member, &zkv_cmd_move_leader, &zkv_cmd_snapshot, &zkv_cmd_check,
     &zkv_cmd_txn,    &zkv_cmd_watch,       &zkv_cmd_lease,    &zkv_cmd_lock,
+    &zkv_cmd_cert,
 };
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
 static void s_help(FILE *out)
 {
     zkv_globals_t unused = {0};
-    zkv_flag_t globals[8];
+    zkv_flag_t globals[ZKV_GLOBAL_FLAGS_SIZE];
     zkv_globals_flags(&unused, globals);
     fprintf(out, "zkv: command-line client of the zkv replicated key-value store\n\n"
                  "Usage: zkv [global flags] COMMAND [arguments] [flags]\n"
@@ -30,7 +31,8 @@ static void s_help(FILE *out)
     zkv_flags_print(out, globals);
     fprintf(out, "\nExit status: 0 success; 1 key not found, compare failed, a membership\n"
                  "change the cluster's state forbids, a backup that does not verify or members\n"
-                 "that do not agree (check); 2 bad usage or a request refused as invalid; 3 no\n"
+                 "that do not agree (check); 2 bad usage, a request refused as invalid, no\n"
+                 "certificate or one the nodes refuse (see 'zkv cert --help'); 3 no\n"
                  "answer in time (cluster unreachable or without a leader; a write's outcome is\n"
                  "then unknown); 4 node error, bad reply or a local file that cannot be\n"
                  "written; 130 interrupted. Errors are one line on stderr: \"zkv: <error>\".\n"
@@ -72,8 +74,8 @@ static int s_run_help(int argc, char **argv)
         s_unknown("help: ", argv[0]);
         return ZKV_EXIT_USAGE;
     }
-    bool has_subcommands =
-        cmd == &zkv_cmd_member || cmd == &zkv_cmd_snapshot || cmd == &zkv_cmd_lease;
+    bool has_subcommands = cmd == &zkv_cmd_member || cmd == &zkv_cmd_snapshot ||
+                           cmd == &zkv_cmd_lease || cmd == &zkv_cmd_cert;
     if (argc > 2 || (argc == 2 && !has_subcommands)) {
         zkv_output_error("help: too many arguments (see 'zkv --help')");
         return ZKV_EXIT_USAGE;
@@ -91,7 +93,7 @@ int main(int argc, char **argv)
         return ZKV_EXIT_OK;
     }
     zkv_globals_t globals = {0};
-    zkv_flag_t flags[8];
+    zkv_flag_t flags[ZKV_GLOBAL_FLAGS_SIZE];
     zkv_globals_flags(&globals, flags);
     const zkv_flag_t *tables[] = {flags, NULL};
     zkv_args_t args;

@@ -24,6 +24,7 @@ const char *zkv_strerror(int code)
     case ZKV_ETOOBIG: return "result too large";
     case ZKV_ENOLEASE: return "lease not found";
     case ZKV_EEXIST: return "already exists";
+    case ZKV_EPERM: return "permission denied";
     default: return "unknown error";
     }
 }

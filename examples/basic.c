@@ -4,7 +4,12 @@
         cc basic.c $(pkg-config --cflags --libs zkv) -o basic
         ./basic [ENDPOINTS]      (default: $ZKV_ENDPOINTS, else the local cluster)
 
-    Exits 0 when every step did what zkv promises, 1 otherwise. */
+    Exits 0 when every step did what zkv promises, 1 otherwise.
+
+    CURVE: $ZKV_CERT (this client's certificate) and $ZKV_SERVER_KEY (the
+    nodes' public key or its file); for scripts/run.sh's cluster,
+      ZKV_CERT=~/.config/zkv/client.cert ZKV_SERVER_KEY=~/.config/zkv/server.cert
+    Unset: plaintext, for a cluster run with --insecure. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +66,10 @@ int main(int argc, char **argv)
 {
     const char *endpoints = argc > 1 ? argv[1] : getenv("ZKV_ENDPOINTS");
     char err[256];
-    zkv_client_config_t config = {.endpoints = endpoints ? endpoints : LOCAL_CLUSTER};
+    /* The client's certificate and the nodes' public key, where zkv takes them
+       from too (unset: plaintext, for a cluster run with --insecure). */
+    zkv_client_config_t config = {.endpoints = endpoints ? endpoints : LOCAL_CLUSTER,
+                                  .curve = {getenv("ZKV_CERT"), getenv("ZKV_SERVER_KEY")}};
     zkv_client_t *c = zkv_client_new(&config, err, sizeof err);
     if (!c) {
         fprintf(stderr, "basic: %s\n", err);

@@ -7,7 +7,12 @@
         ./pipeline [COUNT [IN_FLIGHT [ENDPOINTS]]]   (default 10000, 256)
 
     Writes COUNT keys under example/pipeline/, reads a sample back, deletes
-    them, prints the rate. Exits 0 when every write was acknowledged. */
+    them, prints the rate. Exits 0 when every write was acknowledged.
+
+    CURVE: $ZKV_CERT (this client's certificate) and $ZKV_SERVER_KEY (the
+    nodes' public key or its file); for scripts/run.sh's cluster,
+      ZKV_CERT=~/.config/zkv/client.cert ZKV_SERVER_KEY=~/.config/zkv/server.cert
+    Unset: plaintext, for a cluster run with --insecure. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, also under -std=c99 */
 
 #include <stdint.h>
@@ -52,7 +57,8 @@ int main(int argc, char **argv)
     const char *endpoints = argc > 3 ? argv[3] : getenv("ZKV_ENDPOINTS");
     char err[256];
     zkv_client_config_t config = {.endpoints = endpoints ? endpoints : LOCAL_CLUSTER,
-                                  .inflight_max = window};
+                                  .inflight_max = window,
+                                  .curve = {getenv("ZKV_CERT"), getenv("ZKV_SERVER_KEY")}};
     zkv_client_t *c = zkv_client_new(&config, err, sizeof err);
     if (!c || count == 0 || window == 0) {
         fprintf(stderr, "pipeline: %s\n", c ? "COUNT and IN_FLIGHT must be > 0" : err);

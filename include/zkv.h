@@ -27,6 +27,12 @@
     zkv_client_pollitems and zkv_client_dispatch (several clients in one
     zmq_poll loop), and in zkv_client_call.
 
+    Security: with zkv_curve_t set, every connection speaks CurveZMQ (RFC 26):
+    encrypted, and the node checks this client's public key against its
+    allowed clients. A handshake a node refuses (our key, or one side without
+    CURVE) fails what waits for that node at once, and libzmq does not
+    connect there again: a client whose key was refused must be made anew.
+
     Not thread-safe: one thread owns a client. */
 #ifndef ZKV_H
 #define ZKV_H
@@ -78,14 +84,27 @@
     ESESSION   the node had forgotten this client's session (too many clients):
                the write was refused, and an earlier attempt of it may or may
                not have been applied; the client opens a new session for the
-               writes that follow */
+               writes that follow
+    EHANDSHAKE the nodes refused the connection's handshake (our key is not
+               among their allowed clients; one side without CURVE) or dropped
+               it (the wrong server key): zkv_client_error says which */
 #define ZKV_CLIENT_ETIMEDOUT (-101)
 #define ZKV_CLIENT_EPROTO (-102)
 #define ZKV_CLIENT_EINTR (-103)
 #define ZKV_CLIENT_ECANCELED (-104)
 #define ZKV_CLIENT_ESESSION (-105)
+#define ZKV_CLIENT_EHANDSHAKE (-106)
 
 typedef struct zkv_client_t zkv_client_t;
+
+/*  CurveZMQ keys of a client (zkv cert new makes them). Both NULL: plaintext,
+    for a cluster run without CURVE (zkvd --insecure). */
+typedef struct {
+    const char *cert;       /* this client's certificate: FILE or FILE_secret (the secret
+                               file is read; only its owner may read it) */
+    const char *server_key; /* the nodes' public key: 40 Z85 characters, or their public
+                               certificate file */
+} zkv_curve_t;
 
 typedef struct {
     const char *endpoints;      /* comma-separated; a bare host:port means tcp://host:port */
@@ -94,6 +113,7 @@ typedef struct {
     uint64_t client_id;         /* 0: random from getrandom */
     size_t home;                /* endpoint tried first and serving serializable reads */
     size_t inflight_max;        /* operations in flight at once; 0: default */
+    zkv_curve_t curve;          /* keys, read once by zkv_client_new; zeroed: plaintext */
 } zkv_client_config_t;
 
 typedef enum {
@@ -188,7 +208,8 @@ typedef struct {
 } zkv_client_stats_t;
 
 /*  A new client, its sockets connecting in the background. NULL when the
-    configuration is invalid (a message is written to err) or memory runs out. */
+    configuration is invalid (a message is written to err: a certificate that
+    cannot be read, or given without the server's key) or memory runs out. */
 zkv_client_t *zkv_client_new(const zkv_client_config_t *config, char *err, size_t err_size);
 
 /*  Close every socket; operations still in flight are dropped without a callback. */
@@ -290,6 +311,7 @@ typedef struct {
     bool range;
     uint64_t start_revision; /* deliver events from this revision on; 0: from now */
     int64_t timeout_ms;      /* one request or one wait for the stream; 0: 5 s */
+    zkv_curve_t curve;       /* as for zkv_client_config_t, on the watch port too */
 } zkv_watcher_config_t;
 
 /*  An event, borrowed for the call. */
@@ -306,7 +328,9 @@ void zkv_watcher_destroy(zkv_watcher_t **self_p);
     trying node after node while none answers. 0 when the time is up;
     ZKV_CLIENT_EINTR on SIGINT/SIGTERM; ZKV_ECOMPACTED when every node's
     history starts after the position (zkv_watcher_error says which
-    revisions); ZKV_ENOMEM. Can be called again to go on. */
+    revisions); ZKV_CLIENT_EHANDSHAKE when every node in a row refused our
+    handshake (zkv_watcher_error says why); ZKV_ENOMEM. Can be called again
+    to go on. */
 int zkv_watcher_run(zkv_watcher_t *self, int64_t run_ms, zkv_watcher_fn *fn,
                     zkv_watcher_note_fn *note, void *arg);
 
@@ -324,7 +348,8 @@ const char *zkv_watcher_error(const zkv_watcher_t *self);
 /*  The error a response's status means: ZKV_OK, ZKV_ENOTFOUND, ZKV_EMISMATCH
     (CAS_FAILED), ZKV_EINVAL (BAD_REQUEST), ZKV_EKEYSIZE, ZKV_EVALSIZE,
     ZKV_EPENDING (FAILED_PRECONDITION), ZKV_ETOOBIG, ZKV_ECOMPACTED,
-    ZKV_ENOLEASE, ZKV_EEXIST; ZKV_CLIENT_EPROTO for any other. */
+    ZKV_ENOLEASE, ZKV_EEXIST, ZKV_EPERM (PERMISSION_DENIED); ZKV_CLIENT_EPROTO
+    for any other. */
 int zkv_client_status_error(int status);
 
 /*  A value and its metadata, copied out of the reply: data is malloc'd, with

@@ -44,6 +44,7 @@ typedef enum {
     ZKV_ETOOBIG = -18,    /* a result over its limit (a transaction's reads) */
     ZKV_ENOLEASE = -19,   /* no such lease (never granted, revoked or expired) */
     ZKV_EEXIST = -20,     /* it exists already (a lease granted with an id in use) */
+    ZKV_EPERM = -21,      /* the client's key has no right to do this */
 } zkv_error_t;
 
 /*  A place in the stream of changes: everything up to and including (revision, seq) seen.

@@ -11,6 +11,7 @@ packages=(
   curl # tests/cluster/prometheus.sh asks the compose Prometheus's HTTP API
   dpkg-dev file  # scripts/package.sh: CPack runs dpkg-shlibdeps, and file to find binaries
   prometheus # integration_metrics scrapes a cluster with it (and promtool checks the text)
+  tcpdump # integration_security: no value crosses the loopback in the clear
 )
 
 missing=()

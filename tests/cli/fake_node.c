@@ -26,10 +26,16 @@
     --replaced N the first N requests for a later piece FAILED_PRECONDITION, as
     a node that took a newer snapshot meanwhile.
 
+    Plaintext, as zkvd --insecure, unless --curve names the node's certificate
+    (the secret file is read): then its sockets are CURVE servers, and czmq's
+    zauth lets in the clients whose public certificates are in --allow DIR
+    (which also checks that czmq reads the files zkv cert new writes).
+
     Usage: fake_node [--id N] [--follower LEADER_ENDPOINT] [--page-max N]
                      [--member ID=ENDPOINT]... [--config ID=ENDPOINT|self]...
                      [--applied N] [--digest HEX] [--lag N]
                      [--snapshot-dir DIR] [--piece N] [--no-snapshot-yet N] [--replaced N]
+                     [--curve CERT --allow DIR]
     Prints "client=<endpoint> trace=<endpoint>" on stdout once bound, then
     "request <body>" for each request it receives, and serves until SIGTERM
     or SIGINT. */
@@ -40,6 +46,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cert.h"
 #include "snapshot.h"
 #include "zkv.pb-c.h"
 #include "zkv_error.h"
@@ -109,6 +116,9 @@ typedef struct {
     uint64_t piece;
     uint64_t no_snapshot_yet; /* snapshot requests still to answer UNAVAILABLE */
     uint64_t replaced;        /* later pieces still to refuse as of a replaced snapshot */
+    const char *curve;        /* the node's certificate: CURVE on */
+    const char *allow;        /* the allowed clients' certificates */
+    zactor_t *auth;           /* zauth, the ZAP handler */
 } node_t;
 
 /* ---------------------------------------------------------------- table */
@@ -747,6 +757,10 @@ static int s_args(node_t *n, int argc, char **argv)
             n->config_args[n->config_arg_count++] = value;
         else if (strcmp(flag, "--snapshot-dir") == 0)
             n->snapshot_dir = value;
+        else if (strcmp(flag, "--curve") == 0)
+            n->curve = value;
+        else if (strcmp(flag, "--allow") == 0)
+            n->allow = value;
         else if (!s_number(flag, "--applied", value, &n->revision) &&
                  !s_number(flag, "--lag", value, &n->lag) &&
                  !s_number(flag, "--piece", value, &n->piece) &&
@@ -754,7 +768,31 @@ static int s_args(node_t *n, int argc, char **argv)
                  !s_number(flag, "--replaced", value, &n->replaced))
             return -1;
     }
-    return argc % 2 == 1 && n->page_max > 0 && n->piece > 0 ? 0 : -1;
+    bool curve_ok = (n->curve != NULL) == (n->allow != NULL);
+    return argc % 2 == 1 && n->page_max > 0 && n->piece > 0 && curve_ok ? 0 : -1;
+}
+
+/*  With --curve: zauth for the allowed clients, and both sockets CURVE
+    servers. 0, or -1 after saying why. */
+static int s_secure(node_t *n)
+{
+    if (!n->curve)
+        return 0;
+    zkv_cert_t cert;
+    char err[512];
+    if (zkv_cert_load(&cert, n->curve, true, err, sizeof err) != 0) {
+        fprintf(stderr, "fake_node: %s\n", err);
+        return -1;
+    }
+    n->auth = zactor_new(zauth, NULL);
+    zstr_sendx(n->auth, "CURVE", n->allow, NULL);
+    zsock_wait(n->auth);
+    if (zkv_cert_apply_server(zsock_resolve(n->router), &cert, "client") ||
+        zkv_cert_apply_server(zsock_resolve(n->pub), &cert, "trace")) {
+        fprintf(stderr, "fake_node: libzmq refuses CURVE\n");
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -764,7 +802,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: fake_node [--id N] [--follower ENDPOINT] [--page-max N] "
                         "[--member ID=ENDPOINT]... [--config ID=ENDPOINT|self]... "
                         "[--applied N] [--digest HEX] [--lag N] [--snapshot-dir DIR] "
-                        "[--piece N] [--no-snapshot-yet N] [--replaced N]\n");
+                        "[--piece N] [--no-snapshot-yet N] [--replaced N] "
+                        "[--curve CERT --allow DIR]\n");
         return 2;
     }
     zsys_set_logstream(stderr);
@@ -772,6 +811,8 @@ int main(int argc, char **argv)
         return 1;
     n.router = zsock_new(ZMQ_ROUTER);
     n.pub = zsock_new(ZMQ_PUB);
+    if (s_secure(&n))
+        return 1;
     int port = zsock_bind(n.router, "tcp://127.0.0.1:*");
     int trace_port = zsock_bind(n.pub, "tcp://127.0.0.1:*");
     if (port < 0 || trace_port < 0)
@@ -789,6 +830,7 @@ int main(int argc, char **argv)
     zpoller_destroy(&poller);
     zsock_destroy(&n.router);
     zsock_destroy(&n.pub);
+    zactor_destroy(&n.auth);
     while (n.count > 0)
         s_remove(&n, &n.entries[n.count - 1]);
     free(n.entries);

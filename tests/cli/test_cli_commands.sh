@@ -5,7 +5,10 @@
 # codes, binary safety, scan paging, status discovery, trace, bench, the
 # membership commands (with what reaches each node, from the nodes' logs),
 # and, on nodes of their own, snapshot save (a real snapshot file served in
-# pieces) and check (digests of members named by a node's membership).
+# pieces), check (digests of members named by a node's membership) and CURVE
+# (a node that lets in one client's key). The fake nodes are plaintext, as
+# zkvd --insecure, unless started with --curve: ZKV_INSECURE=1 until then, and
+# ZKV_CERT_DIR empty, so that no certificate of the developer's is read.
 # Usage: test_cli_commands.sh path/to/zkv path/to/fake_node
 set -u
 zkv=$1
@@ -21,6 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT
 failures=0
+export ZKV_INSECURE=1 ZKV_CERT_DIR="$tmp/no-certs"
+mkdir "$ZKV_CERT_DIR"
 
 fail() {
     echo "FAIL: $*"
@@ -590,6 +595,68 @@ rounds=$(($(requests c3 digest) - asked))
 [ "$rounds" -ge 2 ] && [ "$rounds" -le 8 ] || fail "check-in-flight: $rounds rounds in 1s"
 "$zkv" check -w json --endpoints "$f1" --wait 300ms >"$tmp/out" 2>/dev/null
 has check-in-flight-json '{"index":null,"agree":false,'
+
+# CURVE: a node whose certificate is server.cert lets in alice, whose public
+# certificate is in its allowed clients (read by czmq's zauth), and no other key.
+keys=$tmp/keys
+"$zkv" cert new server --dir "$keys" >/dev/null || fail "cert new server"
+"$zkv" cert new alice --dir "$keys/allowed" >/dev/null || fail "cert new alice"
+"$zkv" cert new mallory --dir "$keys" >/dev/null || fail "cert new mallory"
+mv "$keys/allowed/alice.cert_secret" "$keys/"
+start curve --id 1 --curve "$keys/server.cert" --allow "$keys/allowed"
+curve=$(field curve client)
+curve_trace=$(field curve trace)
+alice="--cert $keys/alice.cert --server-key $keys/server.cert"
+mallory="--cert $keys/mallory.cert --server-key $keys/server.cert"
+# shellcheck disable=SC2086 # $alice and $mallory are flags
+{
+    expect curve-put 0 "OK" put k v --endpoints "$curve" $alice
+    expect curve-get 0 "v" get k --endpoints "$curve" $alice
+    expect curve-key-refused 2 "" get k --endpoints "$curve" $mallory
+    said curve-key-refused "the node at $curve refused our key (not in its allowed clients)"
+    expect curve-put-refused 2 "" put k w --endpoints "$curve" $mallory
+    said curve-put-refused "opening the client's session failed (the node at $curve refused our \
+key (not in its allowed clients)): the write was not sent"
+    "$zkv" status --endpoints "$curve" $mallory >"$tmp/out" 2>"$tmp/err"
+    [ $? -eq 2 ] || fail "curve-status-refused: exit status"
+    [ "$(tr -s ' ' <"$tmp/out")" = "ID ENDPOINT ROLE TERM COMMIT APPLIED LEADER KEYS
+? $curve handshake refused - - - - -" ] || fail "curve-status-refused: $(cat "$tmp/out")"
+    said curve-status-refused "no member answered at $curve: the node at $curve refused our key \
+(not in its allowed clients)"
+    expect curve-watch-refused 2 "" watch k --endpoints "$curve" $mallory
+    said curve-watch-refused "watch: the node at $curve refused our key (not in its allowed \
+clients)"
+    expect curve-trace-refused 2 "" trace --trace-endpoints "$curve_trace" $mallory --duration 5s
+    said curve-trace-refused "trace: the node at $curve_trace refused our key (not in its \
+allowed clients)"
+    expect curve-server-key-wrong 2 "" get k --endpoints "$curve" --cert "$keys/alice.cert" \
+        --server-key "$keys/mallory.cert" --attempt-timeout 300ms
+    said curve-server-key-wrong "the node at $curve closed the connection during the CURVE \
+handshake (is --server-key the nodes' public key?)"
+    expect curve-insecure 2 "" get k --endpoints "$curve"
+    said curve-insecure "the node at $curve requires CURVE (give --cert and --server-key)"
+    expect curve-plaintext-node 2 "" get k --endpoints "$leader" $alice
+    said curve-plaintext-node "the node at $leader does not speak CURVE (it runs --insecure? \
+then zkv --insecure)"
+}
+# The keys from the variables, then from the certificate directory; flags win.
+server_key=$("$zkv" cert show "$keys/server.cert" | sed -n 's/^public-key: //p')
+(
+    unset ZKV_INSECURE
+    export ZKV_CERT="$keys/alice.cert" ZKV_SERVER_KEY="$server_key"
+    expect curve-env 0 "v" get k --endpoints "$curve"
+    expect curve-env-flag-wins 2 "" get k --endpoints "$curve" --cert "$keys/mallory.cert"
+    said curve-env-flag-wins "the node at $curve refused our key (not in its allowed clients)"
+    unset ZKV_CERT ZKV_SERVER_KEY
+    mkdir "$tmp/certdir"
+    cp "$keys/alice.cert" "$tmp/certdir/client.cert"
+    cp -p "$keys/alice.cert_secret" "$tmp/certdir/client.cert_secret"
+    cp "$keys/server.cert" "$tmp/certdir/server.cert"
+    export ZKV_CERT_DIR="$tmp/certdir"
+    expect curve-cert-dir 0 "v" get k --endpoints "$curve"
+    expect curve-cert-dir-insecure 2 "" get k --endpoints "$curve" --insecure
+    exit "$failures"
+) || failures=$((failures + $?))
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

@@ -3,13 +3,16 @@
 # exit codes, and the rule that a failure prints exactly one line on stderr,
 # "zkv: <error>". Requests go to a closed port (tcp://127.0.0.1:1) and must fail
 # cleanly within their --timeout, or once the connection has been refused for an
-# attempt timeout.
+# attempt timeout. Plaintext (ZKV_INSECURE=1) but where certificates are tested,
+# with ZKV_CERT_DIR empty, so that no certificate of the developer's is read.
 # Usage: test_cli_usage.sh path/to/zkv VERSION
 set -u
 zkv=$1
 version=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+export ZKV_INSECURE=1 ZKV_CERT_DIR="$tmp/no-certs"
+mkdir "$ZKV_CERT_DIR"
 dead=tcp://127.0.0.1:1
 failures=0
 
@@ -67,7 +70,7 @@ run version 0 0 --out "^zkv $version\$" -- --version
 run help-command 0 0 --out 'Usage: zkv \[global flags\]' -- help
 run help-put 0 0 --out '^Usage: zkv put KEY VALUE' -- help put
 run put-help 0 0 --out '^Usage: zkv put KEY VALUE' --out '--prev' -- put --help
-for cmd in get del scan cas txn status trace bench; do
+for cmd in get del scan cas txn status trace bench cert; do
     run "$cmd-help" 0 0 --out "^Usage: zkv $cmd" --out 'Global flags' -- "$cmd" -h
 done
 run help-lists-membership 0 0 --out '^  member  +List, add, promote or remove members' \
@@ -254,6 +257,108 @@ run snapshot-save-unreachable 3 1 --max-ms 10000 \
 [ -e "$tmp/b.snap.part" ] && fail "snapshot-save-unreachable: FILE.part left behind"
 run check-unreachable 3 1 --err "nothing answers at tcp://127.0.0.1:1 .*; $hint" --max-ms 10000 \
     -- check --endpoints $dead --timeout 300ms
+
+# Certificates. A command that connects needs this client's certificate and the nodes'
+# key, or --insecure: without them it fails at once (exit 2), before any file or node.
+unset ZKV_INSECURE
+nocert="^zkv: no client certificate: give --cert and --server-key \(or ZKV_CERT and "
+nocert="${nocert}ZKV_SERVER_KEY, or put client.cert and server.cert in $tmp/no-certs\), or "
+nocert="$nocert--insecure for a cluster run without CURVE\$"
+for cmd in 'get k' 'put k v' 'del k' 'scan' 'cas k a b' 'txn' 'status' 'trace' 'bench' \
+    'member list' 'member add 4 h:1:2 h:3' 'move-leader 2' "snapshot save $tmp/n.snap" \
+    'check' 'watch k' 'lease grant 10' 'lease list' 'lock l -- true'; do
+    # shellcheck disable=SC2086 # the command's words
+    run "no-cert: $cmd" 2 1 --err "$nocert" --max-ms 2000 -- $cmd --endpoints $dead
+done
+[ -e "$tmp/n.snap" ] && fail "no-cert: snapshot save created FILE"
+run no-cert-help 0 0 --out '^Usage: zkv get KEY' -- get --help
+run insecure-flag 3 1 --err 'nothing answers at tcp://127.0.0.1:1 ' --max-ms 10000 \
+    -- get k --insecure --endpoints $dead --timeout 300ms
+run insecure-and-cert 2 1 --err 'zkv: --insecure and --cert or --server-key: give one or the' \
+    -- get k --insecure --cert x
+keys=$tmp/keys
+"$zkv" cert new alice --dir "$keys" >/dev/null || fail "cert new alice"
+"$zkv" cert new server --dir "$keys" >/dev/null || fail "cert new server"
+alice=$keys/alice.cert
+server=$keys/server.cert
+run cert-no-server-key 2 1 \
+    --err "zkv: no server key: give --server-key \(or ZKV_SERVER_KEY, or put server.cert in $tmp/no-certs\)\$" \
+    -- get k --cert "$alice" --endpoints $dead
+run server-key-no-cert 2 1 --err "$nocert" -- get k --server-key "$server" --endpoints $dead
+run cert-missing 2 1 --err "zkv: cannot read certificate $tmp/absent.cert_secret: No such file" \
+    -- get k --cert "$tmp/absent.cert" --server-key "$server" --endpoints $dead
+run server-key-bad 2 1 \
+    --err "zkv: server key 'nonsense' is neither 40 Z85 characters nor a certificate file\$" \
+    -- get k --cert "$alice" --server-key nonsense --endpoints $dead
+chmod 644 "$alice"_secret
+run cert-secret-mode 2 1 --max-ms 2000 \
+    --err "zkv: secret key file ${alice}_secret may be read by others \(mode 0644\): chmod 600 it\$" \
+    -- get k --cert "$alice" --server-key "$server" --endpoints $dead
+run cert-secret-mode-trace 2 1 --err "chmod 600 it\$" \
+    -- trace --cert "$alice" --server-key "$server" --trace-endpoints $dead
+chmod 600 "$alice"_secret
+# With keys, a command goes on to the nodes: nothing answers at a closed port (exit 3).
+run cert-flags 3 1 --err 'nothing answers at tcp://127.0.0.1:1 ' --max-ms 10000 \
+    -- get k --cert "$alice" --server-key "$server" --endpoints $dead --timeout 300ms
+run cert-trace 0 0 --max-ms 10000 \
+    -- trace --cert "$alice" --server-key "$server" --trace-endpoints $dead --duration 200ms
+key=$("$zkv" cert show "$server" | sed -n 's/^public-key: //p')
+export ZKV_CERT=$alice ZKV_SERVER_KEY=$key
+run cert-env 3 1 --err 'nothing answers' --max-ms 10000 -- get k --endpoints $dead --timeout 300ms
+export ZKV_CERT=$tmp/absent.cert
+run cert-flag-wins 3 1 --err 'nothing answers' --max-ms 10000 \
+    -- get k --cert "$alice" --endpoints $dead --timeout 300ms
+run insecure-flag-wins 3 1 --err 'nothing answers' --max-ms 10000 \
+    -- get k --insecure --endpoints $dead --timeout 300ms
+export ZKV_INSECURE=1
+run env-insecure-and-cert 2 1 \
+    --err 'zkv: ZKV_INSECURE and ZKV_CERT or ZKV_SERVER_KEY are set: unset one$' -- get k
+unset ZKV_INSECURE ZKV_CERT ZKV_SERVER_KEY
+# The certificate directory: client.cert (with its secret) and server.cert.
+certdir=$tmp/certdir
+mkdir "$certdir"
+cp -p "$alice" "$certdir/client.cert"
+cp -p "${alice}_secret" "$certdir/client.cert_secret"
+export ZKV_CERT_DIR=$certdir
+run cert-dir-half 2 1 --err "zkv: no server key: .*put server.cert in $certdir\)\$" \
+    -- get k --endpoints $dead
+cp "$server" "$certdir/server.cert"
+run cert-dir 3 1 --err 'nothing answers' --max-ms 10000 -- get k --endpoints $dead --timeout 300ms
+export ZKV_CERT_DIR=$tmp/no-certs
+
+# zkv cert: local files only, no certificate needed.
+run cert-new 0 0 --out '^public-key: .{40}$' --out "^public: +$tmp/c/bob.cert\$" \
+    --out "^secret: +$tmp/c/bob.cert_secret\$" -- cert new bob --dir "$tmp/c"
+[ "$(stat -c %a "$tmp/c/bob.cert_secret")" = 600 ] || fail "cert-new: the secret is not 0600"
+[ "$(stat -c %a "$tmp/c")" = 700 ] || fail "cert-new: --dir not made 0700"
+run cert-new-exists 2 1 --err "zkv: cert new: $tmp/c/bob.cert exists: a certificate is never" \
+    -- cert new bob --dir "$tmp/c"
+rm "$tmp/c/bob.cert"
+run cert-new-secret-exists 2 1 --err "zkv: cert new: $tmp/c/bob.cert_secret exists" \
+    -- cert new bob --dir "$tmp/c"
+[ -e "$tmp/c/bob.cert" ] && fail "cert-new-secret-exists: bob.cert made"
+run cert-new-slash 2 1 --err "the name 'a/b' has a '/'" -- cert new a/b --dir "$tmp/c"
+run cert-new-empty 2 1 --err "the name '' is empty" -- cert new '' --dir "$tmp/c"
+run cert-new-no-name 2 1 --err 'cert new: missing arguments' -- cert new
+run cert-new-node-id 0 0 -- cert new n1 --dir "$tmp/c" --node-id 1
+run cert-new-node-id-zero 2 1 --err '--node-id wants a whole number from 1' \
+    -- cert new n0 --dir "$tmp/c" --node-id 0
+run cert-show 0 0 --out '^name: +n1$' --out '^node-id: +1$' --out '^public-key: .{40}$' \
+    -- cert show "$tmp/c/n1.cert"
+secret=$(sed -n 's/^ *secret-key = "\(.*\)"$/\1/p' "$tmp/c/n1.cert_secret")
+[ ${#secret} -eq 40 ] || fail "cert-show: no secret key in n1.cert_secret"
+run cert-show-secret-file 0 0 --out '^\{"name":"n1","node_id":1,"public_key":".{40}"\}$' \
+    -- cert show "$tmp/c/n1.cert_secret" -w json
+grep -qF -- "$secret" "$tmp/out" && fail "cert-show-secret-file: the secret key was shown"
+printf 'not a certificate\n' >"$tmp/garbage.cert"
+run cert-show-garbage 2 1 --err "zkv: cert show: $tmp/garbage.cert is not a zcert public" \
+    -- cert show "$tmp/garbage.cert"
+run cert-help 0 0 --out '^Usage: zkv cert new NAME' --out '^  new  ' -- cert --help
+run cert-new-help 0 0 --out '^Usage: zkv cert new NAME \[--dir DIR\] \[--node-id N\]$' \
+    -- cert new -h
+run help-cert-show 0 0 --out '^Usage: zkv cert show FILE$' -- help cert show
+run cert-no-sub 2 1 --err 'cert: missing subcommand' -- cert
+export ZKV_INSECURE=1
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

@@ -1,6 +1,14 @@
 # Shared by the compose tests (sourced): bring a project up from a fresh image.
 # The caller defines compose (its own project), log, now_ms, root and ZKV_IMAGE.
 
+# The cluster's certificates: scripts/compose.sh makes them at `up` in a directory of this
+# test's own (never the developer's data/compose-certs), kept in build/ for the next run.
+# The host's zkv, and zkv-fault --target compose, take their keys from ZKV_CERT and
+# ZKV_SERVER_KEY; whatever the caller's shell says about keys is not this cluster's.
+export ZKV_COMPOSE_CERTS=${ZKV_COMPOSE_CERTS:-$root/build/compose-test-certs/$(basename "$0" .sh)}
+export ZKV_CERT=$ZKV_COMPOSE_CERTS/client.cert ZKV_SERVER_KEY=$ZKV_COMPOSE_CERTS/server.cert
+unset ZKV_INSECURE ZKV_CERT_DIR
+
 # Every node's container healthy by its image's HEALTHCHECK; waits at most 30 s.
 wait_healthy() {
   local deadline=$(($(now_ms) + 30000)) states ids

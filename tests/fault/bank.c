@@ -69,7 +69,8 @@ bank_t *bank_new(const fault_options_t *options, const target_t *target, char *e
     for (int i = 0; i < BANK_CLIENTS; i++) {
         s_client_t *c = &self->clients[i];
         *c = (s_client_t){.bank = self, .index = i, .step = i == 0 ? S_INIT : S_SCAN};
-        zkv_client_config_t config = {.endpoints = target->endpoints,
+        zkv_client_config_t config = {.curve = target_curve(target),
+                                      .endpoints = target->endpoints,
                                       .timeout_ms = options->op_timeout_ms,
                                       .attempt_timeout_ms = BANK_ATTEMPT_MS,
                                       .home = (size_t) i % target->nodes,

@@ -41,7 +41,9 @@ checks_t *checks_new(const target_t *target, char *err, size_t err_size)
         return NULL;
     }
     self->target = target;
-    zkv_client_config_t config = {.endpoints = target->endpoints, .timeout_ms = CHECKS_CALL_MS};
+    zkv_client_config_t config = {.curve = target_curve(target),
+                                  .endpoints = target->endpoints,
+                                  .timeout_ms = CHECKS_CALL_MS};
     self->client = zkv_client_new(&config, err, err_size);
     if (!self->client) {
         free(self);

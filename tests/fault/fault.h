@@ -17,6 +17,7 @@
 #define FAULT_ENDPOINT_SIZE 128
 #define FAULT_HOST_SIZE 32
 #define FAULT_ERROR_SIZE 512
+#define FAULT_PATH_SIZE 1024
 
 /*  The kinds of fault, in the order of the --faults names. */
 typedef enum {

@@ -32,7 +32,8 @@ monitor_t *monitor_new(const target_t *target, char *err, size_t err_size)
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
-    zkv_client_config_t config = {.endpoints = target->endpoints,
+    zkv_client_config_t config = {.curve = target_curve(target),
+                                  .endpoints = target->endpoints,
                                   .timeout_ms = MONITOR_TIMEOUT_MS,
                                   .attempt_timeout_ms = MONITOR_TIMEOUT_MS};
     self->client = zkv_client_new(&config, err, err_size);

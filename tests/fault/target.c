@@ -59,6 +59,13 @@ int target_heal_all(target_t *self, int64_t timeout_ms)
     return rc;
 }
 
+zkv_curve_t target_curve(const target_t *self)
+{
+    if (!self->cert[0])
+        return (zkv_curve_t){NULL, NULL};
+    return (zkv_curve_t){self->cert, self->server_key};
+}
+
 void target_destroy(target_t **self_p)
 {
     target_t *self = *self_p;

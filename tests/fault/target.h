@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "fault.h"
+#include "zkv.h"
 
 typedef enum { TARGET_NODE_UP, TARGET_NODE_DOWN, TARGET_NODE_PAUSED } target_node_t;
 
@@ -59,7 +60,12 @@ struct target_t {
     bool partitions; /* cut works here; false: the partition faults are left out */
     char partitions_why[FAULT_ERROR_SIZE];    /* when not, why */
     target_node_t state[FAULT_NODES_MAX + 1]; /* by id, as the last action left it */
+    char cert[FAULT_PATH_SIZE];               /* the client's certificate; "": plaintext */
+    char server_key[FAULT_PATH_SIZE];         /* the nodes' public key or its file */
 };
+
+/*  The credentials of the target's clients, for zkv_client_config_t. */
+zkv_curve_t target_curve(const target_t *self);
 
 /*  Start the cluster (local) or attach to it (compose). NULL with a message in err. */
 target_t *target_local_new(const fault_options_t *options, char *err, size_t err_size);

@@ -258,6 +258,10 @@ target_t *target_compose_new(const fault_options_t *options, char *err, size_t e
     self->impl = c;
     self->nodes = COMPOSE_NODES;
     s_describe(self, options);
+    /* The compose cluster's client credentials, as tests/cluster/compose_lib.sh exports them. */
+    const char *cert = getenv("ZKV_CERT"), *server_key = getenv("ZKV_SERVER_KEY");
+    snprintf(self->cert, sizeof self->cert, "%s", cert ? cert : "");
+    snprintf(self->server_key, sizeof self->server_key, "%s", server_key ? server_key : "");
     if (s_find_containers(self, options, err, err_size) != 0) {
         target_destroy(&self);
         return NULL;

@@ -299,6 +299,10 @@ static int s_start_cluster(target_t *self, local_t *local, const fault_options_t
     local->cluster = zkv_cluster_new(&config, err, err_size);
     if (!local->cluster)
         return -1;
+    zkv_curve_t curve = zkv_cluster_curve(local->cluster);
+    snprintf(self->cert, sizeof self->cert, "%s", curve.cert ? curve.cert : "");
+    snprintf(self->server_key, sizeof self->server_key, "%s",
+             curve.server_key ? curve.server_key : "");
     self->nodes = (size_t) options->nodes;
     local->next_spare = (uint32_t) self->nodes + 1;
     for (uint32_t id = local->next_spare; id <= zkv_cluster_size(local->cluster); id++)
@@ -314,7 +318,8 @@ static int s_start_cluster(target_t *self, local_t *local, const fault_options_t
             return -1;
         }
     }
-    zkv_client_config_t cc = {.endpoints = self->endpoints, .timeout_ms = 10000};
+    zkv_client_config_t cc = {
+        .curve = target_curve(self), .endpoints = self->endpoints, .timeout_ms = 10000};
     local->admin = zkv_client_new(&cc, err, err_size);
     if (!local->admin)
         return -1;

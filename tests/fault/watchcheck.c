@@ -66,10 +66,15 @@ watchcheck_t *watchcheck_new(const fault_options_t *options, target_t *target, c
     zhashx_set_destructor(self->model, s_key_free);
     self->pause_at = options->duration_ms / 3;
     self->kill_at = 2 * options->duration_ms / 3;
-    zkv_watcher_config_t wc = {.endpoints = target->endpoints, .range = true, .start_revision = 1};
+    zkv_watcher_config_t wc = {.curve = target_curve(target),
+                               .endpoints = target->endpoints,
+                               .range = true,
+                               .start_revision = 1};
     self->watcher = zkv_watcher_new(&wc, err, err_size);
-    zkv_client_config_t cc = {
-        .endpoints = target->endpoints, .timeout_ms = 10000, .inflight_max = WC_FILL_INFLIGHT};
+    zkv_client_config_t cc = {.endpoints = target->endpoints,
+                              .timeout_ms = 10000,
+                              .inflight_max = WC_FILL_INFLIGHT,
+                              .curve = target_curve(target)};
     self->filler = self->watcher ? zkv_client_new(&cc, err, err_size) : NULL;
     if (!self->filler) {
         watchcheck_destroy(&self);
@@ -190,8 +195,10 @@ static int s_restart(watchcheck_t *self)
     if (s_scan_into_model(self, &revision, &self->lenient_to) != 0)
         return -1;
     zkv_watcher_destroy(&self->watcher);
-    zkv_watcher_config_t wc = {
-        .endpoints = self->target->endpoints, .range = true, .start_revision = revision + 1};
+    zkv_watcher_config_t wc = {.endpoints = self->target->endpoints,
+                               .range = true,
+                               .start_revision = revision + 1,
+                               .curve = target_curve(self->target)};
     char err[256];
     self->watcher = zkv_watcher_new(&wc, err, sizeof err);
     if (!self->watcher)

@@ -83,7 +83,8 @@ workload_t *workload_new(const fault_options_t *options, const target_t *target,
         slot->wl = self;
         slot->process = i;
         slot->home = (uint32_t) (i % (int) target->nodes) + 1;
-        zkv_client_config_t config = {.endpoints = target->endpoints,
+        zkv_client_config_t config = {.curve = target_curve(target),
+                                      .endpoints = target->endpoints,
                                       .timeout_ms = options->op_timeout_ms,
                                       .attempt_timeout_ms = WL_ATTEMPT_MS,
                                       .home = slot->home - 1,

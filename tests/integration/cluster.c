@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster_certs.h"
 #include "zkv.h"
 
 #ifndef ZKV_ZKVD_PATH
@@ -63,6 +64,9 @@ struct zkv_cluster_t {
     size_t argc_extra;
     char **envp; /* every node's environment, built once */
     zkv_client_t *status_client;
+    bool insecure;
+    char client_cert[600]; /* the admin client's, and the nodes' public server key */
+    char server_key[600];
 };
 
 /* ---------------------------------------------------------------- cleanup at exit */
@@ -287,9 +291,31 @@ static char **s_build_env(const char *const *overrides)
     return envp;
 }
 
+/*  The certificates, and the environment a zkv program run by the test needs. */
+static int s_secure(zkv_cluster_t *self, char *err, size_t err_size)
+{
+    if (self->insecure) {
+        unsetenv("ZKV_CERT");
+        unsetenv("ZKV_SERVER_KEY");
+        setenv("ZKV_INSECURE", "1", 1);
+        return 0;
+    }
+    unsetenv("ZKV_INSECURE");
+    if (zkv_cluster_certs_make(self->dir, self->n, err, err_size) != 0)
+        return -1;
+    snprintf(self->client_cert, sizeof self->client_cert, "%s/certs/clients/admin.cert", self->dir);
+    snprintf(self->server_key, sizeof self->server_key, "%s/certs/server.cert", self->dir);
+    setenv("ZKV_CERT", self->client_cert, 1);
+    setenv("ZKV_SERVER_KEY", self->server_key, 1);
+    return 0;
+}
+
 static int s_configure(zkv_cluster_t *self, const zkv_cluster_config_t *config, char *err,
                        size_t err_size)
 {
+    self->insecure = config->insecure;
+    if (s_secure(self, err, err_size) != 0)
+        return -1;
     const char *zkvd = config->zkvd ? config->zkvd : getenv("ZKV_ZKVD");
     snprintf(self->zkvd, sizeof self->zkvd, "%s", zkvd && *zkvd ? zkvd : ZKV_ZKVD_PATH);
     if (access(self->zkvd, X_OK) != 0)
@@ -345,7 +371,8 @@ zkv_cluster_t *zkv_cluster_new(const zkv_cluster_config_t *config, char *err, si
         s_describe_nodes(self, config->host_base);
         zkv_client_config_t cc = {.endpoints = self->endpoints,
                                   .timeout_ms = ZKV_CLUSTER_STATUS_MS,
-                                  .attempt_timeout_ms = ZKV_CLUSTER_STATUS_MS};
+                                  .attempt_timeout_ms = ZKV_CLUSTER_STATUS_MS,
+                                  .curve = zkv_cluster_curve(self)};
         self->status_client = zkv_client_new(&cc, client_err, sizeof client_err);
         if (self->status_client)
             return self;
@@ -437,7 +464,7 @@ int zkv_cluster_start_on(zkv_cluster_t *self, uint32_t id, const char *data_dir)
     snprintf(trace_text, sizeof trace_text, "%u", node->ports.trace);
     snprintf(watch_text, sizeof watch_text, "%u", node->ports.watch);
     snprintf(metrics_text, sizeof metrics_text, "%u", node->ports.metrics);
-    char *argv[ARGV_MAX + 16];
+    char *argv[ARGV_MAX + 32];
     size_t argc = 0;
     argv[argc++] = self->zkvd;
     argv[argc++] = "--id";
@@ -454,6 +481,19 @@ int zkv_cluster_start_on(zkv_cluster_t *self, uint32_t id, const char *data_dir)
     argv[argc++] = watch_text;
     argv[argc++] = "--metrics-port";
     argv[argc++] = metrics_text;
+    char server_cert[600], peer_cert[600], peer_certs[600], client_certs[600];
+    if (self->insecure)
+        argv[argc++] = "--insecure";
+    else {
+        snprintf(server_cert, sizeof server_cert, "%s/certs/server.cert", self->dir);
+        snprintf(peer_cert, sizeof peer_cert, "%s/certs/peers/node%u.cert", self->dir, id);
+        snprintf(peer_certs, sizeof peer_certs, "%s/certs/peers", self->dir);
+        snprintf(client_certs, sizeof client_certs, "%s/certs/clients", self->dir);
+        const char *flags[] = {"--server-cert", server_cert, "--peer-cert",    peer_cert,
+                               "--peer-certs",  peer_certs,  "--client-certs", client_certs};
+        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+            argv[argc++] = (char *) flags[i];
+    }
     for (size_t i = 0; i < self->argc_extra; i++)
         argv[argc++] = self->argv_extra[i];
     argv[argc] = NULL;
@@ -661,6 +701,24 @@ pid_t zkv_cluster_pid(const zkv_cluster_t *self, uint32_t id)
 size_t zkv_cluster_size(const zkv_cluster_t *self)
 {
     return self->n;
+}
+
+void zkv_cluster_security_args(const zkv_cluster_t *self, uint32_t id, char *buf, size_t size)
+{
+    if (self->insecure)
+        snprintf(buf, size, " --insecure");
+    else
+        snprintf(buf, size,
+                 " --server-cert '%s/certs/server.cert' --peer-cert '%s/certs/peers/node%u.cert'"
+                 " --peer-certs '%s/certs/peers' --client-certs '%s/certs/clients'",
+                 self->dir, self->dir, id, self->dir, self->dir);
+}
+
+zkv_curve_t zkv_cluster_curve(const zkv_cluster_t *self)
+{
+    if (self->insecure)
+        return (zkv_curve_t){NULL, NULL};
+    return (zkv_curve_t){self->client_cert, self->server_key};
 }
 
 const char *zkv_cluster_dir(const zkv_cluster_t *self)

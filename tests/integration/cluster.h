@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "zkv.h"
+
 #define ZKV_CLUSTER_NODES_MAX 9
 /*  How long one status request may take before the node counts as silent. */
 #define ZKV_CLUSTER_STATUS_MS 500
@@ -44,6 +46,9 @@ typedef struct {
         the cluster (their --peers name only them) and the others join it
         (--join, --peers naming every node): a test adds them first. */
     size_t initial;
+    /*  false: CURVE on every socket, with certificates made for the cluster
+        (cluster_certs.h); true: plaintext nodes (--insecure). */
+    bool insecure;
 } zkv_cluster_config_t;
 
 typedef enum {
@@ -72,8 +77,10 @@ typedef struct {
     uint64_t keys;
 } zkv_node_status_t;
 
-/*  Make the directory and pick the ports; no node runs yet. NULL with a
-    message in err. */
+/*  Make the directory, the certificates and pick the ports; no node runs
+    yet. The process's ZKV_CERT and ZKV_SERVER_KEY (or ZKV_INSECURE) are set
+    to this cluster's, for the zkv programs a test runs. NULL with a message
+    in err. */
 zkv_cluster_t *zkv_cluster_new(const zkv_cluster_config_t *config, char *err, size_t err_size);
 
 /*  Kill (SIGKILL) every node still running, reap it, remove the directory
@@ -133,7 +140,7 @@ const char *zkv_cluster_wstatus_text(int wstatus);
 
 pid_t zkv_cluster_pid(const zkv_cluster_t *self, uint32_t id); /* 0 when down */
 size_t zkv_cluster_size(const zkv_cluster_t *self);
-const char *zkv_cluster_dir(const zkv_cluster_t *self);
+const char *zkv_cluster_dir(const zkv_cluster_t *self); /* certificates in certs/ */
 const char *zkv_cluster_data_dir(const zkv_cluster_t *self, uint32_t id);
 const char *zkv_cluster_stderr_path(const zkv_cluster_t *self, uint32_t id);
 const char *zkv_cluster_stdout_path(const zkv_cluster_t *self, uint32_t id);
@@ -152,6 +159,14 @@ const char *zkv_cluster_host(const zkv_cluster_t *self, uint32_t id);
 const char *zkv_cluster_client_endpoint(const zkv_cluster_t *self, uint32_t id);
 const char *zkv_cluster_trace_endpoint(const zkv_cluster_t *self, uint32_t id);
 /*  Every node's client endpoint, comma-separated, node 1 first. */
+/*  The security flags node id starts with, quoted for a shell command line
+    (" --insecure" for an insecure cluster), into buf. */
+void zkv_cluster_security_args(const zkv_cluster_t *self, uint32_t id, char *buf, size_t size);
+
+/*  The credentials of the cluster's admin client, for a zkv_client_config_t
+    or zkv_watcher_config_t (paths owned by the cluster; NULL when insecure). */
+zkv_curve_t zkv_cluster_curve(const zkv_cluster_t *self);
+
 const char *zkv_cluster_endpoints(const zkv_cluster_t *self);
 
 /*  Ask one node for its status (at most ZKV_CLUSTER_STATUS_MS). 0, or -1 when

@@ -1,6 +1,8 @@
 /*  harness: checks, clients, bulk operations and trace events for the integration tests. */
 #include "harness.h"
 
+#include "cert.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cert.h"
 #include "zkv.pb-c.h"
 
 #define CLUSTERS_MAX 4
@@ -170,6 +173,7 @@ zkv_client_t *h_client(zkv_cluster_t *cluster, uint32_t home, int64_t timeout_ms
         .attempt_timeout_ms = timeout_ms > 1000 ? 1000 : 0,
         .home = home - 1,
         .inflight_max = inflight_max,
+        .curve = zkv_cluster_curve(cluster),
     };
     char err[256];
     zkv_client_t *client = zkv_client_new(&config, err, sizeof err);
@@ -346,6 +350,18 @@ void h_expect_many(zkv_client_t *client, const char *prefix, size_t first, size_
 
 /* ---------------------------------------------------------------- trace */
 
+void h_secure(const zkv_cluster_t *cluster, zsock_t *sock)
+{
+    zkv_curve_t curve = zkv_cluster_curve(cluster);
+    if (!curve.cert)
+        return;
+    zkv_cert_t mine;
+    char key[ZKV_CERT_KEY_LEN + 1], err[512];
+    CHECK(zkv_cert_load(&mine, curve.cert, true, err, sizeof err) == 0, "%s", err);
+    CHECK(zkv_cert_server_key(key, curve.server_key, err, sizeof err) == 0, "%s", err);
+    zkv_cert_apply_client(zsock_resolve(sock), &mine, key);
+}
+
 struct h_trace_t {
     zsock_t *sub;
 };
@@ -359,6 +375,7 @@ h_trace_t *h_trace_open(zkv_cluster_t *cluster, uint32_t id, const char *topic)
     zsock_set_rcvhwm(self->sub, 0);
     zsock_set_reconnect_ivl(self->sub, 10);
     zsock_set_subscribe(self->sub, topic);
+    h_secure(cluster, self->sub);
     h_trace_add(self, cluster, id);
     return self;
 }

@@ -41,6 +41,10 @@ int64_t h_now_ms(void);
 /*  A new cluster, no node started; its nodes' stderr is printed when a CHECK fails. */
 zkv_cluster_t *h_cluster_new(const zkv_cluster_config_t *config);
 
+/*  A raw socket of the test becomes a CURVE client with the cluster's admin
+    key (nothing when the cluster is insecure); before its connect. */
+void h_secure(const zkv_cluster_t *cluster, zsock_t *sock);
+
 /*  h_cluster_new, every node started, a leader elected. */
 zkv_cluster_t *h_cluster_start(const zkv_cluster_config_t *config, uint32_t *leader);
 

@@ -2,7 +2,10 @@
 # scripts/run.sh end to end, on ports of its own: the three nodes answer; node 2,
 # killed with SIGKILL, starts again alone with `run.sh --node 2` and catches up; the
 # cluster's stop (SIGTERM, what Ctrl-C does) stops that node too, and both scripts
-# exit with no zkvd of theirs left and no pid file.
+# exit with no zkvd of theirs left and no pid file. Certificates: made in a ZKV_CERT_DIR of
+# its own (never the developer's ~/.config/zkv), secrets 0600, reused by --node 2 (which
+# would not reach the others with new keys); a directory holding another cluster's
+# server.cert without its secret is refused before any node starts.
 # Usage: run_script.sh ZKVD ZKV RUN_SH
 set -u
 zkvd=$1 zkv=$2 run=$3
@@ -76,10 +79,23 @@ gone() {
   return 1
 }
 
-export ZKV_RUN_ZKVD=$zkvd ZKV_RUN_DATA=$data ZKV_RUN_PORT_OFFSET=$offset
+# zkv takes its keys from ZKV_CERT_DIR, where run.sh makes them, unless these say otherwise.
+unset ZKV_CERT ZKV_SERVER_KEY ZKV_INSECURE ZKV_RUN_INSECURE
+export ZKV_RUN_ZKVD=$zkvd ZKV_RUN_ZKV=$zkv ZKV_RUN_DATA=$data ZKV_RUN_PORT_OFFSET=$offset
+export ZKV_CERT_DIR=$tmp/certs
 
 bash "$run" --node 4 >/dev/null 2>&1
 [ $? -eq 2 ] || fail "run.sh --node 4 is not refused with exit 2"
+
+# A client's credentials for another cluster: refused, left as they were, no node started.
+mkdir "$tmp/foreign"
+echo "not ours" >"$tmp/foreign/server.cert"
+ZKV_CERT_DIR=$tmp/foreign bash "$run" >"$tmp/foreign.out" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "Set ZKV_CERT_DIR" "$tmp/foreign.out" ||
+  fail "run.sh with a foreign server.cert: exit $rc, $(cat "$tmp/foreign.out")"
+[ "$(ls "$tmp/foreign")" = server.cert ] || fail "run.sh wrote to the foreign directory"
+[ -e "$data" ] && fail "run.sh with a foreign server.cert made $data"
 
 bash "$run" >"$tmp/main.out" 2>&1 &
 main=$!
@@ -87,6 +103,13 @@ for i in 1 2 3; do
   wait_for "node $i answers" answers "$i"
 done
 "$zkv" --endpoints "$endpoints" put k v1 >/dev/null || fail "put v1"
+for f in server.cert_secret client.cert_secret peers/node1.cert_secret peers/node2.cert_secret \
+  peers/node3.cert_secret; do
+  [ "$(stat -c %a "$tmp/certs/$f" 2>/dev/null)" = 600 ] || fail "$tmp/certs/$f is not there, mode 0600"
+done
+cmp -s "$tmp/certs/client.cert" "$tmp/certs/clients/client.cert" ||
+  fail "clients/client.cert is not the client.cert zkv uses"
+[ -e "$tmp/certs/clients/client.cert_secret" ] && fail "a secret was copied into clients/"
 
 old=$(cat "$data/node2.pid")
 kill -KILL "$old"

@@ -34,7 +34,7 @@ static long s_rss_kb(pid_t pid)
 }
 
 /*  A DEALER that queues everything it sends and reads as little as it can. */
-static zsock_t *s_greedy(const char *endpoint)
+static zsock_t *s_greedy(const zkv_cluster_t *cluster, const char *endpoint)
 {
     zsock_t *sock = zsock_new(ZMQ_DEALER);
     CHECK(sock, "dealer");
@@ -42,6 +42,7 @@ static zsock_t *s_greedy(const char *endpoint)
     zsock_set_sndhwm(sock, 0);
     zsock_set_rcvhwm(sock, 1);
     zsock_set_rcvbuf(sock, 64 * 1024);
+    h_secure(cluster, sock);
     CHECK(zsock_connect(sock, "%s", endpoint) == 0, "connect %s", endpoint);
     return sock;
 }
@@ -119,7 +120,7 @@ int main(void)
     free(big);
     long base = s_rss_kb(pid);
 
-    zsock_t *greedy = s_greedy(zkv_cluster_client_endpoint(cluster, leader));
+    zsock_t *greedy = s_greedy(cluster, zkv_cluster_client_endpoint(cluster, leader));
     s_send_gets(greedy, "big");
     long peak = s_watch(client, pid, GREEDY_SETTLE_MS);
     h_note("greedy client: baseline %ld KB, peak %ld KB (+%ld MB) with %d gets unread", base,

@@ -222,7 +222,8 @@ int main(void)
     zkv_watcher_config_t wc = {.endpoints = endpoints,
                                .key = {(const uint8_t *) "a/", 2},
                                .end = {(const uint8_t *) "a0", 2},
-                               .range = true};
+                               .range = true,
+                               .curve = zkv_cluster_curve(cluster)};
     char err[256];
     zkv_watcher_t *w = zkv_watcher_new(&wc, err, sizeof err);
     CHECK(w, "watcher: %s", err);

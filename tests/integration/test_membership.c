@@ -258,9 +258,10 @@ static void s_phantom(zkv_cluster_t *cluster, uint32_t id)
     snprintf(dir, sizeof dir, "%s/phantom", zkv_cluster_dir(cluster));
     snprintf(log, sizeof log, "%s/phantom.err", zkv_cluster_dir(cluster));
     snprintf(id_text, sizeof id_text, "%u", id);
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "timeout 20 %s --id %s --peers '%s' --data-dir '%s' >'%s' 2>&1",
-             ZKV_ZKVD_PATH, id_text, peers, dir, log);
+    char cmd[8192], security[4096];
+    zkv_cluster_security_args(cluster, id, security, sizeof security);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s --id %s --peers '%s' --data-dir '%s'%s >'%s' 2>&1",
+             ZKV_ZKVD_PATH, id_text, peers, dir, security, log);
     int rc = system(cmd);
     CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "a phantom node was not refused: %d", rc);
     snprintf(cmd, sizeof cmd, "grep -q 'belongs to cluster' '%s'", log);

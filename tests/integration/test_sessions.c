@@ -18,7 +18,7 @@
 #define WINDOW 512 /* requests in flight while opening many sessions */
 #define OTHER_CLIENTS (ZKV_SESSIONS_MAX + 500)
 
-static zsock_t *s_dealer(const char *endpoint)
+static zsock_t *s_dealer(const zkv_cluster_t *cluster, const char *endpoint)
 {
     zsock_t *sock = zsock_new(ZMQ_DEALER);
     CHECK(sock, "dealer");
@@ -26,6 +26,7 @@ static zsock_t *s_dealer(const char *endpoint)
     zsock_set_rcvtimeo(sock, REPLY_MS);
     zsock_set_sndhwm(sock, 0);
     zsock_set_rcvhwm(sock, 0);
+    h_secure(cluster, sock);
     CHECK(zsock_connect(sock, "%s", endpoint) == 0, "connect %s", endpoint);
     return sock;
 }
@@ -133,7 +134,7 @@ int main(void)
     uint32_t leader;
     zkv_cluster_t *cluster = h_cluster_start(&config, &leader);
     zkv_client_t *client = h_client(cluster, leader, 10000, 16);
-    zsock_t *sock = s_dealer(zkv_cluster_client_endpoint(cluster, leader));
+    zsock_t *sock = s_dealer(cluster, zkv_cluster_client_endpoint(cluster, leader));
     Zkv__PutRequest put;
 
     Zkv__Request stranger = s_put(&put, 0x5, "x", "stranger");

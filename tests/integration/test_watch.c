@@ -287,7 +287,8 @@ int main(void)
                                .key = {(const uint8_t *) "w/", 2},
                                .end = {(const uint8_t *) "w0", 2},
                                .range = true,
-                               .start_revision = 1};
+                               .start_revision = 1,
+                               .curve = zkv_cluster_curve(cluster)};
     char err[256];
     zkv_watcher_t *w = zkv_watcher_new(&wc, err, sizeof err);
     CHECK(w, "watcher: %s", err);

@@ -547,7 +547,7 @@ static void s_network(ns_world_t *w)
         if (to->up && w->links[p->from][p->to] == NS_LINK_UP) {
             if (w->opt.trace)
                 s_trace_packet(w, p);
-            zkv_repl_peer(to->repl, zframe_data(p->frame), zframe_size(p->frame));
+            zkv_repl_peer(to->repl, zframe_data(p->frame), zframe_size(p->frame), 0);
             w->stats->packets++;
             /* A snapshot just arrived in full: the replication actor is
                sometimes busy a while before its Ready, so more (another
@@ -620,7 +620,7 @@ static void s_oversized_append(ns_world_t *w, ns_node_t *n)
                         .entries = &e, .n_entries = 1, .commit = 0};
     zframe_t *frame = zkv_peer_encode(&m, zkv_repl_cluster_id(n->repl));
     if (frame)
-        zkv_repl_peer(n->repl, zframe_data(frame), zframe_size(frame));
+        zkv_repl_peer(n->repl, zframe_data(frame), zframe_size(frame), 0);
     zframe_destroy(&frame);
     free(data);
     w->stats->bad_peer++;

@@ -8,6 +8,8 @@
 # then remove, purge and reinstall zkv, and purge all three.
 # With --systemd, in a container whose PID 1 is systemd: install (zkv and libzkv0), then run
 # the nodes as the units themselves, hardening and all (systemctl enable --now zkvd@1..3).
+# Either way the nodes speak CURVE, with certificates made by the installed zkv the way
+# docs/OPERATING.md ("Certificates") tells an administrator to.
 # Every wait is bounded. Exit 77 when no Debian mirror is reachable.
 # Usage: deb_container.sh ZKV_DEB LIBZKV0_DEB LIBZKV_DEV_DEB
 #        deb_container.sh --systemd ZKV_DEB LIBZKV0_DEB
@@ -54,6 +56,30 @@ timeout 300 apt-get install -y -qq --no-install-recommends "${debs[@]}" >/tmp/ap
   { cat /tmp/apt.log; fail "apt-get install ${debs[*]}"; }
 installed=$(dpkg-query -W -f '${Package} ${Version}\n' "${packages[@]}" | paste -sd ,)
 log "apt-get install: $installed with their dependencies in $(($(now_ms) - t0)) ms"
+
+# --- certificates -----------------------------------------------------------------------
+# The nodes' in /etc/zkv/certs, owned by zkv, named in zkvd.env and each node's zkvd-ID.env;
+# this (root) shell's client in ~/.config/zkv, where zkv looks by default, its public half
+# among the nodes' allowed clients, the nodes' public certificate beside it.
+t0=$(now_ms)
+certs=/etc/zkv/certs
+out=$(
+  zkv cert new server --dir "$certs" &&
+    for i in 1 2 3; do zkv cert new "node$i" --dir "$certs/peers" --node-id "$i" || exit 1; done &&
+    zkv cert new client --dir ~/.config/zkv
+) || fail "zkv cert new: $out"
+install -d -m 0700 "$certs/clients"
+cp ~/.config/zkv/client.cert "$certs/clients/"
+cp "$certs/server.cert" ~/.config/zkv/
+chown -R zkv:zkv "$certs"
+# The shipped zkvd.env names this layout, commented out.
+sed -i -E 's/^#(ZKV_(SERVER_CERT|PEER_CERTS|CLIENT_CERTS)=)/\1/' /etc/zkv/zkvd.env
+[ "$(grep -cE '^ZKV_(SERVER_CERT|PEER_CERTS|CLIENT_CERTS)=/etc/zkv/certs' /etc/zkv/zkvd.env)" = 3 ] ||
+  fail "zkvd.env does not name the certificates of /etc/zkv/certs: $(grep CERT /etc/zkv/zkvd.env)"
+for i in 1 2 3; do
+  echo "ZKV_PEER_CERT=$certs/peers/node$i.cert_secret" >"/etc/zkv/zkvd-$i.env"
+done
+log "certificates: server, node1..3, client made with zkv cert new in $(($(now_ms) - t0)) ms"
 
 # Runs "$@" every 200 ms until it succeeds, for at most $1 seconds.
 retry() {
@@ -192,6 +218,12 @@ for i in 1 2 3; do
     fail "/var/lib/zkv/$i is not node $i's data directory, owned by zkv"
 done
 log "put and get through zkvd@1..3: OK; zkv status: one leader, two followers"
+! zkv --insecure --timeout 2s get pkg/greeting >/dev/null 2>&1 || fail "a plaintext client was served"
+other=$(mktemp -d)
+zkv cert new stranger --dir "$other" >/dev/null
+! zkv --cert "$other/stranger.cert" --timeout 2s get pkg/greeting >/dev/null 2>&1 ||
+  fail "a client whose certificate is not among the allowed was served"
+log "a plaintext client and one with an unknown certificate: refused"
 
 # The example as its user would run it: against the local cluster, its default endpoints.
 t0=$(now_ms)

@@ -7,7 +7,10 @@
     records come back over the actor's pipe, so the tests can check what went
     over the wire: client ids, sequences, first_unacked and request ids.
     Session requests (open, close) are answered at once as the mode says
-    (served even by a silent node) and recorded only when asked for. */
+    (served even by a silent node) and recorded only when asked for.
+
+    A fake node may be a CURVE server, as zkvd is: the test runs a ZAP handler
+    (RFC 27) that lets in one client key and refuses every other. */
 #include <czmq.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <time.h>
 
 #include "zkv.h"
+#include "cert.h"
 #include "histogram.h"
 
 /* ---------------------------------------------------------------- fake node */
@@ -38,6 +42,7 @@ typedef struct {
     bool record_sessions;  /* record session requests too */
     bool silent_sessions;  /* never answer session requests */
     int expire_writes;     /* answer the first N writes SESSION_EXPIRED */
+    const zkv_cert_t *curve; /* a CURVE server with this certificate; NULL: plaintext */
 } fake_config_t;
 
 #define RECORDS_MAX 2048
@@ -202,7 +207,10 @@ static void s_fake_actor(zsock_t *pipe, void *args)
     fake_t f = {.config = *(fake_config_t *) args};
     f.records = calloc(RECORDS_MAX, sizeof(record_t));
     f.router = zsock_new(ZMQ_ROUTER);
-    int port = zsock_bind(f.router, "tcp://127.0.0.1:*");
+    /* No cmocka assertion off the test's thread: a port of -1 fails fake_start. */
+    bool secure = !f.config.curve ||
+                  zkv_cert_apply_server(zsock_resolve(f.router), f.config.curve, "zkv") == 0;
+    int port = secure ? zsock_bind(f.router, "tcp://127.0.0.1:*") : -1;
     zsock_signal(pipe, 0);
     zstr_sendf(pipe, "tcp://127.0.0.1:%d", port);
     zpoller_t *poller = zpoller_new(pipe, f.router, NULL);
@@ -234,6 +242,7 @@ static void fake_start(fake_node_t *node, fake_config_t config)
     assert_non_null(node->actor);
     char *endpoint = zstr_recv(node->actor);
     assert_non_null(endpoint);
+    assert_null(strstr(endpoint, ":-1"));
     snprintf(node->endpoint, sizeof node->endpoint, "%s", endpoint);
     zstr_free(&endpoint);
 }
@@ -842,6 +851,218 @@ static void test_single_attempt(void **state)
     fake_stop(&silent);
 }
 
+/* ---------------------------------------------------------------- CURVE */
+
+/*  A ZAP handler (RFC 27): 200 for the one allowed client key, 400 for any
+    other. Request: version, request id, domain, address, routing id,
+    mechanism, then the client's key (32 bytes) for CURVE. Reply: version,
+    request id, status code, status text, user id, metadata. */
+static void s_zap_actor(zsock_t *pipe, void *args)
+{
+    uint8_t allowed[32];
+    memcpy(allowed, args, sizeof allowed);
+    zsock_t *handler = zsock_new_rep("inproc://zeromq.zap.01");
+    zsock_signal(pipe, 0);
+    zpoller_t *poller = zpoller_new(pipe, handler, NULL);
+    while (zpoller_wait(poller, -1) == handler) {
+        zmsg_t *request = zmsg_recv(handler);
+        zframe_t *frames[7] = {NULL};
+        for (size_t i = 0; i < 7; i++)
+            frames[i] = i ? zmsg_next(request) : zmsg_first(request);
+        bool curve = zmsg_size(request) == 7 && zframe_streq(frames[5], "CURVE") &&
+                     zframe_size(frames[6]) == 32;
+        bool ok = curve && memcmp(zframe_data(frames[6]), allowed, 32) == 0;
+        zmsg_t *reply = zmsg_new();
+        zframe_t *request_id = zframe_dup(frames[1]);
+        zmsg_addstr(reply, "1.0");
+        zmsg_append(reply, &request_id);
+        zmsg_addstr(reply, ok ? "200" : "400");
+        zmsg_addstr(reply, ok ? "OK" : "not an allowed client");
+        zmsg_addstr(reply, "");
+        zmsg_addmem(reply, "", 0);
+        zmsg_send(&reply, handler);
+        zmsg_destroy(&request);
+    }
+    zpoller_destroy(&poller);
+    zsock_destroy(&handler);
+}
+
+/*  The keys of a CURVE test: the node's certificate, an allowed client's
+    and a stranger's, saved where the client reads them. */
+typedef struct {
+    char dir[128];
+    zkv_cert_t server, allowed, stranger;
+    char allowed_path[256], stranger_path[256];
+    zactor_t *zap;
+    fake_node_t node; /* a CURVE node */
+} curve_t;
+
+static void s_save(curve_t *c, zkv_cert_t *cert, const char *name, char *path, size_t size)
+{
+    char err[512];
+    assert_int_equal(zkv_cert_generate(cert, name, 0), 0);
+    snprintf(path, size, "%s/%s.cert", c->dir, name);
+    if (zkv_cert_save(cert, path, err, sizeof err) != 0)
+        fail_msg("%s", err);
+}
+
+static int curve_setup(void **state)
+{
+    curve_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    snprintf(c->dir, sizeof c->dir, "%s/test_client.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(c->dir)) {
+        free(c);
+        return -1;
+    }
+    char path[256];
+    s_save(c, &c->server, "server", path, sizeof path);
+    s_save(c, &c->allowed, "alice", c->allowed_path, sizeof c->allowed_path);
+    s_save(c, &c->stranger, "mallory", c->stranger_path, sizeof c->stranger_path);
+    uint8_t key[32];
+    zmq_z85_decode(key, c->allowed.public_key);
+    c->zap = zactor_new(s_zap_actor, key);
+    fake_start(&c->node, (fake_config_t){.mode = FAKE_SERVE, .curve = &c->server});
+    *state = c;
+    return 0;
+}
+
+static int curve_teardown(void **state)
+{
+    curve_t *c = *state;
+    fake_stop(&c->node);
+    zactor_destroy(&c->zap);
+    char command[256];
+    snprintf(command, sizeof command, "rm -rf '%s'", c->dir);
+    int rc = system(command);
+    free(c);
+    return rc;
+}
+
+static zkv_client_t *curve_client(const char *endpoint, const char *cert, const char *server_key)
+{
+    zkv_client_config_t config = {.endpoints = endpoint,
+                                  .timeout_ms = 10000,
+                                  .attempt_timeout_ms = 3000,
+                                  .curve = {cert, server_key}};
+    char err[512];
+    zkv_client_t *client = zkv_client_new(&config, err, sizeof err);
+    if (!client)
+        fail_msg("zkv_client_new: %s", err);
+    return client;
+}
+
+/*  A client whose key the node allows is served, its requests encrypted. */
+static void test_curve_allowed_key(void **state)
+{
+    curve_t *c = *state;
+    zkv_client_t *client = curve_client(c->node.endpoint, c->allowed_path, c->server.public_key);
+    const Zkv__Response *reply;
+    zkv_op_t op = put_op("k", "v");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    op = get_op("k");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    assert_int_equal(reply->status, ZKV__STATUS__OK);
+    assert_true(zkv_client_heard(client));
+    zkv_client_destroy(&client);
+}
+
+/*  Any other key is refused at once, not after the attempt timeout, and the
+    error says so; a write is not sent. */
+static void test_curve_unknown_key_refused(void **state)
+{
+    curve_t *c = *state;
+    zkv_client_t *client = curve_client(c->node.endpoint, c->stranger_path, c->server.public_key);
+    const Zkv__Response *reply;
+    zkv_op_t op = get_op("k");
+    int64_t start = now_ms();
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_EHANDSHAKE);
+    assert_true(now_ms() - start < 1000);
+    char want[512];
+    snprintf(want, sizeof want, "the node at %s refused our key (not in its allowed clients)",
+             c->node.endpoint);
+    assert_string_equal(zkv_client_error(client), want);
+    assert_false(zkv_client_heard(client));
+    op = put_op("k", "v");
+    start = now_ms();
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_EHANDSHAKE);
+    assert_true(now_ms() - start < 1000);
+    assert_non_null(strstr(zkv_client_error(client), "refused our key"));
+    assert_non_null(strstr(zkv_client_error(client), "the write was not sent"));
+    size_t n;
+    free(fake_records(&c->node, &n));
+    assert_int_equal(n, 0);
+    zkv_client_destroy(&client);
+}
+
+/*  CURVE on one side only: refused at once, the error saying which side. */
+static void test_curve_mechanism_mismatch(void **state)
+{
+    curve_t *c = *state;
+    zkv_client_t *client = client_for(c->node.endpoint, 10000, 3000);
+    const Zkv__Response *reply;
+    zkv_op_t op = get_op("k");
+    int64_t start = now_ms();
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_EHANDSHAKE);
+    assert_true(now_ms() - start < 1000);
+    assert_non_null(strstr(zkv_client_error(client), "requires CURVE (give --cert and"));
+    zkv_client_destroy(&client);
+    fake_node_t plain;
+    fake_start(&plain, (fake_config_t){.mode = FAKE_SERVE});
+    client = curve_client(plain.endpoint, c->allowed_path, c->server.public_key);
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_EHANDSHAKE);
+    assert_non_null(strstr(zkv_client_error(client), "does not speak CURVE (it runs --insecure?"));
+    zkv_client_destroy(&client);
+    fake_stop(&plain);
+}
+
+/*  The wrong server key: the node drops the handshake, as a node going down
+    would, so the client waits an attempt timeout, then says what it saw. */
+static void test_curve_wrong_server_key(void **state)
+{
+    curve_t *c = *state;
+    zkv_client_config_t config = {.endpoints = c->node.endpoint,
+                                  .timeout_ms = 10000,
+                                  .attempt_timeout_ms = 300,
+                                  .curve = {c->allowed_path, c->stranger.public_key}};
+    char err[512];
+    zkv_client_t *client = zkv_client_new(&config, err, sizeof err);
+    assert_non_null(client);
+    const Zkv__Response *reply;
+    zkv_op_t op = get_op("k");
+    int64_t start = now_ms();
+    assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_EHANDSHAKE);
+    int64_t took = now_ms() - start;
+    assert_true(took >= 290 && took < 3000);
+    assert_non_null(strstr(zkv_client_error(client), "during the CURVE handshake"));
+    zkv_client_destroy(&client);
+}
+
+/*  Keys that cannot be used: no client at all, and the reason in err. */
+static void test_curve_config_refused(void **state)
+{
+    curve_t *c = *state;
+    char err[512], secret[300];
+    zkv_client_config_t config = {.endpoints = c->node.endpoint, .curve = {c->allowed_path}};
+    assert_null(zkv_client_new(&config, err, sizeof err));
+    assert_non_null(strstr(err, "server's key"));
+    config.curve = (zkv_curve_t){NULL, c->server.public_key};
+    assert_null(zkv_client_new(&config, err, sizeof err));
+    config.curve = (zkv_curve_t){c->allowed_path, "not a key"};
+    assert_null(zkv_client_new(&config, err, sizeof err));
+    assert_non_null(strstr(err, "neither 40 Z85 characters"));
+    snprintf(secret, sizeof secret, "%s_secret", c->allowed_path);
+    assert_int_equal(chmod(secret, 0644), 0);
+    config.curve = (zkv_curve_t){c->allowed_path, c->server.public_key};
+    assert_null(zkv_client_new(&config, err, sizeof err));
+    assert_non_null(strstr(err, "chmod 600"));
+    zkv_watcher_config_t wc = {.endpoints = c->node.endpoint, .curve = config.curve};
+    assert_null(zkv_watcher_new(&wc, err, sizeof err));
+    assert_non_null(strstr(err, "chmod 600"));
+}
+
 /* ---------------------------------------------------------------- histogram */
 
 static void assert_near(uint64_t got, uint64_t want)
@@ -1024,6 +1245,13 @@ int main(void)
         cmocka_unit_test(test_refused_endpoint_skipped),
         cmocka_unit_test(test_every_endpoint_refused),
         cmocka_unit_test(test_single_attempt),
+        cmocka_unit_test_setup_teardown(test_curve_allowed_key, curve_setup, curve_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_unknown_key_refused, curve_setup,
+                                        curve_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_mechanism_mismatch, curve_setup,
+                                        curve_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_wrong_server_key, curve_setup, curve_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_config_refused, curve_setup, curve_teardown),
         cmocka_unit_test(test_histogram_uniform),
         cmocka_unit_test(test_histogram_exact_small_values),
         cmocka_unit_test(test_histogram_tail_and_merge),

@@ -38,13 +38,24 @@ static int s_teardown(void **state)
     return system(cmd);
 }
 
+/*  Parse argv, plaintext (--insecure first) unless it names certificates. */
 static int s_parse(zkv_config_t *c, char **argv, char **env, char *err)
 {
+    char *args[64];
     int argc = 0;
-    while (argv[argc])
-        argc++;
+    bool certs = false, help = false;
+    for (int i = 0; argv[i]; i++) {
+        certs = certs || strstr(argv[i], "cert") != NULL;
+        help = help || strcmp(argv[i], "--help") == 0;
+    }
+    args[argc++] = argv[0];
+    if (!certs && !help)
+        args[argc++] = "--insecure";
+    for (int i = 1; argv[i] && argc < 63; i++)
+        args[argc++] = argv[i];
+    args[argc] = NULL;
     FILE *out = fopen("/dev/null", "w");
-    int rc = zkv_config_parse(c, argc, argv, env, out, err, 256);
+    int rc = zkv_config_parse(c, argc, args, env, out, err, 256);
     fclose(out);
     return rc;
 }

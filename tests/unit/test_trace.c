@@ -67,7 +67,7 @@ static Zkv__TraceEvent *s_emit_until_seen(zkv_tracer_t *tracer, zsock_t *sub, ui
 static void test_events_published_with_topic(void **state)
 {
     (void) state;
-    zactor_t *trace = zkv_trace_actor_new(7, "tcp://127.0.0.1:*", NULL);
+    zactor_t *trace = zkv_trace_actor_new(7, "tcp://127.0.0.1:*", NULL, NULL);
     assert_non_null(trace);
     zstr_send(trace, "ENDPOINT");
     char *endpoint = zstr_recv(trace);
@@ -117,7 +117,7 @@ static void test_events_published_with_topic(void **state)
 static void test_stopped_monitors_free_their_slots(void **state)
 {
     (void) state;
-    zactor_t *trace = zkv_trace_actor_new(8, "tcp://127.0.0.1:*", NULL);
+    zactor_t *trace = zkv_trace_actor_new(8, "tcp://127.0.0.1:*", NULL, NULL);
     assert_non_null(trace);
     zstr_send(trace, "ENDPOINT");
     char *endpoint = zstr_recv(trace);
@@ -163,7 +163,7 @@ static void test_stopped_monitors_free_their_slots(void **state)
 static void test_noise_does_not_stop_tracing(void **state)
 {
     (void) state;
-    zactor_t *trace = zkv_trace_actor_new(9, "tcp://127.0.0.1:*", NULL);
+    zactor_t *trace = zkv_trace_actor_new(9, "tcp://127.0.0.1:*", NULL, NULL);
     assert_non_null(trace);
     zstr_send(trace, "ENDPOINT");
     char *endpoint = zstr_recv(trace);
@@ -200,7 +200,7 @@ static void test_noise_does_not_stop_tracing(void **state)
 static void test_bind_failure_reported(void **state)
 {
     (void) state;
-    zactor_t *trace = zkv_trace_actor_new(8, "tcp://256.0.0.1:1", NULL);
+    zactor_t *trace = zkv_trace_actor_new(8, "tcp://256.0.0.1:1", NULL, NULL);
     assert_null(trace);
 }
 

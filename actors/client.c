@@ -147,7 +147,8 @@ static int s_shell_init(shell_t *self, const client_args_t *args)
     zsock_set_rcvtimeo(self->storage, 0);
     zsock_set_rcvtimeo(self->watch, 0);
     zsock_set_sndtimeo(self->watch, 0);
-    zkv_security_server(config, self->router, ZKV_ZAP_CLIENT);
+    if (zkv_security_server(config, self->router, ZKV_ZAP_CLIENT) != 0)
+        return -1;
     return zsock_bind(self->router, "tcp://%s:%u", config->listen, me->client_port) < 0 ? -1 : 0;
 }
 

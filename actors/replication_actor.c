@@ -317,8 +317,9 @@ static int s_bind_peers(shell_t *self)
     s_set_liveness(self, self->pub);
     s_set_liveness(self, self->sub);
     s_set_liveness(self, self->router);
-    zkv_security_server(&self->config, self->pub, ZKV_ZAP_PEER);
-    zkv_security_server(&self->config, self->router, ZKV_ZAP_PEER);
+    if (zkv_security_server(&self->config, self->pub, ZKV_ZAP_PEER) != 0 ||
+        zkv_security_server(&self->config, self->router, ZKV_ZAP_PEER) != 0)
+        return -1;
     zkv_tracer_monitor(self->tracer, self->sub, "peer-sub");
     zkv_tracer_monitor(self->tracer, self->router, "peer-router");
     if (zsock_bind(self->pub, "tcp://%s:%u", self->config.listen, me->pub_port) < 0 ||

@@ -105,12 +105,16 @@ int zkv_security_load(zkv_config_t *config, char *err, size_t err_size)
     return 0;
 }
 
-void zkv_security_server(const zkv_config_t *config, zsock_t *sock, const char *domain)
+int zkv_security_server(const zkv_config_t *config, zsock_t *sock, const char *domain)
 {
     if (config->insecure)
-        return;
+        return 0;
     bool peer = strcmp(domain, ZKV_ZAP_PEER) == 0;
-    zkv_cert_apply_server(zsock_resolve(sock), peer ? &config->peer_cert : &config->cert, domain);
+    const zkv_cert_t *cert = peer ? &config->peer_cert : &config->cert;
+    if (zkv_cert_apply_server(zsock_resolve(sock), cert, domain) == 0)
+        return 0;
+    zsys_error("zkvd: cannot make the %s socket a CURVE server: %s", domain, zmq_strerror(errno));
+    return -1;
 }
 
 int zkv_security_peer_client(const zkv_config_t *config, zsock_t *sock, uint32_t id, char *err,
@@ -129,8 +133,10 @@ int zkv_security_peer_client(const zkv_config_t *config, zsock_t *sock, uint32_t
                     config->peer_certs, id);
     for (size_t i = 0; i < count; i++)
         if (certs[i].node_id == id) {
-            zkv_cert_apply_client(zsock_resolve(sock), &config->peer_cert, certs[i].public_key);
-            rc = 0;
+            rc = zkv_cert_apply_client(zsock_resolve(sock), &config->peer_cert,
+                                       certs[i].public_key) == 0
+                     ? 0
+                     : s_fail(err, err_size, "cannot set CURVE keys: %s", zmq_strerror(errno));
             break;
         }
     free(certs);

@@ -23,8 +23,9 @@
     an authorization file that does not parse. */
 int zkv_security_load(zkv_config_t *config, char *err, size_t err_size);
 
-/*  Make sock a CURVE server of domain (before its bind). */
-void zkv_security_server(const zkv_config_t *config, zsock_t *sock, const char *domain);
+/*  Make sock a CURVE server of domain (before its bind). -1, logged, when
+    libzmq refuses: the socket must not be bound, or it would be plaintext. */
+int zkv_security_server(const zkv_config_t *config, zsock_t *sock, const char *domain);
 
 /*  Make sock a CURVE client of member id's peer sockets (before each
     connect). -1 with one line in err when --peer-certs has no certificate

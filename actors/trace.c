@@ -378,14 +378,15 @@ static void s_trace_actor(zsock_t *pipe, void *arg)
     self.pull = zsock_new(ZMQ_PULL);
     self.pub = zsock_new(ZMQ_XPUB);
     self.state = zsock_new(ZMQ_PUB);
+    bool curve_failed = false;
     if (self.pub) {
         zsock_set_maxmsgsize(self.pub, TRACE_INPUT_SIZE_MAX);
         zsock_set_xpub_verboser(self.pub, 1);
         zsock_set_sndtimeo(self.pub, 0);
-        if (args->cert)
-            zkv_cert_apply_server(zsock_resolve(self.pub), args->cert, ZKV_ZAP_TRACE);
+        curve_failed =
+            args->cert && zkv_cert_apply_server(zsock_resolve(self.pub), args->cert, ZKV_ZAP_TRACE);
     }
-    if (!self.topics || !self.pull || !self.pub || !self.state ||
+    if (!self.topics || !self.pull || !self.pub || !self.state || curve_failed ||
         zsock_bind(self.pull, "%s", inproc) != 0 || zsock_bind(self.state, "%s", state) != 0 ||
         zsock_bind(self.pub, "%s", args->endpoint) < 0) {
         s_trace_destroy(&self);

@@ -140,7 +140,7 @@ static void s_shell_destroy(shell_t *self)
     zsock_destroy(&self->client);
 }
 
-static void s_set_xpub(zsock_t *xpub, const zkv_config_t *config)
+static int s_set_xpub(zsock_t *xpub, const zkv_config_t *config)
 {
     zsock_set_xpub_nodrop(xpub, 1);
     zsock_set_xpub_verboser(xpub, 1);
@@ -154,10 +154,10 @@ static void s_set_xpub(zsock_t *xpub, const zkv_config_t *config)
        input is stopped): a watcher that vanished without closing fills its
        queue, holds the stream up and is cut off with every other. */
     zsock_set_rcvtimeo(xpub, 0);
-    if (!config->insecure) {
-        zsock_set_xpub_manual(xpub, 1);
-        zkv_security_server(config, xpub, ZKV_ZAP_CLIENT);
-    }
+    if (config->insecure)
+        return 0;
+    zsock_set_xpub_manual(xpub, 1);
+    return zkv_security_server(config, xpub, ZKV_ZAP_CLIENT);
 }
 
 /*  --acl, at start and on RELOAD; a file that no longer parses keeps the rules. */
@@ -197,7 +197,8 @@ static int s_shell_init(shell_t *self, const watch_args_t *args)
     self->hub = zkv_watch_hub_new(config, &port, self->tracer);
     if (!self->xpub || !self->storage || !self->client || !self->hub)
         return -1;
-    s_set_xpub(self->xpub, config);
+    if (s_set_xpub(self->xpub, config) != 0)
+        return -1;
     self->config = config;
     if (s_load_acl(self) != 0)
         return -1;

@@ -56,7 +56,7 @@ static int s_write(const zkv_cert_t *cert, const char *path, bool secret, char *
                      "metadata\n    name = \"%s\"\n%s"
                      "curve\n    public-key = \"%s\"\n%s%s%s",
                      secret ? "**Secret**" : "Public",
-                     secret ? "#   Keep it secret: mode 0600, never copied to another host.\n"
+                     secret ? "#   Keep it secret: mode 0600, only where its holder runs.\n"
                             : "#   Give it to whoever must recognise this key.\n",
                      cert->name, node, cert->public_key, secret ? "    secret-key = \"" : "",
                      secret ? cert->secret_key : "", secret ? "\"\n" : "");
@@ -395,9 +395,13 @@ bool zkv_cert_handshake_failure(char *out, size_t size, const char *endpoint, ui
         return true;
     default:
         /* A CURVE server that cannot read our HELLO (we hold the wrong server key)
-           drops the connection without a word; so does a node going down. */
+           drops the connection without a word; so, now and then, does one side of
+           a mechanism mismatch, its reset beating its greeting; so does a node
+           going down. */
         snprintf(out, size, "the node at %s closed the connection during the %s", endpoint,
-                 curve ? "CURVE handshake (is --server-key the nodes' public key?)" : "handshake");
+                 curve ? "CURVE handshake (is --server-key the nodes' key? does it run "
+                         "--insecure?)"
+                       : "handshake (does it require CURVE? then give --cert and --server-key)");
         return false;
     }
 }

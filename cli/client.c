@@ -51,6 +51,8 @@
     (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED |                   \
      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+/*  Handshakes dropped in a row before the client names it as the cause. */
+#define S_DROPPED_HANDSHAKES_MIN 2
 /*  Longest pause between libzmq's attempts to reach a node that is down: each
     failed attempt is a monitor event, and few events keep an idle client's
     unread monitor queue small. */
@@ -160,6 +162,7 @@ typedef struct {
     uint16_t handshake_event;
     uint32_t handshake_value;
     bool refused;
+    uint32_t dropped_handshakes; /* in a row, the connection made each time */
 } s_endpoint_t;
 
 /*  S_HELD: a write waiting for the session to open. */
@@ -581,6 +584,7 @@ void zkv_client_destroy(zkv_client_t **self_p)
     }
     free(self->ops);
     free(self->pack);
+    explicit_bzero(&self->cert, sizeof self->cert);
     free(self);
     *self_p = NULL;
 }
@@ -1065,6 +1069,11 @@ static void s_send(zkv_client_t *self, s_op_t *op, int64_t now)
     self->stats.attempts++;
     size_t size;
     s_endpoint_t *e = &self->endpoints[op->endpoint];
+    if (e->refused) {
+        /* libzmq will not connect there again: a request queued there would wait in vain. */
+        s_attempt_failed(self, op, S_PROBLEM_DOWN, true, true, now);
+        return;
+    }
     if (s_pack(self, op, slot, &size) || zmq_send(e->handle, self->pack, size, ZMQ_DONTWAIT) < 0) {
         s_attempt_failed(self, op, S_PROBLEM_SEND, true, true, now);
         return;
@@ -1299,24 +1308,26 @@ static void s_link_down(zkv_client_t *self, int at, int64_t now)
     }
 }
 
-/*  Note what a connection event says of an endpoint's handshake. Without
-    CURVE a connection dropped in the handshake is a node going down, said
-    as ever ("nothing answers"). */
+/*  Note what a connection event says of an endpoint's handshake. A node
+    going down drops a handshake once, then refuses connections; one that
+    drops every handshake (the wrong server key, CURVE on one side only, its
+    reset beating its greeting) is worth naming. */
 static void s_note_handshake(zkv_client_t *self, s_endpoint_t *e, uint16_t event, uint32_t value)
 {
-    bool failed = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
-                  event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-                  (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && self->curve);
-    /* A refused connection: whatever was wrong with the last handshake is past. */
-    bool past =
-        event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED || (event == ZMQ_EVENT_CLOSED && !e->refused);
-    if (failed) {
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED || (event == ZMQ_EVENT_CLOSED && !e->refused)) {
+        e->handshake_event = 0;
+        e->dropped_handshakes = 0;
+        e->refused = false;
+        return;
+    }
+    bool dropped = event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (dropped && ++e->dropped_handshakes < S_DROPPED_HANDSHAKES_MIN)
+        return;
+    if (dropped || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+        event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
         e->handshake_event = event;
         e->handshake_value = value;
         e->refused = zkv_cert_handshake_failure(NULL, 0, e->name, event, value, self->curve);
-    } else if (past) {
-        e->handshake_event = 0;
-        e->refused = false;
     }
 }
 

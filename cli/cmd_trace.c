@@ -28,9 +28,12 @@
 /*  A handshake failure in words: the endpoint and a sentence. */
 #define S_WHY_SIZE (ZKV_CLIENT_ENDPOINT_SIZE_MAX + 128)
 #define S_LINK_EVENTS                                                                              \
-    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |                                      \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED |                   \
      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+/*  Handshakes dropped in a row before one is named: a node going down drops
+    one, then refuses connections. */
+#define S_DROPPED_HANDSHAKES_MIN 2
 
 typedef struct {
     const zkv_globals_t *g;
@@ -38,6 +41,7 @@ typedef struct {
     bool up[ZKV_CLIENT_ENDPOINTS_MAX];
     char why[ZKV_CLIENT_ENDPOINTS_MAX][S_WHY_SIZE]; /* the last handshake failure; "": none */
     bool refused[ZKV_CLIENT_ENDPOINTS_MAX]; /* for good */
+    uint32_t dropped[ZKV_CLIENT_ENDPOINTS_MAX]; /* handshakes, in a row */
     size_t count;
     bool curve; /* the SUB speaks CURVE with these keys */
     zkv_cert_t cert;
@@ -225,16 +229,19 @@ static void s_say_links(s_trace_t *t)
 static void s_link_event(s_trace_t *t, size_t i, uint16_t event, uint32_t value)
 {
     bool up = event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+    if (up || event == ZMQ_EVENT_CLOSED) {
+        t->why[i][0] = '\0';
+        t->dropped[i] = 0;
+    }
     if (up || event == ZMQ_EVENT_DISCONNECTED) {
-        if (up)
-            t->why[i][0] = '\0';
         if (t->up[i] != up && t->said)
             fprintf(stderr, "zkv: trace: %s %s\n", up ? "connected to" : "lost", t->names[i]);
         t->up[i] = up;
-        return;
     }
-    /* Without CURVE, a connection dropped in the handshake is a node going down. */
-    if (!t->curve && event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    bool dropped = event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if ((dropped && ++t->dropped[i] < S_DROPPED_HANDSHAKES_MIN) ||
+        (!dropped && event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+         event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
         return;
     char why[sizeof t->why[0]];
     t->refused[i] =
@@ -398,6 +405,7 @@ static int s_trace(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **
         code = s_follow(&t, sub, duration_ms);
     s_close(&sub);
     zsock_destroy(&t.monitor);
+    explicit_bzero(&t.cert, sizeof t.cert);
     return code;
 }
 

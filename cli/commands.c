@@ -22,7 +22,7 @@ void zkv_globals_flags(zkv_globals_t *g, zkv_flag_t table[ZKV_GLOBAL_FLAGS_SIZE]
         {"cert", 0, ZKV_FLAG_STRING, &g->cert, "FILE",
          "this client's certificate (env ZKV_CERT; default ~/.config/zkv/client.cert)"},
         {"server-key", 0, ZKV_FLAG_STRING, &g->server_key, "KEY|FILE",
-         "the nodes' public key or certificate (env ZKV_SERVER_KEY; default "
+         "the nodes' key or certificate (env ZKV_SERVER_KEY; default "
          "~/.config/zkv/server.cert)"},
         {"insecure", 0, ZKV_FLAG_BOOL, &g->insecure, NULL,
          "no CURVE, for a cluster run with --insecure (env ZKV_INSECURE=1)"},
@@ -291,6 +291,7 @@ int zkv_command_exit_code(int rc)
     /* Our keys or --insecure are wrong for this cluster: the command line to fix. */
     case ZKV_CLIENT_EHANDSHAKE: return ZKV_EXIT_USAGE;
     case ZKV_CLIENT_ETIMEDOUT: return ZKV_EXIT_UNAVAILABLE;
+    case ZKV_EPERM: return ZKV_EXIT_NEGATIVE; /* as a request answered PERMISSION_DENIED */
     case ZKV_CLIENT_EINTR: return ZKV_EXIT_INTERRUPTED;
     default: return ZKV_EXIT_ERROR;
     }

@@ -107,8 +107,7 @@ zkv_watcher_t *zkv_watcher_new(const zkv_watcher_config_t *config, char *err, si
                                                    err, err_size)
                             : -1;
     if (keys < 0) {
-        zkv_client_destroy(&self->client);
-        free(self);
+        zkv_watcher_destroy(&self);
         return NULL;
     }
     self->curve = keys > 0;
@@ -126,6 +125,7 @@ void zkv_watcher_destroy(zkv_watcher_t **self_p)
         return;
     zsock_destroy(&self->sub);
     zkv_client_destroy(&self->client);
+    explicit_bzero(&self->cert, sizeof self->cert);
     free(self);
     *self_p = NULL;
 }
@@ -196,6 +196,11 @@ static int s_catch_up(zkv_watcher_t *self)
                      self->position.revision + (self->position.seq == ZKV_EVENT_SEQ_ALL), endpoint,
                      r->compact_revision, r->compact_seq == ZKV_EVENT_SEQ_ALL ? "" : " (partly)");
             return ZKV_ECOMPACTED;
+        }
+        if (r->status == ZKV__STATUS__PERMISSION_DENIED) {
+            snprintf(self->error, sizeof self->error, "%s: %.200s", endpoint,
+                     r->error && *r->error ? r->error : "permission denied");
+            return ZKV_EPERM;
         }
         if (r->status != ZKV__STATUS__OK)
             return ZKV_CLIENT_EPROTO;
@@ -268,8 +273,10 @@ static int s_catch_up_or_leave(zkv_watcher_t *self)
         return rc;
     if (rc == ZKV_ECOMPACTED && ++self->compacted_nodes >= self->endpoint_count)
         return rc;
-    /* Our keys will not do anywhere: trying on would only repeat that. */
-    if (rc == ZKV_CLIENT_EHANDSHAKE && ++self->refused_nodes >= self->endpoint_count)
+    /* Our keys will not do anywhere: trying on would only repeat that. The
+       rights of a key are every node's (the same --acl), so one refusal is all. */
+    if (rc == ZKV_EPERM ||
+        (rc == ZKV_CLIENT_EHANDSHAKE && ++self->refused_nodes >= self->endpoint_count))
         return rc;
     s_next_node(self, rc == ZKV_ECOMPACTED ? self->error : zkv_client_error(self->client));
     return 0;

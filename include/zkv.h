@@ -29,9 +29,12 @@
 
     Security: with zkv_curve_t set, every connection speaks CurveZMQ (RFC 26):
     encrypted, and the node checks this client's public key against its
-    allowed clients. A handshake a node refuses (our key, or one side without
-    CURVE) fails what waits for that node at once, and libzmq does not
-    connect there again: a client whose key was refused must be made anew.
+    allowed clients. A node that refuses the handshake (our key, or CURVE on
+    one side only) is left at once, like one that refuses the connection, and
+    libzmq does not connect there again (a client whose key was refused must
+    be made anew); when every node has, the operation fails at once with
+    ZKV_CLIENT_EHANDSHAKE and the reason in zkv_client_error. Nodes that drop
+    every handshake (the wrong server key) fail it so after an attempt timeout.
 
     Not thread-safe: one thread owns a client. */
 #ifndef ZKV_H
@@ -329,7 +332,8 @@ void zkv_watcher_destroy(zkv_watcher_t **self_p);
     ZKV_CLIENT_EINTR on SIGINT/SIGTERM; ZKV_ECOMPACTED when every node's
     history starts after the position (zkv_watcher_error says which
     revisions); ZKV_CLIENT_EHANDSHAKE when every node in a row refused our
-    handshake (zkv_watcher_error says why); ZKV_ENOMEM. Can be called again
+    handshake (zkv_watcher_error says why); ZKV_EPERM when our key may not
+    read what is watched (the nodes' --acl); ZKV_ENOMEM. Can be called again
     to go on. */
 int zkv_watcher_run(zkv_watcher_t *self, int64_t run_ms, zkv_watcher_fn *fn,
                     zkv_watcher_note_fn *note, void *arg);

@@ -13,8 +13,8 @@
 # A DIR holding someone's credentials for another cluster (a server.cert without its secret,
 # or a client.cert without a server.cert) is refused and left as it is.
 # Usage: scripts/certs.sh ZKV DIR NODES [SETTING]
-#   ZKV: the zkv program to make them with; SETTING: the variable that chose DIR, named in
-#   the refusal (default: "another directory").
+#   ZKV: the zkv program to make them with; SETTING: the variable that chose DIR, which a
+#   refusal tells to set.
 set -euo pipefail
 if [ $# -lt 3 ] || [ $# -gt 4 ] || [[ ! $3 =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: scripts/certs.sh ZKV DIR NODES [SETTING]" >&2

@@ -327,6 +327,10 @@ said() { # said NAME TEXT: stderr is exactly "zkv: TEXT"
     [ "$(cat "$tmp/err")" = "zkv: $2" ] || fail "$1: stderr: $(cat "$tmp/err")"
 }
 
+said_like() { # said_like NAME REGEX: stderr is "zkv: " and a line REGEX matches
+    grep -Eq -- "^zkv: $2" "$tmp/err" || fail "$1: stderr: $(cat "$tmp/err")"
+}
+
 # Changes go to the leader: the follower answers NOT_LEADER and the client follows.
 # The fake refuses a membership request that carries a client id or sequence.
 want="member 4 added as learner
@@ -602,11 +606,11 @@ keys=$tmp/keys
 "$zkv" cert new server --dir "$keys" >/dev/null || fail "cert new server"
 "$zkv" cert new alice --dir "$keys/allowed" >/dev/null || fail "cert new alice"
 "$zkv" cert new mallory --dir "$keys" >/dev/null || fail "cert new mallory"
-mv "$keys/allowed/alice.cert_secret" "$keys/"
+# zauth reads every file there but *_secret; zkv reads alice.cert_secret beside alice.cert.
 start curve --id 1 --curve "$keys/server.cert" --allow "$keys/allowed"
 curve=$(field curve client)
 curve_trace=$(field curve trace)
-alice="--cert $keys/alice.cert --server-key $keys/server.cert"
+alice="--cert $keys/allowed/alice.cert --server-key $keys/server.cert"
 mallory="--cert $keys/mallory.cert --server-key $keys/server.cert"
 # shellcheck disable=SC2086 # $alice and $mallory are flags
 {
@@ -629,28 +633,33 @@ clients)"
     expect curve-trace-refused 2 "" trace --trace-endpoints "$curve_trace" $mallory --duration 5s
     said curve-trace-refused "trace: the node at $curve_trace refused our key (not in its \
 allowed clients)"
-    expect curve-server-key-wrong 2 "" get k --endpoints "$curve" --cert "$keys/alice.cert" \
-        --server-key "$keys/mallory.cert" --attempt-timeout 300ms
+    # The node drops every handshake: named once the attempt timeout is over.
+    expect curve-server-key-wrong 2 "" get k --endpoints "$curve" \
+        --cert "$keys/allowed/alice.cert" --server-key "$keys/mallory.cert"
     said curve-server-key-wrong "the node at $curve closed the connection during the CURVE \
-handshake (is --server-key the nodes' public key?)"
+handshake (is --server-key the nodes' key? does it run --insecure?)"
+    # CURVE on one side only: mostly said at once; now and then the node's reset beats its
+    # greeting (libzmq's race), and the dropped handshakes are named instead.
     expect curve-insecure 2 "" get k --endpoints "$curve"
-    said curve-insecure "the node at $curve requires CURVE (give --cert and --server-key)"
+    said_like curve-insecure "the node at $curve (requires CURVE \(give|closed the connection \
+during the handshake \(does it require CURVE\? then give) --cert and --server-key\)\$"
     expect curve-plaintext-node 2 "" get k --endpoints "$leader" $alice
-    said curve-plaintext-node "the node at $leader does not speak CURVE (it runs --insecure? \
-then zkv --insecure)"
+    said_like curve-plaintext-node "the node at $leader (does not speak CURVE \(it runs \
+--insecure\? then zkv --insecure|closed the connection during the CURVE handshake \(is \
+--server-key the nodes' key\? does it run --insecure\?)\)\$"
 }
 # The keys from the variables, then from the certificate directory; flags win.
 server_key=$("$zkv" cert show "$keys/server.cert" | sed -n 's/^public-key: //p')
 (
     unset ZKV_INSECURE
-    export ZKV_CERT="$keys/alice.cert" ZKV_SERVER_KEY="$server_key"
+    export ZKV_CERT="$keys/allowed/alice.cert" ZKV_SERVER_KEY="$server_key"
     expect curve-env 0 "v" get k --endpoints "$curve"
     expect curve-env-flag-wins 2 "" get k --endpoints "$curve" --cert "$keys/mallory.cert"
     said curve-env-flag-wins "the node at $curve refused our key (not in its allowed clients)"
     unset ZKV_CERT ZKV_SERVER_KEY
     mkdir "$tmp/certdir"
-    cp "$keys/alice.cert" "$tmp/certdir/client.cert"
-    cp -p "$keys/alice.cert_secret" "$tmp/certdir/client.cert_secret"
+    cp "$keys/allowed/alice.cert" "$tmp/certdir/client.cert"
+    cp -p "$keys/allowed/alice.cert_secret" "$tmp/certdir/client.cert_secret"
     cp "$keys/server.cert" "$tmp/certdir/server.cert"
     export ZKV_CERT_DIR="$tmp/certdir"
     expect curve-cert-dir 0 "v" get k --endpoints "$curve"

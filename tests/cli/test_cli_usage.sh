@@ -281,8 +281,8 @@ keys=$tmp/keys
 "$zkv" cert new server --dir "$keys" >/dev/null || fail "cert new server"
 alice=$keys/alice.cert
 server=$keys/server.cert
-run cert-no-server-key 2 1 \
-    --err "zkv: no server key: give --server-key \(or ZKV_SERVER_KEY, or put server.cert in $tmp/no-certs\)\$" \
+noserver="zkv: no server key: give --server-key \(or ZKV_SERVER_KEY, or put server.cert in"
+run cert-no-server-key 2 1 --err "$noserver $tmp/no-certs\)\$" \
     -- get k --cert "$alice" --endpoints $dead
 run server-key-no-cert 2 1 --err "$nocert" -- get k --server-key "$server" --endpoints $dead
 run cert-missing 2 1 --err "zkv: cannot read certificate $tmp/absent.cert_secret: No such file" \
@@ -292,7 +292,7 @@ run server-key-bad 2 1 \
     -- get k --cert "$alice" --server-key nonsense --endpoints $dead
 chmod 644 "$alice"_secret
 run cert-secret-mode 2 1 --max-ms 2000 \
-    --err "zkv: secret key file ${alice}_secret may be read by others \(mode 0644\): chmod 600 it\$" \
+    --err "zkv: secret key file ${alice}_secret may be read by others \(mode 0644\): chmod 600" \
     -- get k --cert "$alice" --server-key "$server" --endpoints $dead
 run cert-secret-mode-trace 2 1 --err "chmod 600 it\$" \
     -- trace --cert "$alice" --server-key "$server" --trace-endpoints $dead

@@ -153,6 +153,32 @@ static void s_strangers(zkv_cluster_t *cluster, const char *stranger, const char
     zkv_client_destroy(&unknown);
 }
 
+static void s_ignore_event(void *arg, const Zkv__WatchEvent *event)
+{
+    (void) arg;
+    (void) event;
+}
+
+/*  A watcher of a prefix its key may not read stops with ZKV_EPERM. */
+static void s_watch_denied(zkv_cluster_t *cluster, const char *cert, const char *server_key)
+{
+    zkv_watcher_config_t wc = {.endpoints = zkv_cluster_endpoints(cluster),
+                               .key = {(const uint8_t *) "secret/", 7},
+                               .end = {(const uint8_t *) "secret0", 7},
+                               .range = true,
+                               .curve = {cert, server_key}};
+    char err[512];
+    zkv_watcher_t *w = zkv_watcher_new(&wc, err, sizeof err);
+    CHECK(w, "watcher: %s", err);
+    int64_t started = h_now_ms();
+    int rc = zkv_watcher_run(w, REFUSED_MS * 2, s_ignore_event, NULL, NULL);
+    CHECK(rc == ZKV_EPERM, "a watcher of secret/ with the reader's key: %d (%s)", rc,
+          zkv_watcher_error(w));
+    h_note("a watcher of secret/ with the reader's key stops in %" PRId64 " ms: %s",
+           h_now_ms() - started, zkv_watcher_error(w));
+    zkv_watcher_destroy(&w);
+}
+
 static void s_rights(zkv_cluster_t *cluster, const char *dir, const char *server_key)
 {
     char reader_cert[600], writer_cert[600];
@@ -178,6 +204,7 @@ static void s_rights(zkv_cluster_t *cluster, const char *dir, const char *server
     zkv_value_free(&v);
     CHECK(zkv_get(admin, "other/1", 7, &v) == ZKV_ENOTFOUND, "other/1 written by a denied put");
     h_note("reader and writer: allowed what the file grants, PERMISSION_DENIED for the rest");
+    s_watch_denied(cluster, reader_cert, server_key);
     sec_watch_gate(cluster, reader_cert, server_key, admin);
     zkv_client_destroy(&admin);
     zkv_client_destroy(&reader);

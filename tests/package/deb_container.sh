@@ -225,9 +225,11 @@ zkv cert new stranger --dir "$other" >/dev/null
   fail "a client whose certificate is not among the allowed was served"
 log "a plaintext client and one with an unknown certificate: refused"
 
-# The example as its user would run it: against the local cluster, its default endpoints.
+# The example as its user would run it: against the local cluster, its default endpoints,
+# with the keys it takes from ZKV_CERT and ZKV_SERVER_KEY.
 t0=$(now_ms)
-out=$(timeout 60 /tmp/example/basic 2>&1) || fail "basic (examples/basic.c) against the nodes: $out"
+out=$(ZKV_CERT=~/.config/zkv/client.cert ZKV_SERVER_KEY=~/.config/zkv/server.cert \
+  timeout 60 /tmp/example/basic 2>&1) || fail "basic (examples/basic.c) against the nodes: $out"
 log "basic (examples/basic.c): put, get, cas, scan, delete through libzkv, exit 0," \
   "in $(($(now_ms) - t0)) ms"
 

@@ -997,35 +997,45 @@ static void test_curve_unknown_key_refused(void **state)
     zkv_client_destroy(&client);
 }
 
-/*  CURVE on one side only: refused at once, the error saying which side. */
+/*  CURVE on one side only: refused, the error saying which side; at once,
+    or, when the node's reset beats its greeting (libzmq's race), once
+    handshakes have been dropped for an attempt timeout. */
 static void test_curve_mechanism_mismatch(void **state)
 {
     curve_t *c = *state;
-    zkv_client_t *client = client_for(c->node.endpoint, 10000, 3000);
+    zkv_client_t *client = client_for(c->node.endpoint, 10000, 1000);
     const Zkv__Response *reply;
     zkv_op_t op = get_op("k");
     int64_t start = now_ms();
     assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_EHANDSHAKE);
-    assert_true(now_ms() - start < 1000);
-    assert_non_null(strstr(zkv_client_error(client), "requires CURVE (give --cert and"));
+    assert_true(now_ms() - start < 3000);
+    assert_non_null(strstr(zkv_client_error(client), "CURVE"));
+    assert_non_null(strstr(zkv_client_error(client), "give --cert and --server-key)"));
     zkv_client_destroy(&client);
     fake_node_t plain;
     fake_start(&plain, (fake_config_t){.mode = FAKE_SERVE});
-    client = curve_client(plain.endpoint, c->allowed_path, c->server.public_key);
+    zkv_client_config_t config = {.endpoints = plain.endpoint,
+                                  .attempt_timeout_ms = 1000,
+                                  .curve = {c->allowed_path, c->server.public_key}};
+    char err[512];
+    client = zkv_client_new(&config, err, sizeof err);
+    assert_non_null(client);
     assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_EHANDSHAKE);
-    assert_non_null(strstr(zkv_client_error(client), "does not speak CURVE (it runs --insecure?"));
+    assert_non_null(strstr(zkv_client_error(client), "CURVE"));
+    assert_non_null(strstr(zkv_client_error(client), "--insecure"));
     zkv_client_destroy(&client);
     fake_stop(&plain);
 }
 
-/*  The wrong server key: the node drops the handshake, as a node going down
-    would, so the client waits an attempt timeout, then says what it saw. */
+/*  The wrong server key: the node drops every handshake, which a node going
+    down might do once, so the client waits an attempt timeout, then says
+    what it saw. */
 static void test_curve_wrong_server_key(void **state)
 {
     curve_t *c = *state;
     zkv_client_config_t config = {.endpoints = c->node.endpoint,
                                   .timeout_ms = 10000,
-                                  .attempt_timeout_ms = 300,
+                                  .attempt_timeout_ms = 1000,
                                   .curve = {c->allowed_path, c->stranger.public_key}};
     char err[512];
     zkv_client_t *client = zkv_client_new(&config, err, sizeof err);
@@ -1035,8 +1045,8 @@ static void test_curve_wrong_server_key(void **state)
     int64_t start = now_ms();
     assert_int_equal(zkv_client_call(client, &op, &reply), ZKV_CLIENT_EHANDSHAKE);
     int64_t took = now_ms() - start;
-    assert_true(took >= 290 && took < 3000);
-    assert_non_null(strstr(zkv_client_error(client), "during the CURVE handshake"));
+    assert_true(took >= 990 && took < 3000);
+    assert_non_null(strstr(zkv_client_error(client), "during the CURVE handshake (is "));
     zkv_client_destroy(&client);
 }
 

@@ -81,7 +81,7 @@ static const option_t s_options[] = {
 };
 #define OPTION_COUNT (sizeof s_options / sizeof s_options[0])
 
-static int s_fail(char *err, size_t err_size, const char *fmt, ...)
+int zkv_config_fail(char *err, size_t err_size, const char *fmt, ...)
 {
     va_list args;
     va_start(args, fmt);
@@ -167,7 +167,7 @@ static int s_parse_members(zkv_config_t *config, const char *text, char *err, si
 {
     char *copy = strdup(text);
     if (!copy)
-        return s_fail(err, err_size, "out of memory");
+        return zkv_config_fail(err, err_size, "out of memory");
     config->member_count = 0;
     int rc = 0;
     char *save = NULL;
@@ -178,17 +178,18 @@ static int s_parse_members(zkv_config_t *config, const char *text, char *err, si
         char why[64];
         const char *problem = NULL;
         if (config->member_count == ZKV_MEMBERS_MAX)
-            rc = s_fail(err, err_size, "--peers: more than %d members", ZKV_MEMBERS_MAX);
+            rc = zkv_config_fail(err, err_size, "--peers: more than %d members", ZKV_MEMBERS_MAX);
         else if (!eq)
-            rc = s_fail(err, err_size, "--peers: '%s' is not ID=HOST:PUB:ROUTER:CLIENT", tok);
+            rc = zkv_config_fail(err, err_size, "--peers: '%s' is not ID=HOST:PUB:ROUTER:CLIENT",
+                                 tok);
         else {
             *eq = 0;
             if (!s_parse_u64(tok, UINT32_MAX, &id) || id == 0)
-                rc = s_fail(err, err_size, "--peers: bad member id '%s'", tok);
+                rc = zkv_config_fail(err, err_size, "--peers: bad member id '%s'", tok);
             else if ((problem = s_parse_address(eq + 1, &m, why, sizeof why)))
-                rc =
-                    s_fail(err, err_size, "--peers: member %s: %s in '%s' (HOST:PUB:ROUTER:CLIENT)",
-                           tok, problem, eq + 1);
+                rc = zkv_config_fail(err, err_size,
+                                     "--peers: member %s: %s in '%s' (HOST:PUB:ROUTER:CLIENT)", tok,
+                                     problem, eq + 1);
             else {
                 m.id = (uint32_t) id;
                 config->members[config->member_count++] = m;
@@ -197,7 +198,7 @@ static int s_parse_members(zkv_config_t *config, const char *text, char *err, si
     }
     free(copy);
     if (rc == 0 && config->member_count == 0)
-        rc = s_fail(err, err_size, "--peers: empty");
+        rc = zkv_config_fail(err, err_size, "--peers: empty");
     return rc;
 }
 
@@ -210,7 +211,7 @@ static int s_set(zkv_config_t *config, const option_t *opt, const char *value, c
     case OPT_MEMBERS: return s_parse_members(config, value, err, err_size);
     case OPT_STRING:
         if (strlen(value) >= opt->size)
-            return s_fail(err, err_size, "--%s: too long", opt->flag);
+            return zkv_config_fail(err, err_size, "--%s: too long", opt->flag);
         memcpy(field, value, strlen(value) + 1);
         return 0;
     case OPT_BOOL:
@@ -220,7 +221,8 @@ static int s_set(zkv_config_t *config, const option_t *opt, const char *value, c
                  !value[0])
             *(bool *) field = false;
         else
-            return s_fail(err, err_size, "--%s: '%s' is not true or false", opt->flag, value);
+            return zkv_config_fail(err, err_size, "--%s: '%s' is not true or false", opt->flag,
+                                   value);
         return 0;
     case OPT_U16:
     case OPT_U32:
@@ -228,7 +230,8 @@ static int s_set(zkv_config_t *config, const option_t *opt, const char *value, c
     }
     uint64_t max = opt->type == OPT_U16 ? 65535 : opt->type == OPT_U32 ? UINT32_MAX : UINT64_MAX;
     if (!s_parse_u64(value, max, &v))
-        return s_fail(err, err_size, "--%s: '%s' is not a number in range", opt->flag, value);
+        return zkv_config_fail(err, err_size, "--%s: '%s' is not a number in range", opt->flag,
+                               value);
     if (opt->type == OPT_U16)
         *(uint16_t *) field = (uint16_t) v;
     else if (opt->type == OPT_U32)
@@ -296,11 +299,12 @@ static int s_check_member_ports(const zkv_config_t *config, char *err, size_t er
                     if (pa[x] != pb[y])
                         continue;
                     if (j == i)
-                        return s_fail(err, err_size, "--peers: member %u uses port %u as %s and %s",
-                                      a->id, pa[x], names[x], names[y]);
-                    return s_fail(err, err_size,
-                                  "--peers: members %u and %u both use %s:%u (%s and %s)", a->id,
-                                  b->id, a->host, pa[x], names[x], names[y]);
+                        return zkv_config_fail(err, err_size,
+                                               "--peers: member %u uses port %u as %s and %s",
+                                               a->id, pa[x], names[x], names[y]);
+                    return zkv_config_fail(err, err_size,
+                                           "--peers: members %u and %u both use %s:%u (%s and %s)",
+                                           a->id, b->id, a->host, pa[x], names[x], names[y]);
                 }
         }
     }
@@ -318,41 +322,43 @@ static int s_check_own_ports(const zkv_config_t *config, char *err, size_t err_s
     for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++)
         for (size_t j = i + 1; j < sizeof ports / sizeof ports[0]; j++)
             if (ports[i] == ports[j])
-                return s_fail(err, err_size, "node %u would listen on port %u twice: %s and %s",
-                              config->id, ports[i], names[i], names[j]);
+                return zkv_config_fail(err, err_size,
+                                       "node %u would listen on port %u twice: %s and %s",
+                                       config->id, ports[i], names[i], names[j]);
     return s_check_member_ports(config, err, err_size);
 }
 
 static int s_validate(zkv_config_t *config, char *err, size_t err_size)
 {
     if (config->id == 0)
-        return s_fail(err, err_size, "--id is required (a nonzero member id)");
+        return zkv_config_fail(err, err_size, "--id is required (a nonzero member id)");
     if (config->member_count == 0)
-        return s_fail(err, err_size, "--peers is required");
+        return zkv_config_fail(err, err_size, "--peers is required");
     for (size_t i = 0; i < config->member_count; i++)
         for (size_t j = i + 1; j < config->member_count; j++)
             if (config->members[i].id == config->members[j].id)
-                return s_fail(err, err_size, "--peers: member id %u appears twice",
-                              config->members[i].id);
+                return zkv_config_fail(err, err_size, "--peers: member id %u appears twice",
+                                       config->members[i].id);
     const zkv_member_t *self = zkv_config_member(config, config->id);
     if (!self)
-        return s_fail(err, err_size, "--id %u is not one of the members in --peers", config->id);
+        return zkv_config_fail(err, err_size, "--id %u is not one of the members in --peers",
+                               config->id);
     if (config->tick_ms == 0 || config->heartbeat_ticks == 0 ||
         config->election_ticks <= config->heartbeat_ticks)
-        return s_fail(err, err_size,
-                      "--tick-ms and --heartbeat-ticks must be > 0 and "
-                      "--election-ticks greater than --heartbeat-ticks");
+        return zkv_config_fail(err, err_size,
+                               "--tick-ms and --heartbeat-ticks must be > 0 and "
+                               "--election-ticks greater than --heartbeat-ticks");
     if (config->snapshot_entries == 0)
-        return s_fail(err, err_size, "--snapshot-entries must be > 0");
+        return zkv_config_fail(err, err_size, "--snapshot-entries must be > 0");
     if (config->watch_history_events == 0 || config->watch_history_bytes == 0 ||
         config->watch_queue == 0)
-        return s_fail(
+        return zkv_config_fail(
             err, err_size,
             "--watch-history-events, --watch-history-bytes and --watch-queue must be > 0");
     if (config->wal_segment_bytes < ZKV_WAL_SEGMENT_SIZE_MIN ||
         config->wal_segment_bytes > ZKV_WAL_SEGMENT_SIZE_MAX)
-        return s_fail(err, err_size, "--wal-segment-bytes must be between %u and %u",
-                      ZKV_WAL_SEGMENT_SIZE_MIN, ZKV_WAL_SEGMENT_SIZE_MAX);
+        return zkv_config_fail(err, err_size, "--wal-segment-bytes must be between %u and %u",
+                               ZKV_WAL_SEGMENT_SIZE_MIN, ZKV_WAL_SEGMENT_SIZE_MAX);
     if (!config->listen[0])
         snprintf(config->listen, sizeof config->listen, "%s", self->host);
     if (!config->trace_port)
@@ -375,21 +381,22 @@ static int s_check_data_dir(const char *dir, char *err, size_t err_size)
         if (*p == '/') {
             *p = 0;
             if (mkdir(path, 0755) != 0 && errno != EEXIST)
-                return s_fail(err, err_size, "--data-dir %s: cannot create %s: %s", dir, path,
-                              strerror(errno));
+                return zkv_config_fail(err, err_size, "--data-dir %s: cannot create %s: %s", dir,
+                                       path, strerror(errno));
             *p = '/';
         }
     struct stat st;
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return s_fail(err, err_size, "--data-dir %s: %s", dir, strerror(errno));
+        return zkv_config_fail(err, err_size, "--data-dir %s: %s", dir, strerror(errno));
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return s_fail(err, err_size, "--data-dir %s: not a directory", dir);
+        return zkv_config_fail(err, err_size, "--data-dir %s: not a directory", dir);
     /* access() says yes to root whatever the mode; a real file proves it. */
     char probe[sizeof path + 16];
     snprintf(probe, sizeof probe, "%s/.zkv-probe", path);
     FILE *f = fopen(probe, "w");
     if (!f)
-        return s_fail(err, err_size, "--data-dir %s: not writable: %s", dir, strerror(errno));
+        return zkv_config_fail(err, err_size, "--data-dir %s: not writable: %s", dir,
+                               strerror(errno));
     fclose(f);
     unlink(probe);
     return 0;
@@ -412,12 +419,12 @@ int zkv_config_parse(zkv_config_t *config, int argc, char **argv, char **env, FI
         const char *value;
         const option_t *opt = s_find_flag(argv[i], &value);
         if (!opt)
-            return s_fail(err, err_size, "unknown flag '%s' (see zkvd --help)", argv[i]);
+            return zkv_config_fail(err, err_size, "unknown flag '%s' (see zkvd --help)", argv[i]);
         if (!value && opt->type == OPT_BOOL)
             value = "true";
         if (!value) {
             if (i + 1 >= argc)
-                return s_fail(err, err_size, "--%s needs a value", opt->flag);
+                return zkv_config_fail(err, err_size, "--%s needs a value", opt->flag);
             value = argv[++i];
         }
         if (s_set(config, opt, value, err, err_size) != 0)

@@ -68,6 +68,10 @@ typedef struct {
 int zkv_config_parse(zkv_config_t *config, int argc, char **argv, char **env, FILE *out, char *err,
                      size_t err_size);
 
+/*  One line, formatted, into err; -1 (for `return zkv_config_fail(...)`). */
+int zkv_config_fail(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /*  The member entry for id, or NULL. */
 const zkv_member_t *zkv_config_member(const zkv_config_t *config, uint32_t id);
 

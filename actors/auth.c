@@ -19,7 +19,8 @@ typedef struct {
 
 typedef struct {
     zsock_t *handler;
-    keyset_t sets[3];
+    zkv_metrics_t *metrics;
+    keyset_t sets[ZKV_METRICS_DOMAINS]; /* peer, client, trace: the metrics' order */
     int64_t logged_ms;
     uint64_t refused_unlogged;
 } shell_t;
@@ -60,7 +61,7 @@ static const zkv_cert_t *s_find(keyset_t *set, const char *key)
 
 static keyset_t *s_set(shell_t *self, const char *domain)
 {
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < ZKV_METRICS_DOMAINS; i++)
         if (strcmp(self->sets[i].domain, domain) == 0)
             return &self->sets[i];
     return NULL;
@@ -99,6 +100,8 @@ static bool s_verdict(shell_t *self, zmsg_t *req, char *user, size_t user_size)
         else
             s_log_refusal(self, domain, address ? address : "?", text);
         ok = c != NULL;
+        size_t i = (size_t) (set - self->sets);
+        zkv_metric_add(ok ? &self->metrics->auth.accepted[i] : &self->metrics->auth.refused[i], 1);
     }
     zstr_free(&domain);
     zstr_free(&address);
@@ -136,15 +139,22 @@ static void s_on_command(void *arg, const char *command)
 {
     shell_t *self = arg;
     if (streq(command, "RELOAD"))
-        for (size_t i = 0; i < 3; i++)
+        for (size_t i = 0; i < ZKV_METRICS_DOMAINS; i++)
             s_load(&self->sets[i]);
 }
 
+typedef struct {
+    const zkv_config_t *config;
+    zkv_metrics_t *metrics;
+} auth_args_t;
+
 static void s_auth_actor(zsock_t *pipe, void *arg)
 {
-    const zkv_config_t *config = arg;
+    const auth_args_t *args = arg;
+    const zkv_config_t *config = args->config;
     zkv_actor_name("auth");
-    shell_t self = {.sets = {{ZKV_ZAP_PEER, config->peer_certs},
+    shell_t self = {.metrics = args->metrics,
+                    .sets = {{ZKV_ZAP_PEER, config->peer_certs},
                              {ZKV_ZAP_CLIENT, config->client_certs},
                              {ZKV_ZAP_TRACE, config->trace_certs}}};
     self.handler = zsock_new(ZMQ_REP);
@@ -152,7 +162,7 @@ static void s_auth_actor(zsock_t *pipe, void *arg)
     zkv_loop_t *loop = bound ? zkv_loop_new(pipe, &self) : NULL;
     if (loop) {
         zsock_set_rcvtimeo(self.handler, 0);
-        for (size_t i = 0; i < 3; i++)
+        for (size_t i = 0; i < ZKV_METRICS_DOMAINS; i++)
             s_load(&self.sets[i]);
         zkv_loop_reader(loop, self.handler, s_on_request, 64);
         zkv_loop_on_command(loop, s_on_command);
@@ -161,12 +171,13 @@ static void s_auth_actor(zsock_t *pipe, void *arg)
     if (loop)
         zkv_loop_run(loop);
     zkv_loop_destroy(&loop);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < ZKV_METRICS_DOMAINS; i++)
         free(self.sets[i].certs);
     zsock_destroy(&self.handler);
 }
 
-zactor_t *zkv_auth_actor_new(const zkv_config_t *config)
+zactor_t *zkv_auth_actor_new(const zkv_config_t *config, zkv_metrics_t *metrics)
 {
-    return zkv_actor_start(s_auth_actor, (void *) config);
+    auth_args_t args = {config, metrics};
+    return zkv_actor_start(s_auth_actor, &args);
 }

@@ -17,8 +17,10 @@
 #include <czmq.h>
 
 #include "config.h"
+#include "metrics.h"
 
-/*  NULL when the handler endpoint cannot be bound (another in the process). */
-zactor_t *zkv_auth_actor_new(const zkv_config_t *config);
+/*  NULL when the handler endpoint cannot be bound (another in the process).
+    config and metrics (its auth part) must outlive the actor. */
+zactor_t *zkv_auth_actor_new(const zkv_config_t *config, zkv_metrics_t *metrics);
 
 #endif

@@ -175,7 +175,8 @@ static void s_raft(FILE *out, const zkv_metrics_t *m)
 static void s_peers(FILE *out, const zkv_metrics_t *m)
 {
     S_COUNTER(out, "zkv_peer_refused_messages_total",
-              "Peer messages dropped as malformed or over a limit.", &m->raft.peer_refused);
+              "Peer messages dropped as malformed, over a limit or from another member's key.",
+              &m->raft.peer_refused);
     static const char *names[] = {"zkv_peer_messages_sent_total",
                                   "zkv_peer_messages_received_total"};
     static const char *helps[] = {"Raft messages sent to the peer (a broadcast counts once).",
@@ -283,6 +284,19 @@ static void s_client(FILE *out, const zkv_metrics_t *m)
               &m->watch.catch_ups);
 }
 
+static void s_auth(FILE *out, const zkv_metrics_t *m)
+{
+    static const char *const domains[ZKV_METRICS_DOMAINS] = {"peer", "client", "trace"};
+    s_head(out, "zkv_auth_handshakes_total", "counter",
+           "CURVE handshakes the node's ZAP handler answered, by socket domain and result.");
+    for (size_t i = 0; i < ZKV_METRICS_DOMAINS; i++)
+        fprintf(out,
+                "zkv_auth_handshakes_total{domain=\"%s\",result=\"accepted\"} %" PRIu64 "\n"
+                "zkv_auth_handshakes_total{domain=\"%s\",result=\"refused\"} %" PRIu64 "\n",
+                domains[i], zkv_metric_get(&m->auth.accepted[i]), domains[i],
+                zkv_metric_get(&m->auth.refused[i]));
+}
+
 /*  process_*: the names every Prometheus client library uses. */
 static void s_process(FILE *out, const zkv_metrics_t *m)
 {
@@ -329,6 +343,7 @@ char *zkv_metrics_text(const zkv_metrics_t *self, size_t *size_p)
     s_peers(out, self);
     s_storage(out, self);
     s_client(out, self);
+    s_auth(out, self);
     s_process(out, self);
     if (fclose(out) != 0) {
         free(text);

@@ -33,6 +33,7 @@ typedef struct {
     the zkv.Status of the answer. */
 #define ZKV_METRICS_OPS 32
 #define ZKV_METRICS_STATUSES 20
+#define ZKV_METRICS_DOMAINS 3
 
 typedef struct {
     zkv_metric_t id;       /* the peer's node id; 0: unused slot */
@@ -78,6 +79,9 @@ typedef struct {
     struct { /* trace: the peer sockets' monitor events */
         zkv_link_metrics_t links[ZKV_MEMBERS_MAX];
     } trace;
+    struct { /* auth: CURVE handshakes by ZAP domain: peer, client, trace (security.h) */
+        zkv_metric_t accepted[ZKV_METRICS_DOMAINS], refused[ZKV_METRICS_DOMAINS];
+    } auth;
 } zkv_metrics_t;
 
 /*  A zeroed block for node node_id. */

@@ -46,7 +46,7 @@ zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
     const char *failed = NULL;
     if (!metrics)
         failed = "out of memory";
-    else if (!config->insecure && !(self->auth = zkv_auth_actor_new(config)))
+    else if (!config->insecure && !(self->auth = zkv_auth_actor_new(config, metrics)))
         failed = "cannot start the ZAP handler (another in this process?)";
     else if (!(self->trace = zkv_trace_actor_new(config->id, endpoint, metrics,
                                                  config->insecure ? NULL : &config->cert)))

@@ -20,6 +20,7 @@
 #include "cert.h"
 #include "cluster_certs.h"
 #include "harness.h"
+#include "http_get.h"
 #include "security_attack.h"
 #include "zkv.pb-c.h"
 
@@ -179,6 +180,32 @@ static void s_watch_denied(zkv_cluster_t *cluster, const char *cert, const char 
     zkv_watcher_destroy(&w);
 }
 
+/*  The value of one series in node id's /metrics, or -1. */
+static long long s_metric(zkv_cluster_t *cluster, uint32_t id, const char *series)
+{
+    char *body = NULL;
+    int status = http_get(zkv_cluster_ports(cluster, id).metrics, "/metrics", 2000, &body);
+    const char *at = status == 200 && body ? strstr(body, series) : NULL;
+    long long v = at ? strtoll(at + strlen(series), NULL, 10) : -1;
+    free(body);
+    return v;
+}
+
+/*  Every refused handshake so far is on some node's zkv_auth_handshakes_total. */
+static void s_refusals_counted(zkv_cluster_t *cluster)
+{
+    const char *series[] = {"zkv_auth_handshakes_total{domain=\"peer\",result=\"refused\"} ",
+                            "zkv_auth_handshakes_total{domain=\"client\",result=\"refused\"} ",
+                            "zkv_auth_handshakes_total{domain=\"peer\",result=\"accepted\"} "};
+    for (size_t i = 0; i < 3; i++) {
+        long long sum = 0;
+        for (uint32_t id = 1; id <= 3; id++)
+            sum += s_metric(cluster, id, series[i]);
+        CHECK(sum > 0, "%sis %lld over the three nodes", series[i], sum);
+    }
+    h_note("the nodes' metrics count the refused handshakes, peer and client");
+}
+
 static void s_rights(zkv_cluster_t *cluster, const char *dir, const char *server_key)
 {
     char reader_cert[600], writer_cert[600];
@@ -283,6 +310,7 @@ static void s_curve(void)
            "as the leader: no term, leader or commit moved");
 
     s_strangers(cluster, stranger, curve.server_key);
+    s_refusals_counted(cluster);
     s_rights(cluster, dir, curve.server_key);
     CHECK(sec_capture_put(cluster, admin, "curve", s_secret_value) == 0,
           "the value crossed the loopback in the clear");

@@ -163,9 +163,8 @@ static bool s_on_router(void *arg)
         /* With CURVE the auth actor named the connection's key "node-<id>". */
         zframe_t *body = zmsg_last(msg);
         const char *user = self->config.insecure ? NULL : zframe_meta(body, "User-Id");
-        uint32_t sender = user && strncmp(user, "node-", 5) == 0
-                              ? (uint32_t) strtoul(user + 5, NULL, 10)
-                              : 0;
+        uint32_t sender =
+            user && strncmp(user, "node-", 5) == 0 ? (uint32_t) strtoul(user + 5, NULL, 10) : 0;
         zkv_repl_peer(self->repl, zframe_data(body), zframe_size(body), sender);
     }
     zmsg_destroy(&msg);

@@ -94,8 +94,8 @@ static int s_new(const zkv_command_t *cmd, zkv_globals_t *g, int argc, char **ar
     const char *dir = ".";
     uint64_t node_id = 0;
     const zkv_flag_t flags[] = {
-        {"dir", 0, ZKV_FLAG_STRING, &dir, "DIR", "write the files there, made if need be "
-                                                 "(default: here)"},
+        {"dir", 0, ZKV_FLAG_STRING, &dir, "DIR",
+         "write the files there, made if need be (default: here)"},
         {"node-id", 0, ZKV_FLAG_U64, &node_id, "N", "a node's peer certificate: its id", 1,
          UINT32_MAX},
         {NULL},

@@ -40,8 +40,8 @@ typedef struct {
     char names[ZKV_CLIENT_ENDPOINTS_MAX][ZKV_CLIENT_ENDPOINT_SIZE_MAX];
     bool up[ZKV_CLIENT_ENDPOINTS_MAX];
     char why[ZKV_CLIENT_ENDPOINTS_MAX][S_WHY_SIZE]; /* the last handshake failure; "": none */
-    bool refused[ZKV_CLIENT_ENDPOINTS_MAX]; /* for good */
-    uint32_t dropped[ZKV_CLIENT_ENDPOINTS_MAX]; /* handshakes, in a row */
+    bool refused[ZKV_CLIENT_ENDPOINTS_MAX];         /* for good */
+    uint32_t dropped[ZKV_CLIENT_ENDPOINTS_MAX];     /* handshakes, in a row */
     size_t count;
     bool curve; /* the SUB speaks CURVE with these keys */
     zkv_cert_t cert;

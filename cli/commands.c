@@ -105,11 +105,11 @@ static int s_curve_finish(zkv_globals_t *g)
     const char *shown;
     s_cert_dir(dir, sizeof dir, &shown);
     if (!g->cert)
-        g->cert = s_dir_file(g->default_cert, sizeof g->default_cert, dir, "client.cert",
-                             "_secret");
+        g->cert =
+            s_dir_file(g->default_cert, sizeof g->default_cert, dir, "client.cert", "_secret");
     if (!g->server_key)
-        g->server_key = s_dir_file(g->default_server, sizeof g->default_server, dir,
-                                   "server.cert", "");
+        g->server_key =
+            s_dir_file(g->default_server, sizeof g->default_server, dir, "server.cert", "");
     if (!g->cert) {
         zkv_output_error("no client certificate: give --cert and --server-key (or ZKV_CERT and "
                          "ZKV_SERVER_KEY, or put client.cert and server.cert in %.200s), or "

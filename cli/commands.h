@@ -38,10 +38,10 @@ typedef struct {
     int64_t attempt_timeout_ms; /* --attempt-timeout: wait for one reply */
     const char *write_out;      /* -w */
     zkv_format_t format;
-    const char *cert;       /* --cert, else $ZKV_CERT, else $ZKV_CERT_DIR/client.cert */
-    const char *server_key; /* --server-key, else $ZKV_SERVER_KEY, else .../server.cert */
-    bool insecure;          /* --insecure, else ZKV_INSECURE=1: plaintext */
-    zkv_curve_t curve;      /* what every connection uses, once finished; zeroed: plaintext */
+    const char *cert;            /* --cert, else $ZKV_CERT, else $ZKV_CERT_DIR/client.cert */
+    const char *server_key;      /* --server-key, else $ZKV_SERVER_KEY, else .../server.cert */
+    bool insecure;               /* --insecure, else ZKV_INSECURE=1: plaintext */
+    zkv_curve_t curve;           /* what every connection uses, once finished; zeroed: plaintext */
     char default_cert[PATH_MAX]; /* the certificate directory's files, when they are used */
     char default_server[PATH_MAX];
 } zkv_globals_t;

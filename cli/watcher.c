@@ -102,10 +102,10 @@ zkv_watcher_t *zkv_watcher_new(const zkv_watcher_config_t *config, char *err, si
                               .curve = config->curve};
     self->client = zkv_client_new(&cc, err, err_size);
     /* The client has read the keys for its DEALERs; the SUB needs them as well. */
-    int keys = self->client ? zkv_cert_client_keys(&self->cert, self->server_key,
-                                                   config->curve.cert, config->curve.server_key,
-                                                   err, err_size)
-                            : -1;
+    int keys = self->client
+                   ? zkv_cert_client_keys(&self->cert, self->server_key, config->curve.cert,
+                                          config->curve.server_key, err, err_size)
+                   : -1;
     if (keys < 0) {
         zkv_watcher_destroy(&self);
         return NULL;

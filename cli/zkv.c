@@ -8,11 +8,10 @@
 #include "zkv_version.h"
 
 static const zkv_command_t *const s_commands[] = {
-    &zkv_cmd_put,    &zkv_cmd_get,         &zkv_cmd_del,      &zkv_cmd_scan,
-    &zkv_cmd_cas,    &zkv_cmd_status,      &zkv_cmd_trace,    &zkv_cmd_bench,
-    &zkv_cmd_member, &zkv_cmd_move_leader, &zkv_cmd_snapshot, &zkv_cmd_check,
-    &zkv_cmd_txn,    &zkv_cmd_watch,       &zkv_cmd_lease,    &zkv_cmd_lock,
-    &zkv_cmd_cert,
+    &zkv_cmd_put,      &zkv_cmd_get,   &zkv_cmd_del,   &zkv_cmd_scan,   &zkv_cmd_cas,
+    &zkv_cmd_status,   &zkv_cmd_trace, &zkv_cmd_bench, &zkv_cmd_member, &zkv_cmd_move_leader,
+    &zkv_cmd_snapshot, &zkv_cmd_check, &zkv_cmd_txn,   &zkv_cmd_watch,  &zkv_cmd_lease,
+    &zkv_cmd_lock,     &zkv_cmd_cert,
 };
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 

@@ -277,8 +277,8 @@ static void test_handshake_words(void **state)
     const char *at = "tcp://127.0.0.1:7101";
     char *out = f->err;
     size_t size = sizeof f->err;
-    assert_true(zkv_cert_handshake_failure(out, size, at, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, 400,
-                                           true));
+    assert_true(
+        zkv_cert_handshake_failure(out, size, at, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, 400, true));
     assert_string_equal(
         out, "the node at tcp://127.0.0.1:7101 refused our key (not in its allowed clients)");
     uint32_t mismatch = ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
@@ -289,8 +289,8 @@ static void test_handshake_words(void **state)
                                            mismatch, false));
     assert_non_null(strstr(out, "requires CURVE (give --cert and --server-key)"));
     /* A dropped handshake may be a node going down: not final. */
-    assert_false(zkv_cert_handshake_failure(out, size, at, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL,
-                                            32, true));
+    assert_false(
+        zkv_cert_handshake_failure(out, size, at, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, 32, true));
     assert_non_null(strstr(out, "--server-key"));
 }
 

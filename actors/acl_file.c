@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <czmq.h>
+
 #define ACL_FILE_SIZE_MAX (16u << 20)
 
 zkv_acl_t *zkv_acl_file_load(const char *path, char *err, size_t err_size)
@@ -28,4 +30,19 @@ zkv_acl_t *zkv_acl_file_load(const char *path, char *err, size_t err_size)
         snprintf(err, err_size, "--acl %s: %s", path, why);
     free(text);
     return acl;
+}
+
+int zkv_acl_file_reload(const char *path, const char *who, zkv_acl_t **acl_p)
+{
+    if (!path[0])
+        return 0;
+    char err[512];
+    zkv_acl_t *acl = zkv_acl_file_load(path, err, sizeof err);
+    if (!acl) {
+        zsys_error("zkvd: %s; the %s rules stay as they were", err, who);
+        return -1;
+    }
+    zkv_acl_destroy(acl_p);
+    *acl_p = acl;
+    return 1;
 }

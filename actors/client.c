@@ -156,18 +156,14 @@ static int s_shell_init(shell_t *self, const client_args_t *args)
     leaves the rules as they were, and says why. */
 static int s_load_acl(shell_t *self)
 {
-    const zkv_config_t *config = self->config;
-    if (!config->acl_path[0])
-        return 0;
-    char err[512];
-    zkv_acl_t *acl = zkv_acl_file_load(config->acl_path, err, sizeof err);
-    if (!acl) {
-        zsys_error("zkvd: %s; the rules stay as they were", err);
-        return -1;
+    const char *path = self->config->acl_path;
+    zkv_acl_t *acl = NULL;
+    int rc = zkv_acl_file_reload(path, "client", &acl);
+    if (rc == 1) {
+        zsys_info("zkvd: %zu authorization rules from %s", zkv_acl_rules(acl), path);
+        zkv_front_set_acl(self->front, &acl);
     }
-    zsys_info("zkvd: %zu authorization rules from %s", zkv_acl_rules(acl), config->acl_path);
-    zkv_front_set_acl(self->front, &acl);
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 static void s_on_command(void *arg, const char *command)

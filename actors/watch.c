@@ -163,17 +163,7 @@ static int s_set_xpub(zsock_t *xpub, const zkv_config_t *config)
 /*  --acl, at start and on RELOAD; a file that no longer parses keeps the rules. */
 static int s_load_acl(shell_t *self)
 {
-    if (!self->config->acl_path[0])
-        return 0;
-    char err[512];
-    zkv_acl_t *acl = zkv_acl_file_load(self->config->acl_path, err, sizeof err);
-    if (!acl) {
-        zsys_error("zkvd: %s; the watch rules stay as they were", err);
-        return -1;
-    }
-    zkv_acl_destroy(&self->acl);
-    self->acl = acl;
-    return 0;
+    return zkv_acl_file_reload(self->config->acl_path, "watch", &self->acl) < 0 ? -1 : 0;
 }
 
 typedef struct {

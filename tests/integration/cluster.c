@@ -65,8 +65,8 @@ struct zkv_cluster_t {
     char **envp; /* every node's environment, built once */
     zkv_client_t *status_client;
     bool insecure;
-    char client_cert[600]; /* the admin client's, and the nodes' public server key */
-    char server_key[600];
+    char client_cert[600]; /* the admin client's certificate */
+    char server_key[600]; /* certs/server.cert: the clients' server key, the nodes' --server-cert */
 };
 
 /* ---------------------------------------------------------------- cleanup at exit */
@@ -310,6 +310,29 @@ static int s_secure(zkv_cluster_t *self, char *err, size_t err_size)
     return 0;
 }
 
+/*  Node id's security flags: --insecure, or its certificates (cluster_certs.h). */
+typedef struct {
+    char peer_cert[600], peer_certs[600], client_certs[600];
+    const char *argv[8];
+    size_t argc;
+} s_security_t;
+
+static void s_security_flags(const zkv_cluster_t *self, uint32_t id, s_security_t *f)
+{
+    if (self->insecure) {
+        f->argv[0] = "--insecure";
+        f->argc = 1;
+        return;
+    }
+    snprintf(f->peer_cert, sizeof f->peer_cert, "%s/certs/peers/node%u.cert", self->dir, id);
+    snprintf(f->peer_certs, sizeof f->peer_certs, "%s/certs/peers", self->dir);
+    snprintf(f->client_certs, sizeof f->client_certs, "%s/certs/clients", self->dir);
+    const char *flags[] = {"--server-cert", self->server_key, "--peer-cert",    f->peer_cert,
+                           "--peer-certs",  f->peer_certs,    "--client-certs", f->client_certs};
+    memcpy(f->argv, flags, sizeof flags);
+    f->argc = sizeof flags / sizeof flags[0];
+}
+
 static int s_configure(zkv_cluster_t *self, const zkv_cluster_config_t *config, char *err,
                        size_t err_size)
 {
@@ -481,19 +504,10 @@ int zkv_cluster_start_on(zkv_cluster_t *self, uint32_t id, const char *data_dir)
     argv[argc++] = watch_text;
     argv[argc++] = "--metrics-port";
     argv[argc++] = metrics_text;
-    char server_cert[600], peer_cert[600], peer_certs[600], client_certs[600];
-    if (self->insecure)
-        argv[argc++] = "--insecure";
-    else {
-        snprintf(server_cert, sizeof server_cert, "%s/certs/server.cert", self->dir);
-        snprintf(peer_cert, sizeof peer_cert, "%s/certs/peers/node%u.cert", self->dir, id);
-        snprintf(peer_certs, sizeof peer_certs, "%s/certs/peers", self->dir);
-        snprintf(client_certs, sizeof client_certs, "%s/certs/clients", self->dir);
-        const char *flags[] = {"--server-cert", server_cert, "--peer-cert",    peer_cert,
-                               "--peer-certs",  peer_certs,  "--client-certs", client_certs};
-        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-            argv[argc++] = (char *) flags[i];
-    }
+    s_security_t security;
+    s_security_flags(self, id, &security);
+    for (size_t i = 0; i < security.argc; i++)
+        argv[argc++] = (char *) security.argv[i];
     for (size_t i = 0; i < self->argc_extra; i++)
         argv[argc++] = self->argv_extra[i];
     argv[argc] = NULL;
@@ -705,13 +719,12 @@ size_t zkv_cluster_size(const zkv_cluster_t *self)
 
 void zkv_cluster_security_args(const zkv_cluster_t *self, uint32_t id, char *buf, size_t size)
 {
-    if (self->insecure)
-        snprintf(buf, size, " --insecure");
-    else
-        snprintf(buf, size,
-                 " --server-cert '%s/certs/server.cert' --peer-cert '%s/certs/peers/node%u.cert'"
-                 " --peer-certs '%s/certs/peers' --client-certs '%s/certs/clients'",
-                 self->dir, self->dir, id, self->dir, self->dir);
+    s_security_t security;
+    s_security_flags(self, id, &security);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < security.argc && used < size; i++)
+        used += (size_t) snprintf(buf + used, size - used, " '%s'", security.argv[i]);
 }
 
 zkv_curve_t zkv_cluster_curve(const zkv_cluster_t *self)

@@ -350,6 +350,14 @@ void h_expect_many(zkv_client_t *client, const char *prefix, size_t first, size_
 
 /* ---------------------------------------------------------------- trace */
 
+zframe_t *h_peer_frame(const Zkv__PeerMessage *pm)
+{
+    zframe_t *frame = zframe_new(NULL, zkv__peer_message__get_packed_size(pm));
+    CHECK(frame, "out of memory");
+    zkv__peer_message__pack(pm, zframe_data(frame));
+    return frame;
+}
+
 void h_secure(const zkv_cluster_t *cluster, zsock_t *sock)
 {
     zkv_curve_t curve = zkv_cluster_curve(cluster);

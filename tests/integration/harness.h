@@ -41,6 +41,9 @@ int64_t h_now_ms(void);
 /*  A new cluster, no node started; its nodes' stderr is printed when a CHECK fails. */
 zkv_cluster_t *h_cluster_new(const zkv_cluster_config_t *config);
 
+/*  A peer message packed into one frame, as a member sends it. */
+zframe_t *h_peer_frame(const Zkv__PeerMessage *pm);
+
 /*  A raw socket of the test becomes a CURVE client with the cluster's admin
     key (nothing when the cluster is insecure); before its connect. */
 void h_secure(const zkv_cluster_t *cluster, zsock_t *sock);

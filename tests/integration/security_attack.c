@@ -26,13 +26,6 @@ void sec_attack_cluster_id(sec_attack_t *self, zkv_client_t *admin)
     self->cluster_id = reply->cluster_id;
 }
 
-static zframe_t *s_frame(const Zkv__PeerMessage *pm)
-{
-    zframe_t *frame = zframe_new(NULL, zkv__peer_message__get_packed_size(pm));
-    zkv__peer_message__pack(pm, zframe_data(frame));
-    return frame;
-}
-
 /*  The APPEND a leader would send: SEC_FORGED_KEY at the index after commit. */
 static void s_send_append(const sec_attack_t *self, zsock_t *sock, uint32_t to, uint64_t commit)
 {
@@ -58,7 +51,7 @@ static void s_send_append(const sec_attack_t *self, zsock_t *sock, uint32_t to, 
     pm.entries = entries;
     pm.commit = commit + 1;
     pm.cluster_id = self->cluster_id;
-    zframe_t *frame = s_frame(&pm);
+    zframe_t *frame = h_peer_frame(&pm);
     zframe_send(&frame, sock, 0);
 }
 
@@ -74,7 +67,7 @@ static void s_send_vote_and_timeout(const sec_attack_t *self, zsock_t *sock, uin
     vote.index = 1u << 30;
     vote.force = true;
     vote.cluster_id = self->cluster_id;
-    zframe_t *frame = s_frame(&vote);
+    zframe_t *frame = h_peer_frame(&vote);
     zframe_send(&frame, sock, 0);
     Zkv__PeerMessage now = ZKV__PEER_MESSAGE__INIT;
     now.type = ZKV__PEER_MESSAGE_TYPE__TIMEOUT_NOW;
@@ -82,7 +75,7 @@ static void s_send_vote_and_timeout(const sec_attack_t *self, zsock_t *sock, uin
     now.to = to;
     now.term = self->term;
     now.cluster_id = self->cluster_id;
-    frame = s_frame(&now);
+    frame = h_peer_frame(&now);
     zframe_send(&frame, sock, 0);
 }
 

@@ -371,13 +371,6 @@ static void s_tcp_huge_frame(uint16_t port, uint8_t type)
     close(fd);
 }
 
-static zframe_t *s_peer_frame(const Zkv__PeerMessage *pm)
-{
-    zframe_t *frame = zframe_new(NULL, zkv__peer_message__get_packed_size(pm));
-    zkv__peer_message__pack(pm, zframe_data(frame));
-    return frame;
-}
-
 /*  Well-formed protobuf, wrong content: no such type, no sender, a sender
     that is not a member, a bad entry, a bad snapshot, not for us, term 0. */
 static size_t s_junk_peer_messages(zframe_t **out, size_t capacity, uint64_t term)
@@ -434,7 +427,7 @@ static size_t s_junk_peer_messages(zframe_t **out, size_t capacity, uint64_t ter
             pm.from = 3;
             pm.term = 0;
         }
-        out[n++] = s_peer_frame(&pm);
+        out[n++] = h_peer_frame(&pm);
     }
     return n;
 }

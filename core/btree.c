@@ -57,9 +57,28 @@ static void s_free(zkv_btree_t *self, void *p, size_t size)
     free(p);
 }
 
-static size_t s_rec_size(const zkv_btree_rec_t *rec)
+/*  A record the tree lets go of: freed, or kept for the view that holds it. */
+static void s_rec_drop(zkv_btree_t *self, zkv_btree_rec_t *rec)
 {
-    return sizeof(zkv_btree_rec_t) + rec->key_size + rec->value_size;
+    zkv_btree_view_t *view = self->view;
+    if (view == NULL) {
+        s_free(self, rec, s_rec_size(rec));
+        return;
+    }
+    assert(view->retired_n < view->retired_cap); /* reserved before the change began */
+    assert(self->memory >= s_rec_size(rec));
+    self->memory -= s_rec_size(rec);
+    view->retired[view->retired_n++] = rec;
+}
+
+/*  Before a change that may drop a record: ZKV_OK or ZKV_ENOMEM. */
+static int s_drop_reserve(zkv_btree_t *self)
+{
+    if (self->view == NULL)
+        return ZKV_OK;
+    if (self->alloc_budget == 0)
+        return ZKV_ENOMEM;
+    return zkv_btree_view_reserve_(self->view);
 }
 
 static zkv_btree_rec_t *s_rec_new(zkv_btree_t *self, const void *key, size_t key_size,
@@ -211,6 +230,8 @@ static zkv_btree_t *s_new(size_t key_size_max)
     self->memory = sizeof(zkv_btree_t);
     self->alloc_budget = SIZE_MAX;
     self->height = 1;
+    self->view = NULL;
+    self->doomed = false;
     zkv_btree_leaf_t *root = s_leaf_new(self);
     if (root == NULL) {
         free(self);
@@ -250,10 +271,14 @@ void zkv_btree_destroy(zkv_btree_t **self_p)
     zkv_btree_t *self = *self_p;
     if (self == NULL)
         return;
+    *self_p = NULL;
+    if (self->view != NULL) {
+        self->doomed = true;
+        return;
+    }
     s_destroy_node(self, self->root);
     assert(self->memory == sizeof(zkv_btree_t));
     free(self);
-    *self_p = NULL;
 }
 
 size_t zkv_btree_count(const zkv_btree_t *self)
@@ -355,10 +380,12 @@ static int s_replace(zkv_btree_t *self, const s_path_t *path, const void *value,
 {
     zkv_btree_rec_t *old = path->leaf->rec[path->pos];
     void *copy = NULL;
+    if (s_drop_reserve(self) != ZKV_OK)
+        return ZKV_ENOMEM;
     if (old_value != NULL && (copy = s_value_copy(self, old)) == NULL)
         return ZKV_ENOMEM;
     size_t previous_size = old->value_size;
-    if (old->value_size == value_size) {
+    if (old->value_size == value_size && self->view == NULL) {
         /* memmove: value may point into this very record */
         if (value_size > 0)
             memmove(old->data + old->key_size, value, value_size);
@@ -372,7 +399,7 @@ static int s_replace(zkv_btree_t *self, const s_path_t *path, const void *value,
         path->leaf->rec[path->pos] = rec;
         if (path->pos == 0)
             s_repoint_sep(path, old, rec);
-        s_free(self, old, s_rec_size(old));
+        s_rec_drop(self, old);
     }
     if (old_value != NULL) {
         *old_value = copy;
@@ -779,6 +806,8 @@ int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void *
         return ZKV_ENOTFOUND;
     zkv_btree_leaf_t *leaf = path.leaf;
     zkv_btree_rec_t *rec = leaf->rec[path.pos];
+    if (s_drop_reserve(self) != ZKV_OK)
+        return ZKV_ENOMEM;
     if (old_value != NULL) {
         if ((*old_value = s_value_copy(self, rec)) == NULL)
             return ZKV_ENOMEM;
@@ -790,7 +819,7 @@ int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void *
     assert(leaf->hdr.n > 0 || path.depth == 0);
     if (path.pos == 0 && leaf->hdr.n > 0)
         s_repoint_sep(&path, rec, leaf->rec[0]);
-    s_free(self, rec, s_rec_size(rec));
+    s_rec_drop(self, rec);
     self->count--;
     s_rebalance(self, &path);
     return ZKV_OK;

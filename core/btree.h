@@ -11,7 +11,8 @@
     allowed; both cost nothing special here, and refusing them is the caller's
     policy to make.
 
-    Not thread-safe: one owner (the storage actor) at a time. */
+    Not thread-safe: one owner (the storage actor) at a time, except for a
+    view (below), which another thread may read. */
 #ifndef ZKV_BTREE_H
 #define ZKV_BTREE_H
 
@@ -28,6 +29,7 @@
 
 typedef struct zkv_btree_t zkv_btree_t;
 typedef struct zkv_btree_iter_t zkv_btree_iter_t;
+typedef struct zkv_btree_view_t zkv_btree_view_t;
 
 /*  zkv_bytes_t (zkv_types.h): here a borrowed view of bytes inside the tree,
     valid until the tree is next modified. */
@@ -51,6 +53,7 @@ typedef bool (*zkv_btree_visit_fn)(zkv_bytes_t key, zkv_bytes_t value, const zkv
     the first). */
 zkv_btree_t *zkv_btree_new(void);
 zkv_btree_t *zkv_btree_new_wide(void);
+/*  With a view out, the tree goes when the view is released. */
 void zkv_btree_destroy(zkv_btree_t **self_p);
 
 /*  ZKV_OK with *value set, or ZKV_ENOTFOUND. */
@@ -70,17 +73,37 @@ int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const voi
                   size_t *old_size);
 
 /*  Remove key, rebalancing by borrowing from or merging with a sibling. ZKV_OK or
-    ZKV_ENOTFOUND. old_value/old_size as for put; asking for the old value is the
-    only way delete can fail with ZKV_ENOMEM, and then the tree is unchanged. */
+    ZKV_ENOTFOUND. old_value/old_size as for put; asking for the old value and a
+    view being out are the only ways delete can fail with ZKV_ENOMEM, and then
+    the tree is unchanged. */
 int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void **old_value,
                      size_t *old_size);
+
+/*  A view: every entry as it is now, readable by another thread while the
+    owner goes on changing the tree (a snapshot is written from one). While it
+    is out, the tree changes no record in place and frees none: a replaced or
+    deleted record waits in the view until it is released. One view at a time;
+    NULL when one is out or out of memory. Owner's thread. Costs a pointer a key
+    while out, plus the records let go of meanwhile. */
+zkv_btree_view_t *zkv_btree_view_new(zkv_btree_t *tree);
+
+/*  Any thread, while the view is out: its number of entries, and each of them
+    in key order through visit (which may stop it early by returning false);
+    returns how many were visited. */
+size_t zkv_btree_view_count(const zkv_btree_view_t *self);
+size_t zkv_btree_view_each(const zkv_btree_view_t *self, zkv_btree_visit_fn visit, void *arg);
+
+/*  Owner's thread, once no other thread reads the view: frees the records it
+    kept, and the tree itself if it was destroyed meanwhile. */
+void zkv_btree_view_release(zkv_btree_view_t **self_p);
 
 /*  Number of keys. */
 size_t zkv_btree_count(const zkv_btree_t *self);
 
 /*  Bytes the tree has allocated: nodes, keys, values and their headers. Exact sum of
     the sizes requested from malloc; malloc's own per-block overhead (8-16 bytes a
-    block with glibc) and iterators are not included. */
+    block with glibc), iterators and views (with the records they keep) are not
+    included. */
 size_t zkv_btree_memory(const zkv_btree_t *self);
 
 /*  Visit keys in [start, end) in order (reverse: from the last key below end down

@@ -66,7 +66,26 @@ struct zkv_btree_t {
     size_t memory;       /* see zkv_btree_memory */
     size_t alloc_budget; /* see zkv_btree_set_alloc_budget */
     size_t key_size_max; /* ZKV_KEY_SIZE_MAX, or ZKV_BTREE_WIDE_KEY_SIZE_MAX */
+    zkv_btree_view_t *view; /* out: its records are neither changed nor freed */
+    bool doomed;            /* destroyed while a view was out: it goes with the view */
 };
+
+/*  The view's records and what the tree let go of since (btree_view.c). */
+struct zkv_btree_view_t {
+    zkv_btree_t *tree;
+    zkv_btree_rec_t **rec; /* in key order */
+    size_t count;
+    zkv_btree_rec_t **retired; /* freed when the view is released */
+    size_t retired_n, retired_cap;
+};
+
+static inline size_t s_rec_size(const zkv_btree_rec_t *rec)
+{
+    return sizeof(zkv_btree_rec_t) + rec->key_size + rec->value_size;
+}
+
+/*  Room for one more retired record: ZKV_OK or ZKV_ENOMEM. */
+int zkv_btree_view_reserve_(zkv_btree_view_t *view);
 
 /*  Prefix order agrees with key order: pfx(a) < pfx(b) implies a < b, and only
     equal prefixes need the full comparison. */

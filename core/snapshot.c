@@ -149,14 +149,22 @@ static void s_put_trailer(s_writer_t *w)
     s_flush(w);
 }
 
+/*  The entries to write: a tree's, or a view's. */
+typedef struct {
+    const zkv_btree_t *tree;
+    const zkv_btree_view_t *view;
+} s_source_t;
+
 /*  Header, blobs, records and trailer into the open temporary file. */
-static int s_write_body(s_writer_t *w, const zkv_btree_t *tree, const zkv_snapshot_meta_t *meta)
+static int s_write_body(s_writer_t *w, s_source_t src, const zkv_snapshot_meta_t *meta)
 {
-    uint64_t count = zkv_btree_count(tree);
+    uint64_t count = src.view ? zkv_btree_view_count(src.view) : zkv_btree_count(src.tree);
     s_put_header(w, meta, count);
     s_put(w, meta->config, meta->config_size);
     s_put(w, meta->app, meta->app_size);
-    size_t visited = zkv_btree_range(tree, NULL, 0, NULL, 0, false, 0, s_put_record, w);
+    size_t visited = src.view
+                         ? zkv_btree_view_each(src.view, s_put_record, w)
+                         : zkv_btree_range(src.tree, NULL, 0, NULL, 0, false, 0, s_put_record, w);
     assert(w->rc != ZKV_OK || visited == count);
     s_put_trailer(w);
     return w->rc;
@@ -176,9 +184,8 @@ static int s_check_meta(const zkv_snapshot_meta_t *meta, char *err, size_t err_s
 }
 
 /*  Writes the temporary file and renames it into place. */
-static int s_write_file(const zkv_fs_t *fs, const char *temp, const char *path,
-                        const zkv_btree_t *tree, const zkv_snapshot_meta_t *meta, char *err,
-                        size_t err_size)
+static int s_write_file(const zkv_fs_t *fs, const char *temp, const char *path, s_source_t src,
+                        const zkv_snapshot_meta_t *meta, char *err, size_t err_size)
 {
     s_writer_t w = {.fs = fs, .buf = malloc(SNAP_WRITE_BUFFER_SIZE)};
     if (!w.buf)
@@ -189,7 +196,7 @@ static int s_write_file(const zkv_fs_t *fs, const char *temp, const char *path,
         return rc;
     }
     const char *what = NULL;
-    if (s_write_body(&w, tree, meta) != ZKV_OK) {
+    if (s_write_body(&w, src, meta) != ZKV_OK) {
         errno = w.saved_errno;
         what = "write";
     } else if (zkv_fs_sync(fs, w.fd) != ZKV_OK)
@@ -211,9 +218,9 @@ static int s_write_file(const zkv_fs_t *fs, const char *temp, const char *path,
     return ZKV_OK;
 }
 
-int zkv_snapshot_write(const zkv_fs_t *fs, const char *dir, const zkv_btree_t *tree,
-                       const zkv_snapshot_meta_t *meta, char name[ZKV_SNAPSHOT_NAME_SIZE + 1],
-                       char *err, size_t err_size)
+static int s_write(const zkv_fs_t *fs, const char *dir, s_source_t src,
+                   const zkv_snapshot_meta_t *meta, char name[ZKV_SNAPSHOT_NAME_SIZE + 1],
+                   char *err, size_t err_size)
 {
     int rc = s_check_meta(meta, err, err_size);
     if (rc != ZKV_OK)
@@ -225,7 +232,7 @@ int zkv_snapshot_write(const zkv_fs_t *fs, const char *dir, const zkv_btree_t *t
         return snap_error(err, err_size, ZKV_EINVAL, "snapshot path in %s too long", dir);
     rc = snap_make_dir(fs, dir, err, err_size);
     if (rc == ZKV_OK)
-        rc = s_write_file(fs, temp, path, tree, meta, err, err_size);
+        rc = s_write_file(fs, temp, path, src, meta, err, err_size);
     if (rc != ZKV_OK)
         return rc;
     /*  The rename is durable only once the directory is. */
@@ -237,4 +244,18 @@ int zkv_snapshot_write(const zkv_fs_t *fs, const char *dir, const zkv_btree_t *t
     if (name)
         memcpy(name, file, sizeof file);
     return ZKV_OK;
+}
+
+int zkv_snapshot_write(const zkv_fs_t *fs, const char *dir, const zkv_btree_t *tree,
+                       const zkv_snapshot_meta_t *meta, char name[ZKV_SNAPSHOT_NAME_SIZE + 1],
+                       char *err, size_t err_size)
+{
+    return s_write(fs, dir, (s_source_t){.tree = tree}, meta, name, err, err_size);
+}
+
+int zkv_snapshot_write_view(const zkv_fs_t *fs, const char *dir, const zkv_btree_view_t *view,
+                            const zkv_snapshot_meta_t *meta,
+                            char name[ZKV_SNAPSHOT_NAME_SIZE + 1], char *err, size_t err_size)
+{
+    return s_write(fs, dir, (s_source_t){.view = view}, meta, name, err, err_size);
 }

@@ -70,6 +70,12 @@ int zkv_snapshot_write(const zkv_fs_t *fs, const char *dir, const zkv_btree_t *t
                        const zkv_snapshot_meta_t *meta, char name[ZKV_SNAPSHOT_NAME_SIZE + 1],
                        char *err, size_t err_size);
 
+/*  The same from a view of a tree (btree.h), on any thread: what the storage
+    actor's snapshot writer does while the tree goes on changing. */
+int zkv_snapshot_write_view(const zkv_fs_t *fs, const char *dir, const zkv_btree_view_t *view,
+                            const zkv_snapshot_meta_t *meta,
+                            char name[ZKV_SNAPSHOT_NAME_SIZE + 1], char *err, size_t err_size);
+
 /*  Reads and checks the whole file at path. With tree_p, *tree_p receives a new
     tree holding its keys; with meta, its metadata. Either may be NULL (both:
     verify only). ZKV_OK, ZKV_ECORRUPT, ZKV_ENOTFOUND, ZKV_EIO or ZKV_ENOMEM;
@@ -92,7 +98,8 @@ int zkv_snapshot_load_latest(const zkv_fs_t *fs, const char *dir, zkv_btree_t **
                              size_t *refused, char *err, size_t err_size);
 
 /*  Deletes the snapshots in dir older than keep (a name in dir), temporary
-    files of interrupted writes, and received files not newer than keep.
+    files not newer than keep (of interrupted writes: a newer one may still be
+    being written), and received files not newer than keep.
     *removed (if not NULL) counts them. */
 int zkv_snapshot_prune(const zkv_fs_t *fs, const char *dir, const char *keep, size_t *removed,
                        char *err, size_t err_size);

@@ -161,9 +161,10 @@ static bool s_older(uint64_t ai, uint64_t at, uint64_t bi, uint64_t bt)
 static bool s_prunable(const s_entry_t *e, uint64_t index, uint64_t term)
 {
     const char *suffix = e->name + ZKV_SNAPSHOT_NAME_SIZE;
-    if (strcmp(suffix, SNAP_TEMP_SUFFIX) == 0)
-        return true;
     bool older = s_older(e->index, e->term, index, term);
+    /* A newer one may be under way in the background (storage's writer). */
+    if (strcmp(suffix, SNAP_TEMP_SUFFIX) == 0)
+        return !s_older(index, term, e->index, e->term);
     if (strcmp(suffix, SNAP_RECV_SUFFIX) == 0)
         return older || (e->index == index && e->term == term);
     return older;

@@ -23,6 +23,8 @@ static const s_layout_t s_layouts[ZKV_MSG_TYPE_MAX + 1] = {
     [ZKV_MSG_ADMIN] = {"ADMIN", 1, true},       [ZKV_MSG_MEMBERS] = {"MEMBERS", 2, true},
     [ZKV_MSG_BACKUP] = {"BACKUP", 1, true},     [ZKV_MSG_EVENTS] = {"EVENTS", 2, true},
     [ZKV_MSG_LEASES] = {"LEASES", 1, true},
+    [ZKV_MSG_WRITE_SNAPSHOT] = {"WRITE_SNAPSHOT", 1, false},
+    [ZKV_MSG_SNAPSHOT_WRITTEN] = {"SNAPSHOT_WRITTEN", 1, false},
 };
 
 static const s_layout_t *s_layout(zkv_msg_type_t type)

@@ -20,6 +20,8 @@
     storage -> watch        EVENTS
     client -> watch         SERVE (a watch catch-up)
     watch -> client         REPLY
+    storage -> snapshot     WRITE_SNAPSHOT
+    snapshot -> storage     SNAPSHOT_WRITTEN
 
     The actors are our own threads: a message that does not decode is a bug
     and is asserted on, never taken for input. */
@@ -57,7 +59,9 @@ typedef enum {
     ZKV_MSG_BACKUP,      /* a piece of the newest snapshot (zkv.SnapshotRequest), by REPLY */
     ZKV_MSG_EVENTS,      /* the changes of applied entries (reset: forget those up to revision) */
     ZKV_MSG_LEASES,      /* leases granted, renewed, revoked (reset: these are all there are) */
-    ZKV_MSG_TYPE_MAX = ZKV_MSG_LEASES
+    ZKV_MSG_WRITE_SNAPSHOT,   /* write this job's snapshot (snapshot_writer.h) */
+    ZKV_MSG_SNAPSHOT_WRITTEN, /* ... done: the outcome is in the job */
+    ZKV_MSG_TYPE_MAX = ZKV_MSG_SNAPSHOT_WRITTEN
 } zkv_msg_type_t;
 
 /*  PERSIST flags. */
@@ -116,6 +120,9 @@ typedef struct {
         struct {
             uint64_t reset;
         } leases;
+        struct {
+            uint64_t address; /* a zkv_snapshot_job_t in this process, the storage actor's */
+        } job;
     };
     zframe_t *body; /* owned; NULL for types without one (sent empty when left NULL) */
 } zkv_msg_t;

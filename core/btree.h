@@ -93,6 +93,9 @@ zkv_btree_view_t *zkv_btree_view_new(zkv_btree_t *tree);
 size_t zkv_btree_view_count(const zkv_btree_view_t *self);
 size_t zkv_btree_view_each(const zkv_btree_view_t *self, zkv_btree_visit_fn visit, void *arg);
 
+/*  Any thread: a zkv_btree_view_each under way (or to come) stops early. */
+void zkv_btree_view_stop(zkv_btree_view_t *self);
+
 /*  Owner's thread, once no other thread reads the view: frees the records it
     kept, and the tree itself if it was destroyed meanwhile. */
 void zkv_btree_view_release(zkv_btree_view_t **self_p);

@@ -16,6 +16,7 @@
 #define ZKV_BTREE_IMPL_H
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +78,7 @@ struct zkv_btree_view_t {
     size_t count;
     zkv_btree_rec_t **retired; /* freed when the view is released */
     size_t retired_n, retired_cap;
+    _Atomic bool stop; /* zkv_btree_view_stop */
 };
 
 static inline size_t s_rec_size(const zkv_btree_rec_t *rec)

@@ -45,6 +45,8 @@ size_t zkv_btree_view_count(const zkv_btree_view_t *self)
 size_t zkv_btree_view_each(const zkv_btree_view_t *self, zkv_btree_visit_fn visit, void *arg)
 {
     for (size_t i = 0; i < self->count; i++) {
+        if (atomic_load_explicit(&self->stop, memory_order_relaxed))
+            return i;
         const zkv_btree_rec_t *r = self->rec[i];
         zkv_bytes_t key = {r->data, r->key_size};
         zkv_bytes_t value = {r->data + r->key_size, r->value_size};
@@ -52,6 +54,11 @@ size_t zkv_btree_view_each(const zkv_btree_view_t *self, zkv_btree_visit_fn visi
             return i + 1;
     }
     return self->count;
+}
+
+void zkv_btree_view_stop(zkv_btree_view_t *self)
+{
+    atomic_store_explicit(&self->stop, true, memory_order_relaxed);
 }
 
 int zkv_btree_view_reserve_(zkv_btree_view_t *self)

@@ -165,7 +165,10 @@ static int s_write_body(s_writer_t *w, s_source_t src, const zkv_snapshot_meta_t
     size_t visited = src.view
                          ? zkv_btree_view_each(src.view, s_put_record, w)
                          : zkv_btree_range(src.tree, NULL, 0, NULL, 0, false, 0, s_put_record, w);
-    assert(w->rc != ZKV_OK || visited == count);
+    if (w->rc == ZKV_OK && visited != count) {
+        assert(src.view); /* a view stopped early (zkv_btree_view_stop) */
+        w->rc = ZKV_ESTOPPED;
+    }
     s_put_trailer(w);
     return w->rc;
 }
@@ -211,6 +214,10 @@ static int s_write_file(const zkv_fs_t *fs, const char *temp, const char *path, 
         saved = errno;
     }
     free(w.buf);
+    if (w.rc == ZKV_ESTOPPED) {
+        zkv_fs_unlink(fs, temp);
+        return snap_error(err, err_size, ZKV_ESTOPPED, "stopped writing %s", temp);
+    }
     if (what) {
         zkv_fs_unlink(fs, temp);
         return snap_error(err, err_size, ZKV_EIO, "%s %s: %s", what, temp, strerror(saved));

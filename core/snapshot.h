@@ -71,7 +71,8 @@ int zkv_snapshot_write(const zkv_fs_t *fs, const char *dir, const zkv_btree_t *t
                        char *err, size_t err_size);
 
 /*  The same from a view of a tree (btree.h), on any thread: what the storage
-    actor's snapshot writer does while the tree goes on changing. */
+    actor's snapshot writer does while the tree goes on changing. A view
+    stopped meanwhile ends it with ZKV_ESTOPPED, nothing left behind. */
 int zkv_snapshot_write_view(const zkv_fs_t *fs, const char *dir, const zkv_btree_view_t *view,
                             const zkv_snapshot_meta_t *meta,
                             char name[ZKV_SNAPSHOT_NAME_SIZE + 1], char *err, size_t err_size);

@@ -54,6 +54,8 @@ typedef struct {
     uint64_t ok_writes;
     uint64_t info;       /* client operations of unknown outcome */
     uint64_t installs;   /* snapshots installed from a leader */
+    uint64_t snapshots;  /* written by a node's snapshot writer */
+    uint64_t late_snapshots; /* ... after its storage applied more or installed */
     uint64_t stale_installs; /* over a log holding other entries past the snapshot */
     uint64_t leaders;    /* leaders elected */
     uint64_t lost_tails; /* followers restarted without their last records */

@@ -179,6 +179,14 @@ const zkv_wal_t *zkv_log_wal(const zkv_log_t *self)
     return self->wal;
 }
 
+/*  A dropped segment goes to the disk actor, whose deletion holds up no sync. */
+static void s_remove(const char *path, void *arg)
+{
+    log_t *self = arg;
+    zkv_msg_t msg = {.type = ZKV_MSG_REMOVE, .body = zkv_msg_text_body(path)};
+    zkv_port_send(&self->port, ZKV_ACTOR_DISK, &msg);
+}
+
 zkv_log_t *zkv_log_new(zkv_wal_t **wal_p, const zkv_port_t *port, zkv_tracer_t *tracer)
 {
     zkv_log_t *self = zmalloc(sizeof *self);
@@ -186,6 +194,7 @@ zkv_log_t *zkv_log_new(zkv_wal_t **wal_p, const zkv_port_t *port, zkv_tracer_t *
     *wal_p = NULL;
     self->port = *port;
     self->tracer = tracer;
+    zkv_wal_on_remove(self->wal, s_remove, self);
     return self;
 }
 
@@ -207,6 +216,7 @@ void zkv_log_destroy(zkv_log_t **self_p)
 
 typedef struct {
     zsock_t *pair; /* to the replication actor */
+    zsock_t *disk; /* PAIR, connected: "disk-log" */
     zkv_tracer_t *tracer;
     zkv_log_t *log;
 } shell_t;
@@ -220,8 +230,8 @@ typedef struct {
 static int s_shell_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
 {
     shell_t *shell = ctx;
-    assert(to == ZKV_ACTOR_REPLICATION);
-    return zkv_msg_send(msg, shell->pair);
+    assert(to == ZKV_ACTOR_REPLICATION || to == ZKV_ACTOR_DISK);
+    return zkv_msg_send(msg, to == ZKV_ACTOR_DISK ? shell->disk : shell->pair);
 }
 
 static bool s_on_pair(void *arg)
@@ -247,15 +257,20 @@ static void s_log_actor(zsock_t *pipe, void *arg)
 {
     zkv_actor_name("log");
     log_args_t *args = arg;
-    shell_t shell = {.pair = zkv_actor_pair(args->node_id, "log", true)};
+    shell_t shell = {.pair = zkv_actor_pair(args->node_id, "log", true),
+                     .disk = zkv_actor_pair(args->node_id, "disk-log", false)};
     if (shell.pair) { /* the replication actor stops first: never block on it */
         zsock_set_sndtimeo(shell.pair, 0);
         zsock_set_rcvtimeo(shell.pair, 0);
     }
+    if (shell.disk)
+        zsock_set_sndtimeo(shell.disk, 0);
     shell.tracer = zkv_tracer_new(args->node_id);
     zkv_port_t port = {.ctx = &shell, .metrics = args->metrics, .send = s_shell_send};
     shell.log = zkv_log_new(&args->wal, &port, shell.tracer);
-    if (!shell.pair) {
+    if (!shell.pair || !shell.disk) {
+        zsock_destroy(&shell.pair);
+        zsock_destroy(&shell.disk);
         zkv_log_destroy(&shell.log);
         zkv_tracer_destroy(&shell.tracer);
         zkv_actor_ready(pipe, 1);
@@ -269,6 +284,7 @@ static void s_log_actor(zsock_t *pipe, void *arg)
     zkv_loop_destroy(&loop);
     zkv_log_destroy(&shell.log);
     zsock_destroy(&shell.pair);
+    zsock_destroy(&shell.disk);
     zkv_tracer_destroy(&shell.tracer);
 }
 

@@ -25,6 +25,7 @@ static const s_layout_t s_layouts[ZKV_MSG_TYPE_MAX + 1] = {
     [ZKV_MSG_LEASES] = {"LEASES", 1, true},
     [ZKV_MSG_WRITE_SNAPSHOT] = {"WRITE_SNAPSHOT", 1, false},
     [ZKV_MSG_SNAPSHOT_WRITTEN] = {"SNAPSHOT_WRITTEN", 1, false},
+    [ZKV_MSG_REMOVE] = {"REMOVE", 0, true},
 };
 
 static const s_layout_t *s_layout(zkv_msg_type_t type)

@@ -20,8 +20,9 @@
     storage -> watch        EVENTS
     client -> watch         SERVE (a watch catch-up)
     watch -> client         REPLY
-    storage -> snapshot     WRITE_SNAPSHOT
-    snapshot -> storage     SNAPSHOT_WRITTEN
+    storage -> disk         WRITE_SNAPSHOT, PRUNE
+    disk -> storage         SNAPSHOT_WRITTEN
+    log -> disk             REMOVE
 
     The actors are our own threads: a message that does not decode is a bug
     and is asserted on, never taken for input. */
@@ -59,9 +60,10 @@ typedef enum {
     ZKV_MSG_BACKUP,      /* a piece of the newest snapshot (zkv.SnapshotRequest), by REPLY */
     ZKV_MSG_EVENTS,      /* the changes of applied entries (reset: forget those up to revision) */
     ZKV_MSG_LEASES,      /* leases granted, renewed, revoked (reset: these are all there are) */
-    ZKV_MSG_WRITE_SNAPSHOT,   /* write this job's snapshot (snapshot_writer.h) */
+    ZKV_MSG_WRITE_SNAPSHOT,   /* write this job's snapshot (disk.h) */
     ZKV_MSG_SNAPSHOT_WRITTEN, /* ... done: the outcome is in the job */
-    ZKV_MSG_TYPE_MAX = ZKV_MSG_SNAPSHOT_WRITTEN
+    ZKV_MSG_REMOVE,           /* the file at body is not needed any more */
+    ZKV_MSG_TYPE_MAX = ZKV_MSG_REMOVE
 } zkv_msg_type_t;
 
 /*  PERSIST flags. */

@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "boot.h"
 #include "client.h"
+#include "disk.h"
 #include "dirlock.h"
 #include "http.h"
 #include "log.h"
@@ -18,6 +19,7 @@ struct zkv_node_t {
     zkv_metrics_t *metrics; /* written by the actors, read by http; freed after them */
     zactor_t *auth;         /* first up, last down: no CURVE socket without it */
     zactor_t *trace;
+    zactor_t *disk; /* before log and storage, which hand it work, and after them */
     zactor_t *log;
     zactor_t *watch;
     zactor_t *storage;
@@ -51,6 +53,8 @@ zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
     else if (!(self->trace = zkv_trace_actor_new(config->id, endpoint, metrics,
                                                  config->insecure ? NULL : &config->cert)))
         failed = "cannot bind the trace endpoint";
+    else if (!(self->disk = zkv_disk_actor_new(config->id, metrics)))
+        failed = "cannot start the disk actor";
     else if (!(self->log = zkv_log_actor_new(config->id, &boot.wal, metrics)))
         failed = "cannot start the log writer";
     else if (!(self->watch = zkv_watch_actor_new(config, metrics)))
@@ -89,6 +93,7 @@ void zkv_node_destroy(zkv_node_t **self_p)
     zactor_destroy(&self->storage);
     zactor_destroy(&self->watch);
     zactor_destroy(&self->log);
+    zactor_destroy(&self->disk);
     zactor_destroy(&self->trace);
     zactor_destroy(&self->auth);
     zkv_dirlock_destroy(&self->lock);

@@ -19,7 +19,7 @@ typedef enum {
     ZKV_ACTOR_REPLICATION,
     ZKV_ACTOR_CLIENT,
     ZKV_ACTOR_WATCH,
-    ZKV_ACTOR_SNAPSHOT, /* the storage actor's snapshot writer */
+    ZKV_ACTOR_DISK,
     ZKV_ACTOR_COUNT
 } zkv_actor_id_t;
 

@@ -13,7 +13,7 @@
 #include "port.h"
 #include "response.h"
 #include "snapshot.h"
-#include "snapshot_writer.h"
+#include "disk.h"
 #include "storage_backup.h"
 #include "storage_read.h"
 #include "trace.h"
@@ -281,7 +281,7 @@ static void s_announce_snapshot(storage_t *self, uint64_t index, uint64_t term, 
     zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &msg);
 }
 
-/*  Everything applied, written by the snapshot writer from a view of the
+/*  Everything applied, written by the disk actor from a view of the
     tree while applies go on; one at a time. */
 static void s_start_snapshot(storage_t *self)
 {
@@ -290,7 +290,6 @@ static void s_start_snapshot(storage_t *self)
     zkv_snapshot_job_t *job = calloc(1, sizeof *job);
     if (!job)
         return;
-    job->fs = self->fs;
     snprintf(job->dir, sizeof job->dir, "%s", self->snap_dir);
     uint64_t index = zkv_kvstore_applied(self->kv);
     job->meta = (zkv_snapshot_meta_t){.index = index, .term = self->last_term};
@@ -302,7 +301,7 @@ static void s_start_snapshot(storage_t *self)
     job->view = zkv_btree_view_new(zkv_kvstore_tree(self->kv));
     zkv_msg_t msg = {.type = ZKV_MSG_WRITE_SNAPSHOT, .job.address = (uintptr_t) job};
     if (!job->meta.config || !job->meta.app || !job->view ||
-        zkv_port_send(&self->port, ZKV_ACTOR_SNAPSHOT, &msg) != 0) {
+        zkv_port_send(&self->port, ZKV_ACTOR_DISK, &msg) != 0) {
         /* The log still holds everything: try again after the next batch. */
         zkv_metric_add(&self->port.metrics->storage.snapshot_failures, 1);
         zkv_tracer_emit(self->tracer, "snapshot", self->last_term, index, 0, 0,
@@ -328,7 +327,10 @@ static void s_snapshot_taken(storage_t *self, const zkv_snapshot_job_t *job)
         return; /* an installed one overtook it: the next PRUNE removes it */
     self->snapshot_index = index;
     snprintf(self->snapshot_name, sizeof self->snapshot_name, "%s", job->name);
-    zkv_snapshot_prune(self->fs, self->snap_dir, job->name, NULL, NULL, 0);
+    char path[ZKV_DATA_PATH_SIZE_MAX];
+    s_snapshot_path(self, job->name, path, sizeof path);
+    zkv_msg_t prune = {.type = ZKV_MSG_PRUNE, .body = zkv_msg_text_body(path)};
+    zkv_port_send(&self->port, ZKV_ACTOR_DISK, &prune);
     zkv_tracer_emit(self->tracer, "snapshot", job->meta.term, index, 0, 0,
                     "taken file=%s keys=%zu ms=%" PRIu64, job->name,
                     zkv_btree_view_count(job->view), job->nanos / 1000000);
@@ -462,16 +464,11 @@ static void s_on_install(storage_t *self, const zkv_msg_t *msg)
 }
 
 /*  The log now restarts after the installed snapshot at path: the older
-    snapshots are of no more use. */
+    snapshots are of no more use (the disk actor removes them). */
 static void s_prune(storage_t *self, const zkv_msg_t *msg)
 {
-    char path[ZKV_DATA_PATH_SIZE_MAX];
-    const char *name = strrchr(zkv_msg_text(msg, path, sizeof path), '/');
-    char err[512] = "";
-    if (name && zkv_snapshot_prune(self->fs, self->snap_dir, name + 1, NULL, err, sizeof err) !=
-                    ZKV_OK)
-        zkv_tracer_emit(self->tracer, "snapshot", self->last_term, self->snapshot_index, 0, 0,
-                        "prune failed: %s", err);
+    zkv_msg_t prune = {.type = ZKV_MSG_PRUNE, .body = zframe_dup(msg->body)};
+    zkv_port_send(&self->port, ZKV_ACTOR_DISK, &prune);
 }
 
 /* ---------------------------------------------------------------- handler */
@@ -502,10 +499,11 @@ void zkv_storage_handle(zkv_storage_t *self, const zkv_msg_t *msg)
     }
 }
 
-void zkv_storage_stop_snapshot(zkv_storage_t *self)
+bool zkv_storage_stop_snapshot(zkv_storage_t *self)
 {
     if (self->job)
         zkv_btree_view_stop(self->job->view);
+    return self->job != NULL;
 }
 
 const zkv_kvstore_t *zkv_storage_kv(const zkv_storage_t *self)
@@ -563,8 +561,7 @@ typedef struct {
     zsock_t *replication; /* PAIR, bound: "storage" */
     zsock_t *client;      /* PAIR, bound: "client-storage" */
     zsock_t *watch;       /* PAIR, connected: "watch" */
-    zsock_t *writer;      /* PAIR, bound: "snapshot" */
-    zactor_t *writer_actor;
+    zsock_t *disk;        /* PAIR, connected: "disk-storage" */
     zkv_tracer_t *tracer;
     zkv_storage_t *storage;
 } shell_t;
@@ -580,10 +577,10 @@ static int s_shell_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
 {
     shell_t *shell = ctx;
     assert(to == ZKV_ACTOR_REPLICATION || to == ZKV_ACTOR_CLIENT || to == ZKV_ACTOR_WATCH ||
-           to == ZKV_ACTOR_SNAPSHOT);
+           to == ZKV_ACTOR_DISK);
     zsock_t *sock = to == ZKV_ACTOR_CLIENT     ? shell->client
                     : to == ZKV_ACTOR_WATCH    ? shell->watch
-                    : to == ZKV_ACTOR_SNAPSHOT ? shell->writer
+                    : to == ZKV_ACTOR_DISK     ? shell->disk
                                                : shell->replication;
     return zkv_msg_send(msg, sock);
 }
@@ -610,20 +607,26 @@ static bool s_on_client(void *arg)
     return s_read(shell, shell->client);
 }
 
-static bool s_on_writer(void *arg)
+static bool s_on_disk(void *arg)
 {
     shell_t *shell = arg;
-    return s_read(shell, shell->writer);
+    return s_read(shell, shell->disk);
 }
 
-/*  The writer first, a snapshot under way cut short: no job outlives its tree. */
+/*  No job outlives its tree: a snapshot under way is cut short and its
+    answer awaited (the disk actor stops after this one). */
 static void s_shell_destroy(shell_t *shell)
 {
-    if (shell->storage)
-        zkv_storage_stop_snapshot(shell->storage);
-    zactor_destroy(&shell->writer_actor);
+    if (shell->storage && zkv_storage_stop_snapshot(shell->storage)) {
+        zsock_set_rcvtimeo(shell->disk, -1);
+        zkv_msg_t msg;
+        while (zkv_storage_stop_snapshot(shell->storage) && zkv_msg_recv(shell->disk, &msg)) {
+            zkv_storage_handle(shell->storage, &msg);
+            zkv_msg_clear(&msg);
+        }
+    }
     zkv_storage_destroy(&shell->storage);
-    zsock_destroy(&shell->writer);
+    zsock_destroy(&shell->disk);
     zkv_tracer_destroy(&shell->tracer);
     zsock_destroy(&shell->replication);
     zsock_destroy(&shell->client);
@@ -643,18 +646,15 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
     shell.replication = zkv_actor_pair(id, "storage", true);
     shell.client = zkv_actor_pair(id, "client-storage", true);
     shell.watch = zkv_actor_pair(id, "watch", false);
-    shell.writer = zkv_actor_pair(id, "snapshot", true);
-    if (shell.writer)
-        shell.writer_actor = zkv_snapshot_writer_actor_new(id);
-    if (!shell.storage || !shell.replication || !shell.client || !shell.watch ||
-        !shell.writer_actor) {
+    shell.disk = zkv_actor_pair(id, "disk-storage", false);
+    if (!shell.storage || !shell.replication || !shell.client || !shell.watch || !shell.disk) {
         s_shell_destroy(&shell);
         zkv_actor_ready(pipe, 1);
         return;
     }
     /* The client and replication actors stop first: never block on them.
        Read until empty (zkv_msg_recv then says 0) before polling again. */
-    zsock_t *socks[] = {shell.replication, shell.client, shell.watch, shell.writer};
+    zsock_t *socks[] = {shell.replication, shell.client, shell.watch, shell.disk};
     for (size_t i = 0; i < 4; i++) {
         zsock_set_sndtimeo(socks[i], 0);
         zsock_set_rcvtimeo(socks[i], 0);
@@ -663,7 +663,7 @@ static void s_storage_actor(zsock_t *pipe, void *arg)
     zkv_loop_t *loop = zkv_loop_new(pipe, &shell);
     zkv_loop_reader(loop, shell.replication, s_on_replication, STORAGE_DRAIN_MAX);
     zkv_loop_reader(loop, shell.client, s_on_client, STORAGE_DRAIN_MAX);
-    zkv_loop_reader(loop, shell.writer, s_on_writer, 1);
+    zkv_loop_reader(loop, shell.disk, s_on_disk, 1);
     zkv_actor_ready(pipe, 0);
     zkv_loop_run(loop);
     zkv_loop_destroy(&loop);

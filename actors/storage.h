@@ -1,7 +1,7 @@
 /*  storage actor: owns the state machine (kvstore: the B+ tree and client
     sessions). Applies committed entries and reports each write's result to
     the client actor, serves reads, takes a snapshot every so many entries (its
-    snapshot writer writes it from a view of the tree while applies go on) and
+    disk actor writes it from a view of the tree while applies go on) and
     installs the snapshots a leader sends. See msg.h for the messages. */
 #ifndef ZKV_STORAGE_ACTOR_H
 #define ZKV_STORAGE_ACTOR_H
@@ -41,11 +41,12 @@ void zkv_storage_destroy(zkv_storage_t **self_p);
 void zkv_storage_announce(zkv_storage_t *self);
 
 /*  One message from replication (APPLY, SERVE, CHUNK, INSTALL, PRUNE), the
-    client actor (SERVE, COUNT, BACKUP) or the snapshot writer (SNAPSHOT_WRITTEN). */
+    client actor (SERVE, COUNT, BACKUP) or the disk actor (SNAPSHOT_WRITTEN). */
 void zkv_storage_handle(zkv_storage_t *self, const zkv_msg_t *msg);
 
-/*  A snapshot being written stops soon (the node is stopping). */
-void zkv_storage_stop_snapshot(zkv_storage_t *self);
+/*  A snapshot being written stops soon (the node is stopping): true while
+    one is out, until its SNAPSHOT_WRITTEN is handled. */
+bool zkv_storage_stop_snapshot(zkv_storage_t *self);
 
 /*  The state machine, for inspection. */
 const zkv_kvstore_t *zkv_storage_kv(const zkv_storage_t *self);

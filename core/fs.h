@@ -40,6 +40,11 @@ struct zkv_fs_t {
     int (*datasync)(void *ctx, int fd);
     /*  fsync: data and all metadata. */
     int (*sync)(void *ctx, int fd);
+    /*  Writes [offset, offset + size) out to the disk and waits for it, with
+        no promise of durability (a sync must still follow): a large file
+        then goes out as it is made rather than in one burst at its sync,
+        which other files' syncs would queue behind. */
+    int (*writeback)(void *ctx, int fd, uint64_t offset, uint64_t size);
     int (*truncate)(void *ctx, int fd, uint64_t size);
     /*  Makes the file at least size bytes long with the space reserved, the
         new bytes reading as zeros; a longer file is left as it is. Writes
@@ -75,6 +80,11 @@ static inline int zkv_fs_pread(const zkv_fs_t *fs, int fd, void *buf, size_t siz
                                size_t *got)
 {
     return fs->pread(fs->ctx, fd, buf, size, offset, got);
+}
+
+static inline int zkv_fs_writeback(const zkv_fs_t *fs, int fd, uint64_t offset, uint64_t size)
+{
+    return fs->writeback(fs->ctx, fd, offset, size);
 }
 
 static inline int zkv_fs_pwrite(const zkv_fs_t *fs, int fd, const void *buf, size_t size,

@@ -88,6 +88,12 @@ static int s_datasync(void *ctx, int fd)
     return self->skip_syncs ? ZKV_OK : zkv_fs_datasync(self->inner, fd);
 }
 
+static int s_writeback(void *ctx, int fd, uint64_t offset, uint64_t size)
+{
+    S_SELF;
+    return self->skip_syncs ? ZKV_OK : zkv_fs_writeback(self->inner, fd, offset, size);
+}
+
 static int s_sync(void *ctx, int fd)
 {
     S_SELF;
@@ -166,6 +172,7 @@ zkv_fs_fault_t *zkv_fs_fault_new(const zkv_fs_t *inner)
         .pread = s_pread,
         .pwrite = s_pwrite,
         .datasync = s_datasync,
+        .writeback = s_writeback,
         .sync = s_sync,
         .truncate = s_truncate,
         .allocate = s_allocate,

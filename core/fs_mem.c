@@ -545,6 +545,16 @@ static int s_datasync(void *ctx, int fd)
     return s_sync_fd(self, ZKV_FS_OP_DATASYNC, fd);
 }
 
+/*  Nothing to spread out: memory has no queue that syncs wait in. */
+static int s_writeback(void *ctx, int fd, uint64_t offset, uint64_t size)
+{
+    (void) ctx;
+    (void) fd;
+    (void) offset;
+    (void) size;
+    return ZKV_OK;
+}
+
 static int s_sync(void *ctx, int fd)
 {
     S_SELF;
@@ -792,6 +802,7 @@ zkv_fs_mem_t *zkv_fs_mem_new(void)
         .pread = s_pread,
         .pwrite = s_pwrite,
         .datasync = s_datasync,
+        .writeback = s_writeback,
         .sync = s_sync,
         .truncate = s_truncate,
         .allocate = s_allocate,

@@ -92,6 +92,14 @@ static int s_sync(void *ctx, int fd)
     return fsync(fd) == 0 ? ZKV_OK : ZKV_EIO;
 }
 
+static int s_writeback(void *ctx, int fd, uint64_t offset, uint64_t size)
+{
+    (void) ctx;
+    unsigned flags =
+        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+    return sync_file_range(fd, (off_t) offset, (off_t) size, flags) == 0 ? ZKV_OK : ZKV_EIO;
+}
+
 static int s_truncate(void *ctx, int fd, uint64_t size)
 {
     (void) ctx;
@@ -198,6 +206,7 @@ static const zkv_fs_t s_posix = {
     .pread = s_pread,
     .pwrite = s_pwrite,
     .datasync = s_datasync,
+    .writeback = s_writeback,
     .sync = s_sync,
     .truncate = s_truncate,
     .allocate = s_allocate,

@@ -74,7 +74,19 @@ typedef struct {
     uint32_t crc;
     int rc; /* first failure; later writes are skipped */
     int saved_errno;
+    uint64_t written_back; /* the file is on the disk up to here */
 } s_writer_t;
+
+/*  Out to the disk every few megabytes: the WAL's syncs, which wait behind
+    whatever is queued, then never find the whole snapshot queued ahead. A
+    failure here shows again at the final sync. */
+static void s_write_back(s_writer_t *w)
+{
+    if (w->rc == ZKV_OK && w->offset - w->written_back >= SNAP_WRITEBACK_BYTES) {
+        zkv_fs_writeback(w->fs, w->fd, w->written_back, w->offset - w->written_back);
+        w->written_back = w->offset;
+    }
+}
 
 static void s_flush(s_writer_t *w)
 {
@@ -85,6 +97,7 @@ static void s_flush(s_writer_t *w)
     }
     w->offset += w->len;
     w->len = 0;
+    s_write_back(w);
 }
 
 static void s_put(s_writer_t *w, const void *data, size_t size)
@@ -101,6 +114,7 @@ static void s_put(s_writer_t *w, const void *data, size_t size)
             w->saved_errno = errno;
         }
         w->offset += size;
+        s_write_back(w);
         return;
     }
     memcpy(w->buf + w->len, data, size);

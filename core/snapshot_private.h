@@ -22,6 +22,8 @@
 #define SNAP_RECORD_HEADER_SIZE 40u
 /*  Buffered writes go out in pieces this large. */
 #define SNAP_WRITE_BUFFER_SIZE (256u * 1024)
+/*  Written out to the disk this often while writing (zkv_fs_writeback). */
+#define SNAP_WRITEBACK_BYTES (1u * 1024 * 1024)
 /*  Loading reads through a window that holds any one record. */
 #define SNAP_READ_BUFFER_SIZE (4u * 1024 * 1024)
 #define SNAP_TEMP_SUFFIX ".tmp"

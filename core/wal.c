@@ -250,6 +250,12 @@ static bool s_droppable(const wal_segment_t *seg, uint64_t index)
     return seg->live_count == 0 || seg->live_first + seg->live_count <= index;
 }
 
+void zkv_wal_on_remove(zkv_wal_t *self, zkv_wal_remove_fn *remove, void *arg)
+{
+    self->remove = remove;
+    self->remove_arg = arg;
+}
+
 int zkv_wal_drop_before(zkv_wal_t *self, uint64_t index)
 {
     /*  Records that make older segments' entries dead must be durable before
@@ -266,6 +272,11 @@ int zkv_wal_drop_before(zkv_wal_t *self, uint64_t index)
         char path[PATH_MAX];
         rc = wal_segment_path(self, seg->seq, seg->first, "", path, sizeof path);
         assert(rc == ZKV_OK);
+        if (self->remove) {
+            wal_segment_close(self, seg);
+            self->remove(path, self->remove_arg);
+            continue;
+        }
         if (zkv_fs_unlink(self->fs, path) != ZKV_OK) {
             rc = wal_io_failed(self, "remove %s", path);
             break;
@@ -274,7 +285,7 @@ int zkv_wal_drop_before(zkv_wal_t *self, uint64_t index)
     }
     if (dropped > 0)
         wal_index_drop_segments(self, dropped);
-    if (rc == ZKV_OK && dropped > 0 && zkv_fs_sync_dir(self->fs, self->dir) != ZKV_OK)
+    if (rc == ZKV_OK && dropped > 0 && !self->remove && zkv_fs_sync_dir(self->fs, self->dir) != ZKV_OK)
         rc = wal_io_failed(self, "fsync directory %s", self->dir);
     return rc;
 }

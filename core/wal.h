@@ -129,6 +129,13 @@ int zkv_wal_reset(zkv_wal_t *self, uint64_t next_index);
     remain below index. */
 int zkv_wal_drop_before(zkv_wal_t *self, uint64_t index);
 
+/*  Segments dropped go to remove(path, arg), in order, instead of being
+    deleted here: removing a large file takes long enough to hold up the
+    syncs behind it. remove must delete them in that order (a crash between
+    two deletions then leaves the log contiguous) and sync their directory. */
+typedef void(zkv_wal_remove_fn)(const char *path, void *arg);
+void zkv_wal_on_remove(zkv_wal_t *self, zkv_wal_remove_fn *remove, void *arg);
+
 /*  Visits entries from lo to hi inclusive in order, stopping after hi, when
     visit returns false, or once bytes_max bytes of data were visited (0: no
     limit; at least one entry is visited). *count (if not NULL) receives the

@@ -73,6 +73,8 @@ typedef struct {
 struct zkv_wal_t {
     const zkv_fs_t *fs;
     char *dir;
+    zkv_wal_remove_fn *remove; /* NULL: dropped segments are deleted here */
+    void *remove_arg;
     uint64_t segment_size;
     uint64_t initial_index; /* first index of a new WAL */
     wal_segment_t *segs;    /* oldest first; the last one takes appends */

@@ -122,8 +122,8 @@ static int s_port_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
 {
     ns_ctx_t *c = ctx;
     /* A large snapshot takes a while to write: storage goes on meanwhile. */
-    if (to == ZKV_ACTOR_SNAPSHOT)
-        c->n->writer_ready_at = c->w->now + (int64_t) ns_random(c->w, 600);
+    if (to == ZKV_ACTOR_DISK && msg->type == ZKV_MSG_WRITE_SNAPSHOT)
+        c->n->disk_ready_at = c->w->now + (int64_t) ns_random(c->w, 600);
     ns_enqueue(c->n, to, c->from, msg);
     return 0;
 }
@@ -255,8 +255,8 @@ static void s_node_start(ns_world_t *w, ns_node_t *n)
                               .send = s_port_send,
                               .reply = s_port_reply,
                               .now_ms = s_port_now};
-    n->writer_port = (zkv_port_t){
-        .ctx = &n->ctx[ZKV_ACTOR_SNAPSHOT], .metrics = m, .send = s_port_send};
+    n->disk = (zkv_disk_t){
+        .fs = fs, .port = {.ctx = &n->ctx[ZKV_ACTOR_DISK], .metrics = m, .send = s_port_send}};
     n->log = zkv_log_new(&boot.wal, &log_port, NULL);
     zkv_storage_start_t start = {boot.snapshot_term, boot.members, boot.members_size,
                                  boot.snapshot_path};
@@ -447,14 +447,16 @@ static void s_deliver(ns_world_t *w, ns_node_t *n, zkv_actor_id_t to, zkv_actor_
         zkv_repl_handle(n->repl, from, msg);
     } else if (to == ZKV_ACTOR_WATCH) {
         ns_watch_handle(w, n, msg);
-    } else if (to == ZKV_ACTOR_SNAPSHOT) {
-        /* Written only now, from a view of the tree as it was when asked:
-           storage may have applied (or installed) much since. */
-        const zkv_snapshot_job_t *job = zkv_snapshot_job_of(msg);
-        w->stats->snapshots++;
-        w->stats->late_snapshots +=
-            zkv_kvstore_applied(zkv_storage_kv(n->storage)) != job->meta.index;
-        zkv_snapshot_writer_handle(&n->writer_port, msg);
+    } else if (to == ZKV_ACTOR_DISK) {
+        /* A snapshot is written only now, from a view of the tree as it was
+           when asked: storage may have applied (or installed) much since. */
+        if (msg->type == ZKV_MSG_WRITE_SNAPSHOT) {
+            const zkv_snapshot_job_t *job = zkv_snapshot_job_of(msg);
+            w->stats->snapshots++;
+            w->stats->late_snapshots +=
+                zkv_kvstore_applied(zkv_storage_kv(n->storage)) != job->meta.index;
+        }
+        zkv_disk_handle(&n->disk, msg);
     } else {
         ns_client_actor_sees(w, n, msg);
         zkv_front_handle(n->front, msg);
@@ -467,7 +469,7 @@ static bool s_may_deliver(const ns_node_t *n, int64_t now, zkv_actor_id_t to, zk
 {
     if (n->q[to][from].n == 0)
         return false;
-    if (to == ZKV_ACTOR_SNAPSHOT && now < n->writer_ready_at)
+    if (to == ZKV_ACTOR_DISK && now < n->disk_ready_at)
         return false;
     return to != ZKV_ACTOR_REPLICATION || !zkv_repl_installing(n->repl) ||
            from == ZKV_ACTOR_STORAGE;

@@ -14,7 +14,7 @@
 #include "nodesim.h"
 #include "port.h"
 #include "replication.h"
-#include "snapshot_writer.h"
+#include "disk.h"
 #include "storage.h"
 #include "watch_hub.h"
 #include "zkv.pb-c.h"
@@ -79,7 +79,7 @@ struct ns_node {
     zkv_repl_t *repl;
     zkv_front_t *front;
     zkv_watch_hub_t *watch;
-    zkv_port_t writer_port; /* its snapshot writer's (a handler without state) */
+    zkv_disk_t disk; /* its disk actor's handler (no state of its own) */
     zkv_metrics_t *metrics; /* its handlers', kept across restarts */
     ns_watch_rec_t *pub; /* what its watch handler published, in order */
     size_t pub_n, pub_cap;
@@ -94,7 +94,7 @@ struct ns_node {
     bool disk_failing; /* its disk was armed to fail a call with EIO */
     int64_t back_at; /* stopped on a full disk: space freed and started again then */
     int64_t busy_until; /* its replication actor has no Ready before then */
-    int64_t writer_ready_at; /* its snapshot writer is done no sooner */
+    int64_t disk_ready_at; /* its disk actor's snapshot is done no sooner */
     uint64_t booted; /* incarnations */
 };
 

@@ -30,7 +30,7 @@ static const struct {
     {ZKV_MSG_ADMIN, FIELDS(admin), true},       {ZKV_MSG_MEMBERS, FIELDS(members), true},
     {ZKV_MSG_BACKUP, FIELDS(backup), true},     {ZKV_MSG_EVENTS, FIELDS(events), true},
     {ZKV_MSG_LEASES, FIELDS(leases), true},     {ZKV_MSG_WRITE_SNAPSHOT, FIELDS(job), false},
-    {ZKV_MSG_SNAPSHOT_WRITTEN, FIELDS(job), false},
+    {ZKV_MSG_SNAPSHOT_WRITTEN, FIELDS(job), false}, {ZKV_MSG_REMOVE, 0, true},
 };
 #define S_TYPES (sizeof s_expected / sizeof s_expected[0])
 

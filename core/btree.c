@@ -71,14 +71,14 @@ static void s_rec_drop(zkv_btree_t *self, zkv_btree_rec_t *rec)
     view->retired[view->retired_n++] = rec;
 }
 
-/*  Before a change that may drop a record: ZKV_OK or ZKV_ENOMEM. */
-static int s_drop_reserve(zkv_btree_t *self)
+/*  Before a change that may drop a record and leaves leaves: ZKV_OK or ZKV_ENOMEM. */
+static int s_drop_reserve(zkv_btree_t *self, size_t leaves)
 {
     if (self->view == NULL)
         return ZKV_OK;
     if (self->alloc_budget == 0)
         return ZKV_ENOMEM;
-    return zkv_btree_view_reserve_(self->view);
+    return zkv_btree_view_reserve_(self->view, 1, leaves);
 }
 
 static zkv_btree_rec_t *s_rec_new(zkv_btree_t *self, const void *key, size_t key_size,
@@ -116,6 +116,7 @@ static zkv_btree_leaf_t *s_leaf_new(zkv_btree_t *self)
         leaf->hdr.skip = 0;
         leaf->prev = NULL;
         leaf->next = NULL;
+        leaf->hdr.gen = self->gen;
     }
     return leaf;
 }
@@ -131,9 +132,64 @@ static zkv_btree_inner_t *s_inner_new(zkv_btree_t *self)
     return inner;
 }
 
+static bool s_frozen(const zkv_btree_t *self, const zkv_btree_node_t *node)
+{
+    return self->view != NULL && node->leaf && node->gen <= self->view->gen;
+}
+
+/*  A leaf of the view's leaves the tree: kept for the view (room reserved). */
+static void s_leaf_retire(zkv_btree_t *self, zkv_btree_leaf_t *leaf)
+{
+    zkv_btree_view_t *view = self->view;
+    assert(view->old_n < view->old_cap);
+    assert(self->memory >= sizeof *leaf);
+    self->memory -= sizeof *leaf;
+    view->old_leaves[view->old_n++] = leaf;
+}
+
 static void s_node_free(zkv_btree_t *self, zkv_btree_node_t *node)
 {
-    s_free(self, node, node->leaf ? sizeof(zkv_btree_leaf_t) : sizeof(zkv_btree_inner_t));
+    if (s_frozen(self, node))
+        s_leaf_retire(self, (zkv_btree_leaf_t *) node);
+    else
+        s_free(self, node, node->leaf ? sizeof(zkv_btree_leaf_t) : sizeof(zkv_btree_inner_t));
+}
+
+/*  Leaf i of parent (NULL: the root), to be changed: itself, or while a view
+    holds it a copy that takes its place. NULL when out of memory, with
+    nothing changed. Room to retire it must be reserved. */
+static zkv_btree_leaf_t *s_leaf_own(zkv_btree_t *self, zkv_btree_inner_t *parent, size_t i)
+{
+    zkv_btree_node_t *node = parent ? parent->child[i] : self->root;
+    zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) node;
+    if (!s_frozen(self, node))
+        return leaf;
+    zkv_btree_leaf_t *copy = s_alloc(self, sizeof *copy, true);
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, leaf, sizeof *copy);
+    copy->hdr.gen = self->gen;
+    if (parent)
+        parent->child[i] = &copy->hdr;
+    else
+        self->root = &copy->hdr;
+    /* The view walks its own list of leaves, never these links. */
+    if (copy->prev != NULL)
+        copy->prev->next = copy;
+    if (copy->next != NULL)
+        copy->next->prev = copy;
+    s_leaf_retire(self, leaf);
+    return copy;
+}
+
+/*  The path's leaf, owned (s_leaf_own). */
+static bool s_path_own(zkv_btree_t *self, s_path_t *path)
+{
+    zkv_btree_inner_t *parent = path->depth ? path->node[path->depth - 1] : NULL;
+    zkv_btree_leaf_t *leaf = s_leaf_own(self, parent, parent ? path->idx[path->depth - 1] : 0);
+    if (leaf != NULL)
+        path->leaf = leaf;
+    return leaf != NULL;
 }
 
 /*  A node's entries: leaf records or inner separators, with their cached bytes. */
@@ -232,6 +288,7 @@ static zkv_btree_t *s_new(size_t key_size_max)
     self->height = 1;
     self->view = NULL;
     self->doomed = false;
+    self->gen = 1;
     zkv_btree_leaf_t *root = s_leaf_new(self);
     if (root == NULL) {
         free(self);
@@ -375,12 +432,12 @@ static bool s_path_leftmost(const s_path_t *path)
     return true;
 }
 
-static int s_replace(zkv_btree_t *self, const s_path_t *path, const void *value, size_t value_size,
+static int s_replace(zkv_btree_t *self, s_path_t *path, const void *value, size_t value_size,
                      const zkv_btree_meta_t *meta, void **old_value, size_t *old_size)
 {
     zkv_btree_rec_t *old = path->leaf->rec[path->pos];
     void *copy = NULL;
-    if (s_drop_reserve(self) != ZKV_OK)
+    if (s_drop_reserve(self, 1) != ZKV_OK || !s_path_own(self, path))
         return ZKV_ENOMEM;
     if (old_value != NULL && (copy = s_value_copy(self, old)) == NULL)
         return ZKV_ENOMEM;
@@ -619,6 +676,8 @@ int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const voi
             *replaced = true;
         return rc;
     }
+    if (s_drop_reserve(self, 1) != ZKV_OK || !s_path_own(self, &path))
+        return ZKV_ENOMEM;
     zkv_btree_rec_t *rec = s_rec_new(self, key, key_size, value, value_size, meta);
     if (rec == NULL)
         return ZKV_ENOMEM;
@@ -791,6 +850,19 @@ static void s_rebalance(zkv_btree_t *self, const s_path_t *path)
     }
 }
 
+/*  A leaf that will fall below the minimum borrows from or merges with a
+    sibling: own them first, so that no allocation fails half way. */
+static bool s_own_siblings(zkv_btree_t *self, const s_path_t *path)
+{
+    if (path->depth == 0 || path->leaf->hdr.n > ZKV_BTREE_MIN || self->view == NULL)
+        return true;
+    zkv_btree_inner_t *parent = path->node[path->depth - 1];
+    size_t i = path->idx[path->depth - 1];
+    if (i > 0 && !s_leaf_own(self, parent, i - 1))
+        return false;
+    return i + 1 >= parent->hdr.n || s_leaf_own(self, parent, i + 1);
+}
+
 int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void **old_value,
                      size_t *old_size)
 {
@@ -804,10 +876,12 @@ int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void *
     s_descend(self, key, key_size, &path);
     if (!path.found)
         return ZKV_ENOTFOUND;
+    /* The leaf, and the siblings a rebalance may change or merge. */
+    if (s_drop_reserve(self, 4) != ZKV_OK || !s_path_own(self, &path) ||
+        !s_own_siblings(self, &path))
+        return ZKV_ENOMEM;
     zkv_btree_leaf_t *leaf = path.leaf;
     zkv_btree_rec_t *rec = leaf->rec[path.pos];
-    if (s_drop_reserve(self) != ZKV_OK)
-        return ZKV_ENOMEM;
     if (old_value != NULL) {
         if ((*old_value = s_value_copy(self, rec)) == NULL)
             return ZKV_ENOMEM;

@@ -43,6 +43,7 @@ typedef struct {
     bool leaf;
     uint8_t skip; /* every entry's key begins with common[0, skip) */
     uint8_t common[ZKV_BTREE_COMMON_MAX];
+    uint32_t gen; /* a leaf's: the tree's generation when it was made */
 } zkv_btree_node_t;
 
 typedef struct zkv_btree_leaf_t {
@@ -67,17 +68,24 @@ struct zkv_btree_t {
     size_t memory;       /* see zkv_btree_memory */
     size_t alloc_budget; /* see zkv_btree_set_alloc_budget */
     size_t key_size_max; /* ZKV_KEY_SIZE_MAX, or ZKV_BTREE_WIDE_KEY_SIZE_MAX */
-    zkv_btree_view_t *view; /* out: its records are neither changed nor freed */
+    zkv_btree_view_t *view; /* out: its leaves and records are neither changed nor freed */
     bool doomed;            /* destroyed while a view was out: it goes with the view */
+    uint32_t gen;           /* of the leaves made now; a view moves it on */
 };
 
-/*  The view's records and what the tree let go of since (btree_view.c). */
+/*  The view's leaves and what the tree let go of since (btree_view.c). A
+    leaf of generation gen or older is the view's: the tree copies it before
+    a change (s_leaf_own). */
 struct zkv_btree_view_t {
     zkv_btree_t *tree;
-    zkv_btree_rec_t **rec; /* in key order */
+    zkv_btree_leaf_t **leaves; /* in key order */
+    size_t n_leaves;
     size_t count;
+    uint32_t gen;
     zkv_btree_rec_t **retired; /* freed when the view is released */
     size_t retired_n, retired_cap;
+    zkv_btree_leaf_t **old_leaves; /* likewise */
+    size_t old_n, old_cap;
     _Atomic bool stop; /* zkv_btree_view_stop */
 };
 
@@ -86,8 +94,9 @@ static inline size_t s_rec_size(const zkv_btree_rec_t *rec)
     return sizeof(zkv_btree_rec_t) + rec->key_size + rec->value_size;
 }
 
-/*  Room for one more retired record: ZKV_OK or ZKV_ENOMEM. */
-int zkv_btree_view_reserve_(zkv_btree_view_t *view);
+/*  Room for recs more retired records and leaves more retired leaves: ZKV_OK
+    or ZKV_ENOMEM. */
+int zkv_btree_view_reserve_(zkv_btree_view_t *view, size_t recs, size_t leaves);
 
 /*  Prefix order agrees with key order: pfx(a) < pfx(b) implies a < b, and only
     equal prefixes need the full comparison. */

@@ -1,9 +1,11 @@
-/*  btree_view: a frozen list of the tree's records for another thread.
+/*  btree_view: a frozen tree for another thread.
 
-    Taking a view copies the leaves' record pointers, a few milliseconds for
-    a million keys; the records themselves are shared. btree.c keeps them
-    frozen: while a view is out it copies a record it would change in place,
-    and hands every record it lets go of to the view (s_rec_drop). */
+    Taking a view collects the leaves (a pointer per leaf, about 1/64 of a
+    pointer per key) and moves the tree's generation on. btree.c keeps the
+    view's leaves and records frozen: it copies a leaf of the view's
+    generation before changing it (s_leaf_own), never changes a record in
+    place while a view is out, and hands every leaf and record it lets go
+    of to the view (s_leaf_retire, s_rec_drop), which frees them on release. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,17 @@
 #include "btree_impl.h"
 #include "zkv_error.h"
 
+static void s_collect(zkv_btree_node_t *node, zkv_btree_view_t *view)
+{
+    if (node->leaf) {
+        view->leaves[view->n_leaves++] = (zkv_btree_leaf_t *) node;
+        return;
+    }
+    zkv_btree_inner_t *inner = (zkv_btree_inner_t *) node;
+    for (size_t i = 0; i < inner->hdr.n; i++)
+        s_collect(inner->child[i], view);
+}
+
 zkv_btree_view_t *zkv_btree_view_new(zkv_btree_t *tree)
 {
     if (tree->view != NULL)
@@ -19,19 +32,17 @@ zkv_btree_view_t *zkv_btree_view_new(zkv_btree_t *tree)
     zkv_btree_view_t *self = calloc(1, sizeof *self);
     if (self == NULL)
         return NULL;
-    self->rec = malloc((tree->count ? tree->count : 1) * sizeof self->rec[0]);
-    if (self->rec == NULL) {
+    /* Every leaf but the root is at least half full. */
+    size_t most = tree->count / ZKV_BTREE_MIN + 1;
+    self->leaves = malloc(most * sizeof self->leaves[0]);
+    if (self->leaves == NULL) {
         free(self);
         return NULL;
     }
-    zkv_btree_node_t *node = tree->root;
-    while (!node->leaf)
-        node = ((zkv_btree_inner_t *) node)->child[0];
-    for (const zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) node; leaf; leaf = leaf->next) {
-        memcpy(self->rec + self->count, leaf->rec, leaf->hdr.n * sizeof self->rec[0]);
-        self->count += leaf->hdr.n;
-    }
-    assert(self->count == tree->count);
+    s_collect(tree->root, self);
+    assert(self->n_leaves <= most);
+    self->count = tree->count;
+    self->gen = tree->gen++;
     self->tree = tree;
     tree->view = self;
     return self;
@@ -44,16 +55,21 @@ size_t zkv_btree_view_count(const zkv_btree_view_t *self)
 
 size_t zkv_btree_view_each(const zkv_btree_view_t *self, zkv_btree_visit_fn visit, void *arg)
 {
-    for (size_t i = 0; i < self->count; i++) {
-        if (atomic_load_explicit(&self->stop, memory_order_relaxed))
-            return i;
-        const zkv_btree_rec_t *r = self->rec[i];
-        zkv_bytes_t key = {r->data, r->key_size};
-        zkv_bytes_t value = {r->data + r->key_size, r->value_size};
-        if (!visit(key, value, &r->meta, arg))
-            return i + 1;
+    size_t visited = 0;
+    for (size_t l = 0; l < self->n_leaves; l++) {
+        const zkv_btree_leaf_t *leaf = self->leaves[l];
+        for (size_t i = 0; i < leaf->hdr.n; i++) {
+            if (atomic_load_explicit(&self->stop, memory_order_relaxed))
+                return visited;
+            const zkv_btree_rec_t *r = leaf->rec[i];
+            zkv_bytes_t key = {r->data, r->key_size};
+            zkv_bytes_t value = {r->data + r->key_size, r->value_size};
+            visited++;
+            if (!visit(key, value, &r->meta, arg))
+                return visited;
+        }
     }
-    return self->count;
+    return visited;
 }
 
 void zkv_btree_view_stop(zkv_btree_view_t *self)
@@ -61,16 +77,31 @@ void zkv_btree_view_stop(zkv_btree_view_t *self)
     atomic_store_explicit(&self->stop, true, memory_order_relaxed);
 }
 
-int zkv_btree_view_reserve_(zkv_btree_view_t *self)
+/*  Capacity for need pointers in *array (cap of them now): the new array,
+    or NULL when out of memory (the old one stays). */
+static void *s_grow(void *array, size_t *cap, size_t need)
 {
-    if (self->retired_n < self->retired_cap)
-        return ZKV_OK;
-    size_t cap = self->retired_cap ? self->retired_cap * 2 : 1024;
-    zkv_btree_rec_t **grown = realloc(self->retired, cap * sizeof grown[0]);
-    if (grown == NULL)
+    if (need <= *cap)
+        return array;
+    size_t grown = *cap ? *cap * 2 : 256;
+    while (grown < need)
+        grown *= 2;
+    void *p = realloc(array, grown * sizeof(void *));
+    if (p != NULL)
+        *cap = grown;
+    return p;
+}
+
+int zkv_btree_view_reserve_(zkv_btree_view_t *self, size_t recs, size_t leaves)
+{
+    zkv_btree_rec_t **r = s_grow(self->retired, &self->retired_cap, self->retired_n + recs);
+    if (r == NULL)
         return ZKV_ENOMEM;
-    self->retired = grown;
-    self->retired_cap = cap;
+    self->retired = r;
+    zkv_btree_leaf_t **l = s_grow(self->old_leaves, &self->old_cap, self->old_n + leaves);
+    if (l == NULL)
+        return ZKV_ENOMEM;
+    self->old_leaves = l;
     return ZKV_OK;
 }
 
@@ -81,13 +112,16 @@ void zkv_btree_view_release(zkv_btree_view_t **self_p)
         return;
     for (size_t i = 0; i < self->retired_n; i++)
         free(self->retired[i]);
+    for (size_t i = 0; i < self->old_n; i++)
+        free(self->old_leaves[i]);
     zkv_btree_t *tree = self->tree;
     assert(tree->view == self);
     tree->view = NULL;
     if (tree->doomed)
         zkv_btree_destroy(&tree);
     free(self->retired);
-    free(self->rec);
+    free(self->old_leaves);
+    free(self->leaves);
     free(self);
     *self_p = NULL;
 }

@@ -160,10 +160,10 @@ static void s_disk_actor(zsock_t *pipe, void *arg)
                      .log = zkv_actor_pair(args->node_id, "disk-log", true)};
     shell.fs = *zkv_fs_posix();
     shell.fs.unlink = s_unlink_in_steps;
-    shell.disk = (zkv_disk_t){
-        .fs = &shell.fs,
-        .port = {.ctx = &shell, .metrics = args->metrics, .send = s_shell_send},
-        .tracer = zkv_tracer_new(args->node_id)};
+    shell.disk =
+        (zkv_disk_t){.fs = &shell.fs,
+                     .port = {.ctx = &shell, .metrics = args->metrics, .send = s_shell_send},
+                     .tracer = zkv_tracer_new(args->node_id)};
     if (!shell.storage || !shell.log) {
         zsock_destroy(&shell.storage);
         zsock_destroy(&shell.log);

@@ -42,8 +42,8 @@ struct zkv_storage_t {
     uint8_t *members;          /* the membership applied: a packed zkv.ClusterConfig */
     size_t members_size;
     char snapshot_name[ZKV_SNAPSHOT_NAME_SIZE + 1]; /* of snapshot_index ("": none) */
-    zkv_snapshot_job_t *job;      /* a snapshot being written (NULL: none) */
-    zkv_backup_waiter_t *backups; /* waiting for it */
+    zkv_snapshot_job_t *job;                        /* a snapshot being written (NULL: none) */
+    zkv_backup_waiter_t *backups;                   /* waiting for it */
 };
 
 typedef zkv_storage_t storage_t;
@@ -275,9 +275,8 @@ static void s_announce_snapshot(storage_t *self, uint64_t index, uint64_t term, 
         zkv_fs_close(fs, fd);
     }
     zkv_metric_set(&self->port.metrics->storage.snapshot_bytes, size);
-    zkv_msg_t msg = {.type = ZKV_MSG_SNAPSHOT,
-                     .snapshot = {index, term, size},
-                     .body = zkv_msg_text_body(path)};
+    zkv_msg_t msg = {
+        .type = ZKV_MSG_SNAPSHOT, .snapshot = {index, term, size}, .body = zkv_msg_text_body(path)};
     zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &msg);
 }
 
@@ -578,10 +577,10 @@ static int s_shell_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
     shell_t *shell = ctx;
     assert(to == ZKV_ACTOR_REPLICATION || to == ZKV_ACTOR_CLIENT || to == ZKV_ACTOR_WATCH ||
            to == ZKV_ACTOR_DISK);
-    zsock_t *sock = to == ZKV_ACTOR_CLIENT     ? shell->client
-                    : to == ZKV_ACTOR_WATCH    ? shell->watch
-                    : to == ZKV_ACTOR_DISK     ? shell->disk
-                                               : shell->replication;
+    zsock_t *sock = to == ZKV_ACTOR_CLIENT  ? shell->client
+                    : to == ZKV_ACTOR_WATCH ? shell->watch
+                    : to == ZKV_ACTOR_DISK  ? shell->disk
+                                            : shell->replication;
     return zkv_msg_send(msg, sock);
 }
 

@@ -6,8 +6,7 @@
 #include "response.h"
 #include "zkv_error.h"
 
-zframe_t *zkv_storage_backup_error(const Zkv__Request *req, Zkv__Status status,
-                                   const char *error)
+zframe_t *zkv_storage_backup_error(const Zkv__Request *req, Zkv__Status status, const char *error)
 {
     Zkv__Response r = ZKV__RESPONSE__INIT;
     r.request_id = req->request_id;
@@ -24,11 +23,12 @@ zframe_t *zkv_storage_backup(const zkv_fs_t *fs, const char *path, uint64_t inde
         return zkv_storage_backup_error(req, ZKV__STATUS__UNAVAILABLE, "no snapshot yet");
     if (want->index != 0 && want->index != index)
         return zkv_storage_backup_error(req, ZKV__STATUS__FAILED_PRECONDITION,
-                       "the node took a newer snapshot meanwhile: start again");
+                                        "the node took a newer snapshot meanwhile: start again");
     int fd;
     uint64_t size = 0;
     if (zkv_fs_open(fs, path, ZKV_FS_READ, &fd) != ZKV_OK)
-        return zkv_storage_backup_error(req, ZKV__STATUS__UNAVAILABLE, "the snapshot file cannot be opened");
+        return zkv_storage_backup_error(req, ZKV__STATUS__UNAVAILABLE,
+                                        "the snapshot file cannot be opened");
     int rc = zkv_fs_size(fs, fd, &size);
     uint64_t offset = want->offset < size ? want->offset : size;
     size_t n =
@@ -40,7 +40,8 @@ zframe_t *zkv_storage_backup(const zkv_fs_t *fs, const char *path, uint64_t inde
     zkv_fs_close(fs, fd);
     zframe_t *frame;
     if (rc != ZKV_OK || got != n) {
-        frame = zkv_storage_backup_error(req, ZKV__STATUS__INTERNAL, "the snapshot file cannot be read");
+        frame = zkv_storage_backup_error(req, ZKV__STATUS__INTERNAL,
+                                         "the snapshot file cannot be read");
     } else {
         Zkv__Response r = ZKV__RESPONSE__INIT;
         r.request_id = req->request_id;

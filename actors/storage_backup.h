@@ -19,8 +19,7 @@ zframe_t *zkv_storage_backup(const zkv_fs_t *fs, const char *path, uint64_t inde
                              const Zkv__Request *req);
 
 /*  An error response to req. NULL when out of memory. */
-zframe_t *zkv_storage_backup_error(const Zkv__Request *req, Zkv__Status status,
-                                   const char *error);
+zframe_t *zkv_storage_backup_error(const Zkv__Request *req, Zkv__Status status, const char *error);
 
 /*  Backups whose first piece waits for a snapshot of everything applied
     when they came (it is being written), in arrival order. */

@@ -275,8 +275,8 @@ int zkv_snapshot_write(const zkv_fs_t *fs, const char *dir, const zkv_btree_t *t
 }
 
 int zkv_snapshot_write_view(const zkv_fs_t *fs, const char *dir, const zkv_btree_view_t *view,
-                            const zkv_snapshot_meta_t *meta,
-                            char name[ZKV_SNAPSHOT_NAME_SIZE + 1], char *err, size_t err_size)
+                            const zkv_snapshot_meta_t *meta, char name[ZKV_SNAPSHOT_NAME_SIZE + 1],
+                            char *err, size_t err_size)
 {
     return s_write(fs, dir, (s_source_t){.view = view}, meta, name, err, err_size);
 }

@@ -74,8 +74,8 @@ int zkv_snapshot_write(const zkv_fs_t *fs, const char *dir, const zkv_btree_t *t
     actor's snapshot writer does while the tree goes on changing. A view
     stopped meanwhile ends it with ZKV_ESTOPPED, nothing left behind. */
 int zkv_snapshot_write_view(const zkv_fs_t *fs, const char *dir, const zkv_btree_view_t *view,
-                            const zkv_snapshot_meta_t *meta,
-                            char name[ZKV_SNAPSHOT_NAME_SIZE + 1], char *err, size_t err_size);
+                            const zkv_snapshot_meta_t *meta, char name[ZKV_SNAPSHOT_NAME_SIZE + 1],
+                            char *err, size_t err_size);
 
 /*  Reads and checks the whole file at path. With tree_p, *tree_p receives a new
     tree holding its keys; with meta, its metadata. Either may be NULL (both:

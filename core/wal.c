@@ -285,7 +285,8 @@ int zkv_wal_drop_before(zkv_wal_t *self, uint64_t index)
     }
     if (dropped > 0)
         wal_index_drop_segments(self, dropped);
-    if (rc == ZKV_OK && dropped > 0 && !self->remove && zkv_fs_sync_dir(self->fs, self->dir) != ZKV_OK)
+    if (rc == ZKV_OK && dropped > 0 && !self->remove &&
+        zkv_fs_sync_dir(self->fs, self->dir) != ZKV_OK)
         rc = wal_io_failed(self, "fsync directory %s", self->dir);
     return rc;
 }

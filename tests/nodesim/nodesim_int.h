@@ -79,7 +79,7 @@ struct ns_node {
     zkv_repl_t *repl;
     zkv_front_t *front;
     zkv_watch_hub_t *watch;
-    zkv_disk_t disk; /* its disk actor's handler (no state of its own) */
+    zkv_disk_t disk;        /* its disk actor's handler (no state of its own) */
     zkv_metrics_t *metrics; /* its handlers', kept across restarts */
     ns_watch_rec_t *pub; /* what its watch handler published, in order */
     size_t pub_n, pub_cap;

@@ -81,19 +81,21 @@ static int s_seed(ns_options_t *opt, uint64_t s, const char *me, ns_stats_t *tot
 static void s_print_total(const ns_options_t *opt, uint64_t seeds, uint64_t first,
                           const ns_stats_t *t)
 {
-    printf(
-        "sim_node: %" PRIu64 " seeds from %" PRIu64 ", %u nodes: %" PRIu64 " steps, %" PRIu64
-        " crashes (%" PRIu64 " torn, %" PRIu64 " inside a call), %" PRIu64 " cuts, %" PRIu64
-        " leaders, %" PRIu64 " installs (%" PRIu64 " over a stale log), %" PRIu64
-        " snapshots (%" PRIu64 " written after more was applied), %" PRIu64 " lost tails, %" PRIu64 " full disks, %" PRIu64 " failing disks (%" PRIu64
-        " stops), %" PRIu64 " oversized appends, %" PRIu64 " bursts (%" PRIu64
-        " writes without a session), %" PRIu64 " peer messages, %" PRIu64 " client ops (%" PRIu64
-        " writes acknowledged, %" PRIu64 " unknown), %" PRIu64 " watch events (%" PRIu64
-        " stream restarts), %" PRIu64 " leases (%" PRIu64 " revokes on expiry): every check held\n",
-        seeds, first, opt->nodes, t->steps, t->crashes, t->torn, t->mid_call, t->cuts, t->leaders,
-        t->installs, t->stale_installs, t->snapshots, t->late_snapshots, t->lost_tails, t->full_disks, t->failing_disks,
-        t->disk_stops, t->bad_peer, t->bursts, t->burst_writes, t->packets, t->ops, t->ok_writes,
-        t->info, t->watch_events, t->watch_cut_offs, t->leases, t->expiries);
+    printf("sim_node: %" PRIu64 " seeds from %" PRIu64 ", %u nodes: %" PRIu64 " steps, %" PRIu64
+           " crashes (%" PRIu64 " torn, %" PRIu64 " inside a call), %" PRIu64 " cuts, %" PRIu64
+           " leaders, %" PRIu64 " installs (%" PRIu64 " over a stale log), %" PRIu64
+           " snapshots (%" PRIu64 " written after more was applied), %" PRIu64
+           " lost tails, %" PRIu64 " full disks, %" PRIu64 " failing disks (%" PRIu64
+           " stops), %" PRIu64 " oversized appends, %" PRIu64 " bursts (%" PRIu64
+           " writes without a session), %" PRIu64 " peer messages, %" PRIu64 " client ops (%" PRIu64
+           " writes acknowledged, %" PRIu64 " unknown), %" PRIu64 " watch events (%" PRIu64
+           " stream restarts), %" PRIu64 " leases (%" PRIu64
+           " revokes on expiry): every check held\n",
+           seeds, first, opt->nodes, t->steps, t->crashes, t->torn, t->mid_call, t->cuts,
+           t->leaders, t->installs, t->stale_installs, t->snapshots, t->late_snapshots,
+           t->lost_tails, t->full_disks, t->failing_disks, t->disk_stops, t->bad_peer, t->bursts,
+           t->burst_writes, t->packets, t->ops, t->ok_writes, t->info, t->watch_events,
+           t->watch_cut_offs, t->leases, t->expiries);
 }
 
 int main(int argc, char **argv)

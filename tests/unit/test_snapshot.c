@@ -639,8 +639,7 @@ static void test_write_view(void **state)
     s_meta_t m;
     s_make_meta(&m, 100, 3);
     assert_int_equal(
-        zkv_snapshot_write_view(zkv_fs_posix(), dir, view, &m.meta, name, err, sizeof err),
-        ZKV_OK);
+        zkv_snapshot_write_view(zkv_fs_posix(), dir, view, &m.meta, name, err, sizeof err), ZKV_OK);
     zkv_btree_view_release(&view);
     s_path_of(path, dir, name);
     zkv_btree_t *loaded = NULL;

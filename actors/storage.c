@@ -53,13 +53,20 @@ typedef zkv_storage_t storage_t;
 /*  Apply one entry; a write's result joins the RESULTS batch for the client actor. */
 /*  The membership snapshots are taken in from now on (the core checked it
     decodes before it took the entry). */
-static void s_set_members(storage_t *self, const uint8_t *data, size_t size)
+/*  size bytes of data in a new allocation (never NULL on success, even for 0). */
+static uint8_t *s_copy(const uint8_t *data, size_t size)
 {
     uint8_t *copy = malloc(size ? size : 1);
+    if (copy && size)
+        memcpy(copy, data, size);
+    return copy;
+}
+
+static void s_set_members(storage_t *self, const uint8_t *data, size_t size)
+{
+    uint8_t *copy = s_copy(data, size);
     if (!copy)
         return; /* the older one stays: a snapshot's endpoints are only a hint */
-    if (size)
-        memcpy(copy, data, size);
     free(self->members);
     self->members = copy;
     self->members_size = size;
@@ -292,9 +299,7 @@ static void s_start_snapshot(storage_t *self)
     snprintf(job->dir, sizeof job->dir, "%s", self->snap_dir);
     uint64_t index = zkv_kvstore_applied(self->kv);
     job->meta = (zkv_snapshot_meta_t){.index = index, .term = self->last_term};
-    job->meta.config = malloc(self->members_size ? self->members_size : 1);
-    if (job->meta.config && self->members_size)
-        memcpy(job->meta.config, self->members, self->members_size);
+    job->meta.config = s_copy(self->members, self->members_size);
     job->meta.config_size = self->members_size;
     job->meta.app = zkv_kvstore_encode_state(self->kv, &job->meta.app_size);
     job->view = zkv_btree_view_new(zkv_kvstore_tree(self->kv));

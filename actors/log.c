@@ -17,12 +17,12 @@
 struct zkv_log_t {
     zkv_port_t port;
     zkv_wal_t *wal;
-    zkv_tracer_t *tracer; /* borrowed; NULL: no tracing */
+    zkv_tracer_t *tracer;     /* borrowed; NULL: no tracing */
     zkv_wal_entry_t *entries; /* scratch for one PERSIST */
     size_t entries_capacity;
-    bool failed; /* the WAL refused a write: nothing more is acknowledged */
-    bool wrote;  /* this round: a sync is due */
-    uint64_t first; /* last index before this round's writes */
+    bool failed;     /* the WAL refused a write: nothing more is acknowledged */
+    bool wrote;      /* this round: a sync is due */
+    uint64_t first;  /* last index before this round's writes */
     size_t messages; /* this round's */
     uint64_t durable_id;
 };

@@ -35,11 +35,11 @@ struct zkv_storage_t {
     zkv_snapshot_recv_t *recv; /* a snapshot arriving from the leader */
     uint64_t recv_index;       /* ... and which one */
     uint64_t recv_term;
-    zkv_packer_t results;      /* of the entries being applied */
-    zkv_packer_t events;       /* the changes they make, for the watch actor */
-    zkv_packer_t leases;       /* the lease changes, for the client actor's lessor */
-    bool events_lost;          /* one did not fit: the watch actor must forget */
-    uint8_t *members;          /* the membership applied: a packed zkv.ClusterConfig */
+    zkv_packer_t results; /* of the entries being applied */
+    zkv_packer_t events;  /* the changes they make, for the watch actor */
+    zkv_packer_t leases;  /* the lease changes, for the client actor's lessor */
+    bool events_lost;     /* one did not fit: the watch actor must forget */
+    uint8_t *members;     /* the membership applied: a packed zkv.ClusterConfig */
     size_t members_size;
     char snapshot_name[ZKV_SNAPSHOT_NAME_SIZE + 1]; /* of snapshot_index ("": none) */
     zkv_snapshot_job_t *job;                        /* a snapshot being written (NULL: none) */
@@ -380,9 +380,8 @@ static void s_chunk(storage_t *self, const zkv_msg_t *msg)
         zkv_tracer_emit(self->tracer, "snapshot", term, index, 0, 0,
                         "chunk of another snapshot than %" PRIu64 " term %" PRIu64 " dropped",
                         self->recv_index, self->recv_term);
-    else if (self->recv &&
-        zkv_snapshot_recv_write(self->recv, msg->chunk.offset, zframe_data(data),
-                                zframe_size(data)) != ZKV_OK)
+    else if (self->recv && zkv_snapshot_recv_write(self->recv, msg->chunk.offset, zframe_data(data),
+                                                   zframe_size(data)) != ZKV_OK)
         zkv_tracer_emit(self->tracer, "snapshot", term, index, 0, 0, "chunk refused: %s",
                         zkv_snapshot_recv_error(self->recv));
 }
@@ -482,9 +481,9 @@ static void s_prune(storage_t *self, const zkv_msg_t *msg)
 static void s_count(storage_t *self)
 {
     s_send_leases(self, true);
-    zkv_msg_t out = {.type = ZKV_MSG_RESULTS,
-                     .results = {zkv_kvstore_applied(self->kv),
-                                 zkv_btree_count(zkv_kvstore_tree(self->kv))}};
+    zkv_msg_t out = {
+        .type = ZKV_MSG_RESULTS,
+        .results = {zkv_kvstore_applied(self->kv), zkv_btree_count(zkv_kvstore_tree(self->kv))}};
     zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &out);
 }
 

@@ -65,9 +65,9 @@ struct zkv_btree_t {
     zkv_btree_node_t *root;
     size_t height; /* levels; 1 while the root is a leaf */
     size_t count;
-    size_t memory;       /* see zkv_btree_memory */
-    size_t alloc_budget; /* see zkv_btree_set_alloc_budget */
-    size_t key_size_max; /* ZKV_KEY_SIZE_MAX, or ZKV_BTREE_WIDE_KEY_SIZE_MAX */
+    size_t memory;          /* see zkv_btree_memory */
+    size_t alloc_budget;    /* see zkv_btree_set_alloc_budget */
+    size_t key_size_max;    /* ZKV_KEY_SIZE_MAX, or ZKV_BTREE_WIDE_KEY_SIZE_MAX */
     zkv_btree_view_t *view; /* out: its leaves and records are neither changed nor freed */
     bool doomed;            /* destroyed while a view was out: it goes with the view */
     uint32_t gen;           /* of the leaves made now; a view moves it on */

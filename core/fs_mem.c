@@ -300,8 +300,7 @@ static s_entry_t *s_entry(zkv_fs_mem_t *self, const char *path)
     char *copy = strdup(path);
     if (!copy)
         return NULL;
-    memmove(&self->entries[i + 1], &self->entries[i],
-            (self->entry_count - i) * sizeof(s_entry_t));
+    memmove(&self->entries[i + 1], &self->entries[i], (self->entry_count - i) * sizeof(s_entry_t));
     self->entry_count++;
     self->entries[i] = (s_entry_t){.path = copy};
     return &self->entries[i];

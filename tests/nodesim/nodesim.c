@@ -351,8 +351,9 @@ static void s_check_apply(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg)
             w->applied_term[e.index] = e.term;
             w->applied_hash[e.index] = h;
         } else if (w->applied_term[e.index] != e.term || w->applied_hash[e.index] != h)
-            ns_fail(w, "node %u applies entry %" PRIu64 " of term %" PRIu64
-                       " where another node applied one of term %" PRIu64,
+            ns_fail(w,
+                    "node %u applies entry %" PRIu64 " of term %" PRIu64
+                    " where another node applied one of term %" PRIu64,
                     n->id, e.index, e.term, w->applied_term[e.index]);
     }
 }
@@ -389,11 +390,12 @@ static void s_check_installed(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg)
     if (n->disk_failing)
         return; /* a call failed on purpose: the transfer may well have */
     if (n->disk_full)
-        ns_fail(w, "node %u reports its full disk as a failed transfer of snapshot %" PRIu64,
-                n->id, msg->installed.index);
+        ns_fail(w, "node %u reports its full disk as a failed transfer of snapshot %" PRIu64, n->id,
+                msg->installed.index);
     else
-        ns_fail(w, "node %u could not install snapshot %" PRIu64
-                   " that it received in full, on a disk that works",
+        ns_fail(w,
+                "node %u could not install snapshot %" PRIu64
+                " that it received in full, on a disk that works",
                 n->id, msg->installed.index);
 }
 
@@ -502,8 +504,7 @@ static bool s_deliver_any(ns_world_t *w)
         s_deliver_request(n);
         return true;
     }
-    s_deliver(w, n,
-              (zkv_actor_id_t) (c / ZKV_ACTOR_COUNT % ZKV_ACTOR_COUNT),
+    s_deliver(w, n, (zkv_actor_id_t) (c / ZKV_ACTOR_COUNT % ZKV_ACTOR_COUNT),
               (zkv_actor_id_t) (c % ZKV_ACTOR_COUNT));
     return true;
 }
@@ -540,8 +541,7 @@ static void s_trace_packet(ns_world_t *w, const ns_packet_t *p)
         zkv_peer_decode(zframe_data(p->frame), zframe_size(p->frame), &m, &cluster_id);
     if (!d)
         return;
-    ns_note(w, "%u -> %u %s term %" PRIu64 " index %" PRIu64 " entries %zu commit %" PRIu64
-               "%s",
+    ns_note(w, "%u -> %u %s term %" PRIu64 " index %" PRIu64 " entries %zu commit %" PRIu64 "%s",
             p->from, p->to, zkv_raft_msg_type_name(m.type), m.term, m.index, m.n_entries, m.commit,
             m.reject ? " reject" : "");
     zkv_peer_decoded_destroy(&d);
@@ -630,11 +630,17 @@ static void s_oversized_append(ns_world_t *w, ns_node_t *n)
         return;
     size_t size = ZKV_ENTRY_SIZE_MAX + 1;
     uint8_t *data = calloc(1, size);
-    zkv_raft_entry_t e = {.index = st.last_index + 1, .term = st.term, .data = data,
-                          .size = (uint32_t) size};
-    zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_APPEND, .from = st.leader, .to = n->id,
-                        .term = st.term, .index = st.last_index, .log_term = prev_term,
-                        .entries = &e, .n_entries = 1, .commit = 0};
+    zkv_raft_entry_t e = {
+        .index = st.last_index + 1, .term = st.term, .data = data, .size = (uint32_t) size};
+    zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_APPEND,
+                        .from = st.leader,
+                        .to = n->id,
+                        .term = st.term,
+                        .index = st.last_index,
+                        .log_term = prev_term,
+                        .entries = &e,
+                        .n_entries = 1,
+                        .commit = 0};
     zframe_t *frame = zkv_peer_encode(&m, zkv_repl_cluster_id(n->repl));
     if (frame)
         zkv_repl_peer(n->repl, zframe_data(frame), zframe_size(frame), 0);
@@ -932,8 +938,7 @@ static void s_world_free(ns_world_t *w)
     free(w->watch_ref);
 }
 
-static void s_world_init(ns_world_t *w, const ns_options_t *options, ns_stats_t *stats,
-                         FILE *out)
+static void s_world_init(ns_world_t *w, const ns_options_t *options, ns_stats_t *stats, FILE *out)
 {
     memset(w, 0, sizeof *w);
     w->opt = *options;

@@ -37,34 +37,34 @@
 
 typedef struct {
     uint64_t seed;
-    uint32_t nodes;      /* 3 or 5 */
-    uint32_t steps;      /* with faults, then a quiet phase */
-    bool trace;          /* print what happens */
-    uint32_t planted;    /* 0, or a planted bug the checks must catch (nodesim_main.c) */
+    uint32_t nodes;   /* 3 or 5 */
+    uint32_t steps;   /* with faults, then a quiet phase */
+    bool trace;       /* print what happens */
+    uint32_t planted; /* 0, or a planted bug the checks must catch (nodesim_main.c) */
 } ns_options_t;
 
 typedef struct {
     uint64_t steps;
-    uint64_t delivered;  /* inproc messages handled */
-    uint64_t packets;    /* peer messages delivered */
+    uint64_t delivered; /* inproc messages handled */
+    uint64_t packets;   /* peer messages delivered */
     uint64_t crashes;
-    uint64_t torn;       /* crashes that kept a torn tail */
+    uint64_t torn; /* crashes that kept a torn tail */
     uint64_t cuts;
-    uint64_t ops;        /* client operations completed */
+    uint64_t ops; /* client operations completed */
     uint64_t ok_writes;
-    uint64_t info;       /* client operations of unknown outcome */
-    uint64_t installs;   /* snapshots installed from a leader */
-    uint64_t snapshots;  /* written by a node's snapshot writer */
+    uint64_t info;           /* client operations of unknown outcome */
+    uint64_t installs;       /* snapshots installed from a leader */
+    uint64_t snapshots;      /* written by a node's snapshot writer */
     uint64_t late_snapshots; /* ... after its storage applied more or installed */
     uint64_t stale_installs; /* over a log holding other entries past the snapshot */
-    uint64_t leaders;    /* leaders elected */
-    uint64_t lost_tails; /* followers restarted without their last records */
-    uint64_t full_disks; /* disks that filled */
-    uint64_t disk_stops; /* nodes that stopped on a full or failing disk (and came back) */
-    uint64_t failing_disks; /* disks armed to fail a call (or every call after it) with EIO */
-    uint64_t mid_call;   /* crashes inside a file system call */
-    uint64_t bad_peer;   /* peer messages no node of ours sends (an entry over the limit) */
-    uint64_t bursts;     /* cut leaders handed a burst of writes of a client without a session */
+    uint64_t leaders;        /* leaders elected */
+    uint64_t lost_tails;     /* followers restarted without their last records */
+    uint64_t full_disks;     /* disks that filled */
+    uint64_t disk_stops;     /* nodes that stopped on a full or failing disk (and came back) */
+    uint64_t failing_disks;  /* disks armed to fail a call (or every call after it) with EIO */
+    uint64_t mid_call;       /* crashes inside a file system call */
+    uint64_t bad_peer;       /* peer messages no node of ours sends (an entry over the limit) */
+    uint64_t bursts; /* cut leaders handed a burst of writes of a client without a session */
     uint64_t burst_writes;
     uint64_t watch_events;   /* published by the nodes' watch handlers */
     uint64_t watch_cut_offs; /* their streams restarted (resets) */

@@ -26,10 +26,10 @@
 #define NS_ELECTION_TICKS 10
 #define NS_HEARTBEAT_TICKS 2
 #define NS_SNAPSHOT_ENTRIES 15
-#define NS_ATTEMPT_MS 400     /* a client tries another node after this */
-#define NS_DEADLINE_MS 4000   /* then gives up: a write's outcome is unknown */
-#define NS_QUIET_MS 30000     /* faults healed: everything must converge within this */
-#define NS_HISTORY_MAX 20000  /* client operations recorded per seed */
+#define NS_ATTEMPT_MS 400    /* a client tries another node after this */
+#define NS_DEADLINE_MS 4000  /* then gives up: a write's outcome is unknown */
+#define NS_QUIET_MS 30000    /* faults healed: everything must converge within this */
+#define NS_HISTORY_MAX 20000 /* client operations recorded per seed */
 #define NS_TERMS_MAX 4096
 /* Clients without a session (ns_clients_burst) have this bit in their id. */
 #define NS_SESSIONLESS (1ull << 62)
@@ -81,21 +81,21 @@ struct ns_node {
     zkv_watch_hub_t *watch;
     zkv_disk_t disk;        /* its disk actor's handler (no state of its own) */
     zkv_metrics_t *metrics; /* its handlers', kept across restarts */
-    ns_watch_rec_t *pub; /* what its watch handler published, in order */
+    ns_watch_rec_t *pub;    /* what its watch handler published, in order */
     size_t pub_n, pub_cap;
     uint64_t pub_epoch;
-    bool resubscribe;                       /* cut off: the subscriber comes back */
-    ns_request_t *requests, **requests_end; /* in arrival order */
+    bool resubscribe;                               /* cut off: the subscriber comes back */
+    ns_request_t *requests, **requests_end;         /* in arrival order */
     ns_queue_t q[ZKV_ACTOR_COUNT][ZKV_ACTOR_COUNT]; /* [to][from] */
     ns_ctx_t ctx[ZKV_ACTOR_COUNT];
     int64_t next_tick;
-    bool leads;      /* as its last STATE said */
-    bool disk_full;  /* its disk was given a capacity it may run into */
-    bool disk_failing; /* its disk was armed to fail a call with EIO */
-    int64_t back_at; /* stopped on a full disk: space freed and started again then */
-    int64_t busy_until; /* its replication actor has no Ready before then */
+    bool leads;            /* as its last STATE said */
+    bool disk_full;        /* its disk was given a capacity it may run into */
+    bool disk_failing;     /* its disk was armed to fail a call with EIO */
+    int64_t back_at;       /* stopped on a full disk: space freed and started again then */
+    int64_t busy_until;    /* its replication actor has no Ready before then */
     int64_t disk_ready_at; /* its disk actor's snapshot is done no sooner */
-    uint64_t booted; /* incarnations */
+    uint64_t booted;       /* incarnations */
 };
 
 typedef struct ns_packet {
@@ -126,11 +126,11 @@ typedef struct {
     int key;
     char value[32];
     uint64_t seq;
-    uint64_t op_id;     /* the request id of every attempt at the current operation */
+    uint64_t op_id; /* the request id of every attempt at the current operation */
     uint32_t node;
     int64_t attempt_at; /* when the current attempt times out */
     int64_t deadline;
-    size_t hist;        /* its history entry (puts and gets) */
+    size_t hist; /* its history entry (puts and gets) */
     int64_t idle_until;
     uint32_t attempts;   /* of the current operation */
     uint32_t generation; /* sessions this client has lost */
@@ -174,8 +174,8 @@ struct ns_world {
     ns_packet_t *net;
     ns_link_t links[NS_NODES_MAX + 1][NS_NODES_MAX + 1];
     int64_t link_back[NS_NODES_MAX + 1][NS_NODES_MAX + 1]; /* a dead link is made again then */
-    bool faults;                                             /* off in the quiet phase */
-    bool clients_stop;                                       /* no new operations */
+    bool faults;                                           /* off in the quiet phase */
+    bool clients_stop;                                     /* no new operations */
     ns_client_t clients[NS_CLIENTS];
     uint64_t next_op;
     ns_hist_t *hist;

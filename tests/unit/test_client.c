@@ -38,10 +38,10 @@ typedef struct {
     char leader[ZKV_CLIENT_ENDPOINT_SIZE_MAX]; /* FAKE_NOT_LEADER: the hint, may be empty */
     int drop_first;                            /* record but do not answer the first N */
     int batch;                                 /* FAKE_REVERSE: answer once N are held */
-    bool noise; /* garbage and stray replies, then the answer twice */
-    bool record_sessions;  /* record session requests too */
-    bool silent_sessions;  /* never answer session requests */
-    int expire_writes;     /* answer the first N writes SESSION_EXPIRED */
+    bool noise;              /* garbage and stray replies, then the answer twice */
+    bool record_sessions;    /* record session requests too */
+    bool silent_sessions;    /* never answer session requests */
+    int expire_writes;       /* answer the first N writes SESSION_EXPIRED */
     const zkv_cert_t *curve; /* a CURVE server with this certificate; NULL: plaintext */
 } fake_config_t;
 
@@ -1166,9 +1166,8 @@ static void test_session_opened_once_and_closed(void **state)
         r = fake_records(&node, &n);
     }
     assert_int_equal(n, 5);
-    int bodies[] = {ZKV__REQUEST__BODY_GET, ZKV__REQUEST__BODY_OPEN_SESSION,
-                    ZKV__REQUEST__BODY_PUT, ZKV__REQUEST__BODY_PUT,
-                    ZKV__REQUEST__BODY_CLOSE_SESSION};
+    int bodies[] = {ZKV__REQUEST__BODY_GET, ZKV__REQUEST__BODY_OPEN_SESSION, ZKV__REQUEST__BODY_PUT,
+                    ZKV__REQUEST__BODY_PUT, ZKV__REQUEST__BODY_CLOSE_SESSION};
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(r[i].body, bodies[i]);
         assert_int_equal(r[i].client_id, id);

@@ -115,8 +115,12 @@ static void test_named_fields_and_empty_body(void **state)
 {
     pair_t *p = *state;
     zkv_msg_t persist = {.type = ZKV_MSG_PERSIST,
-                         .persist = {.ready_id = 9, .flags = ZKV_MSG_PERSIST_SNAPSHOT, .term = 3,
-                                     .vote = 2, .commit = 40, .snapshot_index = 41,
+                         .persist = {.ready_id = 9,
+                                     .flags = ZKV_MSG_PERSIST_SNAPSHOT,
+                                     .term = 3,
+                                     .vote = 2,
+                                     .commit = 40,
+                                     .snapshot_index = 41,
                                      .snapshot_term = 5}};
     assert_int_equal(zkv_msg_send(&persist, p->b), 0);
     zkv_msg_t in;

@@ -3,20 +3,21 @@
 
     A 3-node cluster (watch queue of 50 messages) takes puts of 2 KiB values,
     deletes, range deletes and transactions on 64 keys, 64 in flight, for
-    14 s. A watcher of the prefix follows it from revision 1 in the same
-    thread: its node is killed at 3 s and started again at 6 s (it goes on at
-    another node), and it stops reading from 8 s to 11 s (its node holds the
-    stream up, then cuts it off: it catches up when it reads again). Every
-    event is checked against the state the events before it built (a put's
-    version one more than the key's, its create revision kept, a delete of a
-    key that exists); at the end that state equals a linearizable scan at the
-    revision of the last write, every key with its value and metadata. */
+    14 s (longer if the cut-off comes late). A watcher of the prefix follows it from revision 1 in
+   the same thread: its node is killed at 3 s and started again at 6 s (it goes on at another node),
+   and it stops reading at 8 s until a node's metrics count a cut-off (its node holds the stream up,
+   then cuts it off: it catches up when it reads again; how long that takes depends on the write
+   rate and the socket buffers, so the test waits for it rather than guess). Every event is checked
+   against the state the events before it built (a put's version one more than the key's, its create
+   revision kept, a delete of a key that exists); at the end that state equals a linearizable scan
+   at the revision of the last write, every key with its value and metadata. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
+#include "http_get.h"
 #include "zkv.h"
 
 #define KEYS 64
@@ -26,7 +27,9 @@
 #define KILL_AT_MS 3000
 #define BACK_AT_MS 6000
 #define PAUSE_FROM_MS 8000
-#define PAUSE_TO_MS 11000
+#define PAUSE_MAX_MS 30000 /* the node must cut the paused watcher off within this */
+#define AFTER_PAUSE_MS 3000
+#define SCRAPE_EVERY_MS 250
 
 typedef struct {
     bool present;
@@ -187,16 +190,62 @@ static void s_fill(s_test_t *t, zkv_client_t *client)
 
 /* ---------------------------------------------------------------- the run */
 
-/*  Writes and watches for RUN_MS; the faults at their times. */
+/*  The cut-offs all nodes' metrics count (a node that does not answer: 0). */
+static uint64_t s_cut_offs(zkv_cluster_t *cluster)
+{
+    static const char name[] = "\nzkv_watch_cut_offs_total ";
+    uint64_t sum = 0;
+    for (uint32_t id = 1; id <= 3; id++) {
+        char *body = NULL;
+        int code = http_get(zkv_cluster_ports(cluster, id).metrics, "/metrics", 1000, &body);
+        const char *at = code == 200 ? strstr(body, name) : NULL;
+        if (at)
+            sum += strtoull(at + sizeof name - 1, NULL, 10);
+        free(body);
+    }
+    return sum;
+}
+
+/*  Not reading from PAUSE_FROM_MS until a node counts one more cut-off. */
+typedef struct {
+    int64_t from, to, scraped;
+    uint64_t cut_offs;
+} s_pause_t;
+
+static bool s_paused(s_pause_t *p, zkv_cluster_t *cluster, int64_t now)
+{
+    if (p->to || now < PAUSE_FROM_MS)
+        return false;
+    if (!p->from) {
+        p->from = now;
+        p->cut_offs = s_cut_offs(cluster);
+        h_note("the watcher stops reading (%" PRIu64 " cut-offs so far)", p->cut_offs);
+    }
+    if (now - p->scraped < SCRAPE_EVERY_MS)
+        return true;
+    p->scraped = now;
+    if (s_cut_offs(cluster) <= p->cut_offs) {
+        CHECK(now - p->from < PAUSE_MAX_MS, "no node cut the paused watcher off in %d ms",
+              PAUSE_MAX_MS);
+        return true;
+    }
+    p->to = now;
+    h_note("a node cut the watcher off after %" PRId64 " ms; it reads again", now - p->from);
+    return false;
+}
+
+/*  Writes and watches for RUN_MS and AFTER_PAUSE_MS past the pause; the
+    faults at their times. */
 static void s_run(s_test_t *t, zkv_cluster_t *cluster, zkv_client_t *client, zkv_watcher_t *w)
 {
     int64_t start = h_now_ms();
     bool killed = false, back = false;
-    for (int64_t now = 0; now < RUN_MS; now = h_now_ms() - start) {
+    s_pause_t pause = {0};
+    for (int64_t now = 0; now < RUN_MS || !pause.to || now < pause.to + AFTER_PAUSE_MS;
+         now = h_now_ms() - start) {
         s_fill(t, client);
         zkv_client_poll(client, 5);
-        bool paused = now >= PAUSE_FROM_MS && now < PAUSE_TO_MS;
-        if (!paused)
+        if (!s_paused(&pause, cluster, now))
             CHECK(zkv_watcher_run(w, 5, s_on_event, s_on_note, t) == 0, "watch: %s",
                   zkv_watcher_error(w));
         if (!killed && now >= KILL_AT_MS) {

@@ -163,6 +163,10 @@ typedef struct {
     uint32_t handshake_value;
     bool refused;
     uint32_t dropped_handshakes; /* in a row, the connection made each time */
+    /* A handshake succeeded once: our keys are good there, so a dropped one
+       since is the node going down (behind a proxy such as Docker's, which
+       accepts while nothing listens behind it, every one is). */
+    bool admitted;
 } s_endpoint_t;
 
 /*  S_HELD: a write waiting for the session to open. */
@@ -170,7 +174,6 @@ typedef enum { S_FREE, S_SENT, S_WAITING, S_HELD } s_state_t;
 
 /*  The cluster's memory of this client: writes go out only once it is open. */
 typedef enum { S_SESSION_NONE, S_SESSION_OPENING, S_SESSION_OPEN } s_session_t;
-
 
 /*  Why the latest attempt of an operation failed, for the error text. */
 typedef enum {
@@ -1321,7 +1324,7 @@ static void s_note_handshake(zkv_client_t *self, s_endpoint_t *e, uint16_t event
         return;
     }
     bool dropped = event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
-    if (dropped && ++e->dropped_handshakes < S_DROPPED_HANDSHAKES_MIN)
+    if (dropped && (e->admitted || ++e->dropped_handshakes < S_DROPPED_HANDSHAKES_MIN))
         return;
     if (dropped || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
         event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
@@ -1353,10 +1356,12 @@ static void s_drain_link(zkv_client_t *self, int at, int64_t now)
         if (size < 0)
             return;
         s_note_handshake(self, &self->endpoints[at], event, value);
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             self->endpoints[at].link = S_LINK_UP;
-        else if (event)
+            self->endpoints[at].admitted = true;
+        } else if (event) {
             s_link_down(self, at, now);
+        }
     }
 }
 

@@ -11,7 +11,9 @@
 
     A fake node may be a CURVE server, as zkvd is: the test runs a ZAP handler
     (RFC 27) that lets in one client key and refuses every other. */
+#include <arpa/inet.h>
 #include <czmq.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1050,6 +1052,67 @@ static void test_curve_wrong_server_key(void **state)
     zkv_client_destroy(&client);
 }
 
+/*  A listener that takes every connection and closes it at once: what a
+    proxy in front of a node that is down (Docker's) does. Its fd, on port. */
+static int s_closing_listener(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    return fd;
+}
+
+typedef struct {
+    int rc, done;
+} s_outcome_t;
+
+static void s_outcome_done(void *arg, int rc, const Zkv__Response *reply)
+{
+    (void) reply;
+    s_outcome_t *o = arg;
+    o->rc = rc;
+    o->done = 1;
+}
+
+/*  A node that let us in once and then drops every handshake (down behind
+    a proxy) is a node that does not answer, not one that refuses our keys:
+    the read times out, and says nothing of keys. */
+static void test_curve_dropped_after_admitted(void **state)
+{
+    curve_t *c = *state;
+    zkv_client_config_t config = {.endpoints = c->node.endpoint,
+                                  .timeout_ms = 2500,
+                                  .attempt_timeout_ms = 500,
+                                  .curve = {c->allowed_path, c->server.public_key}};
+    char err[512];
+    zkv_client_t *client = zkv_client_new(&config, err, sizeof err);
+    assert_non_null(client);
+    const Zkv__Response *reply;
+    zkv_op_t op = get_op("k");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    fake_stop(&c->node);
+    int listener = s_closing_listener(atoi(strrchr(c->node.endpoint, ':') + 1));
+    s_outcome_t outcome = {0};
+    assert_int_equal(zkv_client_submit(client, &op, s_outcome_done, &outcome), 0);
+    int closed = 0;
+    for (int64_t end = now_ms() + 5000; !outcome.done && now_ms() < end;) {
+        zkv_client_poll(client, 10);
+        for (int fd; (fd = accept(listener, NULL, NULL)) >= 0; closed++)
+            close(fd);
+    }
+    close(listener);
+    fake_start(&c->node, (fake_config_t){.mode = FAKE_SERVE, .curve = &c->server});
+    assert_true(outcome.done);
+    assert_true(closed >= 2); /* enough drops to have called it a refusal before */
+    assert_int_equal(outcome.rc, ZKV_CLIENT_ETIMEDOUT);
+    assert_null(strstr(zkv_client_error(client), "handshake"));
+    zkv_client_destroy(&client);
+}
+
 /*  Keys that cannot be used: no client at all, and the reason in err. */
 static void test_curve_config_refused(void **state)
 {
@@ -1259,6 +1322,8 @@ int main(void)
                                         curve_teardown),
         cmocka_unit_test_setup_teardown(test_curve_mechanism_mismatch, curve_setup, curve_teardown),
         cmocka_unit_test_setup_teardown(test_curve_wrong_server_key, curve_setup, curve_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_dropped_after_admitted, curve_setup,
+                                        curve_teardown),
         cmocka_unit_test_setup_teardown(test_curve_config_refused, curve_setup, curve_teardown),
         cmocka_unit_test(test_histogram_uniform),
         cmocka_unit_test(test_histogram_exact_small_values),

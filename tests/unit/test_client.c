@@ -1061,7 +1061,11 @@ static int s_closing_listener(int port)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    /* libzmq closes the node's listener in its I/O thread, a moment later. */
+    int rc = -1;
+    for (int i = 0; i < 200 && (rc = bind(fd, (struct sockaddr *) &addr, sizeof addr)) != 0; i++)
+        zclock_sleep(10);
+    assert_int_equal(rc, 0);
     assert_int_equal(listen(fd, 16), 0);
     return fd;
 }

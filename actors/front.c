@@ -417,7 +417,10 @@ static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv_
        ReadIndex. The fault test's checker must catch the stale reads this allows. */
     linearizable = false;
 #endif
-    if (linearizable && self->role != ZKV_RAFT_LEADER) {
+    /* A follower asks its leader for a read index (§6.4); without a leader
+       known the client is better off elsewhere. */
+    if (linearizable && self->role != ZKV_RAFT_LEADER &&
+        (self->role != ZKV_RAFT_FOLLOWER || !self->leader)) {
         s_not_leader(self, routing, req);
         return;
     }
@@ -809,8 +812,7 @@ void zkv_front_set_acl(zkv_front_t *self, zkv_acl_t **acl_p)
     *acl_p = NULL;
 }
 
-zkv_front_t *zkv_front_new(const zkv_config_t *config, const zkv_port_t *port,
-                           zkv_tracer_t *tracer)
+zkv_front_t *zkv_front_new(const zkv_config_t *config, const zkv_port_t *port, zkv_tracer_t *tracer)
 {
     client_t *self = zmalloc(sizeof *self);
     self->port = *port;

@@ -152,8 +152,8 @@ zkv_peer_decoded_t *zkv_peer_decode(const uint8_t *data, size_t size, zkv_raft_m
     self->pb = zkv__peer_message__unpack(NULL, size, data);
     const Zkv__PeerMessage *pb = self->pb;
     bool ok = pb && (int) pb->type >= (int) ZKV_RAFT_MSG_APPEND &&
-              (int) pb->type <= (int) ZKV__PEER_MESSAGE_TYPE__REMOVED && pb->from != 0 &&
-              pb->chunk.len <= ZKV_RAFT_CHUNK_SIZE_MAX;
+              (int) pb->type <= (int) ZKV__PEER_MESSAGE_TYPE__READ_INDEX_RESPONSE &&
+              pb->from != 0 && pb->chunk.len <= ZKV_RAFT_CHUNK_SIZE_MAX;
     if (ok) {
         *cluster_id = pb->cluster_id;
         msg->type = (zkv_raft_msg_type_t) pb->type;

@@ -274,17 +274,16 @@ static bool s_is_admin(zkv_op_type_t type)
     return type >= ZKV_OP_MEMBER_LIST && type <= ZKV_OP_MOVE_LEADER;
 }
 
-/*  Writes, membership changes and linearizable reads must reach the leader;
-    serializable reads, status, digest, snapshot pieces and the member list are
-    served by whichever node they reach. */
+/*  Writes and membership changes must reach the leader; reads, status,
+    digest, snapshot pieces and the member list are served by whichever node
+    they reach (a follower asks its leader for a linearizable read's index). */
 static bool s_leader_bound(const zkv_op_t *op)
 {
-    bool read = op->type == ZKV_OP_GET || op->type == ZKV_OP_SCAN;
     if (op->type == ZKV_OP_LEASE_LIST)
         return true;
     bool session = op->type == ZKV_OP_OPEN_SESSION || op->type == ZKV_OP_CLOSE_SESSION;
     bool change = s_is_admin(op->type) && op->type != ZKV_OP_MEMBER_LIST;
-    return s_is_write(op->type) || session || change || (read && !op->serializable);
+    return s_is_write(op->type) || session || change;
 }
 
 /* ---------------------------------------------------------------- endpoints */

@@ -231,6 +231,11 @@ int zkv_raft_new(const zkv_raft_config_t *config, const zkv_raft_boot_t *boot, z
     raft->cfg = *config;
     raft->id = config->id;
     raft->rng = config->seed;
+    /* Read rounds, which number a follower's requests for a read index too,
+       start somewhere new at each boot, so that a leader's late answer to
+       a request made before a restart never matches one made after it. */
+    uint64_t round_seed = config->seed ^ UINT64_C(0x7265616420726e64);
+    raft->read_round = raft->read_confirmed = zkv_splitmix64(&round_seed) >> 2;
     raft->next_ready_id = 1;
     int rc = s_infl_pool(raft);
     zkv_raft_boot_t empty = {0};
@@ -279,10 +284,12 @@ void zkv_raft_destroy(zkv_raft_t **raft_p)
 void zkv_raft_tick(zkv_raft_t *raft)
 {
     assert(!raft->in_ready);
-    if (raft->role == ZKV_RAFT_LEADER)
+    if (raft->role == ZKV_RAFT_LEADER) {
         raft_leader_tick(raft);
-    else
+    } else {
+        raft_read_tick(raft);
         raft_election_tick(raft);
+    }
 }
 
 int zkv_raft_propose(zkv_raft_t *raft, const zkv_raft_buf_t *cmds, size_t n, uint64_t *first_index,
@@ -639,9 +646,10 @@ const char *zkv_raft_role_name(zkv_raft_role_t role)
 const char *zkv_raft_msg_type_name(zkv_raft_msg_type_t type)
 {
     static const char *names[] = {
-        "?",         "append",   "append-resp",   "vote",
-        "vote-resp", "pre-vote", "pre-vote-resp", "heartbeat",
-        "hb-resp",   "snapshot", "snapshot-resp", "timeout-now",
+        "?",         "append",     "append-resp",     "vote",
+        "vote-resp", "pre-vote",   "pre-vote-resp",   "heartbeat",
+        "hb-resp",   "snapshot",   "snapshot-resp",   "timeout-now",
+        "removed",   "read-index", "read-index-resp",
     };
     if ((unsigned) type < sizeof names / sizeof *names)
         return names[type];

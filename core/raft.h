@@ -177,6 +177,9 @@ typedef enum {
     ZKV_RAFT_MSG_SNAPSHOT = 9,
     ZKV_RAFT_MSG_SNAPSHOT_RESPONSE = 10,
     ZKV_RAFT_MSG_TIMEOUT_NOW = 11,
+    /* 12 is the host's (zkv.PeerMessageType REMOVED): never stepped. */
+    ZKV_RAFT_MSG_READ_INDEX = 13,
+    ZKV_RAFT_MSG_READ_INDEX_RESPONSE = 14,
 } zkv_raft_msg_type_t;
 
 /*  A peer message; field for field the plain-C form of zkv.PeerMessage. A
@@ -216,7 +219,14 @@ typedef enum {
                          chunk_offset); chunk_last: the follower is done
                          with this snapshot (installed and durable, or
                          reject: it did not need it).
-    TIMEOUT_NOW          leadership transfer: campaign at once (§3.10). */
+    TIMEOUT_NOW          leadership transfer: campaign at once (§3.10).
+    READ_INDEX           a follower asks its leader for a read index for the
+                         reads it holds (§6.4); context: the follower's
+                         request number.
+    READ_INDEX_RESPONSE  context echoed; index: the read index, given once a
+                         quorum confirmed the leader after the request came;
+                         reject: the receiver cannot give one (not the leader,
+                         too many reads waiting). */
 typedef struct {
     zkv_raft_msg_type_t type;
     uint32_t from;
@@ -230,7 +240,7 @@ typedef struct {
     bool reject;
     uint64_t reject_hint;
     uint64_t hint_term;
-    uint64_t context; /* heartbeat: ReadIndex round (0: none) */
+    uint64_t context; /* heartbeat: ReadIndex round (0: none); read index request number */
     bool force;       /* zkv.PeerMessage.force */
     zkv_raft_snapshot_meta_t snapshot;
     uint64_t chunk_offset;
@@ -434,9 +444,14 @@ int zkv_raft_config_at(const zkv_raft_t *raft, uint64_t index, zkv_raft_members_
 
 /*  Start a linearizable read (§6.4 ReadIndex) identified by context. It comes
     back in a Ready's reads once a quorum confirmed leadership after the call
-    and the state machine applied its read index. Only the leader serves
-    reads: a follower returns ZKV_ENOTLEADER (the host redirects the client).
-    ZKV_EBUSY when max_reads are waiting. */
+    and the state machine applied its read index. A follower that knows its
+    leader asks it for the read index (READ_INDEX, one request for every read
+    waiting, one request in flight) and serves the read once it has applied
+    that index itself; the read fails with ZKV_ENOTLEADER when the leader
+    refuses, when this node leaves the term or the follower role first, or
+    when no answer comes within an election timeout. ZKV_ENOTLEADER at once
+    without a leader known (the host redirects the client); ZKV_EBUSY when
+    max_reads are waiting. */
 int zkv_raft_read_index(zkv_raft_t *raft, uint64_t context);
 
 /*  Hand leadership to voter to (§3.10): proposals are refused (ZKV_EBUSY)

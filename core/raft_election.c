@@ -33,7 +33,6 @@ static void s_reset_votes(zkv_raft_t *raft)
 
 void raft_become_follower(zkv_raft_t *raft, uint64_t term, uint32_t leader)
 {
-    bool was_leader = raft->role == ZKV_RAFT_LEADER;
     if (term > raft->term) {
         raft_set_term(raft, term);
         raft->acked = 0;
@@ -45,8 +44,7 @@ void raft_become_follower(zkv_raft_t *raft, uint64_t term, uint32_t leader)
     raft->campaign_force = false;
     s_reset_timeout(raft);
     s_reset_votes(raft);
-    if (was_leader)
-        raft_read_fail_unconfirmed(raft);
+    raft_read_fail_unconfirmed(raft); /* ours as leader, or those we asked the old leader for */
 }
 
 static void s_become_pre_candidate(zkv_raft_t *raft)
@@ -57,6 +55,7 @@ static void s_become_pre_candidate(zkv_raft_t *raft)
     raft->verified = 0;
     s_reset_timeout(raft);
     s_reset_votes(raft);
+    raft_read_fail_unconfirmed(raft);
 }
 
 static void s_become_candidate(zkv_raft_t *raft)
@@ -70,6 +69,7 @@ static void s_become_candidate(zkv_raft_t *raft)
     raft->acked = 0;
     s_reset_timeout(raft);
     s_reset_votes(raft);
+    raft_read_fail_unconfirmed(raft);
 }
 
 static void s_become_leader(zkv_raft_t *raft)

@@ -79,11 +79,14 @@ typedef struct {
     uint32_t snap_idle; /* ticks without an answer */
 } raft_peer_t;
 
-/*  A read waiting for its round (round 0: not in one yet) or for apply. */
+/*  A read waiting for its round (round 0: not in one yet) or for apply. On
+    a leader, from is the follower that asked for it (0: a read of its own);
+    on a follower, the round is the number of its request to the leader. */
 typedef struct {
     uint64_t context;
     uint64_t index;
     uint64_t round;
+    uint32_t from;
 } raft_read_t;
 
 /*  A message held until the Ready with id tag is durable. */
@@ -191,7 +194,8 @@ struct zkv_raft_t {
     RAFT_VEC(raft_read_t) reads;        /* in admission order */
     size_t reads_waiting;               /* reads not yet in a round */
     uint64_t read_round;                /* last round started */
-    uint64_t read_confirmed;            /* last round a quorum acknowledged */
+    uint64_t read_confirmed;            /* last round a quorum acknowledged (answered) */
+    uint32_t read_ask_elapsed;          /* follower: ticks its request has waited */
     RAFT_VEC(zkv_raft_read_t) read_out; /* released or failed, for the next Ready */
     size_t reads_released;              /* reads[0 .. this) are in read_out */
 
@@ -276,6 +280,9 @@ bool raft_read_startable(const zkv_raft_t *raft);
 void raft_read_kick(zkv_raft_t *raft);
 void raft_read_ack(zkv_raft_t *raft, raft_peer_t *pr, uint64_t round);
 void raft_read_fail_unconfirmed(zkv_raft_t *raft);
+void raft_read_tick(zkv_raft_t *raft);
+void raft_handle_read_index(zkv_raft_t *raft, const zkv_raft_msg_t *m);
+void raft_handle_read_index_response(zkv_raft_t *raft, const zkv_raft_msg_t *m);
 bool raft_read_releasable(const zkv_raft_t *raft);
 uint64_t raft_read_context(const zkv_raft_t *raft);
 /* Move releasable reads to read_out. */

@@ -9,7 +9,15 @@
     read index. A round starts when the host collects a Ready, so every read
     admitted while it handled one batch of events shares it; one round is in
     flight at a time, reads that arrive meanwhile wait for the next.
-    Heartbeats repeat the round number, so a lost round is retried. */
+    Heartbeats repeat the round number, so a lost round is retried.
+
+    A follower's reads take the same path through its leader: it asks for a
+    read index (READ_INDEX, its request number as the round), the leader
+    admits the request as one read, and once that read's round is confirmed
+    answers with its read index without waiting for its own apply. The
+    follower releases its reads once it has applied that index: everything
+    committed before the request reached the leader is then in its state
+    machine, which is what linearizability asks. */
 #include <string.h>
 
 #include "raft_int.h"
@@ -24,29 +32,63 @@ uint64_t raft_read_context(const zkv_raft_t *raft)
     return raft->read_round > raft->read_confirmed ? raft->read_round : 0;
 }
 
-static void s_confirm(zkv_raft_t *raft, uint64_t round)
+static bool s_asking(const zkv_raft_t *raft)
 {
-    raft->read_confirmed = round;
+    return raft->role == ZKV_RAFT_FOLLOWER && raft->leader != ZKV_RAFT_NONE;
 }
 
-int zkv_raft_read_index(zkv_raft_t *raft, uint64_t context)
+static int s_admit(zkv_raft_t *raft, uint64_t context, uint32_t from)
 {
-    assert(!raft->in_ready);
-    if (raft->role != ZKV_RAFT_LEADER)
-        return ZKV_ENOTLEADER;
     if (raft->reads.n >= raft->cfg.max_reads)
         return ZKV_EBUSY;
-    raft_read_t r = {.context = context, .index = s_committed_in_term(raft) ? raft->log.commit : 0};
+    bool leader = raft->role == ZKV_RAFT_LEADER;
+    raft_read_t r = {.context = context,
+                     .index = leader && s_committed_in_term(raft) ? raft->log.commit : 0,
+                     .from = from};
     if (!RAFT_VEC_PUSH(raft->reads, r))
         return ZKV_ENOMEM;
     raft->reads_waiting++;
     return ZKV_OK;
 }
 
+int zkv_raft_read_index(zkv_raft_t *raft, uint64_t context)
+{
+    assert(!raft->in_ready);
+    if (raft->role != ZKV_RAFT_LEADER && !s_asking(raft))
+        return ZKV_ENOTLEADER;
+    return s_admit(raft, context, ZKV_RAFT_NONE);
+}
+
 bool raft_read_startable(const zkv_raft_t *raft)
 {
-    return raft->reads_waiting > 0 && raft->role == ZKV_RAFT_LEADER &&
-           raft->read_round <= raft->read_confirmed && s_committed_in_term(raft);
+    if (raft->reads_waiting == 0 || raft->read_round > raft->read_confirmed)
+        return false;
+    return s_asking(raft) || (raft->role == ZKV_RAFT_LEADER && s_committed_in_term(raft));
+}
+
+/*  Answer the followers whose reads a confirmed round covers, and forget them. */
+static void s_answer_followers(zkv_raft_t *raft)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < raft->reads.n; i++) {
+        raft_read_t *r = &raft->reads.v[i];
+        if (r->from == ZKV_RAFT_NONE || r->round == 0 || r->round > raft->read_confirmed) {
+            raft->reads.v[keep++] = *r;
+            continue;
+        }
+        zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_READ_INDEX_RESPONSE,
+                            .to = r->from,
+                            .context = r->context,
+                            .index = r->index};
+        raft_send(raft, &m, NULL, 0, 0);
+    }
+    raft->reads.n = keep;
+}
+
+static void s_confirm(zkv_raft_t *raft, uint64_t round)
+{
+    raft->read_confirmed = round;
+    s_answer_followers(raft);
 }
 
 /*  Start a round for the reads not yet in one, unless one is in flight. */
@@ -55,19 +97,26 @@ void raft_read_kick(zkv_raft_t *raft)
     if (!raft_read_startable(raft))
         return;
     raft->reads_waiting = 0;
-    bool any = false;
+    bool any = false, leader = raft->role == ZKV_RAFT_LEADER;
     for (size_t i = 0; i < raft->reads.n; i++) {
         raft_read_t *r = &raft->reads.v[i];
         if (r->round != 0)
             continue;
         r->round = raft->read_round + 1;
-        if (r->index == 0)
+        if (r->index == 0 && leader)
             r->index = raft->log.commit;
         any = true;
     }
     if (!any)
         return;
     raft->read_round++;
+    if (!leader) {
+        zkv_raft_msg_t m = {
+            .type = ZKV_RAFT_MSG_READ_INDEX, .to = raft->leader, .context = raft->read_round};
+        raft->read_ask_elapsed = 0;
+        raft_send(raft, &m, NULL, 0, 0);
+        return;
+    }
 #if ZKV_RAFT_PLANTED_BUG == 6
     s_confirm(raft, raft->read_round); /* test-only bug: serve reads without a quorum round */
     return;
@@ -103,8 +152,9 @@ static void s_out(zkv_raft_t *raft, const raft_read_t *r, int status)
     (void) RAFT_VEC_PUSH(raft->read_out, o);
 }
 
-/*  Leadership lost: reads not yet confirmed fail; confirmed ones stay valid
-    and are still released once applied. */
+/*  Leadership lost, or the leader we asked: reads not yet confirmed fail
+    (a follower's asking through us hears nothing and fails on its own
+    timeout); confirmed ones stay valid and are still released once applied. */
 void raft_read_fail_unconfirmed(zkv_raft_t *raft)
 {
     size_t keep = 0;
@@ -112,11 +162,58 @@ void raft_read_fail_unconfirmed(zkv_raft_t *raft)
         raft_read_t *r = &raft->reads.v[i];
         if (r->round != 0 && r->round <= raft->read_confirmed)
             raft->reads.v[keep++] = *r;
-        else
+        else if (r->from == ZKV_RAFT_NONE)
             s_out(raft, r, ZKV_ENOTLEADER);
     }
     raft->reads.n = keep;
     raft->reads_waiting = 0;
+    raft->read_confirmed = raft->read_round;
+}
+
+/*  A follower's request unanswered for an election timeout: lost. */
+void raft_read_tick(zkv_raft_t *raft)
+{
+    if (raft->role == ZKV_RAFT_LEADER || raft->read_round <= raft->read_confirmed)
+        return;
+    if (++raft->read_ask_elapsed >= raft->cfg.election_ticks)
+        raft_read_fail_unconfirmed(raft);
+}
+
+void raft_handle_read_index(zkv_raft_t *raft, const zkv_raft_msg_t *m)
+{
+#if ZKV_RAFT_PLANTED_BUG == 12
+    /* TEST-ONLY planted bug: answer a follower at once with the commit index,
+       without a quorum round (a deposed leader hands out stale indexes). */
+    if (raft->role == ZKV_RAFT_LEADER) {
+        zkv_raft_msg_t now = {.type = ZKV_RAFT_MSG_READ_INDEX_RESPONSE,
+                              .to = m->from,
+                              .context = m->context,
+                              .index = raft->log.commit};
+        raft_send(raft, &now, NULL, 0, 0);
+        return;
+    }
+#endif
+    if (raft->role == ZKV_RAFT_LEADER && s_admit(raft, m->context, m->from) == ZKV_OK)
+        return;
+    zkv_raft_msg_t r = {.type = ZKV_RAFT_MSG_READ_INDEX_RESPONSE,
+                        .to = m->from,
+                        .context = m->context,
+                        .reject = true};
+    raft_send(raft, &r, NULL, 0, 0);
+}
+
+void raft_handle_read_index_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
+{
+    if (!s_asking(raft) || m->from != raft->leader || m->context != raft->read_round ||
+        raft->read_round <= raft->read_confirmed)
+        return;
+    if (m->reject) {
+        raft_read_fail_unconfirmed(raft);
+        return;
+    }
+    for (size_t i = 0; i < raft->reads.n; i++)
+        if (raft->reads.v[i].round == raft->read_round)
+            raft->reads.v[i].index = m->index;
     raft->read_confirmed = raft->read_round;
 }
 

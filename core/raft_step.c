@@ -45,7 +45,9 @@ static bool s_chunk_valid(const zkv_raft_msg_t *m)
 
 int raft_step_validate(const zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
-    if (m->type < ZKV_RAFT_MSG_APPEND || m->type > ZKV_RAFT_MSG_TIMEOUT_NOW || m->term == 0)
+    bool known = (m->type >= ZKV_RAFT_MSG_APPEND && m->type <= ZKV_RAFT_MSG_TIMEOUT_NOW) ||
+                 m->type == ZKV_RAFT_MSG_READ_INDEX || m->type == ZKV_RAFT_MSG_READ_INDEX_RESPONSE;
+    if (!known || m->term == 0)
         return ZKV_EINVAL;
     /* A sender outside our membership may be a leader we do not know yet
        (we are joining, or behind on changes); answers from non-members are
@@ -76,7 +78,7 @@ static bool s_from_leader(const zkv_raft_msg_t *m)
     after membership changes our own membership may lack it, so we send it
     nothing, and without this answer it would campaign in terms below ours
     for ever (simulation seed 103423, pre-vote off). Everything else is
-    dropped. */
+    dropped, but a stale follower's request for a read index is refused. */
 static void s_step_stale(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     if ((m->type == ZKV_RAFT_MSG_APPEND || m->type == ZKV_RAFT_MSG_HEARTBEAT) &&
@@ -87,6 +89,13 @@ static void s_step_stale(zkv_raft_t *raft, const zkv_raft_msg_t *m)
         zkv_raft_msg_t r = {.type = m->type == ZKV_RAFT_MSG_VOTE ? ZKV_RAFT_MSG_VOTE_RESPONSE
                                                                  : ZKV_RAFT_MSG_PRE_VOTE_RESPONSE,
                             .to = m->from,
+                            .reject = true};
+        raft_send(raft, &r, NULL, 0, 0);
+    } else if (m->type == ZKV_RAFT_MSG_READ_INDEX) {
+        /* Our term in the answer tells the asker its leader is gone. */
+        zkv_raft_msg_t r = {.type = ZKV_RAFT_MSG_READ_INDEX_RESPONSE,
+                            .to = m->from,
+                            .context = m->context,
                             .reject = true};
         raft_send(raft, &r, NULL, 0, 0);
     }
@@ -167,6 +176,8 @@ static void s_dispatch(zkv_raft_t *raft, const zkv_raft_msg_t *m)
         if (leader)
             raft_handle_snapshot_response(raft, m);
         break;
+    case ZKV_RAFT_MSG_READ_INDEX: raft_handle_read_index(raft, m); break;
+    case ZKV_RAFT_MSG_READ_INDEX_RESPONSE: raft_handle_read_index_response(raft, m); break;
     }
 }
 

@@ -1,7 +1,8 @@
 /*  nodesim_client: clients with sessions, speaking the client protocol to
     each node's client actor (one put in four as a transaction). They send writes to the node they
    believe leads, retry a write with its sequence elsewhere after a timeout or a NOT_LEADER, read
-   through ReadIndex, and record a history that is checked per key at the end. */
+   through ReadIndex (half their reads at any node: a follower asks its leader), and record a
+   history that is checked per key at the end. */
 #include "nodesim_int.h"
 
 #include <inttypes.h>
@@ -12,7 +13,6 @@
 #include "zkv_error.h"
 
 static const char *const s_keys[NS_KEYS] = {"k0", "k1", "k2"};
-
 
 static uint64_t s_client_id(int c, uint32_t generation)
 {
@@ -41,8 +41,10 @@ static void s_check_effect(ns_world_t *w, const zkv_write_result_t *r)
         }
         if (e->client_id == r->client_id && e->seq == r->sequence) {
             if (e->index != r->index)
-                ns_fail(w, "client %" PRIx64 " write %" PRIu64 " took effect twice: at %" PRIu64
-                           " and at %" PRIu64, r->client_id, r->sequence, e->index, r->index);
+                ns_fail(w,
+                        "client %" PRIx64 " write %" PRIu64 " took effect twice: at %" PRIu64
+                        " and at %" PRIu64,
+                        r->client_id, r->sequence, e->index, r->index);
             return;
         }
     }
@@ -60,6 +62,12 @@ static uint32_t s_pick_node(ns_world_t *w, uint32_t avoid)
             up[k++] = n->id;
     }
     return k ? up[ns_random(w, k)] : 1;
+}
+
+static uint32_t s_pick_up(ns_world_t *w)
+{
+    ns_node_t *n = &w->nodes[ns_random(w, w->opt.nodes)];
+    return n->up ? n->id : s_pick_node(w, 0);
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -170,8 +178,7 @@ static void s_record_call(ns_world_t *w, ns_client_t *cl, zkv_lincheck_f_t f)
 
 /*  The operation ends: ok with what a get read (NULL: absent), fail, or
     info (a write whose outcome is unknown). */
-static void s_done(ns_world_t *w, ns_client_t *cl, zkv_lincheck_outcome_t outcome,
-                   const char *read)
+static void s_done(ns_world_t *w, ns_client_t *cl, zkv_lincheck_outcome_t outcome, const char *read)
 {
     if (cl->kind == NS_OP_OPEN)
         cl->session = outcome == ZKV_LINCHECK_OK;
@@ -242,8 +249,8 @@ static void s_response(ns_world_t *w, ns_client_t *cl, const Zkv__Response *r)
              r->status == ZKV__STATUS__TIMEOUT)
         cl->attempt_at = w->now; /* elsewhere, at once; a write keeps its sequence */
     else
-        ns_fail(w, "client %" PRIx64 ": request %" PRIu64 " answered %d: %s", cl->id,
-                r->request_id, r->status, r->error);
+        ns_fail(w, "client %" PRIx64 ": request %" PRIu64 " answered %d: %s", cl->id, r->request_id,
+                r->status, r->error);
 }
 
 void ns_client_reply(ns_world_t *w, ns_node_t *n, zframe_t *routing, zframe_t *body)
@@ -261,8 +268,10 @@ void ns_client_reply(ns_world_t *w, ns_node_t *n, zframe_t *routing, zframe_t *b
         ns_lease_reply(w, r);
     } else if (who & NS_SESSIONLESS) {
         if (r->status == ZKV__STATUS__OK)
-            ns_fail(w, "client %" PRIx64 " has no session, yet node %u acknowledged its write "
-                       "%" PRIu64, r->client_id, n->id, r->sequence);
+            ns_fail(w,
+                    "client %" PRIx64 " has no session, yet node %u acknowledged its write "
+                    "%" PRIu64,
+                    r->client_id, n->id, r->sequence);
     } else if (who < NS_CLIENTS) {
         ns_client_t *cl = &w->clients[who];
         /* An answer to an attempt of the current operation (a later one may
@@ -288,8 +297,10 @@ void ns_client_actor_sees(ns_world_t *w, ns_node_t *n, const zkv_msg_t *msg)
     zkv_write_result_t r;
     while (zkv_unpack_result(&in, &r) == 1) {
         if (r.status == ZKV_OK && (r.client_id & NS_SESSIONLESS))
-            ns_fail(w, "client %" PRIx64 " has no session, yet its write %" PRIu64
-                       " took effect at %" PRIu64, r.client_id, r.sequence, r.index);
+            ns_fail(w,
+                    "client %" PRIx64 " has no session, yet its write %" PRIu64
+                    " took effect at %" PRIu64,
+                    r.client_id, r.sequence, r.index);
         if (r.status == ZKV_OK && r.sequence)
             s_check_effect(w, &r);
     }
@@ -317,7 +328,9 @@ static void s_start(ns_world_t *w, ns_client_t *cl)
         cl->value[0] = 0;
         s_record_call(w, cl, ZKV_LINCHECK_GET);
     }
-    s_attempt(w, cl, s_pick_node(w, 0));
+    /* Half the reads go to any node: a follower asks its leader (§6.4). */
+    bool anywhere = cl->kind == NS_OP_GET && ns_random(w, 2);
+    s_attempt(w, cl, anywhere ? s_pick_up(w) : s_pick_node(w, 0));
 }
 
 void ns_clients_step(ns_world_t *w)
@@ -350,8 +363,8 @@ void ns_clients_burst(ns_world_t *w, ns_node_t *n, uint32_t writes)
         ns_request_send(n, id, &req);
     }
     w->stats->burst_writes += writes;
-    ns_note(w, "node %u gets %u writes of client %" PRIx64 ", which has no session", n->id,
-            writes, id);
+    ns_note(w, "node %u gets %u writes of client %" PRIx64 ", which has no session", n->id, writes,
+            id);
 }
 
 bool ns_clients_idle(const ns_world_t *w)

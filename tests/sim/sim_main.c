@@ -189,7 +189,11 @@ static void s_clients(sim_t *sim)
             s_propose(sim, nd, 1 + sim_below(sim, 4));
     }
     if (sim_chance(sim, 250)) {
-        sim_node_t *nd = s_pick(sim);
+        /* Half at the leader, half anywhere: a follower asks its leader. */
+        uint32_t any = 1 + sim_below(sim, sim->n_nodes);
+        sim_node_t *nd = sim_chance(sim, 500) ? s_pick(sim)
+                         : sim->nodes[any].up ? &sim->nodes[any]
+                                              : NULL;
         if (nd)
             s_read(sim, nd);
     }

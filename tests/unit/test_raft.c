@@ -284,10 +284,16 @@ static void test_heartbeat_commit_capped_by_verified(void **state)
 
 static int s_step_sized_append(fx_t *fx, uint32_t id, const uint8_t *data, size_t size)
 {
-    zkv_raft_entry_t e = {.term = 2, .index = 4, .type = ZKV_RAFT_ENTRY_NORMAL, .size = size,
-                          .data = data};
-    zkv_raft_msg_t ap = {.type = ZKV_RAFT_MSG_APPEND, .from = 1, .to = id, .term = 2,
-                         .index = 3, .log_term = 1, .entries = &e, .n_entries = 1};
+    zkv_raft_entry_t e = {
+        .term = 2, .index = 4, .type = ZKV_RAFT_ENTRY_NORMAL, .size = size, .data = data};
+    zkv_raft_msg_t ap = {.type = ZKV_RAFT_MSG_APPEND,
+                         .from = 1,
+                         .to = id,
+                         .term = 2,
+                         .index = 3,
+                         .log_term = 1,
+                         .entries = &e,
+                         .n_entries = 1};
     return zkv_raft_step(s_raft(fx, id), &ap);
 }
 
@@ -512,7 +518,6 @@ static void test_read_index_one_round_serves_batch(void **state)
         assert_int_equal(fx.nodes[1].reads[i].status, ZKV_OK);
     }
     assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_HEARTBEAT], hb + 1);
-    assert_int_equal(zkv_raft_read_index(s_raft(&fx, 2), 9), ZKV_ENOTLEADER);
     fx_free(&fx);
 }
 
@@ -577,6 +582,136 @@ static void test_unconfirmed_reads_fail_on_step_down(void **state)
     assert_int_equal(fx.nodes[1].n_reads, 1);
     assert_int_equal(fx.nodes[1].reads[0].context, 8);
     assert_int_equal(fx.nodes[1].reads[0].status, ZKV_ENOTLEADER);
+    fx_free(&fx);
+}
+
+/*  §6.4 on a follower: the reads that arrive together go to the leader as
+    one request, which the leader answers only once a quorum confirmed it,
+    with its commit index; the follower releases them at that index. */
+static void test_follower_read_asks_leader(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    fx_propose(&fx, 1, 7);
+    fx_deliver_all(&fx);
+    uint64_t commit = fx_status(&fx, 1).commit;
+    for (uint64_t ctx = 1; ctx <= 2; ctx++)
+        assert_int_equal(zkv_raft_read_index(s_raft(&fx, 2), ctx), ZKV_OK);
+    fx_ready(&fx, 2);
+    assert_int_equal(fx_count(&fx, ZKV_RAFT_MSG_READ_INDEX, 1), 1);
+    while (fx.by_type[ZKV_RAFT_MSG_READ_INDEX] == 0 && fx_deliver_one(&fx))
+        ;
+    fx.drop[2][1] = fx.drop[3][1] = true; /* no quorum answers the leader's round */
+    fx_deliver_all(&fx);
+    assert_int_equal(fx.by_type[ZKV_RAFT_MSG_READ_INDEX_RESPONSE], 0);
+    assert_int_equal(fx.nodes[2].n_reads, 0);
+    fx.drop[2][1] = fx.drop[3][1] = false;
+    fx_run(&fx, 2); /* the round's heartbeat again, answered */
+    assert_int_equal(fx.by_type[ZKV_RAFT_MSG_READ_INDEX_RESPONSE], 1);
+    assert_int_equal(fx.by_type[ZKV_RAFT_MSG_READ_INDEX], 1);
+    assert_int_equal(fx.nodes[2].n_reads, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(fx.nodes[2].reads[i].context, i + 1);
+        assert_int_equal(fx.nodes[2].reads[i].index, commit);
+        assert_int_equal(fx.nodes[2].reads[i].status, ZKV_OK);
+    }
+    assert_int_equal(fx.nodes[1].n_reads, 0); /* the leader serves none itself */
+    fx_free(&fx);
+}
+
+/*  The follower serves only once its own state machine has applied the
+    leader's read index. */
+static void test_follower_read_waits_for_its_apply(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    fx.nodes[2].manual_apply = true;
+    fx_propose(&fx, 1, 3);
+    fx_deliver_all(&fx);
+    fx_run(&fx, 1);
+    uint64_t commit = fx_status(&fx, 1).commit;
+    assert_true(fx_status(&fx, 2).applied < commit);
+    assert_int_equal(zkv_raft_read_index(s_raft(&fx, 2), 5), ZKV_OK);
+    fx_run(&fx, 2);
+    assert_int_equal(fx.by_type[ZKV_RAFT_MSG_READ_INDEX_RESPONSE], 1);
+    assert_int_equal(fx.nodes[2].n_reads, 0);
+    assert_int_equal(zkv_raft_applied(s_raft(&fx, 2), commit - 1), ZKV_OK);
+    fx_ready(&fx, 2);
+    assert_int_equal(fx.nodes[2].n_reads, 0);
+    assert_int_equal(zkv_raft_applied(s_raft(&fx, 2), commit), ZKV_OK);
+    fx_ready(&fx, 2);
+    assert_int_equal(fx.nodes[2].n_reads, 1);
+    assert_int_equal(fx.nodes[2].reads[0].index, commit);
+    assert_int_equal(fx.nodes[2].reads[0].status, ZKV_OK);
+    fx_free(&fx);
+}
+
+/*  No answer (the leader is cut off): the read fails within an election
+    timeout; a follower that knows no leader refuses at once. */
+static void test_follower_read_fails_without_answer(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    fx.drop[1][2] = fx.drop[2][1] = true;
+    assert_int_equal(zkv_raft_read_index(s_raft(&fx, 2), 11), ZKV_OK);
+    fx_ready(&fx, 2);
+    assert_int_equal(fx_count(&fx, ZKV_RAFT_MSG_READ_INDEX, 1), 1);
+    fx_tick(&fx, 2, (int) fx.cfg.election_ticks);
+    assert_int_equal(fx.nodes[2].n_reads, 1);
+    assert_int_equal(fx.nodes[2].reads[0].context, 11);
+    assert_int_equal(fx.nodes[2].reads[0].status, ZKV_ENOTLEADER);
+    fx_tick(&fx, 2, (int) fx.cfg.election_ticks * 2);
+    assert_int_not_equal(fx_status(&fx, 2).role, ZKV_RAFT_FOLLOWER);
+    assert_int_equal(zkv_raft_read_index(s_raft(&fx, 2), 12), ZKV_ENOTLEADER);
+    fx_free(&fx);
+}
+
+/*  A node that is not the leader refuses a request for a read index, and
+    the asker fails its reads at once; an answer to another request, or from
+    another node than its leader, changes nothing. */
+static void test_read_index_refused_by_follower(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    fx_clear_queue(&fx);
+    zkv_raft_msg_t ask = {.type = ZKV_RAFT_MSG_READ_INDEX,
+                          .from = 2,
+                          .to = 3,
+                          .term = fx_status(&fx, 3).term,
+                          .context = 4};
+    assert_int_equal(zkv_raft_step(s_raft(&fx, 3), &ask), ZKV_OK);
+    fx_ready(&fx, 3);
+    const zkv_raft_msg_t *no = fx_find(&fx, ZKV_RAFT_MSG_READ_INDEX_RESPONSE, 2);
+    assert_non_null(no);
+    assert_true(no->reject);
+    assert_int_equal(no->context, 4);
+    fx_clear_queue(&fx);
+    assert_int_equal(zkv_raft_read_index(s_raft(&fx, 2), 21), ZKV_OK);
+    fx_ready(&fx, 2);
+    const zkv_raft_msg_t *q = fx_find(&fx, ZKV_RAFT_MSG_READ_INDEX, 1);
+    assert_non_null(q);
+    zkv_raft_msg_t answer = {.type = ZKV_RAFT_MSG_READ_INDEX_RESPONSE,
+                             .from = 3,
+                             .to = 2,
+                             .term = q->term,
+                             .context = q->context,
+                             .index = 1};
+    assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &answer), ZKV_OK); /* not its leader */
+    answer.from = 1;
+    answer.context = q->context + 1;
+    assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &answer), ZKV_OK); /* another request */
+    fx_ready(&fx, 2);
+    assert_int_equal(fx.nodes[2].n_reads, 0);
+    answer.context = q->context;
+    answer.reject = true;
+    assert_int_equal(zkv_raft_step(s_raft(&fx, 2), &answer), ZKV_OK);
+    fx_ready(&fx, 2);
+    assert_int_equal(fx.nodes[2].n_reads, 1);
+    assert_int_equal(fx.nodes[2].reads[0].status, ZKV_ENOTLEADER);
     fx_free(&fx);
 }
 
@@ -859,7 +994,7 @@ static void test_failed_install_retried(void **state)
     fx_node_t *n3 = &fx.nodes[3];
     n3->fail_install = true;
     fx_run(&fx, 40);
-    assert_false(n3->fail_install); /* it did fail once */
+    assert_false(n3->fail_install);                       /* it did fail once */
     assert_true(fx.by_type[ZKV_RAFT_MSG_SNAPSHOT] >= 10); /* 36 bytes in chunks of 8, twice */
     assert_int_equal(n3->snap_index, 11);
     assert_memory_equal(n3->snap_img, fx.nodes[1].snap_img, 36);
@@ -885,8 +1020,14 @@ static void test_failed_install_forgets_later_commit(void **state)
     zkv_raft_entry_t ents[3];
     for (int i = 0; i < 3; i++)
         ents[i] = (zkv_raft_entry_t){.index = 6 + (uint64_t) i, .term = 2};
-    zkv_raft_msg_t append = {.type = ZKV_RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2,
-                             .index = 5, .log_term = 2, .entries = ents, .n_entries = 3,
+    zkv_raft_msg_t append = {.type = ZKV_RAFT_MSG_APPEND,
+                             .from = 1,
+                             .to = 2,
+                             .term = 2,
+                             .index = 5,
+                             .log_term = 2,
+                             .entries = ents,
+                             .n_entries = 3,
                              .commit = 8};
     assert_int_equal(zkv_raft_step(r, &append), ZKV_OK);
     zkv_raft_ready_t rd;
@@ -899,8 +1040,8 @@ static void test_failed_install_forgets_later_commit(void **state)
     zkv_raft_status(r, &st);
     assert_int_equal(st.last_index, 5);
     assert_true(st.commit <= st.last_index);
-    zkv_raft_msg_t heartbeat = {.type = ZKV_RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 2,
-                                .commit = 8};
+    zkv_raft_msg_t heartbeat = {
+        .type = ZKV_RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 2, .commit = 8};
     assert_int_equal(zkv_raft_step(r, &heartbeat), ZKV_OK); /* asserted before */
     zkv_raft_status(r, &st);
     assert_true(st.commit <= st.last_index);
@@ -924,7 +1065,7 @@ static void test_snapshot_failed_validates_ready(void **state)
     assert_int_equal(zkv_raft_snapshot_failed(r, rd.id + 1), ZKV_EINVAL);
     assert_int_equal(zkv_raft_snapshot_failed(r, rd.id), ZKV_OK);
     assert_int_equal(zkv_raft_snapshot_failed(r, rd.id), ZKV_EINVAL);
-    assert_int_equal(zkv_raft_campaign(r), ZKV_EINVAL); /* no state machine to lead with */
+    assert_int_equal(zkv_raft_campaign(r), ZKV_EINVAL);     /* no state machine to lead with */
     assert_int_equal(zkv_raft_persisted(r, rd.id), ZKV_OK); /* its hard state */
     assert_int_equal(fx_status(&fx, 2).durable_index, 0);
     assert_int_equal(zkv_raft_ready(r, &rd), ZKV_OK);
@@ -1004,6 +1145,10 @@ int main(void)
         cmocka_unit_test(test_read_released_only_after_apply),
         cmocka_unit_test(test_read_waits_for_noop_commit),
         cmocka_unit_test(test_unconfirmed_reads_fail_on_step_down),
+        cmocka_unit_test(test_follower_read_asks_leader),
+        cmocka_unit_test(test_follower_read_waits_for_its_apply),
+        cmocka_unit_test(test_follower_read_fails_without_answer),
+        cmocka_unit_test(test_read_index_refused_by_follower),
         cmocka_unit_test(test_leadership_transfer),
         cmocka_unit_test(test_leadership_transfer_aborts),
         cmocka_unit_test(test_learner_receives_log_never_votes_or_counts),

@@ -47,7 +47,8 @@ typedef struct {
     uint64_t started_ns; /* for the latency metric only */
     uint64_t client_id;
     uint64_t sequence;
-    uint32_t op; /* the request's body case */
+    uint32_t op;      /* the request's body case */
+    bool name_leader; /* a linearizable read on a follower: say where the leader is */
 } pending_t;
 
 struct zkv_front_t {
@@ -429,8 +430,9 @@ static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv_
         return;
     uint64_t context = ++self->next_context;
     pending_key_t key = {context, 0};
-    s_pending_put(self->reads,
-                  s_pending_new(s_now(self), self->arrival_ns, key, routing, conn, req));
+    pending_t *p = s_pending_new(s_now(self), self->arrival_ns, key, routing, conn, req);
+    p->name_leader = linearizable && self->role != ZKV_RAFT_LEADER;
+    s_pending_put(self->reads, p);
     zkv_msg_t msg = {.body = zframe_dup(body)};
     if (linearizable) {
         msg.type = ZKV_MSG_READ;
@@ -654,6 +656,14 @@ static void s_read_reply(client_t *self, zkv_msg_t *msg)
     Zkv__Status status = msg->body
                              ? zkv_response_status(zframe_data(msg->body), zframe_size(msg->body))
                              : ZKV__STATUS__STATUS_UNSPECIFIED;
+    /* Served here, a follower, after a round trip to the leader: a client
+       that reads on is better off there. */
+    const zkv_member_t *leader = zkv_membership_find(&self->members, (uint32_t) self->leader);
+    if (p->name_leader && leader && msg->body) {
+        char endpoint[ZKV_HOST_SIZE_MAX + 32];
+        zkv_member_endpoint(leader, leader->client_port, endpoint, sizeof endpoint);
+        msg->body = zkv_response_add_leader(msg->body, endpoint);
+    }
     s_send(self, p->routing, msg->body, status); /* takes the frame */
     s_count_pending(self, p);
     msg->body = NULL;

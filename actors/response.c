@@ -113,3 +113,20 @@ void zkv_response_txn_free(zkv_txn_response_t *txn)
     free(txn->kvs);
     *txn = (zkv_txn_response_t){0};
 }
+
+zframe_t *zkv_response_add_leader(zframe_t *frame, const char *endpoint)
+{
+    size_t n = strlen(endpoint), size = zframe_size(frame);
+    if (n == 0 || n > 127) /* one varint byte of length: endpoints are shorter */
+        return frame;
+    zframe_t *out = zframe_new(NULL, size + 2 + n);
+    if (!out)
+        return frame;
+    uint8_t *p = zframe_data(out);
+    memcpy(p, zframe_data(frame), size);
+    p[size] = (5 << 3) | 2; /* Response.leader_endpoint, length-delimited */
+    p[size + 1] = (uint8_t) n;
+    memcpy(p + size + 2, endpoint, n);
+    zframe_destroy(&frame);
+    return out;
+}

@@ -12,6 +12,12 @@ Zkv__Status zkv_status_from_error(int code);
 /*  Encode a response as one frame (NULL when out of memory). */
 zframe_t *zkv_response_frame(const Zkv__Response *response);
 
+/*  frame (taken) with leader_endpoint set to endpoint, without decoding it:
+    a field appended to an encoded message is merged into it, as protobuf
+    defines, and the replies this is for carry none. The old frame when out
+    of memory. */
+zframe_t *zkv_response_add_leader(zframe_t *frame, const char *endpoint);
+
 /*  The status of an encoded response, without decoding the rest (a scan's
     can be megabytes): protobuf-c writes fields in number order, so status
     (3) follows only client_id and sequence. UNSPECIFIED when not found. */

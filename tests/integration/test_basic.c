@@ -146,7 +146,8 @@ static void s_scans(zkv_client_t *client)
 #define FOLLOWER_READS 200
 
 /*  A follower's own state, pinned to it: every key written, once it has caught up. */
-static void s_follower_reads(zkv_cluster_t *cluster, zkv_client_t *client, uint32_t follower)
+static void s_follower_reads(zkv_cluster_t *cluster, zkv_client_t *client, uint32_t follower,
+                             uint32_t leader)
 {
     const char *endpoint = zkv_cluster_client_endpoint(cluster, follower);
     h_expect_many(client, "bulk-", 0, 300, endpoint, H_CATCH_UP_MS);
@@ -170,6 +171,9 @@ static void s_follower_reads(zkv_cluster_t *cluster, zkv_client_t *client, uint3
                   memcmp(reply->value.data, value, reply->value.len) == 0,
               "linearizable get pinned to follower %u after put fr=%s: status %d, %.*s", follower,
               value, reply->status, (int) reply->value.len, (const char *) reply->value.data);
+        CHECK(reply->leader_endpoint &&
+                  strcmp(reply->leader_endpoint, zkv_cluster_client_endpoint(cluster, leader)) == 0,
+              "follower %u served a linearizable read without naming leader %u", follower, leader);
     }
 }
 
@@ -192,7 +196,7 @@ int main(void)
     h_note("cas, scans and 300 writes through follower %u", follower);
     for (uint32_t id = 1; id <= 3; id++)
         if (id != leader)
-            s_follower_reads(cluster, client, id);
+            s_follower_reads(cluster, client, id, leader);
     h_note("serializable and linearizable reads served by both followers");
     zkv_client_destroy(&client);
 

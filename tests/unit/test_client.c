@@ -38,6 +38,7 @@ typedef enum {
 typedef struct {
     fake_mode_t mode;
     char leader[ZKV_CLIENT_ENDPOINT_SIZE_MAX]; /* FAKE_NOT_LEADER: the hint, may be empty */
+    bool serve_naming_leader;                  /* FAKE_SERVE: gets answered naming leader */
     int drop_first;                            /* record but do not answer the first N */
     int batch;                                 /* FAKE_REVERSE: answer once N are held */
     bool noise;              /* garbage and stray replies, then the answer twice */
@@ -107,6 +108,8 @@ static void s_answer(fake_t *f, zframe_t *identity, const Zkv__Request *req)
     } else if (req->body_case == ZKV__REQUEST__BODY_GET) {
         reply.value = req->get->key; /* echo the key, so matching can be checked */
         reply.found = true;
+        if (f->config.serve_naming_leader) /* a follower serving a linearizable read */
+            reply.leader_endpoint = f->config.leader;
     } else if (req->body_case == ZKV__REQUEST__BODY_DIGEST) {
         reply.digest = UINT64_C(0xfeedface12345678);
     } else if (req->body_case == ZKV__REQUEST__BODY_STATUS) {
@@ -350,6 +353,43 @@ static void test_not_leader_redirects_write(void **state)
     assert_int_equal(nf, 1);
     assert_int_equal(nl, 3);
     assert_int_equal(rl[2].sequence, 2);
+    free(rf);
+    free(rl);
+    zkv_client_destroy(&client);
+    fake_stop(&follower);
+    fake_stop(&leader);
+}
+
+/*  A follower that serves a linearizable read names the leader: the next
+    read goes there; a serializable one stays at its home endpoint. */
+static void test_read_served_naming_leader(void **state)
+{
+    (void) state;
+    fake_node_t leader, follower;
+    fake_start(&leader, (fake_config_t){.mode = FAKE_SERVE});
+    fake_config_t config = {.mode = FAKE_SERVE, .serve_naming_leader = true};
+    snprintf(config.leader, sizeof config.leader, "%s", leader.endpoint);
+    fake_start(&follower, config);
+    char endpoints[2 * ZKV_CLIENT_ENDPOINT_SIZE_MAX + 2];
+    snprintf(endpoints, sizeof endpoints, "%s,%s", follower.endpoint, leader.endpoint);
+    zkv_client_t *client = client_for(endpoints, 2000, 500);
+    const Zkv__Response *reply;
+    zkv_op_t op = get_op("a");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    assert_int_equal(reply->status, ZKV__STATUS__OK);
+    assert_string_equal(zkv_client_leader(client), leader.endpoint);
+    op = get_op("b");
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    op.serializable = true;
+    assert_int_equal(zkv_client_call(client, &op, &reply), 0);
+    size_t nf, nl;
+    record_t *rf = fake_records(&follower, &nf);
+    record_t *rl = fake_records(&leader, &nl);
+    assert_int_equal(nf, 2);
+    assert_int_equal(nl, 1);
+    assert_string_equal(rf[0].key, "a");
+    assert_string_equal(rl[0].key, "b");
+    assert_string_equal(rf[1].key, "b"); /* the serializable one */
     free(rf);
     free(rl);
     zkv_client_destroy(&client);
@@ -1303,6 +1343,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_leader_redirects_write),
+        cmocka_unit_test(test_read_served_naming_leader),
         cmocka_unit_test(test_session_opened_once_and_closed),
         cmocka_unit_test(test_session_expired_ends_writes),
         cmocka_unit_test(test_session_open_unanswered),

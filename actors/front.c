@@ -413,7 +413,8 @@ static void s_read(client_t *self, zframe_t *routing, zframe_t *body, const Zkv_
 {
     bool linearizable = s_linearizable(req);
 #if ZKV_NODE_PLANTED_BUG == 1
-    /* TEST-ONLY planted bug (zkvd_planted_stale_reads, ctest fault_planted_stale_reads):
+    /* TEST-ONLY planted bug (zkvd_planted_stale_reads, ctest fault_planted_stale_reads;
+       sim_node_planted_local_reads):
        serve linearizable reads from this node's own state, on any node, without
        ReadIndex. The fault test's checker must catch the stale reads this allows. */
     linearizable = false;

@@ -167,6 +167,18 @@ static void s_send(client_t *self, zframe_t *routing, zframe_t *body, Zkv__Statu
     zframe_destroy(&body); /* a reply the shell did not take */
 }
 
+#define LEADER_ENDPOINT_SIZE (ZKV_HOST_SIZE_MAX + 32)
+
+/*  The leader's client endpoint in out; false (out empty) when none is known. */
+static bool s_leader_endpoint(const client_t *self, char out[LEADER_ENDPOINT_SIZE])
+{
+    const zkv_member_t *leader = zkv_membership_find(&self->members, (uint32_t) self->leader);
+    out[0] = 0;
+    if (leader)
+        zkv_member_endpoint(leader, leader->client_port, out, LEADER_ENDPOINT_SIZE);
+    return leader != NULL;
+}
+
 static void s_reply_status(client_t *self, zframe_t *routing, const Zkv__Request *req,
                            Zkv__Status status, const char *error)
 {
@@ -178,10 +190,9 @@ static void s_reply_status(client_t *self, zframe_t *routing, const Zkv__Request
         r.sequence = req->sequence;
         r.request_id = req->request_id;
     }
-    char endpoint[ZKV_HOST_SIZE_MAX + 32] = "";
-    const zkv_member_t *leader = zkv_membership_find(&self->members, (uint32_t) self->leader);
-    if (status == ZKV__STATUS__NOT_LEADER && leader)
-        zkv_member_endpoint(leader, leader->client_port, endpoint, sizeof endpoint);
+    char endpoint[LEADER_ENDPOINT_SIZE] = "";
+    if (status == ZKV__STATUS__NOT_LEADER)
+        s_leader_endpoint(self, endpoint);
     r.leader_endpoint = endpoint;
     s_send(self, routing, zkv_response_frame(&r), status);
 }
@@ -659,12 +670,9 @@ static void s_read_reply(client_t *self, zkv_msg_t *msg)
                              : ZKV__STATUS__STATUS_UNSPECIFIED;
     /* Served here, a follower, after a round trip to the leader: a client
        that reads on is better off there. */
-    const zkv_member_t *leader = zkv_membership_find(&self->members, (uint32_t) self->leader);
-    if (p->name_leader && leader && msg->body) {
-        char endpoint[ZKV_HOST_SIZE_MAX + 32];
-        zkv_member_endpoint(leader, leader->client_port, endpoint, sizeof endpoint);
+    char endpoint[LEADER_ENDPOINT_SIZE];
+    if (p->name_leader && msg->body && s_leader_endpoint(self, endpoint))
         msg->body = zkv_response_add_leader(msg->body, endpoint);
-    }
     s_send(self, p->routing, msg->body, status); /* takes the frame */
     s_count_pending(self, p);
     msg->body = NULL;

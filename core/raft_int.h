@@ -281,6 +281,8 @@ void raft_read_kick(zkv_raft_t *raft);
 void raft_read_ack(zkv_raft_t *raft, raft_peer_t *pr, uint64_t round);
 void raft_read_fail_unconfirmed(zkv_raft_t *raft);
 void raft_read_tick(zkv_raft_t *raft);
+/* READ_INDEX_RESPONSE to a follower's request context: index, or 0 to refuse. */
+void raft_read_answer(zkv_raft_t *raft, uint32_t to, uint64_t context, uint64_t index);
 void raft_handle_read_index(zkv_raft_t *raft, const zkv_raft_msg_t *m);
 void raft_handle_read_index_response(zkv_raft_t *raft, const zkv_raft_msg_t *m);
 bool raft_read_releasable(const zkv_raft_t *raft);

@@ -66,6 +66,16 @@ bool raft_read_startable(const zkv_raft_t *raft)
     return s_asking(raft) || (raft->role == ZKV_RAFT_LEADER && s_committed_in_term(raft));
 }
 
+void raft_read_answer(zkv_raft_t *raft, uint32_t to, uint64_t context, uint64_t index)
+{
+    zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_READ_INDEX_RESPONSE,
+                        .to = to,
+                        .context = context,
+                        .index = index,
+                        .reject = index == 0};
+    raft_send(raft, &m, NULL, 0, 0);
+}
+
 /*  Answer the followers whose reads a confirmed round covers, and forget them. */
 static void s_answer_followers(zkv_raft_t *raft)
 {
@@ -76,11 +86,7 @@ static void s_answer_followers(zkv_raft_t *raft)
             raft->reads.v[keep++] = *r;
             continue;
         }
-        zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_READ_INDEX_RESPONSE,
-                            .to = r->from,
-                            .context = r->context,
-                            .index = r->index};
-        raft_send(raft, &m, NULL, 0, 0);
+        raft_read_answer(raft, r->from, r->context, r->index);
     }
     raft->reads.n = keep;
 }
@@ -185,21 +191,13 @@ void raft_handle_read_index(zkv_raft_t *raft, const zkv_raft_msg_t *m)
     /* TEST-ONLY planted bug: answer a follower at once with the commit index,
        without a quorum round (a deposed leader hands out stale indexes). */
     if (raft->role == ZKV_RAFT_LEADER) {
-        zkv_raft_msg_t now = {.type = ZKV_RAFT_MSG_READ_INDEX_RESPONSE,
-                              .to = m->from,
-                              .context = m->context,
-                              .index = raft->log.commit};
-        raft_send(raft, &now, NULL, 0, 0);
+        raft_read_answer(raft, m->from, m->context, raft->log.commit);
         return;
     }
 #endif
     if (raft->role == ZKV_RAFT_LEADER && s_admit(raft, m->context, m->from) == ZKV_OK)
         return;
-    zkv_raft_msg_t r = {.type = ZKV_RAFT_MSG_READ_INDEX_RESPONSE,
-                        .to = m->from,
-                        .context = m->context,
-                        .reject = true};
-    raft_send(raft, &r, NULL, 0, 0);
+    raft_read_answer(raft, m->from, m->context, 0);
 }
 
 void raft_handle_read_index_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)

@@ -92,12 +92,7 @@ static void s_step_stale(zkv_raft_t *raft, const zkv_raft_msg_t *m)
                             .reject = true};
         raft_send(raft, &r, NULL, 0, 0);
     } else if (m->type == ZKV_RAFT_MSG_READ_INDEX) {
-        /* Our term in the answer tells the asker its leader is gone. */
-        zkv_raft_msg_t r = {.type = ZKV_RAFT_MSG_READ_INDEX_RESPONSE,
-                            .to = m->from,
-                            .context = m->context,
-                            .reject = true};
-        raft_send(raft, &r, NULL, 0, 0);
+        raft_read_answer(raft, m->from, m->context, 0); /* our term tells it its leader is gone */
     }
 }
 

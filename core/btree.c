@@ -85,25 +85,28 @@ static zkv_btree_rec_t *s_rec_new(zkv_btree_t *self, const void *key, size_t key
                                   const void *value, size_t value_size,
                                   const zkv_btree_meta_t *meta)
 {
-    zkv_btree_rec_t *rec = s_alloc(self, sizeof(zkv_btree_rec_t) + key_size + value_size, true);
+    uint8_t tail[S_REC_TAIL_MAX];
+    size_t tail_size = s_rec_tail(tail, value_size, meta);
+    zkv_btree_rec_t *rec =
+        s_alloc(self, sizeof(zkv_btree_rec_t) + key_size + tail_size + value_size, true);
     if (rec == NULL)
         return NULL;
-    rec->key_size = (uint32_t) key_size;
-    rec->value_size = (uint32_t) value_size;
-    rec->meta = meta ? *meta : (zkv_btree_meta_t){0};
+    rec->key_size = (uint16_t) key_size;
     if (key_size > 0)
         memcpy(rec->data, key, key_size);
+    memcpy(rec->data + key_size, tail, tail_size);
     if (value_size > 0)
-        memcpy(rec->data + key_size, value, value_size);
+        memcpy(rec->data + key_size + tail_size, value, value_size);
     return rec;
 }
 
 /*  The caller's copy of a value: never NULL on success, even for 0 bytes. */
 static void *s_value_copy(zkv_btree_t *self, const zkv_btree_rec_t *rec)
 {
-    void *copy = s_alloc(self, rec->value_size > 0 ? rec->value_size : 1, false);
-    if (copy != NULL && rec->value_size > 0)
-        memcpy(copy, rec->data + rec->key_size, rec->value_size);
+    zkv_bytes_t value = s_rec_value(rec, NULL);
+    void *copy = s_alloc(self, value.size > 0 ? value.size : 1, false);
+    if (copy != NULL && value.size > 0)
+        memcpy(copy, value.data, value.size);
     return copy;
 }
 
@@ -368,13 +371,9 @@ int zkv_btree_get_meta(const zkv_btree_t *self, const void *key, size_t key_size
     size_t pos = s_leaf_lower(leaf, key, key_size, &maybe);
     if (!maybe || s_rec_cmp(leaf->rec[pos], key, key_size) != 0)
         return ZKV_ENOTFOUND;
-    const zkv_btree_rec_t *rec = leaf->rec[pos];
-    if (value != NULL) {
-        value->data = rec->data + rec->key_size;
-        value->size = rec->value_size;
-    }
-    if (meta != NULL)
-        *meta = rec->meta;
+    zkv_bytes_t v = s_rec_value(leaf->rec[pos], meta);
+    if (value != NULL)
+        *value = v;
     return ZKV_OK;
 }
 
@@ -441,12 +440,15 @@ static int s_replace(zkv_btree_t *self, s_path_t *path, const void *value, size_
         return ZKV_ENOMEM;
     if (old_value != NULL && (copy = s_value_copy(self, old)) == NULL)
         return ZKV_ENOMEM;
-    size_t previous_size = old->value_size;
-    if (old->value_size == value_size && self->view == NULL) {
+    zkv_bytes_t previous = s_rec_value(old, NULL);
+    uint8_t tail[S_REC_TAIL_MAX];
+    size_t tail_size = s_rec_tail(tail, value_size, meta);
+    uint8_t *at = old->data + old->key_size;
+    if (previous.size == value_size && previous.data == at + tail_size && self->view == NULL) {
         /* memmove: value may point into this very record */
         if (value_size > 0)
-            memmove(old->data + old->key_size, value, value_size);
-        old->meta = meta ? *meta : (zkv_btree_meta_t){0};
+            memmove(at + tail_size, value, value_size);
+        memcpy(at, tail, tail_size);
     } else {
         zkv_btree_rec_t *rec = s_rec_new(self, old->data, old->key_size, value, value_size, meta);
         if (rec == NULL) {
@@ -461,7 +463,7 @@ static int s_replace(zkv_btree_t *self, s_path_t *path, const void *value, size_
     if (old_value != NULL) {
         *old_value = copy;
         if (old_size != NULL)
-            *old_size = previous_size;
+            *old_size = previous.size;
     }
     return ZKV_OK;
 }
@@ -564,6 +566,74 @@ static void s_leaf_split(zkv_btree_leaf_t *left, size_t pos, zkv_btree_rec_t *re
     if (right->next != NULL)
         right->next->prev = right;
     left->next = right;
+}
+
+/*  A full leaf whose sibling under the same parent has room hands entries to
+    it instead of splitting: direction -1 the left one, +1 the right one, 0
+    none. A load in key order then fills its leaves instead of leaving each
+    one half full. */
+static int s_shift_side(const s_path_t *path)
+{
+    if (path->depth == 0 || path->leaf->hdr.n < ZKV_BTREE_ORDER)
+        return 0;
+    const zkv_btree_inner_t *parent = path->node[path->depth - 1];
+    size_t i = path->idx[path->depth - 1];
+    if (i > 0 && parent->child[i - 1]->n < ZKV_BTREE_ORDER - 1)
+        return -1;
+    if (i + 1 < parent->hdr.n && parent->child[i + 1]->n < ZKV_BTREE_ORDER - 1)
+        return 1;
+    return 0;
+}
+
+/*  Half the sibling's room (at least 2): random inserts do not fill it at
+    once, and the new record fits on either side. */
+static size_t s_shift_count(const zkv_btree_leaf_t *sibling)
+{
+    size_t room = ZKV_BTREE_ORDER - sibling->hdr.n;
+    assert(room >= 2);
+    return room / 2;
+}
+
+/*  Child i of parent is full: move its first entries to the left sibling,
+    then insert rec at pos of the entries as they were. */
+static void s_leaf_shift_left(zkv_btree_inner_t *parent, size_t i, size_t pos, zkv_btree_rec_t *rec)
+{
+    zkv_btree_leaf_t *left = (zkv_btree_leaf_t *) parent->child[i - 1];
+    zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) parent->child[i];
+    size_t ln = left->hdr.n, n = leaf->hdr.n, k = s_shift_count(left);
+    assert(pos > 0); /* the leaf is not the leftmost one */
+    memcpy(left->rec + ln, leaf->rec, k * sizeof(left->rec[0]));
+    left->hdr.n = (uint16_t) (ln + k);
+    s_adopt(&left->hdr, &leaf->hdr, leaf->pfx, ln, ln + k);
+    memmove(leaf->pfx, leaf->pfx + k, (n - k) * sizeof(leaf->pfx[0]));
+    memmove(leaf->rec, leaf->rec + k, (n - k) * sizeof(leaf->rec[0]));
+    leaf->hdr.n = (uint16_t) (n - k);
+    if (pos <= k)
+        s_leaf_insert_at(left, ln + pos, rec);
+    else
+        s_leaf_insert_at(leaf, pos - k, rec);
+    s_set_sep(parent, i - 1, leaf->rec[0]);
+}
+
+/*  Child i of parent is full: move its last entries to the right sibling,
+    then insert rec at pos of the entries as they were. */
+static void s_leaf_shift_right(zkv_btree_inner_t *parent, size_t i, size_t pos,
+                               zkv_btree_rec_t *rec)
+{
+    zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) parent->child[i];
+    zkv_btree_leaf_t *right = (zkv_btree_leaf_t *) parent->child[i + 1];
+    size_t rn = right->hdr.n, k = s_shift_count(right), keep = leaf->hdr.n - k;
+    memmove(right->pfx + k, right->pfx, rn * sizeof(right->pfx[0]));
+    memmove(right->rec + k, right->rec, rn * sizeof(right->rec[0]));
+    memcpy(right->rec, leaf->rec + keep, k * sizeof(right->rec[0]));
+    right->hdr.n = (uint16_t) (rn + k);
+    s_adopt(&right->hdr, &leaf->hdr, leaf->pfx + keep, 0, k);
+    leaf->hdr.n = (uint16_t) keep;
+    if (pos <= keep)
+        s_leaf_insert_at(leaf, pos, rec);
+    else
+        s_leaf_insert_at(right, pos - keep, rec);
+    s_set_sep(parent, i, right->rec[0]);
 }
 
 /*  Put child at index ci and its separator (the smallest record under it) at ci - 1. */
@@ -676,17 +746,28 @@ int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const voi
             *replaced = true;
         return rc;
     }
-    if (s_drop_reserve(self, 1) != ZKV_OK || !s_path_own(self, &path))
+    /* the leaf, and the sibling it may hand entries to */
+    if (s_drop_reserve(self, 2) != ZKV_OK || !s_path_own(self, &path))
+        return ZKV_ENOMEM;
+    int side = s_shift_side(&path);
+    zkv_btree_inner_t *parent = side ? path.node[path.depth - 1] : NULL;
+    size_t i = side ? path.idx[path.depth - 1] : 0;
+    if (side && !s_leaf_own(self, parent, i + (size_t) side))
         return ZKV_ENOMEM;
     zkv_btree_rec_t *rec = s_rec_new(self, key, key_size, value, value_size, meta);
     if (rec == NULL)
         return ZKV_ENOMEM;
-    s_spare_t spare;
-    if (s_spare_reserve(self, &path, &spare) != ZKV_OK) {
+    s_spare_t spare = {0};
+    if (!side && s_spare_reserve(self, &path, &spare) != ZKV_OK) {
         s_free(self, rec, s_rec_size(rec));
         return ZKV_ENOMEM;
     }
-    s_insert(self, &path, rec, &spare);
+    if (side < 0)
+        s_leaf_shift_left(parent, i, path.pos, rec);
+    else if (side > 0)
+        s_leaf_shift_right(parent, i, path.pos, rec);
+    else
+        s_insert(self, &path, rec, &spare);
     assert(spare.leaf == NULL && spare.used == spare.inners);
     self->count++;
     return ZKV_OK;
@@ -886,7 +967,7 @@ int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void *
         if ((*old_value = s_value_copy(self, rec)) == NULL)
             return ZKV_ENOMEM;
         if (old_size != NULL)
-            *old_size = rec->value_size;
+            *old_size = s_rec_value(rec, NULL).size;
     }
     s_leaf_remove_at(leaf, path.pos);
     /* Only the root leaf can become empty; any other holds ZKV_BTREE_MIN - 1 now. */

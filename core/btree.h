@@ -148,6 +148,6 @@ void zkv_btree_iter_next(zkv_btree_iter_t *self);
 void zkv_btree_iter_prev(zkv_btree_iter_t *self);
 zkv_bytes_t zkv_btree_iter_key(const zkv_btree_iter_t *self);
 zkv_bytes_t zkv_btree_iter_value(const zkv_btree_iter_t *self);
-const zkv_btree_meta_t *zkv_btree_iter_meta(const zkv_btree_iter_t *self);
+zkv_btree_meta_t zkv_btree_iter_meta(const zkv_btree_iter_t *self);
 
 #endif

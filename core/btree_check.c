@@ -79,7 +79,8 @@ static int s_check_leaf(s_check_t *c, const zkv_btree_leaf_t *leaf, s_bounds_t b
         const zkv_btree_rec_t *rec = leaf->rec[i];
         if (rec == NULL)
             return s_fail(c, "key %zu: null record", c->count);
-        if (rec->key_size > c->tree->key_size_max || rec->value_size > ZKV_VALUE_SIZE_MAX)
+        if (rec->key_size > c->tree->key_size_max ||
+            s_rec_value(rec, NULL).size > ZKV_VALUE_SIZE_MAX)
             return s_fail(c, "key %zu: key or value size over the limit", c->count);
         if (!s_entry_ok(&leaf->hdr, rec, leaf->pfx[i]))
             return s_fail(c, "key %zu: lacks the leaf's common bytes or its cached bytes are stale",
@@ -90,7 +91,7 @@ static int s_check_leaf(s_check_t *c, const zkv_btree_leaf_t *leaf, s_bounds_t b
             return s_fail(c, "key %zu: outside the separators above its leaf", c->count);
         c->prev_rec = rec;
         c->count++;
-        c->memory += sizeof(zkv_btree_rec_t) + rec->key_size + rec->value_size;
+        c->memory += s_rec_size(rec);
     }
     c->memory += sizeof(zkv_btree_leaf_t);
     return ZKV_OK;

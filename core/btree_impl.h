@@ -31,12 +31,22 @@
 /*  Most common bytes a node remembers. */
 #define ZKV_BTREE_COMMON_MAX 24
 
+/*  A record is the key, then its value's size and metadata as varints, then
+    the value: 8 bytes beside the key and value of a key written once below
+    revision 2^28, where fixed fields would take 40. The first varint is
+    value_size << 3 | flags; create_revision follows, then mod_revision,
+    version and lease, each only when its flag says it is not the usual
+    (mod_revision = create_revision, version 1, no lease). */
 typedef struct {
-    uint32_t key_size;
-    uint32_t value_size;
-    zkv_btree_meta_t meta;
-    uint8_t data[]; /* key bytes, then value bytes */
+    uint16_t key_size;
+    uint8_t data[];
 } zkv_btree_rec_t;
+
+static_assert(ZKV_BTREE_WIDE_KEY_SIZE_MAX <= UINT16_MAX, "a record's key size is 16 bits");
+
+enum { S_REC_MOD = 1, S_REC_VERSION = 2, S_REC_LEASE = 4, S_REC_FLAG_BITS = 3 };
+/*  Most bytes of a record beside its key and value. */
+#define S_REC_TAIL_MAX (5 * 10)
 
 typedef struct {
     uint16_t n; /* leaf: entries; inner node: children */
@@ -89,9 +99,75 @@ struct zkv_btree_view_t {
     _Atomic bool stop; /* zkv_btree_view_stop */
 };
 
+static inline uint8_t *s_varint_put(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t) (v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t) v;
+    return p;
+}
+
+static inline const uint8_t *s_varint_get(const uint8_t *p, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        uint8_t b = *p++;
+        x |= (uint64_t) (b & 0x7f) << shift;
+        if (b < 0x80)
+            break;
+    }
+    *v = x;
+    return p;
+}
+
+/*  Writes the bytes between key and value to tail (S_REC_TAIL_MAX room);
+    returns their number. */
+static inline size_t s_rec_tail(uint8_t *tail, size_t value_size, const zkv_btree_meta_t *meta)
+{
+    static const zkv_btree_meta_t zero;
+    const zkv_btree_meta_t *m = meta ? meta : &zero;
+    unsigned flags = (m->mod_revision != m->create_revision ? S_REC_MOD : 0) |
+                     (m->version != 1 ? S_REC_VERSION : 0) | (m->lease != 0 ? S_REC_LEASE : 0);
+    uint8_t *p = s_varint_put(tail, (uint64_t) value_size << S_REC_FLAG_BITS | flags);
+    p = s_varint_put(p, m->create_revision);
+    if (flags & S_REC_MOD)
+        p = s_varint_put(p, m->mod_revision);
+    if (flags & S_REC_VERSION)
+        p = s_varint_put(p, m->version);
+    if (flags & S_REC_LEASE)
+        p = s_varint_put(p, m->lease);
+    return (size_t) (p - tail);
+}
+
+/*  The record's value; its metadata too when meta is not NULL. */
+static inline zkv_bytes_t s_rec_value(const zkv_btree_rec_t *rec, zkv_btree_meta_t *meta)
+{
+    const uint8_t *p = rec->data + rec->key_size;
+    uint64_t head;
+    p = s_varint_get(p, &head);
+    unsigned flags = (unsigned) head & ((1u << S_REC_FLAG_BITS) - 1);
+    zkv_btree_meta_t m;
+    p = s_varint_get(p, &m.create_revision);
+    m.mod_revision = m.create_revision;
+    m.version = 1;
+    m.lease = 0;
+    if (flags & S_REC_MOD)
+        p = s_varint_get(p, &m.mod_revision);
+    if (flags & S_REC_VERSION)
+        p = s_varint_get(p, &m.version);
+    if (flags & S_REC_LEASE)
+        p = s_varint_get(p, &m.lease);
+    if (meta != NULL)
+        *meta = m;
+    return (zkv_bytes_t){.data = p, .size = (size_t) (head >> S_REC_FLAG_BITS)};
+}
+
 static inline size_t s_rec_size(const zkv_btree_rec_t *rec)
 {
-    return sizeof(zkv_btree_rec_t) + rec->key_size + rec->value_size;
+    zkv_bytes_t value = s_rec_value(rec, NULL);
+    return (size_t) ((const uint8_t *) value.data - (const uint8_t *) rec) + value.size;
 }
 
 /*  Room for recs more retired records and leaves more retired leaves: ZKV_OK

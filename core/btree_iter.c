@@ -99,11 +99,6 @@ static zkv_bytes_t s_key(const zkv_btree_rec_t *rec)
     return (zkv_bytes_t){.data = rec->data, .size = rec->key_size};
 }
 
-static zkv_bytes_t s_value(const zkv_btree_rec_t *rec)
-{
-    return (zkv_bytes_t){.data = rec->data + rec->key_size, .size = rec->value_size};
-}
-
 zkv_btree_iter_t *zkv_btree_iter_new(const zkv_btree_t *tree)
 {
     assert(tree != NULL);
@@ -165,12 +160,14 @@ zkv_bytes_t zkv_btree_iter_key(const zkv_btree_iter_t *self)
 
 zkv_bytes_t zkv_btree_iter_value(const zkv_btree_iter_t *self)
 {
-    return s_value(s_rec(&self->at));
+    return s_rec_value(s_rec(&self->at), NULL);
 }
 
-const zkv_btree_meta_t *zkv_btree_iter_meta(const zkv_btree_iter_t *self)
+zkv_btree_meta_t zkv_btree_iter_meta(const zkv_btree_iter_t *self)
 {
-    return &s_rec(&self->at)->meta;
+    zkv_btree_meta_t meta;
+    s_rec_value(s_rec(&self->at), &meta);
+    return meta;
 }
 
 size_t zkv_btree_range(const zkv_btree_t *self, const void *start, size_t start_size,
@@ -196,8 +193,12 @@ size_t zkv_btree_range(const zkv_btree_t *self, const void *start, size_t start_
         if (reverse && start != NULL && s_rec_cmp(rec, start, start_size) < 0)
             break;
         visited++;
-        if (visit != NULL && !visit(s_key(rec), s_value(rec), &rec->meta, arg))
-            break;
+        if (visit != NULL) {
+            zkv_btree_meta_t meta;
+            zkv_bytes_t value = s_rec_value(rec, &meta);
+            if (!visit(s_key(rec), value, &meta, arg))
+                break;
+        }
         if (reverse)
             s_prev(&c);
         else

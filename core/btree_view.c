@@ -63,9 +63,10 @@ size_t zkv_btree_view_each(const zkv_btree_view_t *self, zkv_btree_visit_fn visi
                 return visited;
             const zkv_btree_rec_t *r = leaf->rec[i];
             zkv_bytes_t key = {r->data, r->key_size};
-            zkv_bytes_t value = {r->data + r->key_size, r->value_size};
+            zkv_btree_meta_t meta;
+            zkv_bytes_t value = s_rec_value(r, &meta);
             visited++;
-            if (!visit(key, value, &r->meta, arg))
+            if (!visit(key, value, &meta, arg))
                 return visited;
         }
     }

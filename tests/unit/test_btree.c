@@ -340,8 +340,10 @@ static void test_size_limits(void **state)
                                    NULL, NULL, NULL),
                      ZKV_OK);
     s_assert_value(tree, key, ZKV_KEY_SIZE_MAX, value, ZKV_VALUE_SIZE_MAX);
-    assert_int_equal(zkv_btree_memory(tree), memory + ZKV_KEY_SIZE_MAX + ZKV_VALUE_SIZE_MAX +
-                                                 sizeof(zkv_btree_meta_t) + 8 /* record header */);
+    /* beside key and value: the key's size, then varints of value size and flags (4 bytes
+       for 2^23), create_revision 0 and version 0 (a byte each) */
+    assert_int_equal(zkv_btree_memory(tree),
+                     memory + ZKV_KEY_SIZE_MAX + ZKV_VALUE_SIZE_MAX + 2 + 4 + 1 + 1);
     /* a prefix as long as the longest key finds it; 0xff-padded prefixes too */
     assert_int_equal(zkv_btree_prefix(tree, key, ZKV_KEY_SIZE_MAX, true, 0, NULL, NULL), 1);
     assert_int_equal(zkv_btree_prefix(tree, key, 100, false, 0, NULL, NULL), 1);
@@ -535,7 +537,7 @@ static void test_delete_everything(void **state)
 static void test_enomem_leaves_tree_unchanged(void **state)
 {
     (void) state;
-    enum { N = 9000 }; /* past the first split of a full root inner node */
+    enum { N = 20000 }; /* past the first split of a full root inner node */
     zkv_btree_t *tree = zkv_btree_new();
     char key[32];
     size_t most = 0;
@@ -604,7 +606,7 @@ static void test_memory_accounting(void **state)
     (void) state;
     zkv_btree_t *tree = zkv_btree_new();
     size_t base = zkv_btree_memory(tree);
-    const size_t header = 8 + sizeof(zkv_btree_meta_t);
+    const size_t header = 2 + 3; /* key size; value size and flags, create 0, version 0 */
     char key[32];
     for (size_t i = 0; i < 100; i++) { /* one leaf: no node allocated */
         size_t before = zkv_btree_memory(tree);
@@ -622,19 +624,105 @@ static void test_memory_accounting(void **state)
     assert_int_equal(zkv_btree_memory(tree), before - 3 - header - strlen(key));
     zkv_btree_destroy(&tree);
 
+    /* A load in key order, either way, fills its leaves: under 20 bytes of nodes a key
+       (a leaf is 16 bytes an entry), where splits alone leave them half full (33). */
     enum { N = 50000 };
-    tree = zkv_btree_new();
-    size_t payload = 0;
-    for (size_t i = 0; i < N; i++) { /* ascending: leaves stay about half full */
-        s_key_of(i, key, sizeof key);
-        assert_int_equal(zkv_btree_put(tree, key, strlen(key), key, 16, NULL, NULL, NULL, NULL),
-                         ZKV_OK);
-        payload += strlen(key) + 16;
+    for (int descending = 0; descending < 2; descending++) {
+        tree = zkv_btree_new();
+        size_t payload = 0;
+        for (size_t i = 0; i < N; i++) {
+            s_key_of(descending ? N - 1 - i : i, key, sizeof key);
+            assert_int_equal(zkv_btree_put(tree, key, strlen(key), key, 16, NULL, NULL, NULL, NULL),
+                             ZKV_OK);
+            payload += strlen(key) + 16 + header;
+        }
+        size_t overhead = (zkv_btree_memory(tree) - base - payload) / N;
+        assert_true(overhead < 20);
+        s_assert_ok(tree);
+        zkv_btree_destroy(&tree);
     }
-    size_t overhead = (zkv_btree_memory(tree) - base - payload) / N;
-    assert_true(overhead <= 64 + sizeof(zkv_btree_meta_t));
-    s_assert_ok(tree);
+}
+
+static void s_assert_meta(const zkv_btree_meta_t *got, const zkv_btree_meta_t *want)
+{
+    assert_int_equal(got->create_revision, want->create_revision);
+    assert_int_equal(got->mod_revision, want->mod_revision);
+    assert_int_equal(got->version, want->version);
+    assert_int_equal(got->lease, want->lease);
+}
+
+static bool s_meta_visit(zkv_bytes_t key, zkv_bytes_t value, const zkv_btree_meta_t *meta,
+                         void *arg)
+{
+    (void) key;
+    (void) value;
+    *(zkv_btree_meta_t *) arg = *meta;
+    return false;
+}
+
+/*  Every metadata a record can hold comes back through get, iterator, scan
+    and view, whatever the value's size, also after a replace in place or by
+    a record of another size; a key written once below revision 2^21 costs 7
+    bytes beside its key and value. */
+static void test_meta_round_trip(void **state)
+{
+    (void) state;
+    const zkv_btree_meta_t metas[] = {
+        {0, 0, 0, 0},
+        {1, 1, 1, 0},
+        {1000000, 1000000, 1, 0},
+        {5, 9, 3, 0},
+        {9, 5, 1, 7}, /* mod below create: kept as given */
+        {UINT64_MAX, UINT64_MAX, 1, UINT64_MAX},
+        {UINT64_MAX, 0, UINT64_MAX, 1},
+    };
+    const size_t sizes[] = {0, 1, 15, 16, 255, 256, 2047, 2048, ZKV_VALUE_SIZE_MAX};
+    const size_t n_metas = sizeof metas / sizeof metas[0], n_sizes = sizeof sizes / sizeof sizes[0];
+    uint8_t *value = malloc(ZKV_VALUE_SIZE_MAX);
+    assert_non_null(value);
+    for (size_t i = 0; i < ZKV_VALUE_SIZE_MAX; i++)
+        value[i] = (uint8_t) (i * 31 + 7);
+    zkv_btree_t *tree = zkv_btree_new();
+    for (size_t round = 0; round < n_metas * n_sizes * 2; round++) {
+        const zkv_btree_meta_t *want = &metas[round % n_metas];
+        size_t size = sizes[(round / n_metas) % n_sizes];
+        bool with_view = round % 3 == 0;
+        zkv_btree_view_t *view = with_view ? zkv_btree_view_new(tree) : NULL;
+        assert_int_equal(zkv_btree_put(tree, "k", 1, value, size, want, NULL, NULL, NULL), ZKV_OK);
+        zkv_bytes_t got;
+        zkv_btree_meta_t meta;
+        assert_int_equal(zkv_btree_get_meta(tree, "k", 1, &got, &meta), ZKV_OK);
+        s_assert_meta(&meta, want);
+        assert_int_equal(got.size, size);
+        if (size > 0)
+            assert_memory_equal(got.data, value, size);
+        zkv_btree_iter_t *it = zkv_btree_iter_new(tree);
+        zkv_btree_iter_first(it);
+        meta = zkv_btree_iter_meta(it);
+        s_assert_meta(&meta, want);
+        assert_int_equal(zkv_btree_iter_value(it).size, size);
+        zkv_btree_iter_destroy(&it);
+        memset(&meta, 0xa5, sizeof meta);
+        assert_int_equal(zkv_btree_range(tree, NULL, 0, NULL, 0, false, 0, s_meta_visit, &meta), 1);
+        s_assert_meta(&meta, want);
+        zkv_btree_view_release(&view);
+        view = zkv_btree_view_new(tree);
+        memset(&meta, 0xa5, sizeof meta);
+        assert_int_equal(zkv_btree_view_each(view, s_meta_visit, &meta), 1);
+        s_assert_meta(&meta, want);
+        zkv_btree_view_release(&view);
+        s_assert_ok(tree);
+    }
     zkv_btree_destroy(&tree);
+
+    tree = zkv_btree_new();
+    size_t before = zkv_btree_memory(tree);
+    const zkv_btree_meta_t once = {(1u << 21) - 1, (1u << 21) - 1, 1, 0};
+    assert_int_equal(
+        zkv_btree_put(tree, "0123456789abcdef", 16, value, 256, &once, NULL, NULL, NULL), ZKV_OK);
+    assert_int_equal(zkv_btree_memory(tree) - before, 16 + 256 + 7);
+    zkv_btree_destroy(&tree);
+    free(value);
 }
 
 /* ---------------------------------------------------- randomized vs model */
@@ -1150,6 +1238,7 @@ int main(void)
         cmocka_unit_test(test_delete_everything),
         cmocka_unit_test(test_enomem_leaves_tree_unchanged),
         cmocka_unit_test(test_memory_accounting),
+        cmocka_unit_test(test_meta_round_trip),
         cmocka_unit_test(test_wide_keys),
         cmocka_unit_test(test_randomized_against_model),
     };

@@ -207,6 +207,34 @@ static void test_enomem_with_view_out(void **state)
     assert_int_equal(zkv_btree_delete(tree, key, strlen(key), NULL, NULL), ZKV_OK);
     s_assert_ok(tree);
     zkv_btree_view_release(&view);
+
+    /* Inserts in key order, a view taken now and then: full leaves hand entries to a
+       sibling the view holds (copied first) or split; every allocation may fail. */
+    for (size_t i = 100; i < 3000; i++) {
+        if (i % 300 == 0) {
+            zkv_btree_view_release(&view);
+            view = zkv_btree_view_new(tree);
+        }
+        s_key(i, key, sizeof key);
+        n = s_value(i, 1, value);
+        for (size_t budget = 0;; budget++) {
+            size_t count = zkv_btree_count(tree);
+            memory = zkv_btree_memory(tree);
+            zkv_btree_set_alloc_budget(tree, budget);
+            int rc = zkv_btree_put(tree, key, strlen(key), value, n, NULL, NULL, NULL, NULL);
+            zkv_btree_set_alloc_budget(tree, SIZE_MAX);
+            if (rc == ZKV_OK)
+                break;
+            assert_int_equal(rc, ZKV_ENOMEM);
+            assert_int_equal(zkv_btree_count(tree), count);
+            assert_int_equal(zkv_btree_memory(tree), memory);
+            assert_int_equal(zkv_btree_get(tree, key, strlen(key), NULL), ZKV_ENOTFOUND);
+        }
+        if (i % 50 == 0)
+            s_assert_ok(tree);
+    }
+    s_assert_ok(tree);
+    zkv_btree_view_release(&view);
     zkv_btree_destroy(&tree);
 }
 

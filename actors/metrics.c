@@ -160,6 +160,9 @@ static void s_raft(FILE *out, const zkv_metrics_t *m)
     S_GAUGE(out, "zkv_raft_commit_index", "Highest log index known committed.", &m->raft.commit);
     S_GAUGE(out, "zkv_raft_applied_index", "Highest log index applied to the state machine.",
             &m->raft.applied);
+    S_GAUGE(out, "zkv_raft_log_bytes",
+            "Memory of the Raft log since the last snapshot: entry data and the entry array.",
+            &m->raft.log_bytes);
     S_GAUGE(out, "zkv_raft_leader_commit_index",
             "The leader's commit index as last heard from it (its own on the leader).",
             &m->raft.leader_commit);
@@ -223,6 +226,9 @@ static void s_storage(FILE *out, const zkv_metrics_t *m)
     S_COUNTER(out, "zkv_storage_applied_entries_total", "Log entries applied.",
               &m->storage.applied_entries);
     S_GAUGE(out, "zkv_storage_keys", "Keys in the state machine.", &m->storage.keys);
+    S_GAUGE(out, "zkv_storage_tree_bytes",
+            "Memory of the B+ tree: nodes, keys, values and metadata (malloc's own not counted).",
+            &m->storage.tree_bytes);
     S_GAUGE(out, "zkv_sessions", "Client sessions the state machine holds.", &m->storage.sessions);
     S_GAUGE(out, "zkv_leases", "Leases granted and not yet revoked.", &m->storage.leases);
     S_COUNTER(out, "zkv_snapshots_total", "Snapshots this node wrote.", &m->storage.snapshots);
@@ -282,6 +288,11 @@ static void s_client(FILE *out, const zkv_metrics_t *m)
               "Times the watch port dropped every watcher (one was too slow).", &m->watch.cut_offs);
     S_COUNTER(out, "zkv_watch_catch_ups_total", "Catch-up requests served from the history.",
               &m->watch.catch_ups);
+    S_GAUGE(out, "zkv_watch_history_events", "Changes kept for watchers to catch up from.",
+            &m->watch.history_events);
+    S_GAUGE(out, "zkv_watch_history_bytes",
+            "Keys and values of the changes kept, with a fixed 64 bytes each beside them.",
+            &m->watch.history_bytes);
 }
 
 static void s_auth(FILE *out, const zkv_metrics_t *m)

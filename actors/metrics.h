@@ -55,6 +55,7 @@ typedef struct {
         zkv_metric_t proposals, proposals_refused;
         zkv_hist_t proposal_batch;
         zkv_metric_t peer_refused; /* malformed peer messages dropped */
+        zkv_metric_t log_bytes;
         zkv_peer_metrics_t peers[ZKV_MEMBERS_MAX];
     } raft;
     struct { /* log */
@@ -64,6 +65,7 @@ typedef struct {
     } wal;
     struct { /* storage */
         zkv_metric_t applied_entries, keys, sessions, leases;
+        zkv_metric_t tree_bytes;
         zkv_metric_t snapshots, snapshot_bytes, snapshot_failures;
         zkv_hist_t snapshot_seconds;
         zkv_metric_t installs;
@@ -75,6 +77,7 @@ typedef struct {
     } client;
     struct { /* watch */
         zkv_metric_t events, cut_offs, catch_ups;
+        zkv_metric_t history_events, history_bytes;
     } watch;
     struct { /* trace: the peer sockets' monitor events */
         zkv_link_metrics_t links[ZKV_MEMBERS_MAX];

@@ -11,6 +11,7 @@ void zkv_repl_metrics_state(zkv_repl_metrics_t *self, const zkv_raft_status_t *s
     zkv_metric_set(&m->raft.leader, st->leader);
     zkv_metric_set(&m->raft.commit, st->commit);
     zkv_metric_set(&m->raft.applied, st->applied);
+    zkv_metric_set(&m->raft.log_bytes, st->log_bytes);
     if (st->role == ZKV_RAFT_LEADER)
         zkv_metric_set(&m->raft.leader_commit, st->commit);
     if (st->leader != ZKV_RAFT_NONE && st->leader != self->leader_seen) {

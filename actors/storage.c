@@ -154,6 +154,7 @@ static void s_metrics(storage_t *self, uint64_t entries)
     zkv_metrics_t *m = self->port.metrics;
     zkv_metric_add(&m->storage.applied_entries, entries);
     zkv_metric_set(&m->storage.keys, zkv_btree_count(zkv_kvstore_tree(self->kv)));
+    zkv_metric_set(&m->storage.tree_bytes, zkv_btree_memory(zkv_kvstore_tree(self->kv)));
     zkv_metric_set(&m->storage.sessions, zkv_kvstore_sessions(self->kv));
     zkv_metric_set(&m->storage.leases, zkv_leases_count(zkv_kvstore_leases(self->kv)));
 }

@@ -170,6 +170,9 @@ static void s_events(zkv_watch_hub_t *self, const zkv_msg_t *msg)
             s_cut_off(self, "out_of_memory");
         }
     assert(more == 0); /* our own actor's */
+    zkv_metrics_t *m = self->port.metrics;
+    zkv_metric_set(&m->watch.history_events, zkv_watch_history_count(self->history));
+    zkv_metric_set(&m->watch.history_bytes, zkv_watch_history_bytes(self->history));
     s_publish_pending(self);
 }
 

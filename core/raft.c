@@ -592,6 +592,7 @@ void zkv_raft_status(const zkv_raft_t *raft, zkv_raft_status_t *s)
     s->commit = raft->log.commit;
     s->applied = raft->log.applied;
     s->first_index = raft->log.snap_index + 1;
+    s->log_bytes = raft->log.block_bytes + raft->log.cap * sizeof *raft->log.ents;
     s->last_index = raft_log_last(&raft->log);
     s->durable_index = raft->log.durable;
     s->snapshot_index = raft->log.snap_index;

@@ -370,6 +370,7 @@ typedef struct {
     uint64_t last_index;     /* last entry */
     uint64_t durable_index;  /* last entry reported durable */
     uint64_t snapshot_index; /* log compacted up to here */
+    uint64_t log_bytes;      /* memory the log since the snapshot holds: data and entries */
     uint32_t transferee;     /* leadership transfer target, or ZKV_RAFT_NONE */
     /* Leader: followers found holding less than they had acknowledged. */
     uint64_t match_regressions;

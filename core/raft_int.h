@@ -46,8 +46,9 @@ typedef struct {
     uint64_t snap_term;
     raft_block_t *head;
     raft_block_t *tail;
-    uint64_t unstable; /* first index not yet handed out for persistence */
-    uint64_t durable;  /* last index reported durable, matching this log */
+    size_t block_bytes; /* allocated for the blocks */
+    uint64_t unstable;  /* first index not yet handed out for persistence */
+    uint64_t durable;   /* last index reported durable, matching this log */
     uint64_t commit;
     uint64_t applying; /* last index handed out to apply */
     uint64_t applied;  /* last index the host reported applied */

@@ -100,6 +100,7 @@ static uint8_t *s_data_alloc(raft_log_t *log, size_t size, uint64_t index)
         b = malloc(sizeof *b + cap);
         if (!b)
             return NULL;
+        log->block_bytes += sizeof *b + cap;
         b->next = NULL;
         b->cap = cap;
         b->used = 0;
@@ -181,6 +182,7 @@ void raft_log_release(raft_log_t *log)
     while (log->head && log->head != log->tail && log->head->max_index <= log->snap_index) {
         raft_block_t *b = log->head;
         log->head = b->next;
+        log->block_bytes -= sizeof *b + b->cap;
         free(b);
     }
     if (log->tail && log->tail == log->head && log->tail->max_index <= log->snap_index) {

@@ -206,6 +206,13 @@ int main(void)
     zkv_client_destroy(&client);
     double after = s_wait_at_least(prom, puts, before + PUTS);
     h_note("puts counted by prometheus: %.0f before, %.0f after %d puts", before, after, PUTS);
+    /* every node holds the 32-byte values in its tree, its Raft log and its watch history */
+    double tree = s_wait_at_least(prom, "min(zkv_storage_tree_bytes)", PUTS * 32);
+    double log = s_wait_at_least(prom, "min(zkv_raft_log_bytes)", PUTS * 32);
+    double history = s_wait_at_least(prom, "min(zkv_watch_history_bytes)", PUTS * (32 + 64));
+    s_wait_at_least(prom, "min(zkv_watch_history_events)", PUTS);
+    h_note("memory of the least: tree %.0f, Raft log %.0f, watch history %.0f bytes", tree, log,
+           history);
     for (uint32_t id = 1; id <= 3; id++)
         s_promtool(cluster, id);
 

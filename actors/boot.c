@@ -107,8 +107,7 @@ static int s_load_snapshot(const zkv_config_t *config, zkv_boot_t *boot, char *e
     zkv_btree_t *tree = NULL;
     zkv_snapshot_meta_t meta = {0};
     size_t refused = 0;
-    int rc = zkv_snapshot_load_latest(boot->fs, dir, &tree, &meta, name, &refused, why,
-                                      sizeof why);
+    int rc = zkv_snapshot_load_latest(boot->fs, dir, &tree, &meta, name, &refused, why, sizeof why);
     if (rc == ZKV_ENOTFOUND && refused == 0)
         return 0;
     if (rc != ZKV_OK)
@@ -253,6 +252,7 @@ static void s_raft_config(const zkv_config_t *config, const zkv_boot_t *boot, ui
     rc->heartbeat_ticks = config->heartbeat_ticks;
     if (config->snapshot_chunk_bytes)
         rc->snapshot_chunk_size = config->snapshot_chunk_bytes;
+    rc->log_memory_bytes = (size_t) config->log_memory_bytes;
     if (seed == 0 && getrandom(&seed, sizeof seed, 0) != sizeof seed)
         seed = (uint64_t) time(NULL);
     rc->seed = seed ^ config->id;

@@ -57,6 +57,9 @@ static const option_t s_options[] = {
      "snapshot after this many applied entries (default 100000)"},
     {"snapshot-bytes", "ZKV_SNAPSHOT_BYTES", OPT_U64, FIELD(snapshot_bytes),
      "... or after this many bytes of log (default 67108864)"},
+    {"log-memory-bytes", "ZKV_LOG_MEMORY_BYTES", OPT_U64, FIELD(log_memory_bytes),
+     "applied log entries kept in memory for followers; older ones are read back from the "
+     "log (default 8388608; 0: all since the snapshot)"},
     {"wal-segment-bytes", "ZKV_WAL_SEGMENT_BYTES", OPT_U64, FIELD(wal_segment_bytes),
      "size of a log segment file, preallocated (default 67108864)"},
     {"server-cert", "ZKV_SERVER_CERT", OPT_STRING, FIELD(cert_path),
@@ -270,6 +273,7 @@ static void s_defaults(zkv_config_t *config)
 {
     memset(config, 0, sizeof *config);
     config->snapshot_entries = 100000;
+    config->log_memory_bytes = 8u << 20;
     config->snapshot_bytes = 64ull << 20;
     config->watch_history_events = 100000;
     config->watch_history_bytes = 64ull << 20;

@@ -14,7 +14,6 @@
 #include "cert.h"
 #include "zkv_limits.h"
 
-
 typedef struct {
     uint32_t id;
     char host[ZKV_HOST_SIZE_MAX];
@@ -37,9 +36,10 @@ typedef struct {
     uint64_t watch_history_events; /* changes kept for watchers to catch up from ... */
     uint64_t watch_history_bytes;  /* ... and their bytes */
     uint32_t watch_queue;          /* messages queued per watcher before the stream waits */
-    uint64_t snapshot_entries; /* take a snapshot after this many applied entries */
-    uint64_t snapshot_bytes;   /* ... or this many bytes of log */
-    uint64_t wal_segment_bytes; /* preallocated size of a WAL segment file */
+    uint64_t snapshot_entries;     /* take a snapshot after this many applied entries */
+    uint64_t snapshot_bytes;       /* ... or this many bytes of log */
+    uint64_t log_memory_bytes;     /* applied entry data the Raft log keeps (0: all) */
+    uint64_t wal_segment_bytes;    /* preallocated size of a WAL segment file */
     uint32_t tick_ms;
     uint32_t election_ticks;
     uint32_t heartbeat_ticks;

@@ -107,10 +107,41 @@ static int s_persist(log_t *self, const zkv_msg_t *msg)
     return rc;
 }
 
+static bool s_load_visit(const zkv_wal_entry_t *e, void *arg)
+{
+    zkv_raft_entry_t entry = {
+        .index = e->index, .term = e->term, .type = e->type, .data = e->data, .size = e->size};
+    return zkv_pack_entry(arg, &entry);
+}
+
+/*  Entries a leader's follower needs that its Raft core let go of. What
+    cannot be read (compacted, or the disk failed) is answered with none. */
+static void s_load(log_t *self, const zkv_msg_t *msg)
+{
+    zkv_packer_t out = {0};
+    int rc = ZKV_ENOTFOUND;
+    if (msg->load.lo < msg->load.hi) /* the log's hi is inclusive */
+        rc = zkv_wal_read(self->wal, msg->load.lo, msg->load.hi - 1, msg->load.bytes_max,
+                          s_load_visit, &out, NULL);
+    zframe_t *body = zkv_packer_frame(&out);
+    zkv_packer_free(&out);
+    if (rc != ZKV_OK || !body) {
+        zframe_destroy(&body);
+        body = zframe_new_empty();
+    }
+    zkv_msg_t loaded = {
+        .type = ZKV_MSG_LOADED, .loaded = {msg->load.peer, msg->load.lo}, .body = body};
+    zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &loaded);
+}
+
 void zkv_log_handle(zkv_log_t *self, const zkv_msg_t *msg)
 {
     if (self->failed)
         return;
+    if (msg->type == ZKV_MSG_LOAD) {
+        s_load(self, msg);
+        return;
+    }
     if (!self->wrote && !self->messages)
         self->first = zkv_wal_last_index(self->wal);
     self->messages++;

@@ -238,6 +238,8 @@ static void s_storage(FILE *out, const zkv_metrics_t *m)
            &m->storage.snapshot_seconds, true);
     S_GAUGE(out, "zkv_snapshot_size_bytes", "Size of the newest snapshot.",
             &m->storage.snapshot_bytes);
+    S_GAUGE(out, "zkv_snapshot_index", "Log index the newest snapshot holds everything up to.",
+            &m->storage.snapshot_index);
     S_COUNTER(out, "zkv_snapshot_installs_total", "Leader snapshots installed.",
               &m->storage.installs);
 }

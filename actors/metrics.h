@@ -66,7 +66,7 @@ typedef struct {
     struct { /* storage */
         zkv_metric_t applied_entries, keys, sessions, leases;
         zkv_metric_t tree_bytes;
-        zkv_metric_t snapshots, snapshot_bytes, snapshot_failures;
+        zkv_metric_t snapshots, snapshot_bytes, snapshot_index, snapshot_failures;
         zkv_hist_t snapshot_seconds;
         zkv_metric_t installs;
     } storage;

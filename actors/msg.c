@@ -38,6 +38,8 @@ static const s_layout_t s_layouts[ZKV_MSG_TYPE_MAX + 1] = {
     [ZKV_MSG_WRITE_SNAPSHOT] = {"WRITE_SNAPSHOT", 1, false},
     [ZKV_MSG_SNAPSHOT_WRITTEN] = {"SNAPSHOT_WRITTEN", 1, false},
     [ZKV_MSG_REMOVE] = {"REMOVE", 0, true},
+    [ZKV_MSG_LOAD] = {"LOAD", 4, false},
+    [ZKV_MSG_LOADED] = {"LOADED", 2, true},
 };
 
 static const s_layout_t *s_layout(zkv_msg_type_t type)

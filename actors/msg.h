@@ -63,7 +63,9 @@ typedef enum {
     ZKV_MSG_WRITE_SNAPSHOT,   /* write this job's snapshot (disk.h) */
     ZKV_MSG_SNAPSHOT_WRITTEN, /* ... done: the outcome is in the job */
     ZKV_MSG_REMOVE,           /* the file at body is not needed any more */
-    ZKV_MSG_TYPE_MAX = ZKV_MSG_REMOVE
+    ZKV_MSG_LOAD,             /* read entries [lo, hi) back from the log, for peer */
+    ZKV_MSG_LOADED,           /* ... the entries read from lo on (none: the log starts later) */
+    ZKV_MSG_TYPE_MAX = ZKV_MSG_LOADED
 } zkv_msg_type_t;
 
 /*  PERSIST flags. */
@@ -125,6 +127,12 @@ typedef struct {
         struct {
             uint64_t address; /* a zkv_snapshot_job_t in this process, the storage actor's */
         } job;
+        struct {
+            uint64_t peer, lo, hi, bytes_max;
+        } load;
+        struct {
+            uint64_t peer, lo;
+        } loaded;
     };
     zframe_t *body; /* owned; NULL for types without one (sent empty when left NULL) */
 } zkv_msg_t;

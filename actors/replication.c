@@ -42,8 +42,10 @@ struct zkv_repl_t {
     bool state_unsent;
     uint64_t match_regressions; /* the count last traced */
     bool fatal;
-    uint64_t refused;    /* peer messages refused as malformed or over a limit */
-    zkv_packer_t packer; /* entries of PERSIST and APPLY */
+    uint64_t refused;         /* peer messages refused as malformed or over a limit */
+    zkv_packer_t packer;      /* entries of PERSIST and APPLY */
+    zkv_raft_entry_t *loaded; /* scratch for entries read back (LOADED) */
+    size_t loaded_cap;
     zkv_repl_cluster_t cluster;
     zkv_repl_metrics_t metrics;
 #if ZKV_NODE_PLANTED_BUG == 3
@@ -158,8 +160,7 @@ static void s_apply(repl_t *self, const zkv_raft_ready_t *rd)
 
 static void s_read_failed(repl_t *self, uint64_t context, int status)
 {
-    zkv_msg_t fail = {.type = ZKV_MSG_READFAIL,
-                      .readfail = {context, (uint64_t) (int64_t) status}};
+    zkv_msg_t fail = {.type = ZKV_MSG_READFAIL, .readfail = {context, (uint64_t) (int64_t) status}};
     zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &fail);
 }
 
@@ -243,6 +244,11 @@ static void s_finish_ready(repl_t *self, zkv_raft_ready_t *rd, bool installed)
         s_apply(self, rd);
     if (rd->n_reads)
         s_serve_reads(self, rd);
+    for (size_t i = 0; i < rd->n_loads; i++) {
+        const zkv_raft_load_t *l = &rd->loads[i];
+        zkv_msg_t load = {.type = ZKV_MSG_LOAD, .load = {l->peer, l->lo, l->hi, l->bytes_max}};
+        zkv_port_send(&self->port, ZKV_ACTOR_LOG, &load);
+    }
     zkv_repl_cluster_ready(&self->cluster, self->raft, rd, &self->port, self->tracer);
     zkv_raft_advance(self->raft, rd);
     if (!installed)
@@ -431,12 +437,41 @@ static void s_prune(repl_t *self, uint64_t durable_id)
     zkv_port_send(&self->port, ZKV_ACTOR_STORAGE, &msg);
 }
 
+/*  Entries the log read back for a follower: to the core, which checks them. */
+static void s_loaded(repl_t *self, const zkv_msg_t *msg)
+{
+    zkv_unpacker_t in;
+    zkv_unpacker_init(&in, msg->body);
+    size_t n = 0;
+    zkv_raft_entry_t e;
+    int more;
+    while ((more = zkv_unpack_entry(&in, &e)) == 1) {
+        if (n == self->loaded_cap) {
+            size_t cap = self->loaded_cap ? 2 * self->loaded_cap : 256;
+            zkv_raft_entry_t *grown = realloc(self->loaded, cap * sizeof *grown);
+            if (!grown)
+                return; /* asked again after an election timeout */
+            self->loaded = grown;
+            self->loaded_cap = cap;
+        }
+        self->loaded[n++] = e;
+    }
+    assert(more == 0); /* our own log actor's */
+    int rc =
+        zkv_raft_loaded(self->raft, (uint32_t) msg->loaded.peer, msg->loaded.lo, self->loaded, n);
+    if (rc != ZKV_OK)
+        zsys_warning("zkvd: entries read back from %" PRIu64 " for node %" PRIu64 " refused: %s",
+                     msg->loaded.lo, msg->loaded.peer, zkv_strerror(rc));
+}
+
 static void s_on_log(repl_t *self, const zkv_msg_t *msg)
 {
     if (msg->type == ZKV_MSG_DURABLE) {
         zkv_raft_persisted(self->raft, msg->durable.ready_id);
         s_prune(self, msg->durable.ready_id);
         s_compact(self);
+    } else if (msg->type == ZKV_MSG_LOADED) {
+        s_loaded(self, msg);
     } else if (msg->type == ZKV_MSG_FATAL) {
         char why[1024];
         zsys_error("zkvd: %s", zkv_msg_text(msg, why, sizeof why));
@@ -604,6 +639,7 @@ void zkv_repl_destroy(zkv_repl_t **self_p)
         zkv_fs_close(self->fs, self->snapshot_fd);
     free(self->chunk_buf);
     zkv_packer_free(&self->packer);
+    free(self->loaded);
     for (zkv_msg_t *m = zlist_pop(self->deferred); m; m = zlist_pop(self->deferred)) {
         zkv_msg_clear(m);
         free(m);

@@ -168,6 +168,12 @@ void zkv_storage_announce(zkv_storage_t *self)
 
 static void s_start_snapshot(storage_t *self);
 
+static bool s_snapshot_due(const storage_t *self)
+{
+    return zkv_kvstore_applied(self->kv) - self->snapshot_index >= self->config.snapshot_entries ||
+           self->bytes_since >= self->config.snapshot_bytes;
+}
+
 static void s_apply(storage_t *self, const zkv_msg_t *msg)
 {
     zkv_unpacker_t in;
@@ -195,8 +201,7 @@ static void s_apply(storage_t *self, const zkv_msg_t *msg)
     zkv_msg_t done = {.type = ZKV_MSG_APPLIED, .applied.index = applied};
     zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &done);
 
-    if (applied - self->snapshot_index >= self->config.snapshot_entries ||
-        self->bytes_since >= self->config.snapshot_bytes)
+    if (s_snapshot_due(self))
         s_start_snapshot(self);
 }
 
@@ -331,6 +336,7 @@ static void s_snapshot_taken(storage_t *self, const zkv_snapshot_job_t *job)
     if (index <= self->snapshot_index)
         return; /* an installed one overtook it: the next PRUNE removes it */
     self->snapshot_index = index;
+    zkv_metric_set(&self->port.metrics->storage.snapshot_index, index);
     snprintf(self->snapshot_name, sizeof self->snapshot_name, "%s", job->name);
     char path[ZKV_DATA_PATH_SIZE_MAX];
     s_snapshot_path(self, job->name, path, sizeof path);
@@ -364,6 +370,8 @@ static void s_snapshot_written(storage_t *self, const zkv_msg_t *msg)
     if (!ok)
         zkv_backup_answer(&self->backups, 0, true, s_backup_failed, self);
     else if (zkv_backup_answer(&self->backups, self->snapshot_index, false, s_backup_reply, self))
+        s_start_snapshot(self);
+    else if (s_snapshot_due(self)) /* more was applied while it was written */
         s_start_snapshot(self);
 }
 
@@ -421,6 +429,7 @@ static int s_install(storage_t *self, uint64_t index, uint64_t term, char *name)
             s_set_members(self, meta.config, meta.config_size);
         self->last_term = meta.term;
         self->snapshot_index = meta.index;
+        zkv_metric_set(&self->port.metrics->storage.snapshot_index, meta.index);
         snprintf(self->snapshot_name, sizeof self->snapshot_name, "%s", name);
         self->bytes_since = 0;
 #if ZKV_NODE_PLANTED_BUG == 12
@@ -537,6 +546,7 @@ zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs, z
     self->tracer = tracer;
     snprintf(self->snap_dir, sizeof self->snap_dir, "%s/snap", self->config.data_dir);
     self->snapshot_index = zkv_kvstore_applied(self->kv);
+    zkv_metric_set(&self->port.metrics->storage.snapshot_index, self->snapshot_index);
     const char *slash = start->snapshot_path ? strrchr(start->snapshot_path, '/') : NULL;
     snprintf(self->snapshot_name, sizeof self->snapshot_name, "%s", slash ? slash + 1 : "");
     return self;

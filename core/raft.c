@@ -189,7 +189,8 @@ static int s_infl_pool(zkv_raft_t *raft)
 
 static int s_boot(zkv_raft_t *raft, const zkv_raft_boot_t *boot)
 {
-    raft_log_init(&raft->log, boot->snapshot_index, boot->snapshot_term);
+    raft_log_init(&raft->log, boot->snapshot_index, boot->snapshot_term,
+                  raft->cfg.log_memory_bytes);
     raft->snap_size = boot->snapshot_size;
     for (size_t i = 0; i < boot->n_entries; i++) {
         const zkv_raft_entry_t *e = &boot->entries[i];
@@ -266,6 +267,8 @@ void zkv_raft_destroy(zkv_raft_t **raft_p)
         return;
     free(raft->infl_pool);
     raft_log_free(&raft->log);
+    raft_load_free(raft);
+    free(raft->conf_kept.v);
     free(raft->records.v);
     free(raft->out.v);
     free(raft->out_off.v);
@@ -358,7 +361,7 @@ bool zkv_raft_has_ready(const zkv_raft_t *raft)
     return raft->out.n > 0 || raft->hs_dirty || raft->log.unstable <= raft_log_last(&raft->log) ||
            s_apply_limit(raft) > raft->log.applying || raft->chunks.n > 0 || raft->snap_pending ||
            raft->read_out.n > 0 || raft_read_releasable(raft) || raft_read_startable(raft) ||
-           s_soft_changed(raft) || raft->conf_version != raft->rd_conf_version;
+           raft->loads.n > 0 || s_soft_changed(raft) || raft->conf_version != raft->rd_conf_version;
 }
 
 static void s_ready_entries(zkv_raft_t *raft, zkv_raft_ready_t *rd)
@@ -442,6 +445,8 @@ int zkv_raft_ready(zkv_raft_t *raft, zkv_raft_ready_t *rd)
     s_ready_out(raft, rd);
     rd->reads = raft->read_out.v;
     rd->n_reads = raft->read_out.n;
+    rd->loads = raft->loads.v;
+    rd->n_loads = raft->loads.n;
     rd->config_changed = raft->conf_version != raft->rd_conf_version;
     rd->config_index = raft->conf_index;
     rd->members = raft->conf;
@@ -495,6 +500,7 @@ void zkv_raft_advance(zkv_raft_t *raft, const zkv_raft_ready_t *rd)
     raft_read_advance(raft);
     raft->next_ready_id++;
     raft_log_release(log);
+    raft_load_advance(raft);
     raft->in_ready = false;
 }
 
@@ -609,7 +615,7 @@ int zkv_raft_term_at(const zkv_raft_t *raft, uint64_t index, uint64_t *term)
 
 int zkv_raft_entry_at(const zkv_raft_t *raft, uint64_t index, zkv_raft_entry_t *entry)
 {
-    if (index <= raft->log.snap_index)
+    if (index < raft->log.data_first)
         return ZKV_ECOMPACTED;
     if (index > raft_log_last(&raft->log))
         return ZKV_ENOTFOUND;

@@ -271,6 +271,14 @@ typedef struct {
     int status;
 } zkv_raft_read_t;
 
+/*  Entries [lo, hi) of the durable log, for peer: at most bytes_max bytes
+    of data (at least one entry), answered by zkv_raft_loaded. */
+typedef struct {
+    uint32_t peer;
+    uint64_t lo, hi;
+    size_t bytes_max;
+} zkv_raft_load_t;
+
 /*  Everything one round asks of the host; see the top of this file. */
 typedef struct {
     uint64_t id;       /* this Ready's sequence number (from 1) */
@@ -304,6 +312,11 @@ typedef struct {
     /* 4. Serve. */
     const zkv_raft_read_t *reads;
     size_t n_reads;
+
+    /* 5. Load: entries to read back from the durable log, once what this
+       Ready persists is written (zkv_raft_loaded answers each). */
+    const zkv_raft_load_t *loads;
+    size_t n_loads;
 
     /* The membership in effect: the latest CONFIG entry in the log, or the
        snapshot's (config_index 0: the boot configuration). Changed since
@@ -343,6 +356,11 @@ typedef struct {
     /* A learner is promoted only once its match is within this many
        entries of the leader's last index (and it is being replicated to). */
     uint32_t max_learner_lag;
+    /* Data of entries applied and durable kept in memory: the newest this
+       many bytes of it (0: all, until a snapshot compacts the log). Older
+       entries a follower still needs are read back from the host's log
+       (Ready.loads, zkv_raft_loaded). */
+    size_t log_memory_bytes;
 } zkv_raft_config_t;
 
 /*  Durable state to restart from; zero-filled (or NULL) for a new node. */
@@ -487,6 +505,14 @@ int zkv_raft_snapshot_failed(zkv_raft_t *raft, uint64_t ready_id);
     last handed out). Lower values than before are ignored. */
 int zkv_raft_applied(zkv_raft_t *raft, uint64_t index);
 
+/*  The host's answer to a load for peer from lo: the entries it read, in
+    order from lo (n >= 1), or n = 0 when its log no longer holds lo (a
+    snapshot compacted it: the peer then gets the snapshot). An answer the
+    leader no longer waits for is ignored; entries that do not match its log
+    (index or term) are ZKV_EINVAL and change nothing. The data is copied. */
+int zkv_raft_loaded(zkv_raft_t *raft, uint32_t peer, uint64_t lo, const zkv_raft_entry_t *entries,
+                    size_t n);
+
 /*  The host took a durable snapshot of size bytes of its state machine at
     applied index: the log up to index is dropped from memory. The host may
     take a snapshot only at an index <= both applied and the durable index
@@ -504,7 +530,8 @@ void zkv_raft_status(const zkv_raft_t *raft, zkv_raft_status_t *status);
     term. */
 int zkv_raft_term_at(const zkv_raft_t *raft, uint64_t index, uint64_t *term);
 
-/*  The entry at index (its data valid until the log changes). */
+/*  The entry at index (its data valid until the log changes): ZKV_ECOMPACTED
+    before the first entry whose data is in memory, ZKV_ENOTFOUND past the last. */
 int zkv_raft_entry_at(const zkv_raft_t *raft, uint64_t index, zkv_raft_entry_t *entry);
 
 /*  The leader's view of a peer. ZKV_ENOTLEADER, or ZKV_ENOTFOUND for an unknown id. */

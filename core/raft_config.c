@@ -180,32 +180,62 @@ void raft_config_use(zkv_raft_t *raft, const zkv_raft_members_t *m, uint64_t ind
 }
 
 /*  Latest CONFIG entry at or below hi: its index, or 0 for the snapshot's
-    membership; *e_p its entry (NULL for the snapshot's). */
+    membership; *data_p, *size_p its data (NULL for the snapshot's). */
 static uint64_t s_latest(const zkv_raft_t *raft, uint64_t hi, zkv_raft_members_t *m,
-                         const zkv_raft_entry_t **e_p)
+                         const uint8_t **data_p, size_t *size_p)
 {
     const raft_log_t *log = &raft->log;
-    for (uint64_t i = hi; i > log->snap_index; i--) {
+    for (uint64_t i = hi; i >= log->data_first; i--) {
         const zkv_raft_entry_t *e = raft_log_entry(log, i);
         if (e->type == ZKV_RAFT_ENTRY_CONFIG && raft_config_decode(raft, e, m) == ZKV_OK) {
-            *e_p = e;
+            *data_p = e->data;
+            *size_p = e->size;
             return i;
         }
     }
+    /* Below data_first: the ones kept when their data went. */
+    for (size_t k = raft->conf_kept.n; k-- > 0;) {
+        const raft_conf_kept_t *c = &raft->conf_kept.v[k];
+        if (c->index <= hi) {
+            *m = c->members;
+            *data_p = c->data;
+            *size_p = c->size;
+            return c->index;
+        }
+    }
     *m = raft->conf_snap;
-    *e_p = NULL;
+    *data_p = NULL;
+    *size_p = 0;
     return 0;
 }
 
 static void s_use_latest(zkv_raft_t *raft, uint64_t hi)
 {
     zkv_raft_members_t m;
-    const zkv_raft_entry_t *e;
-    uint64_t index = s_latest(raft, hi, &m, &e);
-    if (e)
-        raft_config_use(raft, &m, index, e->data, e->size);
+    const uint8_t *data;
+    size_t size;
+    uint64_t index = s_latest(raft, hi, &m, &data, &size);
+    if (data)
+        raft_config_use(raft, &m, index, data, size);
     else
         raft_config_use(raft, &m, 0, raft->conf_snap_data, raft->conf_snap_size);
+}
+
+bool raft_config_keep(zkv_raft_t *raft, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t i = lo; i < hi; i++) {
+        const zkv_raft_entry_t *e = raft_log_entry(&raft->log, i);
+        raft_conf_kept_t c = {.index = i};
+        if (e->type != ZKV_RAFT_ENTRY_CONFIG || raft_config_decode(raft, e, &c.members) != ZKV_OK)
+            continue;
+        if (!raft_grow((void **) &raft->conf_kept.v, &raft->conf_kept.cap, raft->conf_kept.n + 1,
+                       sizeof *raft->conf_kept.v))
+            return false;
+        raft_conf_kept_t *kept = &raft->conf_kept.v[raft->conf_kept.n++];
+        *kept = c;
+        s_keep(kept->data, &kept->size, &c.members, e->data, e->size);
+    }
+    return true;
 }
 
 void raft_config_track(zkv_raft_t *raft, uint64_t from)
@@ -230,17 +260,24 @@ void raft_config_track(zkv_raft_t *raft, uint64_t from)
 void raft_config_compacting(zkv_raft_t *raft, uint64_t index)
 {
     zkv_raft_members_t m;
-    const zkv_raft_entry_t *e;
-    (void) s_latest(raft, index, &m, &e);
+    const uint8_t *data;
+    size_t size;
+    (void) s_latest(raft, index, &m, &data, &size);
     raft->conf_snap = m;
-    if (e)
-        s_keep(raft->conf_snap_data, &raft->conf_snap_size, &m, e->data, e->size);
+    if (data)
+        s_keep(raft->conf_snap_data, &raft->conf_snap_size, &m, data, size);
+    size_t keep = 0;
+    for (size_t k = 0; k < raft->conf_kept.n; k++)
+        if (raft->conf_kept.v[k].index > index)
+            raft->conf_kept.v[keep++] = raft->conf_kept.v[k];
+    raft->conf_kept.n = keep;
 }
 
 void raft_config_reset(zkv_raft_t *raft, const zkv_raft_members_t *m, const uint8_t *data,
                        size_t size)
 {
     raft->conf_snap = *m;
+    raft->conf_kept.n = 0;
     s_keep(raft->conf_snap_data, &raft->conf_snap_size, m, data, size);
     raft_config_use(raft, m, 0, raft->conf_snap_data, raft->conf_snap_size);
 }
@@ -251,8 +288,9 @@ int zkv_raft_config_at(const zkv_raft_t *raft, uint64_t index, zkv_raft_members_
         return ZKV_ECOMPACTED;
     if (index > raft_log_last(&raft->log))
         return ZKV_ENOTFOUND;
-    const zkv_raft_entry_t *e;
-    (void) s_latest(raft, index, m, &e);
+    const uint8_t *data;
+    size_t size;
+    (void) s_latest(raft, index, m, &data, &size);
     return ZKV_OK;
 }
 

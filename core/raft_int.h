@@ -21,8 +21,11 @@
 #define ZKV_RAFT_PLANTED_BUG 0
 #endif
 
-/*  Entry data lives in blocks of at least this many bytes. */
+/*  Entry data lives in blocks of at least this many bytes, or a quarter of
+    cfg.log_memory_bytes when that is smaller (the memory the log lets go of
+    comes in blocks), but at least RAFT_BLOCK_SIZE_MIN. */
 #define RAFT_BLOCK_SIZE (64u * 1024)
+#define RAFT_BLOCK_SIZE_MIN 256u
 
 /*  A block of entry data. Blocks form a FIFO: appends go to the tail, a
     compaction frees whole blocks from the head. Truncation never reuses
@@ -46,9 +49,11 @@ typedef struct {
     uint64_t snap_term;
     raft_block_t *head;
     raft_block_t *tail;
-    size_t block_bytes; /* allocated for the blocks */
-    uint64_t unstable;  /* first index not yet handed out for persistence */
-    uint64_t durable;   /* last index reported durable, matching this log */
+    size_t block_size;   /* the smallest block */
+    size_t block_bytes;  /* allocated for the blocks */
+    uint64_t data_first; /* entries before it keep index, term, type and size, not data */
+    uint64_t unstable;   /* first index not yet handed out for persistence */
+    uint64_t durable;    /* last index reported durable, matching this log */
     uint64_t commit;
     uint64_t applying; /* last index handed out to apply */
     uint64_t applied;  /* last index the host reported applied */
@@ -78,6 +83,8 @@ typedef struct {
     uint64_t snap_acked; /* bytes the follower holds */
     bool snap_sent_all;
     uint32_t snap_idle; /* ticks without an answer */
+    uint64_t load_lo;   /* entries from here are being read back for it (0: none) */
+    uint32_t load_idle; /* ticks that load has waited */
 } raft_peer_t;
 
 /*  A read waiting for its round (round 0: not in one yet) or for apply. On
@@ -111,6 +118,23 @@ typedef struct {
         size_t cap;                                                                                \
     }
 
+/*  Entries read back for a follower, then their data, in one allocation. */
+typedef struct raft_loaded_t {
+    struct raft_loaded_t *next; /* retired: freed at the next advance */
+    uint32_t peer;
+    uint64_t lo;
+    size_t n;
+    zkv_raft_entry_t ents[];
+} raft_loaded_t;
+
+/*  A CONFIG entry whose data is no longer in the log's memory. */
+typedef struct {
+    uint64_t index;
+    zkv_raft_members_t members;
+    size_t size;
+    uint8_t data[ZKV_RAFT_CONFIG_SIZE_MAX];
+} raft_conf_kept_t;
+
 /*  Voters and learners of a membership, and self if it is neither. */
 #define RAFT_PEERS_MAX (2 * ZKV_MEMBERS_MAX + 1)
 
@@ -136,6 +160,8 @@ struct zkv_raft_t {
     size_t conf_size;
     uint8_t conf_snap_data[ZKV_RAFT_CONFIG_SIZE_MAX];
     size_t conf_snap_size;
+    /* CONFIG entries above the snapshot whose data the log let go of. */
+    RAFT_VEC(raft_conf_kept_t) conf_kept;
     uint8_t recv_conf[ZKV_RAFT_CONFIG_SIZE_MAX]; /* recv_meta's, kept past its message */
     size_t recv_conf_size;
     uint64_t conf_index;
@@ -200,12 +226,32 @@ struct zkv_raft_t {
     RAFT_VEC(zkv_raft_read_t) read_out; /* released or failed, for the next Ready */
     size_t reads_released;              /* reads[0 .. this) are in read_out */
 
+    /* Entries read back from the host's log (raft_load.c): loads for the
+       next Ready; the last answer for each follower, sent from until its
+       next load; answers let go of, which appends may still point into
+       until the next advance. */
+    RAFT_VEC(zkv_raft_load_t) loads;
+    RAFT_VEC(raft_loaded_t *) loaded;
+    raft_loaded_t *retired;
+
     /* Ready bookkeeping. */
     bool in_ready;
     zkv_raft_role_t rd_role;
     uint64_t rd_term;
     uint32_t rd_leader;
 };
+
+/* ---------------------------------------------------------------- raft_load.c */
+/*  An append to pr from pr->next, whose data the log let go of: from the
+    entries last read back for it, else ask the host for them (one load at a
+    time); true if sent. */
+bool raft_load_send(zkv_raft_t *raft, raft_peer_t *pr);
+/*  Leader tick: a load unanswered for an election timeout is asked again. */
+void raft_load_tick(zkv_raft_t *raft, raft_peer_t *pr);
+/*  At advance: the loads and loaded data of the Ready are done with; the
+    data of entries applied and durable beyond the memory window goes. */
+void raft_load_advance(zkv_raft_t *raft);
+void raft_load_free(zkv_raft_t *raft);
 
 /* ---------------------------------------------------------------- raft.c */
 bool raft_grow(void **v, size_t *cap, size_t need, size_t size);
@@ -226,7 +272,7 @@ void raft_send(zkv_raft_t *raft, zkv_raft_msg_t *msg, const zkv_raft_entry_t *en
 uint64_t raft_random(zkv_raft_t *raft);
 
 /* ---------------------------------------------------------------- raft_log.c */
-void raft_log_init(raft_log_t *log, uint64_t snap_index, uint64_t snap_term);
+void raft_log_init(raft_log_t *log, uint64_t snap_index, uint64_t snap_term, size_t memory);
 void raft_log_free(raft_log_t *log);
 uint64_t raft_log_last(const raft_log_t *log);
 uint64_t raft_log_last_term(const raft_log_t *log);
@@ -240,6 +286,8 @@ void raft_log_truncate(raft_log_t *log, uint64_t from);
 void raft_log_compact(raft_log_t *log, uint64_t index);
 void raft_log_reset(raft_log_t *log, uint64_t index, uint64_t term);
 void raft_log_release(raft_log_t *log);
+uint64_t raft_log_droppable(const raft_log_t *log, uint64_t keep, size_t window);
+void raft_log_drop_data(raft_log_t *log, uint64_t first);
 uint64_t raft_log_find_conflict_by_term(const raft_log_t *log, uint64_t index, uint64_t term,
                                         uint64_t *found_term);
 bool raft_log_up_to_date(const raft_log_t *log, uint64_t last_index, uint64_t last_term);
@@ -266,6 +314,8 @@ void raft_leader_tick(zkv_raft_t *raft);
 int raft_leader_append(zkv_raft_t *raft, const zkv_raft_buf_t *cmds, size_t n, uint32_t type);
 void raft_bcast_from(zkv_raft_t *raft, uint64_t from);
 bool raft_send_append(zkv_raft_t *raft, raft_peer_t *pr, bool allow_empty);
+/*  An append of entries read back from the host, if pr still waits for them. */
+bool raft_send_loaded(zkv_raft_t *raft, raft_peer_t *pr, const zkv_raft_entry_t *ents, size_t n);
 void raft_send_appends(zkv_raft_t *raft, raft_peer_t *pr);
 void raft_send_heartbeats(zkv_raft_t *raft, uint64_t context);
 void raft_handle_append(zkv_raft_t *raft, const zkv_raft_msg_t *m);
@@ -310,6 +360,8 @@ void raft_config_use(zkv_raft_t *raft, const zkv_raft_members_t *m, uint64_t ind
 void raft_config_track(zkv_raft_t *raft, uint64_t from);
 /* Entries up to index are about to be compacted away. */
 void raft_config_compacting(zkv_raft_t *raft, uint64_t index);
+/*  Keep the CONFIG entries in [lo, hi) before their data goes; false when out of memory. */
+bool raft_config_keep(zkv_raft_t *raft, uint64_t lo, uint64_t hi);
 /* The log was reset to a snapshot whose membership is m (data in the host's form). */
 void raft_config_reset(zkv_raft_t *raft, const zkv_raft_members_t *m, const uint8_t *data,
                        size_t size);

@@ -10,9 +10,17 @@
 
 #include "raft_int.h"
 
-void raft_log_init(raft_log_t *log, uint64_t snap_index, uint64_t snap_term)
+static size_t s_block_bytes(const raft_block_t *b)
+{
+    return sizeof *b + b->cap;
+}
+
+void raft_log_init(raft_log_t *log, uint64_t snap_index, uint64_t snap_term, size_t memory)
 {
     memset(log, 0, sizeof *log);
+    log->block_size = memory && memory / 4 < RAFT_BLOCK_SIZE ? memory / 4 : RAFT_BLOCK_SIZE;
+    if (log->block_size < RAFT_BLOCK_SIZE_MIN)
+        log->block_size = RAFT_BLOCK_SIZE_MIN;
     log->snap_index = snap_index;
     log->snap_term = snap_term;
     log->unstable = snap_index + 1;
@@ -20,6 +28,7 @@ void raft_log_init(raft_log_t *log, uint64_t snap_index, uint64_t snap_term)
     log->commit = snap_index;
     log->applying = snap_index;
     log->applied = snap_index;
+    log->data_first = snap_index + 1;
 }
 
 void raft_log_free(raft_log_t *log)
@@ -72,13 +81,14 @@ const zkv_raft_entry_t *raft_log_entry(const raft_log_t *log, uint64_t index)
     return &log->ents[log->off + (index - log->snap_index - 1)];
 }
 
-/*  Room for one more entry at the end: slide the array down once its dead
-    front is half of it, else double it. */
+/*  Room for one more entry at the end: slide the live entries down to the
+    front when they fill at most half of it, else double it (a dead front
+    left by compactions would otherwise keep doubling it). */
 static int s_reserve(raft_log_t *log)
 {
     if (log->off + log->len < log->cap)
         return ZKV_OK;
-    if (log->off > 0 && log->off >= log->cap / 2) {
+    if (log->off > 0 && log->len <= log->cap / 2) {
         memmove(log->ents, log->ents + log->off, log->len * sizeof *log->ents);
         log->off = 0;
         return ZKV_OK;
@@ -96,7 +106,7 @@ static uint8_t *s_data_alloc(raft_log_t *log, size_t size, uint64_t index)
 {
     raft_block_t *b = log->tail;
     if (!b || b->cap - b->used < size) {
-        size_t cap = size > RAFT_BLOCK_SIZE ? size : RAFT_BLOCK_SIZE;
+        size_t cap = size > log->block_size ? size : log->block_size;
         b = malloc(sizeof *b + cap);
         if (!b)
             return NULL;
@@ -158,6 +168,8 @@ void raft_log_compact(raft_log_t *log, uint64_t index)
     log->off += drop;
     log->len -= drop;
     log->snap_index = index;
+    if (log->data_first <= index)
+        log->data_first = index + 1;
     if (log->durable < index)
         log->durable = index;
     if (log->unstable <= index)
@@ -171,6 +183,7 @@ void raft_log_reset(raft_log_t *log, uint64_t index, uint64_t term)
     log->snap_index = index;
     log->snap_term = term;
     log->unstable = index + 1;
+    log->data_first = index + 1;
     if (log->durable > index)
         log->durable = index;
 }
@@ -182,13 +195,45 @@ void raft_log_release(raft_log_t *log)
     while (log->head && log->head != log->tail && log->head->max_index <= log->snap_index) {
         raft_block_t *b = log->head;
         log->head = b->next;
-        log->block_bytes -= sizeof *b + b->cap;
+        log->block_bytes -= s_block_bytes(b);
         free(b);
     }
     if (log->tail && log->tail == log->head && log->tail->max_index <= log->snap_index) {
         log->tail->used = 0;
         log->tail->max_index = 0;
     }
+}
+
+/*  The data_first that dropping the oldest blocks would give: blocks whose
+    entries are all below keep, while those left hold at least window bytes.
+    The tail block stays: appends go on into it. */
+uint64_t raft_log_droppable(const raft_log_t *log, uint64_t keep, size_t window)
+{
+    uint64_t first = log->data_first;
+    size_t bytes = log->block_bytes;
+    for (const raft_block_t *b = log->head; b && b != log->tail && b->max_index < keep;
+         b = b->next) {
+        if (bytes - s_block_bytes(b) < window)
+            break;
+        bytes -= s_block_bytes(b);
+        if (b->max_index >= first)
+            first = b->max_index + 1;
+    }
+    return first;
+}
+
+/*  Let go of the data of the entries before first (from raft_log_droppable).
+    Called at advance, like raft_log_release. */
+void raft_log_drop_data(raft_log_t *log, uint64_t first)
+{
+    assert(first >= log->data_first && first <= log->applied + 1 && first <= log->durable + 1);
+    while (log->head && log->head != log->tail && log->head->max_index < first) {
+        raft_block_t *b = log->head;
+        log->head = b->next;
+        log->block_bytes -= s_block_bytes(b);
+        free(b);
+    }
+    log->data_first = first;
 }
 
 /*  The largest index <= index whose term is <= term, or the snapshot index

@@ -47,6 +47,7 @@ void raft_progress_probe(zkv_raft_t *raft, raft_peer_t *pr, uint64_t next)
     (void) raft;
     pr->state = ZKV_RAFT_PROBE;
     pr->probe_sent = false;
+    pr->load_lo = 0;
     pr->infl_count = 0;
     pr->infl_head = 0;
     pr->next = next > pr->match + 1 ? next : pr->match + 1;
@@ -91,6 +92,17 @@ static void s_emit_append(zkv_raft_t *raft, uint32_t to, uint64_t prev, uint64_t
     raft_send(raft, &m, ents, n, 0);
 }
 
+/*  pr was sent an append of n entries from pr->next. */
+static void s_sent(zkv_raft_t *raft, raft_peer_t *pr, size_t n)
+{
+    if (pr->state == ZKV_RAFT_REPLICATE && n > 0) {
+        pr->next += n;
+        s_infl_add(raft, pr, pr->next - 1);
+    }
+    if (pr->state == ZKV_RAFT_PROBE)
+        pr->probe_sent = true;
+}
+
 /*  One append to pr from pr->next, if its state allows; true if sent. */
 bool raft_send_append(zkv_raft_t *raft, raft_peer_t *pr, bool allow_empty)
 {
@@ -110,13 +122,33 @@ bool raft_send_append(zkv_raft_t *raft, raft_peer_t *pr, bool allow_empty)
     size_t n = raft_log_span(log, pr->next, raft->cfg.max_msg_entries, raft->cfg.max_msg_bytes);
     if (n == 0 && !allow_empty)
         return false;
+    if (n > 0 && pr->next < log->data_first)
+        return raft_load_send(raft, pr);
     s_emit_append(raft, pr->id, prev, prev_term, n);
-    if (pr->state == ZKV_RAFT_REPLICATE && n > 0) {
-        pr->next += n;
-        s_infl_add(raft, pr, pr->next - 1);
+    s_sent(raft, pr, n);
+    return true;
+}
+
+bool raft_send_loaded(zkv_raft_t *raft, raft_peer_t *pr, const zkv_raft_entry_t *ents, size_t n)
+{
+    if (pr->self || pr->state == ZKV_RAFT_SNAPSHOT || pr->next != ents[0].index ||
+        (pr->state == ZKV_RAFT_PROBE && pr->probe_sent) ||
+        (pr->state == ZKV_RAFT_REPLICATE && s_infl_full(raft, pr)))
+        return false;
+    uint64_t prev = pr->next - 1, prev_term;
+    if (raft_log_term(&raft->log, prev, &prev_term) != ZKV_OK) {
+        raft_snapshot_start(raft, pr);
+        return false;
     }
-    if (pr->state == ZKV_RAFT_PROBE)
-        pr->probe_sent = true;
+    zkv_raft_msg_t m = {
+        .type = ZKV_RAFT_MSG_APPEND,
+        .to = pr->id,
+        .index = prev,
+        .log_term = prev_term,
+        .commit = raft->log.commit,
+    };
+    raft_send(raft, &m, ents, n, 0);
+    s_sent(raft, pr, n);
     return true;
 }
 
@@ -135,7 +167,7 @@ void raft_bcast_from(zkv_raft_t *raft, uint64_t from)
     uint64_t last = raft_log_last(log);
     uint64_t prev = from - 1;
     raft_peer_t *sync[RAFT_PEERS_MAX];
-    while (raft->cfg.broadcast && prev < last) {
+    while (raft->cfg.broadcast && prev < last && prev + 1 >= log->data_first) {
         uint32_t k = 0;
         for (uint32_t i = 0; i < raft->n_peers; i++) {
             raft_peer_t *pr = &raft->peers[i];
@@ -261,9 +293,11 @@ void raft_leader_tick(zkv_raft_t *raft)
             raft->peers[i].active = raft->peers[i].self;
         raft->transferee = ZKV_RAFT_NONE; /* §3.10: a transfer that took this long failed */
     }
-    for (uint32_t i = 0; i < raft->n_peers; i++)
+    for (uint32_t i = 0; i < raft->n_peers; i++) {
         if (raft->peers[i].state == ZKV_RAFT_SNAPSHOT && !raft->peers[i].self)
             raft_snapshot_tick(raft, &raft->peers[i]);
+        raft_load_tick(raft, &raft->peers[i]);
+    }
     if (raft->heartbeat_elapsed >= raft->cfg.heartbeat_ticks) {
         raft->heartbeat_elapsed = 0;
         raft_send_heartbeats(raft, raft_read_context(raft));

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cert.h"
+#include "http_get.h"
 #include "zkv.pb-c.h"
 
 #define CLUSTERS_MAX 4
@@ -441,4 +442,22 @@ bool h_trace_wait(h_trace_t *self, const char *kind, const char *text, uint32_t 
     }
     zpoller_destroy(&poller);
     return found;
+}
+
+double h_metric(zkv_cluster_t *cluster, uint32_t id, const char *name)
+{
+    char *body = NULL;
+    double value = -1;
+    if (http_get(zkv_cluster_ports(cluster, id).metrics, "/metrics", 5000, &body) == 200) {
+        size_t len = strlen(name);
+        for (const char *line = body; line && *line; line = strchr(line, '\n')) {
+            line += *line == '\n';
+            if (strncmp(line, name, len) == 0 && line[len] == ' ') {
+                value = strtod(line + len + 1, NULL);
+                break;
+            }
+        }
+    }
+    free(body);
+    return value;
 }

@@ -61,6 +61,10 @@ void h_cluster_finish(zkv_cluster_t **cluster_p);
 /*  The agreed leader, waiting up to H_LEADER_MS. */
 uint32_t h_leader(zkv_cluster_t *cluster);
 
+/*  A counter or gauge without labels from node id's /metrics; -1 when it
+    cannot be read. */
+double h_metric(zkv_cluster_t *cluster, uint32_t id, const char *name);
+
 /*  A follower that is running (not paused), other than leader. */
 uint32_t h_follower(zkv_cluster_t *cluster, uint32_t leader);
 

@@ -63,6 +63,22 @@ static uint32_t s_restart_leader(zkv_cluster_t *cluster, zkv_client_t *client, u
     return next;
 }
 
+/*  The node's newest snapshot is within SNAPSHOT_ENTRIES of what it applied:
+    the snapshot writer (at nice 10) may lag behind on a loaded machine. */
+static void s_wait_snapshot(zkv_cluster_t *cluster, uint32_t id)
+{
+    zkv_node_status_t st = {0};
+    double snapshot = -1;
+    for (int64_t deadline = h_now_ms() + H_CATCH_UP_MS; h_now_ms() < deadline; zclock_sleep(50)) {
+        snapshot = h_metric(cluster, id, "zkv_snapshot_index");
+        if (zkv_cluster_status(cluster, id, &st) == 0 && snapshot >= 0 &&
+            snapshot + SNAPSHOT_ENTRIES >= (double) st.applied)
+            return;
+    }
+    CHECK(false, "node %u: newest snapshot at %.0f, applied %llu", id, snapshot,
+          (unsigned long long) st.applied);
+}
+
 /*  Alone, a node cannot commit anything new, but its snapshot is its own. */
 static void s_alone(zkv_cluster_t *cluster, zkv_client_t *client, uint32_t id)
 {
@@ -88,6 +104,8 @@ int main(void)
     s_restart_follower(cluster, client, leader);
     leader = s_restart_leader(cluster, client, leader);
 
+    for (uint32_t id = 1; id <= 3; id++)
+        s_wait_snapshot(cluster, id);
     for (uint32_t id = 1; id <= 3; id++)
         h_stop_clean(cluster, id);
     s_alone(cluster, client, leader);

@@ -197,6 +197,7 @@ static void s_node_config(ns_world_t *w, ns_node_t *n)
     c->watch_history_events = 500; /* small: histories evict while watched */
     c->watch_history_bytes = 64 * 1024;
     c->snapshot_bytes = UINT64_MAX;
+    c->log_memory_bytes = 512; /* small: lagging followers get entries read back */
     c->wal_segment_bytes = 16 * 1024;
     c->tick_ms = NS_TICK_MS;
     c->election_ticks = NS_ELECTION_TICKS;

@@ -183,7 +183,7 @@ typedef struct {
 typedef struct {
     uint64_t seeds, steps, elections, commits, reads, stale_reads_failed, crashes, cuts,
         snapshots_sent, snapshots_taken, transfers, messages, dropped, proposals, acked,
-        config_changes, config_refused, joins, removals;
+        config_changes, config_refused, joins, removals, loads, loads_lost;
 } sim_stats_t;
 
 typedef struct {

@@ -267,6 +267,9 @@ static void s_configure(sim_t *sim)
     sim->snap_every = snaps[sim_below(sim, 4)];
     sim->changes = sim_chance(sim, 600) ? 2 + sim_below(sim, 20) : 0;
     sim->cfg.max_learner_lag = sim_below(sim, 3) * 8;
+    /* Half the seeds keep every entry's data; the others let go of it and read it back. */
+    static const size_t memory[] = {0, 0, 1024, 2048, 4096};
+    sim->cfg.log_memory_bytes = memory[sim_below(sim, 5)];
     sim->storm = sim_chance(sim, 300) ? 8 : 1; /* leaders come and go every few ticks */
     /* Cut down new leaders before their no-op commits: leaves logs with
        tails of old terms, the stuff of Figure 8. */
@@ -638,5 +641,7 @@ int main(int argc, char **argv)
     printf("  %llu membership changes (%llu refused), %llu nodes joined, %llu removed\n",
            (unsigned long long) total.config_changes, (unsigned long long) total.config_refused,
            (unsigned long long) total.joins, (unsigned long long) total.removals);
+    printf("  %llu loads of entries from disk answered, %llu lost\n",
+           (unsigned long long) total.loads, (unsigned long long) total.loads_lost);
     return (failed > 0) == o.expect ? 0 : 1;
 }

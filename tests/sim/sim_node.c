@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sim.h"
+#include "zkv_error.h"
 
 static uint64_t s_mix(uint64_t z)
 {
@@ -318,14 +319,58 @@ static void s_ready_once(sim_t *sim, sim_node_t *nd, zkv_raft_ready_t *rd)
     s_serve_reads(sim, nd, rd);
 }
 
+/*  Entries [lo, hi) from the disk, or none when it starts after lo (a
+    snapshot compacted them); one in ten loads is lost and asked again, and
+    one in fifty answered with a first entry of another term, which the core
+    must refuse. */
+static void s_load(sim_t *sim, sim_node_t *nd, const zkv_raft_load_t *load)
+{
+    if (sim_chance(sim, 100)) {
+        sim->stats.loads_lost++;
+        return;
+    }
+    const sim_disk_t *d = &nd->disk;
+    zkv_raft_entry_t ents[64];
+    size_t n = 0, bytes = 0;
+    for (uint64_t i = load->lo; i < load->hi && i > d->snap_index && i - d->snap_index <= d->n &&
+                                n < sizeof ents / sizeof ents[0];
+         i++) {
+        const sim_dentry_t *de = &d->ents[i - d->snap_index - 1];
+        if (n > 0 && bytes + de->size > load->bytes_max)
+            break;
+        ents[n++] = (zkv_raft_entry_t){
+            de->term, de->index, de->type, de->size,
+            de->type == ZKV_RAFT_ENTRY_CONFIG ? de->conf : (const uint8_t *) &de->cmd};
+        bytes += de->size;
+    }
+    sim->stats.loads++;
+    if (n > 0 && sim_chance(sim, 20)) {
+        ents[0].term = ents[0].term > 1 ? ents[0].term - 1 : ents[0].term + 1;
+        int rc = zkv_raft_loaded(nd->raft, load->peer, load->lo, ents, n);
+        if (rc != ZKV_EINVAL && rc != 0)
+            sim_fail(sim, "api", "node %u: loaded(): %d", nd->id, rc);
+        return;
+    }
+    int rc = zkv_raft_loaded(nd->raft, load->peer, load->lo, ents, n);
+    if (rc != 0)
+        sim_fail(sim, "api", "node %u: loaded(%u, %llu, %zu) refused: %d", nd->id, load->peer,
+                 (unsigned long long) load->lo, n, rc);
+}
+
 void sim_node_ready(sim_t *sim, sim_node_t *nd)
 {
     zkv_raft_ready_t rd;
     while (nd->up && !sim->failed && zkv_raft_ready(nd->raft, &rd) == 0) {
         s_ready_once(sim, nd, &rd);
+        zkv_raft_load_t loads[16];
+        size_t n_loads = rd.n_loads < 16 ? rd.n_loads : 16;
+        if (n_loads)
+            memcpy(loads, rd.loads, n_loads * sizeof *loads);
         zkv_raft_advance(nd->raft, &rd);
         if (sim->failed)
             return;
+        for (size_t i = 0; i < n_loads && !sim->failed; i++)
+            s_load(sim, nd, &loads[i]);
         s_disk_progress(sim, nd);
         if (zkv_raft_applied(nd->raft, nd->sm.applied) != 0)
             sim_fail(sim, "api", "node %u: applied(%llu) refused", nd->id,

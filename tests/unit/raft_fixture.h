@@ -49,6 +49,11 @@ typedef struct {
     uint64_t applied_values[1024]; /* by index; 0 for no-ops */
     zkv_raft_read_t reads[64];
     size_t n_reads;
+    /* loads: answered from "disk" at once, or kept for the test (manual_load) */
+    bool manual_load;
+    zkv_raft_load_t loads[16];
+    size_t n_loads;
+    size_t loads_answered;
 } fx_node_t;
 
 typedef struct {
@@ -197,6 +202,18 @@ static inline void fx_apply(fx_node_t *nd, const zkv_raft_ready_t *rd)
         nd->reads[nd->n_reads++] = rd->reads[i];
 }
 
+/*  Entries [lo, hi) from the node's disk (none when it starts after lo). */
+static inline int fx_load_answer(fx_node_t *nd, const zkv_raft_load_t *load)
+{
+    size_t n = 0, at = 0;
+    while (at < nd->n_disk && nd->disk[at].index < load->lo)
+        at++;
+    while (at + n < nd->n_disk && nd->disk[at + n].index == load->lo + n && load->lo + n < load->hi)
+        n++;
+    nd->loads_answered++;
+    return zkv_raft_loaded(nd->raft, load->peer, load->lo, n ? nd->disk + at : NULL, n);
+}
+
 /*  Run node id's Ready loop until it has nothing more. */
 static inline void fx_ready(fx_t *fx, uint32_t id)
 {
@@ -217,7 +234,19 @@ static inline void fx_ready(fx_t *fx, uint32_t id)
             fx_send(fx, id, &rd.messages[i]);
         if (!fail)
             fx_apply(nd, &rd);
+        zkv_raft_load_t loads[16];
+        size_t n_loads = 0;
+        for (size_t i = 0; i < rd.n_loads && n_loads < 16; i++)
+            loads[n_loads++] = rd.loads[i];
         zkv_raft_advance(nd->raft, &rd);
+        for (size_t i = 0; i < n_loads; i++) {
+            if (nd->manual_load) {
+                if (nd->n_loads < 16)
+                    nd->loads[nd->n_loads++] = loads[i];
+            } else if (fx_load_answer(nd, &loads[i]) != ZKV_OK) {
+                abort();
+            }
+        }
         if (fail) {
             nd->fail_install = false;
             nd->recv_size = 0;

@@ -45,6 +45,8 @@ static const struct {
     {ZKV_MSG_WRITE_SNAPSHOT, FIELDS(job), false},
     {ZKV_MSG_SNAPSHOT_WRITTEN, FIELDS(job), false},
     {ZKV_MSG_REMOVE, 0, true},
+    {ZKV_MSG_LOAD, 4, false},
+    {ZKV_MSG_LOADED, 2, true},
 };
 #define S_TYPES (sizeof s_expected / sizeof s_expected[0])
 

@@ -1122,6 +1122,105 @@ static void test_config_and_limits(void **state)
     fx_free(&fx);
 }
 
+/* ---------------------------------------------------------------- entries read back */
+
+/*  Three nodes keeping 1 KiB of applied entry data; 20 entries of 8 bytes
+    everywhere and a snapshot of them on the leader, then node 3 cut off
+    while 300 more commit, then healed (not yet delivered to). */
+static void s_lagging_follower(fx_t *fx, bool manual_load)
+{
+    fx_init(fx, 3, 3);
+    fx->cfg.log_memory_bytes = 1024;
+    fx_start_all(fx);
+    fx_elect(fx, 1);
+    fx->nodes[1].manual_load = manual_load;
+    for (uint64_t v = 1; v <= 20; v++) {
+        assert_int_equal(fx_propose(fx, 1, v), ZKV_OK);
+        fx_deliver_all(fx);
+    }
+    fx_snapshot(fx, 1, 64);
+    fx_isolate(fx, 3, true);
+    for (uint64_t v = 21; v <= 320; v++) {
+        assert_int_equal(fx_propose(fx, 1, v), ZKV_OK);
+        fx_deliver_all(fx);
+    }
+    assert_int_equal(fx_status(fx, 1).commit, fx_status(fx, 1).last_index);
+    fx_isolate(fx, 3, false);
+}
+
+/*  The leader lets go of applied entries' data past its window, keeping
+    their terms, and a follower that fell behind gets them read back from
+    the leader's log: it catches up to the same state. */
+static void test_log_memory_reads_back(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_lagging_follower(&fx, false);
+    zkv_raft_t *leader = s_raft(&fx, 1);
+    zkv_raft_entry_t e;
+    uint64_t term;
+    assert_int_equal(zkv_raft_entry_at(leader, 40, &e), ZKV_ECOMPACTED);
+    assert_int_equal(zkv_raft_term_at(leader, 40, &term), ZKV_OK);
+    uint64_t last = fx_status(&fx, 1).last_index;
+    assert_int_equal(zkv_raft_entry_at(leader, last, &e), ZKV_OK);
+    assert_true(fx_status(&fx, 3).last_index < 40);
+    fx_run(&fx, 40);
+    assert_int_equal(fx_status(&fx, 3).commit, last);
+    assert_int_equal(fx.nodes[3].applied, last);
+    assert_int_equal(fx.nodes[3].sum, fx.nodes[1].sum);
+    assert_true(fx.nodes[1].loads_answered > 0);
+    fx_free(&fx);
+}
+
+/*  Only an answer that matches the log goes out: a wrong term is refused,
+    an answer nobody waits for is ignored, and an empty one (the host's log
+    was compacted) sends the snapshot instead. */
+static void test_load_answers_checked(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_lagging_follower(&fx, true);
+    fx_node_t *nd = &fx.nodes[1];
+    for (int i = 0; i < 40 && nd->n_loads == 0; i++)
+        fx_run(&fx, 1);
+    assert_int_equal(nd->n_loads, 1); /* one load at a time for a follower */
+    zkv_raft_load_t load = nd->loads[0];
+    assert_int_equal(load.peer, 3);
+    assert_true(load.lo < load.hi && load.lo <= fx_status(&fx, 3).last_index + 1);
+    size_t at = 0;
+    while (nd->disk[at].index < load.lo)
+        at++;
+    zkv_raft_entry_t ents[4];
+    memcpy(ents, nd->disk + at, sizeof ents);
+    size_t appends = fx.p2p_sent[ZKV_RAFT_MSG_APPEND];
+
+    ents[0].term++;
+    assert_int_equal(zkv_raft_loaded(nd->raft, 3, load.lo, ents, 4), ZKV_EINVAL);
+    ents[0].term--;
+    assert_int_equal(zkv_raft_loaded(nd->raft, 3, load.lo + 1, ents + 1, 3), ZKV_OK);
+    fx_ready(&fx, 1);
+    assert_int_equal(fx.p2p_sent[ZKV_RAFT_MSG_APPEND], appends);
+
+    assert_int_equal(zkv_raft_loaded(nd->raft, 3, load.lo, ents, 4), ZKV_OK);
+    fx_ready(&fx, 1);
+    assert_true(fx.p2p_sent[ZKV_RAFT_MSG_APPEND] > appends);
+    /* answered: the same answer again is one nobody waits for */
+    appends = fx.p2p_sent[ZKV_RAFT_MSG_APPEND];
+    assert_int_equal(zkv_raft_loaded(nd->raft, 3, load.lo, ents, 4), ZKV_OK);
+    fx_ready(&fx, 1);
+    assert_int_equal(fx.p2p_sent[ZKV_RAFT_MSG_APPEND], appends);
+
+    nd->n_loads = 0;
+    for (int i = 0; i < 40 && nd->n_loads == 0; i++)
+        fx_run(&fx, 1);
+    assert_int_equal(nd->n_loads, 1);
+    assert_int_equal(zkv_raft_loaded(nd->raft, 3, nd->loads[0].lo, NULL, 0), ZKV_OK);
+    zkv_raft_progress_t p;
+    assert_int_equal(zkv_raft_progress(nd->raft, 3, &p), ZKV_OK);
+    assert_int_equal(p.state, ZKV_RAFT_SNAPSHOT);
+    fx_free(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1160,6 +1259,8 @@ int main(void)
         cmocka_unit_test(test_snapshot_failed_validates_ready),
         cmocka_unit_test(test_failed_install_forgets_later_commit),
         cmocka_unit_test(test_config_and_limits),
+        cmocka_unit_test(test_log_memory_reads_back),
+        cmocka_unit_test(test_load_answers_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -242,10 +242,10 @@ struct zkv_raft_t {
 };
 
 /* ---------------------------------------------------------------- raft_load.c */
-/*  An append to pr from pr->next, whose data the log let go of: from the
-    entries last read back for it, else ask the host for them (one load at a
-    time); true if sent. */
-bool raft_load_send(zkv_raft_t *raft, raft_peer_t *pr);
+/*  pr's entries from pr->next, whose data the log let go of: those last read
+    back for it, with *n cut to what they hold; else NULL, and the host is
+    asked for them (one load at a time). */
+const zkv_raft_entry_t *raft_load_entries(zkv_raft_t *raft, raft_peer_t *pr, size_t *n);
 /*  Leader tick: a load unanswered for an election timeout is asked again. */
 void raft_load_tick(zkv_raft_t *raft, raft_peer_t *pr);
 /*  At advance: the loads and loaded data of the Ready are done with; the
@@ -314,8 +314,6 @@ void raft_leader_tick(zkv_raft_t *raft);
 int raft_leader_append(zkv_raft_t *raft, const zkv_raft_buf_t *cmds, size_t n, uint32_t type);
 void raft_bcast_from(zkv_raft_t *raft, uint64_t from);
 bool raft_send_append(zkv_raft_t *raft, raft_peer_t *pr, bool allow_empty);
-/*  An append of entries read back from the host, if pr still waits for them. */
-bool raft_send_loaded(zkv_raft_t *raft, raft_peer_t *pr, const zkv_raft_entry_t *ents, size_t n);
 void raft_send_appends(zkv_raft_t *raft, raft_peer_t *pr);
 void raft_send_heartbeats(zkv_raft_t *raft, uint64_t context);
 void raft_handle_append(zkv_raft_t *raft, const zkv_raft_msg_t *m);

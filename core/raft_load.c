@@ -60,7 +60,7 @@ static void s_request(zkv_raft_t *raft, raft_peer_t *pr)
     pr->load_idle = 0;
 }
 
-bool raft_load_send(zkv_raft_t *raft, raft_peer_t *pr)
+const zkv_raft_entry_t *raft_load_entries(zkv_raft_t *raft, raft_peer_t *pr, size_t *n)
 {
     size_t i = s_find(raft, pr->id);
     const raft_loaded_t *l = i < raft->loaded.n ? raft->loaded.v[i] : NULL;
@@ -68,12 +68,12 @@ bool raft_load_send(zkv_raft_t *raft, raft_peer_t *pr)
         if (l)
             s_retire(raft, i);
         s_request(raft, pr);
-        return false;
+        return NULL;
     }
     size_t at = (size_t) (pr->next - l->lo);
-    size_t k =
-        raft_log_span(&raft->log, pr->next, raft->cfg.max_msg_entries, raft->cfg.max_msg_bytes);
-    return raft_send_loaded(raft, pr, l->ents + at, k < l->n - at ? k : l->n - at);
+    if (*n > l->n - at)
+        *n = l->n - at;
+    return l->ents + at;
 }
 
 void raft_load_tick(zkv_raft_t *raft, raft_peer_t *pr)

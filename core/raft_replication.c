@@ -78,8 +78,9 @@ void raft_reset_progress(zkv_raft_t *raft)
 
 /* ---------------------------------------------------------------- leader: sending */
 
+/*  n entries after prev: from the log, or read back for the follower (ents). */
 static void s_emit_append(zkv_raft_t *raft, uint32_t to, uint64_t prev, uint64_t prev_term,
-                          size_t n)
+                          const zkv_raft_entry_t *ents, size_t n)
 {
     zkv_raft_msg_t m = {
         .type = ZKV_RAFT_MSG_APPEND,
@@ -88,19 +89,9 @@ static void s_emit_append(zkv_raft_t *raft, uint32_t to, uint64_t prev, uint64_t
         .log_term = prev_term,
         .commit = raft->log.commit,
     };
-    const zkv_raft_entry_t *ents = n ? raft_log_entry(&raft->log, prev + 1) : NULL;
+    if (n && !ents)
+        ents = raft_log_entry(&raft->log, prev + 1);
     raft_send(raft, &m, ents, n, 0);
-}
-
-/*  pr was sent an append of n entries from pr->next. */
-static void s_sent(zkv_raft_t *raft, raft_peer_t *pr, size_t n)
-{
-    if (pr->state == ZKV_RAFT_REPLICATE && n > 0) {
-        pr->next += n;
-        s_infl_add(raft, pr, pr->next - 1);
-    }
-    if (pr->state == ZKV_RAFT_PROBE)
-        pr->probe_sent = true;
 }
 
 /*  One append to pr from pr->next, if its state allows; true if sent. */
@@ -122,33 +113,16 @@ bool raft_send_append(zkv_raft_t *raft, raft_peer_t *pr, bool allow_empty)
     size_t n = raft_log_span(log, pr->next, raft->cfg.max_msg_entries, raft->cfg.max_msg_bytes);
     if (n == 0 && !allow_empty)
         return false;
-    if (n > 0 && pr->next < log->data_first)
-        return raft_load_send(raft, pr);
-    s_emit_append(raft, pr->id, prev, prev_term, n);
-    s_sent(raft, pr, n);
-    return true;
-}
-
-bool raft_send_loaded(zkv_raft_t *raft, raft_peer_t *pr, const zkv_raft_entry_t *ents, size_t n)
-{
-    if (pr->self || pr->state == ZKV_RAFT_SNAPSHOT || pr->next != ents[0].index ||
-        (pr->state == ZKV_RAFT_PROBE && pr->probe_sent) ||
-        (pr->state == ZKV_RAFT_REPLICATE && s_infl_full(raft, pr)))
-        return false;
-    uint64_t prev = pr->next - 1, prev_term;
-    if (raft_log_term(&raft->log, prev, &prev_term) != ZKV_OK) {
-        raft_snapshot_start(raft, pr);
-        return false;
+    const zkv_raft_entry_t *ents = NULL;
+    if (n > 0 && pr->next < log->data_first && !(ents = raft_load_entries(raft, pr, &n)))
+        return false; /* the host reads them back */
+    s_emit_append(raft, pr->id, prev, prev_term, ents, n);
+    if (pr->state == ZKV_RAFT_REPLICATE && n > 0) {
+        pr->next += n;
+        s_infl_add(raft, pr, pr->next - 1);
     }
-    zkv_raft_msg_t m = {
-        .type = ZKV_RAFT_MSG_APPEND,
-        .to = pr->id,
-        .index = prev,
-        .log_term = prev_term,
-        .commit = raft->log.commit,
-    };
-    raft_send(raft, &m, ents, n, 0);
-    s_sent(raft, pr, n);
+    if (pr->state == ZKV_RAFT_PROBE)
+        pr->probe_sent = true;
     return true;
 }
 
@@ -178,7 +152,7 @@ void raft_bcast_from(zkv_raft_t *raft, uint64_t from)
         if (k == 0)
             break;
         size_t n = raft_log_span(log, prev + 1, raft->cfg.max_msg_entries, raft->cfg.max_msg_bytes);
-        s_emit_append(raft, ZKV_RAFT_BROADCAST, prev, raft_log_term_or0(log, prev), n);
+        s_emit_append(raft, ZKV_RAFT_BROADCAST, prev, raft_log_term_or0(log, prev), NULL, n);
         prev += n;
         for (uint32_t j = 0; j < k; j++) {
             sync[j]->next = prev + 1;

@@ -31,10 +31,15 @@ uint8_t *zkv_pack_record(zkv_packer_t *self, size_t size)
 zframe_t *zkv_packer_frame(zkv_packer_t *self)
 {
     zframe_t *frame = zframe_new(self->data, self->size);
+    zkv_packer_clear(self);
+    return frame;
+}
+
+void zkv_packer_clear(zkv_packer_t *self)
+{
     self->size = 0;
     if (self->capacity > PACKER_KEEP_MAX)
         zkv_packer_free(self);
-    return frame;
 }
 
 void zkv_packer_free(zkv_packer_t *self)
@@ -142,9 +147,23 @@ int zkv_unpack_result(zkv_unpacker_t *self, zkv_write_result_t *result)
 }
 
 #define EVENT_HEADER (1 + 8 + 4 + 32 + 4)
+#define EVENT_SHARED_SIZE (1 + 8 + 4 + sizeof(void *))
+/*  In the type byte: a put whose record travels, not its bytes. */
+#define EVENT_SHARED 0x80
 
 bool zkv_pack_event(zkv_packer_t *self, const zkv_event_t *event)
 {
+    if (event->rec) {
+        uint8_t *p = zkv_pack_record(self, EVENT_SHARED_SIZE);
+        if (!p)
+            return false;
+        p[0] = (uint8_t) event->type | EVENT_SHARED;
+        zkv_le64_put(p + 1, event->revision);
+        zkv_le32_put(p + 9, event->seq);
+        zkv_btree_rec_t *rec = zkv_btree_rec_share(event->rec);
+        memcpy(p + 13, &rec, sizeof rec);
+        return true;
+    }
     uint8_t *p = zkv_pack_record(self, EVENT_HEADER + event->key.size + event->value.size);
     if (!p)
         return false;
@@ -163,8 +182,29 @@ bool zkv_pack_event(zkv_packer_t *self, const zkv_event_t *event)
     return true;
 }
 
+/*  The record a shared put's bytes hold (NULL: not one). */
+static zkv_btree_rec_t *s_event_rec(const uint8_t *data, size_t size)
+{
+    zkv_btree_rec_t *rec = NULL;
+    if (size == EVENT_SHARED_SIZE && data[0] == (ZKV_EVENT_PUT | EVENT_SHARED))
+        memcpy(&rec, data + 13, sizeof rec);
+    return rec;
+}
+
 static bool s_event_read(const uint8_t *data, size_t size, zkv_event_t *event)
 {
+    zkv_btree_rec_t *rec = s_event_rec(data, size);
+    if (rec) {
+        *event = (zkv_event_t){
+            .type = ZKV_EVENT_PUT,
+            .revision = zkv_le64_get(data + 1),
+            .seq = zkv_le32_get(data + 9),
+            .key = zkv_btree_rec_key(rec),
+            .rec = rec,
+        };
+        event->value = zkv_btree_rec_value(rec, &event->meta);
+        return true;
+    }
     if (size < EVENT_HEADER || data[0] > ZKV_EVENT_DELETE)
         return false;
     size_t key_size = zkv_le32_get(data + 45);
@@ -188,6 +228,17 @@ int zkv_unpack_event(zkv_unpacker_t *self, zkv_event_t *event)
     size_t size;
     int rc = zkv_unpack_record(self, &data, &size);
     return rc == 1 && !s_event_read(data, size, event) ? -1 : rc;
+}
+
+void zkv_events_release(const uint8_t *data, size_t size)
+{
+    zkv_unpacker_t in = {.at = data, .end = data + size};
+    const uint8_t *record;
+    size_t record_size;
+    while (zkv_unpack_record(&in, &record, &record_size) == 1) {
+        zkv_btree_rec_t *rec = s_event_rec(record, record_size);
+        zkv_btree_rec_release(&rec);
+    }
 }
 
 bool zkv_pack_lease(zkv_packer_t *self, int change, uint64_t id, uint64_t ttl_s)

@@ -26,6 +26,8 @@ uint8_t *zkv_pack_record(zkv_packer_t *self, size_t size);
     memory); the packer is then empty again and keeps its buffer unless it
     grew past a large batch. */
 zframe_t *zkv_packer_frame(zkv_packer_t *self);
+/*  Drop the records packed so far, as zkv_packer_frame without the frame. */
+void zkv_packer_clear(zkv_packer_t *self);
 void zkv_packer_free(zkv_packer_t *self);
 
 typedef struct {
@@ -72,10 +74,18 @@ bool zkv_pack_lease(zkv_packer_t *self, int change, uint64_t id, uint64_t ttl_s)
 int zkv_unpack_lease(zkv_unpacker_t *self, int *change, uint64_t *id, uint64_t *ttl_s);
 
 /*  A change, storage -> watch: type, revision, seq, metadata, key size, then
-    the key and the value. */
+    the key and the value; for a put with a record (event->rec), type, revision
+    and seq, then the record, which the packed bytes then hold (shared) until
+    zkv_events_release. */
 bool zkv_pack_event(zkv_packer_t *self, const zkv_event_t *event);
 
-/*  The next change, its bytes pointing into the frame, as zkv_unpack_entry. */
+/*  The next change, its bytes pointing into the frame or its record (borrowed
+    from the frame), as zkv_unpack_entry. */
 int zkv_unpack_event(zkv_unpacker_t *self, zkv_event_t *event);
+
+/*  Let go of the records packed events hold: an EVENTS body's, when the
+    message is cleared (handled or dropped: zkv_msg_clear), or a packer's
+    never sent. */
+void zkv_events_release(const uint8_t *data, size_t size);
 
 #endif

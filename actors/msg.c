@@ -1,6 +1,7 @@
 /*  msg: the codec of the actors' messages (msg.h). */
 #include "msg.h"
 
+#include "inproc.h"
 #include "le.h"
 
 typedef struct {
@@ -63,10 +64,9 @@ int zkv_msg_send(zkv_msg_t *msg, zsock_t *sock)
     int rc = zframe_send(&head, sock, layout->body ? ZFRAME_MORE : 0);
     if (rc == 0 && layout->body) {
         zframe_t *body = msg->body ? msg->body : zframe_new_empty();
-        msg->body = NULL;
         /* PAIR sockets deliver a message whole or not at all: the head waits for this. */
         rc = zframe_send(&body, sock, 0);
-        zframe_destroy(&body);
+        msg->body = body; /* not sent: what it holds goes with the clear below */
     }
     zframe_destroy(&head);
     zkv_msg_clear(msg);
@@ -97,6 +97,8 @@ int zkv_msg_recv(zsock_t *sock, zkv_msg_t *msg)
 
 void zkv_msg_clear(zkv_msg_t *msg)
 {
+    if (msg->type == ZKV_MSG_EVENTS && msg->body)
+        zkv_events_release(zframe_data(msg->body), zframe_size(msg->body));
     zframe_destroy(&msg->body);
     memset(msg, 0, sizeof *msg);
 }

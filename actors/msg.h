@@ -146,7 +146,7 @@ int zkv_msg_send(zkv_msg_t *msg, zsock_t *sock);
     it), 0 when none is waiting (a socket with a receive timeout of 0). */
 int zkv_msg_recv(zsock_t *sock, zkv_msg_t *msg);
 
-/*  Free the body; the message is empty again. */
+/*  Free the body (an EVENTS body lets go of its records); the message is empty again. */
 void zkv_msg_clear(zkv_msg_t *msg);
 
 /*  The body as a NUL-terminated string in buf (paths, texts); "" without one. */

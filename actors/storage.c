@@ -117,14 +117,14 @@ static void s_on_event(void *arg, const zkv_event_t *event)
     none of them, and the watch actor forgets up to here. */
 static void s_send_events(storage_t *self, uint64_t applied)
 {
-    zframe_t *body = zkv_packer_frame(&self->events);
-    bool lost = self->events_lost || !body;
-    if (lost)
-        zframe_destroy(&body);
-    if (!lost && zframe_size(body) == 0) {
-        zframe_destroy(&body);
+    zkv_packer_t *events = &self->events;
+    if (!self->events_lost && events->size == 0)
         return;
-    }
+    zframe_t *body = self->events_lost ? NULL : zframe_new(events->data, events->size);
+    bool lost = !body;
+    if (lost)
+        zkv_events_release(events->data, events->size);
+    zkv_packer_clear(events);
     zkv_msg_t out = {.type = ZKV_MSG_EVENTS, .events = {lost, applied}, .body = body};
     zkv_port_send(&self->port, ZKV_ACTOR_WATCH, &out);
     self->events_lost = false;
@@ -561,6 +561,7 @@ void zkv_storage_destroy(zkv_storage_t **self_p)
     zkv_backup_waiters_free(&self->backups);
     zkv_snapshot_recv_destroy(&self->recv);
     zkv_packer_free(&self->results);
+    zkv_events_release(self->events.data, self->events.size);
     zkv_packer_free(&self->events);
     zkv_packer_free(&self->leases);
     zkv_kvstore_destroy(&self->kv);

@@ -132,6 +132,12 @@ static int64_t s_on_round(void *arg)
 
 static void s_shell_destroy(shell_t *self)
 {
+    /* Storage stopped first: what it sent and nobody read lets go of its records. */
+    if (self->storage)
+        zsock_set_rcvtimeo(self->storage, 0);
+    zkv_msg_t msg;
+    while (self->storage && zkv_msg_recv(self->storage, &msg))
+        zkv_msg_clear(&msg);
     zkv_watch_hub_destroy(&self->hub);
     zkv_acl_destroy(&self->acl);
     zkv_tracer_destroy(&self->tracer);

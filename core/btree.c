@@ -57,12 +57,21 @@ static void s_free(zkv_btree_t *self, void *p, size_t size)
     free(p);
 }
 
-/*  A record the tree lets go of: freed, or kept for the view that holds it. */
-static void s_rec_drop(zkv_btree_t *self, zkv_btree_rec_t *rec)
+/*  The tree lets go of a record (freed unless someone shares it). */
+static void s_rec_free(zkv_btree_t *self, zkv_btree_rec_t *rec)
+{
+    size_t size = s_rec_size(rec);
+    assert(self->memory >= size);
+    self->memory -= size;
+    zkv_btree_rec_release(&rec);
+}
+
+/*  A record the tree no longer holds: let go of, or kept for the view that holds it. */
+static void s_rec_leave(zkv_btree_t *self, zkv_btree_rec_t *rec)
 {
     zkv_btree_view_t *view = self->view;
     if (view == NULL) {
-        s_free(self, rec, s_rec_size(rec));
+        s_rec_free(self, rec);
         return;
     }
     assert(view->retired_n < view->retired_cap); /* reserved before the change began */
@@ -88,10 +97,11 @@ static zkv_btree_rec_t *s_rec_new(zkv_btree_t *self, const void *key, size_t key
     uint8_t tail[S_REC_TAIL_MAX];
     size_t tail_size = s_rec_tail(tail, value_size, meta);
     zkv_btree_rec_t *rec =
-        s_alloc(self, sizeof(zkv_btree_rec_t) + key_size + tail_size + value_size, true);
+        s_alloc(self, offsetof(zkv_btree_rec_t, data) + key_size + tail_size + value_size, true);
     if (rec == NULL)
         return NULL;
     rec->key_size = (uint16_t) key_size;
+    atomic_init(&rec->refs, 1);
     if (key_size > 0)
         memcpy(rec->data, key, key_size);
     memcpy(rec->data + key_size, tail, tail_size);
@@ -290,6 +300,7 @@ static zkv_btree_t *s_new(size_t key_size_max)
     self->alloc_budget = SIZE_MAX;
     self->height = 1;
     self->view = NULL;
+    self->last_put = NULL;
     self->doomed = false;
     self->gen = 1;
     zkv_btree_leaf_t *root = s_leaf_new(self);
@@ -316,7 +327,7 @@ static void s_destroy_node(zkv_btree_t *self, zkv_btree_node_t *node)
     if (node->leaf) {
         zkv_btree_leaf_t *leaf = (zkv_btree_leaf_t *) node;
         for (size_t i = 0; i < leaf->hdr.n; i++)
-            s_free(self, leaf->rec[i], s_rec_size(leaf->rec[i]));
+            s_rec_free(self, leaf->rec[i]);
     } else {
         zkv_btree_inner_t *inner = (zkv_btree_inner_t *) node;
         for (size_t i = 0; i < inner->hdr.n; i++)
@@ -444,7 +455,9 @@ static int s_replace(zkv_btree_t *self, s_path_t *path, const void *value, size_
     uint8_t tail[S_REC_TAIL_MAX];
     size_t tail_size = s_rec_tail(tail, value_size, meta);
     uint8_t *at = old->data + old->key_size;
-    if (previous.size == value_size && previous.data == at + tail_size && self->view == NULL) {
+    /* Neither a view nor another thread may see it change. */
+    bool alone = self->view == NULL && atomic_load_explicit(&old->refs, memory_order_acquire) == 1;
+    if (alone && previous.size == value_size && previous.data == at + tail_size) {
         /* memmove: value may point into this very record */
         if (value_size > 0)
             memmove(at + tail_size, value, value_size);
@@ -458,8 +471,10 @@ static int s_replace(zkv_btree_t *self, s_path_t *path, const void *value, size_
         path->leaf->rec[path->pos] = rec;
         if (path->pos == 0)
             s_repoint_sep(path, old, rec);
-        s_rec_drop(self, old);
+        s_rec_leave(self, old);
+        old = rec;
     }
+    self->last_put = old;
     if (old_value != NULL) {
         *old_value = copy;
         if (old_size != NULL)
@@ -759,9 +774,10 @@ int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const voi
         return ZKV_ENOMEM;
     s_spare_t spare = {0};
     if (!side && s_spare_reserve(self, &path, &spare) != ZKV_OK) {
-        s_free(self, rec, s_rec_size(rec));
+        s_rec_free(self, rec);
         return ZKV_ENOMEM;
     }
+    self->last_put = rec;
     if (side < 0)
         s_leaf_shift_left(parent, i, path.pos, rec);
     else if (side > 0)
@@ -974,7 +990,7 @@ int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void *
     assert(leaf->hdr.n > 0 || path.depth == 0);
     if (path.pos == 0 && leaf->hdr.n > 0)
         s_repoint_sep(&path, rec, leaf->rec[0]);
-    s_rec_drop(self, rec);
+    s_rec_leave(self, rec);
     self->count--;
     s_rebalance(self, &path);
     return ZKV_OK;

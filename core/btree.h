@@ -30,6 +30,7 @@
 typedef struct zkv_btree_t zkv_btree_t;
 typedef struct zkv_btree_iter_t zkv_btree_iter_t;
 typedef struct zkv_btree_view_t zkv_btree_view_t;
+typedef struct zkv_btree_rec_t zkv_btree_rec_t;
 
 /*  zkv_bytes_t (zkv_types.h): here a borrowed view of bytes inside the tree,
     valid until the tree is next modified. */
@@ -78,6 +79,23 @@ int zkv_btree_put(zkv_btree_t *self, const void *key, size_t key_size, const voi
     the tree is unchanged. */
 int zkv_btree_delete(zkv_btree_t *self, const void *key, size_t key_size, void **old_value,
                      size_t *old_size);
+
+/*  A record is one key with its value and metadata, in one block. Another
+    thread may share it (the watch history keeps a put's record rather than
+    a copy of it): the tree then changes it no more and the last holder
+    frees it. At most ZKV_BTREE_REC_HOLDERS_MAX holders, the tree's included. */
+#define ZKV_BTREE_REC_HOLDERS_MAX 8
+
+/*  The record the last successful put wrote: borrowed, valid until the tree
+    next changes. Owner's thread. */
+zkv_btree_rec_t *zkv_btree_last_put(const zkv_btree_t *self);
+/*  Any thread that holds rec: one more holder; returns rec. */
+zkv_btree_rec_t *zkv_btree_rec_share(zkv_btree_rec_t *rec);
+/*  Any thread: a holder lets go of *rec_p (NULL: nothing); the last frees it. */
+void zkv_btree_rec_release(zkv_btree_rec_t **rec_p);
+/*  Any holder: the record's key; its value, with its metadata into *meta when not NULL. */
+zkv_bytes_t zkv_btree_rec_key(const zkv_btree_rec_t *rec);
+zkv_bytes_t zkv_btree_rec_value(const zkv_btree_rec_t *rec, zkv_btree_meta_t *meta);
 
 /*  A view: every entry as it is now, readable by another thread while the
     owner goes on changing the tree (a snapshot is written from one). While it

@@ -31,16 +31,20 @@
 /*  Most common bytes a node remembers. */
 #define ZKV_BTREE_COMMON_MAX 24
 
-/*  A record is the key, then its value's size and metadata as varints, then
-    the value: 8 bytes beside the key and value of a key written once below
-    revision 2^28, where fixed fields would take 40. The first varint is
+/*  A record is the key's size, its holders' count, the key, then its value's
+    size and metadata as varints, then the value: 9 bytes beside the key and
+    a value below 2^11 bytes of a key written once below revision 2^28, where
+    fixed fields would take 40. The first varint is
     value_size << 3 | flags; create_revision follows, then mod_revision,
     version and lease, each only when its flag says it is not the usual
-    (mod_revision = create_revision, version 1, no lease). */
-typedef struct {
+    (mod_revision = create_revision, version 1, no lease). refs counts its
+    holders: the tree (or the view it was retired to) and anyone it was
+    shared with (btree.h); the last one frees it. */
+struct zkv_btree_rec_t {
     uint16_t key_size;
+    _Atomic uint8_t refs;
     uint8_t data[];
-} zkv_btree_rec_t;
+};
 
 static_assert(ZKV_BTREE_WIDE_KEY_SIZE_MAX <= UINT16_MAX, "a record's key size is 16 bits");
 
@@ -75,12 +79,13 @@ struct zkv_btree_t {
     zkv_btree_node_t *root;
     size_t height; /* levels; 1 while the root is a leaf */
     size_t count;
-    size_t memory;          /* see zkv_btree_memory */
-    size_t alloc_budget;    /* see zkv_btree_set_alloc_budget */
-    size_t key_size_max;    /* ZKV_KEY_SIZE_MAX, or ZKV_BTREE_WIDE_KEY_SIZE_MAX */
-    zkv_btree_view_t *view; /* out: its leaves and records are neither changed nor freed */
-    bool doomed;            /* destroyed while a view was out: it goes with the view */
-    uint32_t gen;           /* of the leaves made now; a view moves it on */
+    size_t memory;             /* see zkv_btree_memory */
+    size_t alloc_budget;       /* see zkv_btree_set_alloc_budget */
+    size_t key_size_max;       /* ZKV_KEY_SIZE_MAX, or ZKV_BTREE_WIDE_KEY_SIZE_MAX */
+    zkv_btree_view_t *view;    /* out: its leaves and records are neither changed nor freed */
+    bool doomed;               /* destroyed while a view was out: it goes with the view */
+    zkv_btree_rec_t *last_put; /* see zkv_btree_last_put */
+    uint32_t gen;              /* of the leaves made now; a view moves it on */
 };
 
 /*  The view's leaves and what the tree let go of since (btree_view.c). A

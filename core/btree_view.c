@@ -5,7 +5,7 @@
     view's leaves and records frozen: it copies a leaf of the view's
     generation before changing it (s_leaf_own), never changes a record in
     place while a view is out, and hands every leaf and record it lets go
-    of to the view (s_leaf_retire, s_rec_drop), which frees them on release. */
+    of to the view (s_leaf_retire, s_rec_leave), which frees them on release. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +112,7 @@ void zkv_btree_view_release(zkv_btree_view_t **self_p)
     if (self == NULL)
         return;
     for (size_t i = 0; i < self->retired_n; i++)
-        free(self->retired[i]);
+        zkv_btree_rec_release(&self->retired[i]);
     for (size_t i = 0; i < self->old_n; i++)
         free(self->old_leaves[i]);
     zkv_btree_t *tree = self->tree;

@@ -68,14 +68,15 @@ static int s_validate(const zkv_command_t *cmd)
 }
 
 static void s_emit(zkv_kvstore_t *self, zkv_event_type_t type, zkv_bytes_t key, zkv_bytes_t value,
-                   const zkv_btree_meta_t *meta)
+                   const zkv_btree_meta_t *meta, zkv_btree_rec_t *rec)
 {
     zkv_event_t event = {.type = type,
                          .revision = self->applied,
                          .seq = self->event_seq++,
                          .key = key,
                          .value = value,
-                         .meta = *meta};
+                         .meta = *meta,
+                         .rec = rec};
     if (self->on_event)
         self->on_event(self->event_arg, &event);
 }
@@ -103,15 +104,19 @@ static int s_write(zkv_kvstore_t *self, zkv_bytes_t key, zkv_bytes_t value, uint
     uint64_t unlink = rc == ZKV_OK ? old_lease : lease;
     if (relink && unlink)
         zkv_leases_detach(self->leases, unlink, key);
-    if (rc == ZKV_OK)
-        s_emit(self, ZKV_EVENT_PUT, key, value, &meta);
+    if (rc == ZKV_OK) {
+        /* The event reads the tree's record: one the watch history may share. */
+        zkv_btree_rec_t *rec = zkv_btree_last_put(self->tree);
+        s_emit(self, ZKV_EVENT_PUT, zkv_btree_rec_key(rec), zkv_btree_rec_value(rec, NULL), &meta,
+               rec);
+    }
     return rc;
 }
 
 static void s_emit_delete(zkv_kvstore_t *self, zkv_bytes_t key)
 {
     zkv_btree_meta_t meta = {.mod_revision = self->applied};
-    s_emit(self, ZKV_EVENT_DELETE, key, (zkv_bytes_t){0}, &meta);
+    s_emit(self, ZKV_EVENT_DELETE, key, (zkv_bytes_t){0}, &meta, NULL);
 }
 
 int kvstore_delete_key(zkv_kvstore_t *self, zkv_bytes_t key)

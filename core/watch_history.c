@@ -1,7 +1,7 @@
-/*  watch_history: a ring of the newest events, each slot pointing at one block
-    that holds its key then its value. Positions increase from the oldest slot
-    to the newest, so a scan finds where to start by binary search, and the
-    oldest event is always the next to go. */
+/*  watch_history: a ring of the newest events, each slot pointing at the
+    tree's record of a put (shared) or at a block of its own (a delete). Positions increase from the
+   oldest slot to the newest, so a scan finds where to start by binary search, and the oldest event
+   is always the next to go. */
 #include "watch_history.h"
 
 #include <assert.h>
@@ -13,21 +13,29 @@
 /*  Slots of the first ring; it doubles from there up to events_max. */
 #define S_RING_INITIAL 16
 
-/*  One kept event. Sizes fit 32 bits: keys and values are within zkv_limits.h. */
+/*  A kept event's own copy of its bytes, when it shares no record of the
+    tree's (a delete): metadata, sizes, then key and value. */
+typedef struct {
+    zkv_btree_meta_t meta;
+    uint32_t key_size;
+    uint32_t value_size;
+    uint8_t bytes[];
+} s_block_t;
+
+/*  One kept event: a put shares the tree's record of it, so that an event
+    costs its slot while the tree still holds the key's value. */
 typedef struct {
     uint64_t revision;
     uint32_t seq;
-    uint32_t type; /* zkv_event_type_t */
-    uint32_t key_size;
-    uint32_t value_size;
-    uint8_t *data; /* key then value, one block */
-    zkv_btree_meta_t meta;
+    uint8_t type; /* zkv_event_type_t */
+    bool shared;  /* data is a zkv_btree_rec_t, else an s_block_t */
+    void *data;
 } s_slot_t;
 
-_Static_assert(sizeof(s_slot_t) <= ZKV_WATCH_HISTORY_EVENT_OVERHEAD,
-               "the per-event overhead must cover a ring slot");
+_Static_assert(sizeof(s_slot_t) + sizeof(s_block_t) <= ZKV_WATCH_HISTORY_EVENT_OVERHEAD,
+               "the per-event overhead must cover a ring slot and a block header");
 _Static_assert(ZKV_KEY_SIZE_MAX <= UINT32_MAX && ZKV_VALUE_SIZE_MAX <= UINT32_MAX,
-               "slot sizes are 32 bits");
+               "block sizes are 32 bits");
 
 struct zkv_watch_history_t {
     s_slot_t *ring; /* capacity slots; count of them in use from head on, wrapping */
@@ -66,9 +74,43 @@ static zkv_event_pos_t s_slot_pos(const s_slot_t *slot)
     return (zkv_event_pos_t){slot->revision, slot->seq};
 }
 
+static zkv_event_t s_slot_event(const s_slot_t *slot)
+{
+    zkv_event_t event = {
+        .type = (zkv_event_type_t) slot->type, .revision = slot->revision, .seq = slot->seq};
+    if (slot->shared) {
+        event.rec = slot->data;
+        event.key = zkv_btree_rec_key(event.rec);
+        event.value = zkv_btree_rec_value(event.rec, &event.meta);
+        return event;
+    }
+    const s_block_t *block = slot->data;
+    event.key = (zkv_bytes_t){block->bytes, block->key_size};
+    event.value = (zkv_bytes_t){block->bytes + block->key_size, block->value_size};
+    event.meta = block->meta;
+    return event;
+}
+
+static size_t s_event_bytes(const zkv_event_t *event)
+{
+    return event->key.size + event->value.size + ZKV_WATCH_HISTORY_EVENT_OVERHEAD;
+}
+
 static size_t s_slot_bytes(const s_slot_t *slot)
 {
-    return (size_t) slot->key_size + slot->value_size + ZKV_WATCH_HISTORY_EVENT_OVERHEAD;
+    zkv_event_t event = s_slot_event(slot);
+    return s_event_bytes(&event);
+}
+
+static void s_slot_free(s_slot_t *slot)
+{
+    if (slot->shared) {
+        zkv_btree_rec_t *rec = slot->data;
+        zkv_btree_rec_release(&rec);
+    } else {
+        free(slot->data);
+    }
+    slot->data = NULL;
 }
 
 /*  Forget the n oldest events; compacted follows the last one. */
@@ -80,8 +122,7 @@ static void s_evict(zkv_watch_history_t *self, size_t n)
         assert(zkv_event_pos_cmp(s_slot_pos(slot), self->compacted) > 0);
         self->compacted = s_slot_pos(slot);
         self->bytes -= s_slot_bytes(slot);
-        free(slot->data);
-        slot->data = NULL;
+        s_slot_free(slot);
         self->head = self->head + 1 == self->capacity ? 0 : self->head + 1;
         self->count--;
     }
@@ -135,26 +176,30 @@ static size_t s_drop_count(const zkv_watch_history_t *self, size_t size)
     return drop;
 }
 
-/*  Put the event in the slot after the newest, its bytes copied into data. */
-static void s_push(zkv_watch_history_t *self, const zkv_event_t *event, uint8_t *data, size_t size)
+/*  Put the event in the slot after the newest: its record shared, or its bytes copied into
+    block. */
+static void s_push(zkv_watch_history_t *self, const zkv_event_t *event, s_block_t *block)
 {
     assert(self->count < self->capacity);
     size_t j = self->head + self->count;
     s_slot_t *slot = &self->ring[j >= self->capacity ? j - self->capacity : j];
     *slot = (s_slot_t){.revision = event->revision,
                        .seq = event->seq,
-                       .type = (uint32_t) event->type,
-                       .key_size = (uint32_t) event->key.size,
-                       .value_size = (uint32_t) event->value.size,
-                       .data = data,
-                       .meta = event->meta};
-    if (event->key.size)
-        memcpy(data, event->key.data, event->key.size);
-    if (event->value.size)
-        memcpy(data + event->key.size, event->value.data, event->value.size);
+                       .type = (uint8_t) event->type,
+                       .shared = block == NULL,
+                       .data = block ? (void *) block : zkv_btree_rec_share(event->rec)};
+    if (block) {
+        block->meta = event->meta;
+        block->key_size = (uint32_t) event->key.size;
+        block->value_size = (uint32_t) event->value.size;
+        if (event->key.size)
+            memcpy(block->bytes, event->key.data, event->key.size);
+        if (event->value.size)
+            memcpy(block->bytes + event->key.size, event->value.data, event->value.size);
+    }
     self->count++;
-    self->bytes += size;
-    assert(s_slot_bytes(slot) == size);
+    self->bytes += s_event_bytes(event);
+    assert(s_slot_bytes(slot) == s_event_bytes(event));
 }
 
 /*  The caller's half of the contract: what a change may look like. */
@@ -167,7 +212,9 @@ static void s_assert_event(const zkv_event_t *event)
     assert(event->meta.mod_revision == event->revision);
     assert(event->type == ZKV_EVENT_PUT ||
            (event->value.size == 0 && event->meta.create_revision == 0 &&
-            event->meta.version == 0 && event->meta.lease == 0));
+            event->meta.version == 0 && event->meta.lease == 0 && event->rec == NULL));
+    assert(!event->rec || (zkv_btree_rec_key(event->rec).data == event->key.data &&
+                           zkv_btree_rec_value(event->rec, NULL).data == event->value.data));
 }
 
 int zkv_watch_history_append(zkv_watch_history_t *self, const zkv_event_t *event)
@@ -177,24 +224,24 @@ int zkv_watch_history_append(zkv_watch_history_t *self, const zkv_event_t *event
     zkv_event_pos_t pos = {event->revision, event->seq};
     assert(zkv_event_pos_cmp(pos, self->compacted) > 0);
     assert(zkv_event_pos_cmp(pos, zkv_watch_history_newest(self)) > 0);
-    size_t size = event->key.size + event->value.size + ZKV_WATCH_HISTORY_EVENT_OVERHEAD;
+    size_t size = s_event_bytes(event);
     if (size > self->bytes_max) {
         /* It would evict everything, itself last. */
         s_evict(self, self->count);
         self->compacted = pos;
         return ZKV_OK;
     }
-    uint8_t *data = malloc(size - ZKV_WATCH_HISTORY_EVENT_OVERHEAD + 1);
-    if (!data)
+    s_block_t *block = NULL;
+    if (!event->rec && !(block = malloc(sizeof *block + event->key.size + event->value.size)))
         return ZKV_ENOMEM;
     /* Grow before evicting, so that running out of memory changes nothing. */
     size_t drop = s_drop_count(self, size);
     if (self->count - drop == self->capacity && s_grow(self) != ZKV_OK) {
-        free(data);
+        free(block);
         return ZKV_ENOMEM;
     }
     s_evict(self, drop);
-    s_push(self, event, data, size);
+    s_push(self, event, block);
     assert(self->count <= self->events_max && self->bytes <= self->bytes_max);
     return ZKV_OK;
 }
@@ -247,16 +294,6 @@ static size_t s_first_after(const zkv_watch_history_t *self, zkv_event_pos_t pos
     assert(lo == self->count || zkv_event_pos_cmp(s_slot_pos(s_at(self, lo)), pos) > 0);
     assert(lo == 0 || zkv_event_pos_cmp(s_slot_pos(s_at(self, lo - 1)), pos) <= 0);
     return lo;
-}
-
-static zkv_event_t s_slot_event(const s_slot_t *slot)
-{
-    return (zkv_event_t){.type = (zkv_event_type_t) slot->type,
-                         .revision = slot->revision,
-                         .seq = slot->seq,
-                         .key = {slot->data, slot->key_size},
-                         .value = {slot->data + slot->key_size, slot->value_size},
-                         .meta = slot->meta};
 }
 
 int zkv_watch_history_scan(const zkv_watch_history_t *self, zkv_event_pos_t after,

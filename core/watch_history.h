@@ -19,8 +19,9 @@
 
 typedef enum { ZKV_EVENT_PUT = 0, ZKV_EVENT_DELETE = 1 } zkv_event_type_t;
 
-/*  One change. Byte fields are borrowed (by append: copied in; by scan: valid until the next
-    append or reset). Keys are at most ZKV_KEY_SIZE_MAX bytes, values ZKV_VALUE_SIZE_MAX. */
+/*  One change. Byte fields are borrowed (by append: copied in, or shared with rec; by scan:
+    valid until the next append or reset). Keys are at most ZKV_KEY_SIZE_MAX bytes, values
+    ZKV_VALUE_SIZE_MAX. */
 typedef struct {
     zkv_event_type_t type;
     uint64_t revision; /* the log index of the change */
@@ -28,11 +29,15 @@ typedef struct {
     zkv_bytes_t key;
     zkv_bytes_t value;     /* put; empty for a delete */
     zkv_btree_meta_t meta; /* put: the key's after it; delete: zeros but mod_revision = revision */
+    /* A put: the tree's record of it, which key, value and meta are read from (borrowed), or
+       NULL when they are not a record's. The history shares a record rather than copying it. */
+    zkv_btree_rec_t *rec;
 } zkv_event_t;
 
-/*  What one kept event costs against bytes_max beyond its key and value: its ring slot (64
-    bytes on LP64, checked at compile time). A budget, not a measure of the heap: malloc's own
-    headers and unused ring slots are not counted. */
+/*  What one kept event costs against bytes_max beyond its key and value: at most its ring
+    slot and a block header (checked at compile time). A budget, not a measure of the heap:
+    a put's key and value are charged though the tree may hold the record too, and malloc's
+    own headers and unused ring slots are not counted. */
 #define ZKV_WATCH_HISTORY_EVENT_OVERHEAD 64u
 
 typedef struct zkv_watch_history_t zkv_watch_history_t;

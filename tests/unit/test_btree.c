@@ -340,10 +340,10 @@ static void test_size_limits(void **state)
                                    NULL, NULL, NULL),
                      ZKV_OK);
     s_assert_value(tree, key, ZKV_KEY_SIZE_MAX, value, ZKV_VALUE_SIZE_MAX);
-    /* beside key and value: the key's size, then varints of value size and flags (4 bytes
-       for 2^23), create_revision 0 and version 0 (a byte each) */
+    /* beside key and value: the key's size, the holders' count, then varints of value size
+       and flags (4 bytes for 2^23), create_revision 0 and version 0 (a byte each) */
     assert_int_equal(zkv_btree_memory(tree),
-                     memory + ZKV_KEY_SIZE_MAX + ZKV_VALUE_SIZE_MAX + 2 + 4 + 1 + 1);
+                     memory + ZKV_KEY_SIZE_MAX + ZKV_VALUE_SIZE_MAX + 2 + 1 + 4 + 1 + 1);
     /* a prefix as long as the longest key finds it; 0xff-padded prefixes too */
     assert_int_equal(zkv_btree_prefix(tree, key, ZKV_KEY_SIZE_MAX, true, 0, NULL, NULL), 1);
     assert_int_equal(zkv_btree_prefix(tree, key, 100, false, 0, NULL, NULL), 1);
@@ -606,7 +606,8 @@ static void test_memory_accounting(void **state)
     (void) state;
     zkv_btree_t *tree = zkv_btree_new();
     size_t base = zkv_btree_memory(tree);
-    const size_t header = 2 + 3; /* key size; value size and flags, create 0, version 0 */
+    /* key size, holders; value size and flags, create 0, version 0 */
+    const size_t header = 2 + 1 + 3;
     char key[32];
     for (size_t i = 0; i < 100; i++) { /* one leaf: no node allocated */
         size_t before = zkv_btree_memory(tree);
@@ -720,7 +721,7 @@ static void test_meta_round_trip(void **state)
     const zkv_btree_meta_t once = {(1u << 21) - 1, (1u << 21) - 1, 1, 0};
     assert_int_equal(
         zkv_btree_put(tree, "0123456789abcdef", 16, value, 256, &once, NULL, NULL, NULL), ZKV_OK);
-    assert_int_equal(zkv_btree_memory(tree) - before, 16 + 256 + 7);
+    assert_int_equal(zkv_btree_memory(tree) - before, 16 + 256 + 8);
     zkv_btree_destroy(&tree);
     free(value);
 }

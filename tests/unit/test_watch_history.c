@@ -289,6 +289,48 @@ static void test_eviction_by_bytes(void **state)
     zkv_watch_history_destroy(&h);
 }
 
+/*  A put of the tree's shares its record: the event keeps what was written
+    after the tree replaced, deleted and destroyed it, and eviction lets go of
+    it (ASan sees a use after free or a leak). */
+static void test_puts_share_the_tree_records(void **state)
+{
+    (void) state;
+    zkv_btree_t *tree = zkv_btree_new();
+    zkv_watch_history_t *h = zkv_watch_history_new(2, 1000);
+    for (uint64_t rev = 1; rev <= 3; rev++) {
+        char value[8];
+        snprintf(value, sizeof value, "v%llu", (unsigned long long) rev);
+        zkv_btree_meta_t meta = {.create_revision = 1, .mod_revision = rev, .version = rev};
+        assert_int_equal(zkv_btree_put(tree, "k", 1, value, 2, &meta, NULL, NULL, NULL), ZKV_OK);
+        zkv_btree_rec_t *rec = zkv_btree_last_put(tree);
+        zkv_event_t event = {.type = ZKV_EVENT_PUT, .revision = rev, .rec = rec};
+        event.key = zkv_btree_rec_key(rec);
+        event.value = zkv_btree_rec_value(rec, &event.meta);
+        assert_int_equal(zkv_watch_history_append(h, &event), ZKV_OK);
+    }
+    assert_int_equal(zkv_watch_history_count(h), 2);
+    assert_int_equal(zkv_watch_history_bytes(h), 2 * (OVERHEAD + 3));
+    assert_int_equal(zkv_btree_delete(tree, "k", 1, NULL, NULL), ZKV_OK);
+    zkv_btree_destroy(&tree);
+    s_seen_t seen = {0};
+    s_scan_all(h, s_pos(1, 0), &seen);
+    assert_int_equal(seen.n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        char value[8];
+        snprintf(value, sizeof value, "v%zu", i + 2);
+        assert_int_equal(seen.events[i].revision, i + 2);
+        assert_int_equal(seen.events[i].meta.version, i + 2);
+        assert_int_equal(seen.events[i].meta.mod_revision, i + 2);
+        assert_int_equal(seen.events[i].meta.create_revision, 1);
+        assert_int_equal(seen.events[i].value.size, 2);
+        assert_memory_equal(seen.events[i].value.data, value, 2);
+        assert_int_equal(seen.events[i].key.size, 1);
+        assert_memory_equal(seen.events[i].key.data, "k", 1);
+    }
+    s_seen_free(&seen);
+    zkv_watch_history_destroy(&h);
+}
+
 static void test_event_bigger_than_bytes_max(void **state)
 {
     (void) state;
@@ -920,6 +962,7 @@ int main(void)
         cmocka_unit_test(test_resume_in_the_middle_of_a_revision),
         cmocka_unit_test(test_eviction_by_count),
         cmocka_unit_test(test_eviction_by_bytes),
+        cmocka_unit_test(test_puts_share_the_tree_records),
         cmocka_unit_test(test_event_bigger_than_bytes_max),
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_filter_match),

@@ -81,6 +81,9 @@ const zkv_raft_entry_t *raft_log_entry(const raft_log_t *log, uint64_t index)
     return &log->ents[log->off + (index - log->snap_index - 1)];
 }
 
+/*  The fewest entries the array holds once it exists. */
+#define RAFT_LOG_CAP_MIN 256
+
 /*  Room for one more entry at the end: slide the live entries down to the
     front when they fill at most half of it, else double it (a dead front
     left by compactions would otherwise keep doubling it). */
@@ -93,13 +96,32 @@ static int s_reserve(raft_log_t *log)
         log->off = 0;
         return ZKV_OK;
     }
-    size_t cap = log->cap ? log->cap * 2 : 256;
+    size_t cap = log->cap ? log->cap * 2 : RAFT_LOG_CAP_MIN;
     zkv_raft_entry_t *ents = realloc(log->ents, cap * sizeof *ents);
     if (!ents)
         return ZKV_ENOMEM;
     log->ents = ents;
     log->cap = cap;
     return ZKV_OK;
+}
+
+/*  After a compaction the live entries may fill a quarter of the array or
+    less: halve it (down to the smallest) until they fill more, so that the
+    array follows the log and not its longest moment. */
+static void s_shrink(raft_log_t *log)
+{
+    size_t cap = log->cap;
+    while (cap > RAFT_LOG_CAP_MIN && log->len <= cap / 4)
+        cap /= 2;
+    if (cap == log->cap)
+        return;
+    memmove(log->ents, log->ents + log->off, log->len * sizeof *log->ents);
+    log->off = 0;
+    zkv_raft_entry_t *ents = realloc(log->ents, cap * sizeof *ents);
+    if (!ents)
+        return; /* it keeps the larger array */
+    log->ents = ents;
+    log->cap = cap;
 }
 
 static uint8_t *s_data_alloc(raft_log_t *log, size_t size, uint64_t index)
@@ -202,6 +224,7 @@ void raft_log_release(raft_log_t *log)
         log->tail->used = 0;
         log->tail->max_index = 0;
     }
+    s_shrink(log);
 }
 
 /*  The data_first that dropping the oldest blocks would give: blocks whose

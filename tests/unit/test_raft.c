@@ -1172,6 +1172,30 @@ static void test_log_memory_reads_back(void **state)
     fx_free(&fx);
 }
 
+/*  The entry array follows the log down as well as up: after a snapshot
+    compacts 2,000 entries away it holds a few hundred slots, not 2,048. */
+static void test_log_array_shrinks_after_compaction(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx.cfg.log_memory_bytes = 1024; /* data blocks of 256 bytes: the array is the rest */
+    fx_start_all(&fx);
+    fx_elect(&fx, 1);
+    for (uint64_t v = 1; v <= 2000; v++) {
+        assert_int_equal(fx_propose(&fx, 1, v), ZKV_OK);
+        fx_deliver_all(&fx);
+    }
+    size_t grown = fx_status(&fx, 1).log_bytes;
+    assert_true(grown >= 2000 * sizeof(zkv_raft_entry_t));
+    fx_snapshot(&fx, 1, 64);
+    assert_int_equal(fx_propose(&fx, 1, 2001), ZKV_OK); /* an advance releases */
+    fx_deliver_all(&fx);
+    size_t after = fx_status(&fx, 1).log_bytes;
+    assert_true(after < 2000 * sizeof(zkv_raft_entry_t) / 4);
+    fx_free(&fx);
+}
+
 /*  Only an answer that matches the log goes out: a wrong term is refused,
     an answer nobody waits for is ignored, and an empty one (the host's log
     was compacted) sends the snapshot instead. */
@@ -1260,6 +1284,7 @@ int main(void)
         cmocka_unit_test(test_failed_install_forgets_later_commit),
         cmocka_unit_test(test_config_and_limits),
         cmocka_unit_test(test_log_memory_reads_back),
+        cmocka_unit_test(test_log_array_shrinks_after_compaction),
         cmocka_unit_test(test_load_answers_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

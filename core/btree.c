@@ -20,6 +20,7 @@
 
 #include "btree.h"
 #include "btree_impl.h"
+#include "slab.h"
 #include "zkv_error.h"
 
 /*  Smallest growth of a node's common bytes worth re-caching its entries. */
@@ -96,10 +97,15 @@ static zkv_btree_rec_t *s_rec_new(zkv_btree_t *self, const void *key, size_t key
 {
     uint8_t tail[S_REC_TAIL_MAX];
     size_t tail_size = s_rec_tail(tail, value_size, meta);
-    zkv_btree_rec_t *rec =
-        s_alloc(self, offsetof(zkv_btree_rec_t, data) + key_size + tail_size + value_size, true);
+    size_t size = offsetof(zkv_btree_rec_t, data) + key_size + tail_size + value_size;
+    if (self->alloc_budget == 0)
+        return NULL;
+    if (self->alloc_budget != SIZE_MAX)
+        self->alloc_budget--;
+    zkv_btree_rec_t *rec = zkv_slab_alloc(size);
     if (rec == NULL)
         return NULL;
+    self->memory += size;
     rec->key_size = (uint16_t) key_size;
     atomic_init(&rec->refs, 1);
     if (key_size > 0)

@@ -4,10 +4,10 @@
     before the tree sees the count fall to one and changes it in place, and
     every holder's before the free. */
 #include <assert.h>
-#include <stdlib.h>
 
 #include "btree.h"
 #include "btree_impl.h"
+#include "slab.h"
 
 zkv_btree_rec_t *zkv_btree_last_put(const zkv_btree_t *self)
 {
@@ -32,7 +32,7 @@ void zkv_btree_rec_release(zkv_btree_rec_t **rec_p)
     uint8_t before = atomic_fetch_sub_explicit(&rec->refs, 1, memory_order_acq_rel);
     assert(before >= 1);
     if (before == 1)
-        free(rec);
+        zkv_slab_free(rec, s_rec_size(rec));
 }
 
 zkv_bytes_t zkv_btree_rec_key(const zkv_btree_rec_t *rec)

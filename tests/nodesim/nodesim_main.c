@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "slab.h"
 #include "nodesim.h"
 
 /*  An invariant asserted inside the node's code (a committed entry never
@@ -72,6 +73,13 @@ static int s_seed(ns_options_t *opt, uint64_t s, const char *me, ns_stats_t *tot
     if (ns_run(opt, &st, stdout) != 0) {
         printf("replay: %s --nodes %u --steps %u --seed %" PRIu64 " --trace\n", me, opt->nodes,
                opt->steps, s);
+        return 1;
+    }
+    /* Every node is gone: so is every record its trees and watch history held. */
+    if (zkv_slab_live() != 0) {
+        printf("VIOLATION seed %" PRIu64 ": %zu records never freed\n"
+               "replay: %s --nodes %u --steps %u --seed %" PRIu64 "\n",
+               s, zkv_slab_live(), me, opt->nodes, opt->steps, s);
         return 1;
     }
     s_add(total, &st);

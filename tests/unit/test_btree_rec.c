@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "btree.h"
+#include "slab.h"
 #include "zkv_error.h"
 
 static zkv_btree_rec_t *s_put(zkv_btree_t *tree, const char *key, const char *value,
@@ -61,7 +62,8 @@ static void test_shared_record_outlives_the_key(void **state)
     zkv_btree_destroy(&tree);
     s_assert_rec(held, "other", "three", 3);
     zkv_btree_rec_release(&held);
-    zkv_btree_rec_release(&held); /* NULL: nothing */
+    zkv_btree_rec_release(&held);         /* NULL: nothing */
+    assert_int_equal(zkv_slab_live(), 0); /* every record freed, once */
 }
 
 static void test_unshared_record_changes_in_place(void **state)
@@ -166,6 +168,7 @@ static void test_shared_with_another_thread(void **state)
     assert_int_equal(pthread_join(reader, NULL), 0);
     assert_int_equal(p.checked, KEYS * ROUNDS);
     assert_int_equal(p.wrong, 0);
+    assert_int_equal(zkv_slab_live(), 0);
 }
 
 int main(void)

@@ -10,6 +10,7 @@
 
 #include "inproc.h"
 #include "msg.h"
+#include "slab.h"
 #include "zkv_error.h"
 #include "le.h"
 
@@ -212,6 +213,7 @@ static void test_events_share_records(void **state)
     assert_int_equal(zkv_unpack_event(&in, &e), 0);
     zkv_msg_clear(&msgs[0]);
     zkv_msg_clear(&msgs[1]); /* unread */
+    assert_int_equal(zkv_slab_live(), 0);
     zkv_packer_free(&packer);
 }
 

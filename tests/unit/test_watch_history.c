@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "seed_testutil.h"
+#include "slab.h"
 #include "splitmix.h"
 #include "watch_history.h"
 #include "zkv_error.h"
@@ -329,6 +330,7 @@ static void test_puts_share_the_tree_records(void **state)
     }
     s_seen_free(&seen);
     zkv_watch_history_destroy(&h);
+    assert_int_equal(zkv_slab_live(), 0); /* the history let go of what it held */
 }
 
 static void test_event_bigger_than_bytes_max(void **state)

@@ -361,7 +361,8 @@ bool zkv_raft_has_ready(const zkv_raft_t *raft)
     return raft->out.n > 0 || raft->hs_dirty || raft->log.unstable <= raft_log_last(&raft->log) ||
            s_apply_limit(raft) > raft->log.applying || raft->chunks.n > 0 || raft->snap_pending ||
            raft->read_out.n > 0 || raft_read_releasable(raft) || raft_read_startable(raft) ||
-           raft->loads.n > 0 || s_soft_changed(raft) || raft->conf_version != raft->rd_conf_version;
+           raft->loads.n > 0 || s_soft_changed(raft) ||
+           raft->conf_version != raft->rd_conf_version || raft_load_droppable(raft);
 }
 
 static void s_ready_entries(zkv_raft_t *raft, zkv_raft_ready_t *rd)

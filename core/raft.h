@@ -356,10 +356,11 @@ typedef struct {
     /* A learner is promoted only once its match is within this many
        entries of the leader's last index (and it is being replicated to). */
     uint32_t max_learner_lag;
-    /* Data of entries applied and durable kept in memory: the newest this
-       many bytes of it (0: all, until a snapshot compacts the log). Older
-       entries a follower still needs are read back from the host's log
-       (Ready.loads, zkv_raft_loaded). */
+    /* Data of entries applied and durable kept in memory: what a member may
+       still be sent (a leader's followers, from their match on), and of it
+       at most the newest this many bytes (0: all, until a snapshot compacts
+       the log). Older entries a follower still needs are read back from the
+       host's log (Ready.loads, zkv_raft_loaded). */
     size_t log_memory_bytes;
 } zkv_raft_config_t;
 

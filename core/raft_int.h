@@ -233,6 +233,7 @@ struct zkv_raft_t {
     RAFT_VEC(zkv_raft_load_t) loads;
     RAFT_VEC(raft_loaded_t *) loaded;
     raft_loaded_t *retired;
+    uint64_t drop_tried; /* the first index to keep data of, when last let go of */
 
     /* Ready bookkeeping. */
     bool in_ready;
@@ -249,8 +250,12 @@ const zkv_raft_entry_t *raft_load_entries(zkv_raft_t *raft, raft_peer_t *pr, siz
 /*  Leader tick: a load unanswered for an election timeout is asked again. */
 void raft_load_tick(zkv_raft_t *raft, raft_peer_t *pr);
 /*  At advance: the loads and loaded data of the Ready are done with; the
-    data of entries applied and durable beyond the memory window goes. */
+    data of entries applied and durable that no member needs, or beyond the
+    memory window, goes. */
 void raft_load_advance(zkv_raft_t *raft);
+/*  Whether an advance would let go of entry data no member needs or beyond the memory
+    window, not tried yet. */
+bool raft_load_droppable(const zkv_raft_t *raft);
 void raft_load_free(zkv_raft_t *raft);
 
 /* ---------------------------------------------------------------- raft.c */

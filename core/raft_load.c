@@ -1,12 +1,12 @@
 /*  raft_load: entries read back from the host's durable log.
 
     Once entries are applied and durable, the log lets go of their data
-    beyond the newest cfg.log_memory_bytes, keeping index, term, type and
-    size. A follower that needs older ones gets them through the host: the
-    leader asks in Ready.loads (one load per follower at a time, enough for
-    a few appends), the host reads its log and answers with
-    zkv_raft_loaded, and appends go out from the answer until the follower
-    needs entries past it. The entries must match the log (index and term),
+    when no member may need them (every follower of a leader has them; a
+    follower sends no entries) and beyond the newest cfg.log_memory_bytes
+    anyway, keeping index, term, type and size. A follower that needs older ones gets them through
+   the host: the leader asks in Ready.loads (one load per follower at a time, enough for a few
+   appends), the host reads its log and answers with zkv_raft_loaded, and appends go out from the
+   answer until the follower needs entries past it. The entries must match the log (index and term),
     so a stale or wrong answer changes nothing. */
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +148,32 @@ int zkv_raft_loaded(zkv_raft_t *raft, uint32_t peer, uint64_t lo, const zkv_raft
     return ZKV_OK;
 }
 
+/*  The first index whose data the log must keep: what is not yet applied or durable, what a
+    member may still be sent (a leader's followers from their match on; a follower sends
+    nothing), and the newest window bytes beyond that. */
+static uint64_t s_data_first(const zkv_raft_t *raft)
+{
+    const raft_log_t *log = &raft->log;
+    uint64_t keep = (log->applied < log->durable ? log->applied : log->durable) + 1;
+    uint64_t needed = keep;
+    for (uint32_t i = 0; raft->role == ZKV_RAFT_LEADER && i < raft->n_peers; i++) {
+        const raft_peer_t *pr = &raft->peers[i];
+        if (pr->member && !pr->self && pr->match + 1 < needed)
+            needed = pr->match + 1;
+    }
+    uint64_t windowed = raft_log_droppable(log, keep, raft->cfg.log_memory_bytes);
+    uint64_t unneeded = raft_log_droppable(log, needed, 0);
+    return windowed > unneeded ? windowed : unneeded;
+}
+
+bool raft_load_droppable(const zkv_raft_t *raft)
+{
+    if (!raft->cfg.log_memory_bytes)
+        return false;
+    uint64_t first = s_data_first(raft);
+    return first > raft->log.data_first && first != raft->drop_tried;
+}
+
 void raft_load_advance(zkv_raft_t *raft)
 {
     raft->loads.n = 0;
@@ -156,11 +182,10 @@ void raft_load_advance(zkv_raft_t *raft)
         if (raft->role != ZKV_RAFT_LEADER || !raft_peer(raft, raft->loaded.v[i]->peer))
             s_retire(raft, i);
     raft_log_t *log = &raft->log;
-    size_t window = raft->cfg.log_memory_bytes;
-    if (!window)
+    if (!raft->cfg.log_memory_bytes)
         return;
-    uint64_t keep = (log->applied < log->durable ? log->applied : log->durable) + 1;
-    uint64_t first = raft_log_droppable(log, keep, window);
+    uint64_t first = s_data_first(raft);
+    raft->drop_tried = first;
     if (first > log->data_first && raft_config_keep(raft, log->data_first, first))
         raft_log_drop_data(log, first);
 }

@@ -1172,6 +1172,40 @@ static void test_log_memory_reads_back(void **state)
     fx_free(&fx);
 }
 
+/*  Applied data nobody may be sent goes at once, within the window: a leader
+    keeps it from its followers' match on (a cut-off follower's entries
+    stay), a follower keeps none. */
+static void test_log_data_follows_the_followers(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx.cfg.log_memory_bytes = 1024; /* blocks of 256 bytes; 100 entries of 8 fit the window */
+    fx_start_all(&fx);
+    fx_elect(&fx, 1);
+    for (uint64_t v = 1; v <= 100; v++) {
+        assert_int_equal(fx_propose(&fx, 1, v), ZKV_OK);
+        fx_deliver_all(&fx);
+    }
+    zkv_raft_entry_t e;
+    for (uint32_t id = 1; id <= 3; id++)
+        assert_int_equal(zkv_raft_entry_at(s_raft(&fx, id), 10, &e), ZKV_ECOMPACTED);
+    uint64_t cut = fx_status(&fx, 1).last_index;
+    fx_isolate(&fx, 3, true);
+    for (uint64_t v = 101; v <= 160; v++) {
+        assert_int_equal(fx_propose(&fx, 1, v), ZKV_OK);
+        fx_deliver_all(&fx);
+    }
+    assert_true(fx_status(&fx, 1).applied >= cut + 60);
+    assert_int_equal(zkv_raft_entry_at(s_raft(&fx, 1), cut + 1, &e), ZKV_OK);
+    assert_int_equal(zkv_raft_entry_at(s_raft(&fx, 2), cut + 1, &e), ZKV_ECOMPACTED);
+    fx_isolate(&fx, 3, false);
+    fx_run(&fx, 20);
+    assert_int_equal(fx_status(&fx, 3).commit, fx_status(&fx, 1).commit);
+    assert_int_equal(fx.nodes[1].loads_answered, 0); /* nothing had to be read back */
+    fx_free(&fx);
+}
+
 /*  The entry array follows the log down as well as up: after a snapshot
     compacts 2,000 entries away it holds a few hundred slots, not 2,048. */
 static void test_log_array_shrinks_after_compaction(void **state)
@@ -1285,6 +1319,7 @@ int main(void)
         cmocka_unit_test(test_config_and_limits),
         cmocka_unit_test(test_log_memory_reads_back),
         cmocka_unit_test(test_log_array_shrinks_after_compaction),
+        cmocka_unit_test(test_log_data_follows_the_followers),
         cmocka_unit_test(test_load_answers_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,8 +58,8 @@ static const option_t s_options[] = {
     {"snapshot-bytes", "ZKV_SNAPSHOT_BYTES", OPT_U64, FIELD(snapshot_bytes),
      "... or after this many bytes of log (default 67108864)"},
     {"log-memory-bytes", "ZKV_LOG_MEMORY_BYTES", OPT_U64, FIELD(log_memory_bytes),
-     "applied log entries kept in memory for followers; older ones are read back from the "
-     "log (default 8388608; 0: all since the snapshot)"},
+     "at most this much applied entry data kept in memory for followers that lag; older "
+     "entries are read back from the log (default 8388608; 0: all since the snapshot)"},
     {"wal-segment-bytes", "ZKV_WAL_SEGMENT_BYTES", OPT_U64, FIELD(wal_segment_bytes),
      "size of a log segment file, preallocated (default 67108864)"},
     {"server-cert", "ZKV_SERVER_CERT", OPT_STRING, FIELD(cert_path),

@@ -85,8 +85,8 @@ const zkv_raft_entry_t *raft_log_entry(const raft_log_t *log, uint64_t index)
 #define RAFT_LOG_CAP_MIN 256
 
 /*  Room for one more entry at the end: slide the live entries down to the
-    front when they fill at most half of it, else double it (a dead front
-    left by compactions would otherwise keep doubling it). */
+    front when they fill at most half of it, else grow it by half (a dead
+    front left by compactions would otherwise keep growing it). */
 static int s_reserve(raft_log_t *log)
 {
     if (log->off + log->len < log->cap)
@@ -96,7 +96,7 @@ static int s_reserve(raft_log_t *log)
         log->off = 0;
         return ZKV_OK;
     }
-    size_t cap = log->cap ? log->cap * 2 : RAFT_LOG_CAP_MIN;
+    size_t cap = log->cap ? log->cap + log->cap / 2 : RAFT_LOG_CAP_MIN;
     zkv_raft_entry_t *ents = realloc(log->ents, cap * sizeof *ents);
     if (!ents)
         return ZKV_ENOMEM;
@@ -105,16 +105,15 @@ static int s_reserve(raft_log_t *log)
     return ZKV_OK;
 }
 
-/*  After a compaction the live entries may fill a quarter of the array or
-    less: halve it (down to the smallest) until they fill more, so that the
-    array follows the log and not its longest moment. */
+/*  After a compaction the live entries may fill a third of the array or less:
+    it is cut to half again their number, so that the array follows the log
+    and not its longest moment. */
 static void s_shrink(raft_log_t *log)
 {
-    size_t cap = log->cap;
-    while (cap > RAFT_LOG_CAP_MIN && log->len <= cap / 4)
-        cap /= 2;
-    if (cap == log->cap)
+    if (log->cap <= RAFT_LOG_CAP_MIN || log->len > log->cap / 3)
         return;
+    size_t cap = log->len + log->len / 2;
+    cap = cap > RAFT_LOG_CAP_MIN ? cap : RAFT_LOG_CAP_MIN;
     memmove(log->ents, log->ents + log->off, log->len * sizeof *log->ents);
     log->off = 0;
     zkv_raft_entry_t *ents = realloc(log->ents, cap * sizeof *ents);

@@ -1207,7 +1207,7 @@ static void test_log_data_follows_the_followers(void **state)
 }
 
 /*  The entry array follows the log down as well as up: after a snapshot
-    compacts 2,000 entries away it holds a few hundred slots, not 2,048. */
+    compacts 2,000 entries away it holds a few hundred slots, not 2,916. */
 static void test_log_array_shrinks_after_compaction(void **state)
 {
     (void) state;

@@ -3,11 +3,12 @@
     Once entries are applied and durable, the log lets go of their data
     when no member may need them (every follower of a leader has them; a
     follower sends no entries) and beyond the newest cfg.log_memory_bytes
-    anyway, keeping index, term, type and size. A follower that needs older ones gets them through
-   the host: the leader asks in Ready.loads (one load per follower at a time, enough for a few
-   appends), the host reads its log and answers with zkv_raft_loaded, and appends go out from the
-   answer until the follower needs entries past it. The entries must match the log (index and term),
-    so a stale or wrong answer changes nothing. */
+    anyway, keeping index, term, type and size. A follower that needs older
+    ones gets them through the host: the leader asks in Ready.loads (one
+    load per follower at a time, enough for a few appends), the host reads
+    its log and answers with zkv_raft_loaded, and appends go out from the
+    answer until the follower needs entries past it. The entries must match
+    the log (index and term), so a stale or wrong answer changes nothing. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,7 +1,8 @@
 /*  watch_history: a ring of the newest events, each slot pointing at the
-    tree's record of a put (shared) or at a block of its own (a delete). Positions increase from the
-   oldest slot to the newest, so a scan finds where to start by binary search, and the oldest event
-   is always the next to go. */
+    tree's record of a put (shared) or at a block of its own (a delete).
+    Positions increase from the oldest slot to the newest, so a scan finds
+    where to start by binary search, and the oldest event is always the next
+    to go. */
 #include "watch_history.h"
 
 #include <assert.h>

@@ -37,33 +37,41 @@ typedef struct {
     bool found;
 } s_path_t;
 
-/*  Every allocation of the tree goes through here, for the budget; counted ones
-    are the tree's own and add to its memory. */
-static void *s_alloc(zkv_btree_t *self, size_t size, bool counted)
+/*  Every allocation of the tree takes one from its budget first: false when it is spent. */
+static bool s_budget_take(zkv_btree_t *self)
 {
     if (self->alloc_budget == 0)
-        return NULL;
+        return false;
     if (self->alloc_budget != SIZE_MAX)
         self->alloc_budget--;
-    void *p = malloc(size);
+    return true;
+}
+
+/*  Counted allocations are the tree's own and add to its memory. */
+static void *s_alloc(zkv_btree_t *self, size_t size, bool counted)
+{
+    void *p = s_budget_take(self) ? malloc(size) : NULL;
     if (p != NULL && counted)
         self->memory += size;
     return p;
 }
 
-static void s_free(zkv_btree_t *self, void *p, size_t size)
+static void s_uncount(zkv_btree_t *self, size_t size)
 {
     assert(self->memory >= size);
     self->memory -= size;
+}
+
+static void s_free(zkv_btree_t *self, void *p, size_t size)
+{
+    s_uncount(self, size);
     free(p);
 }
 
 /*  The tree lets go of a record (freed unless someone shares it). */
 static void s_rec_free(zkv_btree_t *self, zkv_btree_rec_t *rec)
 {
-    size_t size = s_rec_size(rec);
-    assert(self->memory >= size);
-    self->memory -= size;
+    s_uncount(self, s_rec_size(rec));
     zkv_btree_rec_release(&rec);
 }
 
@@ -76,8 +84,7 @@ static void s_rec_leave(zkv_btree_t *self, zkv_btree_rec_t *rec)
         return;
     }
     assert(view->retired_n < view->retired_cap); /* reserved before the change began */
-    assert(self->memory >= s_rec_size(rec));
-    self->memory -= s_rec_size(rec);
+    s_uncount(self, s_rec_size(rec));
     view->retired[view->retired_n++] = rec;
 }
 
@@ -98,11 +105,7 @@ static zkv_btree_rec_t *s_rec_new(zkv_btree_t *self, const void *key, size_t key
     uint8_t tail[S_REC_TAIL_MAX];
     size_t tail_size = s_rec_tail(tail, value_size, meta);
     size_t size = offsetof(zkv_btree_rec_t, data) + key_size + tail_size + value_size;
-    if (self->alloc_budget == 0)
-        return NULL;
-    if (self->alloc_budget != SIZE_MAX)
-        self->alloc_budget--;
-    zkv_btree_rec_t *rec = zkv_slab_alloc(size);
+    zkv_btree_rec_t *rec = s_budget_take(self) ? zkv_slab_alloc(size) : NULL;
     if (rec == NULL)
         return NULL;
     self->memory += size;

@@ -84,6 +84,13 @@ const zkv_raft_entry_t *raft_log_entry(const raft_log_t *log, uint64_t index)
 /*  The fewest entries the array holds once it exists. */
 #define RAFT_LOG_CAP_MIN 256
 
+/*  The live entries moved down to the front of the array. */
+static void s_slide(raft_log_t *log)
+{
+    memmove(log->ents, log->ents + log->off, log->len * sizeof *log->ents);
+    log->off = 0;
+}
+
 /*  Room for one more entry at the end: slide the live entries down to the
     front when they fill at most half of it, else grow it by half (a dead
     front left by compactions would otherwise keep growing it). */
@@ -92,8 +99,7 @@ static int s_reserve(raft_log_t *log)
     if (log->off + log->len < log->cap)
         return ZKV_OK;
     if (log->off > 0 && log->len <= log->cap / 2) {
-        memmove(log->ents, log->ents + log->off, log->len * sizeof *log->ents);
-        log->off = 0;
+        s_slide(log);
         return ZKV_OK;
     }
     size_t cap = log->cap ? log->cap + log->cap / 2 : RAFT_LOG_CAP_MIN;
@@ -114,8 +120,7 @@ static void s_shrink(raft_log_t *log)
         return;
     size_t cap = log->len + log->len / 2;
     cap = cap > RAFT_LOG_CAP_MIN ? cap : RAFT_LOG_CAP_MIN;
-    memmove(log->ents, log->ents + log->off, log->len * sizeof *log->ents);
-    log->off = 0;
+    s_slide(log);
     zkv_raft_entry_t *ents = realloc(log->ents, cap * sizeof *ents);
     if (!ents)
         return; /* it keeps the larger array */

@@ -801,8 +801,10 @@ static void s_sweep_replies(client_t *self)
 
 int64_t zkv_front_round(zkv_front_t *self)
 {
-    zkv_metric_set(&self->port.metrics->client.in_flight,
-                   zhashx_size(self->writes) + zhashx_size(self->reads));
+    zkv_metrics_t *m = self->port.metrics;
+    zkv_metric_set(&m->client.in_flight, zhashx_size(self->writes) + zhashx_size(self->reads));
+    zkv_metric_set(&m->client.reply_bytes, zkv_reply_queue_bytes(self->replies));
+    zkv_metric_set(&m->client.replies_shed, zkv_reply_queue_shed(self->replies));
     int64_t lease_wait = zkv_front_leases_round(self->leases, &self->batch, s_now(self));
     if (self->batch.size) {
         zkv_msg_t propose = {.type = ZKV_MSG_PROPOSE, .body = zkv_packer_frame(&self->batch)};

@@ -285,6 +285,12 @@ static void s_client(FILE *out, const zkv_metrics_t *m)
     }
     S_GAUGE(out, "zkv_client_requests_in_flight", "Requests awaiting their answer.",
             &m->client.in_flight);
+    S_GAUGE(out, "zkv_client_reply_bytes",
+            "Bytes of replies handed to clients' connections and not yet written out.",
+            &m->client.reply_bytes);
+    S_COUNTER(out, "zkv_client_replies_shed_total",
+              "Replies dropped because a client, or all of them, held too many bytes unread.",
+              &m->client.replies_shed);
     S_COUNTER(out, "zkv_watch_events_total", "Changes published to watchers.", &m->watch.events);
     S_COUNTER(out, "zkv_watch_cut_offs_total",
               "Times the watch port dropped every watcher (one was too slow).", &m->watch.cut_offs);

@@ -73,7 +73,7 @@ typedef struct {
     struct { /* client (front) */
         zkv_metric_t requests[ZKV_METRICS_OPS][ZKV_METRICS_STATUSES];
         zkv_hist_t latency[ZKV_METRICS_OPS];
-        zkv_metric_t in_flight, connections;
+        zkv_metric_t in_flight, reply_bytes, replies_shed;
     } client;
     struct { /* watch */
         zkv_metric_t events, cut_offs, catch_ups;

@@ -456,6 +456,7 @@ int zkv_raft_ready(zkv_raft_t *raft, zkv_raft_ready_t *rd)
     rd->must_persist = rd->hard_state_changed || rd->has_snapshot || rd->n_entries > 0;
     if (rd->must_persist && s_record(raft, rd) != ZKV_OK)
         return ZKV_ENOMEM;
+    raft_ready_ack(raft, rd);
     raft->in_ready = true;
     return ZKV_OK;
 }

@@ -19,6 +19,7 @@
                if rd.must_persist, hand rd.snapshot, rd.hard_state and
                rd.entries to the log writer, in that order (may be asynchronous);
             2. send every message of rd.messages (all of them may leave now);
+               with writer_acks, rd.ack once rd is durable (see below);
             3. if rd.has_snapshot, restore the state machine from the snapshot
                assembled from the stored chunks; then apply rd.committed in order;
             4. serve rd.reads (each is safe now: its read index is applied);
@@ -35,7 +36,10 @@
           (vote grants, campaign requests, rejections and acks in a new term);
         * append acknowledgements: a follower acknowledges index i only once
           entries up to i are reported durable (it never acks what it merely
-          handed out for writing);
+          handed out for writing); with writer_acks, the acknowledgement of a
+          Ready's entries comes in that Ready as rd.ack instead, and the
+          writer sends it once the Ready is durable, unless it has written
+          a newer term by then (it drops it, as the core drops what it held);
         * the final answer to an InstallSnapshot, after the snapshot is durable.
       A leader's appends and heartbeats are never held: its term and vote were
       durable before it could be elected, so they go out in parallel with the
@@ -304,6 +308,11 @@ typedef struct {
     /* 2. Send. */
     const zkv_raft_msg_t *messages;
     size_t n_messages;
+    /* ... and, with writer_acks, once this Ready is durable: a follower's
+       acknowledgement of the entries it writes (or drop it: it is resent
+       when the leader asks again). */
+    bool has_ack;
+    zkv_raft_msg_t ack;
 
     /* 3. Apply, in order, after the snapshot if any. */
     const zkv_raft_entry_t *committed;
@@ -362,6 +371,11 @@ typedef struct {
        the log). Older entries a follower still needs are read back from the
        host's log (Ready.loads, zkv_raft_loaded). */
     size_t log_memory_bytes;
+    /* A follower's acknowledgement of new entries comes in the Ready that
+       writes them (Ready.ack), for the writer to send once they are
+       durable, rather than in a Ready after zkv_raft_persisted: the writer
+       sends it without waking the host (etcd's asynchronous storage writes). */
+    bool writer_acks;
 } zkv_raft_config_t;
 
 /*  Durable state to restart from; zero-filled (or NULL) for a new node. */

@@ -327,6 +327,8 @@ void raft_handle_heartbeat(zkv_raft_t *raft, const zkv_raft_msg_t *m);
 void raft_handle_heartbeat_response(zkv_raft_t *raft, const zkv_raft_msg_t *m);
 bool raft_maybe_commit(zkv_raft_t *raft);
 void raft_maybe_ack(zkv_raft_t *raft);
+/*  With writer_acks: the acknowledgement rd's writer sends once rd is durable. */
+void raft_ready_ack(zkv_raft_t *raft, zkv_raft_ready_t *rd);
 void raft_progress_probe(zkv_raft_t *raft, raft_peer_t *pr, uint64_t next);
 
 /* ---------------------------------------------------------------- raft_read.c */

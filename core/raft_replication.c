@@ -409,6 +409,32 @@ void raft_maybe_ack(zkv_raft_t *raft)
         s_ack(raft);
 }
 
+void raft_ready_ack(zkv_raft_t *raft, zkv_raft_ready_t *rd)
+{
+    if (!raft->cfg.writer_acks || raft->role != ZKV_RAFT_FOLLOWER ||
+        raft->leader == ZKV_RAFT_NONE || rd->n_entries == 0 || rd->has_snapshot)
+        return;
+    /* Durable once this Ready is: every entry up to its last. */
+    uint64_t last = rd->entries[rd->n_entries - 1].index;
+    uint64_t a = raft->verified < last ? raft->verified : last;
+    if (a <= raft->acked)
+        return;
+    zkv_raft_msg_t r = {.type = ZKV_RAFT_MSG_APPEND_RESPONSE,
+                        .from = raft->id,
+                        .to = raft->leader,
+                        .term = raft->term,
+                        .index = a};
+#if ZKV_RAFT_PLANTED_BUG == 5
+    raft_send(raft, &r, NULL, 0, 0); /* test-only bug: acknowledge before the write */
+    rd->messages = raft->out.v;
+    rd->n_messages = raft->out.n;
+#else
+    rd->ack = r;
+    rd->has_ack = true;
+#endif
+    raft->acked = a;
+}
+
 static void s_reject(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 {
     uint64_t last = raft_log_last(&raft->log);

@@ -72,6 +72,8 @@ typedef struct {
     sim_sm_t snap;
     sim_dentry_t *ents;
     size_t n;
+    bool has_ack; /* writer_acks: send ack once durable */
+    zkv_raft_msg_t ack;
 } sim_write_t;
 
 typedef struct {

@@ -111,6 +111,14 @@ static void s_disk_progress(sim_t *sim, sim_node_t *nd)
     }
     if (k == 0)
         return;
+    /* The writer's acknowledgements, unless a newer term was written since. */
+    for (size_t i = 0; i < k && !sim->failed; i++) {
+        const sim_write_t *w = &nd->writes[i];
+        if (w->has_ack && w->ack.term >= nd->disk.hs.term) {
+            sim_check_message(sim, nd, &w->ack);
+            sim_net_send(sim, nd, &w->ack);
+        }
+    }
     memmove(nd->writes, nd->writes + k, (nd->n_writes - k) * sizeof *nd->writes);
     nd->n_writes -= k;
     sim_trace(sim, SIM_TR_DURABLE, nd->id, 0, 0, id, 0, 0);
@@ -133,6 +141,8 @@ static void s_write_enqueue(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *
     memset(w, 0, sizeof *w);
     w->id = rd->id;
     w->hs = rd->hard_state;
+    w->has_ack = rd->has_ack;
+    w->ack = rd->ack;
     w->has_snap = rd->has_snapshot;
     if (w->has_snap) {
         w->meta = rd->snapshot;

@@ -31,6 +31,8 @@ typedef struct {
     bool manual_apply;   /* the test calls zkv_raft_applied itself */
     bool fail_install;   /* the next install fails, as if the host's storage refused it */
     uint64_t last_ready; /* id of the last Ready that must be persisted */
+    bool has_ack;        /* writer_acks, manual_persist: the last Ready's ack, unsent */
+    zkv_raft_msg_t ack;
     /* "disk" */
     zkv_raft_hard_state_t hs;
     zkv_raft_entry_t *disk;
@@ -232,6 +234,12 @@ static inline void fx_ready(fx_t *fx, uint32_t id)
         nd->hs.commit = rd.hard_state.commit;
         for (size_t i = 0; i < rd.n_messages; i++)
             fx_send(fx, id, &rd.messages[i]);
+        if (rd.has_ack && nd->manual_persist) {
+            nd->has_ack = true;
+            nd->ack = rd.ack;
+        } else if (rd.has_ack) {
+            fx_send(fx, id, &rd.ack); /* written above */
+        }
         if (!fail)
             fx_apply(nd, &rd);
         zkv_raft_load_t loads[16];

@@ -65,6 +65,54 @@ static void test_follower_acks_only_durable_entries(void **state)
     fx_free(&fx);
 }
 
+/*  With writer_acks a follower's acknowledgement comes with the write of
+    its entries, for the writer to send once they are durable; the core
+    does not send it again after zkv_raft_persisted, and one the writer
+    lost is sent again when the leader's heartbeat finds the follower
+    behind. */
+static void test_writer_acks_leave_with_the_write(void **state)
+{
+    (void) state;
+    fx_t fx;
+    fx_init(&fx, 3, 3);
+    fx.cfg.writer_acks = true;
+    fx_start_all(&fx);
+    fx_elect(&fx, 1);
+    fx_node_t *f = &fx.nodes[2];
+    f->manual_persist = true;
+    fx.drop[1][3] = true;
+    fx.drop[3][1] = true;
+    assert_int_equal(fx_propose(&fx, 1, 7), ZKV_OK);
+    uint64_t index = fx_status(&fx, 1).last_index;
+    fx_deliver_all(&fx);
+    assert_true(f->has_ack);
+    assert_int_equal(f->ack.type, ZKV_RAFT_MSG_APPEND_RESPONSE);
+    assert_int_equal(f->ack.to, 1);
+    assert_int_equal(f->ack.index, index);
+    assert_int_equal(s_acks_from(&fx, 2, index), 0);
+
+    assert_int_equal(zkv_raft_persisted(s_raft(&fx, 2), f->last_ready), ZKV_OK);
+    fx_ready(&fx, 2);
+    assert_int_equal(s_acks_from(&fx, 2, index), 0); /* the writer's to send */
+    fx_send(&fx, 2, &f->ack);
+    f->has_ack = false;
+    fx_deliver_all(&fx);
+    assert_int_equal(fx_status(&fx, 1).commit, index);
+
+    /* The next one is lost on its way: the leader's heartbeat repairs it. */
+    assert_int_equal(fx_propose(&fx, 1, 8), ZKV_OK);
+    index = fx_status(&fx, 1).last_index;
+    fx_deliver_all(&fx);
+    assert_true(f->has_ack && f->ack.index == index);
+    f->has_ack = false;
+    assert_int_equal(zkv_raft_persisted(s_raft(&fx, 2), f->last_ready), ZKV_OK);
+    fx_ready(&fx, 2);
+    assert_true(fx_status(&fx, 1).commit < index);
+    fx_run(&fx, 3);
+    assert_int_equal(fx_status(&fx, 1).commit, index);
+    fx_free(&fx);
+}
+
 /*  A vote grant leaves only once the vote is durable. */
 static void test_vote_grant_held_until_durable(void **state)
 {
@@ -1283,6 +1331,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_follower_acks_only_durable_entries),
+        cmocka_unit_test(test_writer_acks_leave_with_the_write),
         cmocka_unit_test(test_vote_grant_held_until_durable),
         cmocka_unit_test(test_single_voter_leads_after_durable_vote),
         cmocka_unit_test(test_leader_counts_only_its_durable_entries),

@@ -253,6 +253,7 @@ static void s_raft_config(const zkv_config_t *config, const zkv_boot_t *boot, ui
     if (config->snapshot_chunk_bytes)
         rc->snapshot_chunk_size = config->snapshot_chunk_bytes;
     rc->log_memory_bytes = (size_t) config->log_memory_bytes;
+    rc->writer_acks = true; /* the log actor sends them (log.c) */
     if (seed == 0 && getrandom(&seed, sizeof seed, 0) != sizeof seed)
         seed = (uint64_t) time(NULL);
     rc->seed = seed ^ config->id;

@@ -8,11 +8,15 @@
 #include "inproc.h"
 #include "loop.h"
 #include "msg.h"
+#include "peer_codec.h"
+#include "peer_socket.h"
 #include "port.h"
+#include "security.h"
 #include "trace.h"
 #include "zkv_error.h"
 
 #define LOG_BATCH_MAX 4096 /* PERSIST messages folded into one sync */
+#define LOG_ACK_HWM 1000   /* acknowledgements waiting for the leader's connection */
 
 struct zkv_log_t {
     zkv_port_t port;
@@ -25,6 +29,7 @@ struct zkv_log_t {
     uint64_t first;  /* last index before this round's writes */
     size_t messages; /* this round's */
     uint64_t durable_id;
+    zkv_msg_t ack; /* the latest ACK to send (type 0: none), its body the leader's host */
 };
 
 typedef zkv_log_t log_t;
@@ -134,12 +139,47 @@ static void s_load(log_t *self, const zkv_msg_t *msg)
     zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &loaded);
 }
 
+/*  A newer acknowledgement replaces one not sent yet: it says more. */
+static void s_hold_ack(log_t *self, const zkv_msg_t *msg)
+{
+    zkv_msg_clear(&self->ack);
+    self->ack = (zkv_msg_t){.type = ZKV_MSG_ACK, .ack = msg->ack, .body = zframe_dup(msg->body)};
+}
+
+/*  The acknowledgement whose entries are durable, unless a newer term was
+    written since (the Raft core drops what it held in such a term too). */
+static void s_send_ack(log_t *self)
+{
+    if (self->ack.type != ZKV_MSG_ACK || self->ack.ack.ready_id > self->durable_id)
+        return;
+    zkv_wal_hard_state_t hs;
+    zkv_wal_hard_state(self->wal, &hs);
+    char host[ZKV_HOST_SIZE_MAX];
+    zkv_msg_text(&self->ack, host, sizeof host);
+    if (self->ack.ack.term >= hs.term && host[0] && self->port.ack) {
+        zkv_raft_msg_t m = {.type = ZKV_RAFT_MSG_APPEND_RESPONSE,
+                            .from = (uint32_t) self->ack.ack.from,
+                            .to = (uint32_t) self->ack.ack.to,
+                            .term = self->ack.ack.term,
+                            .index = self->ack.ack.index};
+        self->port.ack(self->port.ctx, &m, self->ack.ack.cluster_id, host,
+                       (uint16_t) self->ack.ack.port);
+        zkv_tracer_emit(self->tracer, "ack", m.term, m.index, m.to, 0, "sent match=%" PRIu64,
+                        m.index);
+    }
+    zkv_msg_clear(&self->ack);
+}
+
 void zkv_log_handle(zkv_log_t *self, const zkv_msg_t *msg)
 {
     if (self->failed)
         return;
     if (msg->type == ZKV_MSG_LOAD) {
         s_load(self, msg);
+        return;
+    }
+    if (msg->type == ZKV_MSG_ACK) {
+        s_hold_ack(self, msg);
         return;
     }
     if (!self->wrote && !self->messages)
@@ -174,8 +214,12 @@ void zkv_log_round(zkv_log_t *self)
     size_t messages = self->messages;
     self->wrote = false;
     self->messages = 0;
-    if (!wrote || self->failed)
+    if (self->failed)
         return;
+    if (!wrote) {
+        s_send_ack(self); /* its entries were synced in an earlier round */
+        return;
+    }
     int64_t started = zclock_usecs();
     uint64_t started_ns = zkv_metrics_now_ns();
     uint64_t bytes = zkv_wal_unsynced_bytes(self->wal);
@@ -196,6 +240,7 @@ void zkv_log_round(zkv_log_t *self)
     zkv_tracer_emit(self->tracer, "persist", 0, last, 0, (uint64_t) (zclock_usecs() - started),
                     "entries=%" PRIu64 " messages=%zu", last > self->first ? last - self->first : 0,
                     messages);
+    s_send_ack(self);
     zkv_msg_t durable = {.type = ZKV_MSG_DURABLE, .durable.ready_id = self->durable_id};
     zkv_port_send(&self->port, ZKV_ACTOR_REPLICATION, &durable);
 }
@@ -238,6 +283,7 @@ void zkv_log_destroy(zkv_log_t **self_p)
     if (!self->failed)
         zkv_wal_sync(self->wal);
     zkv_wal_destroy(&self->wal);
+    zkv_msg_clear(&self->ack);
     free(self->entries);
     free(self);
     *self_p = NULL;
@@ -246,17 +292,61 @@ void zkv_log_destroy(zkv_log_t **self_p)
 /* ---------------------------------------------------------------- actor */
 
 typedef struct {
-    zsock_t *pair; /* to the replication actor */
-    zsock_t *disk; /* PAIR, connected: "disk-log" */
+    zkv_config_t config;
+    zsock_t *pair;   /* to the replication actor */
+    zsock_t *disk;   /* PAIR, connected: "disk-log" */
+    zsock_t *leader; /* DEALER to the leader's ROUTER, for acknowledgements */
+    char leader_key[ZKV_HOST_SIZE_MAX + 32]; /* whom it reaches: "id@host:port" */
     zkv_tracer_t *tracer;
     zkv_log_t *log;
 } shell_t;
 
 typedef struct {
-    uint32_t node_id;
+    const zkv_config_t *config;
     zkv_wal_t *wal;
     zkv_metrics_t *metrics;
 } log_args_t;
+
+/*  A DEALER to the leader's ROUTER under the node's peer certificate, made
+    again when the leader or its address changes. Until it connects, what is
+    sent waits in it (up to LOG_ACK_HWM); a leader it cannot be made for
+    (no certificate of it) hears us when it asks again. */
+static zsock_t *s_leader_dealer(shell_t *shell, uint32_t id, const char *host, uint16_t port)
+{
+    char key[sizeof shell->leader_key];
+    snprintf(key, sizeof key, "%u@%s:%u", id, host, port);
+    if (streq(key, shell->leader_key))
+        return shell->leader;
+    zsock_destroy(&shell->leader);
+    snprintf(shell->leader_key, sizeof shell->leader_key, "%s", key);
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    zsock_set_sndhwm(sock, LOG_ACK_HWM);
+    zsock_set_sndtimeo(sock, 0);
+    zsock_set_linger(sock, 0);
+    zkv_peer_socket_liveness(&shell->config, sock);
+    char err[512] = "cannot connect", endpoint[ZKV_HOST_SIZE_MAX * 2 + 64];
+    if (zkv_security_peer_client(&shell->config, sock, id, err, sizeof err) != 0 ||
+        zkv_peer_socket_connect(&shell->config, sock, host, port, endpoint, sizeof endpoint) != 0) {
+        zsys_error("zkvd: log actor: not acknowledging to leader %u: %s", id, err);
+        zsock_destroy(&sock);
+    }
+    shell->leader = sock;
+    return sock;
+}
+
+static void s_shell_ack(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_id,
+                        const char *host, uint16_t port)
+{
+    shell_t *shell = ctx;
+    zsock_t *sock = s_leader_dealer(shell, msg->to, host, port);
+    zframe_t *frame = sock ? zkv_peer_encode(msg, cluster_id) : NULL;
+    if (!frame)
+        return;
+    zframe_send(&frame, sock, ZFRAME_DONTWAIT); /* a lost ack is asked for again */
+    zframe_destroy(&frame);
+}
 
 static int s_shell_send(void *ctx, zkv_actor_id_t to, zkv_msg_t *msg)
 {
@@ -288,16 +378,19 @@ static void s_log_actor(zsock_t *pipe, void *arg)
 {
     zkv_actor_name("log");
     log_args_t *args = arg;
-    shell_t shell = {.pair = zkv_actor_pair(args->node_id, "log", true),
-                     .disk = zkv_actor_pair(args->node_id, "disk-log", false)};
+    uint32_t node_id = args->config->id;
+    shell_t shell = {.config = *args->config,
+                     .pair = zkv_actor_pair(node_id, "log", true),
+                     .disk = zkv_actor_pair(node_id, "disk-log", false)};
     if (shell.pair) { /* the replication actor stops first: never block on it */
         zsock_set_sndtimeo(shell.pair, 0);
         zsock_set_rcvtimeo(shell.pair, 0);
     }
     if (shell.disk)
         zsock_set_sndtimeo(shell.disk, 0);
-    shell.tracer = zkv_tracer_new(args->node_id);
-    zkv_port_t port = {.ctx = &shell, .metrics = args->metrics, .send = s_shell_send};
+    shell.tracer = zkv_tracer_new(node_id);
+    zkv_port_t port = {
+        .ctx = &shell, .metrics = args->metrics, .send = s_shell_send, .ack = s_shell_ack};
     shell.log = zkv_log_new(&args->wal, &port, shell.tracer);
     if (!shell.pair || !shell.disk) {
         zsock_destroy(&shell.pair);
@@ -314,14 +407,15 @@ static void s_log_actor(zsock_t *pipe, void *arg)
     zkv_loop_run(loop);
     zkv_loop_destroy(&loop);
     zkv_log_destroy(&shell.log);
+    zsock_destroy(&shell.leader);
     zsock_destroy(&shell.pair);
     zsock_destroy(&shell.disk);
     zkv_tracer_destroy(&shell.tracer);
 }
 
-zactor_t *zkv_log_actor_new(uint32_t node_id, zkv_wal_t **wal_p, zkv_metrics_t *metrics)
+zactor_t *zkv_log_actor_new(const zkv_config_t *config, zkv_wal_t **wal_p, zkv_metrics_t *metrics)
 {
-    log_args_t args = {.node_id = node_id, .wal = *wal_p, .metrics = metrics};
+    log_args_t args = {.config = config, .wal = *wal_p, .metrics = metrics};
     *wal_p = NULL;
     return zkv_actor_start(s_log_actor, &args);
 }

@@ -41,6 +41,7 @@ static const s_layout_t s_layouts[ZKV_MSG_TYPE_MAX + 1] = {
     [ZKV_MSG_REMOVE] = {"REMOVE", 0, true},
     [ZKV_MSG_LOAD] = {"LOAD", 4, false},
     [ZKV_MSG_LOADED] = {"LOADED", 2, true},
+    [ZKV_MSG_ACK] = {"ACK", 7, true},
 };
 
 static const s_layout_t *s_layout(zkv_msg_type_t type)

@@ -65,7 +65,9 @@ typedef enum {
     ZKV_MSG_REMOVE,           /* the file at body is not needed any more */
     ZKV_MSG_LOAD,             /* read entries [lo, hi) back from the log, for peer */
     ZKV_MSG_LOADED,           /* ... the entries read from lo on (none: the log starts later) */
-    ZKV_MSG_TYPE_MAX = ZKV_MSG_LOADED
+    ZKV_MSG_ACK, /* once PERSIST ready_id is durable, send this acknowledgement to the leader
+                    at body (host) and port */
+    ZKV_MSG_TYPE_MAX = ZKV_MSG_ACK
 } zkv_msg_type_t;
 
 /*  PERSIST flags. */
@@ -133,6 +135,9 @@ typedef struct {
         struct {
             uint64_t peer, lo;
         } loaded;
+        struct {
+            uint64_t ready_id, from, to, term, index, cluster_id, port;
+        } ack;
     };
     zframe_t *body; /* owned; NULL for types without one (sent empty when left NULL) */
 } zkv_msg_t;

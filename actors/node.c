@@ -55,7 +55,7 @@ zkv_node_t *zkv_node_new(const zkv_config_t *config, char *err, size_t err_size)
         failed = "cannot bind the trace endpoint";
     else if (!(self->disk = zkv_disk_actor_new(config->id, metrics)))
         failed = "cannot start the disk actor";
-    else if (!(self->log = zkv_log_actor_new(config->id, &boot.wal, metrics)))
+    else if (!(self->log = zkv_log_actor_new(config, &boot.wal, metrics)))
         failed = "cannot start the log writer";
     else if (!(self->watch = zkv_watch_actor_new(config, metrics)))
         failed = "cannot bind the watch endpoint";

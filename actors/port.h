@@ -34,6 +34,10 @@ typedef struct {
         with its snapshot chunk attached, of cluster cluster_id; the
         replication handler only. */
     void (*peer)(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_id);
+    /*  The log handler only: a follower's acknowledgement to the leader,
+        whose ROUTER is at host:port, once what it acknowledges is durable. */
+    void (*ack)(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_id, const char *host,
+                uint16_t port);
     /*  The membership in effect changed: connect to the members, drop the
         rest (borrowed). The replication handler only; NULL: no sockets. */
     void (*members)(void *ctx, const zkv_membership_t *members);

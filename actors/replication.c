@@ -150,6 +150,26 @@ static void s_persist(repl_t *self, const zkv_raft_ready_t *rd, bool installed)
         zkv_port_send(&self->port, ZKV_ACTOR_LOG, &msg);
 }
 
+/*  The follower's acknowledgement of rd's entries goes with them to the log
+    actor, which sends it to the leader once they are durable. A leader not
+    in the membership we know (a node joining) hears it when it asks again. */
+static void s_ack_after_persist(repl_t *self, const zkv_raft_ready_t *rd)
+{
+    const zkv_raft_msg_t *a = &rd->ack;
+    const zkv_member_t *leader = zkv_membership_find(&self->cluster.current, a->to);
+    if (!leader)
+        leader = zkv_membership_find(&self->cluster.peers, a->to);
+    if (!leader)
+        return;
+    zkv_msg_t msg = {.type = ZKV_MSG_ACK,
+                     .ack = {rd->id, a->from, a->to, a->term, a->index,
+                             self->cluster.file.cluster_id, leader->router_port},
+                     .body = zkv_msg_text_body(leader->host)};
+    zkv_repl_metrics_sent(&self->metrics, a);
+    if (msg.body)
+        zkv_port_send(&self->port, ZKV_ACTOR_LOG, &msg);
+}
+
 static void s_apply(repl_t *self, const zkv_raft_ready_t *rd)
 {
     zkv_msg_t msg = {.type = ZKV_MSG_APPLY,
@@ -238,6 +258,8 @@ static void s_finish_ready(repl_t *self, zkv_raft_ready_t *rd, bool installed)
 {
     if (rd->must_persist)
         s_persist(self, rd, installed);
+    if (rd->has_ack)
+        s_ack_after_persist(self, rd);
     for (size_t i = 0; i < rd->n_messages; i++)
         s_send_peer(self, &rd->messages[i]);
     if (rd->n_committed)

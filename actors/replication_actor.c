@@ -8,18 +8,11 @@
 #include "actor.h"
 #include "loop.h"
 #include "peer_codec.h"
+#include "peer_socket.h"
 #include "zkv_error.h"
 
 #define PEER_PUB_HWM 100000
 #define PEER_DEALER_HWM 10000
-#define PEER_RECONNECT_MS 100
-/*  Peer connection liveness, in election timeouts (election_ticks *
-    tick_ms): a ZMTP ping every 1/PEER_PINGS_PER_ELECTION of one; a
-    connection that hears nothing, or leaves data unacknowledged, for
-    PEER_DEAD_ELECTIONS of them is closed and made again. */
-#define PEER_PINGS_PER_ELECTION 2
-#define PEER_DEAD_ELECTIONS 2
-#define PEER_LIVENESS_MS_MAX 600000 /* whatever the flags say; libzmq's TTL stops at 6553 s */
 /*  Without heartbeats: how long TCP's retransmission backoff can keep a dead
     connection looking alive after repeated cuts (seen: rto 52 s, backoff 8). */
 #define PEER_TCP_BACKOFF_MS 120000
@@ -173,34 +166,6 @@ static bool s_on_router(void *arg)
 
 /* ---------------------------------------------------------------- setup */
 
-/*  Connect from our own listen address when it is a specific one, so that a
-    link between two nodes is identified by its two addresses (a test cuts one
-    link with a firewall rule on exactly that pair). The endpoint goes into
-    buf, to disconnect from it later. */
-static int s_connect_peer(shell_t *self, zsock_t *sock, const char *host, uint16_t port, char *buf,
-                          size_t size)
-{
-    const char *src = self->config.listen;
-    bool any = streq(src, "0.0.0.0") || streq(src, "*") || streq(src, "::");
-    if (any)
-        snprintf(buf, size, "tcp://%s:%u", host, port);
-    else
-        snprintf(buf, size, "tcp://%s:0;%s:%u", src, host, port);
-    return zsock_connect(sock, "%s", buf);
-}
-
-/*  A cut link leaves connections that look alive while TCP backs off its
-    retransmissions; after repeated cuts the next try can be a minute away.
-    Heartbeats and TCP_USER_TIMEOUT close such a connection, and a connect
-    attempt and the reconnect backoff are bounded by an election timeout, so
-    a healed link carries traffic again within about one. */
-/*  One election timeout, bounded: the unit of the peer sockets' liveness. */
-static int s_election_ms(const zkv_config_t *config)
-{
-    uint64_t election_ms = (uint64_t) config->election_ticks * config->tick_ms;
-    return (int) (election_ms < PEER_LIVENESS_MS_MAX ? election_ms : PEER_LIVENESS_MS_MAX);
-}
-
 uint64_t zkv_repl_dead_link_ms(const zkv_config_t *config)
 {
 #if ZKV_NODE_PLANTED_BUG == 7
@@ -209,27 +174,9 @@ uint64_t zkv_repl_dead_link_ms(const zkv_config_t *config)
     (void) config;
     return PEER_TCP_BACKOFF_MS;
 #else
-    int ms = s_election_ms(config);
-    return (uint64_t) PEER_DEAD_ELECTIONS * (uint64_t) ms + (uint64_t) ms;
+    int ms = zkv_peer_election_ms(config);
+    return (uint64_t) ZKV_PEER_DEAD_ELECTIONS * (uint64_t) ms + (uint64_t) ms;
 #endif
-}
-
-static void s_set_liveness(const shell_t *self, zsock_t *sock)
-{
-#if ZKV_NODE_PLANTED_BUG == 7
-    (void) self;
-    (void) sock;
-    return;
-#endif
-    int ms = s_election_ms(&self->config);
-    int ping_ms = ms / PEER_PINGS_PER_ELECTION > 0 ? ms / PEER_PINGS_PER_ELECTION : 1;
-    zsock_set_heartbeat_ivl(sock, ping_ms);
-    zsock_set_heartbeat_timeout(sock, PEER_DEAD_ELECTIONS * ms);
-    zsock_set_heartbeat_ttl(sock, PEER_DEAD_ELECTIONS * ms);
-    zsock_set_tcp_maxrt(sock, PEER_DEAD_ELECTIONS * ms);
-    zsock_set_connect_timeout(sock, ms);
-    zsock_set_reconnect_ivl(sock, PEER_RECONNECT_MS);
-    zsock_set_reconnect_ivl_max(sock, ms > PEER_RECONNECT_MS ? ms : PEER_RECONNECT_MS);
 }
 
 /*  Stop a socket's monitor before the socket closes: libzmq leaks an event it
@@ -256,7 +203,7 @@ static int s_add_peer(shell_t *self, const zkv_member_t *m)
     zsock_set_maxmsgsize(p->dealer, PEER_MSG_SIZE_MAX);
     zsock_set_immediate(p->dealer, 1);
     zsock_set_sndtimeo(p->dealer, 0);
-    s_set_liveness(self, p->dealer);
+    zkv_peer_socket_liveness(&self->config, p->dealer);
     char name[32], endpoint[sizeof p->sub_endpoint];
     snprintf(name, sizeof name, "peer-%u", m->id);
     zkv_tracer_monitor(self->tracer, p->dealer, name);
@@ -266,8 +213,8 @@ static int s_add_peer(shell_t *self, const zkv_member_t *m)
         zsys_error("zkvd: not connecting to member %u: %s", m->id, err);
         return 0;
     }
-    s_connect_peer(self, self->sub, m->host, m->pub_port, p->sub_endpoint, sizeof p->sub_endpoint);
-    s_connect_peer(self, p->dealer, m->host, m->router_port, endpoint, sizeof endpoint);
+    zkv_peer_socket_connect(&self->config, self->sub, m->host, m->pub_port, p->sub_endpoint, sizeof p->sub_endpoint);
+    zkv_peer_socket_connect(&self->config, p->dealer, m->host, m->router_port, endpoint, sizeof endpoint);
     zkv_tracer_emit(self->tracer, "socket", 0, 0, m->id, 0, "peer %u connected (%s:%u/%u)", m->id,
                     m->host, m->pub_port, m->router_port);
     return 0;
@@ -313,9 +260,9 @@ static int s_bind_peers(shell_t *self)
     zsock_set_maxmsgsize(self->sub, PEER_MSG_SIZE_MAX);
     zsock_set_maxmsgsize(self->router, PEER_MSG_SIZE_MAX);
     zsock_set_subscribe(self->sub, "");
-    s_set_liveness(self, self->pub);
-    s_set_liveness(self, self->sub);
-    s_set_liveness(self, self->router);
+    zkv_peer_socket_liveness(&self->config, self->pub);
+    zkv_peer_socket_liveness(&self->config, self->sub);
+    zkv_peer_socket_liveness(&self->config, self->router);
     if (zkv_security_server(&self->config, self->pub, ZKV_ZAP_PEER) != 0 ||
         zkv_security_server(&self->config, self->router, ZKV_ZAP_PEER) != 0)
         return -1;

@@ -177,6 +177,15 @@ static void s_port_peer(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_i
     zframe_destroy(&frame);
 }
 
+/*  The log handler's acknowledgements travel as the replication handler's do. */
+static void s_port_ack(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_id,
+                       const char *host, uint16_t port)
+{
+    (void) host;
+    (void) port;
+    s_port_peer(ctx, msg, cluster_id);
+}
+
 /* ---------------------------------------------------------------- nodes */
 
 static void s_node_config(ns_world_t *w, ns_node_t *n)
@@ -244,7 +253,8 @@ static void s_node_start(ns_world_t *w, ns_node_t *n)
     if (!n->metrics)
         n->metrics = zkv_metrics_new(n->id);
     zkv_metrics_t *m = n->metrics;
-    zkv_port_t log_port = {.ctx = &n->ctx[ZKV_ACTOR_LOG], .metrics = m, .send = s_port_send};
+    zkv_port_t log_port = {
+        .ctx = &n->ctx[ZKV_ACTOR_LOG], .metrics = m, .send = s_port_send, .ack = s_port_ack};
     zkv_port_t storage_port = {
         .ctx = &n->ctx[ZKV_ACTOR_STORAGE], .metrics = m, .send = s_port_send};
     zkv_port_t repl_port = {.ctx = &n->ctx[ZKV_ACTOR_REPLICATION],

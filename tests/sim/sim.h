@@ -74,6 +74,7 @@ typedef struct {
     size_t n;
     bool has_ack; /* writer_acks: send ack once durable */
     zkv_raft_msg_t ack;
+    uint64_t ack_term; /* the term of the entry ack.index when it was made */
 } sim_write_t;
 
 typedef struct {
@@ -293,6 +294,10 @@ uint64_t sim_entry_hash(const zkv_raft_entry_t *e);
 /* sim_check.c */
 void sim_check_ready(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *rd);
 void sim_check_message(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m);
+/*  ... an acknowledgement sent by the writer (writer_acks), of the entry of
+    ack_term it was made for: the node may have overwritten it in memory
+    since (a newer leader), as a network may deliver any ack late. */
+void sim_check_message_as(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m, uint64_t ack_term);
 void sim_check_apply(sim_t *sim, sim_node_t *nd, const zkv_raft_entry_t *e);
 void sim_check_install(sim_t *sim, sim_node_t *nd, const sim_sm_t *img, uint64_t index);
 void sim_check_read(sim_t *sim, sim_node_t *nd, const sim_read_t *r, const zkv_raft_read_t *rr);

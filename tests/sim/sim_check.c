@@ -303,20 +303,25 @@ static void s_check_vote(sim_t *sim, uint64_t term, uint32_t voter, uint32_t can
 }
 
 /*  The disk holds index with the term the node now has there. */
-static bool s_durable(sim_node_t *nd, uint64_t index)
+/*  The disk holds index with term t (0: the term index has in memory). */
+static bool s_durable(sim_node_t *nd, uint64_t index, uint64_t t)
 {
     const sim_disk_t *d = &nd->disk;
     if (index <= d->snap_index)
         return true;
     if (index > d->snap_index + d->n)
         return false;
-    uint64_t t = 0;
-    if (zkv_raft_term_at(nd->raft, index, &t) != 0)
+    if (t == 0 && zkv_raft_term_at(nd->raft, index, &t) != 0)
         return true; /* compacted in memory by an installed snapshot; on disk either way */
     return d->ents[index - d->snap_index - 1].term == t;
 }
 
 void sim_check_message(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m)
+{
+    sim_check_message_as(sim, nd, m, 0);
+}
+
+void sim_check_message_as(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m, uint64_t ack_term)
 {
     const zkv_raft_hard_state_t *hs = &nd->disk.hs;
     bool pre = m->type == ZKV_RAFT_MSG_PRE_VOTE || m->type == ZKV_RAFT_MSG_PRE_VOTE_RESPONSE;
@@ -355,7 +360,7 @@ void sim_check_message(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m)
             s_check_vote(sim, m->term, nd->id, m->to);
         break;
     case ZKV_RAFT_MSG_APPEND_RESPONSE:
-        if (!m->reject && !s_durable(nd, m->index)) {
+        if (!m->reject && !s_durable(nd, m->index, ack_term)) {
             const sim_disk_t *d = &nd->disk;
             uint64_t t = 0, dt = 0;
             zkv_raft_term_at(nd->raft, m->index, &t);

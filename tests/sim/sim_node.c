@@ -115,7 +115,7 @@ static void s_disk_progress(sim_t *sim, sim_node_t *nd)
     for (size_t i = 0; i < k && !sim->failed; i++) {
         const sim_write_t *w = &nd->writes[i];
         if (w->has_ack && w->ack.term >= nd->disk.hs.term) {
-            sim_check_message(sim, nd, &w->ack);
+            sim_check_message_as(sim, nd, &w->ack, w->ack_term);
             sim_net_send(sim, nd, &w->ack);
         }
     }
@@ -143,6 +143,9 @@ static void s_write_enqueue(sim_t *sim, sim_node_t *nd, const zkv_raft_ready_t *
     w->hs = rd->hard_state;
     w->has_ack = rd->has_ack;
     w->ack = rd->ack;
+    if (w->has_ack && zkv_raft_term_at(nd->raft, w->ack.index, &w->ack_term) != ZKV_OK)
+        sim_fail(sim, "api", "node %u: Ready %llu acknowledges %llu, not in its log", nd->id,
+                 (unsigned long long) rd->id, (unsigned long long) w->ack.index);
     w->has_snap = rd->has_snapshot;
     if (w->has_snap) {
         w->meta = rd->snapshot;

@@ -47,6 +47,7 @@ static const struct {
     {ZKV_MSG_REMOVE, 0, true},
     {ZKV_MSG_LOAD, 4, false},
     {ZKV_MSG_LOADED, 2, true},
+    {ZKV_MSG_ACK, FIELDS(ack), true},
 };
 #define S_TYPES (sizeof s_expected / sizeof s_expected[0])
 

@@ -661,6 +661,7 @@ static void s_results(client_t *self, const zkv_msg_t *msg)
 
 static void s_read_reply(client_t *self, zkv_msg_t *msg)
 {
+    zkv_metric_add(&self->port.metrics->client.replies_taken_bytes, msg->reply.transit);
     pending_key_t key = {msg->reply.context, 0};
     pending_t *p = zhashx_lookup(self->reads, &key);
     if (!p)

@@ -336,8 +336,8 @@ static zsock_t *s_leader_dealer(shell_t *shell, uint32_t id, const char *host, u
     return sock;
 }
 
-static void s_shell_ack(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_id,
-                        const char *host, uint16_t port)
+static void s_shell_ack(void *ctx, const zkv_raft_msg_t *msg, uint64_t cluster_id, const char *host,
+                        uint16_t port)
 {
     shell_t *shell = ctx;
     zsock_t *sock = s_leader_dealer(shell, msg->to, host, port);

@@ -39,7 +39,6 @@ const zkv_wal_t *zkv_log_wal(const zkv_log_t *self);
 /*  Start the log actor on an opened WAL, which it takes over (*wal_p is
     NULLed). It binds the node's inproc "log" endpoint, and sends a
     follower's acknowledgements to the leader over a DEALER of its own. */
-zactor_t *zkv_log_actor_new(const zkv_config_t *config, zkv_wal_t **wal_p,
-                            zkv_metrics_t *metrics);
+zactor_t *zkv_log_actor_new(const zkv_config_t *config, zkv_wal_t **wal_p, zkv_metrics_t *metrics);
 
 #endif

@@ -288,6 +288,12 @@ static void s_client(FILE *out, const zkv_metrics_t *m)
     S_GAUGE(out, "zkv_client_reply_bytes",
             "Bytes of replies handed to clients' connections and not yet written out.",
             &m->client.reply_bytes);
+    /* Taken first: what was passed on is counted before it goes, never after. */
+    uint64_t taken = zkv_metric_get(&m->client.replies_taken_bytes);
+    s_value(out, "zkv_client_replies_in_transit_bytes", "gauge",
+            "Bytes of read replies the storage actor passed on and the client actor has not "
+            "taken yet.",
+            zkv_metric_get(&m->storage.reply_bytes) - taken);
     S_COUNTER(out, "zkv_client_replies_shed_total",
               "Replies dropped because a client, or all of them, held too many bytes unread.",
               &m->client.replies_shed);

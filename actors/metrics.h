@@ -69,11 +69,13 @@ typedef struct {
         zkv_metric_t snapshots, snapshot_bytes, snapshot_index, snapshot_failures;
         zkv_hist_t snapshot_seconds;
         zkv_metric_t installs;
+        zkv_metric_t reply_bytes; /* of read replies passed to the client actor */
     } storage;
     struct { /* client (front) */
         zkv_metric_t requests[ZKV_METRICS_OPS][ZKV_METRICS_STATUSES];
         zkv_hist_t latency[ZKV_METRICS_OPS];
         zkv_metric_t in_flight, reply_bytes, replies_shed;
+        zkv_metric_t replies_taken_bytes; /* of those replies, taken from the storage actor */
     } client;
     struct { /* watch */
         zkv_metric_t events, cut_offs, catch_ups;

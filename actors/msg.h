@@ -104,7 +104,11 @@ typedef struct {
         } installed;
         struct {
             uint64_t context;
-        } read, reply, admin, backup;
+        } read, admin, backup;
+        struct {
+            uint64_t context;
+            uint64_t transit; /* bytes the storage actor counted as on their way (metrics.h) */
+        } reply;
         struct {
             uint64_t cluster_id, config_index;
         } members;

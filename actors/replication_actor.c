@@ -213,8 +213,10 @@ static int s_add_peer(shell_t *self, const zkv_member_t *m)
         zsys_error("zkvd: not connecting to member %u: %s", m->id, err);
         return 0;
     }
-    zkv_peer_socket_connect(&self->config, self->sub, m->host, m->pub_port, p->sub_endpoint, sizeof p->sub_endpoint);
-    zkv_peer_socket_connect(&self->config, p->dealer, m->host, m->router_port, endpoint, sizeof endpoint);
+    zkv_peer_socket_connect(&self->config, self->sub, m->host, m->pub_port, p->sub_endpoint,
+                            sizeof p->sub_endpoint);
+    zkv_peer_socket_connect(&self->config, p->dealer, m->host, m->router_port, endpoint,
+                            sizeof endpoint);
     zkv_tracer_emit(self->tracer, "socket", 0, 0, m->id, 0, "peer %u connected (%s:%u/%u)", m->id,
                     m->host, m->pub_port, m->router_port);
     return 0;

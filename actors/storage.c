@@ -21,6 +21,12 @@
 #include "zkv_error.h"
 
 #define STORAGE_DRAIN_MAX 1024 /* messages read from one socket before the other's turn */
+/*  Read replies on their way to the client actor, in bytes, past which
+    reads are refused (busy, retry) until it has taken them: the count of
+    requests in flight bounds them, but not their size. */
+#ifndef ZKV_REPLY_TRANSIT_MAX
+#define ZKV_REPLY_TRANSIT_MAX (64u * 1024 * 1024)
+#endif
 
 struct zkv_storage_t {
     zkv_port_t port;
@@ -44,6 +50,7 @@ struct zkv_storage_t {
     char snapshot_name[ZKV_SNAPSHOT_NAME_SIZE + 1]; /* of snapshot_index ("": none) */
     zkv_snapshot_job_t *job;                        /* a snapshot being written (NULL: none) */
     zkv_backup_waiter_t *backups;                   /* waiting for it */
+    uint64_t transit_base; /* replies in transit at the start: lost with a simulated crash */
 };
 
 typedef zkv_storage_t storage_t;
@@ -253,6 +260,13 @@ static void s_backup(storage_t *self, const zkv_msg_t *msg)
     zkv__request__free_unpacked(req, NULL);
 }
 
+uint64_t zkv_storage_replies_in_transit(const zkv_storage_t *self)
+{
+    const zkv_metrics_t *m = self->port.metrics;
+    uint64_t taken = zkv_metric_get(&m->client.replies_taken_bytes);
+    return zkv_metric_get(&m->storage.reply_bytes) - taken - self->transit_base;
+}
+
 static void s_serve(storage_t *self, const zkv_msg_t *msg)
 {
     assert(msg->serve.index <= zkv_kvstore_applied(self->kv)); /* ReadIndex's promise */
@@ -260,12 +274,23 @@ static void s_serve(storage_t *self, const zkv_msg_t *msg)
         s_backup(self, msg);
         return;
     }
+    if (zkv_storage_replies_in_transit(self) >= ZKV_REPLY_TRANSIT_MAX) {
+        zkv_msg_t busy = {.type = ZKV_MSG_READFAIL,
+                          .readfail = {msg->serve.context, (uint64_t) ZKV_EBUSY}};
+        zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &busy);
+        return;
+    }
     zframe_t *response = zkv_storage_read(self->kv, zframe_data(msg->body), zframe_size(msg->body));
     if (!response)
         return;
+    /* Counted before it goes, so that the client actor never takes more than was counted. */
+    zkv_metric_t *sent = &self->port.metrics->storage.reply_bytes;
+    uint64_t size = zframe_size(response);
+    zkv_metric_add(sent, size);
     zkv_msg_t reply = {
-        .type = ZKV_MSG_REPLY, .reply.context = msg->serve.context, .body = response};
-    zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &reply);
+        .type = ZKV_MSG_REPLY, .reply = {msg->serve.context, size}, .body = response};
+    if (zkv_port_send(&self->port, ZKV_ACTOR_CLIENT, &reply) != 0)
+        zkv_metric_set(sent, zkv_metric_get(sent) - size);
 }
 
 /* ---------------------------------------------------------------- snapshots */
@@ -547,6 +572,7 @@ zkv_storage_t *zkv_storage_new(const zkv_config_t *config, const zkv_fs_t *fs, z
     snprintf(self->snap_dir, sizeof self->snap_dir, "%s/snap", self->config.data_dir);
     self->snapshot_index = zkv_kvstore_applied(self->kv);
     zkv_metric_set(&self->port.metrics->storage.snapshot_index, self->snapshot_index);
+    self->transit_base = zkv_storage_replies_in_transit(self);
     const char *slash = start->snapshot_path ? strrchr(start->snapshot_path, '/') : NULL;
     snprintf(self->snapshot_name, sizeof self->snapshot_name, "%s", slash ? slash + 1 : "");
     return self;

@@ -48,6 +48,10 @@ void zkv_storage_handle(zkv_storage_t *self, const zkv_msg_t *msg);
     one is out, until its SNAPSHOT_WRITTEN is handled. */
 bool zkv_storage_stop_snapshot(zkv_storage_t *self);
 
+/*  Bytes of read replies passed to the client actor that it has not taken
+    yet (beyond ZKV_REPLY_TRANSIT_MAX reads are refused, busy). */
+uint64_t zkv_storage_replies_in_transit(const zkv_storage_t *self);
+
 /*  The state machine, for inspection. */
 const zkv_kvstore_t *zkv_storage_kv(const zkv_storage_t *self);
 

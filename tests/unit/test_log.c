@@ -83,8 +83,11 @@ static void s_persist(fx_t *fx, uint64_t ready_id, uint64_t term, uint64_t first
 {
     zkv_packer_t packer = {0};
     for (uint64_t i = first; i <= last; i++) {
-        zkv_raft_entry_t e = {.index = i, .term = term, .type = ZKV_RAFT_ENTRY_NORMAL,
-                              .data = (const uint8_t *) "v", .size = 1};
+        zkv_raft_entry_t e = {.index = i,
+                              .term = term,
+                              .type = ZKV_RAFT_ENTRY_NORMAL,
+                              .data = (const uint8_t *) "v",
+                              .size = 1};
         assert_true(zkv_pack_entry(&packer, &e));
     }
     zkv_msg_t msg = {.type = ZKV_MSG_PERSIST,

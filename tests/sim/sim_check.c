@@ -316,6 +316,21 @@ static bool s_durable(sim_node_t *nd, uint64_t index, uint64_t t)
     return d->ents[index - d->snap_index - 1].term == t;
 }
 
+static void s_fail_ack(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m)
+{
+    const sim_disk_t *d = &nd->disk;
+    uint64_t t = 0, dt = 0;
+    zkv_raft_term_at(nd->raft, m->index, &t);
+    if (m->index > d->snap_index && m->index <= d->snap_index + d->n)
+        dt = d->ents[m->index - d->snap_index - 1].term;
+    sim_fail(sim, "durable-ack",
+             "node %u acknowledges index %llu of term %llu; its disk holds %llu..%llu, "
+             "term %llu there",
+             nd->id, (unsigned long long) m->index, (unsigned long long) t,
+             (unsigned long long) d->snap_index, (unsigned long long) (d->snap_index + d->n),
+             (unsigned long long) dt);
+}
+
 void sim_check_message(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m)
 {
     sim_check_message_as(sim, nd, m, 0);
@@ -360,19 +375,8 @@ void sim_check_message_as(sim_t *sim, sim_node_t *nd, const zkv_raft_msg_t *m, u
             s_check_vote(sim, m->term, nd->id, m->to);
         break;
     case ZKV_RAFT_MSG_APPEND_RESPONSE:
-        if (!m->reject && !s_durable(nd, m->index, ack_term)) {
-            const sim_disk_t *d = &nd->disk;
-            uint64_t t = 0, dt = 0;
-            zkv_raft_term_at(nd->raft, m->index, &t);
-            if (m->index > d->snap_index && m->index <= d->snap_index + d->n)
-                dt = d->ents[m->index - d->snap_index - 1].term;
-            sim_fail(sim, "durable-ack",
-                     "node %u acknowledges index %llu of term %llu; its disk holds %llu..%llu, "
-                     "term %llu there",
-                     nd->id, (unsigned long long) m->index, (unsigned long long) t,
-                     (unsigned long long) d->snap_index,
-                     (unsigned long long) (d->snap_index + d->n), (unsigned long long) dt);
-        }
+        if (!m->reject && !s_durable(nd, m->index, ack_term))
+            s_fail_ack(sim, nd, m);
         break;
     case ZKV_RAFT_MSG_SNAPSHOT_RESPONSE:
         if (m->chunk_last && !m->reject && nd->disk.snap_index < m->index)

@@ -225,15 +225,17 @@ bool raft_config_keep(zkv_raft_t *raft, uint64_t lo, uint64_t hi)
 {
     for (uint64_t i = lo; i < hi; i++) {
         const zkv_raft_entry_t *e = raft_log_entry(&raft->log, i);
-        raft_conf_kept_t c = {.index = i};
-        if (e->type != ZKV_RAFT_ENTRY_CONFIG || raft_config_decode(raft, e, &c.members) != ZKV_OK)
+        zkv_raft_members_t m;
+        if (e->type != ZKV_RAFT_ENTRY_CONFIG || raft_config_decode(raft, e, &m) != ZKV_OK)
             continue;
         if (!raft_grow((void **) &raft->conf_kept.v, &raft->conf_kept.cap, raft->conf_kept.n + 1,
                        sizeof *raft->conf_kept.v))
             return false;
+        /* Filled in place: a kept entry holds 32 KiB of config data. */
         raft_conf_kept_t *kept = &raft->conf_kept.v[raft->conf_kept.n++];
-        *kept = c;
-        s_keep(kept->data, &kept->size, &c.members, e->data, e->size);
+        kept->index = i;
+        kept->members = m;
+        s_keep(kept->data, &kept->size, &m, e->data, e->size);
     }
     return true;
 }

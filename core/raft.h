@@ -266,6 +266,11 @@ typedef struct {
     size_t size;
 } zkv_raft_chunk_t;
 
+/*  ReadIndex rounds a leader keeps in flight: a read admitted while one is
+    on its way starts the next at once (each costs one heartbeat to every
+    peer); a follower keeps one request to its leader in flight. */
+#define ZKV_RAFT_READ_ROUNDS 4u
+
 /*  A linearizable read that is ready (status 0: serve it now from the state
     machine, which has applied index or more) or failed (status
     ZKV_ENOTLEADER: leadership was lost before it was confirmed). */

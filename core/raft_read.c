@@ -7,8 +7,10 @@
     admitted before it once a quorum of voters answered it in this term. A
     confirmed read is released in a Ready when the applied index reaches its
     read index. A round starts when the host collects a Ready, so every read
-    admitted while it handled one batch of events shares it; one round is in
-    flight at a time, reads that arrive meanwhile wait for the next.
+    admitted while it handled one batch of events shares it. Up to
+    ZKV_RAFT_READ_ROUNDS rounds are in flight: a read need not wait for the
+    round before its own to end, and the answers to a later round confirm
+    every earlier one.
     Heartbeats repeat the round number, so a lost round is retried.
 
     A follower's reads take the same path through its leader: it asks for a
@@ -61,9 +63,12 @@ int zkv_raft_read_index(zkv_raft_t *raft, uint64_t context)
 
 bool raft_read_startable(const zkv_raft_t *raft)
 {
-    if (raft->reads_waiting == 0 || raft->read_round > raft->read_confirmed)
+    if (raft->reads_waiting == 0)
         return false;
-    return s_asking(raft) || (raft->role == ZKV_RAFT_LEADER && s_committed_in_term(raft));
+    if (s_asking(raft))
+        return raft->read_round == raft->read_confirmed;
+    return raft->role == ZKV_RAFT_LEADER && s_committed_in_term(raft) &&
+           raft->read_round - raft->read_confirmed < ZKV_RAFT_READ_ROUNDS;
 }
 
 void raft_read_answer(zkv_raft_t *raft, uint32_t to, uint64_t context, uint64_t index)
@@ -134,22 +139,31 @@ void raft_read_kick(zkv_raft_t *raft)
     raft_send_heartbeats(raft, raft->read_round);
 }
 
+/*  The last round a voter confirmed: ours is the last started. */
+static uint64_t s_round_acked(const zkv_raft_t *raft, const raft_peer_t *p)
+{
+    return p->self ? raft->read_round : p->read_ack;
+}
+
 void raft_read_ack(zkv_raft_t *raft, raft_peer_t *pr, uint64_t round)
 {
     if (!pr->voter || round > raft->read_round)
         return;
     if (round > pr->read_ack)
         pr->read_ack = round;
-    uint64_t want = raft->read_round;
-    if (want <= raft->read_confirmed)
-        return;
-    uint32_t acks = 0;
+    uint64_t best = raft->read_confirmed;
     for (uint32_t i = 0; i < raft->n_peers; i++) {
-        const raft_peer_t *p = &raft->peers[i];
-        acks += p->voter && (p->self || p->read_ack >= want);
+        uint64_t want = s_round_acked(raft, &raft->peers[i]);
+        if (!raft->peers[i].voter || want <= best)
+            continue;
+        uint32_t acks = 0;
+        for (uint32_t j = 0; j < raft->n_peers; j++)
+            acks += raft->peers[j].voter && s_round_acked(raft, &raft->peers[j]) >= want;
+        if (acks >= raft_quorum(raft))
+            best = want;
     }
-    if (acks >= raft_quorum(raft))
-        s_confirm(raft, want);
+    if (best > raft->read_confirmed)
+        s_confirm(raft, best);
 }
 
 static void s_out(zkv_raft_t *raft, const raft_read_t *r, int status)

@@ -569,6 +569,69 @@ static void test_read_index_one_round_serves_batch(void **state)
     fx_free(&fx);
 }
 
+/*  Drop every queued message of one type (a lost broadcast). */
+static void s_drop_queued(fx_t *fx, zkv_raft_msg_type_t type)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < fx->nq; i++) {
+        if (fx->q[i].m.type == type)
+            fx_msg_free(&fx->q[i]);
+        else
+            fx->q[keep++] = fx->q[i];
+    }
+    fx->nq = keep;
+}
+
+static void s_read(fx_t *fx, uint32_t id, uint64_t ctx)
+{
+    assert_int_equal(zkv_raft_read_index(s_raft(fx, id), ctx), ZKV_OK);
+    fx_ready(fx, id);
+}
+
+/*  Rounds in flight: a read admitted while a round is on its way starts the
+    next at once, up to ZKV_RAFT_READ_ROUNDS; a quorum's answer to a round
+    confirms it and every earlier one, never a later one. */
+static void test_read_rounds_pipelined(void **state)
+{
+    (void) state;
+    fx_t fx;
+    s_cluster(&fx, 3);
+    size_t hb = fx.bcast_sent[ZKV_RAFT_MSG_HEARTBEAT];
+    for (uint64_t ctx = 1; ctx <= ZKV_RAFT_READ_ROUNDS + 1; ctx++)
+        s_read(&fx, 1, ctx);
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_HEARTBEAT], hb + ZKV_RAFT_READ_ROUNDS);
+    /* Every round lost but the last started: its answers confirm the rest. */
+    const zkv_raft_msg_t *last = &fx.q[fx.nq - 1].m;
+    uint64_t last_round = last->context;
+    assert_int_equal(last->type, ZKV_RAFT_MSG_HEARTBEAT);
+    assert_int_equal(fx.q[0].m.context + ZKV_RAFT_READ_ROUNDS - 1, last_round);
+    fx_msg_t keep = fx.q[fx.nq - 1];
+    fx.nq--;
+    s_drop_queued(&fx, ZKV_RAFT_MSG_HEARTBEAT);
+    fx.q[fx.nq++] = keep;
+    fx_deliver_all(&fx);
+    /* The read past the bound waited for a free round, then had its own. */
+    assert_int_equal(fx.bcast_sent[ZKV_RAFT_MSG_HEARTBEAT], hb + ZKV_RAFT_READ_ROUNDS + 1);
+    assert_int_equal(fx.nodes[1].n_reads, ZKV_RAFT_READ_ROUNDS + 1);
+    for (size_t i = 0; i <= ZKV_RAFT_READ_ROUNDS; i++)
+        assert_int_equal(fx.nodes[1].reads[i].context, i + 1);
+    /* Answers to an earlier round do not confirm a later one. */
+    size_t n = fx.nodes[1].n_reads;
+    s_read(&fx, 1, 10);
+    s_read(&fx, 1, 11);
+    assert_true(fx_deliver_one(&fx) && fx_deliver_one(&fx)); /* the first round */
+    s_drop_queued(&fx, ZKV_RAFT_MSG_HEARTBEAT);              /* the second, lost */
+    fx_deliver_all(&fx);
+    assert_int_equal(fx.nodes[1].n_reads, n + 1);
+    assert_int_equal(fx.nodes[1].reads[n].context, 10);
+    /* The next heartbeat carries the last round again. */
+    fx_tick(&fx, 1, (int) fx.cfg.heartbeat_ticks);
+    fx_deliver_all(&fx);
+    assert_int_equal(fx.nodes[1].n_reads, n + 2);
+    assert_int_equal(fx.nodes[1].reads[n + 1].context, 11);
+    fx_free(&fx);
+}
+
 /*  A confirmed read waits until the state machine applied its read index. */
 static void test_read_released_only_after_apply(void **state)
 {
@@ -1348,6 +1411,7 @@ int main(void)
         cmocka_unit_test(test_follower_behind_compacted_leader_repaired),
         cmocka_unit_test(test_stale_leader_steps_down_on_answer),
         cmocka_unit_test(test_read_index_one_round_serves_batch),
+        cmocka_unit_test(test_read_rounds_pipelined),
         cmocka_unit_test(test_read_released_only_after_apply),
         cmocka_unit_test(test_read_waits_for_noop_commit),
         cmocka_unit_test(test_unconfirmed_reads_fail_on_step_down),

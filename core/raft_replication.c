@@ -387,17 +387,27 @@ void raft_handle_heartbeat_response(zkv_raft_t *raft, const zkv_raft_msg_t *m)
 
 /* ---------------------------------------------------------------- follower */
 
+/*  The acknowledgement of what is verified against the leader, up to index:
+    what is durable here, or will be once the Ready that carries it is. */
+static zkv_raft_msg_t s_ack_msg(const zkv_raft_t *raft, uint64_t index)
+{
+    return (zkv_raft_msg_t){.type = ZKV_RAFT_MSG_APPEND_RESPONSE,
+                            .from = raft->id,
+                            .to = raft->leader,
+                            .term = raft->term,
+                            .index = raft->verified < index ? raft->verified : index};
+}
+
 /*  Acknowledge what is both verified against the leader and durable here. */
 static void s_ack(zkv_raft_t *raft)
 {
-    uint64_t a = raft->verified < raft->log.durable ? raft->verified : raft->log.durable;
+    zkv_raft_msg_t r = s_ack_msg(raft, raft->log.durable);
 #if ZKV_RAFT_PLANTED_BUG == 5
-    a = raft->verified; /* test-only bug: acknowledge before the entries are durable */
+    r.index = raft->verified; /* test-only bug: acknowledge before the entries are durable */
 #endif
-    zkv_raft_msg_t r = {.type = ZKV_RAFT_MSG_APPEND_RESPONSE, .to = raft->leader, .index = a};
     raft_send(raft, &r, NULL, 0, 0);
-    if (a > raft->acked)
-        raft->acked = a;
+    if (r.index > raft->acked)
+        raft->acked = r.index;
 }
 
 void raft_maybe_ack(zkv_raft_t *raft)
@@ -415,15 +425,9 @@ void raft_ready_ack(zkv_raft_t *raft, zkv_raft_ready_t *rd)
         raft->leader == ZKV_RAFT_NONE || rd->n_entries == 0 || rd->has_snapshot)
         return;
     /* Durable once this Ready is: every entry up to its last. */
-    uint64_t last = rd->entries[rd->n_entries - 1].index;
-    uint64_t a = raft->verified < last ? raft->verified : last;
-    if (a <= raft->acked)
+    zkv_raft_msg_t r = s_ack_msg(raft, rd->entries[rd->n_entries - 1].index);
+    if (r.index <= raft->acked)
         return;
-    zkv_raft_msg_t r = {.type = ZKV_RAFT_MSG_APPEND_RESPONSE,
-                        .from = raft->id,
-                        .to = raft->leader,
-                        .term = raft->term,
-                        .index = a};
 #if ZKV_RAFT_PLANTED_BUG == 5
     raft_send(raft, &r, NULL, 0, 0); /* test-only bug: acknowledge before the write */
     rd->messages = raft->out.v;
@@ -432,7 +436,7 @@ void raft_ready_ack(zkv_raft_t *raft, zkv_raft_ready_t *rd)
     rd->ack = r;
     rd->has_ack = true;
 #endif
-    raft->acked = a;
+    raft->acked = r.index;
 }
 
 static void s_reject(zkv_raft_t *raft, const zkv_raft_msg_t *m)

@@ -267,6 +267,10 @@ bool raft_grow(void **v, size_t *cap, size_t need, size_t size);
 raft_peer_t *raft_peer(zkv_raft_t *raft, uint32_t id);
 const raft_peer_t *raft_peer_const(const zkv_raft_t *raft, uint32_t id);
 uint32_t raft_quorum(const zkv_raft_t *raft);
+/*  The largest value a quorum of voters has reached (match indexes, read
+    rounds): the quorum-th largest of value() over the voters. */
+typedef uint64_t raft_peer_value_fn(const zkv_raft_t *raft, const raft_peer_t *pr);
+uint64_t raft_quorum_value(const zkv_raft_t *raft, raft_peer_value_fn *value);
 bool raft_hs_durable(const zkv_raft_t *raft);
 void raft_set_term(zkv_raft_t *raft, uint64_t term);
 void raft_set_vote(zkv_raft_t *raft, uint32_t vote);

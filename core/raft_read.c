@@ -151,19 +151,9 @@ void raft_read_ack(zkv_raft_t *raft, raft_peer_t *pr, uint64_t round)
         return;
     if (round > pr->read_ack)
         pr->read_ack = round;
-    uint64_t best = raft->read_confirmed;
-    for (uint32_t i = 0; i < raft->n_peers; i++) {
-        uint64_t want = s_round_acked(raft, &raft->peers[i]);
-        if (!raft->peers[i].voter || want <= best)
-            continue;
-        uint32_t acks = 0;
-        for (uint32_t j = 0; j < raft->n_peers; j++)
-            acks += raft->peers[j].voter && s_round_acked(raft, &raft->peers[j]) >= want;
-        if (acks >= raft_quorum(raft))
-            best = want;
-    }
-    if (best > raft->read_confirmed)
-        s_confirm(raft, best);
+    uint64_t confirmed = raft_quorum_value(raft, s_round_acked);
+    if (confirmed > raft->read_confirmed)
+        s_confirm(raft, confirmed);
 }
 
 static void s_out(zkv_raft_t *raft, const raft_read_t *r, int status)

@@ -216,7 +216,7 @@ void raft_send_heartbeats(zkv_raft_t *raft, uint64_t context)
 /*  §5.3, §5.4.2: the highest index durable on a quorum of voters commits,
     but only if it is of the current term (Figure 8); older entries commit
     with it, by the log-matching property. */
-bool raft_maybe_commit(zkv_raft_t *raft)
+uint64_t raft_quorum_value(const zkv_raft_t *raft, raft_peer_value_fn *value)
 {
     uint64_t m[RAFT_PEERS_MAX];
     uint32_t k = 0;
@@ -224,13 +224,23 @@ bool raft_maybe_commit(zkv_raft_t *raft)
         const raft_peer_t *pr = &raft->peers[i];
         if (!pr->voter)
             continue;
-        uint64_t v = pr->self ? raft->log.durable : pr->match;
+        uint64_t v = value(raft, pr);
         uint32_t j = k++;
         for (; j > 0 && m[j - 1] < v; j--)
             m[j] = m[j - 1];
         m[j] = v;
     }
-    uint64_t index = m[raft_quorum(raft) - 1];
+    return m[raft_quorum(raft) - 1];
+}
+
+static uint64_t s_durable_at(const zkv_raft_t *raft, const raft_peer_t *pr)
+{
+    return pr->self ? raft->log.durable : pr->match;
+}
+
+bool raft_maybe_commit(zkv_raft_t *raft)
+{
+    uint64_t index = raft_quorum_value(raft, s_durable_at);
     if (index <= raft->log.commit)
         return false;
     bool current = raft_log_term_or0(&raft->log, index) == raft->term;

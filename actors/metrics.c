@@ -82,6 +82,13 @@ static zkv_metric_t *s_slot(zkv_metric_t *first_id, size_t stride, uint32_t id)
     return free_slot;
 }
 
+uint64_t zkv_metrics_replies_in_transit(const zkv_metrics_t *self)
+{
+    /* Taken first: what was passed on is counted before it goes, never after. */
+    uint64_t taken = zkv_metric_get(&self->client.replies_taken_bytes);
+    return zkv_metric_get(&self->storage.reply_bytes) - taken;
+}
+
 zkv_peer_metrics_t *zkv_metrics_peer(zkv_metrics_t *self, uint32_t id)
 {
     zkv_metric_t *slot = s_slot(&self->raft.peers[0].id, sizeof self->raft.peers[0], id);
@@ -288,12 +295,10 @@ static void s_client(FILE *out, const zkv_metrics_t *m)
     S_GAUGE(out, "zkv_client_reply_bytes",
             "Bytes of replies handed to clients' connections and not yet written out.",
             &m->client.reply_bytes);
-    /* Taken first: what was passed on is counted before it goes, never after. */
-    uint64_t taken = zkv_metric_get(&m->client.replies_taken_bytes);
     s_value(out, "zkv_client_replies_in_transit_bytes", "gauge",
             "Bytes of read replies the storage actor passed on and the client actor has not "
             "taken yet.",
-            zkv_metric_get(&m->storage.reply_bytes) - taken);
+            zkv_metrics_replies_in_transit(m));
     S_COUNTER(out, "zkv_client_replies_shed_total",
               "Replies dropped because a client, or all of them, held too many bytes unread.",
               &m->client.replies_shed);

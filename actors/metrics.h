@@ -121,6 +121,10 @@ static inline void zkv_hist_since(zkv_hist_t *h, uint64_t started_ns)
     zkv_hist_duration(h, zkv_metrics_now_ns() - started_ns);
 }
 
+/*  Bytes of read replies the storage actor passed on and the client actor has
+    not taken yet. */
+uint64_t zkv_metrics_replies_in_transit(const zkv_metrics_t *self);
+
 /*  The slot of peer id, taken when new (NULL when every slot is in use):
     the replication handler's and the trace actor's. */
 zkv_peer_metrics_t *zkv_metrics_peer(zkv_metrics_t *self, uint32_t id);

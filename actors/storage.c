@@ -262,9 +262,7 @@ static void s_backup(storage_t *self, const zkv_msg_t *msg)
 
 uint64_t zkv_storage_replies_in_transit(const zkv_storage_t *self)
 {
-    const zkv_metrics_t *m = self->port.metrics;
-    uint64_t taken = zkv_metric_get(&m->client.replies_taken_bytes);
-    return zkv_metric_get(&m->storage.reply_bytes) - taken - self->transit_base;
+    return zkv_metrics_replies_in_transit(self->port.metrics) - self->transit_base;
 }
 
 static void s_serve(storage_t *self, const zkv_msg_t *msg)

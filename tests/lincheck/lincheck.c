@@ -7,7 +7,8 @@
     the last choice is undone. Lowe's memoization skips any (set of placed
     operations, state) pair seen before. INFO operations return at +infinity
     and need not be placed at all, so the search succeeds once every OK
-    operation is placed.
+    operation is placed. A get that fits is placed first and undone only
+    together with the choice before it (docs/HISTORY.md says why).
 
     Sets of placed operations are hash-consed binary trees over 64-bit words,
     so each remembered set costs a few tree nodes instead of a whole bitset
@@ -573,6 +574,21 @@ static int32_t s_backtrack(s_search_t *self, int32_t *state, uint32_t *set)
     return frame.node;
 }
 
+/*  A get that real time allows now and that reads the state, or S_NIL.
+    Placing it first loses nothing: it leaves the state as it is, and every
+    completion that places it later stays one when it moves up to here. So
+    when it is found, it is the only choice worth trying. */
+static int32_t s_fitting_get(const s_search_t *self, int32_t state)
+{
+    for (int32_t e = self->nodes[0].next; e != S_NIL && self->nodes[e].match != S_NIL;
+         e = self->nodes[e].next) {
+        const s_op_t *op = &self->ops[self->nodes[e].op];
+        if (op->f == ZKV_LINCHECK_GET && op->value == state)
+            return e;
+    }
+    return S_NIL;
+}
+
 static zkv_lincheck_verdict_t s_search(s_search_t *self, const zkv_lincheck_limits_t *limits,
                                        zkv_lincheck_result_t *result)
 {
@@ -584,10 +600,15 @@ static zkv_lincheck_verdict_t s_search(s_search_t *self, const zkv_lincheck_limi
         if (limits->steps_max && result->steps >= limits->steps_max)
             return ZKV_LINCHECK_UNKNOWN;
         result->steps++;
-        if (e != S_NIL && self->nodes[e].match != S_NIL) {
+        /* At a new placement, a get that fits goes first; the memo having
+           seen it placed here means this placement was explored already. */
+        int32_t get = e == self->nodes[0].next ? s_fitting_get(self, state) : S_NIL;
+        bool dead = false;
+        if (get != S_NIL || (e != S_NIL && self->nodes[e].match != S_NIL)) {
             s_rc_t rc;
-            if (s_try_place(self, e, &state, &set, &rc)) {
-                placed_definite += !self->ops[self->nodes[e].op].info;
+            int32_t call = get != S_NIL ? get : e;
+            if (s_try_place(self, call, &state, &set, &rc)) {
+                placed_definite += !self->ops[self->nodes[call].op].info;
                 e = self->nodes[0].next;
                 continue;
             }
@@ -596,15 +617,22 @@ static zkv_lincheck_verdict_t s_search(s_search_t *self, const zkv_lincheck_limi
                 self->nomem = rc == S_NOMEM;
                 return ZKV_LINCHECK_UNKNOWN;
             }
-            e = self->nodes[e].next;
-            continue;
+            dead = get != S_NIL;
+            if (!dead) {
+                e = self->nodes[e].next;
+                continue;
+            }
         }
-        /* A return: its operation had to be placed before anything later. */
+        /* A return (its operation had to be placed before anything later),
+           or a get's placement seen before: undo, and undo past gets too,
+           as nothing else placed where a get fitted can do better. */
         s_record_best(self, set, state);
-        if (self->depth == 0)
-            return ZKV_LINCHECK_VIOLATION;
-        e = s_backtrack(self, &state, &set);
-        placed_definite -= !self->ops[self->nodes[e].op].info;
+        do {
+            if (self->depth == 0)
+                return ZKV_LINCHECK_VIOLATION;
+            e = s_backtrack(self, &state, &set);
+            placed_definite -= !self->ops[self->nodes[e].op].info;
+        } while (self->ops[self->nodes[e].op].f == ZKV_LINCHECK_GET);
         e = self->nodes[e].next;
     }
     return ZKV_LINCHECK_LINEARIZABLE;

@@ -524,6 +524,37 @@ static void test_long_history_stays_cheap(void **state)
     zkv_history_destroy(&history);
 }
 
+/*  A get that fits is placed at once and never undone alone. Each round: a
+    put, then gets in call order alternating between its value and the one
+    before, all returning after every call. Placing the put first and undoing
+    one get at a time would try every subset of the new value's readers
+    (2^12 a round) before putting the old value's readers first. */
+static void test_concurrent_gets_stay_cheap(void **state)
+{
+    (void) state;
+    enum { ROUNDS = 16, READERS = 24 };
+    static char values[ROUNDS][8];
+    zkv_lincheck_op_t ops[ROUNDS * (READERS + 1)];
+    size_t n = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        snprintf(values[r], sizeof values[r], "v%d", r);
+        const char *old = r ? values[r - 1] : NULL;
+        int64_t base = 100 * (int64_t) r;
+        ops[n++] = (zkv_lincheck_op_t) PUT(0, values[r], base + 1, base + 90);
+        for (int g = 0; g < READERS; g++) {
+            int64_t ret = base + 40 + g / 2 + (g % 2 ? 0 : READERS);
+            ops[n++] = (zkv_lincheck_op_t) GET(g + 1, g % 2 ? old : values[r], base + 2 + g, ret);
+        }
+    }
+    zkv_lincheck_result_t *result;
+    assert_int_equal(zkv_lincheck_check(ops, n, NULL, &result), 0);
+    assert_int_equal(zkv_lincheck_result_verdict(result), LIN);
+    if (zkv_lincheck_result_steps(result) > 10 * n)
+        fail_msg("%llu steps for %zu operations",
+                 (unsigned long long) zkv_lincheck_result_steps(result), n);
+    zkv_lincheck_result_destroy(&result);
+}
+
 /* ---- against brute force ------------------------------------------------------------ */
 
 static bool s_same(const char *a, const char *b)
@@ -616,9 +647,9 @@ static void test_agrees_with_brute_force(void **state)
     (void) state;
     int valid = 0, invalid = 0;
     zkv_lincheck_op_t ops[8];
-    for (uint64_t seed = 1; seed <= 4000; seed++) {
+    for (uint64_t seed = 1; seed <= 20000; seed++) {
         s_rng_t rng = {seed};
-        size_t n = 1 + (size_t) s_below(&rng, 7);
+        size_t n = 1 + (size_t) s_below(&rng, 8);
         s_small_history(&rng, ops, n);
         uint32_t dropped = 0;
         for (size_t i = 0; i < n; i++)
@@ -655,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_random_valid),
         cmocka_unit_test(test_random_mutated_invalid),
         cmocka_unit_test(test_long_history_stays_cheap),
+        cmocka_unit_test(test_concurrent_gets_stay_cheap),
         cmocka_unit_test(test_agrees_with_brute_force),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

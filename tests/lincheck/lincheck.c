@@ -93,6 +93,7 @@ struct zkv_lincheck_result_t {
     const char *state;
     size_t *stuck;
     size_t stuck_count;
+    size_t reader; /* an operation still to place that reads the state; SIZE_MAX: none */
 };
 
 typedef struct {
@@ -112,6 +113,10 @@ typedef struct {
     uint32_t best_set;
     int32_t best_tail[ZKV_LINCHECK_TAIL_MAX];
     bool nomem; /* the memo could not grow */
+    /* By value id, among the operations not placed: how many gets read it
+       and cas operations expect it, and how many writes write it. */
+    int32_t *readers;
+    int32_t *writers;
 } s_search_t;
 
 zkv_lincheck_limits_t zkv_lincheck_limits_default(void)
@@ -466,6 +471,21 @@ static int s_build_list(s_search_t *self)
     return rc;
 }
 
+/*  Adds delta to what op reads and writes in the counts of unplaced
+    operations; an info operation need not be placed, so it reads nothing. */
+static void s_count(s_search_t *self, const s_op_t *op, int32_t delta)
+{
+    switch (op->f) {
+    case ZKV_LINCHECK_PUT: self->writers[op->value] += delta; break;
+    case ZKV_LINCHECK_DELETE: self->writers[S_ABSENT] += delta; break;
+    case ZKV_LINCHECK_GET: self->readers[op->value] += delta; break;
+    case ZKV_LINCHECK_CAS:
+        self->readers[op->expected] += op->info ? 0 : delta;
+        self->writers[op->value] += delta;
+        break;
+    }
+}
+
 static int s_search_init(s_search_t *self, const zkv_lincheck_op_t *ops, size_t count,
                          const zkv_lincheck_limits_t *limits)
 {
@@ -479,6 +499,12 @@ static int s_search_init(s_search_t *self, const zkv_lincheck_op_t *ops, size_t 
     if (rc == 0)
         rc = s_table_init(&self->memo, false);
     self->stack = malloc((self->count ? (size_t) self->count : 1) * sizeof *self->stack);
+    self->readers = calloc((size_t) self->intern.count + 1, sizeof *self->readers);
+    self->writers = calloc((size_t) self->intern.count + 1, sizeof *self->writers);
+    if (rc == 0 && (!self->readers || !self->writers))
+        rc = ZKV_ENOMEM;
+    for (int32_t i = 0; rc == 0 && i < self->count; i++)
+        s_count(self, &self->ops[i], 1);
     self->bytes_max = limits->cache_bytes_max;
     return rc == 0 && !self->stack ? ZKV_ENOMEM : rc;
 }
@@ -488,6 +514,8 @@ static void s_search_free(s_search_t *self)
     free(self->ops);
     free(self->nodes);
     free(self->stack);
+    free(self->readers);
+    free(self->writers);
     free(self->intern.strings);
     free(self->intern.slots);
     free(self->sets.content);
@@ -543,6 +571,21 @@ static void s_record_best(s_search_t *self, uint32_t set, int32_t state)
         self->best_tail[k] = self->nodes[self->stack[self->depth - tail + k].node].op;
 }
 
+/*  Whether op can go next from state: it fits the register, and when it
+    changes the state, the value it overwrites is not one that an operation
+    still to place reads or expects while no write left could bring it back
+    (with unique values, a put overwritten before its readers came). Counts
+    are those of the unplaced operations, op among them. */
+static bool s_fits(const s_search_t *self, const s_op_t *op, int32_t state, int32_t *next)
+{
+    if (!s_step(op, state, next))
+        return false;
+    if (*next == state || op->f == ZKV_LINCHECK_GET)
+        return true;
+    int32_t readers = self->readers[state] - (op->f == ZKV_LINCHECK_CAS && !op->info);
+    return readers == 0 || self->writers[state] > 0;
+}
+
 /*  Tries to place the operation of call node e; true when it was placed. */
 static bool s_try_place(s_search_t *self, int32_t e, int32_t *state, uint32_t *set, s_rc_t *rc)
 {
@@ -551,7 +594,7 @@ static bool s_try_place(s_search_t *self, int32_t e, int32_t *state, uint32_t *s
     uint32_t next_set;
     size_t slot;
     *rc = S_PRESENT;
-    if (!s_step(op, *state, &next))
+    if (!s_fits(self, op, *state, &next))
         return false;
     *rc = s_sets_with(self, *set, self->nodes[e].op, &next_set);
     if (*rc == S_ADDED)
@@ -559,6 +602,7 @@ static bool s_try_place(s_search_t *self, int32_t e, int32_t *state, uint32_t *s
     if (*rc != S_ADDED)
         return false;
     self->stack[self->depth++] = (s_frame_t){e, *state, *set};
+    s_count(self, op, -1);
     *state = next;
     *set = next_set;
     s_lift(self->nodes, e);
@@ -569,6 +613,7 @@ static int32_t s_backtrack(s_search_t *self, int32_t *state, uint32_t *set)
 {
     s_frame_t frame = self->stack[--self->depth];
     s_unlift(self->nodes, frame.node);
+    s_count(self, &self->ops[self->nodes[frame.node].op], 1);
     *state = frame.state;
     *set = frame.set;
     return frame.node;
@@ -644,11 +689,14 @@ static zkv_lincheck_verdict_t s_search(s_search_t *self, const zkv_lincheck_limi
     called before the first return of an OK operation not placed. None fits
     the state: one that fitted would have been placed, or its memo entry
     shows an earlier visit one level deeper. */
-static int s_fill_stuck(const s_search_t *self, zkv_lincheck_result_t *result)
+static int s_fill_stuck(s_search_t *self, zkv_lincheck_result_t *result)
 {
+    assert(self->depth == 0); /* the counts are of every operation: take the best prefix's out */
     uint64_t first_ret = S_NEVER;
     for (int32_t i = 0; i < self->count; i++)
-        if (!s_sets_has(&self->sets, self->best_set, i) && self->ops[i].ret < first_ret)
+        if (s_sets_has(&self->sets, self->best_set, i))
+            s_count(self, &self->ops[i], -1);
+        else if (self->ops[i].ret < first_ret)
             first_ret = self->ops[i].ret;
     result->stuck = malloc((self->count ? self->count : 1) * sizeof *result->stuck);
     if (!result->stuck)
@@ -662,13 +710,22 @@ static int s_fill_stuck(const s_search_t *self, zkv_lincheck_result_t *result)
             continue;
         /* Had one fitted, the search would have gone deeper than the best. */
         int32_t next;
-        assert(!s_step(op, self->best_state, &next));
+        assert(!s_fits(self, op, self->best_state, &next));
         result->stuck[result->stuck_count++] = op->index;
+    }
+    result->reader = SIZE_MAX;
+    for (int32_t i = 0; i < self->count && result->reader == SIZE_MAX; i++) {
+        const s_op_t *op = &self->ops[i];
+        bool reads = op->f == ZKV_LINCHECK_GET ? op->value == self->best_state
+                                               : op->f == ZKV_LINCHECK_CAS && !op->info &&
+                                                     op->expected == self->best_state;
+        if (reads && !s_sets_has(&self->sets, self->best_set, i))
+            result->reader = op->index;
     }
     return 0;
 }
 
-static int s_fill_violation(const s_search_t *self, zkv_lincheck_result_t *result)
+static int s_fill_violation(s_search_t *self, zkv_lincheck_result_t *result)
 {
     assert(self->have_best);
     result->prefix_length = self->best_depth;
@@ -829,6 +886,17 @@ static void s_print_op(FILE *out, const zkv_lincheck_op_t *op, size_t index)
     fputs(" ns", out);
 }
 
+/*  Whether op fits the register holding state and changes it: then it was
+    refused for overwriting a value still to be read (s_fits). */
+static bool s_overwrites(const zkv_lincheck_op_t *op, const char *state)
+{
+    bool expected = op->f == ZKV_LINCHECK_CAS &&
+                    (op->expected && state ? !strcmp(op->expected, state) : op->expected == state);
+    if (op->f == ZKV_LINCHECK_DELETE)
+        return state != NULL;
+    return (op->f == ZKV_LINCHECK_PUT || expected) && !(state && !strcmp(op->value, state));
+}
+
 static void s_describe_violation(FILE *out, const zkv_lincheck_result_t *self,
                                  const zkv_lincheck_op_t *ops, size_t count)
 {
@@ -847,8 +915,18 @@ static void s_describe_violation(FILE *out, const zkv_lincheck_result_t *self,
     fputs("  the register then holds ", out);
     s_print_value(out, self->state);
     fputs("\n  allowed next by real time, none fitting:\n", out);
+    bool overwrites = false;
     for (size_t k = 0; k < self->stuck_count; k++) {
         s_print_op(out, &ops[self->stuck[k]], self->stuck[k]);
+        if (s_overwrites(&ops[self->stuck[k]], self->state)) {
+            fputs(" (would overwrite the value)", out);
+            overwrites = true;
+        }
+        fputc('\n', out);
+    }
+    if (overwrites && self->reader < count) {
+        fputs("  the value is still to be read, and no write left brings it back:\n", out);
+        s_print_op(out, &ops[self->reader], self->reader);
         fputc('\n', out);
     }
 }

@@ -506,6 +506,18 @@ static void test_random_mutated_invalid(void **state)
             fail_msg("mutation %d applied only %d times", m, applied[m]);
 }
 
+/*  ops are linearizable, and the search takes at most per_op steps an operation. */
+static void s_assert_cheap(const zkv_lincheck_op_t *ops, size_t count, uint64_t per_op)
+{
+    zkv_lincheck_result_t *result;
+    assert_int_equal(zkv_lincheck_check(ops, count, NULL, &result), 0);
+    assert_int_equal(zkv_lincheck_result_verdict(result), LIN);
+    if (zkv_lincheck_result_steps(result) > per_op * count)
+        fail_msg("%llu steps for %zu operations",
+                 (unsigned long long) zkv_lincheck_result_steps(result), count);
+    zkv_lincheck_result_destroy(&result);
+}
+
 /*  Memoization keeps the search cheap on a long valid history with many
     indeterminate operations: about 50 steps per operation here. Without the
     cache the default budget runs out. */
@@ -515,14 +527,8 @@ static void test_long_history_stays_cheap(void **state)
     zkv_history_t *history = s_sim_parse(42, 10, 1, 16000, 20);
     const zkv_lincheck_op_t *ops;
     size_t count = zkv_history_ops(history, 0, &ops);
-    zkv_lincheck_result_t *result;
     assert_true(count > 3000);
-    assert_int_equal(zkv_lincheck_check(ops, count, NULL, &result), 0);
-    assert_int_equal(zkv_lincheck_result_verdict(result), LIN);
-    if (zkv_lincheck_result_steps(result) > 200 * count)
-        fail_msg("%llu steps for %zu operations",
-                 (unsigned long long) zkv_lincheck_result_steps(result), count);
-    zkv_lincheck_result_destroy(&result);
+    s_assert_cheap(ops, count, 200);
     zkv_history_destroy(&history);
 }
 
@@ -548,13 +554,7 @@ static void test_concurrent_gets_stay_cheap(void **state)
             ops[n++] = (zkv_lincheck_op_t) GET(g + 1, g % 2 ? old : values[r], base + 2 + g, ret);
         }
     }
-    zkv_lincheck_result_t *result;
-    assert_int_equal(zkv_lincheck_check(ops, n, NULL, &result), 0);
-    assert_int_equal(zkv_lincheck_result_verdict(result), LIN);
-    if (zkv_lincheck_result_steps(result) > 10 * n)
-        fail_msg("%llu steps for %zu operations",
-                 (unsigned long long) zkv_lincheck_result_steps(result), n);
-    zkv_lincheck_result_destroy(&result);
+    s_assert_cheap(ops, n, 10);
 }
 
 /*  A put open across a thousand writes and reads of another process, read
@@ -577,13 +577,7 @@ static void test_long_open_put_stays_cheap(void **state)
         pos += 4;
     }
     ops[n++] = (zkv_lincheck_op_t) GET(1, "open", 4 * ROUNDS + 4, 4 * ROUNDS + 5);
-    zkv_lincheck_result_t *result;
-    assert_int_equal(zkv_lincheck_check(ops, n, NULL, &result), 0);
-    assert_int_equal(zkv_lincheck_result_verdict(result), LIN);
-    if (zkv_lincheck_result_steps(result) > 10 * n)
-        fail_msg("%llu steps for %zu operations",
-                 (unsigned long long) zkv_lincheck_result_steps(result), n);
-    zkv_lincheck_result_destroy(&result);
+    s_assert_cheap(ops, n, 10);
 }
 
 /* ---- against brute force ------------------------------------------------------------ */

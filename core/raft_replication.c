@@ -213,9 +213,6 @@ void raft_send_heartbeats(zkv_raft_t *raft, uint64_t context)
 
 /* ---------------------------------------------------------------- leader: commit, ticks */
 
-/*  §5.3, §5.4.2: the highest index durable on a quorum of voters commits,
-    but only if it is of the current term (Figure 8); older entries commit
-    with it, by the log-matching property. */
 uint64_t raft_quorum_value(const zkv_raft_t *raft, raft_peer_value_fn *value)
 {
     uint64_t m[RAFT_PEERS_MAX];
@@ -238,6 +235,9 @@ static uint64_t s_durable_at(const zkv_raft_t *raft, const raft_peer_t *pr)
     return pr->self ? raft->log.durable : pr->match;
 }
 
+/*  §5.3, §5.4.2: the highest index durable on a quorum of voters commits,
+    but only if it is of the current term (Figure 8); older entries commit
+    with it, by the log-matching property. */
 bool raft_maybe_commit(zkv_raft_t *raft)
 {
     uint64_t index = raft_quorum_value(raft, s_durable_at);
